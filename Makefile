@@ -1,0 +1,4 @@
+build:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j
+.PHONY: build

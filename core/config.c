@@ -1,0 +1,473 @@
+/* Configuration as a table: every option is one row giving its type,
+ * default, bounds and whether a reload may change it (after PgBouncer's
+ * CF_ABS rows). The file format is "name = value" per line, '#' comments. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_type { OPT_INT, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_BOOL, OPT_ENUM };
+
+struct option {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	const char *def;
+	int64_t min, max;       /* bounds for numbers; for strings, max length */
+	bool reloadable;
+	const char *choices;    /* OPT_ENUM: '|' separated */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+#define KIB 1024LL
+#define MIB (1024LL * 1024)
+#define GIB (1024LL * 1024 * 1024)
+#define SEC 1000LL
+#define MIN (60 * SEC)
+#define HOUR (60 * MIN)
+
+static const struct option options[] = {
+	{"listen", OPT_STRING, OFF(listen), "127.0.0.1:8080", 1, 255, false, NULL,
+	 "Address and port to listen on, `HOST:PORT` or `[V6]:PORT`."},
+	{"workers", OPT_INT, OFF(workers), "0", 0, 256, false, NULL,
+	 "Worker threads, each with its own event loop and listener; 0 means one per core."},
+	{"max_connections", OPT_INT, OFF(max_connections), "10000", 1, 1000000, true, NULL,
+	 "Open connections beyond this are closed at once; served ones carry on."},
+	{"shutdown_timeout", OPT_DURATION, OFF(shutdown_timeout), "30s", 0, HOUR, true, NULL,
+	 "On SIGTERM, how long in-flight requests may take before connections are cut."},
+	{"max_head_size", OPT_SIZE, OFF(max_head_size), "32KiB", 1 * KIB, 64 * KIB, true, NULL,
+	 "Largest request line plus headers; larger gets 431."},
+	{"max_headers", OPT_INT, OFF(max_headers), "100", 1, 1000, true, NULL,
+	 "Most header fields in one request; more gets 431."},
+	{"max_body_size", OPT_SIZE, OFF(max_body_size), "1MiB", 0, 1 * GIB, true, NULL,
+	 "Largest request body; larger gets 413 before the body is read."},
+	{"head_timeout", OPT_DURATION, OFF(head_timeout), "10s", 100, 10 * MIN, true, NULL,
+	 "Deadline for a complete request head, counted from its first byte (or from accept)."},
+	{"body_timeout", OPT_DURATION, OFF(body_timeout), "10s", 100, 10 * MIN, true, NULL,
+	 "A request body that sends no byte for this long is closed."},
+	{"write_timeout", OPT_DURATION, OFF(write_timeout), "30s", 100, HOUR, true, NULL,
+	 "Deadline for the client to take a queued response."},
+	{"keepalive_timeout", OPT_DURATION, OFF(keepalive_timeout), "75s", 0, HOUR, true, NULL,
+	 "Idle time allowed between requests on a kept-alive connection; 0 turns keep-alive off."},
+	{"max_requests_per_connection", OPT_INT, OFF(max_requests_per_connection), "1000", 1, 1000000, true, NULL,
+	 "After this many requests a connection is closed."},
+	{"max_pipelined_output", OPT_SIZE, OFF(max_pipelined_output), "1MiB", 4 * KIB, 1 * GIB, true, NULL,
+	 "Pipelined requests wait while this much response data is queued unread."},
+	{"static_dir", OPT_STRING, OFF(static_dir), "static", 1, 4096, false, NULL,
+	 "Directory served under `/static/`."},
+	{"errors_dir", OPT_STRING, OFF(errors_dir), "errors", 1, 4096, true, NULL,
+	 "Directory of static error pages, `LANG/STATUS.html`."},
+	{"log_file", OPT_STRING, OFF(log_file), "", 0, 4096, true, NULL,
+	 "Log file (appended; reopened on SIGHUP); empty means standard error."},
+	{"log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, true, "debug|info|warn|error",
+	 "Least severe message logged."},
+	{"access_log", OPT_BOOL, OFF(access_log), "on", 0, 0, true, NULL,
+	 "One line per request: time, id, tenant, method, path, status, bytes, duration."},
+	{"database_url", OPT_STRING, OFF(database_url), "", 0, 4096, false, NULL,
+	 "libpq connection string of the daemon's role (no owner rights, no BYPASSRLS)."},
+	{"owner_database_url", OPT_STRING, OFF(owner_database_url), "", 0, 4096, false, NULL,
+	 "libpq connection string of the owner role, used by `migrate` only."},
+	{"db_pool_size", OPT_INT, OFF(db_pool_size), "8", 1, 1000, false, NULL,
+	 "Database connections per worker."},
+	{"db_queue_size", OPT_INT, OFF(db_queue_size), "256", 0, 100000, true, NULL,
+	 "Requests per worker that may wait for a free connection; more get 503."},
+	{"db_wait_timeout", OPT_DURATION, OFF(db_wait_timeout), "2s", 10, MIN, true, NULL,
+	 "How long a request waits for a connection or for the database before it gets 503."},
+	{"db_connect_timeout", OPT_DURATION, OFF(db_connect_timeout), "2s", 100, MIN, true, NULL,
+	 "Deadline for opening one database connection."},
+	{"db_statement_timeout", OPT_DURATION, OFF(db_statement_timeout), "5s", 0, HOUR, true, NULL,
+	 "PostgreSQL statement_timeout of the daemon's connections; 0 means none."},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct config *current;
+
+static int apply(struct config *c, const struct option *o, const char *value, char *why, size_t whylen);
+static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---------------------------------------------------------------- public */
+
+struct config *config_load(const char *path, char *err, size_t errlen)
+{
+	struct config *c = calloc(1, sizeof(*c));
+	char why[256];
+	if (!c) {
+		errf(err, errlen, "out of memory");
+		return NULL;
+	}
+	atomic_init(&c->refs, 1);
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		if (apply(c, &options[i], options[i].def, why, sizeof(why)) != 0) {
+			errf(err, errlen, "built-in default of %s: %s", options[i].name, why);
+			config_unref(c);
+			return NULL;
+		}
+	}
+
+	if (path) {
+		FILE *f = fopen(path, "r");
+		char line[8192];
+		int lineno = 0;
+		if (!f) {
+			errf(err, errlen, "%s: %s", path, strerror(errno));
+			config_unref(c);
+			return NULL;
+		}
+		c->path = strdup(path);
+		while (fgets(line, sizeof(line), f)) {
+			lineno++;
+			size_t len = strlen(line);
+			if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+				errf(err, errlen, "%s:%d: line longer than %zu bytes", path, lineno, sizeof(line) - 2);
+				goto fail_file;
+			}
+			while (len > 0 && isspace((unsigned char)line[len - 1]))
+				line[--len] = '\0';
+			char *p = line;
+			while (isspace((unsigned char)*p))
+				p++;
+			if (*p == '\0' || *p == '#')
+				continue;
+			char *eq = strchr(p, '=');
+			if (!eq) {
+				errf(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+				goto fail_file;
+			}
+			char *name_end = eq;
+			while (name_end > p && isspace((unsigned char)name_end[-1]))
+				name_end--;
+			*name_end = '\0';
+			char *value = eq + 1;
+			while (isspace((unsigned char)*value))
+				value++;
+			size_t vlen = strlen(value);
+			if (vlen >= 2 && value[0] == '"' && value[vlen - 1] == '"') {
+				value[vlen - 1] = '\0';
+				value++;
+			}
+			const struct option *o = NULL;
+			for (size_t i = 0; i < NOPTIONS; i++)
+				if (strcmp(options[i].name, p) == 0)
+					o = &options[i];
+			if (!o) {
+				errf(err, errlen, "%s:%d: unknown option '%s'", path, lineno, p);
+				goto fail_file;
+			}
+			if (apply(c, o, value, why, sizeof(why)) != 0) {
+				errf(err, errlen, "%s:%d: %s: %s", path, lineno, o->name, why);
+				goto fail_file;
+			}
+		}
+		fclose(f);
+		goto env;
+	fail_file:
+		fclose(f);
+		config_unref(c);
+		return NULL;
+	}
+
+env:
+	/* Every option can be overridden by AANTAFEL_<NAME>, e.g.
+	 * AANTAFEL_LISTEN or AANTAFEL_DATABASE_URL. */
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		char var[96] = "AANTAFEL_";
+		size_t n = strlen(var);
+		for (const char *s = options[i].name; *s && n < sizeof(var) - 1; s++)
+			var[n++] = (char)toupper((unsigned char)*s);
+		var[n] = '\0';
+		const char *v = getenv(var);
+		if (v && apply(c, &options[i], v, why, sizeof(why)) != 0) {
+			errf(err, errlen, "environment %s: %s: %s", var, options[i].name, why);
+			config_unref(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+void config_keep_fixed(struct config *fresh, const struct config *old, char *note, size_t notelen)
+{
+	size_t used = 0;
+	if (notelen)
+		note[0] = '\0';
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option *o = &options[i];
+		if (o->reloadable)
+			continue;
+		char *fp = (char *)fresh + o->offset;
+		const char *op = (const char *)old + o->offset;
+		bool changed;
+		switch (o->type) {
+		case OPT_STRING: {
+			char *fs = *(char **)fp;
+			const char *os = *(char *const *)op;
+			changed = strcmp(fs, os) != 0;
+			if (changed) {
+				free(fs);
+				*(char **)fp = strdup(os);
+			}
+			break;
+		}
+		case OPT_BOOL:
+			changed = *(bool *)fp != *(const bool *)op;
+			*(bool *)fp = *(const bool *)op;
+			break;
+		default:
+			changed = *(int64_t *)fp != *(const int64_t *)op;
+			*(int64_t *)fp = *(const int64_t *)op;
+			break;
+		}
+		if (changed && used + strlen(o->name) + 2 < notelen) {
+			used += (size_t)snprintf(note + used, notelen - used, "%s%s", used ? ", " : "", o->name);
+		}
+	}
+}
+
+struct config *config_ref(struct config *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void config_unref(struct config *c)
+{
+	if (!c || atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if (options[i].type == OPT_STRING)
+			free(*(char **)((char *)c + options[i].offset));
+	free(c->path);
+	free(c);
+}
+
+void config_set_current(struct config *c)
+{
+	pthread_mutex_lock(&current_lock);
+	struct config *old = current;
+	current = c ? config_ref(c) : NULL;
+	pthread_mutex_unlock(&current_lock);
+	config_unref(old);
+}
+
+struct config *config_acquire(void)
+{
+	pthread_mutex_lock(&current_lock);
+	struct config *c = current ? config_ref(current) : NULL;
+	pthread_mutex_unlock(&current_lock);
+	return c;
+}
+
+void config_describe(FILE *out)
+{
+	static const char *type_names[] = {"integer", "size", "duration", "string", "boolean", "choice"};
+	fprintf(out, "| name | type | default | bounds | reload | meaning |\n");
+	fprintf(out, "|---|---|---|---|---|---|\n");
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option *o = &options[i];
+		char bounds[64] = "";
+		switch (o->type) {
+		case OPT_INT:
+			snprintf(bounds, sizeof(bounds), "%" PRId64 " – %" PRId64, o->min, o->max);
+			break;
+		case OPT_SIZE:
+			snprintf(bounds, sizeof(bounds), "%" PRId64 " B – %" PRId64 " B", o->min, o->max);
+			break;
+		case OPT_DURATION:
+			snprintf(bounds, sizeof(bounds), "%" PRId64 " ms – %" PRId64 " ms", o->min, o->max);
+			break;
+		case OPT_ENUM:
+			snprintf(bounds, sizeof(bounds), "%s", o->choices);
+			break;
+		default:
+			break;
+		}
+		fprintf(out, "| `%s` | %s | `%s` | %s | %s | %s |\n", o->name, type_names[o->type],
+			o->def, bounds, o->reloadable ? "yes" : "restart", o->help);
+	}
+}
+
+size_t config_option_count(void)
+{
+	return NOPTIONS;
+}
+
+const char *config_option_name(size_t i)
+{
+	return i < NOPTIONS ? options[i].name : NULL;
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+/* Parses an unsigned decimal number followed by a unit suffix; the suffix
+ * (possibly empty) is returned in *unit. */
+static int parse_number(const char *s, int64_t *out, const char **unit)
+{
+	int64_t v = 0;
+	const char *p = s;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	while (isdigit((unsigned char)*p)) {
+		int d = *p - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+		p++;
+	}
+	while (*p == ' ')
+		p++;
+	*out = v;
+	*unit = p;
+	return 0;
+}
+
+static int scale(int64_t v, int64_t mult, int64_t *out)
+{
+	if (v > INT64_MAX / mult)
+		return -1;
+	*out = v * mult;
+	return 0;
+}
+
+int config_parse_size(const char *s, int64_t *out)
+{
+	static const struct { const char *suffix; int64_t mult; } units[] = {
+		{"", 1}, {"B", 1}, {"K", KIB}, {"KiB", KIB}, {"KB", KIB}, {"M", MIB},
+		{"MiB", MIB}, {"MB", MIB}, {"G", GIB}, {"GiB", GIB}, {"GB", GIB},
+	};
+	int64_t v;
+	const char *unit;
+	if (parse_number(s, &v, &unit) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(unit, units[i].suffix) == 0)
+			return scale(v, units[i].mult, out);
+	return -1;
+}
+
+int config_parse_duration(const char *s, int64_t *out_ms)
+{
+	static const struct { const char *suffix; int64_t mult; } units[] = {
+		{"", SEC}, {"ms", 1}, {"s", SEC}, {"m", MIN}, {"min", MIN}, {"h", HOUR},
+	};
+	int64_t v;
+	const char *unit;
+	if (parse_number(s, &v, &unit) != 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(unit, units[i].suffix) == 0)
+			return scale(v, units[i].mult, out_ms);
+	return -1;
+}
+
+int config_parse_bool(const char *s, bool *out)
+{
+	static const char *yes[] = {"on", "true", "yes", "1"};
+	static const char *no[] = {"off", "false", "no", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int apply(struct config *c, const struct option *o, const char *value, char *why, size_t whylen)
+{
+	void *field = (char *)c + o->offset;
+	int64_t v = 0;
+	switch (o->type) {
+	case OPT_STRING: {
+		size_t len = strlen(value);
+		if ((int64_t)len < o->min || (int64_t)len > o->max) {
+			snprintf(why, whylen, "length %zu outside %" PRId64 "..%" PRId64, len, o->min, o->max);
+			return -1;
+		}
+		for (size_t i = 0; i < len; i++) {
+			if ((unsigned char)value[i] < 0x20) {
+				snprintf(why, whylen, "control character in value");
+				return -1;
+			}
+		}
+		char *copy = strdup(value);
+		if (!copy) {
+			snprintf(why, whylen, "out of memory");
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case OPT_BOOL:
+		if (config_parse_bool(value, (bool *)field) != 0) {
+			snprintf(why, whylen, "'%s' is not on or off", value);
+			return -1;
+		}
+		return 0;
+	case OPT_ENUM: {
+		const char *p = o->choices;
+		size_t vlen = strlen(value);
+		for (int64_t idx = 0; p; idx++) {
+			const char *bar = strchr(p, '|');
+			size_t n = bar ? (size_t)(bar - p) : strlen(p);
+			if (n == vlen && strncmp(p, value, n) == 0) {
+				*(int64_t *)field = idx;
+				return 0;
+			}
+			p = bar ? bar + 1 : NULL;
+		}
+		snprintf(why, whylen, "'%s' is not one of %s", value, o->choices);
+		return -1;
+	}
+	case OPT_INT: {
+		const char *unit;
+		if (parse_number(value, &v, &unit) != 0 || *unit) {
+			snprintf(why, whylen, "'%s' is not a whole number", value);
+			return -1;
+		}
+		break;
+	}
+	case OPT_SIZE:
+		if (config_parse_size(value, &v) != 0) {
+			snprintf(why, whylen, "'%s' is not a size (e.g. 512, 32KiB, 1MiB)", value);
+			return -1;
+		}
+		break;
+	case OPT_DURATION:
+		if (config_parse_duration(value, &v) != 0) {
+			snprintf(why, whylen, "'%s' is not a duration (e.g. 500ms, 10s, 2m)", value);
+			return -1;
+		}
+		break;
+	}
+	if (v < o->min || v > o->max) {
+		snprintf(why, whylen, "'%s' outside the bounds %" PRId64 "..%" PRId64 "%s", value, o->min,
+			 o->max, o->type == OPT_DURATION ? " ms" : o->type == OPT_SIZE ? " bytes" : "");
+		return -1;
+	}
+	*(int64_t *)field = v;
+	return 0;
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

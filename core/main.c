@@ -1,0 +1,173 @@
+/* aantafel: one binary, subcommands. Each subcommand answers --help. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "dispatch.h"
+#include "log.h"
+#include "server.h"
+
+#define AANTAFEL_VERSION "0.1.0"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+static int cmd_serve(int argc, char **argv);
+static int cmd_check(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const struct command commands[] = {
+	{"serve", cmd_serve, "run the daemon",
+	 "usage: aantafel serve [-c FILE]\n\n"
+	 "Serves HTTP on the configured address until SIGTERM or SIGINT (finish\n"
+	 "in-flight requests, exit 0). SIGHUP reloads the configuration file; an\n"
+	 "invalid file is refused and logged and the running one keeps serving.\n\n"
+	 "  -c, --config FILE  configuration file (default: $AANTAFEL_CONFIG, else\n"
+	 "                     built-in defaults); AANTAFEL_<OPTION> variables\n"
+	 "                     override it, e.g. AANTAFEL_LISTEN=0.0.0.0:8080\n"},
+	{"check", cmd_check, "validate the configuration",
+	 "usage: aantafel check [-c FILE] [--options]\n\n"
+	 "Reads the configuration as serve would and reports the first bad\n"
+	 "option by file, line and name. Exit 0 when valid, 1 otherwise.\n\n"
+	 "  -c, --config FILE  configuration file (as for serve)\n"
+	 "      --options      print the table of options (Markdown) and exit\n"},
+	{"help", cmd_help, "show help for a command", "usage: aantafel help [COMMAND]\n"},
+	{"version", cmd_version, "print the version", "usage: aantafel version\n"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: aantafel COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out, "\nRun 'aantafel COMMAND --help' for a command's options.\n");
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(0, NULL);
+	const struct command *cmd = find_command(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "aantafel: unknown command '%s'\n\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(cmd->usage, stdout);
+			return 0;
+		}
+	}
+	return cmd->run(argc - 1, argv + 1);
+}
+
+/* Parses the -c/--config option shared by the commands; other arguments
+ * are refused by name. Returns 0, or 2 on a usage error. */
+static int config_args(int argc, char **argv, const char **path, int *options)
+{
+	*path = getenv("AANTAFEL_CONFIG");
+	if (*path && !**path)
+		*path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+			*path = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			*path = argv[i] + 9;
+		} else if (options && strcmp(argv[i], "--options") == 0) {
+			*options = 1;
+		} else {
+			fprintf(stderr, "aantafel %s: unexpected argument '%s' (see --help)\n", argv[0], argv[i]);
+			return 2;
+		}
+	}
+	return 0;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	const char *path;
+	char err[512];
+	if (config_args(argc, argv, &path, NULL) != 0)
+		return 2;
+	struct config *cfg = config_load(path, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "aantafel: configuration: %s\n", err);
+		return 1;
+	}
+	if (log_configure(cfg, err, sizeof(err)) != 0) {
+		fprintf(stderr, "aantafel: %s\n", err);
+		config_unref(cfg);
+		return 1;
+	}
+	config_set_current(cfg);
+	int rc = server_run(cfg, dispatch_request);
+	config_set_current(NULL);
+	config_unref(cfg);
+	return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const char *path;
+	int options = 0;
+	char err[512];
+	if (config_args(argc, argv, &path, &options) != 0)
+		return 2;
+	if (options) {
+		config_describe(stdout);
+		return 0;
+	}
+	struct config *cfg = config_load(path, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "aantafel check: %s\n", err);
+		return 1;
+	}
+	printf("configuration %s: ok\n", path ? path : "(defaults and environment)");
+	config_unref(cfg);
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	const struct command *cmd = find_command(argv[1]);
+	if (!cmd) {
+		fprintf(stderr, "aantafel help: unknown command '%s'\n", argv[1]);
+		return 2;
+	}
+	fputs(cmd->usage, stdout);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	printf("aantafel %s\n", AANTAFEL_VERSION);
+	return 0;
+}

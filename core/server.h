@@ -1,0 +1,18 @@
+/* The serving process: binds the listeners, runs the workers, and turns
+ * signals into actions (SIGTERM/SIGINT: drain and exit 0; SIGHUP: reload
+ * the configuration, or refuse an invalid one and keep serving). */
+#ifndef AANTAFEL_SERVER_H
+#define AANTAFEL_SERVER_H
+
+#include "config.h"
+#include "http.h"
+
+/* Runs until a stop signal; returns the process exit code. CFG is the
+ * configuration already loaded (and set current) by the caller. */
+int server_run(struct config *cfg, http_handler_fn handler);
+
+/* Parses "HOST:PORT" / "[V6]:PORT" / ":PORT" into a socket address. */
+struct sockaddr_storage;
+int server_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned *sslen, char *err, size_t errlen);
+
+#endif
