@@ -1,4 +1,46 @@
-build:
-	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build build -j
-.PHONY: build
+# The two commands of the README, and the few around them.
+#   make demo   install what is missing, build, start PostgreSQL and serve
+#   make check  the same set-up, then every test through ctest
+.PHONY: all deps build demo check check-build fuzz bench clean
+
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+
+all: build
+
+deps:
+	@packaging/deps.sh build
+
+build: deps
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS) -- --no-print-directory -s
+
+demo: build
+	@packaging/demo.sh
+
+# The test build: AddressSanitizer and UndefinedBehaviorSanitizer.
+check-build:
+	@packaging/deps.sh check
+	@cmake -S . -B build-check -DCMAKE_BUILD_TYPE=Debug -DAANTAFEL_SANITIZE=ON >/dev/null
+	@cmake --build build-check -j $(JOBS) -- --no-print-directory -s
+
+check: check-build
+	@cd build-check && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# libFuzzer targets (clang), each run for FUZZ_SECONDS on its seed corpus.
+fuzz:
+	@packaging/deps.sh check
+	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAANTAFEL_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) -- --no-print-directory -s
+	@for f in build-fuzz/tests/fuzz/fuzz_*; do \
+	  name=$$(basename $$f); mkdir -p build-fuzz/corpus/$$name; \
+	  echo "== $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build-fuzz/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
+	done
+
+bench: build
+	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
+
+clean:
+	rm -rf build build-check build-fuzz

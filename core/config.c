@@ -64,6 +64,8 @@ static const struct option options[] = {
 	 "Directory served under `/static/`."},
 	{"errors_dir", OPT_STRING, OFF(errors_dir), "errors", 1, 4096, true, NULL,
 	 "Directory of static error pages, `LANG/STATUS.html`."},
+	{"sql_dir", OPT_STRING, OFF(sql_dir), "sql", 1, 4096, false, NULL,
+	 "Directory of the numbered migrations `NNN_name.sql` that `aantafel migrate` applies."},
 	{"log_file", OPT_STRING, OFF(log_file), "", 0, 4096, true, NULL,
 	 "Log file (appended; reopened on SIGHUP); empty means standard error."},
 	{"log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, true, "debug|info|warn|error",

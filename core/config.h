@@ -37,6 +37,7 @@ struct config {
 	/* files */
 	char *static_dir;
 	char *errors_dir;
+	char *sql_dir;
 
 	/* logging */
 	char *log_file;

@@ -3,10 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
+#include "app.h"
 #include "config.h"
-#include "dispatch.h"
 #include "log.h"
-#include "server.h"
+#include "migrate.h"
+#include "tenant_cmd.h"
 
 #define AANTAFEL_VERSION "0.1.0"
 
@@ -19,6 +21,8 @@ struct command {
 
 static int cmd_serve(int argc, char **argv);
 static int cmd_check(int argc, char **argv);
+static int cmd_migrate(int argc, char **argv);
+static int cmd_tenant(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
@@ -37,6 +41,13 @@ static const struct command commands[] = {
 	 "option by file, line and name. Exit 0 when valid, 1 otherwise.\n\n"
 	 "  -c, --config FILE  configuration file (as for serve)\n"
 	 "      --options      print the table of options (Markdown) and exit\n"},
+	{"migrate", cmd_migrate, "apply the database migrations",
+	 "usage: aantafel migrate [-c FILE]\n\n"
+	 "Applies sql_dir/NNN_*.sql in order, each once, as the owner role\n"
+	 "(owner_database_url). Each file runs in one transaction with its record\n"
+	 "(name, SHA-256). Refuses to continue when an applied file has changed.\n"
+	 "Safe to run twice, and from two processes at once (advisory lock).\n"},
+	{"tenant", cmd_tenant, "create, list, change, suspend and resume tenants", tenant_cmd_usage},
 	{"help", cmd_help, "show help for a command", "usage: aantafel help [COMMAND]\n"},
 	{"version", cmd_version, "print the version", "usage: aantafel version\n"},
 };
@@ -124,7 +135,7 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	config_set_current(cfg);
-	int rc = server_run(cfg, dispatch_request);
+	int rc = app_serve(cfg);
 	config_set_current(NULL);
 	config_unref(cfg);
 	return rc;
@@ -149,6 +160,46 @@ static int cmd_check(int argc, char **argv)
 	printf("configuration %s: ok\n", path ? path : "(defaults and environment)");
 	config_unref(cfg);
 	return 0;
+}
+
+/* Takes -c FILE / --config FILE / --config=FILE out of argv (anywhere
+ * after the command); returns the path or $AANTAFEL_CONFIG or NULL. */
+static const char *take_config(int *argc, char **argv)
+{
+	const char *path = getenv("AANTAFEL_CONFIG");
+	if (path && !*path)
+		path = NULL;
+	int o = 1;
+	for (int i = 1; i < *argc; i++) {
+		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < *argc)
+			path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+		else
+			argv[o++] = argv[i];
+	}
+	*argc = o;
+	argv[o] = NULL;
+	return path;
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	const char *path;
+	if (config_args(argc, argv, &path, NULL) != 0)
+		return 2;
+	struct config *cfg = admin_config(path, "aantafel migrate");
+	if (!cfg)
+		return 1;
+	int rc = migrate_run(cfg);
+	config_unref(cfg);
+	return rc;
+}
+
+static int cmd_tenant(int argc, char **argv)
+{
+	const char *path = take_config(&argc, argv);
+	return tenant_cmd(argc, argv, path);
 }
 
 static int cmd_help(int argc, char **argv)

@@ -22,13 +22,22 @@ struct server {
 	struct worker *workers;
 	int nworkers;
 	bool stopping;
+	const struct server_hooks *hooks;
 };
 
+static struct server *running;
+
 static int bind_listener(const struct sockaddr_storage *ss, socklen_t len, bool reuseport, char *err, size_t errlen);
+void server_broadcast(unsigned msg)
+{
+	for (int i = 0; running && i < running->nworkers; i++)
+		worker_send(&running->workers[i], msg);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg);
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg);
 
-int server_run(struct config *cfg, http_handler_fn handler)
+int server_run(struct config *cfg, http_handler_fn handler, const struct server_hooks *hooks)
 {
 	struct server srv = {0};
 	struct sockaddr_storage ss;
@@ -86,7 +95,14 @@ int server_run(struct config *cfg, http_handler_fn handler)
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-	if (started == srv.nworkers) {
+	running = &srv;
+	srv.hooks = hooks;
+	bool serving = started == srv.nworkers;
+	if (serving && hooks && hooks->start && hooks->start(srv.base, cfg) != 0) {
+		log_error("start-up failed");
+		serving = false;
+	}
+	if (serving) {
 		struct event *sterm = evsignal_new(srv.base, SIGTERM, on_stop_signal, &srv);
 		struct event *sint = evsignal_new(srv.base, SIGINT, on_stop_signal, &srv);
 		struct event *shup = evsignal_new(srv.base, SIGHUP, on_reload_signal, &srv);
@@ -101,6 +117,8 @@ int server_run(struct config *cfg, http_handler_fn handler)
 		event_free(shup);
 		rc = 0;
 	}
+	if (hooks && hooks->stop)
+		hooks->stop();
 
 	for (int i = 0; i < started; i++)
 		worker_send(&srv.workers[i], WORKER_MSG_STOP);
@@ -110,6 +128,7 @@ int server_run(struct config *cfg, http_handler_fn handler)
 		worker_free(&srv.workers[i]);
 	if (rc == 0)
 		log_info("stopped");
+	running = NULL;
 out:
 	free(srv.workers);
 	if (srv.base)
@@ -217,6 +236,8 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	config_set_current(fresh);
+	if (srv->hooks && srv->hooks->reload)
+		srv->hooks->reload(fresh);
 	for (int i = 0; i < srv->nworkers; i++)
 		worker_send(&srv->workers[i], WORKER_MSG_RELOAD);
 	log_info("configuration reloaded from %s", fresh->path ? fresh->path : "defaults and environment");

@@ -7,9 +7,24 @@
 #include "config.h"
 #include "http.h"
 
+struct event_base;
+
+/* Work of the main thread besides signals (the registry listener): START
+ * runs once the workers serve, STOP when shutdown begins, RELOAD after a
+ * configuration reload. */
+struct server_hooks {
+	int (*start)(struct event_base *main_base, const struct config *cfg);
+	void (*stop)(void);
+	void (*reload)(const struct config *cfg);
+};
+
 /* Runs until a stop signal; returns the process exit code. CFG is the
  * configuration already loaded (and set current) by the caller. */
-int server_run(struct config *cfg, http_handler_fn handler);
+int server_run(struct config *cfg, http_handler_fn handler, const struct server_hooks *hooks);
+
+/* Sends MSG (WORKER_MSG_*) to every worker of the running server. Main
+ * thread only. */
+void server_broadcast(unsigned msg);
 
 /* Parses "HOST:PORT" / "[V6]:PORT" / ":PORT" into a socket address. */
 struct sockaddr_storage;

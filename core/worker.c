@@ -196,9 +196,9 @@ static void on_control(evutil_socket_t fd, short what, void *arg)
 		config_unref(w->cfg);
 		w->cfg = c;
 		worker_apply_config(w);
-		if (app_hooks.reload)
-			app_hooks.reload(w);
 	}
+	if ((msg & ~WORKER_MSG_STOP) && app_hooks.message)
+		app_hooks.message(w, msg & ~WORKER_MSG_STOP);
 	if ((msg & WORKER_MSG_STOP) && w->state == WORKER_RUNNING) {
 		w->state = WORKER_DRAINING;
 		if (w->listener) {

@@ -27,8 +27,10 @@ enum worker_state {
 
 /* Messages from the main thread, set as bits and delivered by waking the
  * worker's control event. */
-#define WORKER_MSG_RELOAD 1u
-#define WORKER_MSG_STOP 2u
+#define WORKER_MSG_RELOAD 1u            /* configuration reloaded */
+#define WORKER_MSG_STOP 2u              /* drain and stop */
+#define WORKER_MSG_REGISTRY 4u          /* tenant registry changed */
+#define WORKER_MSG_BUNDLES 8u           /* a tenant bundle was deployed */
 
 struct worker {
 	int index;
@@ -76,7 +78,7 @@ const char *worker_date_line(struct worker *w);
  * workers start. */
 struct worker_app_hooks {
 	int (*init)(struct worker *w);              /* on the worker thread, before the loop */
-	void (*reload)(struct worker *w);           /* after a configuration reload */
+	void (*message)(struct worker *w, unsigned msg); /* after RELOAD is applied, and app messages */
 	void (*drain)(struct worker *w);            /* when shutdown begins */
 	void (*fini)(struct worker *w);             /* on the worker thread, after the loop */
 };

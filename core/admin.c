@@ -1,0 +1,75 @@
+/* Blocking database helpers for the provider's commands. */
+#include "admin.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static char last_sqlstate[6];
+static char last_constraint[64];
+static bool quiet_next;
+
+PGconn *admin_connect(const struct config *cfg, const char *who)
+{
+	if (!cfg->owner_database_url[0]) {
+		fprintf(stderr, "%s: owner_database_url is not set (configuration file or AANTAFEL_OWNER_DATABASE_URL)\n",
+			who);
+		return NULL;
+	}
+	const char *keys[] = {"dbname", "application_name", NULL};
+	const char *vals[] = {cfg->owner_database_url, "aantafel-admin", NULL};
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+	if (!pg || PQstatus(pg) != CONNECTION_OK) {
+		fprintf(stderr, "%s: cannot connect to the database: %s", who, pg ? PQerrorMessage(pg) : "out of memory\n");
+		PQfinish(pg);
+		return NULL;
+	}
+	PGresult *r = PQexec(pg, "SET client_min_messages = warning");
+	PQclear(r);
+	return pg;
+}
+
+PGresult *admin_exec(PGconn *pg, const char *who, const char *sql, int nparams, const char *const *values)
+{
+	PGresult *r = PQexecParams(pg, sql, nparams, NULL, values, NULL, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	bool quiet = quiet_next;
+	quiet_next = false;
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		last_sqlstate[0] = last_constraint[0] = '\0';
+		return r;
+	}
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	const char *cons = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
+	snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
+	snprintf(last_constraint, sizeof(last_constraint), "%s", cons ? cons : "");
+	if (!quiet) {
+		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+		fprintf(stderr, "%s: %s\n", who, msg ? msg : PQerrorMessage(pg));
+	}
+	PQclear(r);
+	return NULL;
+}
+
+const char *admin_last_sqlstate(void)
+{
+	return last_sqlstate;
+}
+
+const char *admin_last_constraint(void)
+{
+	return last_constraint;
+}
+
+void admin_quiet_next(void)
+{
+	quiet_next = true;
+}
+
+struct config *admin_config(const char *path, const char *who)
+{
+	char err[512];
+	struct config *cfg = config_load(path, err, sizeof(err));
+	if (!cfg)
+		fprintf(stderr, "%s: configuration: %s\n", who, err);
+	return cfg;
+}

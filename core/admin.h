@@ -1,0 +1,32 @@
+/* What the provider's commands (migrate, tenant ...) share: a blocking
+ * connection as the owner role and plain error reporting. These run in
+ * short-lived command processes, never inside the daemon's loops. */
+#ifndef AANTAFEL_ADMIN_H
+#define AANTAFEL_ADMIN_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+/* Connects with owner_database_url; prints the reason and returns NULL on
+ * failure. */
+PGconn *admin_connect(const struct config *cfg, const char *who);
+
+/* Runs SQL with text parameters. Returns the result when its status is
+ * OK (command or tuples), else prints "who: message" and returns NULL. */
+PGresult *admin_exec(PGconn *pg, const char *who, const char *sql, int nparams, const char *const *values);
+
+/* SQLSTATE of the last failed admin_exec ("" when none). */
+const char *admin_last_sqlstate(void);
+/* Constraint name of the last failed admin_exec ("" when none). */
+const char *admin_last_constraint(void);
+/* Suppresses the printed error of the next failing admin_exec (the caller
+ * turns it into a better message). */
+void admin_quiet_next(void);
+
+/* Loads the configuration for a command from the -c/--config option or
+ * AANTAFEL_CONFIG. Prints the reason and returns NULL on failure. */
+struct config *admin_config(const char *path, const char *who);
+
+#endif

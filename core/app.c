@@ -1,0 +1,109 @@
+/* Wiring of `aantafel serve`: what each worker holds besides its
+ * connections, and what the main thread runs besides signals. */
+#include "app.h"
+
+#include <stdlib.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "server.h"
+#include "site.h"
+#include "worker.h"
+
+static struct registry_listener *listener;
+
+static int worker_init_app(struct worker *w);
+static void worker_message(struct worker *w, unsigned msg);
+static void worker_fini_app(struct worker *w);
+static int main_start(struct event_base *base, const struct config *cfg);
+static void main_stop(void);
+static void registry_changed(void *arg);
+
+int app_serve(struct config *cfg)
+{
+	static const struct worker_app_hooks whooks = {
+		.init = worker_init_app,
+		.message = worker_message,
+		.fini = worker_fini_app,
+	};
+	static const struct server_hooks shooks = {
+		.start = main_start,
+		.stop = main_stop,
+	};
+	site_register_statements();
+	dispatch_register_statements();
+	worker_set_app_hooks(&whooks);
+	int rc = server_run(cfg, dispatch_request, &shooks);
+	registry_clear();
+	return rc;
+}
+
+struct app_worker *app_of(const struct worker *w)
+{
+	return w->app;
+}
+
+static int worker_init_app(struct worker *w)
+{
+	struct app_worker *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -1;
+	w->app = a;
+	if (w->cfg->database_url[0]) {
+		a->pool = db_pool_new(w->base, w->cfg, w->index);
+		if (!a->pool)
+			return -1;
+	}
+	a->registry = registry_acquire();
+	return 0;
+}
+
+static void worker_message(struct worker *w, unsigned msg)
+{
+	struct app_worker *a = w->app;
+	if (!a)
+		return;
+	if ((msg & WORKER_MSG_RELOAD) && a->pool)
+		db_pool_configure(a->pool, w->cfg);
+	if (msg & WORKER_MSG_REGISTRY) {
+		struct registry *r = registry_acquire();
+		registry_unref(a->registry);
+		a->registry = r;
+	}
+}
+
+static void worker_fini_app(struct worker *w)
+{
+	struct app_worker *a = w->app;
+	if (!a)
+		return;
+	db_pool_free(a->pool);
+	registry_unref(a->registry);
+	free(a);
+	w->app = NULL;
+}
+
+static int main_start(struct event_base *base, const struct config *cfg)
+{
+	if (!cfg->database_url[0]) {
+		log_warn("database_url is not set: no tenants are served");
+		/* An empty registry: every host is unknown. */
+		if (registry_publish(NULL, 0) != 0)
+			return -1;
+		server_broadcast(WORKER_MSG_REGISTRY);
+		return 0;
+	}
+	listener = registry_listener_start(base, cfg->database_url, registry_changed, NULL);
+	return listener ? 0 : -1;
+}
+
+static void main_stop(void)
+{
+	registry_listener_stop(listener);
+	listener = NULL;
+}
+
+static void registry_changed(void *arg)
+{
+	server_broadcast(WORKER_MSG_REGISTRY);
+}

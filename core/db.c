@@ -1,0 +1,941 @@
+/* The per-worker PostgreSQL pool. Each connection is an explicit state
+ * machine (enum dbc_state) driven by its socket events, in the order
+ * DESIGN.md gives: PQconnectStartParams/PQconnectPoll to connect,
+ * PQsetnonblocking and pipeline mode once up, PQsend* to queue, PQflush on
+ * write readiness, PQconsumeInput/PQisBusy/PQgetResult on read readiness.
+ * Nothing here may block the worker's loop.
+ *
+ * A connection serves one transaction at a time; the transaction lives
+ * inside its connection. Requests that find no idle connection wait in a
+ * bounded FIFO with a deadline. When every connection is down the pool
+ * answers at once (DB_UNAVAILABLE) instead of letting requests wait, and
+ * keeps reconnecting with backoff until the database is back. */
+#include "db.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define PARAM_MAX (1024 * 1024)
+#define PARAMS_TOTAL_MAX (16 * 1024 * 1024)
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 1000
+
+enum dbc_state {
+	DBC_DOWN,               /* no connection; maybe a backoff timer runs */
+	DBC_CONNECTING,         /* PQconnectPoll in progress */
+	DBC_IDLE,               /* in the pool */
+	DBC_HELD,               /* a request owns it; no batch in flight */
+	DBC_BUSY,               /* a batch is in flight */
+	DBC_RESETTING,          /* ROLLBACK in flight after the request let go */
+};
+
+enum item_kind { IT_PREPARE, IT_BEGIN, IT_TENANT, IT_USER, IT_COMMIT, IT_ROLLBACK, IT_SYNC };
+
+struct item {
+	uint8_t kind;
+	uint8_t index;          /* IT_USER: position in the results */
+	uint16_t stmt;          /* IT_PREPARE: which statement */
+};
+
+struct pending {
+	int stmt;
+	int nparams;
+	long offsets[DB_PARAMS_MAX];    /* into pbuf; -1 for NULL */
+};
+
+struct db_txn {
+	struct db_conn *conn;
+	int64_t tenant_id;
+	char tenant_str[24];
+	bool begun;             /* BEGIN sent */
+	bool failed;            /* a statement failed */
+	bool unavailable;       /* the connection broke */
+	bool committing;
+	bool done;              /* committed or rolled back: hands off */
+
+	struct pending q[DB_BATCH_MAX];
+	int nq;
+	char *pbuf;
+	size_t plen, pcap;
+
+	struct item items[2 * DB_BATCH_MAX + 8];
+	int nitems, pos;
+	PGresult *res[DB_BATCH_MAX];
+	int nres;
+
+	char err[512];
+	char sqlstate[6];
+	db_done_cb cb;
+	void *arg;
+};
+
+struct db_conn {
+	struct db_pool *pool;
+	int index;
+	enum dbc_state state;
+	PGconn *pg;
+	int fd;
+	struct event *rev, *wev, *timer;
+	bool rev_on, wev_on;
+	bool broken;            /* went bad while a request held it */
+	int backoff_ms;
+	uint8_t prepared[DB_STMTS_MAX / 8];
+	struct db_txn txn;
+};
+
+struct waiter {
+	db_begin_cb cb;
+	void *arg;
+	int64_t tenant_id;
+	int64_t deadline_ms;
+};
+
+struct db_pool {
+	struct event_base *base;
+	char *conninfo;
+	int worker_index;
+	int size;
+	struct db_conn *conns;
+
+	struct waiter *q;       /* ring buffer of waiting requests */
+	int qcap, qhead, qlen;
+	int queue_size;
+	struct event *wait_timer;
+
+	int64_t wait_timeout, connect_timeout, stmt_timeout;
+	bool healthy;
+	int up;
+	uint64_t connects, failures;
+};
+
+/* Statements 0..3 are the pool's own; the rest are registered by the
+ * application before the workers start, then only read. */
+enum { STMT_BEGIN, STMT_TENANT, STMT_COMMIT, STMT_ROLLBACK, STMT_FIRST_USER };
+static const char *stmt_sql[DB_STMTS_MAX] = {
+	[STMT_BEGIN] = "BEGIN",
+	[STMT_TENANT] = "SELECT set_config('aantafel.tenant_id', $1, true)",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+};
+static int nstmts = STMT_FIRST_USER;
+
+static void conn_connect(struct db_conn *c);
+static void conn_poll_connect(struct db_conn *c);
+static void conn_connected(struct db_conn *c);
+static void conn_connect_failed(struct db_conn *c, const char *why);
+static void conn_fail(struct db_conn *c, const char *why);
+static void conn_close_pg(struct db_conn *c);
+static void conn_retry_later(struct db_conn *c);
+static void conn_release(struct db_conn *c);
+static void conn_send(struct db_conn *c);
+static void conn_read_results(struct db_conn *c);
+static void conn_batch_done(struct db_conn *c);
+static void conn_flush(struct db_conn *c);
+static void conn_want(struct db_conn *c, bool read, bool write);
+static void conn_arm(struct db_conn *c, int64_t ms);
+static void txn_reset(struct db_txn *t, int64_t tenant_id);
+static int send_stmt(struct db_conn *c, int stmt, int nparams, const char *const *values, enum item_kind kind,
+		     int index);
+static void txn_clear_results(struct db_txn *t);
+static void txn_set_error(struct db_txn *t, const PGresult *r, const char *fallback);
+static void pool_serve_waiters(struct db_pool *p);
+static void pool_fail_waiters(struct db_pool *p);
+static void pool_arm_wait_timer(struct db_pool *p);
+static void pool_grow(struct db_pool *p);
+static void on_conn_read(evutil_socket_t fd, short what, void *arg);
+static void on_conn_write(evutil_socket_t fd, short what, void *arg);
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg);
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg);
+static int64_t now_ms(void);
+
+/* ---------------------------------------------------------------- public */
+
+int db_stmt(const char *sql)
+{
+	for (int i = STMT_FIRST_USER; i < nstmts; i++)
+		if (strcmp(stmt_sql[i], sql) == 0)
+			return i;
+	if (nstmts >= DB_STMTS_MAX) {
+		log_error("more than %d prepared statements", DB_STMTS_MAX);
+		abort();
+	}
+	stmt_sql[nstmts] = sql;
+	return nstmts++;
+}
+
+struct db_pool *db_pool_new(struct event_base *base, const struct config *cfg, int worker_index)
+{
+	struct db_pool *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->base = base;
+	p->worker_index = worker_index;
+	p->size = (int)cfg->db_pool_size;
+	p->conninfo = strdup(cfg->database_url);
+	p->conns = calloc((size_t)p->size, sizeof(*p->conns));
+	p->wait_timer = evtimer_new(base, on_wait_timer, p);
+	p->healthy = true;
+	if (!p->conninfo || !p->conns || !p->wait_timer) {
+		db_pool_free(p);
+		return NULL;
+	}
+	db_pool_configure(p, cfg);
+	for (int i = 0; i < p->size; i++) {
+		struct db_conn *c = &p->conns[i];
+		c->pool = p;
+		c->index = i;
+		c->fd = -1;
+		c->state = DBC_DOWN;
+		c->txn.conn = c;
+		c->timer = evtimer_new(base, on_conn_timer, c);
+		if (!c->timer) {
+			db_pool_free(p);
+			return NULL;
+		}
+	}
+	/* One connection at once, to learn early whether the database is
+	 * there; the others open as demand asks for them. */
+	conn_connect(&p->conns[0]);
+	return p;
+}
+
+void db_pool_free(struct db_pool *p)
+{
+	if (!p)
+		return;
+	for (int i = 0; p->conns && i < p->size; i++) {
+		struct db_conn *c = &p->conns[i];
+		conn_close_pg(c);
+		txn_clear_results(&c->txn);
+		free(c->txn.pbuf);
+		if (c->timer)
+			event_free(c->timer);
+	}
+	if (p->wait_timer)
+		event_free(p->wait_timer);
+	free(p->conns);
+	free(p->q);
+	free(p->conninfo);
+	free(p);
+}
+
+void db_pool_configure(struct db_pool *p, const struct config *cfg)
+{
+	p->wait_timeout = cfg->db_wait_timeout;
+	p->connect_timeout = cfg->db_connect_timeout;
+	p->stmt_timeout = cfg->db_statement_timeout;
+	int cap = (int)cfg->db_queue_size;
+	if (cap > p->qcap && p->qlen == 0) {
+		struct waiter *q = realloc(p->q, (size_t)(cap ? cap : 1) * sizeof(*q));
+		if (q) {
+			p->q = q;
+			p->qcap = cap;
+			p->qhead = 0;
+		}
+	}
+	p->queue_size = cap < p->qcap ? cap : p->qcap;
+}
+
+void db_begin(struct db_pool *p, int64_t tenant_id, db_begin_cb cb, void *arg)
+{
+	for (int i = 0; i < p->size; i++) {
+		struct db_conn *c = &p->conns[i];
+		if (c->state == DBC_IDLE && p->qlen == 0) {
+			c->state = DBC_HELD;
+			txn_reset(&c->txn, tenant_id);
+			cb(&c->txn, DB_OK, arg);
+			return;
+		}
+	}
+	if (!p->healthy) {
+		/* Every connection is down: answer now rather than after
+		 * the wait deadline. */
+		pool_grow(p);
+		cb(NULL, DB_UNAVAILABLE, arg);
+		return;
+	}
+	if (p->qlen >= p->queue_size) {
+		cb(NULL, DB_UNAVAILABLE, arg);
+		return;
+	}
+	struct waiter *w = &p->q[(p->qhead + p->qlen) % p->qcap];
+	w->cb = cb;
+	w->arg = arg;
+	w->tenant_id = tenant_id;
+	w->deadline_ms = now_ms() + p->wait_timeout;
+	p->qlen++;
+	if (p->qlen == 1)
+		pool_arm_wait_timer(p);
+	pool_grow(p);
+}
+
+int db_query(struct db_txn *t, int stmt, int nparams, const char *const *values)
+{
+	if (t->done || t->nq >= DB_BATCH_MAX || nparams > DB_PARAMS_MAX || stmt < STMT_FIRST_USER || stmt >= nstmts)
+		return -1;
+	struct pending *q = &t->q[t->nq];
+	size_t need = t->plen;
+	for (int i = 0; i < nparams; i++) {
+		if (!values[i])
+			continue;
+		size_t len = strlen(values[i]);
+		if (len > PARAM_MAX)
+			return -1;
+		need += len + 1;
+	}
+	if (need > PARAMS_TOTAL_MAX)
+		return -1;
+	if (need > t->pcap) {
+		size_t cap = t->pcap ? t->pcap : 1024;
+		while (cap < need)
+			cap *= 2;
+		char *b = realloc(t->pbuf, cap);
+		if (!b)
+			return -1;
+		t->pbuf = b;
+		t->pcap = cap;
+	}
+	q->stmt = stmt;
+	q->nparams = nparams;
+	for (int i = 0; i < nparams; i++) {
+		if (!values[i]) {
+			q->offsets[i] = -1;
+			continue;
+		}
+		size_t len = strlen(values[i]);
+		memcpy(t->pbuf + t->plen, values[i], len + 1);
+		q->offsets[i] = (long)t->plen;
+		t->plen += len + 1;
+	}
+	t->nq++;
+	return 0;
+}
+
+void db_send(struct db_txn *t, db_done_cb cb, void *arg)
+{
+	struct db_conn *c = t->conn;
+	if (t->done || c->state != DBC_HELD) {
+		log_error("db_send on a finished or busy transaction");
+		return;
+	}
+	txn_clear_results(t);
+	if (c->broken || t->unavailable) {
+		cb(t, DB_UNAVAILABLE, arg);
+		return;
+	}
+	if (t->failed) {
+		cb(t, DB_ERROR, arg);
+		return;
+	}
+	t->cb = cb;
+	t->arg = arg;
+	t->committing = false;
+	conn_send(c);
+}
+
+void db_commit(struct db_txn *t, db_done_cb cb, void *arg)
+{
+	struct db_conn *c = t->conn;
+	if (t->done || c->state != DBC_HELD) {
+		log_error("db_commit on a finished or busy transaction");
+		return;
+	}
+	txn_clear_results(t);
+	t->cb = cb;
+	t->arg = arg;
+	if (c->broken || t->unavailable || t->failed || (!t->begun && t->nq == 0)) {
+		enum db_status st = (c->broken || t->unavailable) ? DB_UNAVAILABLE : t->failed ? DB_ERROR : DB_OK;
+		t->done = true;
+		cb(t, st, arg);
+		conn_release(c);
+		return;
+	}
+	t->committing = true;
+	conn_send(c);
+}
+
+void db_rollback(struct db_txn *t)
+{
+	struct db_conn *c = t->conn;
+	if (t->done)
+		return;
+	if (c->state != DBC_HELD) {
+		log_error("db_rollback while a batch is in flight");
+		return;
+	}
+	t->done = true;
+	txn_clear_results(t);
+	conn_release(c);
+}
+
+int db_nresults(const struct db_txn *t)
+{
+	return t->nres;
+}
+
+const PGresult *db_result(const struct db_txn *t, int i)
+{
+	return i >= 0 && i < t->nres ? t->res[i] : NULL;
+}
+
+const char *db_error(const struct db_txn *t)
+{
+	return t->err;
+}
+
+const char *db_sqlstate(const struct db_txn *t)
+{
+	return t->sqlstate;
+}
+
+void db_pool_stats(const struct db_pool *p, struct db_pool_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = p->size;
+	out->up = p->up;
+	out->waiting = p->qlen;
+	out->healthy = p->healthy;
+	out->connects = p->connects;
+	out->failures = p->failures;
+	for (int i = 0; i < p->size; i++)
+		if (p->conns[i].state == DBC_IDLE)
+			out->idle++;
+}
+
+/* ---------------------------------------------------------------- connecting */
+
+static void conn_connect(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	char appname[48], options[96];
+	snprintf(appname, sizeof(appname), "aantafel-w%d", p->worker_index);
+	snprintf(options, sizeof(options), "-c statement_timeout=%" PRId64, p->stmt_timeout);
+	const char *keys[] = {"dbname", "application_name", "options", NULL};
+	const char *vals[] = {p->conninfo, appname, options, NULL};
+
+	c->pg = PQconnectStartParams(keys, vals, 1);
+	if (!c->pg || PQstatus(c->pg) == CONNECTION_BAD) {
+		conn_connect_failed(c, c->pg ? PQerrorMessage(c->pg) : "out of memory");
+		return;
+	}
+	c->state = DBC_CONNECTING;
+	c->broken = false;
+	conn_arm(c, p->connect_timeout);
+	conn_poll_connect(c);
+}
+
+static void conn_poll_connect(struct db_conn *c)
+{
+	PostgresPollingStatusType st = PQconnectPoll(c->pg);
+	if (st == PGRES_POLLING_FAILED) {
+		conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (st == PGRES_POLLING_OK) {
+		conn_connected(c);
+		return;
+	}
+	conn_want(c, st == PGRES_POLLING_READING, st == PGRES_POLLING_WRITING);
+}
+
+static void conn_connected(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	event_del(c->timer);
+	if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
+		conn_connect_failed(c, PQerrorMessage(c->pg));
+		return;
+	}
+	memset(c->prepared, 0, sizeof(c->prepared));
+	c->backoff_ms = 0;
+	p->up++;
+	p->connects++;
+	if (!p->healthy)
+		log_info("worker %d: database reachable again", p->worker_index);
+	p->healthy = true;
+	conn_want(c, true, false);
+	c->state = DBC_IDLE;
+	pool_serve_waiters(p);
+}
+
+static void conn_connect_failed(struct db_conn *c, const char *why)
+{
+	struct db_pool *p = c->pool;
+	p->failures++;
+	if (p->healthy || c->backoff_ms == 0)
+		log_warn("worker %d: database connection failed: %.*s", p->worker_index,
+			 (int)strcspn(why, "\n"), why);
+	conn_close_pg(c);
+	c->state = DBC_DOWN;
+	if (p->up == 0 && p->healthy) {
+		p->healthy = false;
+		pool_fail_waiters(p);
+	}
+	conn_retry_later(c);
+}
+
+/* Keeps retrying while requests wait or no connection is up. */
+static void conn_retry_later(struct db_conn *c)
+{
+	struct db_pool *p = c->pool;
+	if (p->qlen == 0 && p->up > 0)
+		return;
+	c->backoff_ms = c->backoff_ms ? c->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (c->backoff_ms > BACKOFF_MAX_MS)
+		c->backoff_ms = BACKOFF_MAX_MS;
+	conn_arm(c, c->backoff_ms);
+}
+
+/* Opens another connection when requests wait and none is on its way. */
+static void pool_grow(struct db_pool *p)
+{
+	int opening = 0;
+	struct db_conn *down = NULL;
+	for (int i = 0; i < p->size; i++) {
+		struct db_conn *c = &p->conns[i];
+		if (c->state == DBC_CONNECTING)
+			opening++;
+		else if (c->state == DBC_DOWN && !evtimer_pending(c->timer, NULL) && !down)
+			down = c;
+	}
+	if (down && opening < (p->qlen > 0 ? p->qlen : 1))
+		conn_connect(down);
+}
+
+/* ---------------------------------------------------------------- failure */
+
+/* The connection is unusable (socket error, server gone, deadline). */
+static void conn_fail(struct db_conn *c, const char *why)
+{
+	struct db_pool *p = c->pool;
+	struct db_txn *t = &c->txn;
+	enum dbc_state was = c->state;
+
+	log_warn("worker %d: database connection lost: %.*s", p->worker_index, (int)strcspn(why, "\n"), why);
+	if (was == DBC_IDLE || was == DBC_HELD || was == DBC_BUSY || was == DBC_RESETTING)
+		p->up--;
+	conn_close_pg(c);
+	if (p->up == 0) {
+		/* Probably the database itself went: the next connection
+		 * attempt tells; until then requests keep their place. */
+		c->backoff_ms = 0;
+	}
+	switch (was) {
+	case DBC_HELD:
+		/* The request finds out at its next call. */
+		c->broken = true;
+		t->unavailable = true;
+		return;
+	case DBC_BUSY: {
+		c->broken = true;
+		t->unavailable = true;
+		c->state = DBC_HELD;
+		snprintf(t->err, sizeof(t->err), "database connection lost");
+		db_done_cb cb = t->cb;
+		if (t->committing) {
+			/* Not acknowledged: the commit's outcome is unknown. */
+			t->done = true;
+			cb(t, DB_UNAVAILABLE, t->arg);
+			conn_release(c);
+		} else {
+			cb(t, DB_UNAVAILABLE, t->arg);
+		}
+		return;
+	}
+	default:
+		c->state = DBC_DOWN;
+		conn_connect(c);
+		return;
+	}
+}
+
+static void conn_close_pg(struct db_conn *c)
+{
+	if (c->rev) {
+		event_free(c->rev);
+		c->rev = NULL;
+	}
+	if (c->wev) {
+		event_free(c->wev);
+		c->wev = NULL;
+	}
+	c->rev_on = c->wev_on = false;
+	if (c->timer)
+		event_del(c->timer);
+	if (c->pg) {
+		PQfinish(c->pg);
+		c->pg = NULL;
+	}
+	c->fd = -1;
+}
+
+/* The request is done with the connection: back to the pool, through a
+ * ROLLBACK when a transaction is open, or reconnected when it broke. */
+static void conn_release(struct db_conn *c)
+{
+	struct db_txn *t = &c->txn;
+	txn_clear_results(t);
+	if (c->broken || !c->pg) {
+		c->broken = false;
+		c->state = DBC_DOWN;
+		conn_connect(c);
+		return;
+	}
+	if (t->begun && !(t->committing && !t->failed && !t->unavailable)) {
+		/* ROLLBACK travels alone; a pipeline keeps the connection
+		 * non-blocking throughout. */
+		t->nitems = t->pos = 0;
+		c->state = DBC_RESETTING;
+		if (send_stmt(c, STMT_ROLLBACK, 0, NULL, IT_ROLLBACK, 0) != 0) {
+			conn_fail(c, PQerrorMessage(c->pg));
+			return;
+		}
+		if (PQpipelineSync(c->pg) != 1) {
+			conn_fail(c, PQerrorMessage(c->pg));
+			return;
+		}
+		t->items[t->nitems++] = (struct item){.kind = IT_SYNC};
+		conn_arm(c, c->pool->wait_timeout + (c->pool->stmt_timeout > 0 ? c->pool->stmt_timeout : 0));
+		conn_flush(c);
+		return;
+	}
+	c->state = DBC_IDLE;
+	pool_serve_waiters(c->pool);
+}
+
+/* ---------------------------------------------------------------- batches */
+
+static bool is_prepared(const struct db_conn *c, int stmt)
+{
+	return c->prepared[stmt / 8] & (1u << (stmt % 8));
+}
+
+static int send_stmt(struct db_conn *c, int stmt, int nparams, const char *const *values, enum item_kind kind,
+		     int index)
+{
+	struct db_txn *t = &c->txn;
+	char name[8];
+	snprintf(name, sizeof(name), "s%d", stmt);
+	if (!is_prepared(c, stmt)) {
+		if (!PQsendPrepare(c->pg, name, stmt_sql[stmt], 0, NULL))
+			return -1;
+		c->prepared[stmt / 8] |= (uint8_t)(1u << (stmt % 8));
+		t->items[t->nitems++] = (struct item){.kind = IT_PREPARE, .stmt = (uint16_t)stmt};
+	}
+	if (!PQsendQueryPrepared(c->pg, name, nparams, values, NULL, NULL, 0))
+		return -1;
+	t->items[t->nitems++] = (struct item){.kind = (uint8_t)kind, .index = (uint8_t)index};
+	return 0;
+}
+
+static void conn_send(struct db_conn *c)
+{
+	struct db_txn *t = &c->txn;
+	t->nitems = t->pos = 0;
+	if (!t->begun) {
+		if (send_stmt(c, STMT_BEGIN, 0, NULL, IT_BEGIN, 0) != 0)
+			goto fail;
+		if (t->tenant_id > 0) {
+			const char *v[1] = {t->tenant_str};
+			if (send_stmt(c, STMT_TENANT, 1, v, IT_TENANT, 0) != 0)
+				goto fail;
+		}
+		t->begun = true;
+	}
+	for (int i = 0; i < t->nq; i++) {
+		const char *values[DB_PARAMS_MAX];
+		struct pending *q = &t->q[i];
+		for (int k = 0; k < q->nparams; k++)
+			values[k] = q->offsets[k] < 0 ? NULL : t->pbuf + q->offsets[k];
+		if (send_stmt(c, q->stmt, q->nparams, values, IT_USER, i) != 0)
+			goto fail;
+	}
+	t->nres = t->nq;
+	t->nq = 0;
+	t->plen = 0;
+	if (t->committing && send_stmt(c, STMT_COMMIT, 0, NULL, IT_COMMIT, 0) != 0)
+		goto fail;
+	if (PQpipelineSync(c->pg) != 1)
+		goto fail;
+	t->items[t->nitems++] = (struct item){.kind = IT_SYNC};
+	c->state = DBC_BUSY;
+	/* A database that stops answering must not hold the request past
+	 * its statement timeout plus the usual wait. */
+	conn_arm(c, c->pool->wait_timeout + (c->pool->stmt_timeout > 0 ? c->pool->stmt_timeout : 0));
+	conn_flush(c);
+	return;
+fail:
+	c->state = DBC_BUSY;
+	conn_fail(c, PQerrorMessage(c->pg));
+}
+
+static void conn_read_results(struct db_conn *c)
+{
+	struct db_txn *t = &c->txn;
+	while (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
+		if (PQisBusy(c->pg))
+			return;
+		PGresult *r = PQgetResult(c->pg);
+		if (t->pos >= t->nitems) {
+			/* Nothing expected: protocol confusion. */
+			if (r)
+				PQclear(r);
+			conn_fail(c, "unexpected result from the database");
+			return;
+		}
+		struct item *it = &t->items[t->pos];
+		if (!r) {
+			/* End of one statement's results. */
+			if (it->kind != IT_SYNC)
+				t->pos++;
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			t->pos = t->nitems;
+			conn_batch_done(c);
+			return;
+		}
+		if (st == PGRES_FATAL_ERROR || st == PGRES_PIPELINE_ABORTED || st == PGRES_NONFATAL_ERROR) {
+			if (st != PGRES_PIPELINE_ABORTED && !t->failed)
+				txn_set_error(t, r, "statement failed");
+			if (it->kind == IT_PREPARE)
+				c->prepared[it->stmt / 8] &= (uint8_t)~(1u << (it->stmt % 8));
+			t->failed = true;
+			PQclear(r);
+			continue;
+		}
+		if (it->kind == IT_USER && it->index < DB_BATCH_MAX && !t->res[it->index]) {
+			t->res[it->index] = r;
+			continue;
+		}
+		if (it->kind == IT_COMMIT && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+			/* COMMIT of an aborted transaction answers ROLLBACK. */
+			t->failed = true;
+			if (!t->err[0])
+				snprintf(t->err, sizeof(t->err), "transaction rolled back");
+		}
+		PQclear(r);
+	}
+}
+
+static void conn_batch_done(struct db_conn *c)
+{
+	struct db_txn *t = &c->txn;
+	event_del(c->timer);
+	if (c->state == DBC_RESETTING) {
+		c->state = DBC_IDLE;
+		pool_serve_waiters(c->pool);
+		return;
+	}
+	c->state = DBC_HELD;
+	enum db_status st = t->failed ? DB_ERROR : DB_OK;
+	if (t->committing) {
+		t->done = true;
+		t->cb(t, st, t->arg);
+		/* A failed COMMIT batch leaves an aborted transaction open. */
+		conn_release(c);
+		return;
+	}
+	t->cb(t, st, t->arg);
+}
+
+static void conn_flush(struct db_conn *c)
+{
+	int r = PQflush(c->pg);
+	if (r < 0) {
+		conn_fail(c, PQerrorMessage(c->pg));
+		return;
+	}
+	conn_want(c, true, r == 1);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void on_conn_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	if (c->state == DBC_CONNECTING) {
+		conn_poll_connect(c);
+		return;
+	}
+	if (!PQconsumeInput(c->pg)) {
+		conn_fail(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
+		conn_read_results(c);
+		return;
+	}
+	/* Idle or held: the server only speaks up to say goodbye. */
+	if (PQstatus(c->pg) == CONNECTION_BAD)
+		conn_fail(c, PQerrorMessage(c->pg));
+}
+
+static void on_conn_write(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	if (c->state == DBC_CONNECTING) {
+		conn_poll_connect(c);
+		return;
+	}
+	conn_flush(c);
+}
+
+static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_conn *c = arg;
+	switch (c->state) {
+	case DBC_DOWN:
+		conn_connect(c);
+		break;
+	case DBC_CONNECTING:
+		conn_connect_failed(c, "connect timeout");
+		break;
+	case DBC_BUSY:
+	case DBC_RESETTING:
+		conn_fail(c, "the database did not answer in time");
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct db_pool *p = arg;
+	int64_t now = now_ms();
+	while (p->qlen > 0 && p->q[p->qhead].deadline_ms <= now) {
+		struct waiter w = p->q[p->qhead];
+		p->qhead = (p->qhead + 1) % p->qcap;
+		p->qlen--;
+		w.cb(NULL, DB_UNAVAILABLE, w.arg);
+	}
+	pool_arm_wait_timer(p);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static void pool_serve_waiters(struct db_pool *p)
+{
+	for (int i = 0; i < p->size && p->qlen > 0; i++) {
+		struct db_conn *c = &p->conns[i];
+		if (c->state != DBC_IDLE)
+			continue;
+		struct waiter w = p->q[p->qhead];
+		p->qhead = (p->qhead + 1) % p->qcap;
+		p->qlen--;
+		c->state = DBC_HELD;
+		txn_reset(&c->txn, w.tenant_id);
+		w.cb(&c->txn, DB_OK, w.arg);
+	}
+	pool_arm_wait_timer(p);
+}
+
+static void pool_fail_waiters(struct db_pool *p)
+{
+	while (p->qlen > 0) {
+		struct waiter w = p->q[p->qhead];
+		p->qhead = (p->qhead + 1) % p->qcap;
+		p->qlen--;
+		w.cb(NULL, DB_UNAVAILABLE, w.arg);
+	}
+	event_del(p->wait_timer);
+}
+
+static void pool_arm_wait_timer(struct db_pool *p)
+{
+	if (p->qlen == 0) {
+		event_del(p->wait_timer);
+		return;
+	}
+	int64_t ms = p->q[p->qhead].deadline_ms - now_ms();
+	if (ms < 0)
+		ms = 0;
+	event_add(p->wait_timer, &(struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000});
+}
+
+static void conn_want(struct db_conn *c, bool read, bool write)
+{
+	int fd = PQsocket(c->pg);
+	if (fd != c->fd) {
+		/* libpq may move to another socket while connecting (another
+		 * host or address). */
+		if (c->rev)
+			event_free(c->rev);
+		if (c->wev)
+			event_free(c->wev);
+		c->rev = event_new(c->pool->base, fd, EV_READ | EV_PERSIST, on_conn_read, c);
+		c->wev = event_new(c->pool->base, fd, EV_WRITE | EV_PERSIST, on_conn_write, c);
+		c->rev_on = c->wev_on = false;
+		c->fd = fd;
+	}
+	if (!c->rev || !c->wev)
+		return;
+	if (read != c->rev_on) {
+		if (read)
+			event_add(c->rev, NULL);
+		else
+			event_del(c->rev);
+		c->rev_on = read;
+	}
+	if (write != c->wev_on) {
+		if (write)
+			event_add(c->wev, NULL);
+		else
+			event_del(c->wev);
+		c->wev_on = write;
+	}
+}
+
+static void conn_arm(struct db_conn *c, int64_t ms)
+{
+	event_add(c->timer, &(struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000});
+}
+
+static void txn_reset(struct db_txn *t, int64_t tenant_id)
+{
+	t->tenant_id = tenant_id;
+	snprintf(t->tenant_str, sizeof(t->tenant_str), "%" PRId64, tenant_id);
+	t->begun = t->failed = t->unavailable = t->committing = t->done = false;
+	t->nq = 0;
+	t->plen = 0;
+	t->nitems = t->pos = 0;
+	t->err[0] = '\0';
+	t->sqlstate[0] = '\0';
+	txn_clear_results(t);
+}
+
+static void txn_clear_results(struct db_txn *t)
+{
+	for (int i = 0; i < DB_BATCH_MAX; i++) {
+		if (t->res[i]) {
+			PQclear(t->res[i]);
+			t->res[i] = NULL;
+		}
+	}
+	t->nres = 0;
+}
+
+static void txn_set_error(struct db_txn *t, const PGresult *r, const char *fallback)
+{
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	snprintf(t->err, sizeof(t->err), "%s", msg ? msg : fallback);
+	snprintf(t->sqlstate, sizeof(t->sqlstate), "%s", state ? state : "");
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

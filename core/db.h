@@ -1,0 +1,83 @@
+/* The database pool of one worker: libpq fully non-blocking inside the
+ * worker's event loop, pipeline mode, prepared statements, and one
+ * transaction per request that carries the tenant setting.
+ *
+ * A request asks for a transaction (db_begin), queues statements
+ * (db_query), sends them (db_send) as many times as it needs, and ends with
+ * db_commit or db_rollback. BEGIN and the tenant setting travel in the
+ * first round trip with the first statements; a request that only reads
+ * can send everything including COMMIT in one round trip (db_commit
+ * straight after db_query). Callbacks may run before the call that caused
+ * them returns. */
+#ifndef AANTAFEL_DB_H
+#define AANTAFEL_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct event_base;
+struct db_pool;
+struct db_txn;
+
+enum db_status {
+	DB_OK,
+	DB_UNAVAILABLE,         /* no connection in time, or the database went away */
+	DB_ERROR,               /* a statement failed; the transaction is rolled back */
+};
+
+#define DB_BATCH_MAX 32         /* statements per round trip */
+#define DB_PARAMS_MAX 16        /* parameters per statement */
+#define DB_STMTS_MAX 256        /* prepared statements in the process */
+
+/* Registers a statement to be prepared on each connection when first used.
+ * Call before the workers start; returns the statement's id. */
+int db_stmt(const char *sql);
+
+struct db_pool *db_pool_new(struct event_base *base, const struct config *cfg, int worker_index);
+void db_pool_free(struct db_pool *p);
+/* Takes the reloadable limits (queue size, timeouts) from CFG. */
+void db_pool_configure(struct db_pool *p, const struct config *cfg);
+
+typedef void (*db_begin_cb)(struct db_txn *txn, enum db_status st, void *arg);
+typedef void (*db_done_cb)(struct db_txn *txn, enum db_status st, void *arg);
+
+/* Gets a connection (waiting in the bounded queue up to db_wait_timeout)
+ * and starts a transaction for TENANT_ID (0: no tenant: every tenant
+ * table then shows no rows). On failure cb gets txn NULL. */
+void db_begin(struct db_pool *p, int64_t tenant_id, db_begin_cb cb, void *arg);
+
+/* Queues a statement with text parameters (NULL values are SQL NULL).
+ * Returns -1 when the batch is full or a parameter is over 1 MiB. */
+int db_query(struct db_txn *t, int stmt, int nparams, const char *const *values);
+
+/* Sends the queued statements; cb runs when all their results are in.
+ * After DB_ERROR or DB_UNAVAILABLE only db_rollback is allowed. */
+void db_send(struct db_txn *t, db_done_cb cb, void *arg);
+
+/* Sends the queued statements and COMMIT. DB_OK means committed: only
+ * then may a write be acknowledged. The transaction is over after cb. */
+void db_commit(struct db_txn *t, db_done_cb cb, void *arg);
+
+/* Ends the transaction without committing; the connection is cleaned up
+ * and returned to the pool in the background. */
+void db_rollback(struct db_txn *t);
+
+/* Results of the last batch, in db_query order; valid until the next
+ * db_send, db_commit or db_rollback. */
+int db_nresults(const struct db_txn *t);
+const PGresult *db_result(const struct db_txn *t, int i);
+/* The failing statement's message and SQLSTATE ("" when none). */
+const char *db_error(const struct db_txn *t);
+const char *db_sqlstate(const struct db_txn *t);
+
+struct db_pool_stats {
+	int size, up, idle, waiting;
+	bool healthy;
+	uint64_t connects, failures;
+};
+void db_pool_stats(const struct db_pool *p, struct db_pool_stats *out);
+
+#endif

@@ -1,0 +1,13 @@
+/* `aantafel migrate`: applies sql/NNN_*.sql in order, each once, as the
+ * owner role; records each with its SHA-256 and refuses to go on when an
+ * applied file has changed. An advisory lock makes concurrent runs wait
+ * for each other, so running it twice, or from two hosts, is safe. */
+#ifndef AANTAFEL_MIGRATE_H
+#define AANTAFEL_MIGRATE_H
+
+#include "config.h"
+
+/* Returns the exit code: 0 done (or nothing to do), 1 on any error. */
+int migrate_run(const struct config *cfg);
+
+#endif

@@ -1,0 +1,22 @@
+/* `aantafel tenant ...`: the provider's commands for the registry. They
+ * write through the owner role; every running daemon sees the change
+ * through the registry's NOTIFY within moments, without a restart. */
+#ifndef AANTAFEL_TENANT_CMD_H
+#define AANTAFEL_TENANT_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* argv[0] is "tenant". Returns the exit code. */
+int tenant_cmd(int argc, char **argv, const char *config_path);
+extern const char tenant_cmd_usage[];
+
+/* A slug: a lowercase letter, then up to 62 lowercase letters, digits or
+ * hyphens. */
+bool tenant_slug_valid(const char *slug);
+
+/* Lower-cases HOST into OUT and checks it is a DNS name without port or
+ * trailing dot. Returns NULL when valid, else the reason. */
+const char *tenant_host_normalize(const char *host, char *out, size_t outlen);
+
+#endif
