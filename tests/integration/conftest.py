@@ -4,7 +4,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Daemon  # noqa: E402
+from harness import Daemon, Postgres, aantafel  # noqa: E402
 
 
 @pytest.fixture
@@ -29,3 +29,43 @@ def make_daemon():
 @pytest.fixture
 def daemon(make_daemon):
     return make_daemon()
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """One migrated PostgreSQL cluster per test file (each file is its own
+    pytest session under ctest)."""
+    p = Postgres().start()
+    aantafel("migrate", env=p.daemon_env())
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def tenants(pg):
+    """Factory: tenants(("slug", "Name", "host"), ...) creates them unless
+    they exist; returns {slug: id}."""
+    def make(*specs):
+        ids = {}
+        with pg.connect("owner") as c, c.cursor() as cur:
+            for slug, name, *hosts in specs:
+                cur.execute("SELECT id FROM platform.tenants WHERE slug = %s", (slug,))
+                row = cur.fetchone()
+                if not row:
+                    args = ["tenant", "create", slug, "--name", name]
+                    for h in hosts:
+                        args += ["--host", h]
+                    aantafel(*args, env=pg.daemon_env())
+                    cur.execute("SELECT id FROM platform.tenants WHERE slug = %s", (slug,))
+                    row = cur.fetchone()
+                ids[slug] = row[0]
+        return ids
+    return make
+
+
+@pytest.fixture
+def db_daemon(make_daemon, pg):
+    """A daemon connected to the test cluster."""
+    def make(options=None, env=None):
+        return make_daemon(options, {**pg.daemon_env(), **(env or {})})
+    return make

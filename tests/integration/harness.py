@@ -174,3 +174,81 @@ def split_responses(data):
         out.append((status, headers, rest[:n]))
         data = rest[n:]
     return out
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster made by packaging/pg.sh (as the
+    'postgres' user when the tests run as root), migrated with the
+    daemon's own `aantafel migrate`."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="aantafel-pg-")
+        os.chmod(self.dir, 0o755)
+        self.script = os.path.join(SOURCE_DIR, "packaging", "pg.sh")
+        self.env = {}
+
+    def start(self):
+        out = subprocess.run([self.script, "start", self.dir], check=True, capture_output=True, text=True,
+                             env={**os.environ, "AANTAFEL_PG_FSYNC": "off"}).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition("=")
+            self.env[k] = v.strip("'")
+        return self
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], check=False, capture_output=True)
+
+    def restart_immediate(self):
+        """pg_ctl restart -m immediate: a crash and recovery."""
+        bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+        ctl = f"/usr/lib/postgresql/{bindir}/bin/pg_ctl"
+        cmd = [ctl, "-D", os.path.join(self.dir, "data"), "-m", "immediate", "-w", "-t", "60",
+               "-l", os.path.join(self.dir, "postgresql.log"), "restart"]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    @property
+    def app_url(self):
+        return self.env["AANTAFEL_DATABASE_URL"]
+
+    @property
+    def owner_url(self):
+        return self.env["AANTAFEL_OWNER_DATABASE_URL"]
+
+    @property
+    def super_url(self):
+        return self.env["AANTAFEL_PG_SUPERUSER_URL"]
+
+    def connect(self, role="app"):
+        import psycopg2
+        url = {"app": self.app_url, "owner": self.owner_url, "super": self.super_url}[role]
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        return conn
+
+    def daemon_env(self):
+        return {"AANTAFEL_DATABASE_URL": self.app_url, "AANTAFEL_OWNER_DATABASE_URL": self.owner_url}
+
+
+def aantafel(*args, env=None, check=True, input=None, cwd=None):
+    """Runs an `aantafel` command; returns CompletedProcess (text)."""
+    e = {k: v for k, v in os.environ.items() if not k.startswith("AANTAFEL_") or k in ("AANTAFEL_BIN", "AANTAFEL_SOURCE_DIR", "AANTAFEL_BUILD_DIR")}
+    e["AANTAFEL_SQL_DIR"] = os.path.join(SOURCE_DIR, "sql")
+    e.update(env or {})
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, env=e, input=input, cwd=cwd or SOURCE_DIR)
+    if check and p.returncode != 0:
+        raise AssertionError(f"aantafel {' '.join(args)} exited {p.returncode}:\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def wait_for(cond, timeout=20, interval=0.05, what="condition"):
+    """Polls COND until it returns a truthy value; fails after TIMEOUT."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")

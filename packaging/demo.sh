@@ -1,0 +1,39 @@
+#!/bin/sh
+# `make demo`: a private PostgreSQL under var/pg (created once, reused),
+# migrations, the example tenants, then the daemon in the foreground.
+# Ctrl-C stops the daemon and the database.
+set -eu
+cd "$(dirname "$0")/.."
+mkdir -p var
+port=${AANTAFEL_DEMO_PORT:-8080}
+
+packaging/pg.sh start var/pg > var/pg.env
+. ./var/pg.env
+export AANTAFEL_DATABASE_URL AANTAFEL_OWNER_DATABASE_URL
+export AANTAFEL_LISTEN="127.0.0.1:$port"
+
+stop_db() { packaging/pg.sh stop var/pg; echo "database stopped"; }
+trap stop_db EXIT
+trap 'exit 130' INT TERM
+
+./build/aantafel migrate -c etc/aantafel.conf
+
+# The example municipalities: slug|name|host.
+for t in "zutphen|Gemeente Zutphen|zutphen.localhost" "voorbeeld|Gemeente Voorbeeld|voorbeeld.localhost"; do
+  slug=${t%%|*}; rest=${t#*|}; name=${rest%%|*}; host=${rest#*|}
+  if ! ./build/aantafel tenant list -c etc/aantafel.conf | awk 'NR>1 {print $1}' | grep -qx "$slug"; then
+    ./build/aantafel tenant create "$slug" --name "$name" --host "$host" -c etc/aantafel.conf
+  fi
+done
+
+cat <<MSG
+
+  Aantafel runs. Open:
+    http://zutphen.localhost:$port/      (Gemeente Zutphen)
+    http://voorbeeld.localhost:$port/    (Gemeente Voorbeeld)
+    http://127.0.0.1:$port/healthz       (liveness)  /readyz (database)
+  Database: var/pg (psql: packaging/pg.sh psql var/pg)
+  Ctrl-C stops the daemon and the database.
+
+MSG
+./build/aantafel serve -c etc/aantafel.conf || true
