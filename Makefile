@@ -33,6 +33,7 @@ fuzz:
 	@CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAANTAFEL_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) -- --no-print-directory -s
 	@for f in build-fuzz/tests/fuzz/fuzz_*; do \
+	  case $$f in *_replay) continue;; esac; \
 	  name=$$(basename $$f); mkdir -p build-fuzz/corpus/$$name; \
 	  echo "== $$name for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \

@@ -286,14 +286,26 @@ void config_describe(FILE *out)
 		case OPT_DURATION:
 			snprintf(bounds, sizeof(bounds), "%" PRId64 " ms – %" PRId64 " ms", o->min, o->max);
 			break;
-		case OPT_ENUM:
-			snprintf(bounds, sizeof(bounds), "%s", o->choices);
+		case OPT_ENUM: {
+			/* One of a|b|c: the bars would split the Markdown cell. */
+			size_t k = 0;
+			for (const char *c = o->choices; *c && k + 4 < sizeof(bounds); c++) {
+				if (*c == '|') {
+					memcpy(bounds + k, ", ", 2);
+					k += 2;
+				} else {
+					bounds[k++] = *c;
+				}
+			}
+			bounds[k] = '\0';
 			break;
+		}
 		default:
 			break;
 		}
-		fprintf(out, "| `%s` | %s | `%s` | %s | %s | %s |\n", o->name, type_names[o->type],
-			o->def, bounds, o->reloadable ? "yes" : "restart", o->help);
+		fprintf(out, "| `%s` | %s | %s%s%s | %s | %s | %s |\n", o->name, type_names[o->type],
+			o->def[0] ? "`" : "", o->def[0] ? o->def : "(empty)", o->def[0] ? "`" : "", bounds,
+			o->reloadable ? "yes" : "restart", o->help);
 	}
 }
 

@@ -36,8 +36,10 @@ static bool conn_read_body(struct http_conn *c);
 static void conn_dispatch(struct http_conn *c);
 static void conn_reject(struct http_conn *c, int status, const char *reason);
 static void conn_close(struct http_conn *c);
+static void conn_close_when_sent(struct http_conn *c);
 static void conn_free(struct http_conn *c);
 static void conn_update_io(struct http_conn *c);
+static size_t conn_input_room(struct http_conn *c);
 static void conn_arm_read_timer(struct http_conn *c, enum read_timer_kind kind, int64_t ms);
 static void conn_begin_linger(struct http_conn *c);
 static struct http_conn *conn_new(struct worker *w, int fd);
@@ -70,7 +72,11 @@ struct http_conn *http_conn_accept(struct worker *w, int fd, const struct sockad
 	c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, c);
 	c->wev = event_new(w->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
 	if (!c->rev || !c->wev) {
+		/* on_accept uncounts the connection when NULL comes back;
+		 * conn_free must not do it as well. */
+		c->fd = -1;
 		conn_free(c);
+		close(fd);
 		return NULL;
 	}
 	/* A fresh connection's head deadline runs from accept: a client that
@@ -89,9 +95,7 @@ void http_conn_feed(struct http_conn *c, const char *data, size_t len)
 {
 	http_conn_enter(c);
 	while (len > 0 && c->state != CONN_DEAD) {
-		if (c->in_off == c->in_len)
-			c->in_off = c->in_len = 0;
-		size_t room = c->in_cap - c->in_len;
+		size_t room = conn_input_room(c);
 		if (room == 0) {
 			/* Same cap as the socket path: a full buffer while a
 			 * request is in flight means the rest is not read. */
@@ -121,7 +125,7 @@ void http_conn_drain_all(struct worker *w)
 	for (; c; c = next) {
 		next = c->next;
 		if (c->state == CONN_HEAD && c->in_off == c->in_len)
-			conn_close(c);
+			conn_close_when_sent(c);
 	}
 }
 
@@ -197,6 +201,8 @@ void http_conn_flush(struct http_conn *c)
 		event_del(c->write_timer);
 	if (c->state == CONN_CLOSING)
 		conn_begin_linger(c);
+	else if (c->state == CONN_HEAD)
+		conn_update_io(c);      /* the idle time starts now */
 }
 
 void http_conn_enter(struct http_conn *c)
@@ -217,25 +223,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	struct http_conn *c = arg;
 	http_conn_enter(c);
 
-	if (c->in_off == c->in_len) {
-		c->in_off = c->in_len = 0;
-	} else if (c->in_off > 0 && c->in_cap - c->in_len < 1024) {
-		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
-		c->in_len -= c->in_off;
-		c->in_off = 0;
-	}
-	if (c->state == CONN_HEAD && c->in_len == c->in_cap) {
-		size_t limit = (size_t)c->cfg->max_head_size + IN_SLACK;
-		if (c->in_cap < limit) {
-			size_t cap = c->in_cap * 2 > limit ? limit : c->in_cap * 2;
-			char *grown = realloc(c->in, cap);
-			if (grown) {
-				c->in = grown;
-				c->in_cap = cap;
-			}
-		}
-	}
-
+	size_t room = conn_input_room(c);
 	if (c->state == CONN_LINGER) {
 		char sink[4096];
 		ssize_t n = read(fd, sink, sizeof(sink));
@@ -245,7 +233,6 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 
-	size_t room = c->in_cap - c->in_len;
 	if (room > READ_CHUNK_MAX)
 		room = READ_CHUNK_MAX;
 	if (room == 0) {
@@ -267,11 +254,14 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 	if (n == 0) {
 		c->peer_eof = true;
 		if (c->state == CONN_HEAD || c->state == CONN_BODY) {
-			/* Between requests, or mid-request: nothing to answer. */
-			conn_close(c);
+			/* Between requests, or mid-request: nothing more to
+			 * answer, but a client that only shut its write side
+			 * still reads the responses already queued. */
+			conn_close_when_sent(c);
 		} else {
-			/* The handler's answer still goes out, then we close. */
-			if (c->req && c->req->state != REQ_IDLE)
+			/* The handler's answer still goes out, then we close
+			 * (after the requests already buffered, if any). */
+			if (c->req && c->req->state != REQ_IDLE && c->in_off == c->in_len)
 				c->req->keep_alive = false;
 			conn_update_io(c);
 		}
@@ -349,6 +339,11 @@ static void conn_process(struct http_conn *c)
 			break;
 		}
 	}
+	/* Draining: a connection that became idle only now (its queued
+	 * output was read after SIGTERM) gets no more requests either;
+	 * http_conn_drain_all closed the ones idle at the time. */
+	if (c->state == CONN_HEAD && c->in_off == c->in_len && c->w->state != WORKER_RUNNING)
+		conn_close_when_sent(c);
 	if (c->state != CONN_DEAD)
 		conn_update_io(c);
 	http_conn_leave(c);
@@ -505,8 +500,10 @@ static void conn_dispatch(struct http_conn *c)
 		req->keep_alive = !req->h.conn_close;
 	else
 		req->keep_alive = req->h.conn_keep_alive && !req->h.conn_close;
+	/* After the client's end of input, the requests it sent before it
+	 * are still answered (a half-close); the last one closes. */
 	if (c->requests >= (uint32_t)c->cfg->max_requests_per_connection || c->cfg->keepalive_timeout == 0 ||
-	    w->state != WORKER_RUNNING || c->peer_eof)
+	    w->state != WORKER_RUNNING || (c->peer_eof && c->in_off == c->in_len))
 		req->keep_alive = false;
 	req->state = REQ_HANDLING;
 	w->handler(req);
@@ -515,7 +512,11 @@ static void conn_dispatch(struct http_conn *c)
 /* Answers a request that never reached a handler and closes after it. */
 static void conn_reject(struct http_conn *c, int status, const char *reason)
 {
-	log_msg(LOG_LEVEL_INFO, NULL, "connection %s: rejected %d: %s", c->peer, status, reason);
+	/* The id first, also for a head refused before it was complete, so
+	 * this line names the request the client sees in X-Request-Id. */
+	if (!c->req->begun)
+		http_request_begin(c->req);
+	log_msg(LOG_LEVEL_INFO, c->req->id, "connection %s: rejected %d: %s", c->peer, status, reason);
 	c->requests++;
 	http_response_reject(c->req, status);
 	/* http_response_reject ends in http_conn_response_done, which moves
@@ -543,16 +544,20 @@ static struct http_conn *conn_new(struct worker *w, int fd)
 		c->write_timer = evtimer_new(w->base, on_write_timer, c);
 		c->kick = event_new(w->base, -1, 0, on_kick, c);
 	}
-	if (!c->in || !c->out || !c->req || (w->base && (!c->read_timer || !c->write_timer || !c->kick))) {
-		conn_free(c);
-		return NULL;
-	}
-	c->req->conn = c;
+	/* Linked first so conn_free can undo everything on failure. */
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
 	w->nconns++;
+	if (!c->in || !c->out || !c->req || (w->base && (!c->read_timer || !c->write_timer || !c->kick))) {
+		/* The caller still owns FD and its count: free the rest only,
+		 * or the descriptor is closed twice. */
+		c->fd = -1;
+		conn_free(c);
+		return NULL;
+	}
+	c->req->conn = c;
 	return c;
 }
 
@@ -563,6 +568,27 @@ static void conn_close(struct http_conn *c)
 	c->state = CONN_DEAD;
 	if (c->busy == 0)
 		conn_free(c);
+}
+
+/* Closes a connection that takes no more requests, after the responses
+ * already queued: at once when nothing is queued, else through
+ * CONN_CLOSING (written, then the lingering close), bounded by the write
+ * deadline instead of a read timer. */
+static void conn_close_when_sent(struct http_conn *c)
+{
+	if (evbuffer_get_length(c->out) == 0) {
+		conn_close(c);
+		return;
+	}
+	c->state = CONN_CLOSING;
+	if (c->rt_kind != RT_NONE) {
+		event_del(c->read_timer);
+		c->rt_kind = RT_NONE;
+	}
+	if (c->write_timer && !event_pending(c->write_timer, EV_TIMEOUT, NULL))
+		event_add(c->write_timer, &(struct timeval){.tv_sec = c->cfg->write_timeout / 1000,
+							   .tv_usec = (c->cfg->write_timeout % 1000) * 1000});
+	conn_update_io(c);
 }
 
 static void conn_free(struct http_conn *c)
@@ -612,6 +638,33 @@ static void conn_free(struct http_conn *c)
 		worker_conn_closed(w);
 }
 
+/* Makes room in the input buffer before bytes are added, the same for a
+ * socket and for http_conn_feed: unread bytes move to the front when
+ * little room is left, and while a head is read the buffer grows up to
+ * max_head_size plus slack. Returns the room left. */
+static size_t conn_input_room(struct http_conn *c)
+{
+	if (c->in_off == c->in_len) {
+		c->in_off = c->in_len = 0;
+	} else if (c->in_off > 0 && c->in_cap - c->in_len < 1024) {
+		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+		c->in_len -= c->in_off;
+		c->in_off = 0;
+	}
+	if (c->state == CONN_HEAD && c->in_len == c->in_cap) {
+		size_t limit = (size_t)c->cfg->max_head_size + IN_SLACK;
+		if (c->in_cap < limit) {
+			size_t cap = c->in_cap * 2 > limit ? limit : c->in_cap * 2;
+			char *grown = realloc(c->in, cap);
+			if (grown) {
+				c->in = grown;
+				c->in_cap = cap;
+			}
+		}
+	}
+	return c->in_cap - c->in_len;
+}
+
 /* Sets read interest and the read timer for the state the driver left the
  * connection in. */
 static void conn_update_io(struct http_conn *c)
@@ -622,7 +675,10 @@ static void conn_update_io(struct http_conn *c)
 	switch (c->state) {
 	case CONN_HEAD:
 		want_read = true;
-		if (c->in_off == c->in_len && c->requests > 0 && c->rt_kind != RT_IDLE)
+		/* Idle only once the last response is written: until then
+		 * write_timeout governs (http_conn_flush calls back here). */
+		if (c->in_off == c->in_len && c->requests > 0 && c->rt_kind != RT_IDLE &&
+		    evbuffer_get_length(c->out) == 0)
 			conn_arm_read_timer(c, RT_IDLE, c->cfg->keepalive_timeout);
 		break;
 	case CONN_BODY:

@@ -38,24 +38,37 @@ enum http_head_end http_head_find_end(const char *buf, size_t len, size_t max_he
 				      size_t *skip, size_t *end, int *status)
 {
 	size_t i = *scan;
+	/* Only the first max_head bytes are looked at, leading empty lines
+	 * included. So every byte held before a head is complete stays
+	 * within max_head (the connection's input buffer, max_head plus
+	 * slack, never fills with a head still incomplete), and the answer
+	 * does not depend on how the bytes were split into reads: a bare LF
+	 * past the limit is never seen, the limit answers first. */
+	size_t lim = len < max_head ? len : max_head;
 
 	/* RFC 9112 2.2: a server SHOULD ignore empty lines before the
-	 * request line (clients send an extra CRLF after a POST body). */
+	 * request line (clients send an extra CRLF after a POST body).
+	 * *scan == *skip means nothing past them has been seen yet. */
 	if (i == *skip) {
-		while (i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n' && i < max_head)
+		while (i + 1 < lim && buf[i] == '\r' && buf[i + 1] == '\n')
 			i += 2;
-		if (i < len && buf[i] == '\n') {
+		if (i < lim && buf[i] == '\n') {
 			*status = 400;
 			return HTTP_HEAD_BAD;
 		}
 		*skip = i;
 		*scan = i;
+		/* A CR alone may start one more empty line: stay in this phase
+		 * until its next byte arrives, or a head that comes byte by
+		 * byte would keep that line (and be refused). */
+		if (i + 1 == len && buf[i] == '\r')
+			goto incomplete;
 	}
 
-	while (i < len) {
-		const char *lf = memchr(buf + i, '\n', len - i);
+	while (i < lim) {
+		const char *lf = memchr(buf + i, '\n', lim - i);
 		if (!lf) {
-			i = len;
+			i = lim;
 			break;
 		}
 		size_t at = (size_t)(lf - buf);
@@ -63,21 +76,19 @@ enum http_head_end http_head_find_end(const char *buf, size_t len, size_t max_he
 			*status = 400;  /* bare LF */
 			return HTTP_HEAD_BAD;
 		}
-		/* "\r\n\r\n": the line that ended here was empty. */
+		/* "\r\n\r\n": the line that ended here was empty. Its end is
+		 * within max_head, since at < lim. */
 		if (at >= *skip + 3 && buf[at - 2] == '\n') {
 			*end = at + 1;
-			if (*end - *skip > max_head) {
-				*status = 431;
-				return HTTP_HEAD_BAD;
-			}
 			return HTTP_HEAD_FOUND;
 		}
 		i = at + 1;
 	}
-	/* Resume before a trailing CR so "\r" + "\n" split across reads works;
-	 * the LF check above looks one byte back. */
+	/* Resuming at lim is safe for "\r" + "\n" split across reads: the
+	 * LF check above looks one byte back. */
 	*scan = i;
-	if (len - *skip >= max_head) {
+incomplete:
+	if (len >= max_head) {
 		*status = 431;
 		return HTTP_HEAD_BAD;
 	}
@@ -94,13 +105,18 @@ int http_head_parse(const char *buf, size_t len, struct http_header *headers, si
 	h->host = h->content_length = h->transfer_encoding = -1;
 
 	/* Control bytes anywhere in the head, except CR before LF and HTAB
-	 * inside header values, are refused (NUL, bare CR, DEL, ...). */
+	 * inside header values, are refused (NUL, bare CR, DEL, ...). A bare
+	 * LF is refused here too, not only by http_head_find_end: the line
+	 * splitting below looks for CR and would keep it inside a value. */
 	for (const char *q = buf; q < e; q++) {
 		unsigned char c = (unsigned char)*q;
 		if (c == '\r') {
 			if (q + 1 >= e || q[1] != '\n')
 				return reject(h, 400, "bare CR in head");
-		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+		} else if (c == '\n') {
+			if (q == buf || q[-1] != '\r')
+				return reject(h, 400, "bare LF in head");
+		} else if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			return reject(h, 400, "control character in head");
 		}
 	}
@@ -260,9 +276,21 @@ static int check_target(struct http_head *h)
 			return 0;
 		return reject(h, 400, "asterisk target outside OPTIONS");
 	}
-	if ((n > 7 && strncasecmp(t, "http://", 7) == 0) || (n > 8 && strncasecmp(t, "https://", 8) == 0))
-		return 0;
-	return reject(h, 400, "malformed request target");
+	size_t scheme = 0;
+	if (n > 7 && strncasecmp(t, "http://", 7) == 0)
+		scheme = 7;
+	else if (n > 8 && strncasecmp(t, "https://", 8) == 0)
+		scheme = 8;
+	if (scheme == 0)
+		return reject(h, 400, "malformed request target");
+	/* absolute-form: its authority replaces Host, so it passes the same
+	 * check Host does (no userinfo, no stray characters). */
+	size_t a = scheme;
+	while (a < n && t[a] != '/' && t[a] != '?')
+		a++;
+	if (a == scheme || check_host(t + scheme, a - scheme) != 0)
+		return reject(h, 400, "invalid authority in request target");
+	return 0;
 }
 
 static void scan_connection(struct http_head *h, const char *v, size_t len)

@@ -350,7 +350,9 @@ void http_resp_error(struct http_request *req, int status)
 	http_resp_header(req, "Content-Type", "text/html; charset=utf-8");
 	http_resp_header(req, "Cache-Control", "no-store");
 	http_resp_header(req, "Content-Language", http_req_lang(req));
-	evbuffer_add_reference(req->rbody, page, len, NULL, NULL);
+	/* A copy, not a reference: a reload frees the worker's pages while
+	 * responses may still sit unread in output buffers. */
+	evbuffer_add(req->rbody, page, len);
 	http_resp_send(req);
 }
 
@@ -472,6 +474,11 @@ static void write_head(struct http_request *req, uint64_t length, bool has_lengt
 	int n = snprintf(buf, sizeof(buf), "HTTP/1.1 %d %s\r\n%s", req->status, http_status_reason(req->status),
 			 worker_date_line(req->worker));
 	size_t len = (size_t)n;
+	/* A request dispatched before SIGTERM and answered after it (a
+	 * handler that waited on the database) is the connection's last:
+	 * say so, or the client keeps it open until shutdown_timeout. */
+	if (req->worker->state != WORKER_RUNNING)
+		req->keep_alive = false;
 	if (has_length)
 		len += (size_t)snprintf(buf + len, sizeof(buf) - len, "Content-Length: %llu\r\n",
 					(unsigned long long)length);

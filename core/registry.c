@@ -314,10 +314,7 @@ static void ls_read(struct registry_listener *l)
 	}
 	PGnotify *n;
 	while ((n = PQnotifies(l->pg))) {
-		if (l->state == LS_LOADING)
-			l->reload_again = true;
-		else if (l->state == LS_IDLE)
-			l->reload_again = true;
+		l->reload_again = true;
 		PQfreemem(n);
 	}
 	while (l->state == LS_LOADING && !PQisBusy(l->pg)) {
@@ -355,6 +352,11 @@ static void ls_read(struct registry_listener *l)
 			log_error("registry: %s", PQresultErrorMessage(r));
 		}
 		PQclear(r);
+	}
+	/* Notifications read together with the results surface only now. */
+	while ((n = PQnotifies(l->pg))) {
+		l->reload_again = true;
+		PQfreemem(n);
 	}
 	if (l->state == LS_IDLE && l->reload_again)
 		ls_send_load(l);

@@ -73,7 +73,11 @@ int server_run(struct config *cfg, http_handler_fn handler, const struct server_
 	}
 
 	/* Workers inherit a mask with the signals blocked, so only the main
-	 * thread's loop sees them. */
+	 * thread's loop sees them. The main thread keeps them blocked until
+	 * its handlers are in place: workers answer requests as soon as they
+	 * start, and a SIGTERM in between would otherwise kill the process
+	 * (default action) instead of stopping it. A blocked signal stays
+	 * pending and reaches the handler when unblocked. */
 	sigset_t set, old;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -93,7 +97,6 @@ int server_run(struct config *cfg, http_handler_fn handler, const struct server_
 		}
 		started++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 
 	running = &srv;
 	srv.hooks = hooks;
@@ -109,9 +112,15 @@ int server_run(struct config *cfg, http_handler_fn handler, const struct server_
 		evsignal_add(sterm, NULL);
 		evsignal_add(sint, NULL);
 		evsignal_add(shup, NULL);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		log_info("listening on http://%s with %d worker%s (pid %d)", cfg->listen, srv.nworkers,
 			 srv.nworkers == 1 ? "" : "s", (int)getpid());
 		event_base_dispatch(srv.base);
+		/* Freeing the signal events restores the default actions, and a
+		 * second SIGTERM while in-flight requests finish would then kill
+		 * the process; blocked, it waits unseen (as on_stop_signal
+		 * ignores it). */
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
 		event_free(sterm);
 		event_free(sint);
 		event_free(shup);

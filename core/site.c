@@ -16,7 +16,7 @@ struct home {
 	struct http_request *req;
 	int64_t tenant_id;
 	char slug[64];
-	char name[201];
+	char name[801];   /* 200 characters of UTF-8 */
 };
 
 static int stmt_welcome;

@@ -172,6 +172,8 @@ const char *static_content_type(const char *name)
 long static_percent_decode(const char *src, size_t len, char *dst, size_t dstlen)
 {
 	size_t o = 0;
+	if (dstlen == 0)
+		return -1;      /* not even room for the NUL */
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)src[i];
 		if (c == '%') {

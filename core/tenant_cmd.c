@@ -2,6 +2,7 @@
  * first so the provider gets a plain reason; the database's constraints
  * stay the final word. */
 #include "tenant_cmd.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <stdint.h>
@@ -182,7 +183,12 @@ static int do_create(PGconn *pg, const struct opts *o)
 		fprintf(stderr, "%s create: --name NAME is required\n", WHO);
 		return 2;
 	}
-	if (strlen(o->name) > 200) {
+	long chars = utf8_count(o->name, strlen(o->name));
+	if (chars < 0) {
+		fprintf(stderr, "%s create: the name is not valid UTF-8\n", WHO);
+		return 1;
+	}
+	if (chars > 200) {
 		fprintf(stderr, "%s create: the name is longer than 200 characters\n", WHO);
 		return 1;
 	}

@@ -1,5 +1,6 @@
 """Starts the real daemon for the integration tests and talks to it over
 real sockets. Shared by every tests/integration/test_*.py."""
+import collections
 import os
 import signal
 import socket
@@ -66,12 +67,22 @@ class Daemon:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 status, _, _ = self.get("/healthz", timeout=1)
-                if status == 200:
+                # Without a database the (empty) tenant registry is
+                # published right after the workers start; until each
+                # worker has it, other paths answer 503. With a database
+                # the tests wait for their tenants themselves.
+                # Several probes: connections spread over the workers.
+                if status == 200 and (self.has_database() or
+                                      all(self.get("/", host="registry.probe", timeout=1)[0] == 404
+                                          for _ in range(4))):
                     return
             except OSError:
                 pass
             time.sleep(0.05)
         raise RuntimeError("daemon did not become ready:\n" + self.log())
+
+    def has_database(self):
+        return bool(self.options.get("database_url") or self.env.get("AANTAFEL_DATABASE_URL"))
 
     def log(self):
         with open(self.log_path, "rb") as f:
@@ -124,6 +135,82 @@ class Daemon:
         return parse_response(self.raw(req, timeout))
 
 
+    def conn(self, timeout=10, rcvbuf=None):
+        """A new client connection with its own read buffer (Conn). RCVBUF
+        shrinks the client's receive buffer before connecting, so a client
+        that does not read fills up quickly."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        s.connect(("127.0.0.1", self.port))
+        return Conn(s, timeout)
+
+    def static_path(self, *parts):
+        return os.path.join(self.dir, "static", *parts)
+
+    def write_static(self, name, data):
+        """Creates static/NAME (and its folders) with DATA (bytes or str)."""
+        path = self.static_path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        return path
+
+    def log_mark(self):
+        """A position in the log; log_since(mark) returns what came after."""
+        return os.path.getsize(self.log_path)
+
+    def log_since(self, mark=0):
+        with open(self.log_path, "rb") as f:
+            f.seek(mark)
+            return f.read().decode("utf-8", "replace")
+
+    def access_log(self, mark=0):
+        """The access-log lines (after MARK) as dicts of their key=value
+        fields, in order."""
+        out = []
+        for line in self.log_since(mark).splitlines():
+            parts = line.split(" ")
+            if len(parts) < 3 or parts[1] != "access":
+                continue
+            rec = {"time": parts[0], "line": line}
+            for p in parts[2:]:
+                k, _, v = p.partition("=")
+                rec[k] = v
+            out.append(rec)
+        return out
+
+    def wait_log(self, text, mark=0, timeout=20):
+        """Waits until TEXT (a substring or a compiled regex) appears in the
+        log after MARK; returns the first matching line."""
+        def find():
+            for line in self.log_since(mark).splitlines():
+                if (text.search(line) if hasattr(text, "search") else text in line):
+                    return line
+            return None
+        return wait_for(find, timeout=timeout, what=f"log line {text!r}")
+
+    def refusing(self):
+        """True when a new connection to the port is refused (after
+        SIGTERM, once every listener is closed)."""
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=2).close()
+            return False
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False    # reset or timed out while a listener closes
+
+    def wait_refusing(self, timeout=15):
+        wait_for(self.refusing, timeout=timeout, interval=0.1, what="new connections refused")
+
+    def reload(self, options=None, raw=None):
+        """Rewrites the configuration file and sends SIGHUP."""
+        self.write_config(options, raw)
+        self.signal(signal.SIGHUP)
+
+
 def read_until_close(s, timeout=5):
     chunks = []
     deadline = time.time() + timeout
@@ -174,6 +261,163 @@ def split_responses(data):
         out.append((status, headers, rest[:n]))
         data = rest[n:]
     return out
+
+
+class Response(collections.namedtuple("Response", "status headers body")):
+    """One parsed response. Unpacks as (status, headers, body) like
+    parse_response; also carries .header_list (name, value) in order and
+    .raw (the bytes it was parsed from)."""
+
+
+class Conn:
+    """A client connection that reads whole responses (Content-Length,
+    chunked or close-delimited) and tells a close from a timeout."""
+
+    def __init__(self, sock, timeout=10):
+        self.sock = sock
+        self.timeout = timeout
+        self.buf = b""
+        self.eof = False
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _fill(self, deadline):
+        """Reads more into buf; False at EOF or reset. Raises
+        socket.timeout after DEADLINE."""
+        if self.eof:
+            return False
+        left = deadline - time.time()
+        if left <= 0:
+            raise socket.timeout("timed out waiting for the server")
+        self.sock.settimeout(left)
+        try:
+            b = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            b = b""
+        if not b:
+            self.eof = True
+            return False
+        self.buf += b
+        return True
+
+    def _take_until(self, sep, deadline):
+        while sep not in self.buf:
+            if not self._fill(deadline):
+                raise EOFError(f"connection closed before {sep!r}; have {self.buf[:200]!r}")
+        i = self.buf.index(sep) + len(sep)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def _take(self, n, deadline):
+        while len(self.buf) < n:
+            if not self._fill(deadline):
+                raise EOFError(f"connection closed with {len(self.buf)} of {n} body bytes")
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def read_response(self, timeout=None, head_request=False):
+        """The next response. HEAD_REQUEST: it answers a HEAD (no body
+        whatever the headers say). Raises EOFError when the connection
+        closes first, socket.timeout when nothing comes in time."""
+        deadline = time.time() + (timeout or self.timeout)
+        head = self._take_until(b"\r\n\r\n", deadline)
+        lines = head[:-4].decode("latin-1").split("\r\n")
+        version, _, rest = lines[0].partition(" ")
+        assert version == "HTTP/1.1", f"status line {lines[0]!r}"
+        status = int(rest.split(" ")[0])
+        header_list = []
+        for line in lines[1:]:
+            k, sep, v = line.partition(":")
+            assert sep and k == k.strip(), f"bad response header line {line!r}"
+            header_list.append((k.lower(), v.strip()))
+        headers = {}
+        for k, v in header_list:
+            assert k not in headers, f"duplicate response header {k}"
+            headers[k] = v
+        raw = head
+        if head_request or status in (204, 304) or status < 200:
+            body = b""
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size_line = self._take_until(b"\r\n", deadline)
+                raw += size_line
+                n = int(size_line.split(b";")[0].strip(), 16)
+                if n == 0:
+                    raw += self._take_until(b"\r\n", deadline)  # no trailers from us
+                    break
+                chunk = self._take(n + 2, deadline)
+                raw += chunk
+                assert chunk.endswith(b"\r\n")
+                body += chunk[:-2]
+        elif "content-length" in headers:
+            body = self._take(int(headers["content-length"]), deadline)
+            raw += body
+        else:
+            while self._fill(deadline):
+                pass
+            body, self.buf = self.buf, b""
+            raw += body
+        r = Response(status, headers, body)
+        r.header_list = header_list
+        r.raw = raw
+        return r
+
+    def request(self, method="GET", path="/healthz", host="localhost", headers=None, body=None,
+                version="HTTP/1.1", timeout=None):
+        """Sends one request and reads its response."""
+        self.send(make_request(method, path, host, headers, body, version))
+        return self.read_response(timeout, head_request=(method == "HEAD"))
+
+    def wait_closed(self, timeout=None):
+        """Reads until the server closes (EOF or reset) and returns the
+        bytes that came; fails when the connection is still open after
+        TIMEOUT."""
+        deadline = time.time() + (timeout or self.timeout)
+        try:
+            while self._fill(deadline):
+                pass
+        except socket.timeout:
+            raise AssertionError(f"connection still open after {timeout or self.timeout} s"
+                                 f" (read {len(self.buf)} bytes)")
+        out, self.buf = self.buf, b""
+        return out
+
+    def is_open(self, wait=0.2):
+        """True when the server has not closed the connection within WAIT
+        seconds (and sent nothing); bytes that do come stay buffered."""
+        try:
+            return self._fill(time.time() + wait) or not self.eof
+        except socket.timeout:
+            return True
+
+
+def make_request(method="GET", path="/healthz", host="localhost", headers=None, body=None,
+                 version="HTTP/1.1"):
+    """The bytes of one request. HOST None leaves Host out; a body gets a
+    Content-Length unless HEADERS frame it already."""
+    lines = [f"{method} {path} {version}"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    hs = list((headers or {}).items()) if isinstance(headers, dict) else list(headers or [])
+    if body is not None:
+        body = body.encode() if isinstance(body, str) else body
+        names = {k.lower() for k, _ in hs}
+        if "content-length" not in names and "transfer-encoding" not in names:
+            hs.append(("Content-Length", str(len(body))))
+    for k, v in hs:
+        lines.append(f"{k}: {v}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
 class Postgres:
