@@ -1,0 +1,83 @@
+/* The Lua sandbox: one lua_State per tenant per worker, an allow-list
+ * environment, a memory cap in the allocator, and one instruction budget
+ * and deadline per request shared by all of its coroutines, enforced by a
+ * count hook whose kill is sticky (pcall cannot swallow it). Core calls
+ * that need the database yield with a tag; the sandbox's own
+ * coroutine.resume/wrap pass such yields outward to the request's
+ * scheduler. */
+#ifndef AANTAFEL_LSANDBOX_H
+#define AANTAFEL_LSANDBOX_H
+
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LSB_HOOK_STEP 1000              /* instructions between hook calls */
+#define LSB_STRING_MAX (8 * 1024 * 1024) /* largest string.rep result */
+#define LSB_PATTERN_COST_MAX 1e9        /* estimated backtracking steps */
+#define LSB_PRINT_MAX 100               /* print lines logged per budget */
+
+/* What one request (or one load) may spend. */
+struct lbudget {
+	int64_t instructions;   /* left; the hook takes LSB_HOOK_STEP at a time */
+	int64_t deadline_ms;    /* CLOCK_MONOTONIC milliseconds */
+	bool killed;            /* sticky: every later hook and pcall re-raises */
+	const char *why;
+	unsigned prints;
+};
+
+struct lsandbox {
+	lua_State *L;
+	size_t mem_used;
+	size_t mem_limit;
+	struct lbudget *budget;         /* of the code running now, or NULL */
+	int base_ref;                   /* the read-only table behind every env */
+	const char *log_tag;            /* tenant slug for print and errors */
+};
+
+/* Creates a sandbox whose allocations stop at MEM_LIMIT bytes. */
+struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_t errlen);
+void lsb_free(struct lsandbox *sb);
+
+/* The sandbox that owns a Lua thread. */
+struct lsandbox *lsb_of(lua_State *L);
+
+/* Adds the value on top of the stack to the allow-list under NAME (before
+ * any plugin is loaded). Pops it. */
+void lsb_expose(struct lsandbox *sb, const char *name);
+
+/* Pushes a fresh environment: reads fall through to the allow-list, an
+ * undeclared name is an error, writes stay in this environment. */
+void lsb_push_env(struct lsandbox *sb);
+
+/* Loads a text chunk (binary chunks are refused) with the environment at
+ * ENV_IDX. Pushes the function and returns 0, or returns -1 with
+ * "name:line: message" in err. */
+int lsb_load(struct lsandbox *sb, const char *chunk, size_t len, const char *name, int env_idx, char *err,
+	     size_t errlen);
+
+/* Calls the function below NARGS arguments on the main thread with budget
+ * B, like lua_pcall; on error returns -1 with the message (and where) in
+ * err. Code run this way may not yield. */
+int lsb_call(struct lsandbox *sb, int nargs, int nresults, struct lbudget *b, char *err, size_t errlen);
+
+/* Resumes coroutine CO with budget B. Returns the lua_resume status; *nres
+ * as lua_resume. On LUA_YIELD, lsb_core_yield tells whether it is a core
+ * request (tagged) or a stray coroutine.yield. */
+int lsb_resume(struct lsandbox *sb, lua_State *co, int nargs, int *nres, struct lbudget *b);
+
+/* Core functions yield with this tag as their first value. */
+void lsb_push_core_tag(lua_State *L);
+bool lsb_core_yield(lua_State *co, int nres);
+
+/* A budget from limits: instructions and milliseconds from now. */
+void lsb_budget_init(struct lbudget *b, int64_t instructions, int64_t ms);
+
+/* Makes the table on top of the stack read-only: replaces it with a proxy
+ * whose writes, rawset-free, fail and whose metatable is hidden. */
+void lsb_protect(lua_State *L);
+
+int64_t lsb_now_ms(void);
+
+#endif
