@@ -30,7 +30,13 @@ PGconn *admin_connect(const struct config *cfg, const char *who)
 
 PGresult *admin_exec(PGconn *pg, const char *who, const char *sql, int nparams, const char *const *values)
 {
-	PGresult *r = PQexecParams(pg, sql, nparams, NULL, values, NULL, NULL, 0);
+	return admin_exec_params(pg, who, sql, nparams, values, NULL, NULL);
+}
+
+PGresult *admin_exec_params(PGconn *pg, const char *who, const char *sql, int nparams, const char *const *values,
+			    const int *lengths, const int *formats)
+{
+	PGresult *r = PQexecParams(pg, sql, nparams, NULL, values, lengths, formats, 0);
 	ExecStatusType st = PQresultStatus(r);
 	bool quiet = quiet_next;
 	quiet_next = false;

@@ -16,6 +16,10 @@ PGconn *admin_connect(const struct config *cfg, const char *who);
 /* Runs SQL with text parameters. Returns the result when its status is
  * OK (command or tuples), else prints "who: message" and returns NULL. */
 PGresult *admin_exec(PGconn *pg, const char *who, const char *sql, int nparams, const char *const *values);
+/* The same with each parameter's length and format (1: binary, e.g. the
+ * raw bytes of a bytea; NULL arrays: all text). */
+PGresult *admin_exec_params(PGconn *pg, const char *who, const char *sql, int nparams, const char *const *values,
+			    const int *lengths, const int *formats);
 
 /* SQLSTATE of the last failed admin_exec ("" when none). */
 const char *admin_last_sqlstate(void);

@@ -7,7 +7,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "server.h"
-#include "site.h"
+#include "runtime.h"
 #include "worker.h"
 
 static struct registry_listener *listener;
@@ -30,11 +30,19 @@ int app_serve(struct config *cfg)
 		.start = main_start,
 		.stop = main_stop,
 	};
-	site_register_statements();
+	char err[512];
+	if (runtime_global_init(cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	runtime_register_statements();
+	bundle_register_statements();
 	dispatch_register_statements();
 	worker_set_app_hooks(&whooks);
 	int rc = server_run(cfg, dispatch_request, &shooks);
 	registry_clear();
+	bundle_cache_clear();
+	runtime_global_fini();
 	return rc;
 }
 
@@ -55,6 +63,9 @@ static int worker_init_app(struct worker *w)
 			return -1;
 	}
 	a->registry = registry_acquire();
+	a->rt = runtime_worker_new(w);
+	if (!a->rt)
+		return -1;
 	return 0;
 }
 
@@ -65,6 +76,8 @@ static void worker_message(struct worker *w, unsigned msg)
 		return;
 	if ((msg & WORKER_MSG_RELOAD) && a->pool)
 		db_pool_configure(a->pool, w->cfg);
+	if ((msg & WORKER_MSG_RELOAD) && a->rt)
+		runtime_worker_configure(a->rt, w->cfg);
 	if (msg & WORKER_MSG_REGISTRY) {
 		struct registry *r = registry_acquire();
 		registry_unref(a->registry);
@@ -77,6 +90,7 @@ static void worker_fini_app(struct worker *w)
 	struct app_worker *a = w->app;
 	if (!a)
 		return;
+	runtime_worker_free(a->rt);
 	db_pool_free(a->pool);
 	registry_unref(a->registry);
 	free(a);
@@ -91,6 +105,7 @@ static int main_start(struct event_base *base, const struct config *cfg)
 		if (registry_publish(NULL, 0) != 0)
 			return -1;
 		server_broadcast(WORKER_MSG_REGISTRY);
+	bundle_cache_trim();
 		return 0;
 	}
 	listener = registry_listener_start(base, cfg->database_url, registry_changed, NULL);

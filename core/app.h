@@ -12,6 +12,7 @@ struct worker;
 struct app_worker {
 	struct db_pool *pool;           /* NULL when no database is configured */
 	struct registry *registry;      /* NULL until the first load */
+	struct rt_worker *rt;           /* the tenants' Lua states */
 };
 
 /* Runs `aantafel serve` with CFG; returns the exit code. */

@@ -66,6 +66,8 @@ static const struct option options[] = {
 	 "Directory of static error pages, `LANG/STATUS.html`."},
 	{"sql_dir", OPT_STRING, OFF(sql_dir), "sql", 1, 4096, false, NULL,
 	 "Directory of the numbered migrations `NNN_name.sql` that `aantafel migrate` applies."},
+	{"plugins_dir", OPT_STRING, OFF(plugins_dir), "plugins", 1, 4096, false, NULL,
+	 "Directory of the platform's own Lua plugins and default templates, read once at start."},
 	{"log_file", OPT_STRING, OFF(log_file), "", 0, 4096, true, NULL,
 	 "Log file (appended; reopened on SIGHUP); empty means standard error."},
 	{"log_level", OPT_ENUM, OFF(log_level), "info", 0, 0, true, "debug|info|warn|error",
@@ -75,7 +77,7 @@ static const struct option options[] = {
 	{"database_url", OPT_STRING, OFF(database_url), "", 0, 4096, false, NULL,
 	 "libpq connection string of the daemon's role (no owner rights, no BYPASSRLS)."},
 	{"owner_database_url", OPT_STRING, OFF(owner_database_url), "", 0, 4096, false, NULL,
-	 "libpq connection string of the owner role, used by `migrate` only."},
+	 "libpq connection string of the owner role, used by `migrate` and `tenant` only."},
 	{"db_pool_size", OPT_INT, OFF(db_pool_size), "8", 1, 1000, false, NULL,
 	 "Database connections per worker."},
 	{"db_queue_size", OPT_INT, OFF(db_queue_size), "256", 0, 100000, true, NULL,
@@ -86,6 +88,14 @@ static const struct option options[] = {
 	 "Deadline for opening one database connection."},
 	{"db_statement_timeout", OPT_DURATION, OFF(db_statement_timeout), "5s", 0, HOUR, true, NULL,
 	 "PostgreSQL statement_timeout of the daemon's connections; 0 means none."},
+	{"lua_memory_limit", OPT_SIZE, OFF(lua_memory_limit), "32MiB", 1 * MIB, 1 * GIB, true, NULL,
+	 "Memory one tenant's Lua state may use; an allocation beyond it fails the request."},
+	{"lua_states_max_bytes", OPT_SIZE, OFF(lua_states_max_bytes), "256MiB", 1 * MIB, 64 * GIB, true, NULL,
+	 "Total memory of the live Lua states of one worker; beyond it the least recently used idle state is dropped."},
+	{"lua_instruction_limit", OPT_INT, OFF(lua_instruction_limit), "10000000", 10000, 10000000000, true, NULL,
+	 "Lua instructions one request (all its coroutines together) may run."},
+	{"lua_time_limit", OPT_DURATION, OFF(lua_time_limit), "2s", 10, MIN, true, NULL,
+	 "Wall-clock deadline for a request's Lua, counted from its start."},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -38,6 +38,7 @@ struct config {
 	char *static_dir;
 	char *errors_dir;
 	char *sql_dir;
+	char *plugins_dir;
 
 	/* logging */
 	char *log_file;
@@ -52,6 +53,10 @@ struct config {
 	int64_t db_wait_timeout;       /* ms */
 	int64_t db_connect_timeout;    /* ms */
 	int64_t db_statement_timeout;  /* ms */
+	int64_t lua_memory_limit;      /* bytes per state */
+	int64_t lua_states_max_bytes;  /* bytes of live states per worker */
+	int64_t lua_instruction_limit;
+	int64_t lua_time_limit;        /* ms */
 };
 
 /* Loads defaults, then PATH (may be NULL), then the environment overrides.

@@ -124,8 +124,10 @@ static const char *stmt_sql[DB_STMTS_MAX] = {
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
 };
+static bool stmt_binary[DB_STMTS_MAX];
 static int nstmts = STMT_FIRST_USER;
 
+static int stmt_register(const char *sql, bool binary);
 static void conn_connect(struct db_conn *c);
 static void conn_poll_connect(struct db_conn *c);
 static void conn_connected(struct db_conn *c);
@@ -159,15 +161,12 @@ static int64_t now_ms(void);
 
 int db_stmt(const char *sql)
 {
-	for (int i = STMT_FIRST_USER; i < nstmts; i++)
-		if (strcmp(stmt_sql[i], sql) == 0)
-			return i;
-	if (nstmts >= DB_STMTS_MAX) {
-		log_error("more than %d prepared statements", DB_STMTS_MAX);
-		abort();
-	}
-	stmt_sql[nstmts] = sql;
-	return nstmts++;
+	return stmt_register(sql, false);
+}
+
+int db_stmt_binary(const char *sql)
+{
+	return stmt_register(sql, true);
 }
 
 struct db_pool *db_pool_new(struct event_base *base, const struct config *cfg, int worker_index)
@@ -409,6 +408,20 @@ void db_pool_stats(const struct db_pool *p, struct db_pool_stats *out)
 			out->idle++;
 }
 
+static int stmt_register(const char *sql, bool binary)
+{
+	for (int i = STMT_FIRST_USER; i < nstmts; i++)
+		if (strcmp(stmt_sql[i], sql) == 0 && stmt_binary[i] == binary)
+			return i;
+	if (nstmts >= DB_STMTS_MAX) {
+		log_error("more than %d prepared statements", DB_STMTS_MAX);
+		abort();
+	}
+	stmt_sql[nstmts] = sql;
+	stmt_binary[nstmts] = binary;
+	return nstmts++;
+}
+
 /* ---------------------------------------------------------------- connecting */
 
 static void conn_connect(struct db_conn *c)
@@ -629,7 +642,7 @@ static int send_stmt(struct db_conn *c, int stmt, int nparams, const char *const
 		c->prepared[stmt / 8] |= (uint8_t)(1u << (stmt % 8));
 		t->items[t->nitems++] = (struct item){.kind = IT_PREPARE, .stmt = (uint16_t)stmt};
 	}
-	if (!PQsendQueryPrepared(c->pg, name, nparams, values, NULL, NULL, 0))
+	if (!PQsendQueryPrepared(c->pg, name, nparams, values, NULL, NULL, stmt_binary[stmt] ? 1 : 0))
 		return -1;
 	t->items[t->nitems++] = (struct item){.kind = (uint8_t)kind, .index = (uint8_t)index};
 	return 0;

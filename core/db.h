@@ -35,6 +35,10 @@ enum db_status {
 /* Registers a statement to be prepared on each connection when first used.
  * Call before the workers start; returns the statement's id. */
 int db_stmt(const char *sql);
+/* The same for a statement whose results come in binary format: bytea
+ * values arrive as their raw bytes (PQgetlength gives the length; libpq
+ * still appends a NUL), integers in network byte order. */
+int db_stmt_binary(const char *sql);
 
 struct db_pool *db_pool_new(struct event_base *base, const struct config *cfg, int worker_index);
 void db_pool_free(struct db_pool *p);

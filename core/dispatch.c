@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "site.h"
+#include "runtime.h"
 #include "static_files.h"
 #include "worker.h"
 
@@ -61,7 +61,7 @@ void dispatch_request(struct http_request *req)
 		http_resp_error(req, 503);
 		return;
 	}
-	site_handle(req, t);
+	runtime_handle(a->rt, req, t);
 }
 
 /* ---------------------------------------------------------------- readiness */

@@ -52,8 +52,7 @@ bool http_req_aborted(const struct http_request *req);
  * request. The handler must still finish the response. */
 void http_req_on_abort(struct http_request *req, void (*cb)(void *arg), void *arg);
 
-/* The tenant's slug for the access log line. The string must outlive the
- * request (the registry keeps it). */
+/* The tenant's slug for the access log line (copied; at most 63 bytes). */
 void http_req_set_tenant(struct http_request *req, const char *slug);
 const char *http_req_tenant(const struct http_request *req);
 

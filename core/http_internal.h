@@ -58,7 +58,7 @@ struct http_request {
 
 	char id[20];
 	bool begun;                     /* id and start time set */
-	const char *tenant;
+	char tenant[64];                /* slug for the access log, "" if none */
 	struct timespec start;
 	bool keep_alive;
 	bool head_only;                 /* HEAD: send the head, drop the body */

@@ -61,7 +61,7 @@ void http_request_reset(struct http_request *req)
 	req->rh_len = 0;
 	req->bytes_out = 0;
 	req->chunked = false;
-	req->tenant = NULL;
+	req->tenant[0] = '\0';
 	req->lang = NULL;
 	req->abort_cb = NULL;
 	req->abort_arg = NULL;
@@ -231,12 +231,12 @@ void http_req_on_abort(struct http_request *req, void (*cb)(void *arg), void *ar
 
 void http_req_set_tenant(struct http_request *req, const char *slug)
 {
-	req->tenant = slug;
+	snprintf(req->tenant, sizeof(req->tenant), "%s", slug ? slug : "");
 }
 
 const char *http_req_tenant(const struct http_request *req)
 {
-	return req->tenant;
+	return req->tenant[0] ? req->tenant : NULL;
 }
 
 /* ---------------------------------------------------------------- response */
@@ -513,7 +513,7 @@ static void log_request(struct http_request *req)
 	double ms = (double)(now.tv_sec - req->start.tv_sec) * 1e3 + (double)(now.tv_nsec - req->start.tv_nsec) / 1e6;
 	struct log_access a = {
 		.req_id = req->id,
-		.tenant = req->tenant,
+		.tenant = req->tenant[0] ? req->tenant : NULL,
 		.method = http_req_method_name(req),
 		.path = req->path,
 		.path_len = req->path_len,

@@ -115,7 +115,7 @@ struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_
 	static const char *const co_over[] = {"resume", "wrap", NULL};
 	lua_CFunction co_fns[] = {sb_co_resume, sb_co_wrap};
 	add_lib(L, base, "coroutine", co_names, co_fns, co_over);
-	static const char *const os_names[] = {"time", NULL};
+	static const char *const os_names[] = {"time", "date", "clock", "difftime", NULL};
 	add_lib(L, base, "os", os_names, NULL, NULL);
 
 	/* The string metatable stays (methods on strings), but hidden: its

@@ -35,11 +35,16 @@ static const struct command commands[] = {
 	 "  -c, --config FILE  configuration file (default: $AANTAFEL_CONFIG, else\n"
 	 "                     built-in defaults); AANTAFEL_<OPTION> variables\n"
 	 "                     override it, e.g. AANTAFEL_LISTEN=0.0.0.0:8080\n"},
-	{"check", cmd_check, "validate the configuration",
-	 "usage: aantafel check [-c FILE] [--options]\n\n"
+	{"check", cmd_check, "validate the configuration and the tenant bundles",
+	 "usage: aantafel check [-c FILE] [--tenants DIR] [--options]\n\n"
 	 "Reads the configuration as serve would and reports the first bad\n"
-	 "option by file, line and name. Exit 0 when valid, 1 otherwise.\n\n"
+	 "option by file, line and name. Then reads the platform plugins\n"
+	 "(plugins_dir) and checks the bundle in each folder of DIR as\n"
+	 "`aantafel tenant deploy` would, printing \"ok: DIR/SLUG\" or every\n"
+	 "problem. Exit 0 when all is valid, 1 otherwise.\n\n"
 	 "  -c, --config FILE  configuration file (as for serve)\n"
+	 "      --tenants DIR  the folders of the tenant bundles (default: tenants;\n"
+	 "                     when that is missing there is nothing to check)\n"
 	 "      --options      print the table of options (Markdown) and exit\n"},
 	{"migrate", cmd_migrate, "apply the database migrations",
 	 "usage: aantafel migrate [-c FILE]\n\n"
@@ -96,9 +101,10 @@ int main(int argc, char **argv)
 	return cmd->run(argc - 1, argv + 1);
 }
 
-/* Parses the -c/--config option shared by the commands; other arguments
+/* Parses the -c/--config option shared by the commands, and --options and
+ * --tenants DIR where the caller takes them (non-NULL); other arguments
  * are refused by name. Returns 0, or 2 on a usage error. */
-static int config_args(int argc, char **argv, const char **path, int *options)
+static int config_args(int argc, char **argv, const char **path, int *options, const char **tenants)
 {
 	*path = getenv("AANTAFEL_CONFIG");
 	if (*path && !**path)
@@ -110,6 +116,10 @@ static int config_args(int argc, char **argv, const char **path, int *options)
 			*path = argv[i] + 9;
 		} else if (options && strcmp(argv[i], "--options") == 0) {
 			*options = 1;
+		} else if (tenants && strcmp(argv[i], "--tenants") == 0 && i + 1 < argc) {
+			*tenants = argv[++i];
+		} else if (tenants && strncmp(argv[i], "--tenants=", 10) == 0) {
+			*tenants = argv[i] + 10;
 		} else {
 			fprintf(stderr, "aantafel %s: unexpected argument '%s' (see --help)\n", argv[0], argv[i]);
 			return 2;
@@ -122,7 +132,7 @@ static int cmd_serve(int argc, char **argv)
 {
 	const char *path;
 	char err[512];
-	if (config_args(argc, argv, &path, NULL) != 0)
+	if (config_args(argc, argv, &path, NULL, NULL) != 0)
 		return 2;
 	struct config *cfg = config_load(path, err, sizeof(err));
 	if (!cfg) {
@@ -143,10 +153,10 @@ static int cmd_serve(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
-	const char *path;
+	const char *path, *tenants = NULL;
 	int options = 0;
 	char err[512];
-	if (config_args(argc, argv, &path, &options) != 0)
+	if (config_args(argc, argv, &path, &options, &tenants) != 0)
 		return 2;
 	if (options) {
 		config_describe(stdout);
@@ -158,8 +168,9 @@ static int cmd_check(int argc, char **argv)
 		return 1;
 	}
 	printf("configuration %s: ok\n", path ? path : "(defaults and environment)");
+	int rc = tenant_check_bundles(cfg->plugins_dir, tenants ? tenants : "tenants", tenants != NULL);
 	config_unref(cfg);
-	return 0;
+	return rc;
 }
 
 /* Takes -c FILE / --config FILE / --config=FILE out of argv (anywhere
@@ -186,7 +197,7 @@ static const char *take_config(int *argc, char **argv)
 static int cmd_migrate(int argc, char **argv)
 {
 	const char *path;
-	if (config_args(argc, argv, &path, NULL) != 0)
+	if (config_args(argc, argv, &path, NULL, NULL) != 0)
 		return 2;
 	struct config *cfg = admin_config(path, "aantafel migrate");
 	if (!cfg)

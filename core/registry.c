@@ -58,11 +58,12 @@ static struct registry *current;
 
 static const char LOAD_SQL[] =
 	"SELECT t.id, t.slug, t.name, t.status,"
-	" coalesce(string_agg(h.host, ' ' ORDER BY h.host), '')"
+	" coalesce(string_agg(h.host, ' ' ORDER BY h.host), ''), t.bundle_version"
 	" FROM platform.tenants t LEFT JOIN platform.tenant_hosts h ON h.tenant_id = t.id"
 	" GROUP BY t.id ORDER BY t.id";
 
 static void registry_free(struct registry *r);
+static void log_deploys(const struct registry *old, const struct registry *r);
 static uint32_t hash_host(const char *s);
 static void ls_connect(struct registry_listener *l);
 static void ls_poll_connect(struct registry_listener *l);
@@ -159,6 +160,7 @@ int registry_publish(const struct registry_row *rows, size_t n)
 		struct tenant *t = &r->tenants[i];
 		t->id = rows[i].id;
 		t->status = strcmp(rows[i].status, "active") == 0 ? TENANT_ACTIVE : TENANT_SUSPENDED;
+		t->bundle_version = rows[i].bundle_version > 0 ? rows[i].bundle_version : 0;
 		size_t len = strlen(rows[i].slug) + 1;
 		memcpy(p, rows[i].slug, len);
 		t->slug = p;
@@ -191,6 +193,8 @@ int registry_publish(const struct registry_row *rows, size_t n)
 	struct registry *old = current;
 	current = r;
 	pthread_mutex_unlock(&current_lock);
+	if (old)
+		log_deploys(old, r);
 	registry_unref(old);
 	return 0;
 }
@@ -202,6 +206,27 @@ void registry_clear(void)
 	current = NULL;
 	pthread_mutex_unlock(&current_lock);
 	registry_unref(old);
+}
+
+/* Names each tenant whose deployed bundle changed. Both snapshots come
+ * ordered by id from LOAD_SQL; a merge walk finds the pairs. */
+static void log_deploys(const struct registry *old, const struct registry *r)
+{
+	size_t i = 0, k = 0;
+	while (i < old->ntenants && k < r->ntenants) {
+		const struct tenant *a = &old->tenants[i], *b = &r->tenants[k];
+		if (a->id < b->id) {
+			i++;
+		} else if (a->id > b->id) {
+			k++;
+		} else {
+			if (a->bundle_version != b->bundle_version)
+				log_info("registry: tenant %s now runs bundle version %d (was %d)", b->slug,
+					 b->bundle_version, a->bundle_version);
+			i++;
+			k++;
+		}
+	}
 }
 
 static void registry_free(struct registry *r)
@@ -340,6 +365,7 @@ static void ls_read(struct registry_listener *l)
 					rows[i].name = PQgetvalue(r, i, 2);
 					rows[i].status = PQgetvalue(r, i, 3);
 					rows[i].hosts = PQgetvalue(r, i, 4);
+					rows[i].bundle_version = (int)strtol(PQgetvalue(r, i, 5), NULL, 10);
 				}
 				if (registry_publish(rows, (size_t)n_rows) == 0) {
 					log_info("registry: %d tenant%s loaded", n_rows, n_rows == 1 ? "" : "s");

@@ -19,6 +19,7 @@ struct tenant {
 	const char *slug;
 	const char *name;
 	enum tenant_status status;
+	int bundle_version;     /* deployed bundle version; 0 = none deployed */
 };
 
 struct registry;
@@ -34,10 +35,12 @@ size_t registry_count(const struct registry *r);
 const struct tenant *registry_at(const struct registry *r, size_t i);
 
 /* Builds a snapshot from rows (id, slug, name, status, hosts separated by
- * spaces) and makes it current. Exposed for the tests. */
+ * spaces, deployed bundle version) and makes it current. Exposed for the
+ * tests. */
 struct registry_row {
 	int64_t id;
 	const char *slug, *name, *status, *hosts;
+	int bundle_version;     /* 0: none deployed */
 };
 int registry_publish(const struct registry_row *rows, size_t n);
 /* Drops the current snapshot (at exit). */

@@ -44,7 +44,6 @@ struct static_cache {
 };
 
 static int open_beneath(int dirfd, const char *path);
-static bool etag_matches(const char *inm, const char *etag);
 static struct cached_file *cache_lookup(struct static_cache *sc, int dirfd, const char *path);
 static void cached_release(const void *data, size_t len, void *arg);
 static void make_etag(char *buf, size_t len, const struct stat *st);
@@ -103,7 +102,7 @@ void static_serve(struct http_request *req, struct static_cache *sc, int dirfd, 
 		http_resp_header(req, "Cache-Control", "public, max-age=31536000");
 		http_resp_header(req, "X-Content-Type-Options", "nosniff");
 		const char *inm = http_req_header(req, "If-None-Match");
-		if (inm && etag_matches(inm, cf->etag)) {
+		if (inm && static_etag_matches(inm, cf->etag)) {
 			http_resp_status(req, 304);
 			http_resp_send(req);
 			return;
@@ -134,7 +133,7 @@ void static_serve(struct http_request *req, struct static_cache *sc, int dirfd, 
 	http_resp_header(req, "X-Content-Type-Options", "nosniff");
 
 	const char *inm = http_req_header(req, "If-None-Match");
-	if (inm && etag_matches(inm, etag)) {
+	if (inm && static_etag_matches(inm, etag)) {
 		close(fd);
 		http_resp_status(req, 304);
 		http_resp_send(req);
@@ -347,7 +346,7 @@ static int open_beneath(int dirfd, const char *path)
 }
 
 /* If-None-Match: "*" or a list of entity tags; weak comparison. */
-static bool etag_matches(const char *inm, const char *etag)
+bool static_etag_matches(const char *inm, const char *etag)
 {
 	size_t elen = strlen(etag);
 	const char *p = inm;

@@ -3,6 +3,7 @@
 #ifndef AANTAFEL_STATIC_FILES_H
 #define AANTAFEL_STATIC_FILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http.h"
@@ -26,5 +27,8 @@ const char *static_content_type(const char *name);
  * decoded length, or -1 for a malformed escape, an encoded NUL or a
  * result longer than dstlen - 1. */
 long static_percent_decode(const char *src, size_t len, char *dst, size_t dstlen);
+
+/* Whether an If-None-Match value (a list, or "*") names ETAG. */
+bool static_etag_matches(const char *inm, const char *etag);
 
 #endif

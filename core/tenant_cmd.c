@@ -5,14 +5,23 @@
 #include "utf8.h"
 
 #include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "admin.h"
+#include "bundle.h"
+#include "runtime.h"
 
 #define HOSTS_MAX 64
+#define PROBLEMS_MAX (64 * 1024)        /* validation messages of one bundle */
 
 const char tenant_cmd_usage[] =
 	"usage: aantafel tenant COMMAND [-c FILE] ...\n\n"
@@ -22,15 +31,25 @@ const char tenant_cmd_usage[] =
 	"  hosts SLUG [--add HOST ...] [--remove HOST ...]\n"
 	"                          change a tenant's host names (no options: list them)\n"
 	"  suspend SLUG            answer 503 on its hosts; data is kept\n"
-	"  resume SLUG             serve it again\n\n"
+	"  resume SLUG             serve it again\n"
+	"  deploy SLUG [DIR]       check the bundle in DIR (default tenants/SLUG) and\n"
+	"                          publish it as the tenant's next version (the newest\n"
+	"                          version is made current again when nothing changed)\n"
+	"  versions SLUG           the deployed versions; * marks the current one\n"
+	"  rollback SLUG N         make version N current again\n\n"
 	"Changes reach every running daemon within a second, without a restart.\n"
 	"SLUG: a lowercase letter, then lowercase letters, digits and hyphens (max 63).\n"
-	"HOST: a DNS name such as gemeente.example.nl (no port).\n";
+	"HOST: a DNS name such as gemeente.example.nl (no port).\n\n"
+	"A bundle holds tenant.lua, plugins, templates, translations and static\n"
+	"files: regular files only (no symbolic links), hidden files left out, at\n"
+	"most 2000 files, 4 MiB a file, 32 MiB in all. It is checked against the\n"
+	"platform plugins (plugins_dir); any problem is listed and nothing is deployed.\n";
 
 static const char *WHO = "aantafel tenant";
 
 struct opts {
 	const char *slug;
+	const char *arg;        /* deploy: DIR; rollback: N */
 	const char *name;
 	const char *add[HOSTS_MAX];
 	int nadd;
@@ -38,13 +57,28 @@ struct opts {
 	int nremove;
 };
 
-static int parse(int argc, char **argv, struct opts *o, bool allow_name, bool allow_hosts);
+static int parse(int argc, char **argv, struct opts *o, bool allow_name, bool allow_hosts, bool allow_arg);
+static int parse_version(const char *s);
+static int check_one(const struct bundle *platform, const char *tenants_dir, const char *name);
+static struct bundle *deploy_prepare(const struct config *cfg, const struct opts *o);
+static int run(PGconn *pg, const char *sub, const struct opts *o, const struct bundle *b);
 static int do_create(PGconn *pg, const struct opts *o);
 static int do_list(PGconn *pg);
 static int do_hosts(PGconn *pg, const struct opts *o);
 static int do_status(PGconn *pg, const char *slug, const char *status);
+static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b);
+static int store_version(PGconn *pg, const char *id, int version, const struct bundle *b);
+static int do_versions(PGconn *pg, const char *slug);
+static int do_rollback(PGconn *pg, const char *slug, int version);
+static struct bundle *read_platform(const char *plugins_dir, const char *who);
+static struct bundle *read_checked(const struct bundle *platform, const char *dir, const char *slug,
+				   const char *label);
 static int check_hosts(const char *const *in, int n, char out[][254]);
 static int64_t tenant_id(PGconn *pg, const char *slug);
+static int64_t lock_tenant(PGconn *pg, const char *slug, int *bundle_version);
+static void rollback(PGconn *pg);
+static void format_size(size_t bytes, char *out, size_t outlen);
+static void os_user(char *out, size_t outlen);
 
 bool tenant_slug_valid(const char *slug)
 {
@@ -101,15 +135,17 @@ int tenant_cmd(int argc, char **argv, const char *config_path)
 		return 2;
 	}
 	const char *sub = argv[1];
+	bool with_arg = strcmp(sub, "deploy") == 0 || strcmp(sub, "rollback") == 0;
 	int rc;
 	if (strcmp(sub, "create") == 0)
-		rc = parse(argc - 2, argv + 2, &o, true, true);
+		rc = parse(argc - 2, argv + 2, &o, true, true, false);
 	else if (strcmp(sub, "hosts") == 0)
-		rc = parse(argc - 2, argv + 2, &o, false, true);
-	else if (strcmp(sub, "suspend") == 0 || strcmp(sub, "resume") == 0)
-		rc = parse(argc - 2, argv + 2, &o, false, false);
+		rc = parse(argc - 2, argv + 2, &o, false, true, false);
+	else if (strcmp(sub, "suspend") == 0 || strcmp(sub, "resume") == 0 || strcmp(sub, "versions") == 0 ||
+		 with_arg)
+		rc = parse(argc - 2, argv + 2, &o, false, false, with_arg);
 	else if (strcmp(sub, "list") == 0)
-		rc = parse(argc - 2, argv + 2, &o, false, false) == 0 && !o.slug ? 0 : 2;
+		rc = parse(argc - 2, argv + 2, &o, false, false, false) == 0 && !o.slug ? 0 : 2;
 	else {
 		fprintf(stderr, "%s: unknown command '%s'\n\n%s", WHO, sub, tenant_cmd_usage);
 		return 2;
@@ -118,6 +154,13 @@ int tenant_cmd(int argc, char **argv, const char *config_path)
 		return rc;
 	if (strcmp(sub, "list") != 0 && !o.slug) {
 		fprintf(stderr, "%s %s: which tenant? (SLUG missing)\n", WHO, sub);
+		return 2;
+	}
+	if (strcmp(sub, "rollback") == 0 && parse_version(o.arg) <= 0) {
+		if (o.arg)
+			fprintf(stderr, "%s rollback: '%s' is not a version number\n", WHO, o.arg);
+		else
+			fprintf(stderr, "%s rollback: which version? (N missing)\n", WHO);
 		return 2;
 	}
 	if (o.slug && !tenant_slug_valid(o.slug)) {
@@ -129,25 +172,102 @@ int tenant_cmd(int argc, char **argv, const char *config_path)
 	struct config *cfg = admin_config(config_path, WHO);
 	if (!cfg)
 		return 1;
+	/* A bundle is read and checked before any connection: a refused one
+	 * leaves no trace in the database. */
+	struct bundle *b = NULL;
+	if (strcmp(sub, "deploy") == 0 && !(b = deploy_prepare(cfg, &o))) {
+		config_unref(cfg);
+		return 1;
+	}
 	PGconn *pg = admin_connect(cfg, WHO);
 	config_unref(cfg);
-	if (!pg)
-		return 1;
-	if (strcmp(sub, "create") == 0)
-		rc = do_create(pg, &o);
-	else if (strcmp(sub, "list") == 0)
-		rc = do_list(pg);
-	else if (strcmp(sub, "hosts") == 0)
-		rc = do_hosts(pg, &o);
-	else
-		rc = do_status(pg, o.slug, strcmp(sub, "suspend") == 0 ? "suspended" : "active");
+	rc = pg ? run(pg, sub, &o, b) : 1;
 	PQfinish(pg);
+	bundle_unref(b);
 	return rc;
+}
+
+int tenant_check_bundles(const char *plugins_dir, const char *tenants_dir, bool required)
+{
+	struct bundle *platform = read_platform(plugins_dir, "aantafel check");
+	if (!platform)
+		return 1;
+	/* In name order, so that the report reads the same each time. */
+	struct dirent **names;
+	int n = scandir(tenants_dir, &names, NULL, alphasort);
+	if (n < 0) {
+		int e = errno;
+		bundle_unref(platform);
+		if (e == ENOENT && !required)
+			return 0;
+		fprintf(stderr, "aantafel check: %s: %s\n", tenants_dir, strerror(e));
+		return 1;
+	}
+	int failed = 0;
+	for (int i = 0; i < n; i++) {
+		failed += check_one(platform, tenants_dir, names[i]->d_name) != 0;
+		free(names[i]);
+	}
+	free(names);
+	bundle_unref(platform);
+	return failed ? 1 : 0;
+}
+
+/* Checks the folder NAME of TENANTS_DIR; other entries (files, hidden
+ * ones) are not bundles and pass. */
+static int check_one(const struct bundle *platform, const char *tenants_dir, const char *name)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	snprintf(dir, sizeof(dir), "%s/%s", tenants_dir, name);
+	if (name[0] == '.' || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (!tenant_slug_valid(name)) {
+		fprintf(stderr, "%s: '%s' is not a valid slug\n", dir, name);
+		return -1;
+	}
+	struct bundle *b = read_checked(platform, dir, name, NULL);
+	if (!b)
+		return -1;
+	printf("ok: %s\n", dir);
+	bundle_unref(b);
+	return 0;
+}
+
+/* The bundle deploy will store: DIR (default tenants/SLUG) read and
+ * checked against the platform plugins; NULL after printing why not. */
+static struct bundle *deploy_prepare(const struct config *cfg, const struct opts *o)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "tenants/%s", o->slug);
+	struct bundle *platform = read_platform(cfg->plugins_dir, WHO);
+	struct bundle *b = platform ? read_checked(platform, o->arg ? o->arg : dir, o->slug, WHO) : NULL;
+	bundle_unref(platform);
+	if (!b)
+		fprintf(stderr, "%s: %s: nothing was deployed\n", WHO, o->slug);
+	return b;
+}
+
+static int run(PGconn *pg, const char *sub, const struct opts *o, const struct bundle *b)
+{
+	if (strcmp(sub, "create") == 0)
+		return do_create(pg, o);
+	if (strcmp(sub, "list") == 0)
+		return do_list(pg);
+	if (strcmp(sub, "hosts") == 0)
+		return do_hosts(pg, o);
+	if (strcmp(sub, "deploy") == 0)
+		return do_deploy(pg, o->slug, b);
+	if (strcmp(sub, "versions") == 0)
+		return do_versions(pg, o->slug);
+	if (strcmp(sub, "rollback") == 0)
+		return do_rollback(pg, o->slug, parse_version(o->arg));
+	return do_status(pg, o->slug, strcmp(sub, "suspend") == 0 ? "suspended" : "active");
 }
 
 /* Arguments after the subcommand: SLUG and options; -c FILE was taken
  * out by the caller. */
-static int parse(int argc, char **argv, struct opts *o, bool allow_name, bool allow_hosts)
+static int parse(int argc, char **argv, struct opts *o, bool allow_name, bool allow_hosts, bool allow_arg)
 {
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -168,12 +288,25 @@ static int parse(int argc, char **argv, struct opts *o, bool allow_name, bool al
 			o->remove[o->nremove++] = argv[++i];
 		} else if (a[0] != '-' && !o->slug) {
 			o->slug = a;
+		} else if (allow_arg && !o->arg && (a[0] != '-' || isdigit((unsigned char)a[1]))) {
+			o->arg = a;
 		} else {
 			fprintf(stderr, "%s: unexpected argument '%s'\n\n%s", WHO, a, tenant_cmd_usage);
 			return 2;
 		}
 	}
 	return 0;
+}
+
+/* A version number 1..INT_MAX, or -1. */
+static int parse_version(const char *s)
+{
+	if (!s || !*s || strlen(s) > 9)
+		return -1;
+	for (const char *p = s; *p; p++)
+		if (!isdigit((unsigned char)*p))
+			return -1;
+	return (int)strtol(s, NULL, 10);
 }
 
 static int do_create(PGconn *pg, const struct opts *o)
@@ -370,6 +503,221 @@ static int do_status(PGconn *pg, const char *slug, const char *status)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- bundles */
+
+static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b)
+{
+	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
+	if (!r)
+		return 1;
+	PQclear(r);
+	int current;
+	int64_t id = lock_tenant(pg, slug, &current);
+	if (id <= 0)
+		goto fail;
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	const char *v[] = {ids};
+	r = admin_exec(pg, WHO,
+		       "SELECT version, checksum FROM platform.bundles WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1",
+		       1, v);
+	if (!r)
+		goto fail;
+	int newest = PQntuples(r) == 1 ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	bool unchanged = newest > 0 && strcmp(PQgetvalue(r, 0, 1), b->checksum) == 0;
+	PQclear(r);
+	int version = unchanged ? newest : newest + 1;
+	if (!unchanged && store_version(pg, ids, version, b) != 0)
+		goto fail;
+	if (version != current) {
+		char vs[16];
+		snprintf(vs, sizeof(vs), "%d", version);
+		const char *uv[] = {vs, ids};
+		r = admin_exec(pg, WHO, "UPDATE platform.tenants SET bundle_version = $1, updated_at = now() WHERE id = $2",
+			       2, uv);
+		if (!r)
+			goto fail;
+		PQclear(r);
+	}
+	r = admin_exec(pg, WHO, "COMMIT", 0, NULL);
+	if (!r)
+		return 1;
+	PQclear(r);
+	char size[32];
+	format_size(b->total_bytes, size, sizeof(size));
+	if (unchanged)
+		printf("%s: unchanged, version %d is current\n", slug, version);
+	else
+		printf("%s: version %d deployed (%zu file%s, %s)\n", slug, version, b->nfiles, b->nfiles == 1 ? "" : "s",
+		       size);
+	return 0;
+fail:
+	rollback(pg);
+	return 1;
+}
+
+/* Inserts VERSION of tenant ID with every file of B. */
+static int store_version(PGconn *pg, const char *id, int version, const struct bundle *b)
+{
+	char vs[16], total[24], nfiles[24], user[256];
+	snprintf(vs, sizeof(vs), "%d", version);
+	snprintf(total, sizeof(total), "%zu", b->total_bytes);
+	snprintf(nfiles, sizeof(nfiles), "%zu", b->nfiles);
+	os_user(user, sizeof(user));
+	const char *hv[] = {id, vs, b->checksum, total, nfiles, user};
+	PGresult *r = admin_exec(pg, WHO,
+				 "INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by)"
+				 " VALUES ($1, $2, $3, $4, $5, $6)",
+				 6, hv);
+	if (!r)
+		return -1;
+	PQclear(r);
+	for (size_t i = 0; i < b->nfiles; i++) {
+		const struct bundle_file *f = &b->files[i];
+		/* The content travels as raw bytes: static files are not
+		 * text. */
+		const char *fv[] = {id, vs, f->path, f->data};
+		const int lens[] = {0, 0, 0, (int)f->len};
+		const int formats[] = {0, 0, 0, 1};
+		r = admin_exec_params(pg, WHO,
+				      "INSERT INTO platform.bundle_files (tenant_id, version, path, content)"
+				      " VALUES ($1, $2, $3, $4)",
+				      4, fv, lens, formats);
+		if (!r)
+			return -1;
+		PQclear(r);
+	}
+	return 0;
+}
+
+static int do_versions(PGconn *pg, const char *slug)
+{
+	if (tenant_id(pg, slug) <= 0)
+		return 1;
+	const char *v[] = {slug};
+	PGresult *r = admin_exec(pg, WHO,
+				 "SELECT b.version, to_char(b.created_at, 'YYYY-MM-DD HH24:MI:SS'), b.nfiles, b.total_bytes,"
+				 " left(b.checksum, 12), b.created_by, b.version = t.bundle_version"
+				 " FROM platform.bundles b JOIN platform.tenants t ON t.id = b.tenant_id"
+				 " WHERE t.slug = $1 ORDER BY b.version DESC",
+				 1, v);
+	if (!r)
+		return 1;
+	if (PQntuples(r) == 0) {
+		printf("%s: no version deployed yet (aantafel tenant deploy %s)\n", slug, slug);
+		PQclear(r);
+		return 0;
+	}
+	printf("  %-8s %-19s %6s %10s  %-12s  %s\n", "VERSION", "CREATED", "FILES", "BYTES", "CHECKSUM", "BY");
+	for (int i = 0; i < PQntuples(r); i++)
+		printf("%c %-8s %-19s %6s %10s  %-12s  %s\n", strcmp(PQgetvalue(r, i, 6), "t") == 0 ? '*' : ' ',
+		       PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+		       PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+	PQclear(r);
+	return 0;
+}
+
+static int do_rollback(PGconn *pg, const char *slug, int version)
+{
+	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
+	if (!r)
+		return 1;
+	PQclear(r);
+	int current;
+	int64_t id = lock_tenant(pg, slug, &current);
+	if (id <= 0)
+		goto fail;
+	char ids[24], vs[16];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	snprintf(vs, sizeof(vs), "%d", version);
+	const char *v[] = {ids, vs};
+	r = admin_exec(pg, WHO,
+		       "SELECT coalesce(string_agg(version::text, ', ' ORDER BY version), ''), bool_or(version = $2)"
+		       " FROM platform.bundles WHERE tenant_id = $1",
+		       2, v);
+	if (!r)
+		goto fail;
+	if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+		const char *have = PQgetvalue(r, 0, 0);
+		if (have[0])
+			fprintf(stderr, "%s: %s has no version %d (versions: %s)\n", WHO, slug, version, have);
+		else
+			fprintf(stderr, "%s: %s has no version %d (nothing deployed yet)\n", WHO, slug, version);
+		PQclear(r);
+		goto fail;
+	}
+	PQclear(r);
+	if (version == current) {
+		rollback(pg);
+		printf("%s: version %d is already current\n", slug, version);
+		return 0;
+	}
+	const char *uv[] = {vs, ids};
+	r = admin_exec(pg, WHO, "UPDATE platform.tenants SET bundle_version = $1, updated_at = now() WHERE id = $2", 2,
+		       uv);
+	if (!r)
+		goto fail;
+	PQclear(r);
+	r = admin_exec(pg, WHO, "COMMIT", 0, NULL);
+	if (!r)
+		return 1;
+	PQclear(r);
+	printf("%s: version %d is current (was %d)\n", slug, version, current);
+	return 0;
+fail:
+	rollback(pg);
+	return 1;
+}
+
+static struct bundle *read_platform(const char *plugins_dir, const char *who)
+{
+	char err[512];
+	struct bundle *b = bundle_read_dir(plugins_dir, err, sizeof(err));
+	if (!b)
+		fprintf(stderr, "%s: the platform plugins (plugins_dir): %s\n", who, err);
+	return b;
+}
+
+/* Reads DIR and validates it as SLUG's bundle; prints every problem, each
+ * line naming DIR (and led by LABEL unless NULL), and returns NULL when
+ * there is one. */
+static struct bundle *read_checked(const struct bundle *platform, const char *dir, const char *slug,
+				   const char *label)
+{
+	char err[512];
+	struct bundle *b = bundle_read_dir(dir, err, sizeof(err));
+	if (!b) {
+		if (label)
+			fprintf(stderr, "%s: %s\n", label, err);
+		else
+			fprintf(stderr, "%s\n", err);
+		return NULL;
+	}
+	char *problems = calloc(1, PROBLEMS_MAX);
+	if (!problems) {
+		fprintf(stderr, "%s: out of memory\n", label ? label : dir);
+		bundle_unref(b);
+		return NULL;
+	}
+	if (runtime_check_bundle(platform, b, slug, problems, PROBLEMS_MAX) != 0) {
+		if (!problems[0])
+			snprintf(problems, PROBLEMS_MAX, "the bundle is not valid");
+		for (char *line = problems, *end; line && *line; line = end ? end + 1 : NULL) {
+			end = strchr(line, '\n');
+			if (end)
+				*end = '\0';
+			if (*line && label)
+				fprintf(stderr, "%s: %s: %s\n", label, dir, line);
+			else if (*line)
+				fprintf(stderr, "%s: %s\n", dir, line);
+		}
+		bundle_unref(b);
+		b = NULL;
+	}
+	free(problems);
+	return b;
+}
+
 static int check_hosts(const char *const *in, int n, char out[][254])
 {
 	for (int i = 0; i < n; i++) {
@@ -399,4 +747,48 @@ static int64_t tenant_id(PGconn *pg, const char *slug)
 	if (id == 0)
 		fprintf(stderr, "%s: no tenant '%s'\n", WHO, slug);
 	return id;
+}
+
+/* The tenant's id with its row locked until the transaction ends (deploys
+ * and rollbacks of one tenant take turns); its current version in
+ * *BUNDLE_VERSION. 0 and a message when there is no such tenant. */
+static int64_t lock_tenant(PGconn *pg, const char *slug, int *bundle_version)
+{
+	const char *v[] = {slug};
+	PGresult *r = admin_exec(pg, WHO, "SELECT id, bundle_version FROM platform.tenants WHERE slug = $1 FOR UPDATE", 1,
+				 v);
+	if (!r)
+		return -1;
+	int64_t id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	*bundle_version = id ? (int)strtol(PQgetvalue(r, 0, 1), NULL, 10) : 0;
+	PQclear(r);
+	if (id == 0)
+		fprintf(stderr, "%s: no tenant '%s'\n", WHO, slug);
+	return id;
+}
+
+static void rollback(PGconn *pg)
+{
+	PGresult *r = PQexec(pg, "ROLLBACK");
+	PQclear(r);
+}
+
+static void format_size(size_t bytes, char *out, size_t outlen)
+{
+	if (bytes < 1024)
+		snprintf(out, outlen, "%zu byte%s", bytes, bytes == 1 ? "" : "s");
+	else if (bytes < 1024 * 1024)
+		snprintf(out, outlen, "%zu KiB", (bytes + 512) / 1024);
+	else
+		snprintf(out, outlen, "%.1f MiB", (double)bytes / (1024 * 1024));
+}
+
+/* Who runs the deploy, for the record. */
+static void os_user(char *out, size_t outlen)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	if (pw && pw->pw_name && pw->pw_name[0])
+		snprintf(out, outlen, "%s", pw->pw_name);
+	else
+		snprintf(out, outlen, "uid %u", (unsigned)geteuid());
 }

@@ -19,4 +19,10 @@ bool tenant_slug_valid(const char *slug);
  * trailing dot. Returns NULL when valid, else the reason. */
 const char *tenant_host_normalize(const char *host, char *out, size_t outlen);
 
+/* `aantafel check`: reads PLUGINS_DIR and checks every bundle in the
+ * folders of TENANTS_DIR against it; prints "ok: DIR" or each problem.
+ * A missing TENANTS_DIR is an error only when REQUIRED. Returns the exit
+ * code. */
+int tenant_check_bundles(const char *plugins_dir, const char *tenants_dir, bool required);
+
 #endif

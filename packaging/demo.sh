@@ -26,6 +26,11 @@ for t in "zutphen|Gemeente Zutphen|zutphen.localhost" "voorbeeld|Gemeente Voorbe
   fi
 done
 
+# Their bundles; a deploy of an unchanged folder makes no new version.
+for slug in zutphen voorbeeld; do
+  ./build/aantafel tenant deploy "$slug" "tenants/$slug" -c etc/aantafel.conf
+done
+
 cat <<MSG
 
   Aantafel runs. Open:

@@ -29,6 +29,7 @@ class Daemon:
         self.options = {"listen": f"127.0.0.1:{self.port}", "workers": "2",
                         "static_dir": os.path.join(self.dir, "static"),
                         "errors_dir": os.path.join(SOURCE_DIR, "errors"),
+                        "plugins_dir": os.path.join(SOURCE_DIR, "plugins"),
                         "log_level": "debug"}
         self.options.update(options or {})
         self.env = dict(os.environ)

@@ -1,0 +1,409 @@
+-- The runtime's own Lua, compiled into the daemon and run first in every
+-- tenant's sandboxed state. It loads tenant.lua and the plugins, keeps the
+-- hooks and routes, and drives each request. It sees `core` (the C
+-- primitives); plugins never do: each gets its own environment holding one
+-- handle, `plugin`, whose functions close over what they may touch.
+
+local core = ...
+
+local LANGS = { nl = true, en = true }
+local OPTION_TYPES = { string = true, integer = true, number = true, boolean = true, choice = true }
+local EVENTS = { ["tenant.loaded"] = true, ["request.before"] = true, ["page.view"] = true }
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
+
+local tenant = {}          -- name, slug, locale, theme
+local hooks = {}           -- event -> { {fn, priority, plugin, seq}, ... }
+local routes = {}          -- method -> { {parts, fn, plugin}, ... }
+local strings = { nl = {}, en = {} }
+local plugins = {}         -- name -> { options, source }
+local problems = {}
+local seq = 0
+
+local function problem(msg)
+	problems[#problems + 1] = msg
+	core.log("warn", msg)
+end
+
+-- Lua's own message says file:line; an error value that is not a string
+-- gets the chunk's name at least.
+local function message(err, where)
+	if type(err) == "string" then return err end
+	return where .. ": " .. core.describe(err)
+end
+
+------------------------------------------------------------------ files
+
+-- A file of the tenant's bundle, else of the platform: (source, name).
+local function find_source(tenant_path, platform_path)
+	local src = tenant_path and core.file("tenant", tenant_path)
+	if src then return src, tenant_path end
+	src = platform_path and core.file("platform", platform_path)
+	if src then return src, "plugins/" .. platform_path end
+	return nil
+end
+
+-- Runs a data file (tenant.lua, translations) in an empty environment.
+local function run_data(src, name)
+	local fn, err = core.load(src, name, core.new_env())
+	if not fn then return nil, err end
+	local ok, value = pcall(fn)
+	if not ok then return nil, message(value, name) end
+	return value
+end
+
+------------------------------------------------------------------ tenant.lua
+
+local CSS_VALUE = "^[%w%s#%%%.,%-%(%)'\"/]+$"
+
+local function check_theme(theme)
+	if theme == nil then return {} end
+	if type(theme) ~= "table" then
+		problem("tenant.lua: 'theme' must be a table of name = value")
+		return {}
+	end
+	local out = {}
+	for k, v in pairs(theme) do
+		if type(k) ~= "string" or not k:match("^[a-z][a-z0-9-]*$") then
+			problem("tenant.lua: theme token names are lowercase words with dashes: " .. core.describe(k))
+		elseif type(v) ~= "string" or #v > 200 or not v:match(CSS_VALUE) then
+			problem("tenant.lua: theme token '" .. k .. "' must be a CSS value without ; { } < > or \\")
+		else
+			out[k] = v
+		end
+	end
+	return out
+end
+
+local function read_tenant(info)
+	tenant.slug = info.slug
+	tenant.name = info.name
+	tenant.locale = "nl"
+	tenant.theme = {}
+	local src = core.file("tenant", "tenant.lua")
+	if not src then return { site = {} } end
+	local conf, err = run_data(src, "tenant.lua")
+	if err then
+		problem(err)
+		return { site = {} }
+	end
+	if type(conf) ~= "table" then
+		problem("tenant.lua: must return a table, not " .. type(conf))
+		return { site = {} }
+	end
+	local known = { name = true, locale = true, theme = true, plugins = true }
+	for k in pairs(conf) do
+		if not known[k] then problem("tenant.lua: unknown field " .. core.describe(k)) end
+	end
+	if conf.name ~= nil then
+		if type(conf.name) ~= "string" or #conf.name == 0 or #conf.name > 800 then
+			problem("tenant.lua: 'name' must be a non-empty string")
+		else
+			tenant.name = conf.name
+		end
+	end
+	if conf.locale ~= nil then
+		if not LANGS[conf.locale] then
+			problem("tenant.lua: 'locale' must be \"nl\" or \"en\"")
+		else
+			tenant.locale = conf.locale
+		end
+	end
+	tenant.theme = check_theme(conf.theme)
+	local list = conf.plugins
+	if list == nil then list = {} end
+	if type(list) ~= "table" then
+		problem("tenant.lua: 'plugins' must be a table of name = { options }")
+		list = {}
+	end
+	local out = { site = {} }
+	for name, opts in pairs(list) do
+		if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*$") then
+			problem("tenant.lua: plugin names are lowercase identifiers: " .. core.describe(name))
+		elseif opts ~= true and type(opts) ~= "table" then
+			problem("tenant.lua: plugin '" .. name .. "' needs a table of options (or true)")
+		else
+			out[name] = opts == true and {} or opts
+		end
+	end
+	return out
+end
+
+------------------------------------------------------------------ translations
+
+local function load_strings(which, path, into, name)
+	local src = core.file(which, path)
+	if not src then return end
+	local t, err = run_data(src, name)
+	if err then return problem(err) end
+	if type(t) ~= "table" then return problem(name .. ": must return a table of key = text") end
+	for k, v in pairs(t) do
+		if type(k) == "string" and type(v) == "string" then
+			into[k] = v
+		else
+			problem(name .. ": translations are key = text strings: " .. core.describe(k))
+		end
+	end
+end
+
+local function translate(lang, key, vars)
+	local s = strings[lang][key] or strings[tenant.locale][key] or strings.nl[key] or key
+	if vars then
+		s = s:gsub("{([%w_]+)}", function(k)
+			local v = vars[k]
+			if v == nil then return nil end
+			return tostring(v)
+		end)
+	end
+	return s
+end
+
+------------------------------------------------------------------ options
+
+local function option_checker(name, opts, declared)
+	return function(oname, otype, default, bounds)
+		if type(oname) ~= "string" then error("option name must be a string", 2) end
+		if not OPTION_TYPES[otype] then
+			error("option '" .. oname .. "': type must be string, integer, number, boolean or choice", 2)
+		end
+		declared[oname] = true
+		local v = opts[oname]
+		if v == nil then return default end
+		local where = "tenant.lua: plugin '" .. name .. "' option '" .. oname .. "'"
+		if otype == "boolean" then
+			if type(v) ~= "boolean" then error(where .. " must be true or false", 0) end
+		elseif otype == "string" then
+			if type(v) ~= "string" then error(where .. " must be a string", 0) end
+			if bounds and bounds.max and #v > bounds.max then
+				error(where .. " is longer than " .. bounds.max .. " bytes", 0)
+			end
+		elseif otype == "choice" then
+			local ok = false
+			for _, c in ipairs(bounds or {}) do
+				if c == v then ok = true end
+			end
+			if not ok then error(where .. " must be one of: " .. table.concat(bounds or {}, ", "), 0) end
+		else
+			if type(v) ~= "number" or (otype == "integer" and math.type(v) ~= "integer") then
+				error(where .. " must be " .. (otype == "integer" and "an integer" or "a number"), 0)
+			end
+			if bounds and ((bounds.min and v < bounds.min) or (bounds.max and v > bounds.max)) then
+				error(where .. " must be between " .. tostring(bounds.min) .. " and " .. tostring(bounds.max), 0)
+			end
+		end
+		return v
+	end
+end
+
+------------------------------------------------------------------ routes
+
+local function split_path(path)
+	local parts = {}
+	for part in path:gmatch("[^/]+") do parts[#parts + 1] = part end
+	return parts
+end
+
+local function compile_pattern(pattern)
+	if type(pattern) ~= "string" or pattern:sub(1, 1) ~= "/" then
+		error("route pattern must start with /", 3)
+	end
+	local parts = split_path(pattern)
+	for i, p in ipairs(parts) do
+		if p:sub(1, 1) == "*" and i ~= #parts then error("a *rest part must come last", 3) end
+	end
+	return parts
+end
+
+local function match_parts(parts, segs)
+	local params = {}
+	for i, p in ipairs(parts) do
+		local c = p:sub(1, 1)
+		if c == "*" then
+			params[p:sub(2)] = table.concat(segs, "/", i)
+			return params
+		end
+		local s = segs[i]
+		if s == nil then return nil end
+		if c == ":" then
+			params[p:sub(2)] = s
+		elseif p ~= s then
+			return nil
+		end
+	end
+	if #segs ~= #parts then return nil end
+	return params
+end
+
+local function find_route(method, path)
+	local segs = split_path(path)
+	for _, r in ipairs(routes[method] or {}) do
+		local params = match_parts(r.parts, segs)
+		if params then return r, params end
+	end
+	return nil
+end
+
+------------------------------------------------------------------ hooks
+
+local function fire(event, ...)
+	for _, h in ipairs(hooks[event] or {}) do
+		local a, b = h.fn(...)
+		if a ~= nil then return a, b end
+	end
+	return nil
+end
+
+------------------------------------------------------------------ the handle
+
+local function new_handle(name, opts, pending, declared)
+	local P = {}
+	P.name = name
+	P.option = option_checker(name, opts, declared)
+
+	function P.hook(event, fn, priority)
+		if not EVENTS[event] then error("unknown event '" .. tostring(event) .. "'", 2) end
+		if type(fn) ~= "function" then error("hook needs a function", 2) end
+		if priority ~= nil and math.type(priority) ~= "integer" then error("priority must be an integer", 2) end
+		seq = seq + 1
+		pending[#pending + 1] = { kind = "hook", event = event, fn = fn, priority = priority or 0, seq = seq }
+	end
+
+	function P.route(method, pattern, fn)
+		if not METHODS[method] then error("unknown method '" .. tostring(method) .. "'", 2) end
+		if type(fn) ~= "function" then error("route needs a function", 2) end
+		pending[#pending + 1] = { kind = "route", method = method, parts = compile_pattern(pattern), fn = fn }
+	end
+
+	function P.render(template, view, lang)
+		if type(template) ~= "string" then error("render needs a template name", 2) end
+		if type(view) ~= "table" then error("render needs a view table", 2) end
+		lang = LANGS[lang] and lang or tenant.locale
+		view.tenant = view.tenant or { name = tenant.name, slug = tenant.slug }
+		view.theme = view.theme or tenant.theme
+		view.lang = view.lang or lang
+		fire("page.view", template, view)
+		return core.render(name, template, view, strings[lang])
+	end
+
+	function P.t(key, vars, lang)
+		if type(key) ~= "string" then error("t needs a key", 2) end
+		return translate(LANGS[lang] and lang or tenant.locale, key, vars)
+	end
+
+	function P.log(...)
+		local parts = {}
+		for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+		core.log("info", name .. ": " .. table.concat(parts, " "))
+	end
+
+	local store = {}
+	function store.get(key) return core.db("get", name, key) end
+	function store.put(key, doc, version) return core.db("put", name, key, doc, version) end
+	function store.list(prefix, opts) return core.db("list", name, prefix or "", opts) end
+	function store.delete(key, version) return core.db("delete", name, key, version) end
+	P.store = core.protect(store)
+
+	P.tenant = function() return { name = tenant.name, slug = tenant.slug, locale = tenant.locale } end
+	P.theme = function()
+		local copy = {}
+		for k, v in pairs(tenant.theme) do copy[k] = v end
+		return copy
+	end
+	P.is_html = core.is_safe
+	return core.protect(P)
+end
+
+local function commit(name, pending)
+	for _, p in ipairs(pending) do
+		if p.kind == "hook" then
+			local list = hooks[p.event] or {}
+			hooks[p.event] = list
+			list[#list + 1] = { fn = p.fn, priority = p.priority, seq = p.seq, plugin = name }
+			table.sort(list, function(a, b)
+				if a.priority ~= b.priority then return a.priority > b.priority end
+				return a.seq < b.seq
+			end)
+		else
+			local list = routes[p.method] or {}
+			routes[p.method] = list
+			list[#list + 1] = { parts = p.parts, fn = p.fn, plugin = name }
+		end
+	end
+end
+
+local function load_plugin(name, opts)
+	local src, file = find_source("plugins/" .. name .. ".lua", name .. "/init.lua")
+	if not src then
+		src, file = find_source("plugins/" .. name .. "/init.lua", name .. ".lua")
+	end
+	if not src then
+		return problem("tenant.lua: unknown plugin '" .. name .. "'")
+	end
+	local pending, declared = {}, {}
+	local env = core.new_env()
+	env.plugin = new_handle(name, opts, pending, declared)
+	local fn, err = core.load(src, file, env)
+	if not fn then
+		return problem(err .. " (plugin '" .. name .. "' disabled)")
+	end
+	local ok, e = pcall(fn)
+	if not ok then
+		return problem(message(e, file) .. " (plugin '" .. name .. "' disabled)")
+	end
+	for k in pairs(opts) do
+		if not declared[k] then
+			return problem("tenant.lua: plugin '" .. name .. "' has no option " .. core.describe(k)
+				.. " (plugin disabled)")
+		end
+	end
+	plugins[name] = { file = file }
+	commit(name, pending)
+	for lang in pairs(LANGS) do
+		load_strings("platform", name .. "/translations/" .. lang .. ".lua", strings[lang],
+			"plugins/" .. name .. "/translations/" .. lang .. ".lua")
+		load_strings("tenant", "plugins/" .. name .. "/translations/" .. lang .. ".lua", strings[lang],
+			"plugins/" .. name .. "/translations/" .. lang .. ".lua")
+	end
+end
+
+------------------------------------------------------------------ entry points
+
+-- Builds the tenant: returns the list of problems (empty when all is well).
+local function load_tenant(info)
+	local list = read_tenant(info)
+	for lang in pairs(LANGS) do
+		load_strings("platform", "translations/" .. lang .. ".lua", strings[lang],
+			"plugins/translations/" .. lang .. ".lua")
+	end
+	local names = {}
+	for name in pairs(list) do names[#names + 1] = name end
+	table.sort(names)
+	for _, name in ipairs(names) do load_plugin(name, list[name]) end
+	for lang in pairs(LANGS) do
+		load_strings("tenant", "translations/" .. lang .. ".lua", strings[lang], "translations/" .. lang .. ".lua")
+	end
+	local ok, err = pcall(fire, "tenant.loaded", { name = tenant.name, slug = tenant.slug })
+	if not ok then problem(message(err, "tenant.loaded")) end
+	return problems
+end
+
+-- One request: request.before may answer it, else the first route that
+-- matches; 404 when none does.
+local function handle(req)
+	local answer, reason = fire("request.before", req)
+	if answer == false then
+		-- A guard refused: 403 with its reason as plain text.
+		return { status = 403, text = type(reason) == "string" and reason or "Geweigerd" }
+	end
+	if answer ~= nil then return answer end
+	local method = req.method == "HEAD" and "GET" or req.method
+	local route, params = find_route(method, req.path)
+	if not route then
+		for m in pairs(METHODS) do
+			if m ~= method and find_route(m, req.path) then return { status = 405 } end
+		end
+		return { status = 404 }
+	end
+	return route.fn(req, params)
+end
+
+return load_tenant, handle

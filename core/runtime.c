@@ -1,0 +1,1561 @@
+/* The Lua runtime. Each worker keeps the live tenant states in an LRU list
+ * bounded by their total bytes; a state is built from the platform
+ * plugins and one version of the tenant's bundle by the embedded prelude
+ * (core/prelude.lua), which loads tenant.lua and the plugins and keeps the
+ * hooks and routes. A request runs in a coroutine of its tenant's state;
+ * when the Lua calls the store, the coroutine yields with the core tag and
+ * the request waits on the database pool, inside the request's one
+ * transaction, which commits before the answer is sent. */
+#include "runtime.h"
+
+#include <jansson.h>
+#include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "db.h"
+#include "log.h"
+#include "lsandbox.h"
+#include "static_files.h"
+#include "template.h"
+#include "worker.h"
+
+extern const char prelude_lua[];
+extern const unsigned long prelude_lua_len;
+
+#define STORE_DOC_MAX (256 * 1024)     /* one JSON document */
+#define STORE_KEY_MAX 200
+#define STORE_LIST_MAX 100
+#define JSON_DEPTH_MAX 32
+#define RENDER_MAX (8 * 1024 * 1024)   /* one rendered page */
+#define LOAD_INSTRUCTIONS 50000000
+#define LOAD_MS 5000
+#define ASSETS_PREFIX "/assets/"
+
+struct tmpl_entry {
+	char *key;                      /* "T:path" or "P:path" */
+	struct tmpl *t;
+	struct tmpl_entry *next;
+};
+
+struct tstate {
+	struct rt_worker *rw;           /* NULL when built by runtime_check_bundle */
+	int64_t tenant_id;
+	int version;
+	char slug[64];
+	char name[801];
+	struct bundle *bundle;
+	struct lsandbox *sb;
+	int handle_ref;
+	int active;                     /* requests running in it */
+	bool stale;                     /* a newer version replaced it */
+	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
+	struct tmpl_entry *templates;
+	char *problems;                 /* check mode: collected messages */
+	size_t problems_len;
+};
+
+struct rt_worker {
+	struct worker *w;
+	struct tstate *head, *tail;
+	struct tstate *stale;
+	size_t max_bytes, state_limit;
+	int64_t instructions, time_ms;
+	unsigned live;
+};
+
+struct answer {
+	int status;
+	const char *type;
+	const char *body;
+	size_t len;
+	char location[512];
+	int nheaders;
+	char headers[16][2][256];
+};
+
+struct rt_req {
+	struct rt_worker *rw;
+	struct http_request *req;
+	struct tstate *ts;
+	int64_t tenant_id;
+	int version;
+	char slug[64];
+	char name[801];
+	lua_State *co;
+	int co_ref;
+	struct lbudget budget;
+	struct db_txn *txn;
+	char op[8];                     /* the store call waiting on the database */
+	int nparams;
+	char *params[6];
+	bool asset;                     /* serving /assets/ only */
+	struct answer *answer;          /* built, waiting for COMMIT */
+	char *json;
+};
+
+static struct bundle *platform;
+static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete;
+
+static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
+			       struct bundle *b, size_t mem_limit, char *err, size_t errlen);
+static void ts_free(struct tstate *ts);
+static void ts_touch(struct rt_worker *rw, struct tstate *ts);
+static void ts_unlink(struct rt_worker *rw, struct tstate *ts);
+static void ts_release(struct tstate *ts);
+static void rw_trim(struct rt_worker *rw, const struct tstate *keep);
+static void on_bundle(struct bundle *b, const char *why, void *arg);
+static void start_with_bundle(struct rt_req *rq, struct bundle *b);
+static void rq_start(struct rt_req *rq);
+static void rq_step(struct rt_req *rq, int nargs);
+static void rq_core_call(struct rt_req *rq, int nres);
+static void rq_begun(struct db_txn *txn, enum db_status st, void *arg);
+static void rq_send(struct rt_req *rq);
+static void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
+static void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
+static void rq_fail(struct rt_req *rq, int status, const char *why);
+static void rq_free(struct rt_req *rq);
+static void rq_respond(struct rt_req *rq, int idx);
+static void send_answer(struct rt_req *rq);
+static void serve_asset(struct rt_req *rq, struct bundle *b);
+static void error_page(struct http_request *req, int status);
+static void add_problem(struct tstate *ts, const char *msg);
+static int push_json(lua_State *L, json_t *j, int depth);
+static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- global */
+
+int runtime_global_init(const struct config *cfg, char *err, size_t errlen)
+{
+	char why[512];
+	platform = bundle_read_dir(cfg->plugins_dir, why, sizeof(why));
+	if (!platform) {
+		snprintf(err, errlen, "plugins directory %s: %s", cfg->plugins_dir, why);
+		return -1;
+	}
+	return 0;
+}
+
+void runtime_global_fini(void)
+{
+	if (platform)
+		bundle_unref(platform);
+	platform = NULL;
+}
+
+struct bundle *runtime_platform(void)
+{
+	return platform;
+}
+
+void runtime_register_statements(void)
+{
+	stmt_get = db_stmt("SELECT value::text, version FROM plugin_store"
+			   " WHERE tenant_id = $1 AND plugin = $2 AND key = $3");
+	stmt_put = db_stmt("SELECT status, version FROM platform.plugin_store_put($1, $2, $3, $4::jsonb, $5)");
+	stmt_list_key = db_stmt("SELECT key, value::text, version, extract(epoch FROM updated_at)::bigint"
+				" FROM plugin_store WHERE tenant_id = $1 AND plugin = $2"
+				" AND left(key, length($3)) = $3 ORDER BY key LIMIT $4");
+	stmt_list_recent = db_stmt("SELECT key, value::text, version, extract(epoch FROM updated_at)::bigint"
+				   " FROM plugin_store WHERE tenant_id = $1 AND plugin = $2"
+				   " AND left(key, length($3)) = $3 ORDER BY updated_at DESC, key LIMIT $4");
+	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
+			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
+}
+
+/* ---------------------------------------------------------------- worker */
+
+struct rt_worker *runtime_worker_new(struct worker *w)
+{
+	struct rt_worker *rw = calloc(1, sizeof(*rw));
+	if (!rw)
+		return NULL;
+	rw->w = w;
+	runtime_worker_configure(rw, w->cfg);
+	return rw;
+}
+
+void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg)
+{
+	rw->max_bytes = (size_t)cfg->lua_states_max_bytes;
+	rw->state_limit = (size_t)cfg->lua_memory_limit;
+	rw->instructions = cfg->lua_instruction_limit;
+	rw->time_ms = cfg->lua_time_limit;
+}
+
+void runtime_worker_free(struct rt_worker *rw)
+{
+	if (!rw)
+		return;
+	while (rw->head) {
+		struct tstate *ts = rw->head;
+		ts_unlink(rw, ts);
+		ts_free(ts);
+	}
+	while (rw->stale) {
+		struct tstate *ts = rw->stale;
+		rw->stale = ts->next;
+		ts_free(ts);
+	}
+	free(rw);
+}
+
+unsigned runtime_live_states(const struct rt_worker *rw)
+{
+	return rw->live;
+}
+
+/* ---------------------------------------------------------------- LRU */
+
+static void ts_unlink(struct rt_worker *rw, struct tstate *ts)
+{
+	if (ts->prev)
+		ts->prev->next = ts->next;
+	else
+		rw->head = ts->next;
+	if (ts->next)
+		ts->next->prev = ts->prev;
+	else
+		rw->tail = ts->prev;
+	ts->prev = ts->next = NULL;
+	rw->live--;
+}
+
+static void ts_touch(struct rt_worker *rw, struct tstate *ts)
+{
+	if (rw->head == ts)
+		return;
+	if (ts->prev || ts->next || rw->tail == ts) {
+		ts_unlink(rw, ts);
+	}
+	ts->next = rw->head;
+	if (rw->head)
+		rw->head->prev = ts;
+	rw->head = ts;
+	if (!rw->tail)
+		rw->tail = ts;
+	rw->live++;
+}
+
+static struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id)
+{
+	for (struct tstate *ts = rw->head; ts; ts = ts->next)
+		if (ts->tenant_id == tenant_id)
+			return ts;
+	return NULL;
+}
+
+/* A newer version is deployed: the old state goes now, or when its last
+ * request ends. */
+static void ts_retire(struct rt_worker *rw, struct tstate *ts)
+{
+	ts_unlink(rw, ts);
+	if (ts->active == 0) {
+		ts_free(ts);
+		return;
+	}
+	ts->stale = true;
+	ts->next = rw->stale;
+	if (rw->stale)
+		rw->stale->prev = ts;
+	rw->stale = ts;
+}
+
+static void ts_release(struct tstate *ts)
+{
+	struct rt_worker *rw = ts->rw;
+	ts->active--;
+	if (ts->stale && ts->active == 0) {
+		if (ts->prev)
+			ts->prev->next = ts->next;
+		else
+			rw->stale = ts->next;
+		if (ts->next)
+			ts->next->prev = ts->prev;
+		ts_free(ts);
+		return;
+	}
+	rw_trim(rw, NULL);
+}
+
+/* Drops idle states from the cold end until the live ones fit. A state
+ * holding a suspended request is never dropped. */
+static void rw_trim(struct rt_worker *rw, const struct tstate *keep)
+{
+	size_t total = 0;
+	for (struct tstate *ts = rw->head; ts; ts = ts->next)
+		total += ts->sb->mem_used;
+	struct tstate *ts = rw->tail;
+	while (ts && total > rw->max_bytes) {
+		struct tstate *prev = ts->prev;
+		if (ts->active == 0 && ts != keep) {
+			total -= ts->sb->mem_used;
+			ts_unlink(rw, ts);
+			ts_free(ts);
+		}
+		ts = prev;
+	}
+}
+
+/* ---------------------------------------------------------------- core functions for the prelude */
+
+static struct tstate *ts_of(lua_State *L)
+{
+	return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static int core_file(lua_State *L)
+{
+	struct tstate *ts = ts_of(L);
+	const char *which = luaL_checkstring(L, 1);
+	const char *path = luaL_checkstring(L, 2);
+	const struct bundle *b = strcmp(which, "platform") == 0 ? platform : ts->bundle;
+	const struct bundle_file *f = b ? bundle_find(b, path) : NULL;
+	if (!f)
+		return 0;
+	lua_pushlstring(L, f->data, f->len);
+	return 1;
+}
+
+static int core_new_env(lua_State *L)
+{
+	lsb_push_env(lsb_of(L));
+	return 1;
+}
+
+static int core_load(lua_State *L)
+{
+	size_t len;
+	const char *src = luaL_checklstring(L, 1, &len);
+	const char *name = luaL_checkstring(L, 2);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	char err[512];
+	if (lsb_load(lsb_of(L), src, len, name, 3, err, sizeof(err)) != 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, err);
+		return 2;
+	}
+	return 1;
+}
+
+static int core_describe(lua_State *L)
+{
+	if (lua_type(L, 1) == LUA_TSTRING) {
+		size_t len;
+		const char *s = lua_tolstring(L, 1, &len);
+		lua_pushfstring(L, "'%s'", len > 60 ? "(a long string)" : s);
+	} else if (lua_type(L, 1) == LUA_TNUMBER) {
+		lua_pushstring(L, lua_tostring(L, 1));
+	} else {
+		lua_pushstring(L, luaL_typename(L, 1));
+	}
+	return 1;
+}
+
+static int core_log(lua_State *L)
+{
+	struct tstate *ts = ts_of(L);
+	const char *level = luaL_checkstring(L, 1);
+	const char *msg = luaL_checkstring(L, 2);
+	if (!ts->rw) {
+		if (strcmp(level, "warn") == 0)
+			add_problem(ts, msg);
+		return 0;
+	}
+	if (strcmp(level, "warn") == 0)
+		log_warn("tenant=%s version=%d: %s", ts->slug, ts->version, msg);
+	else
+		log_info("tenant=%s: %s", ts->slug, msg);
+	return 0;
+}
+
+static int core_protect(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	lsb_protect(L);
+	return 1;
+}
+
+static int core_is_safe(lua_State *L)
+{
+	size_t len;
+	lua_pushboolean(L, tmpl_to_safehtml(L, 1, &len) != NULL);
+	return 1;
+}
+
+/* ---------------------------------------------------------------- templates */
+
+struct render_ctx {
+	struct tstate *ts;
+	const char *plugin;
+	lua_State *L;
+	int strings;            /* registry reference of the translations, or LUA_NOREF */
+	char err[512];
+};
+
+static bool template_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n > 100 || name[0] == '/' || strstr(name, ".."))
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      *p == '.' || *p == '_' || *p == '-' || *p == '/'))
+			return false;
+	return true;
+}
+
+/* Tenant bundle, then the plugin's own templates (the tenant's plugin or
+ * the platform's), then the platform's defaults: the first that exists. */
+static const struct tmpl *template_lookup(void *arg, const char *name)
+{
+	struct render_ctx *rc = arg;
+	struct tstate *ts = rc->ts;
+	if (!template_name_ok(name)) {
+		snprintf(rc->err, sizeof(rc->err), "bad template name '%.100s'", name);
+		return NULL;
+	}
+	char cand[4][320];
+	const struct bundle *from[4] = {ts->bundle, ts->bundle, platform, platform};
+	snprintf(cand[0], sizeof(cand[0]), "templates/%s", name);
+	snprintf(cand[1], sizeof(cand[1]), "plugins/%s/templates/%s", rc->plugin, name);
+	snprintf(cand[2], sizeof(cand[2]), "%s/templates/%s", rc->plugin, name);
+	snprintf(cand[3], sizeof(cand[3]), "templates/%s", name);
+	for (int i = 0; i < 4; i++) {
+		if (!from[i])
+			continue;
+		const struct bundle_file *f = bundle_find(from[i], cand[i]);
+		if (!f)
+			continue;
+		char key[330];
+		snprintf(key, sizeof(key), "%c:%s", from[i] == platform ? 'P' : 'T', cand[i]);
+		for (struct tmpl_entry *e = ts->templates; e; e = e->next)
+			if (strcmp(e->key, key) == 0)
+				return e->t;
+		char shown[340];
+		snprintf(shown, sizeof(shown), "%s%s", from[i] == platform ? "plugins/" : "", cand[i]);
+		struct tmpl *t = tmpl_compile(shown, f->data, f->len, rc->err, sizeof(rc->err));
+		if (!t)
+			return NULL;
+		struct tmpl_entry *e = calloc(1, sizeof(*e));
+		char *k = strdup(key);
+		if (!e || !k) {
+			free(e);
+			free(k);
+			tmpl_free(t);
+			snprintf(rc->err, sizeof(rc->err), "out of memory");
+			return NULL;
+		}
+		e->key = k;
+		e->t = t;
+		e->next = ts->templates;
+		ts->templates = e;
+		return t;
+	}
+	snprintf(rc->err, sizeof(rc->err), "no template '%.100s'", name);
+	return NULL;
+}
+
+static const char *template_translate(void *arg, const char *key)
+{
+	struct render_ctx *rc = arg;
+	if (rc->strings == LUA_NOREF)
+		return NULL;
+	/* The engine renders inside a protected call of its own: no stack
+	 * index of core_render's frame is valid here, the registry is. */
+	if (!lua_checkstack(rc->L, 2))
+		return NULL;
+	lua_rawgeti(rc->L, LUA_REGISTRYINDEX, rc->strings);
+	lua_pushstring(rc->L, key);
+	const char *s = lua_rawget(rc->L, -2) == LUA_TSTRING ? lua_tostring(rc->L, -1) : NULL;
+	lua_pop(rc->L, 2);      /* the table keeps the string alive */
+	return s;
+}
+
+/* core.render(plugin, name, view, strings) -> safe HTML */
+static int core_render(lua_State *L)
+{
+	struct render_ctx rc = {.ts = ts_of(L), .L = L, .strings = LUA_NOREF};
+	rc.plugin = luaL_checkstring(L, 1);
+	const char *name = luaL_checkstring(L, 2);
+	luaL_checktype(L, 3, LUA_TTABLE);
+	const struct tmpl *t = template_lookup(&rc, name);
+	if (!t)
+		return luaL_error(L, "render: %s", rc.err);
+	if (lua_type(L, 4) == LUA_TTABLE) {
+		lua_pushvalue(L, 4);
+		rc.strings = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	struct tmpl_env env = {.lookup = template_lookup, .translate = template_translate, .ctx = &rc};
+	struct tbuf out;
+	tbuf_init(&out, RENDER_MAX);
+	char err[512];
+	int rrc = tmpl_render(t, &env, L, 3, &out, err, sizeof(err));
+	luaL_unref(L, LUA_REGISTRYINDEX, rc.strings);
+	if (rrc != 0) {
+		tbuf_free(&out);
+		return luaL_error(L, "render: %s", err);
+	}
+	tmpl_push_safehtml(L, out.data ? out.data : "", out.len);
+	tbuf_free(&out);
+	return 1;
+}
+
+/* ---------------------------------------------------------------- store calls */
+
+static bool key_ok(lua_State *L, int idx, size_t *len)
+{
+	if (lua_type(L, idx) != LUA_TSTRING)
+		return false;
+	lua_tolstring(L, idx, len);
+	return *len >= 1 && *len <= STORE_KEY_MAX;
+}
+
+/* core.db(op, plugin, ...): checks and encodes the arguments, then yields
+ * to the request's scheduler with the core tag: (tag, op, plugin, a, b, c)
+ * with every value a string or nil. */
+static int core_db(lua_State *L)
+{
+	const char *op = luaL_checkstring(L, 1);
+	luaL_checkstring(L, 2);
+	if (!lua_isyieldable(L))
+		return luaL_error(L, "the store can be used while serving a request, not while loading"
+				     " (or inside a sort comparator, gsub callback or metamethod)");
+	size_t klen;
+	lua_settop(L, 5);
+	if (strcmp(op, "get") == 0 || strcmp(op, "delete") == 0 || strcmp(op, "put") == 0) {
+		if (!key_ok(L, 3, &klen))
+			return luaL_error(L, "store.%s: the key must be a string of 1 to %d bytes", op, STORE_KEY_MAX);
+	}
+	if (strcmp(op, "put") == 0) {
+		char err[200];
+		json_t *j = to_json(L, 4, 0, err, sizeof(err));
+		if (!j)
+			return luaL_error(L, "store.put: %s", err);
+		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(j);
+		if (!text)
+			return luaL_error(L, "store.put: the document cannot be encoded");
+		size_t tlen = strlen(text);
+		if (tlen > STORE_DOC_MAX) {
+			free(text);
+			return luaL_error(L, "store.put: the document is %d bytes, over the limit of %d", (int)tlen,
+					  STORE_DOC_MAX);
+		}
+		lua_pushlstring(L, text, tlen);
+		free(text);
+		lua_replace(L, 4);
+		if (!lua_isnil(L, 5) && !lua_isinteger(L, 5))
+			return luaL_error(L, "store.put: the expected version must be an integer or nil");
+	} else if (strcmp(op, "delete") == 0) {
+		if (!lua_isnil(L, 4) && !lua_isinteger(L, 4))
+			return luaL_error(L, "store.delete: the expected version must be an integer or nil");
+		lua_settop(L, 4);
+	} else if (strcmp(op, "list") == 0) {
+		size_t plen;
+		if (lua_type(L, 3) != LUA_TSTRING || (lua_tolstring(L, 3, &plen), plen > STORE_KEY_MAX))
+			return luaL_error(L, "store.list: the prefix must be a string of at most %d bytes", STORE_KEY_MAX);
+		lua_Integer limit = 20;
+		const char *order = "key";
+		if (lua_type(L, 4) == LUA_TTABLE) {
+			if (lua_getfield(L, 4, "limit") != LUA_TNIL) {
+				if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > STORE_LIST_MAX)
+					return luaL_error(L, "store.list: limit must be an integer from 1 to %d", STORE_LIST_MAX);
+				limit = lua_tointeger(L, -1);
+			}
+			if (lua_getfield(L, 4, "order") != LUA_TNIL) {
+				order = lua_tostring(L, -1);
+				if (!order || (strcmp(order, "key") != 0 && strcmp(order, "recent") != 0))
+					return luaL_error(L, "store.list: order must be \"key\" or \"recent\"");
+			}
+			lua_pop(L, 2);
+		} else if (!lua_isnil(L, 4)) {
+			return luaL_error(L, "store.list: options must be a table");
+		}
+		lua_pushinteger(L, limit);
+		lua_replace(L, 4);
+		lua_pushstring(L, order);
+		lua_replace(L, 5);
+	} else if (strcmp(op, "get") == 0) {
+		lua_settop(L, 3);
+	} else {
+		return luaL_error(L, "unknown store operation");
+	}
+	int n = lua_gettop(L);
+	lsb_push_core_tag(L);
+	lua_insert(L, 1);
+	return lua_yield(L, n + 1);
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+/* A Lua value as JSON: tables with keys 1..n are arrays, tables with
+ * string keys objects, the empty table an object. */
+static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen)
+{
+	idx = lua_absindex(L, idx);
+	if (depth > JSON_DEPTH_MAX) {
+		snprintf(err, errlen, "the document is nested deeper than %d", JSON_DEPTH_MAX);
+		return NULL;
+	}
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL:
+		return json_null();
+	case LUA_TBOOLEAN:
+		return json_boolean(lua_toboolean(L, idx));
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, idx))
+			return json_integer(lua_tointeger(L, idx));
+		return json_real(lua_tonumber(L, idx));
+	case LUA_TSTRING: {
+		size_t len;
+		const char *s = lua_tolstring(L, idx, &len);
+		json_t *j = json_stringn(s, len);
+		if (!j)
+			snprintf(err, errlen, "a string is not valid UTF-8");
+		return j;
+	}
+	case LUA_TTABLE:
+		break;
+	default:
+		snprintf(err, errlen, "a %s cannot be stored", luaL_typename(L, idx));
+		return NULL;
+	}
+	if (!lua_checkstack(L, 4)) {
+		snprintf(err, errlen, "out of stack");
+		return NULL;
+	}
+	lua_Unsigned n = lua_rawlen(L, idx);
+	json_t *out = n > 0 ? json_array() : json_object();
+	size_t count = 0;
+	lua_pushnil(L);
+	while (out && lua_next(L, idx)) {
+		count++;
+		json_t *v = to_json(L, -1, depth + 1, err, errlen);
+		if (!v) {
+			lua_pop(L, 2);
+			json_decref(out);
+			return NULL;
+		}
+		int rc;
+		if (n > 0) {
+			lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
+			if (k < 1 || (lua_Unsigned)k > n) {
+				snprintf(err, errlen, "a table mixes list items and named fields");
+				rc = -1;
+				json_decref(v);
+			} else {
+				while (json_array_size(out) < (size_t)k)
+					json_array_append_new(out, json_null());
+				rc = json_array_set_new(out, (size_t)k - 1, v);
+			}
+		} else if (lua_type(L, -2) == LUA_TSTRING) {
+			size_t klen;
+			const char *k = lua_tolstring(L, -2, &klen);
+			rc = json_object_setn_new(out, k, klen, v);
+			if (rc != 0)
+				snprintf(err, errlen, "a field name is not valid UTF-8");
+		} else {
+			snprintf(err, errlen, "field names must be strings");
+			json_decref(v);
+			rc = -1;
+		}
+		lua_pop(L, 1);
+		if (rc != 0) {
+			lua_pop(L, 1);
+			json_decref(out);
+			return NULL;
+		}
+	}
+	if (!out)
+		snprintf(err, errlen, "out of memory");
+	return out;
+}
+
+static int push_json(lua_State *L, json_t *j, int depth)
+{
+	if (depth > JSON_DEPTH_MAX + 1)
+		return luaL_error(L, "stored document nested too deep");
+	luaL_checkstack(L, 3, "json");
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		lua_createtable(L, 0, (int)json_object_size(j));
+		const char *k;
+		json_t *v;
+		json_object_foreach(j, k, v) {
+			push_json(L, v, depth + 1);
+			lua_setfield(L, -2, k);
+		}
+		break;
+	}
+	case JSON_ARRAY: {
+		lua_createtable(L, (int)json_array_size(j), 0);
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v) {
+			push_json(L, v, depth + 1);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		break;
+	}
+	case JSON_STRING:
+		lua_pushlstring(L, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		lua_pushinteger(L, json_integer_value(j));
+		break;
+	case JSON_REAL:
+		lua_pushnumber(L, json_real_value(j));
+		break;
+	case JSON_TRUE:
+		lua_pushboolean(L, 1);
+		break;
+	case JSON_FALSE:
+		lua_pushboolean(L, 0);
+		break;
+	default:
+		lua_pushnil(L);
+		break;
+	}
+	return 1;
+}
+
+/* Pushes the JSON text as a Lua value (nil when it does not parse). The
+ * parsed tree sits in *SLOT while it is converted, so that the caller can
+ * free it when the conversion raises (out of memory). */
+static void push_json_text(lua_State *L, const char *text, json_t **slot)
+{
+	*slot = json_loads(text, JSON_DECODE_ANY, NULL);
+	if (!*slot) {
+		lua_pushnil(L);
+		return;
+	}
+	push_json(L, *slot, 0);
+	json_decref(*slot);
+	*slot = NULL;
+}
+
+/* ---------------------------------------------------------------- building a state */
+
+static void add_problem(struct tstate *ts, const char *msg)
+{
+	size_t n = strlen(msg);
+	char *p = realloc(ts->problems, ts->problems_len + n + 2);
+	if (!p)
+		return;
+	memcpy(p + ts->problems_len, msg, n);
+	ts->problems_len += n;
+	p[ts->problems_len++] = '\n';
+	p[ts->problems_len] = '\0';
+	ts->problems = p;
+}
+
+static const luaL_Reg core_funcs[] = {
+	{"file", core_file},     {"new_env", core_new_env}, {"load", core_load},     {"describe", core_describe},
+	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
+	{"db", core_db},         {NULL, NULL},
+};
+
+/* Builds the state: sandbox, prelude, tenant.lua and plugins. Problems
+ * in the bundle do not fail the build (the plugin concerned is disabled
+ * and the reason logged, or collected in check mode); only a state that
+ * cannot exist at all (memory, the prelude) does. */
+static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
+			       struct bundle *b, size_t mem_limit, char *err, size_t errlen)
+{
+	struct tstate *ts = calloc(1, sizeof(*ts));
+	if (!ts) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ts->rw = rw;
+	ts->tenant_id = tenant_id;
+	ts->version = b->version;
+	ts->handle_ref = LUA_NOREF;
+	snprintf(ts->slug, sizeof(ts->slug), "%s", slug);
+	snprintf(ts->name, sizeof(ts->name), "%s", name);
+	bundle_ref(b);
+	ts->bundle = b;
+	ts->sb = lsb_new(mem_limit, ts->slug, err, errlen);
+	if (!ts->sb) {
+		ts_free(ts);
+		return NULL;
+	}
+	lua_State *L = ts->sb->L;
+	struct lbudget budget;
+	lsb_budget_init(&budget, LOAD_INSTRUCTIONS, LOAD_MS);
+
+	/* The prelude runs in an environment of its own with `core` as its
+	 * argument; it returns load_tenant and handle. */
+	lsb_push_env(ts->sb);
+	if (lsb_load(ts->sb, prelude_lua, prelude_lua_len, "prelude", -1, err, errlen) != 0) {
+		lua_pop(L, 1);
+		ts_free(ts);
+		return NULL;
+	}
+	lua_remove(L, -2);
+	lua_newtable(L);
+	lua_pushlightuserdata(L, ts);
+	luaL_setfuncs(L, core_funcs, 1);
+	if (lsb_call(ts->sb, 1, 2, &budget, err, errlen) != 0) {
+		ts_free(ts);
+		return NULL;
+	}
+	ts->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	/* load_tenant({slug, name}) -> problems (already logged) */
+	lua_createtable(L, 0, 2);
+	lua_pushstring(L, ts->slug);
+	lua_setfield(L, -2, "slug");
+	lua_pushstring(L, ts->name);
+	lua_setfield(L, -2, "name");
+	char why[512];
+	if (lsb_call(ts->sb, 1, 1, &budget, why, sizeof(why)) != 0) {
+		/* Killed by a limit while loading, or the prelude failed. */
+		char msg[600];
+		snprintf(msg, sizeof(msg), "loading stopped: %s", why);
+		if (rw)
+			log_warn("tenant=%s version=%d: %s", ts->slug, ts->version, msg);
+		else
+			add_problem(ts, msg);
+		if (budget.killed) {
+			snprintf(err, errlen, "%s", msg);
+			ts_free(ts);
+			return NULL;
+		}
+	} else {
+		lua_pop(L, 1);
+	}
+	lua_gc(L, LUA_GCCOLLECT);
+	return ts;
+}
+
+static void ts_free(struct tstate *ts)
+{
+	if (!ts)
+		return;
+	while (ts->templates) {
+		struct tmpl_entry *e = ts->templates;
+		ts->templates = e->next;
+		tmpl_free(e->t);
+		free(e->key);
+		free(e);
+	}
+	if (ts->sb)
+		lsb_free(ts->sb);
+	if (ts->bundle)
+		bundle_unref(ts->bundle);
+	free(ts->problems);
+	free(ts);
+}
+
+/* ---------------------------------------------------------------- checking a bundle */
+
+static void check_templates(struct tstate *ts, const struct bundle *b)
+{
+	const struct bundle_file *f;
+	size_t n = bundle_prefix(b, "", &f);
+	for (size_t i = 0; i < n; i++) {
+		const char *p = f[i].path;
+		size_t len = strlen(p);
+		bool tpl = strncmp(p, "templates/", 10) == 0 ||
+			   (strncmp(p, "plugins/", 8) == 0 && strstr(p, "/templates/") != NULL);
+		if (!tpl || len < 5 || strcmp(p + len - 5, ".html") != 0)
+			continue;
+		char err[600];
+		struct tmpl *t = tmpl_compile(p, f[i].data, f[i].len, err, sizeof(err));
+		if (!t)
+			add_problem(ts, err);
+		tmpl_free(t);
+	}
+}
+
+static void check_lua_syntax(struct tstate *ts, const struct bundle *b)
+{
+	const struct bundle_file *f;
+	size_t n = bundle_prefix(b, "", &f);
+	lua_State *L = ts->sb->L;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(f[i].path);
+		if (len < 4 || strcmp(f[i].path + len - 4, ".lua") != 0)
+			continue;
+		char err[600];
+		lsb_push_env(ts->sb);
+		if (lsb_load(ts->sb, f[i].data, f[i].len, f[i].path, -1, err, sizeof(err)) != 0) {
+			/* Reported once: tenant.lua and loaded plugins report
+			 * their own syntax errors while loading. */
+			if (!ts->problems || !strstr(ts->problems, err))
+				add_problem(ts, err);
+			lua_pop(L, 1);
+		} else {
+			lua_pop(L, 2);
+		}
+	}
+}
+
+int runtime_check_bundle(const struct bundle *plat, const struct bundle *bundle, const char *slug, char *err,
+			 size_t errlen)
+{
+	struct bundle *saved = platform;
+	platform = (struct bundle *)plat;
+	char why[512];
+	struct tstate *ts = ts_build(NULL, bundle->tenant_id, slug, slug, (struct bundle *)bundle,
+				     32 * 1024 * 1024, why, sizeof(why));
+	int rc = 0;
+	if (!ts) {
+		snprintf(err, errlen, "%s", why);
+		rc = -1;
+	} else {
+		check_lua_syntax(ts, bundle);
+		check_templates(ts, bundle);
+		if (ts->problems_len) {
+			if (ts->problems[ts->problems_len - 1] == '\n')
+				ts->problems[--ts->problems_len] = '\0';
+			snprintf(err, errlen, "%s", ts->problems);
+			rc = -1;
+		}
+		ts_free(ts);
+	}
+	platform = saved;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t)
+{
+	struct rt_req *rq = calloc(1, sizeof(*rq));
+	if (!rq) {
+		error_page(req, 503);
+		return;
+	}
+	rq->rw = rw;
+	rq->req = req;
+	rq->tenant_id = t->id;
+	rq->version = t->bundle_version;
+	rq->co_ref = LUA_NOREF;
+	snprintf(rq->slug, sizeof(rq->slug), "%s", t->slug);
+	snprintf(rq->name, sizeof(rq->name), "%s", t->name);
+	size_t plen;
+	const char *path = http_req_path(req, &plen);
+	rq->asset = plen > sizeof(ASSETS_PREFIX) - 1 && memcmp(path, ASSETS_PREFIX, sizeof(ASSETS_PREFIX) - 1) == 0;
+
+	struct tstate *ts = ts_find(rw, t->id);
+	if (ts && ts->version != rq->version) {
+		ts_retire(rw, ts);
+		ts = NULL;
+	}
+	if (ts) {
+		if (rq->asset) {
+			serve_asset(rq, ts->bundle);
+			return;
+		}
+		rq->ts = ts;
+		rq_start(rq);
+		return;
+	}
+	if (rq->version == 0) {
+		struct bundle *b = bundle_empty(t->id);
+		on_bundle(b, b ? NULL : "out of memory", rq);
+		return;
+	}
+	struct app_worker *a = app_of(rw->w);
+	bundle_get(a ? a->pool : NULL, t->id, rq->version, on_bundle, rq);
+}
+
+/* Takes over the reference to B. */
+static void on_bundle(struct bundle *b, const char *why, void *arg)
+{
+	struct rt_req *rq = arg;
+	if (!b) {
+		log_warn("request=%s tenant=%s: bundle version %d unavailable: %s", http_req_id(rq->req), rq->slug,
+			 rq->version, why ? why : "?");
+		rq_fail(rq, 503, NULL);
+		return;
+	}
+	if (rq->asset) {
+		serve_asset(rq, b);
+		bundle_unref(b);
+		return;
+	}
+	start_with_bundle(rq, b);
+	bundle_unref(b);
+}
+
+static void start_with_bundle(struct rt_req *rq, struct bundle *b)
+{
+	struct rt_worker *rw = rq->rw;
+	/* Another request may have built it while this one waited. */
+	struct tstate *ts = ts_find(rw, rq->tenant_id);
+	if (ts && ts->version != rq->version) {
+		ts_retire(rw, ts);
+		ts = NULL;
+	}
+	if (!ts) {
+		char err[512];
+		ts = ts_build(rw, rq->tenant_id, rq->slug, rq->name, b, rw->state_limit, err, sizeof(err));
+		if (!ts) {
+			log_error("request=%s tenant=%s: cannot start the tenant's Lua: %s", http_req_id(rq->req),
+				  rq->slug, err);
+			rq_fail(rq, 500, NULL);
+			return;
+		}
+		log_info("tenant=%s: Lua state for version %d ready (%zu KiB)", rq->slug, ts->version,
+			 ts->sb->mem_used / 1024);
+	}
+	rq->ts = ts;
+	rq_start(rq);
+}
+
+/* Pushes the request table: method, path, query, lang, id, headers, body. */
+static int push_request(lua_State *L)
+{
+	struct rt_req *rq = lua_touserdata(L, 1);
+	struct http_request *req = rq->req;
+	lua_createtable(L, 0, 8);
+	lua_pushstring(L, http_req_method_name(req));
+	lua_setfield(L, -2, "method");
+	size_t plen;
+	const char *path = http_req_path(req, &plen);
+	lua_pushlstring(L, path, plen);
+	lua_setfield(L, -2, "path");
+	lua_pushstring(L, http_req_lang(req));
+	lua_setfield(L, -2, "lang");
+	lua_pushstring(L, http_req_id(req));
+	lua_setfield(L, -2, "id");
+	/* The query: name -> first value, percent-decoded, at most 100. */
+	lua_createtable(L, 0, 4);
+	const char *q = http_req_query(req);
+	int count = 0;
+	while (q && *q && count < 100) {
+		size_t n = strcspn(q, "&");
+		size_t eq = strcspn(q, "=");
+		if (eq > n)
+			eq = n;
+		char k[256], v[2048];
+		long kl = static_percent_decode(q, eq, k, sizeof(k));
+		long vl = eq < n ? static_percent_decode(q + eq + 1, n - eq - 1, v, sizeof(v)) : 0;
+		if (eq == n)
+			v[0] = '\0';
+		if (kl > 0 && vl >= 0) {
+			for (long i = 0; i < vl; i++)
+				if (v[i] == '+')
+					v[i] = ' ';
+			lua_pushlstring(L, k, (size_t)kl);
+			if (lua_rawget(L, -2) == LUA_TNIL) {
+				lua_pop(L, 1);
+				lua_pushlstring(L, v, (size_t)vl);
+				lua_setfield(L, -2, k);
+			} else {
+				lua_pop(L, 1);
+			}
+		}
+		count++;
+		q += n;
+		if (*q == '&')
+			q++;
+	}
+	lua_setfield(L, -2, "query");
+	static const char *const headers[] = {"user-agent", "referer", "accept", "content-type", NULL};
+	lua_createtable(L, 0, 4);
+	for (int i = 0; headers[i]; i++) {
+		const char *v = http_req_header(req, headers[i]);
+		if (v) {
+			lua_pushstring(L, v);
+			lua_setfield(L, -2, headers[i]);
+		}
+	}
+	lua_setfield(L, -2, "headers");
+	size_t blen;
+	const void *body = http_req_body(req, &blen);
+	lua_pushlstring(L, body ? body : "", body ? blen : 0);
+	lua_setfield(L, -2, "body");
+	return 1;
+}
+
+static void rq_start(struct rt_req *rq)
+{
+	struct tstate *ts = rq->ts;
+	lua_State *L = ts->sb->L;
+	ts->active++;
+	ts_touch(rq->rw, ts);
+	lsb_budget_init(&rq->budget, rq->rw->instructions, rq->rw->time_ms);
+	rq->co = lua_newthread(L);
+	rq->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	/* handle(request), the request table built under protection. */
+	lua_rawgeti(L, LUA_REGISTRYINDEX, ts->handle_ref);
+	lua_pushcfunction(L, push_request);
+	lua_pushlightuserdata(L, rq);
+	ts->sb->budget = &rq->budget;
+	int st = lua_pcall(L, 1, 1, 0);
+	ts->sb->budget = NULL;
+	if (st != LUA_OK || !lua_checkstack(rq->co, 4)) {
+		lua_pop(L, st != LUA_OK ? 2 : 2);
+		rq_fail(rq, 500, "the request could not be prepared (out of memory)");
+		return;
+	}
+	lua_xmove(L, rq->co, 2);
+	rq_step(rq, 1);
+}
+
+/* Resumes the request's coroutine with NARGS values on its stack. */
+static void rq_step(struct rt_req *rq, int nargs)
+{
+	struct tstate *ts = rq->ts;
+	int nres = 0;
+	int st = lsb_resume(ts->sb, rq->co, nargs, &nres, &rq->budget);
+	if (st == LUA_YIELD && lsb_core_yield(rq->co, nres)) {
+		rq_core_call(rq, nres);
+		return;
+	}
+	if (st == LUA_YIELD) {
+		lua_pop(rq->co, nres);
+		rq_fail(rq, 500, "coroutine.yield outside a coroutine");
+		return;
+	}
+	if (st != LUA_OK) {
+		const char *msg = rq->budget.killed ? rq->budget.why : lua_tostring(rq->co, -1);
+		char where[600] = "";
+		if (rq->budget.killed) {
+			/* Say where it was stopped. */
+			lua_Debug ar;
+			for (int level = 0; lua_getstack(rq->co, level, &ar); level++) {
+				lua_getinfo(rq->co, "Sl", &ar);
+				if (ar.currentline > 0) {
+					snprintf(where, sizeof(where), "%s:%d: ", ar.short_src, ar.currentline);
+					break;
+				}
+			}
+		}
+		char why[800];
+		snprintf(why, sizeof(why), "%s%s", where, msg ? msg : "error object is not a string");
+		rq_fail(rq, 500, why);
+		return;
+	}
+	/* The answer: the first result. */
+	if (nres == 0)
+		lua_pushnil(rq->co);
+	else if (nres > 1)
+		lua_pop(rq->co, nres - 1);
+	rq_respond(rq, lua_gettop(rq->co));
+}
+
+static void rq_clear_params(struct rt_req *rq)
+{
+	for (int i = 0; i < rq->nparams; i++) {
+		free(rq->params[i]);
+		rq->params[i] = NULL;
+	}
+	rq->nparams = 0;
+}
+
+/* A store call: (tag, op, plugin, args...) on the coroutine's stack. The
+ * statement's parameters are copied out (tenant first), the stack
+ * cleared, and the statement sent within the request's transaction. */
+static void rq_core_call(struct rt_req *rq, int nres)
+{
+	lua_State *co = rq->co;
+	int base = lua_gettop(co) - nres + 1;
+	snprintf(rq->op, sizeof(rq->op), "%s", lua_tostring(co, base + 1));
+	char tid[24];
+	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
+	rq->params[0] = strdup(tid);
+	rq->nparams = 1;
+	for (int i = base + 2; i < base + nres && rq->nparams < 6; i++) {
+		const char *v = lua_isnil(co, i) ? NULL : lua_tostring(co, i);
+		rq->params[rq->nparams++] = v ? strdup(v) : NULL;
+	}
+	lua_pop(co, nres);
+	struct app_worker *a = app_of(rq->rw->w);
+	if (!a || !a->pool) {
+		rq_fail(rq, 503, "no database configured");
+		return;
+	}
+	if (!rq->txn) {
+		db_begin(a->pool, rq->tenant_id, rq_begun, rq);
+		return;
+	}
+	rq_send(rq);
+}
+
+static void rq_begun(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct rt_req *rq = arg;
+	if (st != DB_OK) {
+		rq_fail(rq, 503, NULL);
+		return;
+	}
+	rq->txn = txn;
+	rq_send(rq);
+}
+
+static void rq_send(struct rt_req *rq)
+{
+	int stmt;
+	const char *op = rq->op;
+	if (strcmp(op, "get") == 0)
+		stmt = stmt_get;
+	else if (strcmp(op, "put") == 0)
+		stmt = stmt_put;
+	else if (strcmp(op, "delete") == 0)
+		stmt = stmt_delete;
+	else if (rq->nparams == 5 && rq->params[4] && strcmp(rq->params[4], "recent") == 0)
+		stmt = stmt_list_recent;
+	else
+		stmt = stmt_list_key;
+	int n = strcmp(op, "list") == 0 ? 4 : rq->nparams;
+	if (db_query(rq->txn, stmt, n, (const char *const *)rq->params) != 0) {
+		rq_fail(rq, 500, "store call refused by the pool (parameter too large)");
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
+
+/* Converts the store call's result into Lua values on L (run under
+ * pcall: conversions allocate in the sandbox and may hit its cap). */
+static int push_answer(lua_State *L)
+{
+	struct rt_req *rq = lua_touserdata(L, 1);
+	json_t **slot = lua_touserdata(L, 2);
+	const PGresult *r = db_result(rq->txn, 0);
+	int rows = PQntuples(r);
+	const char *op = rq->op;
+	if (strcmp(op, "get") == 0) {
+		if (rows == 0)
+			return 0;
+		push_json_text(L, PQgetvalue(r, 0, 0), slot);
+		lua_pushinteger(L, strtoll(PQgetvalue(r, 0, 1), NULL, 10));
+		return 2;
+	}
+	if (strcmp(op, "put") == 0) {
+		const char *status = PQgetvalue(r, 0, 0);
+		if (strcmp(status, "ok") == 0) {
+			lua_pushinteger(L, strtoll(PQgetvalue(r, 0, 1), NULL, 10));
+			return 1;
+		}
+		lua_pushnil(L);
+		lua_pushstring(L, status);
+		return 2;
+	}
+	if (strcmp(op, "delete") == 0) {
+		lua_pushboolean(L, rows > 0);
+		return 1;
+	}
+	lua_createtable(L, rows, 0);
+	for (int i = 0; i < rows; i++) {
+		lua_createtable(L, 0, 4);
+		lua_pushstring(L, PQgetvalue(r, i, 0));
+		lua_setfield(L, -2, "key");
+		push_json_text(L, PQgetvalue(r, i, 1), slot);
+		lua_setfield(L, -2, "value");
+		lua_pushinteger(L, strtoll(PQgetvalue(r, i, 2), NULL, 10));
+		lua_setfield(L, -2, "version");
+		lua_pushinteger(L, strtoll(PQgetvalue(r, i, 3), NULL, 10));
+		lua_setfield(L, -2, "updated");
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
+}
+
+static void rq_answered(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct rt_req *rq = arg;
+	rq_clear_params(rq);
+	if (st != DB_OK) {
+		char why[300];
+		snprintf(why, sizeof(why), "store.%s: %s", rq->op,
+			 st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));
+		rq_fail(rq, st == DB_UNAVAILABLE ? 503 : 500, why);
+		return;
+	}
+	lua_State *L = rq->ts->sb->L;
+	json_t *pending = NULL;
+	int top = lua_gettop(L);
+	lua_pushcfunction(L, push_answer);
+	lua_pushlightuserdata(L, rq);
+	lua_pushlightuserdata(L, &pending);
+	rq->ts->sb->budget = &rq->budget;
+	int pst = lua_pcall(L, 2, LUA_MULTRET, 0);
+	rq->ts->sb->budget = NULL;
+	if (pending)
+		json_decref(pending);
+	int n = lua_gettop(L) - top;
+	if (pst != LUA_OK || !lua_checkstack(rq->co, n + 2)) {
+		lua_settop(L, top);
+		rq_fail(rq, 500, rq->budget.killed ? rq->budget.why : "store result could not be converted");
+		return;
+	}
+	lua_xmove(L, rq->co, n);
+	rq_step(rq, n);
+}
+
+/* ---------------------------------------------------------------- answering */
+
+
+static bool header_name_ok(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-'))
+			return false;
+	return true;
+}
+
+static bool header_value_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* Reads the handler's answer at IDX of the coroutine into A: safe HTML
+ * (200, text/html), or a table {status, html | text | json | body + type,
+ * redirect, headers}. Returns NULL or what is wrong with it. Strings stay
+ * valid while the answer table is on the stack; JSON is encoded into
+ * *json (freed by the caller). */
+static const char *read_answer(lua_State *co, int idx, struct answer *a, char **json)
+{
+	size_t len;
+	a->status = 200;
+	a->type = "text/html; charset=utf-8";
+	if ((a->body = tmpl_to_safehtml(co, idx, &len))) {
+		a->len = len;
+		return NULL;
+	}
+	if (lua_type(co, idx) == LUA_TSTRING)
+		return "a handler returned a string: return plugin.render(...) for HTML or {text = ...} for plain text";
+	if (lua_type(co, idx) != LUA_TTABLE)
+		return "a handler returned neither a page nor an answer table";
+	int top = lua_gettop(co);
+	if (lua_getfield(co, idx, "status") != LUA_TNIL) {
+		if (!lua_isinteger(co, -1) || lua_tointeger(co, -1) < 200 || lua_tointeger(co, -1) > 599)
+			return "status must be an integer from 200 to 599";
+		a->status = (int)lua_tointeger(co, -1);
+	}
+	lua_settop(co, top);
+	if (lua_getfield(co, idx, "html") != LUA_TNIL && !(a->body = tmpl_to_safehtml(co, -1, &a->len)))
+		return "html must be safe HTML from plugin.render";
+	lua_settop(co, top);
+	if (!a->body && lua_getfield(co, idx, "text") != LUA_TNIL) {
+		if (lua_type(co, -1) != LUA_TSTRING)
+			return "text must be a string";
+		a->body = lua_tolstring(co, -1, &a->len);
+		a->type = "text/plain; charset=utf-8";
+	}
+	lua_settop(co, top);
+	if (!a->body && lua_getfield(co, idx, "json") != LUA_TNIL) {
+		char err[200];
+		json_t *j = to_json(co, -1, 0, err, sizeof(err));
+		if (!j)
+			return "json cannot be encoded";
+		*json = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(j);
+		if (!*json)
+			return "json cannot be encoded";
+		a->body = *json;
+		a->len = strlen(*json);
+		a->type = "application/json";
+	}
+	lua_settop(co, top);
+	if (!a->body && lua_getfield(co, idx, "body") != LUA_TNIL) {
+		if (lua_type(co, -1) != LUA_TSTRING)
+			return "body must be a string";
+		a->body = lua_tolstring(co, -1, &a->len);
+		if (lua_getfield(co, idx, "type") != LUA_TSTRING)
+			return "a body needs its type, e.g. type = \"text/css\"";
+		a->type = lua_tostring(co, -1);
+		if (strncasecmp(a->type, "text/html", 9) == 0 || strstr(a->type, "xml") || strstr(a->type, "svg") ||
+		    strlen(a->type) > 100 || !header_value_ok(a->type))
+			return "a body may not be HTML, XML or SVG: use html = plugin.render(...)";
+	}
+	lua_settop(co, top);
+	if (lua_getfield(co, idx, "redirect") != LUA_TNIL) {
+		const char *to = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
+		if (!to || to[0] != '/' || to[1] == '/' || to[1] == '\\' || !header_value_ok(to) ||
+		    strlen(to) >= sizeof(a->location))
+			return "redirect must be a path on this site (starting with one /)";
+		snprintf(a->location, sizeof(a->location), "%s", to);
+		if (a->status == 200)
+			a->status = 303;
+	}
+	lua_settop(co, top);
+	if (lua_getfield(co, idx, "headers") == LUA_TTABLE) {
+		lua_pushnil(co);
+		while (lua_next(co, -2)) {
+			const char *k = lua_type(co, -2) == LUA_TSTRING ? lua_tostring(co, -2) : NULL;
+			const char *v = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
+			if (!k || !v || !header_name_ok(k) || !header_value_ok(v) || strlen(v) > 255 ||
+			    a->nheaders == 16 || strcasecmp(k, "content-type") == 0 || strcasecmp(k, "content-length") == 0 ||
+			    strcasecmp(k, "set-cookie") == 0 || strcasecmp(k, "transfer-encoding") == 0)
+				return "headers must be at most 16 name = value strings (not Content-Type, Content-Length,"
+				       " Transfer-Encoding or Set-Cookie)";
+			snprintf(a->headers[a->nheaders][0], 256, "%s", k);
+			snprintf(a->headers[a->nheaders][1], 256, "%s", v);
+			a->nheaders++;
+			lua_pop(co, 1);
+		}
+	}
+	lua_settop(co, top);
+	return NULL;
+}
+
+static void add_common_headers(struct http_request *req)
+{
+	http_resp_header(req, "X-Content-Type-Options", "nosniff");
+	http_resp_header(req, "Referrer-Policy", "strict-origin-when-cross-origin");
+	http_resp_header(req, "Content-Security-Policy",
+			 "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+}
+
+static void rq_respond(struct rt_req *rq, int idx)
+{
+	rq->answer = calloc(1, sizeof(*rq->answer));
+	if (!rq->answer) {
+		rq_fail(rq, 503, "out of memory");
+		return;
+	}
+	const char *bad = read_answer(rq->co, idx, rq->answer, &rq->json);
+	if (bad) {
+		rq_fail(rq, 500, bad);
+		return;
+	}
+	/* The answer's strings live on the coroutine's stack until rq_free;
+	 * the page leaves only after COMMIT succeeded. */
+	if (rq->txn) {
+		db_commit(rq->txn, rq_committed, rq);
+		return;
+	}
+	send_answer(rq);
+}
+
+static void send_answer(struct rt_req *rq)
+{
+	const struct answer a = *rq->answer;
+	struct http_request *req = rq->req;
+	if (!a.body && !a.location[0] && a.status >= 400) {
+		/* {status = 404}: the static page in the request's language. */
+		error_page(req, a.status);
+	} else {
+		http_resp_status(req, a.status);
+		add_common_headers(req);
+		http_resp_header(req, "Cache-Control", "no-cache");
+		for (int i = 0; i < a.nheaders; i++)
+			http_resp_header(req, a.headers[i][0], a.headers[i][1]);
+		if (a.location[0])
+			http_resp_header(req, "Location", a.location);
+		if (a.body) {
+			http_resp_header(req, "Content-Type", a.type);
+			http_resp_body(req, a.body, a.len);
+		}
+	}
+	if (a.body || a.location[0] || a.status < 400)
+		http_resp_send(req);
+	rq_free(rq);
+}
+
+static void rq_committed(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct rt_req *rq = arg;
+	rq->txn = NULL;
+	if (st != DB_OK) {
+		log_warn("request=%s tenant=%s: commit failed: %s", http_req_id(rq->req), rq->slug,
+			 st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));
+		/* The response is not sent; its headers and body go with a
+		 * fresh status. */
+		rq_fail(rq, 503, NULL);
+		return;
+	}
+	send_answer(rq);
+}
+
+/* Answers with an error page, rolls back, logs WHY (a Lua error with file
+ * and line) with the request id. */
+static void rq_fail(struct rt_req *rq, int status, const char *why)
+{
+	if (why)
+		log_error("request=%s tenant=%s: %s", http_req_id(rq->req), rq->slug, why);
+	if (rq->txn) {
+		db_rollback(rq->txn);
+		rq->txn = NULL;
+	}
+	error_page(rq->req, status);
+	rq_free(rq);
+}
+
+static void rq_free(struct rt_req *rq)
+{
+	rq_clear_params(rq);
+	free(rq->answer);
+	free(rq->json);
+	if (rq->ts) {
+		lua_State *L = rq->ts->sb->L;
+		luaL_unref(L, LUA_REGISTRYINDEX, rq->co_ref);
+		/* A request stopped at the memory cap leaves its garbage; the
+		 * next one must not find the state still full. */
+		if (rq->budget.killed)
+			lua_gc(L, LUA_GCCOLLECT);
+		ts_release(rq->ts);
+	}
+	free(rq);
+}
+
+/* 500 from Lua names the request id so that a resident can quote it; the
+ * others are the static pages. */
+static void error_page(struct http_request *req, int status)
+{
+	if (status != 500) {
+		if (status == 503)
+			http_resp_header(req, "Retry-After", "5");
+		http_resp_error(req, status);
+		return;
+	}
+	bool en = strcmp(http_req_lang(req), "en") == 0;
+	http_resp_status(req, 500);
+	add_common_headers(req);
+	http_resp_header(req, "Content-Type", "text/html; charset=utf-8");
+	http_resp_header(req, "Cache-Control", "no-store");
+	http_resp_printf(req,
+			 "<!doctype html>\n<html lang=\"%s\"><head><meta charset=\"utf-8\"><title>500</title></head>\n"
+			 "<body><main><h1>%s</h1><p>%s <code>%s</code></p></main></body></html>\n",
+			 en ? "en" : "nl", en ? "Something went wrong" : "Er ging iets mis",
+			 en ? "Please try again later. If you contact us, mention request id"
+			    : "Probeer het later opnieuw. Noem bij contact het verzoeknummer",
+			 http_req_id(req));
+	http_resp_send(req);
+}
+
+/* /assets/PATH: the bundle's static/PATH, with its ETag. */
+static void serve_asset(struct rt_req *rq, struct bundle *b)
+{
+	struct http_request *req = rq->req;
+	size_t plen;
+	const char *path = http_req_path(req, &plen);
+	char rel[BUNDLE_MAX_PATH + 8];
+	memcpy(rel, "static/", 7);
+	long n = static_percent_decode(path + sizeof(ASSETS_PREFIX) - 1, plen - (sizeof(ASSETS_PREFIX) - 1), rel + 7,
+				       sizeof(rel) - 7);
+	const struct bundle_file *f = n > 0 && !strstr(rel, "..") ? bundle_find(b, rel) : NULL;
+	if (!f) {
+		http_resp_error(req, 404);
+		rq_free(rq);
+		return;
+	}
+	const char *inm = http_req_header(req, "If-None-Match");
+	http_resp_header(req, "ETag", f->etag);
+	http_resp_header(req, "Cache-Control", "public, max-age=300");
+	http_resp_header(req, "X-Content-Type-Options", "nosniff");
+	if (inm && static_etag_matches(inm, f->etag)) {
+		http_resp_status(req, 304);
+		http_resp_send(req);
+		rq_free(rq);
+		return;
+	}
+	http_resp_header(req, "Content-Type", static_content_type(f->path));
+	http_resp_body(req, f->data, f->len);
+	http_resp_send(req);
+	rq_free(rq);
+}

@@ -1,0 +1,42 @@
+/* The Lua runtime: one sandboxed state per tenant per worker, built from
+ * the platform plugins and the tenant's bundle, driving each request in a
+ * coroutine whose core calls yield to the database. */
+#ifndef AANTAFEL_RUNTIME_H
+#define AANTAFEL_RUNTIME_H
+
+#include <stddef.h>
+
+#include "bundle.h"
+#include "config.h"
+#include "http.h"
+#include "registry.h"
+
+struct worker;
+struct rt_worker;
+
+/* The platform plugins and default templates (plugins_dir), read once at
+ * start by runtime_global_init; NULL before. */
+int runtime_global_init(const struct config *cfg, char *err, size_t errlen);
+void runtime_global_fini(void);
+struct bundle *runtime_platform(void);
+
+/* Validates BUNDLE as a tenant's bundle against PLATFORM's plugins:
+ * tenant.lua's shape, every Lua file's syntax (file and line), every named
+ * plugin known, every option of the right type and within bounds, every
+ * template compiles. Returns 0, or -1 with one message per problem in err
+ * (lines separated by '\n'). Runs no request; safe outside a daemon. */
+int runtime_check_bundle(const struct bundle *platform, const struct bundle *bundle, const char *slug, char *err,
+			 size_t errlen);
+
+/* Prepared statements of the store; before the workers start. */
+void runtime_register_statements(void);
+
+struct rt_worker *runtime_worker_new(struct worker *w);
+unsigned runtime_live_states(const struct rt_worker *rw);
+void runtime_worker_free(struct rt_worker *rw);
+void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg);
+
+/* Serves REQ for tenant T through its Lua state. */
+void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t);
+
+#endif

@@ -1,0 +1,18 @@
+-- Gemeente Zutphen: the bundle's settings. Deploy with
+--   aantafel tenant deploy zutphen
+return {
+	name = "Gemeente Zutphen",
+	locale = "nl",
+	theme = {
+		primary = "#8a1538",
+		background = "#fffdf8",
+		text = "#1d1d1b",
+		font = "Georgia, 'Times New Roman', serif",
+	},
+	plugins = {
+		site = {
+			welcome = "Welkom aan tafel in Zutphen. Hier praten inwoners, ondernemers en gemeente samen over wat de stad nodig heeft.",
+			activity = 5,
+		},
+	},
+}

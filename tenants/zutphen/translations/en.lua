@@ -1,0 +1,4 @@
+return {
+	["zutphen.tagline"] = "Around the table in the Hanseatic town",
+	["zutphen.footer"] = "’s-Gravenhof 2, Zutphen",
+}

@@ -1,0 +1,147 @@
+/* runtime_check_bundle: what `aantafel tenant deploy` and `aantafel check`
+ * refuse, each problem named with its file and line, and the shipped
+ * example bundles accepted. Runs the real prelude and plugins in the real
+ * sandbox. */
+#include <stdlib.h>
+
+#include "bundle.h"
+#include "check.h"
+#include "runtime.h"
+
+static struct bundle *plat;
+
+/* Checks a bundle of up to four files; returns the problems ("" if none),
+ * to be freed. */
+static char *check(const char *p1, const char *d1, const char *p2, const char *d2, const char *p3, const char *d3)
+{
+	const char *paths[3] = {p1, p2, p3}, *datas[3] = {d1, d2, d3};
+	size_t lens[3];
+	size_t n = 0;
+	for (; n < 3 && paths[n]; n++)
+		lens[n] = strlen(datas[n]);
+	char err[256];
+	struct bundle *b = bundle_from_files(1, 1, n, paths, datas, lens, err, sizeof(err));
+	CHECK_MSG(b != NULL, "bundle_from_files: %s", err);
+	if (!b)
+		return strdup("?");
+	char *problems = malloc(8192);
+	problems[0] = '\0';
+	if (runtime_check_bundle(plat, b, "proef", problems, 8192) == 0)
+		CHECK_STR_EQ(problems, "");
+	else
+		CHECK(problems[0] != '\0');
+	bundle_unref(b);
+	return problems;
+}
+
+static void expect_ok(const char *what, char *problems)
+{
+	CHECK_MSG(problems[0] == '\0', "%s: unexpected problems: %s", what, problems);
+	free(problems);
+}
+
+static void expect_problem(const char *what, char *problems, const char *needle)
+{
+	CHECK_MSG(strstr(problems, needle) != NULL, "%s: expected '%s' in: %s", what, needle, problems);
+	free(problems);
+}
+
+int main(void)
+{
+	char err[512];
+	plat = bundle_read_dir("plugins", err, sizeof(err));
+	CHECK_MSG(plat != NULL, "platform plugins: %s", err);
+	if (!plat)
+		return check_exit("test_runtime_check");
+
+	expect_ok("empty tenant.lua", check("tenant.lua", "return {}", NULL, NULL, NULL, NULL));
+	expect_ok("no tenant.lua at all", check("static/x.css", "a{}", NULL, NULL, NULL, NULL));
+	expect_ok("site options",
+		  check("tenant.lua", "return { plugins = { site = { welcome = 'Hoi', activity = 3 } } }", NULL, NULL,
+			NULL, NULL));
+
+	/* Syntax errors name file and line. */
+	expect_problem("tenant.lua syntax", check("tenant.lua", "return {\n name = 'x',\n theme = {\n", NULL, NULL, NULL, NULL),
+		       "tenant.lua:4:");
+	expect_problem("plugin syntax",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "local x = 1\nplugin.hook('page.view', function() end\n", NULL, NULL),
+		       "plugins/mine.lua:3:");
+	expect_problem("unused plugin file syntax",
+		       check("tenant.lua", "return {}", "plugins/spare.lua", "x = = 1", NULL, NULL),
+		       "plugins/spare.lua:1:");
+	expect_problem("runtime error while loading",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "\n\nlocal t = nil\nreturn t.x\n", NULL, NULL),
+		       "plugins/mine.lua:4:");
+	expect_problem("translation syntax",
+		       check("tenant.lua", "return {}", "translations/nl.lua", "return { a = }", NULL, NULL),
+		       "translations/nl.lua:1:");
+
+	/* Shape of tenant.lua. */
+	expect_problem("not a table", check("tenant.lua", "return 42", NULL, NULL, NULL, NULL), "must return a table");
+	expect_problem("unknown field", check("tenant.lua", "return { nmae = 'x' }", NULL, NULL, NULL, NULL),
+		       "unknown field 'nmae'");
+	expect_problem("bad locale", check("tenant.lua", "return { locale = 'de' }", NULL, NULL, NULL, NULL), "locale");
+	expect_problem("theme injection",
+		       check("tenant.lua", "return { theme = { primary = 'red;} body{display:none' } }", NULL, NULL, NULL,
+			     NULL),
+		       "theme token 'primary'");
+	expect_problem("theme closing style",
+		       check("tenant.lua", "return { theme = { primary = '</style><script>' } }", NULL, NULL, NULL, NULL),
+		       "theme token 'primary'");
+
+	/* Plugins and options. */
+	expect_problem("unknown plugin", check("tenant.lua", "return { plugins = { nope = {} } }", NULL, NULL, NULL, NULL),
+		       "unknown plugin 'nope'");
+	expect_problem("unknown option",
+		       check("tenant.lua", "return { plugins = { site = { colour = 'x' } } }", NULL, NULL, NULL, NULL),
+		       "has no option 'colour'");
+	expect_problem("option type",
+		       check("tenant.lua", "return { plugins = { site = { activity = 'veel' } } }", NULL, NULL, NULL, NULL),
+		       "option 'activity' must be an integer");
+	expect_problem("option bounds",
+		       check("tenant.lua", "return { plugins = { site = { activity = 99 } } }", NULL, NULL, NULL, NULL),
+		       "option 'activity' must be between 0 and 20");
+	expect_problem("unknown event",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.hook('page.vieww', function() end)", NULL, NULL),
+		       "unknown event 'page.vieww'");
+
+	/* Limits while loading stop the load, named. */
+	expect_problem("endless tenant.lua", check("tenant.lua", "while true do end", NULL, NULL, NULL, NULL),
+		       "instruction limit exceeded");
+	expect_problem("escape attempt",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "io.open('/etc/passwd')", NULL, NULL),
+		       "undeclared global 'io'");
+	expect_problem("store while loading",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.store.get('x')", NULL, NULL),
+		       "while serving a request");
+
+	/* Templates. */
+	expect_problem("template error",
+		       check("tenant.lua", "return {}", "templates/home.html", "<p>\n{% if x %}\n<b>{{ y }}</b>\n", NULL,
+			     NULL),
+		       "templates/home.html:");
+	expect_problem("script interpolation",
+		       check("tenant.lua", "return {}", "templates/home.html", "<script>var x = {{ y }};</script>", NULL,
+			     NULL),
+		       "templates/home.html:1:");
+
+	/* The shipped examples pass. */
+	const char *examples[] = {"tenants/zutphen", "tenants/voorbeeld"};
+	for (int i = 0; i < 2; i++) {
+		struct bundle *b = bundle_read_dir(examples[i], err, sizeof(err));
+		CHECK_MSG(b != NULL, "%s: %s", examples[i], err);
+		if (!b)
+			continue;
+		char problems[4096] = "";
+		int rc = runtime_check_bundle(plat, b, "x", problems, sizeof(problems));
+		CHECK_MSG(rc == 0, "%s: %s", examples[i], problems);
+		bundle_unref(b);
+	}
+	bundle_unref(plat);
+	return check_exit("test_runtime_check");
+}
