@@ -24,7 +24,8 @@ check-build:
 	@cmake -S . -B build-check -DCMAKE_BUILD_TYPE=Debug -DAANTAFEL_SANITIZE=ON >/dev/null
 	@cmake --build build-check -j $(JOBS) -- --no-print-directory -s
 
-check: check-build
+# The release build too: it is what `make demo` runs.
+check: check-build build
 	@cd build-check && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 # libFuzzer targets (clang), each run for FUZZ_SECONDS on its seed corpus.

@@ -92,6 +92,7 @@ struct rt_req {
 	int nparams;
 	char *params[6];
 	bool asset;                     /* serving /assets/ only */
+	bool wrote;                     /* a put or delete was sent */
 	struct answer *answer;          /* built, waiting for COMMIT */
 	char *json;
 };
@@ -418,25 +419,27 @@ static const struct tmpl *template_lookup(void *arg, const char *name)
 		snprintf(rc->err, sizeof(rc->err), "bad template name '%.100s'", name);
 		return NULL;
 	}
-	char cand[4][320];
 	const struct bundle *from[4] = {ts->bundle, ts->bundle, platform, platform};
-	snprintf(cand[0], sizeof(cand[0]), "templates/%s", name);
-	snprintf(cand[1], sizeof(cand[1]), "plugins/%s/templates/%s", rc->plugin, name);
-	snprintf(cand[2], sizeof(cand[2]), "%s/templates/%s", rc->plugin, name);
-	snprintf(cand[3], sizeof(cand[3]), "templates/%s", name);
 	for (int i = 0; i < 4; i++) {
 		if (!from[i])
 			continue;
-		const struct bundle_file *f = bundle_find(from[i], cand[i]);
+		char path[320];
+		if (i == 1)
+			snprintf(path, sizeof(path), "plugins/%s/templates/%s", rc->plugin, name);
+		else if (i == 2)
+			snprintf(path, sizeof(path), "%s/templates/%s", rc->plugin, name);
+		else
+			snprintf(path, sizeof(path), "templates/%s", name);
+		const struct bundle_file *f = bundle_find(from[i], path);
 		if (!f)
 			continue;
-		char key[330];
-		snprintf(key, sizeof(key), "%c:%s", from[i] == platform ? 'P' : 'T', cand[i]);
+		char key[340];
+		snprintf(key, sizeof(key), "%c:%s", from[i] == platform ? 'P' : 'T', path);
 		for (struct tmpl_entry *e = ts->templates; e; e = e->next)
 			if (strcmp(e->key, key) == 0)
 				return e->t;
 		char shown[340];
-		snprintf(shown, sizeof(shown), "%s%s", from[i] == platform ? "plugins/" : "", cand[i]);
+		snprintf(shown, sizeof(shown), "%s%s", from[i] == platform ? "plugins/" : "", path);
 		struct tmpl *t = tmpl_compile(shown, f->data, f->len, rc->err, sizeof(rc->err));
 		if (!t)
 			return NULL;
@@ -814,8 +817,8 @@ static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const ch
 	char why[512];
 	if (lsb_call(ts->sb, 1, 1, &budget, why, sizeof(why)) != 0) {
 		/* Killed by a limit while loading, or the prelude failed. */
-		char msg[600];
-		snprintf(msg, sizeof(msg), "loading stopped: %s", why);
+		char msg[450];
+		snprintf(msg, sizeof(msg), "loading stopped: %.400s", why);
 		if (rw)
 			log_warn("tenant=%s version=%d: %s", ts->slug, ts->version, msg);
 		else
@@ -1168,6 +1171,8 @@ static void rq_core_call(struct rt_req *rq, int nres)
 		rq->params[rq->nparams++] = v ? strdup(v) : NULL;
 	}
 	lua_pop(co, nres);
+	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0)
+		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
 		rq_fail(rq, 503, "no database configured");
@@ -1423,8 +1428,14 @@ static void rq_respond(struct rt_req *rq, int idx)
 		rq_fail(rq, 500, bad);
 		return;
 	}
-	/* The answer's strings live on the coroutine's stack until rq_free;
-	 * the page leaves only after COMMIT succeeded. */
+	/* The answer's strings live on the coroutine's stack until rq_free.
+	 * A request that wrote answers only after COMMIT succeeded; one that
+	 * only read has nothing to keep, and ends its transaction in the
+	 * background. */
+	if (rq->txn && !rq->wrote) {
+		db_rollback(rq->txn);
+		rq->txn = NULL;
+	}
 	if (rq->txn) {
 		db_commit(rq->txn, rq_committed, rq);
 		return;

@@ -120,6 +120,35 @@ int main(void)
 			     "plugin.store.get('x')", NULL, NULL),
 		       "while serving a request");
 
+	/* The handle and the environment cannot be changed or escaped. */
+	expect_problem("handle read-only",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua", "plugin.route = nil",
+			     NULL, NULL),
+		       "read-only");
+	expect_problem("store read-only",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.store.get = function() end", NULL, NULL),
+		       "read-only");
+	expect_problem("handle metatable",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "setmetatable(plugin, {})", NULL, NULL),
+		       "protected metatable");
+	expect_problem("env metatable",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "setmetatable(_ENV, {})", NULL, NULL),
+		       "protected metatable");
+	expect_problem("another plugin's globals",
+		       check("tenant.lua", "return { plugins = { a = {}, b = {} } }", "plugins/a.lua", "shared = 1",
+			     "plugins/b.lua", "local x = shared"),
+		       "plugins/b.lua:1: undeclared global 'shared'");
+	expect_problem("the prelude's core is out of reach",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua", "return core.file",
+			     NULL, NULL),
+		       "undeclared global 'core'");
+	expect_problem("tenant.lua cannot reach plugins",
+		       check("tenant.lua", "return { name = plugin.name }", NULL, NULL, NULL, NULL),
+		       "undeclared global 'plugin'");
+
 	/* Templates. */
 	expect_problem("template error",
 		       check("tenant.lua", "return {}", "templates/home.html", "<p>\n{% if x %}\n<b>{{ y }}</b>\n", NULL,

@@ -1,0 +1,269 @@
+#!/bin/sh
+# A municipality's home page end to end: GET / on zutphen.localhost runs the
+# site plugin's Lua, reads and writes the plugin store in PostgreSQL (a visit
+# counter updated with compare-and-set, so every view writes one contended
+# row) and renders the templates. Measured with wrk like bench/http.sh, then
+# nginx serves the very bytes of one such answer as a file and is measured
+# the same way: the ratio is what a dynamic page costs against a static one.
+# A read-only variant (tenant zutphenro: the same bundle with counter = false,
+# activity = 0) is measured too, since the counter serialises on one row.
+#
+# Then the memory of many tenants: 1,000 tenants without a bundle (the
+# platform's default site) and 100 with a copy of Zutphen's bundle, one
+# worker keeping every Lua state; the daemon's RSS before and after one
+# GET /theme.css per tenant gives the cost of one tenant's state.
+#   bench/site.sh [SECONDS] [CONNECTIONS]
+# WORKERS sets the worker count of the load runs (default 1, as nginx);
+# AANTAFEL_BIN picks the binary (default build/aantafel, made when missing);
+# KEEP=1 keeps the work directory.
+set -eu
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+conns=${2:-50}
+workers=${WORKERS:-1}
+ntenants=1000
+nbundled=100
+bin=${AANTAFEL_BIN:-build/aantafel}
+packaging/deps.sh bench >/dev/null
+[ -n "${AANTAFEL_BIN:-}" ] || [ -x build/aantafel ] || make build >/dev/null
+[ -x "$bin" ] || { echo "no executable $bin" >&2; exit 1; }
+started=$(date +%s)
+
+work=$(mktemp -d /tmp/aantafel-benchsite.XXXXXX)
+apid=
+npid=
+stop_daemon() {
+  [ -z "$apid" ] || { kill "$apid" 2>/dev/null || true; wait "$apid" 2>/dev/null || true; }
+  apid=
+}
+cleanup() {
+  stop_daemon
+  [ -z "$npid" ] || { kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; }
+  packaging/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+chmod 755 "$work"
+mkdir -p "$work/nginx" "$work/www/zutphen" "$work/www/zutphenro"
+
+fail() { echo "bench/site.sh: $*" >&2; exit 1; }
+port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+aport=$(port); nport=$(port)
+
+# ------------------------------------------------------------ the database
+pgenv=$(packaging/pg.sh start "$work/pg")   # fails the script when pg.sh fails
+eval "$pgenv"
+export AANTAFEL_DATABASE_URL AANTAFEL_OWNER_DATABASE_URL
+owner_sql() { psql -d "$AANTAFEL_OWNER_DATABASE_URL" -X -v ON_ERROR_STOP=1 -Atq; }
+AANTAFEL_SQL_DIR=sql "$bin" migrate >/dev/null
+
+# Zutphen as in the repository, and the read-only copy of its bundle.
+"$bin" tenant create zutphen --name "Gemeente Zutphen" --host zutphen.localhost >/dev/null
+"$bin" tenant deploy zutphen >/dev/null
+cp -R tenants/zutphen "$work/zutphenro"
+sed -i 's/^\([[:space:]]*\)activity = [0-9]*,/\1counter = false,\n\1activity = 0,/' "$work/zutphenro/tenant.lua"
+grep -q 'counter = false' "$work/zutphenro/tenant.lua" && grep -q 'activity = 0,' "$work/zutphenro/tenant.lua" \
+  || fail "could not turn the counter off in the copy of tenants/zutphen/tenant.lua"
+"$bin" tenant create zutphenro --name "Gemeente Zutphen" --host zutphenro.localhost >/dev/null
+"$bin" tenant deploy zutphenro "$work/zutphenro" >/dev/null
+
+# ------------------------------------------------------------ the daemon
+start_daemon() { # LOGFILE [VAR=VALUE ...]
+  log=$1; shift
+  env AANTAFEL_LISTEN="127.0.0.1:$aport" AANTAFEL_LOG_FILE="$log" "$@" "$bin" serve & apid=$!
+  i=0
+  until [ "$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: zutphen.localhost' "http://127.0.0.1:$aport/")" = 200 ]; do
+    i=$((i+1)); [ $i -lt 150 ] || { tail -n 20 "$log" >&2; fail "the daemon did not serve zutphen.localhost"; }
+    kill -0 "$apid" 2>/dev/null || { tail -n 20 "$log" >&2; fail "the daemon exited"; }
+    sleep 0.1
+  done
+}
+
+to_ms='{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'
+run() { # NAME PORT HOST SECONDS -> "rps p50ms p99ms"
+  out="$work/wrk-$1.out"
+  wrk -t1 -c"$conns" -d"${4}s" --latency -H "Host: $3" "http://127.0.0.1:$2/" > "$out" \
+    || { cat "$out" >&2; fail "wrk failed against $1"; }
+  if grep -q "Non-2xx" "$out"; then
+    cat "$out" >&2; fail "$1 answered non-2xx under load"
+  fi
+  if grep -q "Socket errors" "$out"; then
+    cat "$out" >&2; fail "$1: socket errors under load"
+  fi
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$out")
+  p50=$(awk '$1=="50%" '"$to_ms" "$out")
+  p99=$(awk '$1=="99%" '"$to_ms" "$out")
+  [ -n "$rps" ] && [ -n "$p99" ] || { cat "$out" >&2; fail "no figures from wrk against $1"; }
+  echo "$rps $p50 $p99"
+}
+
+start_daemon "$work/aantafel.log" AANTAFEL_WORKERS="$workers"
+# Warm both tenants (states, pool, page cache of the store's rows).
+run warm-daemon "$aport" zutphen.localhost 3 >/dev/null
+run warm-daemon-ro "$aport" zutphenro.localhost 3 >/dev/null
+
+# The exact bytes of one answer of each, served by nginx as files.
+for t in zutphen zutphenro; do
+  code=$(curl -s -o "$work/www/$t/index.html" -w '%{http_code}' -H "Host: $t.localhost" "http://127.0.0.1:$aport/")
+  [ "$code" = 200 ] || fail "GET / on $t.localhost: $code"
+  grep -q "Welkom aan tafel in Zutphen" "$work/www/$t/index.html" || fail "GET / on $t.localhost is not Zutphen's home page"
+done
+grep -q 'class="views"' "$work/www/zutphen/index.html" || fail "zutphen's home page shows no visit counter"
+! grep -q 'class="views"' "$work/www/zutphenro/index.html" || fail "zutphenro's home page still counts visits"
+bytes_rw=$(wc -c < "$work/www/zutphen/index.html")
+bytes_ro=$(wc -c < "$work/www/zutphenro/index.html")
+
+# As bench/http.sh: one worker (or WORKERS), every request logged to a file.
+cat > "$work/nginx/nginx.conf" <<NGINX
+worker_processes $workers;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log $work/nginx/access.log;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  types { text/html html; }
+  charset utf-8;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000;
+  open_file_cache max=1000;
+  open_file_cache_valid 1s;
+  server {
+    listen 127.0.0.1:$nport reuseport;
+    server_name zutphen.localhost;
+    location = / { root $work/www/zutphen; try_files /index.html =404; }
+  }
+  server {
+    listen 127.0.0.1:$nport;
+    server_name zutphenro.localhost;
+    location = / { root $work/www/zutphenro; try_files /index.html =404; }
+  }
+}
+NGINX
+nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" & npid=$!
+i=0
+until curl -sf -H 'Host: zutphen.localhost' "http://127.0.0.1:$nport/" | cmp -s - "$work/www/zutphen/index.html"; do
+  i=$((i+1)); [ $i -lt 100 ] || fail "nginx did not serve the page"; sleep 0.1
+done
+curl -sf -H 'Host: zutphenro.localhost' "http://127.0.0.1:$nport/" | cmp -s - "$work/www/zutphenro/index.html" \
+  || fail "nginx does not serve the read-only page"
+run warm-nginx "$nport" zutphen.localhost 2 >/dev/null
+
+# Measured alternately so machine noise hits both.
+r=$(run daemon "$aport" zutphen.localhost "$secs") || exit 1; set -- $r; a_rps=$1; a_p50=$2; a_p99=$3
+r=$(run nginx "$nport" zutphen.localhost "$secs") || exit 1; set -- $r; n_rps=$1; n_p50=$2; n_p99=$3
+r=$(run daemon-ro "$aport" zutphenro.localhost "$secs") || exit 1; set -- $r; r_rps=$1; r_p50=$2; r_p99=$3
+r=$(run nginx-ro "$nport" zutphenro.localhost "$secs") || exit 1; set -- $r; m_rps=$1; m_p50=$2; m_p99=$3
+kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=
+stop_daemon
+# The store is behind row-level security, which binds its owner too: read
+# the counter as the superuser.
+views=$(packaging/pg.sh psql "$work/pg" -X -v ON_ERROR_STOP=1 -Atq -c "
+  SELECT s.value->>'views' FROM plugin_store s JOIN platform.tenants t ON t.id = s.tenant_id
+   WHERE t.slug = 'zutphen' AND s.plugin = 'site' AND s.key = 'stats'")
+served=$(grep -c "tenant=zutphen method=GET path=/ status=200" "$work/aantafel.log" || true)
+
+echo "GET / (home page: Lua, plugin store, templates), $conns connections, $workers worker(s) each, loopback;"
+echo "database pool ${AANTAFEL_DB_POOL_SIZE:-8} per worker, PostgreSQL fsync ${AANTAFEL_PG_FSYNC:-on}"
+printf '%-22s %12s %9s %9s %8s\n' server 'requests/s' 'p50 ms' 'p99 ms' bytes
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'aantafel zutphen' "$a_rps" "$a_p50" "$a_p99" "$bytes_rw"
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'nginx same bytes' "$n_rps" "$n_p50" "$n_p99" "$bytes_rw"
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'aantafel zutphenro' "$r_rps" "$r_p50" "$r_p99" "$bytes_ro"
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'nginx same bytes' "$m_rps" "$m_p50" "$m_p99" "$bytes_ro"
+awk -v a="$a_rps" -v n="$n_rps" 'BEGIN { printf "ratio aantafel/nginx, counting visits: %.3f\n", a/n }'
+awk -v a="$r_rps" -v n="$m_rps" 'BEGIN { printf "ratio aantafel/nginx, read-only:       %.3f\n", a/n }'
+echo "zutphen's counter: ${views:-0} visits counted of $served pages served (a view gives up counting after 5 conflicting tries)"
+
+# ------------------------------------------------------------ 1,100 tenants
+# One transaction through the owner role: t0001..t1000 without a bundle
+# (version 0, the platform's default site), b001..b100 with a copy of
+# Zutphen's deployed bundle, and 'warmup' for the daemon's first request.
+owner_sql <<SQL
+BEGIN;
+WITH t AS (
+  INSERT INTO platform.tenants (slug, name)
+  SELECT format('t%s', lpad(i::text, 4, '0')), format('Gemeente Bench %s', i)
+    FROM generate_series(1, $ntenants) i
+  UNION ALL SELECT 'warmup', 'Gemeente Warmup'
+  RETURNING id, slug)
+INSERT INTO platform.tenant_hosts (host, tenant_id) SELECT slug || '.bench.localhost', id FROM t;
+INSERT INTO platform.tenants (slug, name)
+  SELECT format('b%s', lpad(i::text, 3, '0')), format('Gemeente Bundel %s', i)
+    FROM generate_series(1, $nbundled) i;
+CREATE TEMP TABLE bundled ON COMMIT DROP AS
+  SELECT id, slug FROM platform.tenants WHERE slug ~ '^b[0-9]{3}\$';
+INSERT INTO platform.tenant_hosts (host, tenant_id) SELECT slug || '.bench.localhost', id FROM bundled;
+INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by)
+  SELECT n.id, 1, b.checksum, b.total_bytes, b.nfiles, 'bench/site.sh'
+    FROM bundled n, platform.tenants z JOIN platform.bundles b ON b.tenant_id = z.id AND b.version = z.bundle_version
+   WHERE z.slug = 'zutphen';
+INSERT INTO platform.bundle_files (tenant_id, version, path, content)
+  SELECT n.id, 1, f.path, f.content
+    FROM bundled n, platform.tenants z JOIN platform.bundle_files f ON f.tenant_id = z.id AND f.version = z.bundle_version
+   WHERE z.slug = 'zutphen';
+UPDATE platform.tenants SET bundle_version = 1 WHERE id IN (SELECT id FROM bundled);
+COMMIT;
+SQL
+
+# One worker that keeps every state; warmed on tenants outside the measured
+# sets so one-time costs (connections, first allocations) are not counted.
+start_daemon "$work/mem.log" AANTAFEL_WORKERS=1 AANTAFEL_LUA_STATES_MAX_BYTES=16GiB
+hosts() { # PREFIX WIDTH COUNT
+  awk -v p="$1" -v w="$2" -v n="$3" 'BEGIN { for (i = 1; i <= n; i++) printf "%s%0*d.bench.localhost\n", p, w, i }'
+}
+cat > "$work/hit.py" <<'PY'
+# GET /theme.css once per host read from stdin, on one kept-alive connection.
+import http.client, sys
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+n = 0
+for host in sys.stdin.read().split():
+    conn.request("GET", "/theme.css", headers={"Host": host})
+    r = conn.getresponse()
+    body = r.read()
+    if r.status != 200 or not body.startswith(b":root {"):
+        sys.exit("GET /theme.css on %s: %d %r" % (host, r.status, body[:200]))
+    n += 1
+print(n)
+PY
+hit() { /usr/bin/python3 "$work/hit.py" "$aport" || fail "a /theme.css request failed"; }
+echo warmup.bench.localhost | hit >/dev/null
+echo zutphen.localhost | hit >/dev/null
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$apid/status"; }
+built() { grep -c "tenant=$1: Lua state for version" "$work/mem.log" || true; }
+sleep 0.5
+rss0=$(rss)
+[ "$(hosts t 4 $ntenants | hit)" = "$ntenants" ] || fail "not every default-site tenant answered"
+rss1=$(rss)
+[ "$(hosts b 3 $nbundled | hit)" = "$nbundled" ] || fail "not every bundled tenant answered"
+rss2=$(rss)
+n_t=$(built 't[0-9]*'); n_b=$(built 'b[0-9]*')
+# A second round must find every state alive: no state built again.
+hosts t 4 $ntenants | hit >/dev/null
+hosts b 3 $nbundled | hit >/dev/null
+[ "$(built 't[0-9]*')" = "$n_t" ] && [ "$(built 'b[0-9]*')" = "$n_b" ] || fail "states were dropped and built again"
+kib_t=$(grep "tenant=t[0-9]*: Lua state for version" "$work/mem.log" | sed -n 's/.*(\([0-9]*\) KiB)$/\1/p' \
+  | awk '{s+=$1} END {printf "%.0f", NR ? s/NR : 0}')
+kib_b=$(grep "tenant=b[0-9]*: Lua state for version" "$work/mem.log" | sed -n 's/.*(\([0-9]*\) KiB)$/\1/p' \
+  | awk '{s+=$1} END {printf "%.0f", NR ? s/NR : 0}')
+stop_daemon
+
+echo
+echo "memory of tenants (1 worker, every Lua state kept; one GET /theme.css each)"
+printf '%-34s %10s\n' '' 'VmRSS KiB'
+printf '%-34s %10d\n' 'before' "$rss0"
+printf '%-34s %10d\n' "after $ntenants default-site tenants" "$rss1"
+printf '%-34s %10d\n' "after $nbundled more, Zutphen's bundle" "$rss2"
+awk -v a="$rss0" -v b="$rss1" -v n="$ntenants" -v l="$kib_t" \
+  'BEGIN { printf "per default-site tenant: %.1f KiB RSS (the Lua state reports %d KiB)\n", (b-a)/n, l }'
+awk -v a="$rss1" -v b="$rss2" -v n="$nbundled" -v l="$kib_b" \
+  'BEGIN { printf "per bundled tenant:      %.1f KiB RSS (the Lua state reports %d KiB)\n", (b-a)/n, l }'
+echo "log lines \"Lua state for version\": $n_t for t0001..t$ntenants, $n_b for b001..b$nbundled, $(built '[a-z0-9-]*') in all"
+[ "$n_t" = "$ntenants" ] && [ "$n_b" = "$nbundled" ] || fail "expected $ntenants and $nbundled states built"
+echo "bench/site.sh took $(( $(date +%s) - started ))s"
