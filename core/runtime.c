@@ -856,26 +856,7 @@ static void ts_free(struct tstate *ts)
 
 /* ---------------------------------------------------------------- checking a bundle */
 
-static void check_templates(struct tstate *ts, const struct bundle *b)
-{
-	const struct bundle_file *f;
-	size_t n = bundle_prefix(b, "", &f);
-	for (size_t i = 0; i < n; i++) {
-		const char *p = f[i].path;
-		size_t len = strlen(p);
-		bool tpl = strncmp(p, "templates/", 10) == 0 ||
-			   (strncmp(p, "plugins/", 8) == 0 && strstr(p, "/templates/") != NULL);
-		if (!tpl || len < 5 || strcmp(p + len - 5, ".html") != 0)
-			continue;
-		char err[600];
-		struct tmpl *t = tmpl_compile(p, f[i].data, f[i].len, err, sizeof(err));
-		if (!t)
-			add_problem(ts, err);
-		tmpl_free(t);
-	}
-}
-
-static void check_lua_syntax(struct tstate *ts, const struct bundle *b)
+static void check_lua_syntax(struct tstate *ts, const struct bundle *b, const char *prefix)
 {
 	const struct bundle_file *f;
 	size_t n = bundle_prefix(b, "", &f);
@@ -884,9 +865,10 @@ static void check_lua_syntax(struct tstate *ts, const struct bundle *b)
 		size_t len = strlen(f[i].path);
 		if (len < 4 || strcmp(f[i].path + len - 4, ".lua") != 0)
 			continue;
-		char err[600];
+		char err[600], name[BUNDLE_MAX_PATH + 16];
+		snprintf(name, sizeof(name), "%s%s", prefix, f[i].path);
 		lsb_push_env(ts->sb);
-		if (lsb_load(ts->sb, f[i].data, f[i].len, f[i].path, -1, err, sizeof(err)) != 0) {
+		if (lsb_load(ts->sb, f[i].data, f[i].len, name, -1, err, sizeof(err)) != 0) {
 			/* Reported once: tenant.lua and loaded plugins report
 			 * their own syntax errors while loading. */
 			if (!ts->problems || !strstr(ts->problems, err))
@@ -896,6 +878,67 @@ static void check_lua_syntax(struct tstate *ts, const struct bundle *b)
 			lua_pop(L, 2);
 		}
 	}
+}
+
+static void check_template_files(struct tstate *ts, const struct bundle *b, const char *prefix, bool all)
+{
+	const struct bundle_file *f;
+	size_t n = bundle_prefix(b, "", &f);
+	for (size_t i = 0; i < n; i++) {
+		const char *p = f[i].path;
+		size_t len = strlen(p);
+		bool tpl = all || strncmp(p, "templates/", 10) == 0 ||
+			   (strncmp(p, "plugins/", 8) == 0 && strstr(p, "/templates/") != NULL);
+		if (!tpl || len < 5 || strcmp(p + len - 5, ".html") != 0)
+			continue;
+		char name[BUNDLE_MAX_PATH + 16], err[600];
+		snprintf(name, sizeof(name), "%s%s", prefix, p);
+		struct tmpl *t = tmpl_compile(name, f[i].data, f[i].len, err, sizeof(err));
+		if (!t)
+			add_problem(ts, err);
+		tmpl_free(t);
+	}
+}
+
+int runtime_check_platform(const struct bundle *plat, char *err, size_t errlen)
+{
+	/* A tenant that names every platform plugin, with default options. */
+	char conf[4096] = "return { plugins = { ";
+	size_t len = strlen(conf);
+	const struct bundle_file *f;
+	size_t n = bundle_prefix(plat, "", &f);
+	for (size_t i = 0; i < n; i++) {
+		const char *p = f[i].path, *slash = strchr(p, '/');
+		if (!slash || strcmp(slash, "/init.lua") != 0 || len + (size_t)(slash - p) + 10 >= sizeof(conf))
+			continue;
+		len += (size_t)snprintf(conf + len, sizeof(conf) - len, "%.*s = {}, ", (int)(slash - p), p);
+	}
+	snprintf(conf + len, sizeof(conf) - len, "} }");
+	const char *paths[1] = {"tenant.lua"}, *datas[1] = {conf};
+	size_t lens[1] = {strlen(conf)};
+	struct bundle *b = bundle_from_files(0, 0, 1, paths, datas, lens, err, errlen);
+	if (!b)
+		return -1;
+	struct bundle *saved = platform;
+	platform = (struct bundle *)plat;
+	struct tstate *ts = ts_build(NULL, 0, "platform", "platform", b, 32 * 1024 * 1024, err, errlen);
+	int rc = 0;
+	if (!ts) {
+		rc = -1;
+	} else {
+		check_lua_syntax(ts, plat, "plugins/");
+		check_template_files(ts, plat, "plugins/", true);
+		if (ts->problems_len) {
+			if (ts->problems[ts->problems_len - 1] == '\n')
+				ts->problems[--ts->problems_len] = '\0';
+			snprintf(err, errlen, "%s", ts->problems);
+			rc = -1;
+		}
+		ts_free(ts);
+	}
+	platform = saved;
+	bundle_unref(b);
+	return rc;
 }
 
 int runtime_check_bundle(const struct bundle *plat, const struct bundle *bundle, const char *slug, char *err,
@@ -911,8 +954,8 @@ int runtime_check_bundle(const struct bundle *plat, const struct bundle *bundle,
 		snprintf(err, errlen, "%s", why);
 		rc = -1;
 	} else {
-		check_lua_syntax(ts, bundle);
-		check_templates(ts, bundle);
+		check_lua_syntax(ts, bundle, "");
+		check_template_files(ts, bundle, "", false);
 		if (ts->problems_len) {
 			if (ts->problems[ts->problems_len - 1] == '\n')
 				ts->problems[--ts->problems_len] = '\0';

@@ -31,6 +31,10 @@ int runtime_check_bundle(const struct bundle *platform, const struct bundle *bun
 /* Prepared statements of the store; before the workers start. */
 void runtime_register_statements(void);
 
+/* Validates the platform plugins themselves: every Lua file's syntax,
+ * every template, and each plugin loaded with its defaults. */
+int runtime_check_platform(const struct bundle *platform, char *err, size_t errlen);
+
 struct rt_worker *runtime_worker_new(struct worker *w);
 unsigned runtime_live_states(const struct rt_worker *rw);
 void runtime_worker_free(struct rt_worker *rw);

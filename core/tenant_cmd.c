@@ -192,6 +192,13 @@ int tenant_check_bundles(const char *plugins_dir, const char *tenants_dir, bool 
 	struct bundle *platform = read_platform(plugins_dir, "aantafel check");
 	if (!platform)
 		return 1;
+	char problems[8192];
+	if (runtime_check_platform(platform, problems, sizeof(problems)) != 0) {
+		fprintf(stderr, "%s: %s\n", plugins_dir, problems);
+		bundle_unref(platform);
+		return 1;
+	}
+	printf("ok: %s\n", plugins_dir);
 	/* In name order, so that the report reads the same each time. */
 	struct dirent **names;
 	int n = scandir(tenants_dir, &names, NULL, alphasort);

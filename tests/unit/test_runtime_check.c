@@ -159,6 +159,26 @@ int main(void)
 			     NULL),
 		       "templates/home.html:1:");
 
+	/* The platform's own plugins pass; a broken platform plugin or
+	 * template is named. */
+	char problems[4096] = "";
+	CHECK_MSG(runtime_check_platform(plat, problems, sizeof(problems)) == 0, "platform: %s", problems);
+	{
+		const char *paths[3] = {"site/init.lua", "broken/init.lua", "templates/x.html"};
+		const char *datas[3] = {"plugin.route('GET', '/', function() return {text = 'x'} end)",
+					"local = 1", "<script>{{ x }}</script>"};
+		size_t lens[3] = {strlen(datas[0]), strlen(datas[1]), strlen(datas[2])};
+		struct bundle *bad = bundle_from_files(0, 0, 3, paths, datas, lens, err, sizeof(err));
+		CHECK(bad != NULL);
+		if (bad) {
+			problems[0] = '\0';
+			CHECK(runtime_check_platform(bad, problems, sizeof(problems)) != 0);
+			CHECK_CONTAINS(problems, "plugins/broken/init.lua:1:");
+			CHECK_CONTAINS(problems, "plugins/templates/x.html:1:");
+			bundle_unref(bad);
+		}
+	}
+
 	/* The shipped examples pass. */
 	const char *examples[] = {"tenants/zutphen", "tenants/voorbeeld"};
 	for (int i = 0; i < 2; i++) {
@@ -166,7 +186,7 @@ int main(void)
 		CHECK_MSG(b != NULL, "%s: %s", examples[i], err);
 		if (!b)
 			continue;
-		char problems[4096] = "";
+		problems[0] = '\0';
 		int rc = runtime_check_bundle(plat, b, "x", problems, sizeof(problems));
 		CHECK_MSG(rc == 0, "%s: %s", examples[i], problems);
 		bundle_unref(b);
