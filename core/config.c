@@ -96,6 +96,10 @@ static const struct option options[] = {
 	 "Lua instructions one request (all its coroutines together) may run."},
 	{"lua_time_limit", OPT_DURATION, OFF(lua_time_limit), "2s", 10, MIN, true, NULL,
 	 "Wall-clock deadline for a request's Lua, counted from its start."},
+	{"session_idle_timeout", OPT_DURATION, OFF(session_idle_timeout), "30m", 1000, 30 * 24 * HOUR, true, NULL,
+	 "A session unused for this long is over."},
+	{"session_absolute_timeout", OPT_DURATION, OFF(session_absolute_timeout), "12h", 1000, 365 * 24 * HOUR, true,
+	 NULL, "A session is over this long after sign-in, used or not."},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

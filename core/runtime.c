@@ -17,6 +17,7 @@
 #include "app.h"
 #include "db.h"
 #include "log.h"
+#include "cookie.h"
 #include "lsandbox.h"
 #include "static_files.h"
 #include "template.h"
@@ -63,6 +64,7 @@ struct rt_worker {
 	struct tstate *stale;
 	size_t max_bytes, state_limit;
 	int64_t instructions, time_ms;
+	int64_t session_idle_s, session_absolute_s;
 	unsigned live;
 };
 
@@ -95,10 +97,17 @@ struct rt_req {
 	bool wrote;                     /* a put or delete was sent */
 	struct answer *answer;          /* built, waiting for COMMIT */
 	char *json;
+	char csrf[TOKEN_CHARS + 1];     /* the request's CSRF token (cookie at_csrf) */
+	bool new_csrf;                  /* set the cookie with the answer */
+	bool touched;                   /* the session's last_seen_at was moved */
+	bool has_user;
+	int64_t user_id;
+	char user_name[401];
+	char user_roles[40];            /* "admin facilitator member", as granted */
 };
 
 static struct bundle *platform;
-static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete;
+static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
 			       struct bundle *b, size_t mem_limit, char *err, size_t errlen);
@@ -118,8 +127,10 @@ static void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_fail(struct rt_req *rq, int status, const char *why);
 static void rq_free(struct rt_req *rq);
+static void rq_clear_params(struct rt_req *rq);
 static void rq_respond(struct rt_req *rq, int idx);
 static void send_answer(struct rt_req *rq);
+static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg);
 static void serve_asset(struct rt_req *rq, struct bundle *b);
 static void error_page(struct http_request *req, int status);
 static void add_problem(struct tstate *ts, const char *msg);
@@ -162,6 +173,16 @@ void runtime_register_statements(void)
 	stmt_list_recent = db_stmt("SELECT key, value::text, version, extract(epoch FROM updated_at)::bigint"
 				   " FROM plugin_store WHERE tenant_id = $1 AND plugin = $2"
 				   " AND left(key, length($3)) = $3 ORDER BY updated_at DESC, key LIMIT $4");
+	stmt_session = db_stmt("SELECT a.id, a.display_name,"
+			       " coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r"
+			       "   WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '')"
+			       " FROM sessions s JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id"
+			       " WHERE s.tenant_id = $1 AND s.token_hash = decode($2, 'hex') AND a.deleted_at IS NULL"
+			       " AND s.last_seen_at > now() - make_interval(secs => $3::bigint)"
+			       " AND s.created_at > now() - make_interval(secs => $4::bigint)");
+	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
+				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
+				     " AND last_seen_at < now() - interval '60 seconds'");
 	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
 			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
 }
@@ -184,6 +205,8 @@ void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg)
 	rw->state_limit = (size_t)cfg->lua_memory_limit;
 	rw->instructions = cfg->lua_instruction_limit;
 	rw->time_ms = cfg->lua_time_limit;
+	rw->session_idle_s = cfg->session_idle_timeout / 1000;
+	rw->session_absolute_s = cfg->session_absolute_timeout / 1000;
 }
 
 void runtime_worker_free(struct rt_worker *rw)
@@ -1055,6 +1078,74 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 	rq_start(rq);
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes one urlencoded name or value: '+' is a space, %XX a byte; -1
+ * for a malformed escape, an encoded NUL or no room. */
+static long form_decode(const char *src, size_t n, char *dst, size_t dstlen)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = src[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return -1;
+			int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+			if (h < 0 || l < 0 || (h == 0 && l == 0))
+				return -1;
+			c = (char)(h * 16 + l);
+			i += 2;
+		} else if (c == '+') {
+			c = ' ';
+		}
+		if (k + 1 >= dstlen)
+			return -1;
+		dst[k++] = c;
+	}
+	dst[k] = '\0';
+	return (long)k;
+}
+
+/* Adds the fields of an urlencoded S (name -> first value, decoded, at
+ * most 100 fields of bounded size) to the table on top. */
+static void push_urlencoded(lua_State *L, const char *s, size_t len)
+{
+	static _Thread_local char v[65536];
+	const char *end = s + len;
+	int count = 0;
+	while (s < end && count < 100) {
+		const char *amp = memchr(s, '&', (size_t)(end - s));
+		size_t n = amp ? (size_t)(amp - s) : (size_t)(end - s);
+		const char *eq = memchr(s, '=', n);
+		size_t klen = eq ? (size_t)(eq - s) : n;
+		char k[256];
+		long kl = form_decode(s, klen, k, sizeof(k));
+		long vl = eq ? form_decode(eq + 1, n - klen - 1, v, sizeof(v)) : 0;
+		if (!eq)
+			v[0] = '\0';
+		if (kl > 0 && vl >= 0) {
+			lua_pushlstring(L, k, (size_t)kl);
+			if (lua_rawget(L, -2) == LUA_TNIL) {
+				lua_pushlstring(L, k, (size_t)kl);
+				lua_pushlstring(L, v, (size_t)vl);
+				lua_rawset(L, -4);
+			}
+			lua_pop(L, 1);
+		}
+		count++;
+		s += n + 1;
+	}
+}
+
 /* Pushes the request table: method, path, query, lang, id, headers, body. */
 static int push_request(lua_State *L)
 {
@@ -1074,35 +1165,8 @@ static int push_request(lua_State *L)
 	/* The query: name -> first value, percent-decoded, at most 100. */
 	lua_createtable(L, 0, 4);
 	const char *q = http_req_query(req);
-	int count = 0;
-	while (q && *q && count < 100) {
-		size_t n = strcspn(q, "&");
-		size_t eq = strcspn(q, "=");
-		if (eq > n)
-			eq = n;
-		char k[256], v[2048];
-		long kl = static_percent_decode(q, eq, k, sizeof(k));
-		long vl = eq < n ? static_percent_decode(q + eq + 1, n - eq - 1, v, sizeof(v)) : 0;
-		if (eq == n)
-			v[0] = '\0';
-		if (kl > 0 && vl >= 0) {
-			for (long i = 0; i < vl; i++)
-				if (v[i] == '+')
-					v[i] = ' ';
-			lua_pushlstring(L, k, (size_t)kl);
-			if (lua_rawget(L, -2) == LUA_TNIL) {
-				lua_pop(L, 1);
-				lua_pushlstring(L, v, (size_t)vl);
-				lua_setfield(L, -2, k);
-			} else {
-				lua_pop(L, 1);
-			}
-		}
-		count++;
-		q += n;
-		if (*q == '&')
-			q++;
-	}
+	if (q)
+		push_urlencoded(L, q, strlen(q));
 	lua_setfield(L, -2, "query");
 	static const char *const headers[] = {"user-agent", "referer", "accept", "content-type", NULL};
 	lua_createtable(L, 0, 4);
@@ -1118,15 +1182,145 @@ static int push_request(lua_State *L)
 	const void *body = http_req_body(req, &blen);
 	lua_pushlstring(L, body ? body : "", body ? blen : 0);
 	lua_setfield(L, -2, "body");
+	lua_pushstring(L, rq->csrf);
+	lua_setfield(L, -2, "csrf");
+	const char *ctype = http_req_header(req, "Content-Type");
+	lua_createtable(L, 0, 4);
+	if (body && ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
+		push_urlencoded(L, body, blen);
+	lua_setfield(L, -2, "form");
+	if (rq->has_user) {
+		lua_createtable(L, 0, 3);
+		lua_pushinteger(L, rq->user_id);
+		lua_setfield(L, -2, "id");
+		lua_pushstring(L, rq->user_name);
+		lua_setfield(L, -2, "name");
+		lua_createtable(L, 0, 3);
+		char roles[sizeof(rq->user_roles)];
+		snprintf(roles, sizeof(roles), "%s", rq->user_roles);
+		for (char *save = NULL, *role = strtok_r(roles, " ", &save); role; role = strtok_r(NULL, " ", &save)) {
+			lua_pushboolean(L, 1);
+			lua_setfield(L, -2, role);
+		}
+		lua_setfield(L, -2, "roles");
+		lua_setfield(L, -2, "user");
+	}
 	return 1;
 }
 
+/* Finds the value of NAME in an application/x-www-form-urlencoded S. */
+static long form_value(const char *s, size_t len, const char *name, char *out, size_t outlen)
+{
+	size_t nlen = strlen(name);
+	const char *end = s + len;
+	while (s < end) {
+		const char *amp = memchr(s, '&', (size_t)(end - s));
+		size_t plen = amp ? (size_t)(amp - s) : (size_t)(end - s);
+		if (plen > nlen && s[nlen] == '=' && memcmp(s, name, nlen) == 0)
+			return form_decode(s + nlen + 1, plen - nlen - 1, out, outlen);
+		s += plen + 1;
+	}
+	return -1;
+}
+
+static bool unsafe_method(const struct http_request *req)
+{
+	enum http_verb m = http_req_method(req);
+	return m == HTTP_M_POST || m == HTTP_M_PUT || m == HTTP_M_PATCH || m == HTTP_M_DELETE;
+}
+
+static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg);
+static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg);
+static void rq_run_lua(struct rt_req *rq);
+
+/* Before any Lua: the CSRF token (a cookie, given to every page; a
+ * state-changing request must send it back as the form field `csrf` or
+ * the header X-CSRF-Token) and the session, read in the request's
+ * transaction. */
 static void rq_start(struct rt_req *rq)
+{
+	struct http_request *req = rq->req;
+	rq->ts->active++;
+	ts_touch(rq->rw, rq->ts);
+	const char *cookies = http_req_header(req, "Cookie");
+	if (cookie_get(cookies, "at_csrf", rq->csrf, sizeof(rq->csrf)) < 0 || !token_valid(rq->csrf)) {
+		if (token_new(rq->csrf) != 0) {
+			rq_fail(rq, 503, "no randomness for a CSRF token");
+			return;
+		}
+		rq->new_csrf = true;
+	}
+	if (unsafe_method(req)) {
+		char sent[TOKEN_CHARS + 2] = "";
+		const char *hdr = http_req_header(req, "X-CSRF-Token");
+		size_t blen;
+		const char *body = http_req_body(req, &blen);
+		if (hdr)
+			snprintf(sent, sizeof(sent), "%s", hdr);
+		else if (body)
+			form_value(body, blen, "csrf", sent, sizeof(sent));
+		if (rq->new_csrf || !token_equal(sent, rq->csrf)) {
+			http_resp_header(req, "Cache-Control", "no-store");
+			rq_fail(rq, 403, NULL);
+			return;
+		}
+	}
+	char token[TOKEN_CHARS + 2];
+	struct app_worker *a = app_of(rq->rw->w);
+	if (cookie_get(cookies, "at_session", token, sizeof(token)) < 0 || !token_valid(token) || !a || !a->pool) {
+		rq_run_lua(rq);
+		return;
+	}
+	char hash[65];
+	token_hash_hex(token, hash);
+	rq->params[0] = strdup(hash);
+	rq->nparams = 1;
+	db_begin(a->pool, rq->tenant_id, rq_session_begun, rq);
+}
+
+static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct rt_req *rq = arg;
+	if (st != DB_OK) {
+		rq_fail(rq, 503, NULL);
+		return;
+	}
+	rq->txn = txn;
+	char tid[24], idle[24], absolute[24];
+	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
+	snprintf(idle, sizeof(idle), "%lld", (long long)rq->rw->session_idle_s);
+	snprintf(absolute, sizeof(absolute), "%lld", (long long)rq->rw->session_absolute_s);
+	const char *p[4] = {tid, rq->params[0], idle, absolute};
+	if (db_query(txn, stmt_session, 4, p) != 0 || db_query(txn, stmt_session_touch, 2, p) != 0) {
+		rq_fail(rq, 500, "session lookup refused by the pool");
+		return;
+	}
+	db_send(txn, rq_session_loaded, rq);
+}
+
+static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct rt_req *rq = arg;
+	rq_clear_params(rq);
+	if (st != DB_OK) {
+		rq_fail(rq, st == DB_UNAVAILABLE ? 503 : 500, st == DB_UNAVAILABLE ? NULL : db_error(txn));
+		return;
+	}
+	const PGresult *r = db_result(txn, 0);
+	if (PQntuples(r) == 1) {
+		rq->has_user = true;
+		rq->user_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		snprintf(rq->user_name, sizeof(rq->user_name), "%s", PQgetvalue(r, 0, 1));
+		snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", PQgetvalue(r, 0, 2));
+		rq->touched = strcmp(PQcmdTuples((PGresult *)db_result(txn, 1)), "1") == 0;
+	}
+	rq_run_lua(rq);
+}
+
+static void rq_run_lua(struct rt_req *rq)
 {
 	struct tstate *ts = rq->ts;
 	lua_State *L = ts->sb->L;
-	ts->active++;
-	ts_touch(rq->rw, ts);
 	lsb_budget_init(&rq->budget, rq->rw->instructions, rq->rw->time_ms);
 	rq->co = lua_newthread(L);
 	rq->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -1476,7 +1670,10 @@ static void rq_respond(struct rt_req *rq, int idx)
 	 * only read has nothing to keep, and ends its transaction in the
 	 * background. */
 	if (rq->txn && !rq->wrote) {
-		db_rollback(rq->txn);
+		if (rq->touched)
+			db_commit(rq->txn, commit_ignored, NULL);   /* the session's last use; nothing waits */
+		else
+			db_rollback(rq->txn);
 		rq->txn = NULL;
 	}
 	if (rq->txn) {
@@ -1484,6 +1681,10 @@ static void rq_respond(struct rt_req *rq, int idx)
 		return;
 	}
 	send_answer(rq);
+}
+
+static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg)
+{
 }
 
 static void send_answer(struct rt_req *rq)
@@ -1496,6 +1697,11 @@ static void send_answer(struct rt_req *rq)
 	} else {
 		http_resp_status(req, a.status);
 		add_common_headers(req);
+		if (rq->new_csrf) {
+			char cookie[128];
+			snprintf(cookie, sizeof(cookie), "at_csrf=%s; Path=/; HttpOnly; SameSite=Lax", rq->csrf);
+			http_resp_header(req, "Set-Cookie", cookie);
+		}
 		http_resp_header(req, "Cache-Control", "no-cache");
 		for (int i = 0; i < a.nheaders; i++)
 			http_resp_header(req, a.headers[i][0], a.headers[i][1]);
