@@ -6,11 +6,13 @@
 
 #include "dispatch.h"
 #include "log.h"
+#include "mail.h"
 #include "server.h"
 #include "runtime.h"
 #include "worker.h"
 
 static struct registry_listener *listener;
+static struct mail_deliverer *deliverer;
 
 static int worker_init_app(struct worker *w);
 static void worker_message(struct worker *w, unsigned msg);
@@ -38,6 +40,7 @@ int app_serve(struct config *cfg)
 	runtime_register_statements();
 	bundle_register_statements();
 	dispatch_register_statements();
+	mail_register_statements();
 	worker_set_app_hooks(&whooks);
 	int rc = server_run(cfg, dispatch_request, &shooks);
 	registry_clear();
@@ -109,11 +112,15 @@ static int main_start(struct event_base *base, const struct config *cfg)
 		return 0;
 	}
 	listener = registry_listener_start(base, cfg->database_url, registry_changed, NULL);
-	return listener ? 0 : -1;
+	if (!listener)
+		return -1;
+	return mail_deliverer_start(cfg, &deliverer);
 }
 
 static void main_stop(void)
 {
+	mail_deliverer_stop(deliverer);
+	deliverer = NULL;
 	registry_listener_stop(listener);
 	listener = NULL;
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "password.h"
+
 enum opt_type { OPT_INT, OPT_SIZE, OPT_DURATION, OPT_STRING, OPT_BOOL, OPT_ENUM };
 
 struct option {
@@ -100,14 +102,70 @@ static const struct option options[] = {
 	 "A session unused for this long is over."},
 	{"session_absolute_timeout", OPT_DURATION, OFF(session_absolute_timeout), "12h", 1000, 365 * 24 * HOUR, true,
 	 NULL, "A session is over this long after sign-in, used or not."},
+	{"common_passwords_file", OPT_STRING, OFF(common_passwords_file), "/usr/share/john/password.lst", 1, 4096,
+	 false, NULL,
+	 "List of common passwords, one per line (`#!comment:` lines skipped), refused at sign-up and password "
+	 "change whatever their case. The default comes with Debian's `john-data` package; the daemon refuses to "
+	 "start when the file cannot be read."},
+	{"scrypt_n", OPT_INT, OFF(scrypt_n), "131072", 1024, 1048576, true, NULL,
+	 "scrypt cost N for new password hashes, a power of two (131072 = 2^17). Each hash keeps its own "
+	 "parameters; a weaker one is rehashed at its next sign-in."},
+	{"scrypt_r", OPT_INT, OFF(scrypt_r), "8", 1, 32, true, NULL,
+	 "scrypt block size r for new password hashes."},
+	{"scrypt_p", OPT_INT, OFF(scrypt_p), "1", 1, 16, true, NULL,
+	 "scrypt parallelism p for new password hashes."},
+	{"scrypt_maxmem", OPT_SIZE, OFF(scrypt_maxmem), "256MiB", 1 * MIB, 4 * GIB, true, NULL,
+	 "Memory one password hash may use; must cover 128 × r × (N + p + 2) bytes (128 MiB at the defaults)."},
+	{"hash_threads", OPT_INT, OFF(hash_threads), "2", 1, 64, false, NULL,
+	 "Threads that hash passwords; each hash takes scrypt's memory while it runs."},
+	{"hash_queue", OPT_INT, OFF(hash_queue), "64", 1, 100000, false, NULL,
+	 "Password hashes that may wait or run at once; a sign-in beyond it gets 503."},
+	{"mail_transport", OPT_STRING, OFF(mail_transport), "off", 1, 4096, false, NULL,
+	 "Where queued mail goes: `off` (it stays queued), `file:DIR` (each mail written as "
+	 "`DIR/<tenant>/<id>.eml`, for development), `smtp://HOST[:PORT]` (STARTTLS required unless "
+	 "`smtp_insecure`) or `smtps://HOST[:PORT]` (TLS from the start)."},
+	{"mail_from", OPT_STRING, OFF(mail_from), "", 0, 254, false, NULL,
+	 "Sender address of every mail (envelope and `From`, with the tenant's name as display name); required "
+	 "for SMTP; `file:` uses `noreply@localhost` when empty."},
+	{"smtp_user", OPT_STRING, OFF(smtp_user), "", 0, 255, true, NULL,
+	 "User name for SMTP authentication; empty means none."},
+	{"smtp_password", OPT_STRING, OFF(smtp_password), "", 0, 255, true, NULL,
+	 "Password for SMTP authentication (better given as `AANTAFEL_SMTP_PASSWORD`)."},
+	{"smtp_insecure", OPT_BOOL, OFF(smtp_insecure), "off", 0, 0, true, NULL,
+	 "On: TLS becomes optional and certificates go unchecked. Only for tests and a relay on the same "
+	 "machine; production requires TLS."},
+	{"smtp_timeout", OPT_DURATION, OFF(smtp_timeout), "60s", 1000, 10 * MIN, true, NULL,
+	 "Deadline for handing one mail to the SMTP server, connection included."},
+	{"mail_max_attempts", OPT_INT, OFF(mail_max_attempts), "12", 1, 100, true, NULL,
+	 "Delivery attempts of one mail before it is marked failed; between them 1 min, doubling, at most 6 h "
+	 "(12 attempts span about 20 hours)."},
+	{"mail_poll_interval", OPT_DURATION, OFF(mail_poll_interval), "30s", 100, HOUR, true, NULL,
+	 "How often the deliverer looks for mail due for a retry; new mail wakes it at once."},
+	{"mail_claim_timeout", OPT_DURATION, OFF(mail_claim_timeout), "10m", 1000, 24 * HOUR, true, NULL,
+	 "A mail still being sent after this long belongs to a daemon that died and is queued again; keep it "
+	 "at least twice `smtp_timeout`."},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Checks beyond type and bounds, per option: each returns 0 or writes why
+ * the value is refused. Looked up by name, so rows need no extra field. */
+typedef int (*option_check_fn)(int64_t v, char *why, size_t whylen);
+
+static int check_power_of_two(int64_t v, char *why, size_t whylen);
+
+static const struct {
+	const char *name;
+	option_check_fn check;
+} option_checks[] = {
+	{"scrypt_n", check_power_of_two},
+};
 
 static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct config *current;
 
 static int apply(struct config *c, const struct option *o, const char *value, char *why, size_t whylen);
+static int check_whole(const struct config *c, char *why, size_t whylen);
 static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------- public */
@@ -206,6 +264,11 @@ env:
 			config_unref(c);
 			return NULL;
 		}
+	}
+	if (check_whole(c, why, sizeof(why)) != 0) {
+		errf(err, errlen, "%s%s%s", c->path ? c->path : "", c->path ? ": " : "", why);
+		config_unref(c);
+		return NULL;
 	}
 	return c;
 }
@@ -486,8 +549,36 @@ static int apply(struct config *c, const struct option *o, const char *value, ch
 			 o->max, o->type == OPT_DURATION ? " ms" : o->type == OPT_SIZE ? " bytes" : "");
 		return -1;
 	}
+	for (size_t i = 0; i < sizeof(option_checks) / sizeof(option_checks[0]); i++)
+		if (strcmp(option_checks[i].name, o->name) == 0 && option_checks[i].check(v, why, whylen) != 0)
+			return -1;
 	*(int64_t *)field = v;
 	return 0;
+}
+
+static int check_power_of_two(int64_t v, char *why, size_t whylen)
+{
+	if (v > 0 && (v & (v - 1)) == 0)
+		return 0;
+	int64_t below = 1;
+	while (below <= v / 2)
+		below *= 2;
+	snprintf(why, whylen, "%" PRId64 " is not a power of two (%" PRId64 " and %" PRId64 " are)", v, below,
+		 below * 2);
+	return -1;
+}
+
+/* Rules that tie options together, checked once all are read. */
+static int check_whole(const struct config *c, char *why, size_t whylen)
+{
+	struct pw_params p = {.n = (uint64_t)c->scrypt_n, .r = (uint32_t)c->scrypt_r, .p = (uint32_t)c->scrypt_p,
+			      .maxmem = (uint64_t)c->scrypt_maxmem};
+	if (password_params_check(&p, NULL, 0) == 0)
+		return 0;
+	int n = snprintf(why, whylen, "scrypt_n, scrypt_r, scrypt_p and scrypt_maxmem do not fit: ");
+	if (n > 0 && (size_t)n < whylen)
+		password_params_check(&p, why + n, whylen - (size_t)n);
+	return -1;
 }
 
 static void errf(char *err, size_t errlen, const char *fmt, ...)

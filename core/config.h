@@ -59,6 +59,26 @@ struct config {
 	int64_t lua_time_limit;        /* ms */
 	int64_t session_idle_timeout;  /* ms */
 	int64_t session_absolute_timeout; /* ms */
+
+	/* passwords */
+	char *common_passwords_file;
+	int64_t scrypt_n;
+	int64_t scrypt_r;
+	int64_t scrypt_p;
+	int64_t scrypt_maxmem;         /* bytes */
+	int64_t hash_threads;
+	int64_t hash_queue;
+
+	/* mail */
+	char *mail_transport;
+	char *mail_from;
+	char *smtp_user;
+	char *smtp_password;
+	bool smtp_insecure;
+	int64_t smtp_timeout;          /* ms */
+	int64_t mail_max_attempts;
+	int64_t mail_poll_interval;    /* ms */
+	int64_t mail_claim_timeout;    /* ms */
 };
 
 /* Loads defaults, then PATH (may be NULL), then the environment overrides.

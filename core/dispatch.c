@@ -45,6 +45,8 @@ void dispatch_request(struct http_request *req)
 	}
 
 	struct app_worker *a = app_of(w);
+	if (a && !a->registry)
+		a->registry = registry_acquire();   /* loaded before this worker heard of it */
 	if (!a || !a->registry) {
 		/* Started, but the registry has not loaded yet. */
 		http_resp_header(req, "Retry-After", "1");

@@ -27,6 +27,8 @@ static int env_newindex_global(lua_State *L);
 static int readonly_newindex(lua_State *L);
 static int sb_pcall(lua_State *L);
 static int sb_msgh(lua_State *L);
+static int sb_setmetatable(lua_State *L);
+static int sb_panic(lua_State *L);
 static int sb_xpcall(lua_State *L);
 static int finish_pcall(lua_State *L, int status, lua_KContext extra);
 static int sb_load(lua_State *L);
@@ -56,6 +58,8 @@ struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_
 	sb->mem_limit = mem_limit;
 	sb->log_tag = log_tag ? log_tag : "-";
 	lua_State *L = lua_newstate(sb_alloc, sb);
+	if (L)
+		lua_atpanic(L, sb_panic);
 	if (!L) {
 		snprintf(err, errlen, "cannot create a Lua state within %zu bytes", mem_limit);
 		free(sb);
@@ -76,7 +80,7 @@ struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_
 	int base = 1;
 	static const char *const base_names[] = {
 		"assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring",
-		"type", "rawequal", "rawlen", "rawget", "getmetatable", "setmetatable", "_VERSION", NULL,
+		"type", "rawequal", "rawlen", "rawget", "getmetatable", "_VERSION", NULL,
 	};
 	lua_getglobal(L, "_G");
 	for (const char *const *n = base_names; *n; n++) {
@@ -84,6 +88,9 @@ struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_
 		lua_setfield(L, base, *n);
 	}
 	lua_pop(L, 1);
+	lua_getglobal(L, "setmetatable");
+	lua_pushcclosure(L, sb_setmetatable, 1);
+	lua_setfield(L, base, "setmetatable");
 	lua_pushcfunction(L, sb_pcall);
 	lua_setfield(L, base, "pcall");
 	lua_pushcfunction(L, sb_xpcall);
@@ -391,6 +398,34 @@ static void add_lib(lua_State *L, int base, const char *lib, const char *const *
 	lua_pop(L, 1);
 }
 
+/* An error outside any protected call is a bug of the core: say what it
+ * was before Lua aborts. */
+static int sb_panic(lua_State *L)
+{
+	const char *msg = lua_tostring(L, -1);
+	log_error("lua panic (tenant=%s): %s", lsb_of(L)->log_tag, msg ? msg : "error object is not a string");
+	return 0;
+}
+
+/* ---------------------------------------------------------------- setmetatable */
+
+/* Finalizers run with hooks off and outside any request's budget, so a
+ * metatable with __gc (present when set, which is when Lua marks the
+ * object) is refused. */
+static int sb_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "setmetatable: finalizers (__gc) are not available");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 /* ---------------------------------------------------------------- pcall */
 
 static int sb_pcall(lua_State *L)
@@ -672,7 +707,7 @@ static int check_pattern(lua_State *L, bool plain)
 				}
 				continue;
 			}
-			if (p[i] == '*' || p[i] == '+' || p[i] == '-')
+			if (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')
 				quantifiers++;
 		}
 		double exponent = quantifiers + (anchored ? 0 : 1);

@@ -8,7 +8,9 @@
 #include "config.h"
 #include "log.h"
 #include "migrate.h"
+#include "password.h"
 #include "tenant_cmd.h"
+#include "user_cmd.h"
 
 #define AANTAFEL_VERSION "0.1.0"
 
@@ -23,6 +25,7 @@ static int cmd_serve(int argc, char **argv);
 static int cmd_check(int argc, char **argv);
 static int cmd_migrate(int argc, char **argv);
 static int cmd_tenant(int argc, char **argv);
+static int cmd_user(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
@@ -53,6 +56,7 @@ static const struct command commands[] = {
 	 "(name, SHA-256). Refuses to continue when an applied file has changed.\n"
 	 "Safe to run twice, and from two processes at once (advisory lock).\n"},
 	{"tenant", cmd_tenant, "create, list, change, suspend and resume tenants", tenant_cmd_usage},
+	{"user", cmd_user, "create accounts (a municipality's first administrator)", user_cmd_usage},
 	{"help", cmd_help, "show help for a command", "usage: aantafel help [COMMAND]\n"},
 	{"version", cmd_version, "print the version", "usage: aantafel version\n"},
 };
@@ -144,10 +148,17 @@ static int cmd_serve(int argc, char **argv)
 		config_unref(cfg);
 		return 1;
 	}
+	/* Sign-up must never run without the list of common passwords. */
+	if (password_load_common(cfg->common_passwords_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "aantafel: common_passwords_file: %s\n", err);
+		config_unref(cfg);
+		return 1;
+	}
 	config_set_current(cfg);
 	int rc = app_serve(cfg);
 	config_set_current(NULL);
 	config_unref(cfg);
+	password_free_common();
 	return rc;
 }
 
@@ -167,6 +178,12 @@ static int cmd_check(int argc, char **argv)
 		fprintf(stderr, "aantafel check: %s\n", err);
 		return 1;
 	}
+	if (password_load_common(cfg->common_passwords_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "aantafel check: common_passwords_file: %s\n", err);
+		config_unref(cfg);
+		return 1;
+	}
+	password_free_common();
 	printf("configuration %s: ok\n", path ? path : "(defaults and environment)");
 	int rc = tenant_check_bundles(cfg->plugins_dir, tenants ? tenants : "tenants", tenants != NULL);
 	config_unref(cfg);
@@ -211,6 +228,12 @@ static int cmd_tenant(int argc, char **argv)
 {
 	const char *path = take_config(&argc, argv);
 	return tenant_cmd(argc, argv, path);
+}
+
+static int cmd_user(int argc, char **argv)
+{
+	const char *path = take_config(&argc, argv);
+	return user_cmd(argc, argv, path);
 }
 
 static int cmd_help(int argc, char **argv)

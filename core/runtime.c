@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,7 @@ static void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_fail(struct rt_req *rq, int status, const char *why);
 static void rq_free(struct rt_req *rq);
 static void rq_clear_params(struct rt_req *rq);
+static int plugin_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rq_respond(struct rt_req *rq, int idx);
 static void send_answer(struct rt_req *rq);
 static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg);
@@ -510,7 +512,7 @@ static int core_render(lua_State *L)
 	luaL_checktype(L, 3, LUA_TTABLE);
 	const struct tmpl *t = template_lookup(&rc, name);
 	if (!t)
-		return luaL_error(L, "render: %s", rc.err);
+		return plugin_error(L, "render: %s", rc.err);
 	if (lua_type(L, 4) == LUA_TTABLE) {
 		lua_pushvalue(L, 4);
 		rc.strings = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -523,7 +525,7 @@ static int core_render(lua_State *L)
 	luaL_unref(L, LUA_REGISTRYINDEX, rc.strings);
 	if (rrc != 0) {
 		tbuf_free(&out);
-		return luaL_error(L, "render: %s", err);
+		return plugin_error(L, "render: %s", err);
 	}
 	tmpl_push_safehtml(L, out.data ? out.data : "", out.len);
 	tbuf_free(&out);
@@ -531,6 +533,21 @@ static int core_render(lua_State *L)
 }
 
 /* ---------------------------------------------------------------- store calls */
+
+/* Raises MSG located at the plugin's line: level 1 is the prelude's
+ * wrapper (store.get, render), level 2 the plugin that called it. */
+static int plugin_error(lua_State *L, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	luaL_where(L, 2);
+	lua_pushstring(L, msg);
+	lua_concat(L, 2);
+	return lua_error(L);
+}
 
 static bool key_ok(lua_State *L, int idx, size_t *len)
 {
@@ -548,58 +565,58 @@ static int core_db(lua_State *L)
 	const char *op = luaL_checkstring(L, 1);
 	luaL_checkstring(L, 2);
 	if (!lua_isyieldable(L))
-		return luaL_error(L, "the store can be used while serving a request, not while loading"
+		return plugin_error(L, "the store can be used while serving a request, not while loading"
 				     " (or inside a sort comparator, gsub callback or metamethod)");
 	size_t klen;
 	lua_settop(L, 5);
 	if (strcmp(op, "get") == 0 || strcmp(op, "delete") == 0 || strcmp(op, "put") == 0) {
 		if (!key_ok(L, 3, &klen))
-			return luaL_error(L, "store.%s: the key must be a string of 1 to %d bytes", op, STORE_KEY_MAX);
+			return plugin_error(L, "store.%s: the key must be a string of 1 to %d bytes", op, STORE_KEY_MAX);
 	}
 	if (strcmp(op, "put") == 0) {
 		char err[200];
 		json_t *j = to_json(L, 4, 0, err, sizeof(err));
 		if (!j)
-			return luaL_error(L, "store.put: %s", err);
+			return plugin_error(L, "store.put: %s", err);
 		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
 		json_decref(j);
 		if (!text)
-			return luaL_error(L, "store.put: the document cannot be encoded");
+			return plugin_error(L, "store.put: the document cannot be encoded");
 		size_t tlen = strlen(text);
 		if (tlen > STORE_DOC_MAX) {
 			free(text);
-			return luaL_error(L, "store.put: the document is %d bytes, over the limit of %d", (int)tlen,
+			return plugin_error(L, "store.put: the document is %d bytes, over the limit of %d", (int)tlen,
 					  STORE_DOC_MAX);
 		}
 		lua_pushlstring(L, text, tlen);
 		free(text);
 		lua_replace(L, 4);
 		if (!lua_isnil(L, 5) && !lua_isinteger(L, 5))
-			return luaL_error(L, "store.put: the expected version must be an integer or nil");
+			return plugin_error(L, "store.put: the expected version must be an integer or nil");
 	} else if (strcmp(op, "delete") == 0) {
 		if (!lua_isnil(L, 4) && !lua_isinteger(L, 4))
-			return luaL_error(L, "store.delete: the expected version must be an integer or nil");
+			return plugin_error(L, "store.delete: the expected version must be an integer or nil");
 		lua_settop(L, 4);
 	} else if (strcmp(op, "list") == 0) {
 		size_t plen;
 		if (lua_type(L, 3) != LUA_TSTRING || (lua_tolstring(L, 3, &plen), plen > STORE_KEY_MAX))
-			return luaL_error(L, "store.list: the prefix must be a string of at most %d bytes", STORE_KEY_MAX);
+			return plugin_error(L, "store.list: the prefix must be a string of at most %d bytes", STORE_KEY_MAX);
 		lua_Integer limit = 20;
 		const char *order = "key";
 		if (lua_type(L, 4) == LUA_TTABLE) {
 			if (lua_getfield(L, 4, "limit") != LUA_TNIL) {
 				if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > STORE_LIST_MAX)
-					return luaL_error(L, "store.list: limit must be an integer from 1 to %d", STORE_LIST_MAX);
+					return plugin_error(L, "store.list: limit must be an integer from 1 to %d", STORE_LIST_MAX);
 				limit = lua_tointeger(L, -1);
 			}
 			if (lua_getfield(L, 4, "order") != LUA_TNIL) {
 				order = lua_tostring(L, -1);
 				if (!order || (strcmp(order, "key") != 0 && strcmp(order, "recent") != 0))
-					return luaL_error(L, "store.list: order must be \"key\" or \"recent\"");
+					return plugin_error(L, "store.list: order must be \"key\" or \"recent\"");
 			}
 			lua_pop(L, 2);
 		} else if (!lua_isnil(L, 4)) {
-			return luaL_error(L, "store.list: options must be a table");
+			return plugin_error(L, "store.list: options must be a table");
 		}
 		lua_pushinteger(L, limit);
 		lua_replace(L, 4);
@@ -608,7 +625,7 @@ static int core_db(lua_State *L)
 	} else if (strcmp(op, "get") == 0) {
 		lua_settop(L, 3);
 	} else {
-		return luaL_error(L, "unknown store operation");
+		return plugin_error(L, "unknown store operation");
 	}
 	int n = lua_gettop(L);
 	lsb_push_core_tag(L);
@@ -1260,7 +1277,6 @@ static void rq_start(struct rt_req *rq)
 		else if (body)
 			form_value(body, blen, "csrf", sent, sizeof(sent));
 		if (rq->new_csrf || !token_equal(sent, rq->csrf)) {
-			http_resp_header(req, "Cache-Control", "no-store");
 			rq_fail(rq, 403, NULL);
 			return;
 		}
@@ -1546,12 +1562,49 @@ static bool header_name_ok(const char *s)
 	return true;
 }
 
+/* A media type "type/subtype" with optional ";params": no spaces before
+ * it, no list (browsers take the last of "a, b"), and nothing a browser
+ * renders as a document with script: HTML, XML, SVG. */
+static bool body_type_ok(const char *t)
+{
+	size_t n = strlen(t);
+	if (n == 0 || n > 100 || strchr(t, ','))
+		return false;
+	size_t slash = 0, i = 0;
+	for (; i < n && t[i] != ';'; i++) {
+		char c = t[i];
+		if (c == '/' && slash == 0 && i > 0) {
+			slash = i;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+		      c == '+' || c == '-' || c == '_'))
+			return false;
+	}
+	if (slash == 0 || slash + 1 >= i)
+		return false;
+	for (size_t k = i; k < n; k++)
+		if ((unsigned char)t[k] < 0x20 || t[k] == 0x7f)
+			return false;
+	char mt[101];
+	for (size_t k = 0; k < i; k++)
+		mt[k] = (char)((t[k] >= 'A' && t[k] <= 'Z') ? t[k] + 32 : t[k]);
+	mt[i] = '\0';
+	return strcmp(mt, "text/html") != 0 && !strstr(mt, "xml") && !strstr(mt, "svg") && !strstr(mt, "html");
+}
+
 static bool header_value_ok(const char *s)
 {
 	for (; *s; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return false;
 	return true;
+}
+
+static int rawfield(lua_State *L, int idx, const char *name)
+{
+	lua_pushstring(L, name);
+	return lua_rawget(L, idx);
 }
 
 /* Reads the handler's answer at IDX of the coroutine into A: safe HTML
@@ -1572,24 +1625,26 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 		return "a handler returned a string: return plugin.render(...) for HTML or {text = ...} for plain text";
 	if (lua_type(co, idx) != LUA_TTABLE)
 		return "a handler returned neither a page nor an answer table";
+	if (lua_getmetatable(co, idx))
+		return "an answer table may not have a metatable";
 	int top = lua_gettop(co);
-	if (lua_getfield(co, idx, "status") != LUA_TNIL) {
+	if (rawfield(co, idx, "status") != LUA_TNIL) {
 		if (!lua_isinteger(co, -1) || lua_tointeger(co, -1) < 200 || lua_tointeger(co, -1) > 599)
 			return "status must be an integer from 200 to 599";
 		a->status = (int)lua_tointeger(co, -1);
 	}
 	lua_settop(co, top);
-	if (lua_getfield(co, idx, "html") != LUA_TNIL && !(a->body = tmpl_to_safehtml(co, -1, &a->len)))
+	if (rawfield(co, idx, "html") != LUA_TNIL && !(a->body = tmpl_to_safehtml(co, -1, &a->len)))
 		return "html must be safe HTML from plugin.render";
 	lua_settop(co, top);
-	if (!a->body && lua_getfield(co, idx, "text") != LUA_TNIL) {
+	if (!a->body && rawfield(co, idx, "text") != LUA_TNIL) {
 		if (lua_type(co, -1) != LUA_TSTRING)
 			return "text must be a string";
 		a->body = lua_tolstring(co, -1, &a->len);
 		a->type = "text/plain; charset=utf-8";
 	}
 	lua_settop(co, top);
-	if (!a->body && lua_getfield(co, idx, "json") != LUA_TNIL) {
+	if (!a->body && rawfield(co, idx, "json") != LUA_TNIL) {
 		char err[200];
 		json_t *j = to_json(co, -1, 0, err, sizeof(err));
 		if (!j)
@@ -1603,19 +1658,18 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 		a->type = "application/json";
 	}
 	lua_settop(co, top);
-	if (!a->body && lua_getfield(co, idx, "body") != LUA_TNIL) {
+	if (!a->body && rawfield(co, idx, "body") != LUA_TNIL) {
 		if (lua_type(co, -1) != LUA_TSTRING)
 			return "body must be a string";
 		a->body = lua_tolstring(co, -1, &a->len);
-		if (lua_getfield(co, idx, "type") != LUA_TSTRING)
+		if (rawfield(co, idx, "type") != LUA_TSTRING)
 			return "a body needs its type, e.g. type = \"text/css\"";
 		a->type = lua_tostring(co, -1);
-		if (strncasecmp(a->type, "text/html", 9) == 0 || strstr(a->type, "xml") || strstr(a->type, "svg") ||
-		    strlen(a->type) > 100 || !header_value_ok(a->type))
-			return "a body may not be HTML, XML or SVG: use html = plugin.render(...)";
+		if (!body_type_ok(a->type))
+			return "a body's type must be one media type, and it may not be HTML, XML or SVG: use html = plugin.render(...)";
 	}
 	lua_settop(co, top);
-	if (lua_getfield(co, idx, "redirect") != LUA_TNIL) {
+	if (rawfield(co, idx, "redirect") != LUA_TNIL) {
 		const char *to = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
 		if (!to || to[0] != '/' || to[1] == '/' || to[1] == '\\' || !header_value_ok(to) ||
 		    strlen(to) >= sizeof(a->location))
@@ -1625,7 +1679,7 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 			a->status = 303;
 	}
 	lua_settop(co, top);
-	if (lua_getfield(co, idx, "headers") == LUA_TTABLE) {
+	if (rawfield(co, idx, "headers") == LUA_TTABLE) {
 		lua_pushnil(co);
 		while (lua_next(co, -2)) {
 			const char *k = lua_type(co, -2) == LUA_TSTRING ? lua_tostring(co, -2) : NULL;
@@ -1645,6 +1699,19 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 	return NULL;
 }
 
+struct read_ctx {
+	struct answer *a;
+	char **json;
+	const char *bad;
+};
+
+static int read_answer_protected(lua_State *co)
+{
+	struct read_ctx *c = lua_touserdata(co, 2);
+	c->bad = read_answer(co, 1, c->a, c->json);
+	return 0;
+}
+
 static void add_common_headers(struct http_request *req)
 {
 	http_resp_header(req, "X-Content-Type-Options", "nosniff");
@@ -1660,7 +1727,27 @@ static void rq_respond(struct rt_req *rq, int idx)
 		rq_fail(rq, 503, "out of memory");
 		return;
 	}
-	const char *bad = read_answer(rq->co, idx, rq->answer, &rq->json);
+	/* Read under protection: interning a field name may hit the memory
+	 * cap, and nothing may raise outside a protected call. */
+	struct read_ctx ctx = {.a = rq->answer, .json = &rq->json};
+	lua_State *co = rq->co;
+	const char *bad;
+	if (!lua_checkstack(co, 3)) {
+		bad = "no stack to read the answer";
+	} else {
+		lua_pushcfunction(co, read_answer_protected);
+		lua_pushvalue(co, idx);
+		lua_pushlightuserdata(co, &ctx);
+		rq->ts->sb->budget = &rq->budget;
+		int st = lua_pcall(co, 2, 0, 0);
+		rq->ts->sb->budget = NULL;
+		if (st != LUA_OK) {
+			lua_pop(co, 1);
+			bad = "the answer could not be read (memory limit)";
+		} else {
+			bad = ctx.bad;
+		}
+	}
 	if (bad) {
 		rq_fail(rq, 500, bad);
 		return;

@@ -38,6 +38,8 @@ cat <<MSG
     http://voorbeeld.localhost:$port/    (Gemeente Voorbeeld)
     http://127.0.0.1:$port/healthz       (liveness)  /readyz (database)
   Database: var/pg (psql: packaging/pg.sh psql var/pg)
+  Mail: not sent; each mail is written as a file you can open:
+    $(pwd)/var/mail/<tenant>/<id>.eml
   Ctrl-C stops the daemon and the database.
 
 MSG

@@ -68,14 +68,15 @@ class Daemon:
                 raise RuntimeError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 status, _, _ = self.get("/healthz", timeout=1)
-                # Without a database the (empty) tenant registry is
-                # published right after the workers start; until each
-                # worker has it, other paths answer 503. With a database
-                # the tests wait for their tenants themselves.
-                # Several probes: connections spread over the workers.
-                if status == 200 and (self.has_database() or
-                                      all(self.get("/", host="registry.probe", timeout=1)[0] == 404
-                                          for _ in range(4))):
+                # Until the tenant registry is loaded (at once without a
+                # database, from it otherwise) other paths answer 503; an
+                # unknown host's 404 says it is there. A test whose
+                # database is away at start gets the daemon after a few
+                # seconds anyway. Several probes: connections spread over
+                # the workers.
+                if status == 200 and (all(self.get("/", host="registry.probe", timeout=1)[0] == 404
+                                          for _ in range(4)) or
+                                      (self.has_database() and time.time() > deadline - timeout + 5)):
                     return
             except OSError:
                 pass

@@ -512,6 +512,70 @@ static void test_table_and_docs(void)
 	free(described);
 }
 
+/* The password options: their defaults are issue 5's (N=2^17, r=8, p=1),
+ * scrypt_n must be a power of two, and scrypt_maxmem must cover what the
+ * other three need (a rule over the whole file, so no line number). */
+static void test_password_options(void)
+{
+	char err[512] = "";
+	struct config *c = config_load(NULL, err, sizeof(err));
+	CHECK_MSG(c != NULL, "defaults refused: %s", err);
+	if (c) {
+		CHECK_STR_EQ(c->common_passwords_file, "/usr/share/john/password.lst");
+		CHECK_INT_EQ(c->scrypt_n, 131072);
+		CHECK_INT_EQ(c->scrypt_r, 8);
+		CHECK_INT_EQ(c->scrypt_p, 1);
+		CHECK_INT_EQ(c->scrypt_maxmem, 256 * 1024 * 1024);
+		CHECK_INT_EQ(c->hash_threads, 2);
+		CHECK_INT_EQ(c->hash_queue, 64);
+	}
+	config_unref(c);
+
+	c = load_text("scrypt_n = 1024\nscrypt_maxmem = 2MiB\n", err, sizeof(err));
+	CHECK_MSG(c != NULL, "small scrypt refused: %s", err);
+	if (c)
+		CHECK_INT_EQ(c->scrypt_n, 1024);
+	config_unref(c);
+
+	EXPECT_ERROR("# cost\nscrypt_n = 100000\n", 2, "scrypt_n", "100000", "not a power of two", "65536",
+		     "131072");
+	EXPECT_ERROR("scrypt_n = 512\n", 1, "scrypt_n", "512");
+	EXPECT_ERROR("scrypt_n = 2097152\n", 1, "scrypt_n");
+	EXPECT_ERROR("scrypt_r = 0\n", 1, "scrypt_r");
+	EXPECT_ERROR("scrypt_p = 17\n", 1, "scrypt_p");
+	EXPECT_ERROR("hash_threads = 0\n", 1, "hash_threads");
+	EXPECT_ERROR("hash_queue = 0\n", 1, "hash_queue");
+	EXPECT_ERROR("common_passwords_file = \"\"\n", 1, "common_passwords_file");
+
+	/* 2^17 with r=8 needs 128 MiB and some. */
+	c = load_text("scrypt_maxmem = 128MiB\n", err, sizeof(err));
+	CHECK(c == NULL);
+	CHECK_CONTAINS(err, tmp_path);
+	CHECK_CONTAINS(err, "scrypt_maxmem");
+	CHECK_CONTAINS(err, "134220800");
+	config_unref(c);
+	c = load_text("scrypt_maxmem = 129MiB\n", err, sizeof(err));
+	CHECK_MSG(c != NULL, "129MiB refused: %s", err);
+	config_unref(c);
+	/* scrypt's own rule: N below 2^(16r). */
+	c = load_text("scrypt_r = 1\n", err, sizeof(err));
+	CHECK(c == NULL);
+	CHECK_CONTAINS(err, "scrypt_r");
+	config_unref(c);
+	/* The environment takes part in the rule too. */
+	setenv("AANTAFEL_SCRYPT_N", "1048576", 1);
+	c = config_load(NULL, err, sizeof(err));
+	CHECK(c == NULL);
+	CHECK_CONTAINS(err, "scrypt_maxmem");
+	config_unref(c);
+	setenv("AANTAFEL_SCRYPT_MAXMEM", "2GiB", 1);
+	c = config_load(NULL, err, sizeof(err));
+	CHECK_MSG(c != NULL, "2^20 with 2GiB refused: %s", err);
+	config_unref(c);
+	unsetenv("AANTAFEL_SCRYPT_N");
+	unsetenv("AANTAFEL_SCRYPT_MAXMEM");
+}
+
 int main(void)
 {
 	clear_env();
@@ -524,5 +588,6 @@ int main(void)
 	test_keep_fixed();
 	test_refcount();
 	test_table_and_docs();
+	test_password_options();
 	return check_exit("test_config");
 }

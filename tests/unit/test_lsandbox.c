@@ -202,6 +202,10 @@ int main(void)
 	expect_error("return ('a'):rep(1e9)", "over the limit");
 	expect_error("return ('a'):rep(2000):find('.-.-.-b')", "pattern too costly");
 	expect_error("return string.rep('ab', 1e8, ',')", "over the limit");
+	expect_error("return (('a'):rep(24)):find(('a?'):rep(24) .. ('a'):rep(24))", "pattern too costly");
+	expect_error("setmetatable({}, {__gc = function() while true do end end})", "finalizers (__gc) are not available");
+	expect_error("setmetatable({}, {__gc = false})", "finalizers");
+	expect_result("return getmetatable(setmetatable({}, {__index = {x = 1}})).__index.x", "1");
 	expect_result("return 'still alive'", "still alive");
 	CHECK(sb->mem_used < 8 * 1024 * 1024, "memory after the bombs: %zu bytes", sb->mem_used);
 
