@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include "auth.h"
 #include "dispatch.h"
 #include "log.h"
 #include "mail.h"
@@ -37,6 +38,12 @@ int app_serve(struct config *cfg)
 		log_error("%s", err);
 		return 1;
 	}
+	if (auth_init(cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		runtime_global_fini();
+		return 1;
+	}
+	auth_register_statements();
 	runtime_register_statements();
 	bundle_register_statements();
 	dispatch_register_statements();
@@ -45,6 +52,7 @@ int app_serve(struct config *cfg)
 	int rc = server_run(cfg, dispatch_request, &shooks);
 	registry_clear();
 	bundle_cache_clear();
+	auth_fini();            /* after the workers: their loops are gone */
 	runtime_global_fini();
 	return rc;
 }
@@ -81,6 +89,8 @@ static void worker_message(struct worker *w, unsigned msg)
 		db_pool_configure(a->pool, w->cfg);
 	if ((msg & WORKER_MSG_RELOAD) && a->rt)
 		runtime_worker_configure(a->rt, w->cfg);
+	if ((msg & WORKER_MSG_RELOAD) && w->index == 0)
+		auth_configure(w->cfg);
 	if (msg & WORKER_MSG_REGISTRY) {
 		struct registry *r = registry_acquire();
 		registry_unref(a->registry);

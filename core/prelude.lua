@@ -36,9 +36,9 @@ end
 -- A file of the tenant's bundle, else of the platform: (source, name).
 local function find_source(tenant_path, platform_path)
 	local src = tenant_path and core.file("tenant", tenant_path)
-	if src then return src, tenant_path end
+	if src then return src, tenant_path, "tenant" end
 	src = platform_path and core.file("platform", platform_path)
-	if src then return src, "plugins/" .. platform_path end
+	if src then return src, "plugins/" .. platform_path, "platform" end
 	return nil
 end
 
@@ -254,7 +254,7 @@ end
 
 ------------------------------------------------------------------ the handle
 
-local function new_handle(name, opts, pending, declared)
+local function new_handle(name, opts, pending, declared, from_platform)
 	local P = {}
 	P.name = name
 	P.option = option_checker(name, opts, declared)
@@ -309,6 +309,14 @@ local function new_handle(name, opts, pending, declared)
 		return copy
 	end
 	P.is_html = core.is_safe
+	if from_platform then
+		-- Sign-in is the platform's: a municipality's plugin never
+		-- handles passwords.
+		local auth = {}
+		function auth.signin(email, password) return core.auth("signin", email, password) end
+		function auth.signout() return core.auth("signout") end
+		P.auth = core.protect(auth)
+	end
 	return core.protect(P)
 end
 
@@ -331,16 +339,16 @@ local function commit(name, pending)
 end
 
 local function load_plugin(name, opts)
-	local src, file = find_source("plugins/" .. name .. ".lua", name .. "/init.lua")
+	local src, file, which = find_source("plugins/" .. name .. ".lua", name .. "/init.lua")
 	if not src then
-		src, file = find_source("plugins/" .. name .. "/init.lua", name .. ".lua")
+		src, file, which = find_source("plugins/" .. name .. "/init.lua", name .. ".lua")
 	end
 	if not src then
 		return problem("tenant.lua: unknown plugin '" .. name .. "'")
 	end
 	local pending, declared = {}, {}
 	local env = core.new_env()
-	env.plugin = new_handle(name, opts, pending, declared)
+	env.plugin = new_handle(name, opts, pending, declared, which == "platform")
 	local fn, err = core.load(src, file, env)
 	if not fn then
 		return problem(err .. " (plugin '" .. name .. "' disabled)")

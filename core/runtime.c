@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "auth.h"
 #include "db.h"
 #include "log.h"
 #include "cookie.h"
@@ -102,13 +103,18 @@ struct rt_req {
 	bool new_csrf;                  /* set the cookie with the answer */
 	bool touched;                   /* the session's last_seen_at was moved */
 	bool has_user;
+	char session_hash[65];          /* of the session cookie that was valid */
+	char set_session[TOKEN_CHARS + 1];      /* a new session to set ("" none) */
+	bool clear_session;
+	struct auth_signin *signin;
 	int64_t user_id;
 	char user_name[401];
 	char user_roles[40];            /* "admin facilitator member", as granted */
 };
 
 static struct bundle *platform;
-static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch;
+static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
+	stmt_signout;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
 			       struct bundle *b, size_t mem_limit, char *err, size_t errlen);
@@ -185,6 +191,7 @@ void runtime_register_statements(void)
 	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
 				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
 				     " AND last_seen_at < now() - interval '60 seconds'");
+	stmt_signout = db_stmt("DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')");
 	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
 			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
 }
@@ -633,6 +640,38 @@ static int core_db(lua_State *L)
 	return lua_yield(L, n + 1);
 }
 
+/* core.auth(op, ...): "signin"(email, password) and "signout"(); only
+ * platform plugins get a handle to it. Yields like core.db. */
+static int core_auth(lua_State *L)
+{
+	const char *op = luaL_checkstring(L, 1);
+	if (!lua_isyieldable(L))
+		return plugin_error(L, "sign-in and sign-out work while serving a request only");
+	if (strcmp(op, "signin") == 0) {
+		size_t elen, plen;
+		const char *email = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &elen) : NULL;
+		const char *pw = lua_type(L, 3) == LUA_TSTRING ? lua_tolstring(L, 3, &plen) : NULL;
+		if (!email || !pw)
+			return plugin_error(L, "auth.signin needs an e-mail address and a password");
+		if (elen > 254 || plen > 1024 || elen == 0 || plen == 0) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "invalid");
+			return 2;
+		}
+		lua_settop(L, 3);
+	} else if (strcmp(op, "signout") == 0) {
+		lua_settop(L, 1);
+	} else {
+		return plugin_error(L, "unknown auth operation");
+	}
+	lua_pushnil(L);         /* the plugin slot of a store call */
+	lua_insert(L, 2);
+	int n = lua_gettop(L);
+	lsb_push_core_tag(L);
+	lua_insert(L, 1);
+	return lua_yield(L, n + 1);
+}
+
 /* ---------------------------------------------------------------- JSON */
 
 /* A Lua value as JSON: tables with keys 1..n are arrays, tables with
@@ -799,7 +838,7 @@ static void add_problem(struct tstate *ts, const char *msg)
 static const luaL_Reg core_funcs[] = {
 	{"file", core_file},     {"new_env", core_new_env}, {"load", core_load},     {"describe", core_describe},
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
-	{"db", core_db},         {NULL, NULL},
+	{"db", core_db},         {"auth", core_auth},       {NULL, NULL},
 };
 
 /* Builds the state: sandbox, prelude, tenant.lua and plugins. Problems
@@ -1317,6 +1356,8 @@ static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)
 static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct rt_req *rq = arg;
+	char hash[65];
+	snprintf(hash, sizeof(hash), "%s", rq->params[0] ? rq->params[0] : "");
 	rq_clear_params(rq);
 	if (st != DB_OK) {
 		rq_fail(rq, st == DB_UNAVAILABLE ? 503 : 500, st == DB_UNAVAILABLE ? NULL : db_error(txn));
@@ -1325,6 +1366,7 @@ static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 	const PGresult *r = db_result(txn, 0);
 	if (PQntuples(r) == 1) {
 		rq->has_user = true;
+		snprintf(rq->session_hash, sizeof(rq->session_hash), "%s", hash);
 		rq->user_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 		snprintf(rq->user_name, sizeof(rq->user_name), "%s", PQgetvalue(r, 0, 1));
 		snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", PQgetvalue(r, 0, 2));
@@ -1424,7 +1466,8 @@ static void rq_core_call(struct rt_req *rq, int nres)
 		rq->params[rq->nparams++] = v ? strdup(v) : NULL;
 	}
 	lua_pop(co, nres);
-	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0)
+	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0 || strcmp(rq->op, "signin") == 0 ||
+	    strcmp(rq->op, "signout") == 0)
 		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1449,10 +1492,57 @@ static void rq_begun(struct db_txn *txn, enum db_status st, void *arg)
 	rq_send(rq);
 }
 
+static void rq_signed_in(struct auth_signin *s, void *arg);
+
+static void rq_signin(struct rt_req *rq)
+{
+	struct auth_signin *s = calloc(1, sizeof(*s));
+	if (!s) {
+		rq_fail(rq, 503, "out of memory");
+		return;
+	}
+	rq->signin = s;
+	s->tenant_id = rq->tenant_id;
+	/* params: tenant, plugin (NULL), email, password */
+	const char *email = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
+	size_t i = 0;
+	for (; email[i] && i < sizeof(s->email) - 1; i++)
+		s->email[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
+	s->email[i] = '\0';
+	snprintf(s->password, sizeof(s->password), "%s", rq->nparams > 3 && rq->params[3] ? rq->params[3] : "");
+	if (rq->nparams > 3 && rq->params[3])
+		memset(rq->params[3], 0, strlen(rq->params[3]));
+	rq_clear_params(rq);
+	snprintf(s->address, sizeof(s->address), "%s", http_req_peer(rq->req));
+	auth_signin_start(s, rq->txn, rq->rw->w->base, rq_signed_in, rq);
+}
+
 static void rq_send(struct rt_req *rq)
 {
 	int stmt;
 	const char *op = rq->op;
+	if (strcmp(op, "signin") == 0) {
+		rq_signin(rq);
+		return;
+	}
+	if (strcmp(op, "signout") == 0) {
+		rq_clear_params(rq);
+		rq->clear_session = true;
+		if (!rq->session_hash[0]) {
+			/* Nobody signed in: nothing to end but the cookie. */
+			rq_answered(rq->txn, DB_OK, rq);
+			return;
+		}
+		char tid[24];
+		snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
+		const char *p[2] = {tid, rq->session_hash};
+		if (db_query(rq->txn, stmt_signout, 2, p) != 0) {
+			rq_fail(rq, 500, "sign-out refused by the pool");
+			return;
+		}
+		db_send(rq->txn, rq_answered, rq);
+		return;
+	}
 	if (strcmp(op, "get") == 0)
 		stmt = stmt_get;
 	else if (strcmp(op, "put") == 0)
@@ -1477,9 +1567,28 @@ static int push_answer(lua_State *L)
 {
 	struct rt_req *rq = lua_touserdata(L, 1);
 	json_t **slot = lua_touserdata(L, 2);
+	const char *op = rq->op;
+	if (strcmp(op, "signout") == 0) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	if (strcmp(op, "signin") == 0) {
+		struct auth_signin *s = rq->signin;
+		if (s->result == AUTH_OK) {
+			lua_pushboolean(L, 1);
+			return 1;
+		}
+		lua_pushnil(L);
+		if (s->result == AUTH_LIMITED) {
+			lua_pushliteral(L, "limited");
+			lua_pushinteger(L, s->retry_after);
+			return 3;
+		}
+		lua_pushliteral(L, "invalid");
+		return 2;
+	}
 	const PGresult *r = db_result(rq->txn, 0);
 	int rows = PQntuples(r);
-	const char *op = rq->op;
 	if (strcmp(op, "get") == 0) {
 		if (rows == 0)
 			return 0;
@@ -1515,6 +1624,30 @@ static int push_answer(lua_State *L)
 		lua_rawseti(L, -2, i + 1);
 	}
 	return 1;
+}
+
+static void rq_signed_in(struct auth_signin *s, void *arg)
+{
+	struct rt_req *rq = arg;
+	if (s->result == AUTH_BUSY) {
+		rq_fail(rq, 503, "sign-in: the hashing queue is full");
+		return;
+	}
+	if (s->result == AUTH_DB) {
+		rq_fail(rq, 503, "sign-in: the database failed");
+		return;
+	}
+	if (s->result == AUTH_OK) {
+		/* A new session, and a new CSRF token with it. */
+		snprintf(rq->set_session, sizeof(rq->set_session), "%s", s->token);
+		snprintf(rq->csrf, sizeof(rq->csrf), "%s", s->csrf);
+		rq->new_csrf = true;
+		rq->clear_session = false;
+	} else if (s->result == AUTH_INVALID && !s->stored[0]) {
+		log_info("request=%s tenant=%s: sign-in for an unknown address (dummy hash)", http_req_id(rq->req),
+			 rq->slug);
+	}
+	rq_answered(rq->txn, DB_OK, rq);
 }
 
 static void rq_answered(struct db_txn *txn, enum db_status st, void *arg)
@@ -1789,6 +1922,13 @@ static void send_answer(struct rt_req *rq)
 			snprintf(cookie, sizeof(cookie), "at_csrf=%s; Path=/; HttpOnly; SameSite=Lax", rq->csrf);
 			http_resp_header(req, "Set-Cookie", cookie);
 		}
+		if (rq->set_session[0]) {
+			char cookie[128];
+			snprintf(cookie, sizeof(cookie), "at_session=%s; Path=/; HttpOnly; SameSite=Lax", rq->set_session);
+			http_resp_header(req, "Set-Cookie", cookie);
+		} else if (rq->clear_session) {
+			http_resp_header(req, "Set-Cookie", "at_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+		}
 		http_resp_header(req, "Cache-Control", "no-cache");
 		for (int i = 0; i < a.nheaders; i++)
 			http_resp_header(req, a.headers[i][0], a.headers[i][1]);
@@ -1836,6 +1976,7 @@ static void rq_fail(struct rt_req *rq, int status, const char *why)
 static void rq_free(struct rt_req *rq)
 {
 	rq_clear_params(rq);
+	free(rq->signin);
 	free(rq->answer);
 	free(rq->json);
 	if (rq->ts) {

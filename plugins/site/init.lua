@@ -59,6 +59,8 @@ plugin.route("GET", "/", function(req)
 	local stored = plugin.store.get("welcome")
 	local text = type(stored) == "table" and type(stored.text) == "string" and stored.text or welcome
 	return plugin.render("home.html", {
+		user = req.user,
+		csrf = req.csrf,
 		welcome = text or plugin.t("site.welcome", { name = plugin.tenant().name }, req.lang),
 		notices = items,
 		views = views,
@@ -79,4 +81,42 @@ plugin.route("GET", "/theme.css", function()
 	end
 	lines[#lines + 1] = "}"
 	return { body = table.concat(lines, "\n") .. "\n", type = "text/css; charset=utf-8" }
+end)
+
+-- Signing in and out. The core checks the password on its hashing
+-- threads, counts failures and sets the session cookie; this page only
+-- asks and answers.
+local function signin_page(req, status, message, email)
+	return {
+		status = status,
+		html = plugin.render("signin.html", {
+			csrf = req.csrf,
+			email = email,
+			message = message,
+			user = req.user,
+		}, req.lang),
+	}
+end
+
+plugin.route("GET", "/inloggen", function(req)
+	return signin_page(req, 200)
+end)
+
+plugin.route("POST", "/inloggen", function(req)
+	local email = req.form.email or ""
+	local ok, why, retry = plugin.auth.signin(email, req.form.password or "")
+	if ok then
+		return { redirect = "/" }
+	end
+	if why == "limited" then
+		local page = signin_page(req, 429, plugin.t("site.signin_limited", nil, req.lang), email)
+		page.headers = { ["Retry-After"] = tostring(retry) }
+		return page
+	end
+	return signin_page(req, 401, plugin.t("site.signin_invalid", nil, req.lang), email)
+end)
+
+plugin.route("POST", "/uitloggen", function(req)
+	plugin.auth.signout()
+	return { redirect = "/" }
 end)

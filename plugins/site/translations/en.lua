@@ -5,4 +5,11 @@ return {
 	["site.views"] = "Times viewed:",
 	["site.skip"] = "Skip to content",
 	["site.activity"] = "Recent visits",
+	["site.signin"] = "Sign in",
+	["site.signout"] = "Sign out",
+	["site.signed_in_as"] = "You are signed in as",
+	["site.email"] = "E-mail address",
+	["site.password"] = "Password",
+	["site.signin_invalid"] = "The e-mail address or the password is not right.",
+	["site.signin_limited"] = "Too many failed attempts. Please try again later.",
 }

@@ -5,4 +5,11 @@ return {
 	["site.views"] = "Aantal keer bekeken:",
 	["site.skip"] = "Naar de inhoud",
 	["site.activity"] = "Recente bezoeken",
+	["site.signin"] = "Inloggen",
+	["site.signout"] = "Uitloggen",
+	["site.signed_in_as"] = "U bent ingelogd als",
+	["site.email"] = "E-mailadres",
+	["site.password"] = "Wachtwoord",
+	["site.signin_invalid"] = "Het e-mailadres of het wachtwoord klopt niet.",
+	["site.signin_limited"] = "Te veel mislukte pogingen. Probeer het later opnieuw.",
 }

@@ -1,0 +1,197 @@
+"""Signing in and out through the site plugin's pages: the password is
+checked on the hashing threads, an unknown address gets the same answer
+and the same work (the dummy hash, counted in the log), failures are
+limited before any hashing, every sign-in makes a new session token,
+sign-out ends the session on the server, and a stronger scrypt setting
+re-hashes the password at the next sign-in."""
+import re
+import urllib.parse
+
+import pytest
+
+from harness import aantafel, make_request, parse_response, wait_for
+
+PASSWORD = "een lang wachtwoord 123"
+SMALL = {"AANTAFEL_SCRYPT_N": "1024", "AANTAFEL_SCRYPT_MAXMEM": "16MiB"}
+
+
+def cookies_of(headers_raw):
+    """name -> full Set-Cookie line, from a raw response head."""
+    out = {}
+    for line in headers_raw.split("\r\n"):
+        if line.lower().startswith("set-cookie:"):
+            value = line.split(":", 1)[1].strip()
+            out[value.split("=", 1)[0]] = value
+    return out
+
+
+def request(d, method, path, host, cookies=None, form=None):
+    headers = {"Connection": "close"}
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    body = None
+    if form is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        body = urllib.parse.urlencode(form).encode()
+    raw = d.raw(make_request(method, path, host, headers, body))
+    head = raw.partition(b"\r\n\r\n")[0].decode("latin-1")
+    st, hdr, body = parse_response(raw)
+    return st, hdr, body.decode("utf-8", "replace"), cookies_of(head)
+
+
+class Browser:
+    """Keeps cookies like a browser for one host."""
+
+    def __init__(self, d, host):
+        self.d, self.host, self.jar = d, host, {}
+
+    def go(self, method, path, form=None):
+        st, hdr, body, set_cookies = request(self.d, method, path, self.host, self.jar, form)
+        for name, line in set_cookies.items():
+            value = line.split(";", 1)[0].split("=", 1)[1]
+            if "Max-Age=0" in line:
+                self.jar.pop(name, None)
+            else:
+                self.jar[name] = value
+        return st, hdr, body, set_cookies
+
+    def csrf(self):
+        if "at_csrf" not in self.jar:
+            self.go("GET", "/inloggen")
+        return self.jar["at_csrf"]
+
+    def signin(self, email, password):
+        return self.go("POST", "/inloggen", {"csrf": self.csrf(), "email": email, "password": password})
+
+
+@pytest.fixture
+def site(db_daemon, tenants, pg):
+    ids = tenants(("in-a", "Gemeente Inlog", "in-a.test"))
+    r = aantafel("user", "create", "--tenant", "in-a", "--email", "anne@example.nl", "--role", "admin",
+                 "--name", "Anne", env={**pg.daemon_env(), **SMALL}, input=PASSWORD + "\n", check=False)
+    assert r.returncode == 0 or "exists" in r.stdout, r.stderr
+    d = db_daemon({"workers": "2"}, env=SMALL)
+    wait_for(lambda: d.get("/inloggen", host="in-a.test")[0] == 200, what="sign-in page")
+    return d, ids["in-a"]
+
+
+def sessions(pg, tenant_id):
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT count(*) FROM sessions WHERE tenant_id = %s", (tenant_id,))
+        return cur.fetchone()[0]
+
+
+def test_sign_in_and_out(site, pg):
+    d, tid = site
+    b = Browser(d, "in-a.test")
+    st, _, body, _ = b.go("GET", "/")
+    assert "Inloggen" in body and "Anne" not in body
+    before = sessions(pg, tid)
+    old_csrf = b.csrf()
+    st, hdr, _, set_cookies = b.signin("Anne@Example.NL", PASSWORD)
+    assert st == 303 and hdr["location"] == "/"
+    session = set_cookies["at_session"]
+    assert "HttpOnly" in session and "SameSite=Lax" in session and "Path=/" in session
+    assert b.jar["at_csrf"] != old_csrf                                  # a new CSRF token with the session
+    assert sessions(pg, tid) == before + 1
+    st, _, body, _ = b.go("GET", "/")
+    assert "Anne" in body and "Uitloggen" in body
+
+    token = b.jar["at_session"]
+    st, hdr, _, set_cookies = b.go("POST", "/uitloggen", {"csrf": b.jar["at_csrf"]})
+    assert st == 303 and "Max-Age=0" in set_cookies["at_session"]
+    assert sessions(pg, tid) == before
+    # The old cookie is worthless now.
+    st, _, body, _ = request(d, "GET", "/", "in-a.test", {"at_session": token})
+    assert "Anne" not in body
+
+
+def test_every_sign_in_makes_a_new_token(site):
+    d, _ = site
+    b = Browser(d, "in-a.test")
+    b.signin("anne@example.nl", PASSWORD)
+    first = b.jar["at_session"]
+    b.signin("anne@example.nl", PASSWORD)
+    assert b.jar["at_session"] != first
+
+
+def test_wrong_password_and_unknown_address_get_the_same_answer(site):
+    d, _ = site
+    b = Browser(d, "in-a.test")
+    mark = d.log_mark()
+    st1, _, body1, c1 = b.signin("anne@example.nl", "niet het goede wachtwoord")
+    st2, _, body2, c2 = b.signin("niemand@example.nl", "niet het goede wachtwoord")
+    assert st1 == st2 == 401
+    assert "at_session" not in c1 and "at_session" not in c2
+    strip = lambda s: re.sub(r'value="[^"]*"', "", s)                  # the e-mail field echoes the input
+    assert strip(body1).replace("anne", "X") == strip(body2).replace("niemand", "X")
+    assert "klopt niet" in body1
+    # The unknown address ran the dummy hash (one line per such sign-in).
+    wait_for(lambda: d.log_since(mark).count("unknown address (dummy hash)") == 1, what="dummy hash counted")
+
+
+def test_sign_in_needs_the_csrf_token(site):
+    d, _ = site
+    st, _, _, _ = request(d, "POST", "/inloggen", "in-a.test", {},
+                          {"email": "anne@example.nl", "password": PASSWORD})
+    assert st == 403
+
+
+@pytest.mark.parametrize("key, limit", [("account", 100), ("address", 300)])
+def test_too_many_failures_are_refused_before_hashing(site, pg, key, limit):
+    d, tid = site
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT id FROM accounts WHERE tenant_id = %s AND email = 'anne@example.nl'", (tid,))
+        aid = cur.fetchone()[0]
+        k = f"a:{aid}" if key == "account" else "ip:127.0.0.1"
+        cur.execute("INSERT INTO signin_limits (tenant_id, key, window_start, failures)"
+                    " VALUES (%s, %s, now() - interval '10 minutes', %s)"
+                    " ON CONFLICT (tenant_id, key) DO UPDATE SET failures = EXCLUDED.failures,"
+                    " window_start = EXCLUDED.window_start", (tid, k, limit))
+    try:
+        b = Browser(d, "in-a.test")
+        mark = d.log_mark()
+        st, hdr, body, cookies = b.signin("anne@example.nl", PASSWORD)     # even the right password
+        assert st == 429 and "at_session" not in cookies
+        assert 3000 <= int(hdr["retry-after"]) <= 3000 + 600
+        assert "Te veel" in body
+        st, _, _, _ = b.signin("niemand@example.nl", PASSWORD)
+        assert st == (429 if key == "address" else 401)
+        assert "dummy hash" not in d.log_since(mark) or key == "account"
+    finally:
+        with pg.connect("super") as c, c.cursor() as cur:
+            cur.execute("DELETE FROM signin_limits WHERE tenant_id = %s", (tid,))
+
+
+def test_failures_are_counted(site, pg):
+    d, tid = site
+    b = Browser(d, "in-a.test")
+    for _ in range(3):
+        assert b.signin("anne@example.nl", "verkeerd verkeerd")[0] == 401
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT key, failures FROM signin_limits WHERE tenant_id = %s ORDER BY key", (tid,))
+        rows = dict(cur.fetchall())
+    assert rows.get("ip:127.0.0.1", 0) >= 3 and any(k.startswith("a:") and v >= 3 for k, v in rows.items())
+    # A good sign-in clears the account's count (the address's stays).
+    assert b.signin("anne@example.nl", PASSWORD)[0] == 303
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT count(*) FROM signin_limits WHERE tenant_id = %s AND key LIKE 'a:%%'", (tid,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("DELETE FROM signin_limits WHERE tenant_id = %s", (tid,))
+
+
+def test_a_stronger_setting_rehashes_at_sign_in(db_daemon, site, pg):
+    _, tid = site
+    d = db_daemon({"workers": "1"}, env={"AANTAFEL_SCRYPT_N": "2048", "AANTAFEL_SCRYPT_MAXMEM": "16MiB"})
+    wait_for(lambda: d.get("/inloggen", host="in-a.test")[0] == 200, what="sign-in page")
+
+    def stored():
+        with pg.connect("super") as c, c.cursor() as cur:
+            cur.execute("SELECT password_hash FROM accounts WHERE tenant_id = %s AND email = 'anne@example.nl'",
+                        (tid,))
+            return cur.fetchone()[0]
+    assert "ln=10," in stored()
+    assert Browser(d, "in-a.test").signin("anne@example.nl", PASSWORD)[0] == 303
+    assert "ln=11," in stored()
+    # And the new hash still signs in.
+    assert Browser(d, "in-a.test").signin("anne@example.nl", PASSWORD)[0] == 303
