@@ -979,6 +979,34 @@ static void check_template_files(struct tstate *ts, const struct bundle *b, cons
 	}
 }
 
+/* Builds a state of BUNDLE (check mode) against PLAT, then checks the
+ * syntax of FILES' Lua and its templates (ALL: every .html, else only
+ * those under templates/); the problems, one a line, go to err. */
+static int check_with(const struct bundle *plat, const struct bundle *bundle, const char *slug, const char *prefix,
+		      const struct bundle *files, bool all, char *err, size_t errlen)
+{
+	struct bundle *saved = platform;
+	platform = (struct bundle *)plat;
+	int rc = 0;
+	struct tstate *ts = ts_build(NULL, bundle->tenant_id, slug, slug, (struct bundle *)bundle, 32 * 1024 * 1024,
+				     err, errlen);
+	if (!ts) {
+		rc = -1;
+	} else {
+		check_lua_syntax(ts, files, prefix);
+		check_template_files(ts, files, prefix, all);
+		if (ts->problems_len) {
+			if (ts->problems[ts->problems_len - 1] == '\n')
+				ts->problems[--ts->problems_len] = '\0';
+			snprintf(err, errlen, "%s", ts->problems);
+			rc = -1;
+		}
+		ts_free(ts);
+	}
+	platform = saved;
+	return rc;
+}
+
 int runtime_check_platform(const struct bundle *plat, char *err, size_t errlen)
 {
 	/* A tenant that names every platform plugin, with default options. */
@@ -998,24 +1026,7 @@ int runtime_check_platform(const struct bundle *plat, char *err, size_t errlen)
 	struct bundle *b = bundle_from_files(0, 0, 1, paths, datas, lens, err, errlen);
 	if (!b)
 		return -1;
-	struct bundle *saved = platform;
-	platform = (struct bundle *)plat;
-	struct tstate *ts = ts_build(NULL, 0, "platform", "platform", b, 32 * 1024 * 1024, err, errlen);
-	int rc = 0;
-	if (!ts) {
-		rc = -1;
-	} else {
-		check_lua_syntax(ts, plat, "plugins/");
-		check_template_files(ts, plat, "plugins/", true);
-		if (ts->problems_len) {
-			if (ts->problems[ts->problems_len - 1] == '\n')
-				ts->problems[--ts->problems_len] = '\0';
-			snprintf(err, errlen, "%s", ts->problems);
-			rc = -1;
-		}
-		ts_free(ts);
-	}
-	platform = saved;
+	int rc = check_with(plat, b, "platform", "plugins/", plat, true, err, errlen);
 	bundle_unref(b);
 	return rc;
 }
@@ -1023,28 +1034,7 @@ int runtime_check_platform(const struct bundle *plat, char *err, size_t errlen)
 int runtime_check_bundle(const struct bundle *plat, const struct bundle *bundle, const char *slug, char *err,
 			 size_t errlen)
 {
-	struct bundle *saved = platform;
-	platform = (struct bundle *)plat;
-	char why[512];
-	struct tstate *ts = ts_build(NULL, bundle->tenant_id, slug, slug, (struct bundle *)bundle,
-				     32 * 1024 * 1024, why, sizeof(why));
-	int rc = 0;
-	if (!ts) {
-		snprintf(err, errlen, "%s", why);
-		rc = -1;
-	} else {
-		check_lua_syntax(ts, bundle, "");
-		check_template_files(ts, bundle, "", false);
-		if (ts->problems_len) {
-			if (ts->problems[ts->problems_len - 1] == '\n')
-				ts->problems[--ts->problems_len] = '\0';
-			snprintf(err, errlen, "%s", ts->problems);
-			rc = -1;
-		}
-		ts_free(ts);
-	}
-	platform = saved;
-	return rc;
+	return check_with(plat, bundle, slug, "", bundle, false, err, errlen);
 }
 
 /* ---------------------------------------------------------------- requests */
