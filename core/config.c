@@ -2,6 +2,7 @@
  * default, bounds and whether a reload may change it (after PgBouncer's
  * CF_ABS rows). The file format is "name = value" per line, '#' comments. */
 #include "config.h"
+#include "netaddr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -98,6 +99,9 @@ static const struct option options[] = {
 	 "Lua instructions one request (all its coroutines together) may run."},
 	{"lua_time_limit", OPT_DURATION, OFF(lua_time_limit), "2s", 10, MIN, true, NULL,
 	 "Wall-clock deadline for a request's Lua, counted from its start."},
+	{"trusted_proxies", OPT_STRING, OFF(trusted_proxies), "", 0, 4096, true, NULL,
+	 "Addresses and networks of the proxies in front (`127.0.0.1, 10.0.0.0/8`); only from them are "
+	 "`X-Forwarded-For` and `X-Forwarded-Proto` believed."},
 	{"session_idle_timeout", OPT_DURATION, OFF(session_idle_timeout), "30m", 1000, 30 * 24 * HOUR, true, NULL,
 	 "A session unused for this long is over."},
 	{"session_absolute_timeout", OPT_DURATION, OFF(session_absolute_timeout), "12h", 1000, 365 * 24 * HOUR, true,
@@ -571,6 +575,13 @@ static int check_power_of_two(int64_t v, char *why, size_t whylen)
 /* Rules that tie options together, checked once all are read. */
 static int check_whole(const struct config *c, char *why, size_t whylen)
 {
+	char nerr[128];
+	struct netlist *nl = netlist_parse(c->trusted_proxies, nerr, sizeof(nerr));
+	if (!nl) {
+		snprintf(why, whylen, "trusted_proxies: %s", nerr);
+		return -1;
+	}
+	netlist_free(nl);
 	struct pw_params p = {.n = (uint64_t)c->scrypt_n, .r = (uint32_t)c->scrypt_r, .p = (uint32_t)c->scrypt_p,
 			      .maxmem = (uint64_t)c->scrypt_maxmem};
 	if (password_params_check(&p, NULL, 0) == 0)

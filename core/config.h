@@ -57,6 +57,7 @@ struct config {
 	int64_t lua_states_max_bytes;  /* bytes of live states per worker */
 	int64_t lua_instruction_limit;
 	int64_t lua_time_limit;        /* ms */
+	char *trusted_proxies;
 	int64_t session_idle_timeout;  /* ms */
 	int64_t session_absolute_timeout; /* ms */
 

@@ -40,7 +40,12 @@ const char *http_req_header(const struct http_request *req, const char *name);
 const char *http_req_host(const struct http_request *req);
 const void *http_req_body(const struct http_request *req, size_t *len);
 const char *http_req_id(const struct http_request *req);
+/* The client's address: the connection's peer or, when the peer is one
+ * of trusted_proxies, the address X-Forwarded-For names behind them. */
 const char *http_req_peer(const struct http_request *req);
+/* Whether the request came over TLS: from a trusted proxy that says
+ * X-Forwarded-Proto: https (the daemon itself speaks plain HTTP). */
+bool http_req_secure(const struct http_request *req);
 /* "nl" or "en", from Accept-Language (default nl). */
 const char *http_req_lang(const struct http_request *req);
 struct worker *http_req_worker(const struct http_request *req);

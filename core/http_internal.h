@@ -59,6 +59,7 @@ struct http_request {
 	char id[20];
 	bool begun;                     /* id and start time set */
 	char tenant[64];                /* slug for the access log, "" if none */
+	char client[64];                /* the client's address ("" until asked) */
 	struct timespec start;
 	bool keep_alive;
 	bool head_only;                 /* HEAD: send the head, drop the body */

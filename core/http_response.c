@@ -12,6 +12,7 @@
 
 #include "http_error.h"
 #include "http_internal.h"
+#include "netaddr.h"
 #include "lang.h"
 #include "log.h"
 #include "worker.h"
@@ -62,6 +63,7 @@ void http_request_reset(struct http_request *req)
 	req->bytes_out = 0;
 	req->chunked = false;
 	req->tenant[0] = '\0';
+	req->client[0] = '\0';
 	req->lang = NULL;
 	req->abort_cb = NULL;
 	req->abort_arg = NULL;
@@ -202,7 +204,24 @@ const char *http_req_id(const struct http_request *req)
 
 const char *http_req_peer(const struct http_request *req)
 {
-	return req->conn ? req->conn->peer : "-";
+	struct http_request *r = (struct http_request *)req;
+	if (!r->conn)
+		return "-";
+	if (!r->client[0]) {
+		struct worker *w = http_req_worker(req);
+		netlist_client(w ? w->trusted : NULL, r->conn->peer, http_req_header(req, "X-Forwarded-For"), r->client,
+			       sizeof(r->client));
+	}
+	return r->client;
+}
+
+bool http_req_secure(const struct http_request *req)
+{
+	if (!req->conn)
+		return false;
+	struct worker *w = http_req_worker(req);
+	const char *proto = http_req_header(req, "X-Forwarded-Proto");
+	return proto && strcasecmp(proto, "https") == 0 && w && netlist_contains(w->trusted, req->conn->peer);
 }
 
 const char *http_req_lang(const struct http_request *req)

@@ -4,6 +4,8 @@
  * worker_send (a bit set plus a wake-up). */
 #include "worker.h"
 
+#include "netaddr.h"
+
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -106,6 +108,7 @@ void worker_free(struct worker *w)
 		close(w->static_dirfd);
 	error_pages_free(w->pages);
 	static_cache_free(w->static_cache);
+	netlist_free(w->trusted);
 	config_unref(w->cfg);
 	memset(w, 0, sizeof(*w));
 	w->static_dirfd = -1;
@@ -233,6 +236,12 @@ static void worker_maybe_done(struct worker *w)
  * the static directory. Loaded here so serving never reads them. */
 static void worker_apply_config(struct worker *w)
 {
+	char nerr[128];
+	struct netlist *nl = netlist_parse(w->cfg->trusted_proxies, nerr, sizeof(nerr));
+	if (nl) {              /* the configuration was checked: only memory can fail */
+		netlist_free(w->trusted);
+		w->trusted = nl;
+	}
 	struct error_pages *pages = error_pages_load(w->cfg->errors_dir);
 	if (pages) {
 		error_pages_free(w->pages);

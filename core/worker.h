@@ -47,6 +47,7 @@ struct worker {
 	struct error_pages *pages;
 	int static_dirfd;               /* -1 when static_dir cannot be opened */
 	struct static_cache *static_cache;
+	struct netlist *trusted;        /* trusted_proxies, parsed */
 	http_handler_fn handler;
 	void *app;                      /* the application's per-worker state */
 

@@ -195,3 +195,40 @@ def test_a_stronger_setting_rehashes_at_sign_in(db_daemon, site, pg):
     assert "ln=11," in stored()
     # And the new hash still signs in.
     assert Browser(d, "in-a.test").signin("anne@example.nl", PASSWORD)[0] == 303
+
+
+def test_failures_count_the_client_behind_a_trusted_proxy(db_daemon, site, pg):
+    _, tid = site
+    d = db_daemon({"workers": "1", "trusted_proxies": "127.0.0.1"}, env=SMALL)
+    wait_for(lambda: d.get("/inloggen", host="in-a.test")[0] == 200, what="sign-in page")
+    b = Browser(d, "in-a.test")
+    csrf = b.csrf()
+    forwarded = {"X-Forwarded-For": "1.2.3.4, 203.0.113.9"}         # the client's own claim, then the proxy's
+    st, _, _, _ = request_with(d, "in-a.test", b.jar, {"csrf": csrf, "email": "x@example.nl", "password": "y" * 12},
+                               forwarded)
+    assert st == 401
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT key FROM signin_limits WHERE tenant_id = %s AND key LIKE 'ip:%%'", (tid,))
+        keys = {r[0] for r in cur.fetchall()}
+        cur.execute("DELETE FROM signin_limits WHERE tenant_id = %s", (tid,))
+    assert "ip:203.0.113.9" in keys and "ip:1.2.3.4" not in keys
+
+
+def test_forwarded_headers_from_others_are_ignored(site, pg):
+    d, tid = site                                                    # no trusted proxies
+    b = Browser(d, "in-a.test")
+    st, _, _, _ = request_with(d, "in-a.test", b.jar, {"csrf": b.csrf(), "email": "x@example.nl",
+                                                        "password": "y" * 12}, {"X-Forwarded-For": "203.0.113.9"})
+    assert st == 401
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT key FROM signin_limits WHERE tenant_id = %s AND key LIKE 'ip:%%'", (tid,))
+        keys = {r[0] for r in cur.fetchall()}
+        cur.execute("DELETE FROM signin_limits WHERE tenant_id = %s", (tid,))
+    assert keys == {"ip:127.0.0.1"}
+
+
+def request_with(d, host, jar, form, extra):
+    headers = {"Connection": "close", "Content-Type": "application/x-www-form-urlencoded",
+               "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()), **extra}
+    raw = d.raw(make_request("POST", "/inloggen", host, headers, urllib.parse.urlencode(form).encode()))
+    return parse_response(raw) + (None,)
