@@ -8,13 +8,15 @@
 
 #include "jobs.h"
 #include "log.h"
+#include "mail.h"
 #include "password.h"
+#include "utf8.h"
 
 static struct job_queue *hashq;
 static pthread_mutex_t params_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_params params;
 static atomic_ullong dummies;
-static int stmt_lookup, stmt_fail, stmt_session_new, stmt_clear, stmt_rehash;
+static int stmt_lookup, stmt_fail, stmt_session_new, stmt_clear, stmt_rehash, stmt_signup, stmt_verify;
 
 static void on_lookup(struct db_txn *txn, enum db_status st, void *arg);
 static void hash_work(void *arg);
@@ -77,6 +79,23 @@ void auth_register_statements(void)
 				   " VALUES ($1, decode($2, 'hex'), $3, $4)");
 	stmt_clear = db_stmt("DELETE FROM signin_limits WHERE tenant_id = $1 AND key = 'a:' || $2");
 	stmt_rehash = db_stmt("UPDATE accounts SET password_hash = $3 WHERE tenant_id = $1 AND id = $2");
+	/* A new account with its member role and verification token; no row
+	 * when the address has an account already. */
+	stmt_signup = db_stmt(
+		"WITH a AS (INSERT INTO accounts (tenant_id, email, display_name, password_hash)"
+		"   VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, email) DO NOTHING RETURNING tenant_id, id),"
+		" r AS (INSERT INTO account_roles (tenant_id, account_id, role) SELECT tenant_id, id, 'member' FROM a)"
+		" INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)"
+		" SELECT tenant_id, decode($5, 'hex'), id, 'verify', now() + make_interval(hours => $6::int) FROM a"
+		" RETURNING account_id");
+	/* Single use: the token is spent by the same statement that verifies. */
+	stmt_verify = db_stmt(
+		"WITH t AS (UPDATE account_tokens SET used_at = now()"
+		"   WHERE tenant_id = $1 AND token_hash = decode($2, 'hex') AND purpose = 'verify'"
+		"   AND used_at IS NULL AND expires_at > now() RETURNING account_id)"
+		" UPDATE accounts a SET email_verified_at = coalesce(a.email_verified_at, now())"
+		" FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL"
+		" RETURNING a.id");
 }
 
 void auth_signin_start(struct auth_signin *s, struct db_txn *txn, struct event_base *base,
@@ -201,4 +220,198 @@ static void finish(struct auth_signin *s, enum auth_result r)
 	s->result = r;
 	memset(s->password, 0, sizeof(s->password));
 	s->done(s, s->arg);
+}
+
+/* ---------------------------------------------------------------- sign-up */
+
+static void signup_hash_work(void *arg);
+static void signup_hash_done(void *arg);
+static void signup_written(struct db_txn *txn, enum db_status st, void *arg);
+
+static void signup_finish(struct auth_signup *s, enum auth_result r)
+{
+	s->result = r;
+	memset(s->password, 0, sizeof(s->password));
+	s->done(s, s->arg);
+}
+
+static void signup_refuse(struct auth_signup *s, const char *reason, const char *message)
+{
+	s->reason = reason;
+	s->message = message;
+	signup_finish(s, AUTH_REFUSED);
+}
+
+int auth_email_valid(const char *email)
+{
+	size_t n = strnlen(email, 255);
+	if (n < 3 || n > 254)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)email[i];
+		if (c <= ' ' || c == 0x7f || (c >= 'A' && c <= 'Z'))
+			return 0;
+	}
+	const char *at = strchr(email, '@');
+	if (!at || strchr(at + 1, '@'))
+		return 0;
+	const char *dot = strchr(at + 1, '.');
+	if (!dot || dot == at + 1 || dot[1] == '\0')
+		return 0;
+	return mail_address_valid(email);
+}
+
+/* Trims spaces around NAME into OUT; 0 when it is 1 to 100 characters of
+ * well-formed UTF-8 without control characters. */
+static int name_take(const char *name, char *out, size_t outlen)
+{
+	size_t n = strlen(name);
+	while (n && (name[0] == ' ' || name[0] == '\t')) {
+		name++;
+		n--;
+	}
+	while (n && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+		n--;
+	if (n == 0 || n >= outlen)
+		return -1;
+	long chars = utf8_count(name, n);
+	if (chars < 1 || chars > AUTH_NAME_MAX_CHARS)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c < ' ' || c == 0x7f)
+			return -1;
+		/* C1 controls, U+0080 to U+009F: 0xC2 0x80..0x9F */
+		if (c == 0xc2 && i + 1 < n && (unsigned char)name[i + 1] < 0xa0)
+			return -1;
+	}
+	memcpy(out, name, n);
+	out[n] = '\0';
+	return 0;
+}
+
+void auth_signup_start(struct auth_signup *s, const char *email, const char *name, const char *password,
+		       const char *lang, struct db_txn *txn, struct event_base *base,
+		       void (*done)(struct auth_signup *s, void *arg), void *arg)
+{
+	s->txn = txn;
+	s->base = base;
+	s->done = done;
+	s->arg = arg;
+	s->existed = 0;
+	s->token[0] = '\0';
+	snprintf(s->lang, sizeof(s->lang), "%s", lang ? lang : "nl");
+	/* In the form's order: name, e-mail address, password. */
+	if (!name || name_take(name, s->name, sizeof(s->name)) != 0) {
+		signup_refuse(s, "name", NULL);
+		return;
+	}
+	size_t elen = email ? strlen(email) : 0;
+	if (elen == 0 || elen >= sizeof(s->email)) {
+		signup_refuse(s, "email", NULL);
+		return;
+	}
+	for (size_t i = 0; i <= elen; i++)
+		s->email[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
+	if (!auth_email_valid(s->email)) {
+		signup_refuse(s, "email", NULL);
+		return;
+	}
+	size_t plen = password ? strlen(password) : 0;
+	const char *why = password_policy(password ? password : "", plen, s->lang);
+	if (why) {
+		signup_refuse(s, "password", why);
+		return;
+	}
+	if (plen >= sizeof(s->password)) {
+		signup_refuse(s, "password", password_policy("", 0, s->lang));
+		return;
+	}
+	memcpy(s->password, password, plen + 1);
+	if (job_submit(hashq, s->base, signup_hash_work, signup_hash_done, s) != 0)
+		signup_finish(s, AUTH_BUSY);
+}
+
+/* On a hashing thread: only S's own fields. */
+static void signup_hash_work(void *arg)
+{
+	struct auth_signup *s = arg;
+	pthread_mutex_lock(&params_lock);
+	struct pw_params want = params;
+	pthread_mutex_unlock(&params_lock);
+	if (password_hash(s->password, strlen(s->password), &want, s->hash, sizeof(s->hash)) != 0)
+		s->hash[0] = '\0';
+	memset(s->password, 0, sizeof(s->password));
+}
+
+static void signup_hash_done(void *arg)
+{
+	struct auth_signup *s = arg;
+	char tid[24], hours[8], hash[65];
+	if (!s->hash[0] || token_new(s->token) != 0) {
+		s->token[0] = '\0';
+		signup_finish(s, AUTH_BUSY);
+		return;
+	}
+	snprintf(tid, sizeof(tid), "%lld", (long long)s->tenant_id);
+	snprintf(hours, sizeof(hours), "%d", AUTH_VERIFY_HOURS);
+	token_hash_hex(s->token, hash);
+	const char *p[6] = {tid, s->email, s->name, s->hash, hash, hours};
+	if (db_query(s->txn, stmt_signup, 6, p) != 0) {
+		signup_finish(s, AUTH_DB);
+		return;
+	}
+	db_send(s->txn, signup_written, s);
+}
+
+static void signup_written(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct auth_signup *s = arg;
+	memset(s->hash, 0, sizeof(s->hash));
+	if (st != DB_OK) {
+		s->token[0] = '\0';
+		signup_finish(s, AUTH_DB);
+		return;
+	}
+	if (PQntuples(db_result(txn, 0)) == 0) {
+		/* The address has an account: no token to hand out. */
+		s->existed = 1;
+		memset(s->token, 0, sizeof(s->token));
+	}
+	signup_finish(s, AUTH_OK);
+}
+
+/* ---------------------------------------------------------------- verification */
+
+static void verify_done(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct auth_verify *v = arg;
+	if (st != DB_OK)
+		v->result = AUTH_DB;
+	else
+		v->result = PQntuples(db_result(txn, 0)) > 0 ? AUTH_OK : AUTH_INVALID;
+	v->done(v, v->arg);
+}
+
+void auth_verify_start(struct auth_verify *v, int64_t tenant_id, const char *token, struct db_txn *txn,
+		       void (*done)(struct auth_verify *v, void *arg), void *arg)
+{
+	v->txn = txn;
+	v->done = done;
+	v->arg = arg;
+	if (!token || !token_valid(token)) {
+		v->result = AUTH_INVALID;
+		done(v, arg);
+		return;
+	}
+	char tid[24], hash[65];
+	snprintf(tid, sizeof(tid), "%lld", (long long)tenant_id);
+	token_hash_hex(token, hash);
+	const char *p[2] = {tid, hash};
+	if (db_query(txn, stmt_verify, 2, p) != 0) {
+		v->result = AUTH_DB;
+		done(v, arg);
+		return;
+	}
+	db_send(txn, verify_done, v);
 }

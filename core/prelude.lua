@@ -315,7 +315,16 @@ local function new_handle(name, opts, pending, declared, from_platform)
 		local auth = {}
 		function auth.signin(email, password) return core.auth("signin", email, password) end
 		function auth.signout() return core.auth("signout") end
+		function auth.signup(email, name, password, lang)
+			return core.auth("signup", email, name, password, lang)
+		end
+		function auth.verify(token) return core.auth("verify", token) end
 		P.auth = core.protect(auth)
+		-- Mail in the request's transaction, from the tenant's name: sent
+		-- only when the request commits.
+		local mail = {}
+		function mail.send(to, subject, text, html) return core.auth("mail", to, subject, text, html) end
+		P.mail = core.protect(mail)
 	end
 	return core.protect(P)
 end

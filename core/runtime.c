@@ -20,6 +20,7 @@
 #include "db.h"
 #include "log.h"
 #include "cookie.h"
+#include "mail.h"
 #include "lsandbox.h"
 #include "static_files.h"
 #include "template.h"
@@ -101,12 +102,16 @@ struct rt_req {
 	char *json;
 	char csrf[TOKEN_CHARS + 1];     /* the request's CSRF token (cookie at_csrf) */
 	bool new_csrf;                  /* set the cookie with the answer */
+	bool secure;                    /* over TLS (a trusted proxy says so): __Host- cookies, HSTS */
 	bool touched;                   /* the session's last_seen_at was moved */
 	bool has_user;
 	char session_hash[65];          /* of the session cookie that was valid */
 	char set_session[TOKEN_CHARS + 1];      /* a new session to set ("" none) */
 	bool clear_session;
 	struct auth_signin *signin;
+	struct auth_signup *signup;
+	struct auth_verify *verify;
+	bool mail_ok;                   /* op "mail": the message was queued */
 	int64_t user_id;
 	char user_name[401];
 	char user_roles[40];            /* "admin facilitator member", as granted */
@@ -640,8 +645,10 @@ static int core_db(lua_State *L)
 	return lua_yield(L, n + 1);
 }
 
-/* core.auth(op, ...): "signin"(email, password) and "signout"(); only
- * platform plugins get a handle to it. Yields like core.db. */
+/* core.auth(op, ...): "signin"(email, password), "signout"(),
+ * "signup"(email, name, password, lang), "verify"(token) and
+ * "mail"(to, subject, text, html); only platform plugins get a handle to
+ * it. Yields like core.db. */
 static int core_auth(lua_State *L)
 {
 	const char *op = luaL_checkstring(L, 1);
@@ -661,6 +668,33 @@ static int core_auth(lua_State *L)
 		lua_settop(L, 3);
 	} else if (strcmp(op, "signout") == 0) {
 		lua_settop(L, 1);
+	} else if (strcmp(op, "signup") == 0) {
+		for (int i = 2; i <= 4; i++)
+			if (lua_type(L, i) != LUA_TSTRING)
+				return plugin_error(L, "auth.signup needs an e-mail address, a name and a password");
+		if (!lua_isnil(L, 5) && lua_type(L, 5) != LUA_TSTRING)
+			return plugin_error(L, "auth.signup: the language must be a string or nil");
+		lua_settop(L, 5);
+	} else if (strcmp(op, "verify") == 0) {
+		if (lua_type(L, 2) != LUA_TSTRING) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "invalid");
+			return 2;
+		}
+		lua_settop(L, 2);
+	} else if (strcmp(op, "mail") == 0) {
+		for (int i = 2; i <= 4; i++)
+			if (lua_type(L, i) != LUA_TSTRING)
+				return plugin_error(L, "mail.send needs an address, a subject and a text");
+		if (!lua_isnoneornil(L, 5)) {
+			size_t hlen;
+			const char *html = tmpl_to_safehtml(L, 5, &hlen);
+			if (!html)
+				return plugin_error(L, "mail.send: html must be safe HTML from plugin.render");
+			lua_pushlstring(L, html, hlen);
+			lua_replace(L, 5);
+		}
+		lua_settop(L, 5);
 	} else {
 		return plugin_error(L, "unknown auth operation");
 	}
@@ -1214,7 +1248,7 @@ static int push_request(lua_State *L)
 	if (q)
 		push_urlencoded(L, q, strlen(q));
 	lua_setfield(L, -2, "query");
-	static const char *const headers[] = {"user-agent", "referer", "accept", "content-type", NULL};
+	static const char *const headers[] = {"user-agent", "referer", "accept", "content-type", "host", NULL};
 	lua_createtable(L, 0, 4);
 	for (int i = 0; headers[i]; i++) {
 		const char *v = http_req_header(req, headers[i]);
@@ -1230,6 +1264,8 @@ static int push_request(lua_State *L)
 	lua_setfield(L, -2, "body");
 	lua_pushstring(L, rq->csrf);
 	lua_setfield(L, -2, "csrf");
+	lua_pushstring(L, rq->secure ? "https" : "http");
+	lua_setfield(L, -2, "scheme");
 	const char *ctype = http_req_header(req, "Content-Type");
 	lua_createtable(L, 0, 4);
 	if (body && ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
@@ -1289,7 +1325,9 @@ static void rq_start(struct rt_req *rq)
 	rq->ts->active++;
 	ts_touch(rq->rw, rq->ts);
 	const char *cookies = http_req_header(req, "Cookie");
-	if (cookie_get(cookies, "at_csrf", rq->csrf, sizeof(rq->csrf)) < 0 || !token_valid(rq->csrf)) {
+	rq->secure = http_req_secure(req);
+	if (cookie_get(cookies, rq->secure ? "__Host-at_csrf" : "at_csrf", rq->csrf, sizeof(rq->csrf)) < 0 ||
+	    !token_valid(rq->csrf)) {
 		if (token_new(rq->csrf) != 0) {
 			rq_fail(rq, 503, "no randomness for a CSRF token");
 			return;
@@ -1312,7 +1350,8 @@ static void rq_start(struct rt_req *rq)
 	}
 	char token[TOKEN_CHARS + 2];
 	struct app_worker *a = app_of(rq->rw->w);
-	if (cookie_get(cookies, "at_session", token, sizeof(token)) < 0 || !token_valid(token) || !a || !a->pool) {
+	if (cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
+	    !token_valid(token) || !a || !a->pool) {
 		rq_run_lua(rq);
 		return;
 	}
@@ -1457,7 +1496,8 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	}
 	lua_pop(co, nres);
 	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0 || strcmp(rq->op, "signin") == 0 ||
-	    strcmp(rq->op, "signout") == 0)
+	    strcmp(rq->op, "signout") == 0 || strcmp(rq->op, "signup") == 0 || strcmp(rq->op, "verify") == 0 ||
+	    strcmp(rq->op, "mail") == 0)
 		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1491,6 +1531,7 @@ static void rq_signin(struct rt_req *rq)
 		rq_fail(rq, 503, "out of memory");
 		return;
 	}
+	free(rq->signin);    /* a second sign-in in one request: the first is done */
 	rq->signin = s;
 	s->tenant_id = rq->tenant_id;
 	/* params: tenant, plugin (NULL), email, password */
@@ -1507,12 +1548,97 @@ static void rq_signin(struct rt_req *rq)
 	auth_signin_start(s, rq->txn, rq->rw->w->base, rq_signed_in, rq);
 }
 
+static void rq_signed_up(struct auth_signup *s, void *arg);
+static void rq_verified(struct auth_verify *v, void *arg);
+
+/* params: tenant, plugin (NULL), email, name, password, lang */
+static void rq_signup(struct rt_req *rq)
+{
+	/* One per request, reused by a second call (the first one is done). */
+	struct auth_signup *s = rq->signup ? rq->signup : calloc(1, sizeof(*s));
+	if (!s) {
+		rq_fail(rq, 503, "out of memory");
+		return;
+	}
+	memset(s, 0, sizeof(*s));
+	rq->signup = s;
+	s->tenant_id = rq->tenant_id;
+	const char *lang = rq->nparams > 5 && rq->params[5] ? rq->params[5] : http_req_lang(rq->req);
+	auth_signup_start(s, rq->nparams > 2 ? rq->params[2] : NULL, rq->nparams > 3 ? rq->params[3] : NULL,
+			  rq->nparams > 4 ? rq->params[4] : NULL, lang, rq->txn, rq->rw->w->base, rq_signed_up, rq);
+}
+
+static void rq_signed_up(struct auth_signup *s, void *arg)
+{
+	struct rt_req *rq = arg;
+	if (rq->nparams > 4 && rq->params[4])
+		memset(rq->params[4], 0, strlen(rq->params[4]));
+	if (s->result == AUTH_BUSY) {
+		rq_fail(rq, 503, "sign-up: the hashing queue is full");
+		return;
+	}
+	if (s->result == AUTH_DB) {
+		rq_fail(rq, 503, "sign-up: the database failed");
+		return;
+	}
+	rq_answered(rq->txn, DB_OK, rq);
+}
+
+/* params: tenant, plugin (NULL), token */
+static void rq_verify(struct rt_req *rq)
+{
+	struct auth_verify *v = rq->verify ? rq->verify : calloc(1, sizeof(*v));
+	if (!v) {
+		rq_fail(rq, 503, "out of memory");
+		return;
+	}
+	rq->verify = v;
+	auth_verify_start(v, rq->tenant_id, rq->nparams > 2 ? rq->params[2] : NULL, rq->txn, rq_verified, rq);
+}
+
+static void rq_verified(struct auth_verify *v, void *arg)
+{
+	struct rt_req *rq = arg;
+	if (v->result == AUTH_DB) {
+		rq_fail(rq, 503, "verification: the database failed");
+		return;
+	}
+	rq_answered(rq->txn, DB_OK, rq);
+}
+
+/* params: tenant, plugin (NULL), to, subject, text, html; the tenant's
+ * name is the sender's. */
+static void rq_mail(struct rt_req *rq)
+{
+	const char *from = mail_header_text_valid(rq->name, MAIL_NAME_MAX) ? rq->name : NULL;
+	rq->mail_ok = rq->nparams > 4 &&
+		      mail_enqueue(rq->txn, rq->tenant_id, rq->params[2], from, rq->params[3], rq->params[4],
+				   rq->nparams > 5 ? rq->params[5] : NULL) == 0;
+	if (!rq->mail_ok) {
+		rq_answered(rq->txn, DB_OK, rq);
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
+
 static void rq_send(struct rt_req *rq)
 {
 	int stmt;
 	const char *op = rq->op;
 	if (strcmp(op, "signin") == 0) {
 		rq_signin(rq);
+		return;
+	}
+	if (strcmp(op, "signup") == 0) {
+		rq_signup(rq);
+		return;
+	}
+	if (strcmp(op, "verify") == 0) {
+		rq_verify(rq);
+		return;
+	}
+	if (strcmp(op, "mail") == 0) {
+		rq_mail(rq);
 		return;
 	}
 	if (strcmp(op, "signout") == 0) {
@@ -1561,6 +1687,44 @@ static int push_answer(lua_State *L)
 	if (strcmp(op, "signout") == 0) {
 		lua_pushboolean(L, 1);
 		return 1;
+	}
+	if (strcmp(op, "signup") == 0) {
+		struct auth_signup *s = rq->signup;
+		if (s->result == AUTH_OK) {
+			lua_pushboolean(L, 1);
+			if (s->existed) {
+				lua_pushnil(L);
+				lua_pushliteral(L, "exists");
+				return 3;
+			}
+			lua_pushstring(L, s->token);
+			return 2;
+		}
+		lua_pushnil(L);
+		lua_pushstring(L, s->reason ? s->reason : "invalid");
+		if (s->message)
+			lua_pushstring(L, s->message);
+		else
+			lua_pushnil(L);
+		return 3;
+	}
+	if (strcmp(op, "verify") == 0) {
+		if (rq->verify->result == AUTH_OK) {
+			lua_pushboolean(L, 1);
+			return 1;
+		}
+		lua_pushnil(L);
+		lua_pushliteral(L, "invalid");
+		return 2;
+	}
+	if (strcmp(op, "mail") == 0) {
+		if (rq->mail_ok) {
+			lua_pushboolean(L, 1);
+			return 1;
+		}
+		lua_pushnil(L);
+		lua_pushliteral(L, "invalid");
+		return 2;
 	}
 	if (strcmp(op, "signin") == 0) {
 		struct auth_signin *s = rq->signin;
@@ -1837,6 +2001,8 @@ static int read_answer_protected(lua_State *co)
 
 static void add_common_headers(struct http_request *req)
 {
+	if (http_req_secure(req))
+		http_resp_header(req, "Strict-Transport-Security", "max-age=31536000");
 	http_resp_header(req, "X-Content-Type-Options", "nosniff");
 	http_resp_header(req, "Referrer-Policy", "strict-origin-when-cross-origin");
 	http_resp_header(req, "Content-Security-Policy",
@@ -1909,15 +2075,19 @@ static void send_answer(struct rt_req *rq)
 		add_common_headers(req);
 		if (rq->new_csrf) {
 			char cookie[128];
-			snprintf(cookie, sizeof(cookie), "at_csrf=%s; Path=/; HttpOnly; SameSite=Lax", rq->csrf);
+			snprintf(cookie, sizeof(cookie), "%sat_csrf=%s; Path=/; HttpOnly; SameSite=Lax%s",
+				 rq->secure ? "__Host-" : "", rq->csrf, rq->secure ? "; Secure" : "");
 			http_resp_header(req, "Set-Cookie", cookie);
 		}
 		if (rq->set_session[0]) {
 			char cookie[128];
-			snprintf(cookie, sizeof(cookie), "at_session=%s; Path=/; HttpOnly; SameSite=Lax", rq->set_session);
+			snprintf(cookie, sizeof(cookie), "%sat_session=%s; Path=/; HttpOnly; SameSite=Lax%s",
+				 rq->secure ? "__Host-" : "", rq->set_session, rq->secure ? "; Secure" : "");
 			http_resp_header(req, "Set-Cookie", cookie);
 		} else if (rq->clear_session) {
-			http_resp_header(req, "Set-Cookie", "at_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+			http_resp_header(req, "Set-Cookie",
+					 rq->secure ? "__Host-at_session=; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=0"
+						    : "at_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 		}
 		http_resp_header(req, "Cache-Control", "no-cache");
 		for (int i = 0; i < a.nheaders; i++)
@@ -1967,6 +2137,10 @@ static void rq_free(struct rt_req *rq)
 {
 	rq_clear_params(rq);
 	free(rq->signin);
+	if (rq->signup)
+		memset(rq->signup->token, 0, sizeof(rq->signup->token));
+	free(rq->signup);
+	free(rq->verify);
 	free(rq->answer);
 	free(rq->json);
 	if (rq->ts) {

@@ -120,3 +120,113 @@ plugin.route("POST", "/uitloggen", function(req)
 	plugin.auth.signout()
 	return { redirect = "/" }
 end)
+
+-- Signing up. The core checks the fields, hashes the password on its
+-- hashing threads and inserts the account with a verification token; this
+-- page sends the mail (in the same transaction: it goes out only if the
+-- account was stored) and answers. An address that has an account already
+-- gets the same page, and its owner a mail that says so.
+
+-- An absolute URL on this tenant's host for PATH, or PATH itself when the
+-- Host header is not a plain host name.
+local function absolute(req, path)
+	local host = req.headers and req.headers.host or ""
+	if not host:match("^[%w%.%-]+$") and not host:match("^[%w%.%-]+:%d+$") then
+		return path
+	end
+	return req.scheme .. "://" .. host:lower() .. path
+end
+
+local function signup_page(req, status, form, errors)
+	errors = errors or {}
+	return {
+		status = status,
+		html = plugin.render("signup.html", {
+			csrf = req.csrf,
+			user = req.user,
+			name = form.name,
+			email = form.email,
+			errors = errors,
+			has_errors = next(errors) ~= nil,
+		}, req.lang),
+	}
+end
+
+local function mail_text(lines)
+	return table.concat(lines, "\n") .. "\n"
+end
+
+local function send_verify_mail(req, email, name, token)
+	local tenant = plugin.tenant().name
+	local lang = req.lang
+	local link = absolute(req, "/bevestigen?token=" .. token)
+	local view = {
+		greeting = plugin.t("site.mail_greeting", { name = name }, lang),
+		body = plugin.t("site.mail_verify_body", { tenant = tenant }, lang),
+		link = link,
+		link_text = plugin.t("site.mail_verify_link", nil, lang),
+		ignore = plugin.t("site.mail_verify_ignore", nil, lang),
+	}
+	local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
+	local html = plugin.render("mail/message.html", view, lang)
+	local ok = plugin.mail.send(email, plugin.t("site.mail_verify_subject", { tenant = tenant }, lang), text, html)
+	if not ok then error("the verification mail could not be queued") end
+end
+
+local function send_exists_mail(req, email)
+	local tenant = plugin.tenant().name
+	local lang = req.lang
+	local link = absolute(req, "/inloggen")
+	local view = {
+		greeting = plugin.t("site.mail_greeting_plain", nil, lang),
+		body = plugin.t("site.mail_exists_body", { tenant = tenant }, lang),
+		link = link,
+		link_text = plugin.t("site.signin", nil, lang),
+		ignore = plugin.t("site.mail_exists_ignore", nil, lang),
+	}
+	local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
+	local html = plugin.render("mail/message.html", view, lang)
+	local ok = plugin.mail.send(email, plugin.t("site.mail_exists_subject", { tenant = tenant }, lang), text, html)
+	if not ok then error("the sign-up mail could not be queued") end
+end
+
+plugin.route("GET", "/registreren", function(req)
+	return signup_page(req, 200, {})
+end)
+
+plugin.route("POST", "/registreren", function(req)
+	local form = {
+		name = req.form.name or "",
+		email = (req.form.email or ""):match("^%s*(.-)%s*$"),
+	}
+	local ok, token, why = plugin.auth.signup(form.email, form.name, req.form.password or "", req.lang)
+	if not ok then
+		local errors = {}
+		if token == "password" then
+			errors.password = why or plugin.t("site.signup_password_invalid", nil, req.lang)
+		elseif token == "email" then
+			errors.email = plugin.t("site.signup_email_invalid", nil, req.lang)
+		else
+			errors.name = plugin.t("site.signup_name_invalid", nil, req.lang)
+		end
+		return signup_page(req, 422, form, errors)
+	end
+	local email = form.email:lower()
+	if token then
+		send_verify_mail(req, email, form.name:match("^%s*(.-)%s*$"), token)
+	elseif why == "exists" then
+		send_exists_mail(req, email)
+	end
+	return {
+		html = plugin.render("signup_sent.html", { csrf = req.csrf, user = req.user, email = email }, req.lang),
+	}
+end)
+
+-- The link in the verification mail: single use, 24 hours.
+plugin.route("GET", "/bevestigen", function(req)
+	local ok = plugin.auth.verify(req.query.token or "")
+	return {
+		status = ok and 200 or 400,
+		html = plugin.render("verify.html", { csrf = req.csrf, user = req.user, ok = ok }, req.lang),
+	}
+end)

@@ -159,3 +159,28 @@ def test_session_idle_timeout_is_configurable(db_daemon, site, pg):
     wait_for(lambda: d.get("/whoami", host="sess-a.test")[0] == 200, what="serving")
     t = add_session(pg, ids["sess-a"], "short@example.nl", "Short", idle="5 seconds")
     assert get_json(d, "/whoami", "sess-a.test", {"Cookie": f"at_session={t}"})["user"] is False
+
+
+def test_over_tls_cookies_are_host_prefixed_and_secure(db_daemon, site, pg):
+    _, ids = site
+    d = db_daemon({"workers": "1", "trusted_proxies": "127.0.0.1"})
+    wait_for(lambda: d.get("/whoami", host="sess-a.test")[0] == 200, what="serving")
+    tls = {"X-Forwarded-Proto": "https"}
+    st, hdr, _ = d.get("/whoami", host="sess-a.test", headers=tls)
+    assert hdr["set-cookie"].startswith("__Host-at_csrf=") and "; Secure" in hdr["set-cookie"]
+    assert hdr["strict-transport-security"].startswith("max-age=")
+    t = add_session(pg, ids["sess-a"], "tls@example.nl", "TLS")
+    # Over TLS only the __Host- cookie counts; over plain HTTP only the plain one.
+    assert get_json(d, "/whoami", "sess-a.test", {**tls, "Cookie": f"__Host-at_session={t}"})["user"]["name"] == "TLS"
+    assert get_json(d, "/whoami", "sess-a.test", {**tls, "Cookie": f"at_session={t}"})["user"] is False
+    assert get_json(d, "/whoami", "sess-a.test", {"Cookie": f"at_session={t}"})["user"]["name"] == "TLS"
+    st, hdr, _ = d.get("/whoami", host="sess-a.test")
+    assert hdr["set-cookie"].startswith("at_csrf=") and "Secure" not in hdr["set-cookie"]
+    assert "strict-transport-security" not in hdr
+
+
+def test_forwarded_proto_from_an_untrusted_peer_is_ignored(site):
+    d, _ = site                                                  # no trusted proxies
+    st, hdr, _ = d.get("/whoami", host="sess-a.test", headers={"X-Forwarded-Proto": "https"})
+    assert hdr["set-cookie"].startswith("at_csrf=") and "Secure" not in hdr["set-cookie"]
+    assert "strict-transport-security" not in hdr
