@@ -53,20 +53,49 @@ end
 
 ------------------------------------------------------------------ tenant.lua
 
+local tenant_src        -- tenant.lua's text, to name the line of a problem
+
+-- The line of tenant.lua where NAME is assigned (`name =` or
+-- `["name"] =`), searching from line AFTER on; nil when not found.
+local function line_of(name, after)
+	if not tenant_src or type(name) ~= "string" then return nil end
+	local n = 0
+	for line in (tenant_src .. "\n"):gmatch("([^\n]*)\n") do
+		n = n + 1
+		if n > (after or 0) then
+			local s = line:find(name, 1, true)
+			while s do
+				local before = s > 1 and line:sub(s - 1, s - 1) or ""
+				if not before:match("[%w_]") and line:sub(s + #name):match("^[\"']?%]?%s*=") then
+					return n
+				end
+				s = line:find(name, s + 1, true)
+			end
+		end
+	end
+	return nil
+end
+
+-- "tenant.lua:LINE:" for NAME (after line AFTER), or "tenant.lua:".
+local function at(name, after)
+	local n = line_of(name, after)
+	return n and ("tenant.lua:" .. n .. ":") or "tenant.lua:"
+end
+
 local CSS_VALUE = "^[%w%s#%%%.,%-%(%)'\"/]+$"
 
 local function check_theme(theme)
 	if theme == nil then return {} end
 	if type(theme) ~= "table" then
-		problem("tenant.lua: 'theme' must be a table of name = value")
+		problem(at("theme") .. " 'theme' must be a table of name = value")
 		return {}
 	end
 	local out = {}
 	for k, v in pairs(theme) do
 		if type(k) ~= "string" or not k:match("^[a-z][a-z0-9-]*$") then
-			problem("tenant.lua: theme token names are lowercase words with dashes: " .. core.describe(k))
+			problem(at(k, line_of("theme")) .. " theme token names are lowercase words with dashes: " .. core.describe(k))
 		elseif type(v) ~= "string" or #v > 200 or not v:match(CSS_VALUE) then
-			problem("tenant.lua: theme token '" .. k .. "' must be a CSS value without ; { } < > or \\")
+			problem(at(k, line_of("theme")) .. " theme token '" .. k .. "' must be a CSS value without ; { } < > or \\")
 		else
 			out[k] = v
 		end
@@ -81,6 +110,7 @@ local function read_tenant(info)
 	tenant.theme = {}
 	local src = core.file("tenant", "tenant.lua")
 	if not src then return { site = {} } end
+	tenant_src = src
 	local conf, err = run_data(src, "tenant.lua")
 	if err then
 		problem(err)
@@ -92,18 +122,18 @@ local function read_tenant(info)
 	end
 	local known = { name = true, locale = true, theme = true, plugins = true }
 	for k in pairs(conf) do
-		if not known[k] then problem("tenant.lua: unknown field " .. core.describe(k)) end
+		if not known[k] then problem(at(k) .. " unknown field " .. core.describe(k)) end
 	end
 	if conf.name ~= nil then
 		if type(conf.name) ~= "string" or #conf.name == 0 or #conf.name > 800 then
-			problem("tenant.lua: 'name' must be a non-empty string")
+			problem(at("name") .. " 'name' must be a non-empty string")
 		else
 			tenant.name = conf.name
 		end
 	end
 	if conf.locale ~= nil then
 		if not LANGS[conf.locale] then
-			problem("tenant.lua: 'locale' must be \"nl\" or \"en\"")
+			problem(at("locale") .. " 'locale' must be \"nl\" or \"en\"")
 		else
 			tenant.locale = conf.locale
 		end
@@ -112,15 +142,15 @@ local function read_tenant(info)
 	local list = conf.plugins
 	if list == nil then list = {} end
 	if type(list) ~= "table" then
-		problem("tenant.lua: 'plugins' must be a table of name = { options }")
+		problem(at("plugins") .. " 'plugins' must be a table of name = { options }")
 		list = {}
 	end
 	local out = { site = {} }
 	for name, opts in pairs(list) do
 		if type(name) ~= "string" or not name:match("^[a-z][a-z0-9_]*$") then
-			problem("tenant.lua: plugin names are lowercase identifiers: " .. core.describe(name))
+			problem(at(name, line_of("plugins")) .. " plugin names are lowercase identifiers: " .. core.describe(name))
 		elseif opts ~= true and type(opts) ~= "table" then
-			problem("tenant.lua: plugin '" .. name .. "' needs a table of options (or true)")
+			problem(at(name, line_of("plugins")) .. " plugin '" .. name .. "' needs a table of options (or true)")
 		else
 			out[name] = opts == true and {} or opts
 		end
@@ -168,7 +198,7 @@ local function option_checker(name, opts, declared)
 		declared[oname] = true
 		local v = opts[oname]
 		if v == nil then return default end
-		local where = "tenant.lua: plugin '" .. name .. "' option '" .. oname .. "'"
+		local where = at(oname, line_of(name, line_of("plugins"))) .. " plugin '" .. name .. "' option '" .. oname .. "'"
 		if otype == "boolean" then
 			if type(v) ~= "boolean" then error(where .. " must be true or false", 0) end
 		elseif otype == "string" then
@@ -353,7 +383,7 @@ local function load_plugin(name, opts)
 		src, file, which = find_source("plugins/" .. name .. "/init.lua", name .. ".lua")
 	end
 	if not src then
-		return problem("tenant.lua: unknown plugin '" .. name .. "'")
+		return problem(at(name, line_of("plugins")) .. " unknown plugin '" .. name .. "'")
 	end
 	local pending, declared = {}, {}
 	local env = core.new_env()
@@ -368,7 +398,8 @@ local function load_plugin(name, opts)
 	end
 	for k in pairs(opts) do
 		if not declared[k] then
-			return problem("tenant.lua: plugin '" .. name .. "' has no option " .. core.describe(k)
+			return problem(at(k, line_of(name, line_of("plugins"))) .. " plugin '" .. name .. "' has no option "
+				.. core.describe(k)
 				.. " (plugin disabled)")
 		end
 	end

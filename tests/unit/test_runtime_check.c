@@ -108,6 +108,24 @@ int main(void)
 			     "plugin.hook('page.vieww', function() end)", NULL, NULL),
 		       "unknown event 'page.vieww'");
 
+	/* Problems found in tenant.lua's values name their line. */
+	expect_problem("line of an unknown plugin",
+		       check("tenant.lua", "return {\n\tname = 'x',\n\tplugins = {\n\t\tsite = {},\n\t\tnope = {},\n\t},\n}",
+			     NULL, NULL, NULL, NULL),
+		       "tenant.lua:5: unknown plugin 'nope'");
+	expect_problem("line of a bad option",
+		       check("tenant.lua",
+			     "return {\n\tplugins = {\n\t\tsite = {\n\t\t\twelcome = 'hoi',\n\t\t\tactivity = 99,\n\t\t},\n\t},\n}",
+			     NULL, NULL, NULL, NULL),
+		       "tenant.lua:5: plugin 'site' option 'activity' must be between 0 and 20");
+	expect_problem("line of an unknown field",
+		       check("tenant.lua", "return {\n\tname = 'x',\n\tnmae = 'y',\n}", NULL, NULL, NULL, NULL),
+		       "tenant.lua:3: unknown field 'nmae'");
+	expect_problem("line of a theme token",
+		       check("tenant.lua", "return {\n\ttheme = {\n\t\tprimary = '#fff',\n\t\t[\"text\"] = 'a;b',\n\t},\n}",
+			     NULL, NULL, NULL, NULL),
+		       "tenant.lua:4: theme token 'text'");
+
 	/* Limits while loading stop the load, named. */
 	expect_problem("endless tenant.lua", check("tenant.lua", "while true do end", NULL, NULL, NULL, NULL),
 		       "instruction limit exceeded");
