@@ -85,6 +85,7 @@ struct db_conn {
 	struct event *rev, *wev, *timer;
 	bool rev_on, wev_on;
 	bool broken;            /* went bad while a request held it */
+	bool pending_rollback;  /* a read-only transaction is still open: end it first */
 	int backoff_ms;
 	uint8_t prepared[DB_STMTS_MAX / 8];
 	struct db_txn txn;
@@ -136,6 +137,7 @@ static void conn_fail(struct db_conn *c, const char *why);
 static void conn_close_pg(struct db_conn *c);
 static void conn_retry_later(struct db_conn *c);
 static void conn_release(struct db_conn *c);
+static void conn_send_rollback(struct db_conn *c);
 static void conn_send(struct db_conn *c);
 static void conn_read_results(struct db_conn *c);
 static void conn_batch_done(struct db_conn *c);
@@ -358,6 +360,27 @@ void db_commit(struct db_txn *t, db_done_cb cb, void *arg)
 	}
 	t->committing = true;
 	conn_send(c);
+}
+
+void db_release(struct db_txn *t)
+{
+	struct db_conn *c = t->conn;
+	if (t->done)
+		return;
+	if (c->state != DBC_HELD) {
+		log_error("db_release while a batch is in flight");
+		return;
+	}
+	if (!t->begun || t->failed || t->unavailable || c->broken || !c->pg) {
+		db_rollback(t);
+		return;
+	}
+	t->done = true;
+	txn_clear_results(t);
+	c->pending_rollback = true;
+	c->state = DBC_IDLE;
+	conn_arm(c, DB_IDLE_ROLLBACK_MS);
+	pool_serve_waiters(c->pool);
 }
 
 void db_rollback(struct db_txn *t)
@@ -587,6 +610,28 @@ static void conn_close_pg(struct db_conn *c)
 		c->pg = NULL;
 	}
 	c->fd = -1;
+	c->pending_rollback = false;
+}
+
+/* Sends a ROLLBACK on its own; the connection is idle again when it is
+ * answered. */
+static void conn_send_rollback(struct db_conn *c)
+{
+	struct db_txn *t = &c->txn;
+	t->nitems = t->pos = 0;
+	c->state = DBC_RESETTING;
+	c->pending_rollback = false;
+	if (send_stmt(c, STMT_ROLLBACK, 0, NULL, IT_ROLLBACK, 0) != 0) {
+		conn_fail(c, PQerrorMessage(c->pg));
+		return;
+	}
+	if (PQpipelineSync(c->pg) != 1) {
+		conn_fail(c, PQerrorMessage(c->pg));
+		return;
+	}
+	t->items[t->nitems++] = (struct item){.kind = IT_SYNC};
+	conn_arm(c, c->pool->wait_timeout + (c->pool->stmt_timeout > 0 ? c->pool->stmt_timeout : 0));
+	conn_flush(c);
 }
 
 /* The request is done with the connection: back to the pool, through a
@@ -604,22 +649,12 @@ static void conn_release(struct db_conn *c)
 	if (t->begun && !(t->committing && !t->failed && !t->unavailable)) {
 		/* ROLLBACK travels alone; a pipeline keeps the connection
 		 * non-blocking throughout. */
-		t->nitems = t->pos = 0;
-		c->state = DBC_RESETTING;
-		if (send_stmt(c, STMT_ROLLBACK, 0, NULL, IT_ROLLBACK, 0) != 0) {
-			conn_fail(c, PQerrorMessage(c->pg));
-			return;
-		}
-		if (PQpipelineSync(c->pg) != 1) {
-			conn_fail(c, PQerrorMessage(c->pg));
-			return;
-		}
-		t->items[t->nitems++] = (struct item){.kind = IT_SYNC};
-		conn_arm(c, c->pool->wait_timeout + (c->pool->stmt_timeout > 0 ? c->pool->stmt_timeout : 0));
-		conn_flush(c);
+		conn_send_rollback(c);
 		return;
 	}
 	c->state = DBC_IDLE;
+	if (c->pending_rollback)
+		conn_arm(c, DB_IDLE_ROLLBACK_MS);
 	pool_serve_waiters(c->pool);
 }
 
@@ -652,6 +687,13 @@ static void conn_send(struct db_conn *c)
 {
 	struct db_txn *t = &c->txn;
 	t->nitems = t->pos = 0;
+	if (c->pending_rollback) {
+		/* The last request's read-only transaction ends here, ahead of
+		 * this one's BEGIN, in the same round trip. */
+		if (send_stmt(c, STMT_ROLLBACK, 0, NULL, IT_ROLLBACK, 0) != 0)
+			goto fail;
+		c->pending_rollback = false;
+	}
 	if (!t->begun) {
 		if (send_stmt(c, STMT_BEGIN, 0, NULL, IT_BEGIN, 0) != 0)
 			goto fail;
@@ -816,6 +858,12 @@ static void on_conn_timer(evutil_socket_t fd, short what, void *arg)
 	case DBC_BUSY:
 	case DBC_RESETTING:
 		conn_fail(c, "the database did not answer in time");
+		break;
+	case DBC_IDLE:
+		/* Nobody took it: end the read-only transaction left open, so
+		 * that its locks do not linger. */
+		if (c->pending_rollback)
+			conn_send_rollback(c);
 		break;
 	default:
 		break;

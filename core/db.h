@@ -65,6 +65,13 @@ void db_send(struct db_txn *t, db_done_cb cb, void *arg);
  * then may a write be acknowledged. The transaction is over after cb. */
 void db_commit(struct db_txn *t, db_done_cb cb, void *arg);
 
+/* Ends a transaction that wrote nothing: the connection is free at once
+ * and its ROLLBACK goes with the next batch sent on it (or on its own
+ * after DB_IDLE_ROLLBACK_MS idle). Saves the read-only request a round
+ * trip. A transaction that failed is rolled back as by db_rollback. */
+#define DB_IDLE_ROLLBACK_MS 100
+void db_release(struct db_txn *t);
+
 /* Ends the transaction without committing; the connection is cleaned up
  * and returned to the pool in the background. */
 void db_rollback(struct db_txn *t);

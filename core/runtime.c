@@ -2049,7 +2049,7 @@ static void rq_respond(struct rt_req *rq, int idx)
 		if (rq->touched)
 			db_commit(rq->txn, commit_ignored, NULL);   /* the session's last use; nothing waits */
 		else
-			db_rollback(rq->txn);
+			db_release(rq->txn);
 		rq->txn = NULL;
 	}
 	if (rq->txn) {
