@@ -137,6 +137,14 @@ void http_conn_close_all(struct worker *w)
 
 /* A response is complete in the output buffer (called from
  * http_response.c). Decides what the connection does next. */
+void http_conn_arm_write(struct http_conn *c, bool restart)
+{
+	if (!restart && event_pending(c->write_timer, EV_TIMEOUT, NULL))
+		return;
+	event_add(c->write_timer, &(struct timeval){.tv_sec = c->cfg->write_timeout / 1000,
+						   .tv_usec = (c->cfg->write_timeout % 1000) * 1000});
+}
+
 void http_conn_response_done(struct http_conn *c)
 {
 	struct http_request *req = c->req;
@@ -151,8 +159,7 @@ void http_conn_response_done(struct http_conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	if (evbuffer_get_length(c->out) > 0)
-		event_add(c->write_timer, &(struct timeval){.tv_sec = c->cfg->write_timeout / 1000,
-							   .tv_usec = (c->cfg->write_timeout % 1000) * 1000});
+		http_conn_arm_write(c, true);
 	if (c->busy > 1) {
 		/* Inside conn_process (a synchronous handler): it goes on. */
 		return;
@@ -585,9 +592,8 @@ static void conn_close_when_sent(struct http_conn *c)
 		event_del(c->read_timer);
 		c->rt_kind = RT_NONE;
 	}
-	if (c->write_timer && !event_pending(c->write_timer, EV_TIMEOUT, NULL))
-		event_add(c->write_timer, &(struct timeval){.tv_sec = c->cfg->write_timeout / 1000,
-							   .tv_usec = (c->cfg->write_timeout % 1000) * 1000});
+	if (c->write_timer)
+		http_conn_arm_write(c, false);
 	conn_update_io(c);
 }
 

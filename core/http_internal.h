@@ -105,6 +105,9 @@ struct http_conn {
 
 /* http_conn.c */
 void http_conn_response_done(struct http_conn *c);
+/* Arms the deadline for the client to take the queued output (RESTART:
+ * from now even when armed already). */
+void http_conn_arm_write(struct http_conn *c, bool restart);
 void http_conn_flush(struct http_conn *c);
 void http_conn_enter(struct http_conn *c);
 void http_conn_leave(struct http_conn *c);

@@ -420,6 +420,10 @@ void http_resp_stream_write(struct http_request *req, const void *data, size_t l
 		evbuffer_add(c->out, "\r\n", 2);
 	req->bytes_out += len;
 	http_conn_flush(c);
+	/* A streamed response has the same deadline for the client to take
+	 * what is queued as a whole one. */
+	if (c->state != CONN_DEAD && evbuffer_get_length(c->out) > 0)
+		http_conn_arm_write(c, false);
 	http_conn_leave(c);
 }
 
