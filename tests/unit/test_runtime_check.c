@@ -163,6 +163,14 @@ int main(void)
 		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua", "return core.file",
 			     NULL, NULL),
 		       "undeclared global 'core'");
+	expect_problem("a tenant plugin gets no sign-in",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "local f = plugin.auth.signin", NULL, NULL),
+		       "plugins/mine.lua:1: attempt to index a nil value (field 'auth')");
+	expect_problem("a tenant plugin sends no mail",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "local f = plugin.mail.send", NULL, NULL),
+		       "plugins/mine.lua:1: attempt to index a nil value (field 'mail')");
 	expect_problem("tenant.lua cannot reach plugins",
 		       check("tenant.lua", "return { name = plugin.name }", NULL, NULL, NULL, NULL),
 		       "undeclared global 'plugin'");
