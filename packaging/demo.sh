@@ -40,6 +40,11 @@ cat <<MSG
   Database: var/pg (psql: packaging/pg.sh psql var/pg)
   Mail: not sent; each mail is written as a file you can open:
     $(pwd)/var/mail/<tenant>/<id>.eml
+  Accounts: sign up at /registreren (the confirmation link is in the mail
+  file), or make an administrator in another terminal:
+    . var/pg.env && export AANTAFEL_DATABASE_URL AANTAFEL_OWNER_DATABASE_URL
+    echo 'een lang wachtwoord' | ./build/aantafel user create -c etc/aantafel.conf \\
+      --tenant zutphen --email beheer@zutphen.localhost --role admin
   Ctrl-C stops the daemon and the database.
 
 MSG
