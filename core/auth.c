@@ -17,6 +17,7 @@ static pthread_mutex_t params_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_params params;
 static atomic_ullong dummies;
 static int stmt_lookup, stmt_fail, stmt_session_new, stmt_clear, stmt_rehash, stmt_signup, stmt_verify;
+static int stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
 
 static void on_lookup(struct db_txn *txn, enum db_status st, void *arg);
 static void hash_work(void *arg);
@@ -96,6 +97,52 @@ void auth_register_statements(void)
 		" UPDATE accounts a SET email_verified_at = coalesce(a.email_verified_at, now())"
 		" FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL"
 		" RETURNING a.id");
+	/* A reset token for an existing, not deleted account; no row for an
+	 * unknown address. */
+	stmt_forgot = db_stmt(
+		"WITH a AS (SELECT id, display_name FROM accounts"
+		"   WHERE tenant_id = $1::bigint AND email = $2 AND deleted_at IS NULL),"
+		" t AS (INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)"
+		"   SELECT $1::bigint, decode($3, 'hex'), id, 'reset', now() + make_interval(hours => $4::int) FROM a"
+		"   RETURNING account_id)"
+		" SELECT a.display_name FROM a JOIN t ON t.account_id = a.id");
+	/* Looks only: a GET must not spend the token. */
+	stmt_reset_check = db_stmt(
+		"SELECT t.account_id FROM account_tokens t JOIN accounts a"
+		"   ON a.tenant_id = t.tenant_id AND a.id = t.account_id"
+		" WHERE t.tenant_id = $1 AND t.token_hash = decode($2, 'hex') AND t.purpose = 'reset'"
+		"   AND t.used_at IS NULL AND t.expires_at > now() AND a.deleted_at IS NULL");
+	/* Spends the token (and the account's other reset tokens), stores the
+	 * new hash and ends every session and failure count of the account,
+	 * in one statement: a token spent twice at once changes nothing the
+	 * second time. */
+	stmt_reset = db_stmt(
+		"WITH t AS (UPDATE account_tokens SET used_at = now()"
+		"   WHERE tenant_id = $1 AND token_hash = decode($2, 'hex') AND purpose = 'reset'"
+		"   AND used_at IS NULL AND expires_at > now() RETURNING account_id),"
+		" a AS (UPDATE accounts a SET password_hash = $3, email_verified_at = coalesce(a.email_verified_at, now())"
+		"   FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL RETURNING a.id),"
+		" o AS (UPDATE account_tokens SET used_at = now() WHERE tenant_id = $1"
+		"   AND account_id IN (SELECT id FROM a) AND purpose = 'reset' AND used_at IS NULL"
+		"   AND token_hash <> decode($2, 'hex')),"
+		" s AS (DELETE FROM sessions WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
+		" l AS (DELETE FROM signin_limits WHERE tenant_id = $1 AND key IN (SELECT 'a:' || id FROM a))"
+		" SELECT id FROM a");
+	/* The stored hash and the account's failures (key $3 = 'a:ID'). */
+	stmt_change_lookup = db_stmt(
+		"SELECT password_hash,"
+		"  coalesce((SELECT failures FROM signin_limits WHERE tenant_id = $1 AND key = $3"
+		"    AND window_start > now() - interval '1 hour'), 0),"
+		"  coalesce((SELECT 3600 - extract(epoch FROM now() - window_start)::int FROM signin_limits"
+		"    WHERE tenant_id = $1 AND key = $3 AND window_start > now() - interval '1 hour'), 0)"
+		" FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
+	/* The new hash; every other session of the account ends. */
+	stmt_change = db_stmt(
+		"WITH a AS (UPDATE accounts SET password_hash = $3"
+		"   WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id),"
+		" s AS (DELETE FROM sessions WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)"
+		"   AND token_hash <> decode($4, 'hex'))"
+		" SELECT id FROM a");
 }
 
 void auth_signin_start(struct auth_signin *s, struct db_txn *txn, struct event_base *base,
@@ -414,4 +461,291 @@ void auth_verify_start(struct auth_verify *v, int64_t tenant_id, const char *tok
 		return;
 	}
 	db_send(txn, verify_done, v);
+}
+
+/* ---------------------------------------------------------------- password reset and change */
+
+enum { STEP_RESET = 1, STEP_CHANGE = 2 };
+
+static void reset_hash_work(void *arg);
+static void reset_hash_done(void *arg);
+
+static void reset_finish(struct auth_reset *r, enum auth_result res)
+{
+	r->result = res;
+	memset(r->password, 0, sizeof(r->password));
+	memset(r->current, 0, sizeof(r->current));
+	memset(r->hash, 0, sizeof(r->hash));
+	r->done(r, r->arg);
+}
+
+static void reset_init(struct auth_reset *r, struct db_txn *txn, struct event_base *base,
+		       void (*done)(struct auth_reset *r, void *arg), void *arg)
+{
+	r->txn = txn;
+	r->base = base;
+	r->done = done;
+	r->arg = arg;
+	r->reason = NULL;
+	r->message = NULL;
+	r->retry_after = 0;
+	r->verified = 0;
+	r->hash[0] = '\0';
+	r->stored[0] = '\0';
+}
+
+/* Copies PASSWORD into R's new password; one too long for R is kept as ""
+ * so that the policy refuses it. */
+static void reset_take_password(struct auth_reset *r, const char *password, const char *lang)
+{
+	snprintf(r->lang, sizeof(r->lang), "%s", lang ? lang : "nl");
+	size_t plen = password ? strlen(password) : 0;
+	if (plen >= sizeof(r->password))
+		plen = 0;
+	memcpy(r->password, plen ? password : "", plen + 1);
+}
+
+static void forgot_written(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct auth_reset *r = arg;
+	if (st != DB_OK) {
+		memset(r->token, 0, sizeof(r->token));
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	const PGresult *res = db_result(txn, 0);
+	if (PQntuples(res) == 0) {
+		memset(r->token, 0, sizeof(r->token));
+		reset_finish(r, AUTH_INVALID);
+		return;
+	}
+	snprintf(r->name, sizeof(r->name), "%s", PQgetvalue(res, 0, 0));
+	reset_finish(r, AUTH_OK);
+}
+
+void auth_forgot_start(struct auth_reset *r, const char *email, struct db_txn *txn,
+		       void (*done)(struct auth_reset *r, void *arg), void *arg)
+{
+	reset_init(r, txn, NULL, done, arg);
+	r->token[0] = '\0';
+	r->name[0] = '\0';
+	size_t elen = email ? strlen(email) : 0;
+	if (elen == 0 || elen >= sizeof(r->email)) {
+		reset_finish(r, AUTH_INVALID);
+		return;
+	}
+	for (size_t i = 0; i <= elen; i++)
+		r->email[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
+	if (!auth_email_valid(r->email)) {
+		reset_finish(r, AUTH_INVALID);
+		return;
+	}
+	char tid[24], hours[8], hash[65];
+	if (token_new(r->token) != 0) {
+		r->token[0] = '\0';
+		reset_finish(r, AUTH_BUSY);
+		return;
+	}
+	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
+	snprintf(hours, sizeof(hours), "%d", AUTH_RESET_HOURS);
+	token_hash_hex(r->token, hash);
+	const char *p[4] = {tid, r->email, hash, hours};
+	if (db_query(txn, stmt_forgot, 4, p) != 0) {
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	db_send(txn, forgot_written, r);
+}
+
+static void check_done(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct auth_reset *r = arg;
+	if (st != DB_OK) {
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	if (PQntuples(db_result(txn, 0)) == 0) {
+		reset_finish(r, AUTH_INVALID);
+		return;
+	}
+	if (r->step != STEP_RESET) {
+		reset_finish(r, AUTH_OK);
+		return;
+	}
+	/* A reset: the token is good; the new password must be too. */
+	const char *why = password_policy(r->password, strlen(r->password), r->lang);
+	if (why) {
+		r->reason = "password";
+		r->message = why;
+		reset_finish(r, AUTH_REFUSED);
+		return;
+	}
+	if (job_submit(hashq, r->base, reset_hash_work, reset_hash_done, r) != 0)
+		reset_finish(r, AUTH_BUSY);
+}
+
+static int check_send(struct auth_reset *r, const char *token)
+{
+	if (!token || !token_valid(token)) {
+		reset_finish(r, AUTH_INVALID);
+		return -1;
+	}
+	snprintf(r->token, sizeof(r->token), "%s", token);
+	char tid[24], hash[65];
+	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
+	token_hash_hex(r->token, hash);
+	const char *p[2] = {tid, hash};
+	if (db_query(r->txn, stmt_reset_check, 2, p) != 0) {
+		reset_finish(r, AUTH_DB);
+		return -1;
+	}
+	db_send(r->txn, check_done, r);
+	return 0;
+}
+
+void auth_reset_check_start(struct auth_reset *r, const char *token, struct db_txn *txn,
+			    void (*done)(struct auth_reset *r, void *arg), void *arg)
+{
+	reset_init(r, txn, NULL, done, arg);
+	r->step = 0;
+	check_send(r, token);
+}
+
+void auth_reset_start(struct auth_reset *r, const char *token, const char *password, const char *lang,
+		      struct db_txn *txn, struct event_base *base, void (*done)(struct auth_reset *r, void *arg),
+		      void *arg)
+{
+	reset_init(r, txn, base, done, arg);
+	r->step = STEP_RESET;
+	reset_take_password(r, password, lang);
+	check_send(r, token);
+}
+
+/* On a hashing thread: only R's own fields. A change checks the current
+ * password first (the dummy work when the account has no hash). */
+static void reset_hash_work(void *arg)
+{
+	struct auth_reset *r = arg;
+	pthread_mutex_lock(&params_lock);
+	struct pw_params want = params;
+	pthread_mutex_unlock(&params_lock);
+	r->hash[0] = '\0';
+	if (r->step == STEP_CHANGE) {
+		size_t clen = strlen(r->current);
+		if (!r->stored[0]) {
+			password_dummy_verify(r->current, clen, &want);
+			r->verified = 0;
+		} else {
+			r->verified = password_verify(r->current, clen, r->stored) == 1;
+		}
+		memset(r->current, 0, sizeof(r->current));
+		if (!r->verified) {
+			memset(r->password, 0, sizeof(r->password));
+			return;
+		}
+	}
+	if (password_hash(r->password, strlen(r->password), &want, r->hash, sizeof(r->hash)) != 0)
+		r->hash[0] = '\0';
+	memset(r->password, 0, sizeof(r->password));
+}
+
+static void reset_written(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct auth_reset *r = arg;
+	if (st != DB_OK) {
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	if (r->step == STEP_CHANGE && !r->verified) {
+		reset_finish(r, AUTH_INVALID);
+		return;
+	}
+	/* No row: the token was spent meanwhile, or the account deleted. */
+	reset_finish(r, PQntuples(db_result(txn, 0)) > 0 ? AUTH_OK : AUTH_INVALID);
+}
+
+static void reset_hash_done(void *arg)
+{
+	struct auth_reset *r = arg;
+	char tid[24], aid[24], thash[65], key[40];
+	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
+	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
+	int rc = 0;
+	if (r->step == STEP_CHANGE && !r->verified) {
+		snprintf(key, sizeof(key), "a:%s", aid);
+		const char *pf[2] = {tid, key};
+		rc = db_query(r->txn, stmt_fail, 2, pf);
+	} else if (!r->hash[0]) {
+		reset_finish(r, AUTH_BUSY);
+		return;
+	} else if (r->step == STEP_CHANGE) {
+		const char *pc[4] = {tid, aid, r->hash, r->session_hash};
+		const char *pl[2] = {tid, aid};
+		rc = db_query(r->txn, stmt_change, 4, pc);
+		rc |= db_query(r->txn, stmt_clear, 2, pl);
+	} else {
+		token_hash_hex(r->token, thash);
+		const char *pr[3] = {tid, thash, r->hash};
+		rc = db_query(r->txn, stmt_reset, 3, pr);
+	}
+	memset(r->hash, 0, sizeof(r->hash));
+	if (rc != 0) {
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	db_send(r->txn, reset_written, r);
+}
+
+static void change_looked_up(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct auth_reset *r = arg;
+	if (st != DB_OK) {
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	const PGresult *res = db_result(txn, 0);
+	if (PQntuples(res) == 0) {
+		/* The account is gone: nothing to change. */
+		reset_finish(r, AUTH_INVALID);
+		return;
+	}
+	snprintf(r->stored, sizeof(r->stored), "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
+	int fails = atoi(PQgetvalue(res, 0, 1)), left = atoi(PQgetvalue(res, 0, 2));
+	if (fails >= AUTH_FAILURES_PER_ACCOUNT) {
+		r->retry_after = left > 0 ? left : 1;
+		reset_finish(r, AUTH_LIMITED);
+		return;
+	}
+	if (job_submit(hashq, r->base, reset_hash_work, reset_hash_done, r) != 0)
+		reset_finish(r, AUTH_BUSY);
+}
+
+void auth_change_start(struct auth_reset *r, const char *current, const char *password, const char *lang,
+		       struct db_txn *txn, struct event_base *base, void (*done)(struct auth_reset *r, void *arg),
+		       void *arg)
+{
+	reset_init(r, txn, base, done, arg);
+	r->step = STEP_CHANGE;
+	size_t clen = current ? strlen(current) : 0;
+	if (clen >= sizeof(r->current))
+		clen = 0;
+	memcpy(r->current, clen ? current : "", clen + 1);
+	reset_take_password(r, password, lang);
+	const char *why = password_policy(r->password, strlen(r->password), r->lang);
+	if (why) {
+		r->reason = "password";
+		r->message = why;
+		reset_finish(r, AUTH_REFUSED);
+		return;
+	}
+	char tid[24], aid[24], key[40];
+	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
+	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
+	snprintf(key, sizeof(key), "a:%s", aid);
+	const char *p[3] = {tid, aid, key};
+	if (db_query(txn, stmt_change_lookup, 3, p) != 0) {
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	db_send(txn, change_looked_up, r);
 }

@@ -116,6 +116,70 @@ struct auth_verify {
 void auth_verify_start(struct auth_verify *v, int64_t tenant_id, const char *token, struct db_txn *txn,
 		       void (*done)(struct auth_verify *v, void *arg), void *arg);
 
+/* Password reset by e-mail link and password change by the signed-in
+ * user. One structure serves the four steps; each fills in what it needs.
+ *
+ * - forgot: EMAIL (lower-cased here) of an existing, not deleted account
+ *   gets a 'reset' token (AUTH_RESET_HOURS, single use, stored hashed):
+ *   AUTH_OK with TOKEN and NAME, or AUTH_INVALID for an unknown address
+ *   (nothing written). The caller answers alike either way.
+ * - reset_check: whether TOKEN is an unused, unexpired 'reset' token of a
+ *   not deleted account (AUTH_OK or AUTH_INVALID); nothing is spent.
+ * - reset: TOKEN valid (else AUTH_INVALID), then the new PASSWORD against
+ *   the policy (else AUTH_REFUSED "password", nothing spent), hashed on the
+ *   hashing queue; then one statement spends the token (and the account's
+ *   other reset tokens), stores the hash, marks the address verified (the
+ *   mail reached it) and deletes all the account's sessions and sign-in
+ *   failure counts.
+ * - change: ACCOUNT_ID's CURRENT password is checked on the hashing queue
+ *   (the account's failure limit applies before, and a wrong one counts as
+ *   a failure: AUTH_LIMITED or AUTH_INVALID), the new PASSWORD against the
+ *   policy first (AUTH_REFUSED "password"); then the hash is stored and
+ *   every session of the account but SESSION_HASH is deleted.
+ * DONE runs on BASE's loop (possibly before the start call returns). The
+ * caller commits when result is AUTH_OK, and for a change also when it is
+ * AUTH_INVALID (the failure count is a write). */
+#define AUTH_RESET_HOURS 1
+
+struct auth_reset {
+	/* in */
+	int64_t tenant_id;
+	int64_t account_id;             /* change */
+	char session_hash[65];          /* change: the session to keep (hex) */
+	char email[256];                /* forgot */
+	char current[1025];             /* change */
+	char password[1025];            /* reset, change: the new password */
+	char lang[16];
+	/* in (reset_check, reset) or out (forgot) */
+	char token[TOKEN_CHARS + 1];
+	/* out */
+	enum auth_result result;
+	const char *reason;             /* AUTH_REFUSED: "password" */
+	const char *message;            /* AUTH_REFUSED: the policy's words */
+	int retry_after;                /* AUTH_LIMITED */
+	char name[404];                 /* forgot: the account's display name */
+	/* inside */
+	struct db_txn *txn;
+	struct event_base *base;
+	int step;
+	char stored[160];
+	char hash[160];
+	int verified;
+	void (*done)(struct auth_reset *r, void *arg);
+	void *arg;
+};
+
+void auth_forgot_start(struct auth_reset *r, const char *email, struct db_txn *txn,
+		       void (*done)(struct auth_reset *r, void *arg), void *arg);
+void auth_reset_check_start(struct auth_reset *r, const char *token, struct db_txn *txn,
+			    void (*done)(struct auth_reset *r, void *arg), void *arg);
+void auth_reset_start(struct auth_reset *r, const char *token, const char *password, const char *lang,
+		      struct db_txn *txn, struct event_base *base, void (*done)(struct auth_reset *r, void *arg),
+		      void *arg);
+void auth_change_start(struct auth_reset *r, const char *current, const char *password, const char *lang,
+		       struct db_txn *txn, struct event_base *base, void (*done)(struct auth_reset *r, void *arg),
+		       void *arg);
+
 /* Counts sign-ins that ran the dummy hash (for an unknown address). */
 unsigned long long auth_dummy_count(void);
 

@@ -349,6 +349,18 @@ local function new_handle(name, opts, pending, declared, from_platform)
 			return core.auth("signup", email, name, password, lang)
 		end
 		function auth.verify(token) return core.auth("verify", token) end
+		-- Password reset by mail: forgot(email) gives the token and the
+		-- account's name, or nil, "unknown" (answer alike!);
+		-- reset_check(token) looks without spending; reset(token, password,
+		-- lang) spends it and ends every session of the account.
+		function auth.forgot(email) return core.auth("forgot", email) end
+		function auth.reset_check(token) return core.auth("rcheck", token) end
+		function auth.reset(token, password, lang) return core.auth("reset", token, password, lang) end
+		-- The signed-in user's password: nil, "current" | "password", why |
+		-- "limited", seconds | "signin"; other sessions end.
+		function auth.change_password(current, password, lang)
+			return core.auth("passwd", current, password, lang)
+		end
 		P.auth = core.protect(auth)
 		-- Mail in the request's transaction, from the tenant's name: sent
 		-- only when the request commits.

@@ -111,6 +111,7 @@ struct rt_req {
 	struct auth_signin *signin;
 	struct auth_signup *signup;
 	struct auth_verify *verify;
+	struct auth_reset *reset;       /* ops forgot, rcheck, reset, passwd */
 	bool mail_ok;                   /* op "mail": the message was queued */
 	int64_t user_id;
 	char user_name[401];
@@ -647,8 +648,9 @@ static int core_db(lua_State *L)
 
 /* core.auth(op, ...): "signin"(email, password), "signout"(),
  * "signup"(email, name, password, lang), "verify"(token) and
- * "mail"(to, subject, text, html); only platform plugins get a handle to
- * it. Yields like core.db. */
+ * "mail"(to, subject, text, html), "forgot"(email), "rcheck"(token),
+ * "reset"(token, password, lang) and "passwd"(current, password, lang);
+ * only platform plugins get a handle to it. Yields like core.db. */
 static int core_auth(lua_State *L)
 {
 	const char *op = luaL_checkstring(L, 1);
@@ -682,6 +684,21 @@ static int core_auth(lua_State *L)
 			return 2;
 		}
 		lua_settop(L, 2);
+	} else if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0) {
+		if (lua_type(L, 2) != LUA_TSTRING) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "invalid");
+			return 2;
+		}
+		lua_settop(L, 2);
+	} else if (strcmp(op, "reset") == 0 || strcmp(op, "passwd") == 0) {
+		if (lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING)
+			return plugin_error(L, strcmp(op, "reset") == 0
+						       ? "auth.reset needs a token and a password"
+						       : "auth.change_password needs the current and a new password");
+		if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING)
+			return plugin_error(L, "auth: the language must be a string or nil");
+		lua_settop(L, 4);
 	} else if (strcmp(op, "mail") == 0) {
 		for (int i = 2; i <= 4; i++)
 			if (lua_type(L, i) != LUA_TSTRING)
@@ -1497,7 +1514,8 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	lua_pop(co, nres);
 	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0 || strcmp(rq->op, "signin") == 0 ||
 	    strcmp(rq->op, "signout") == 0 || strcmp(rq->op, "signup") == 0 || strcmp(rq->op, "verify") == 0 ||
-	    strcmp(rq->op, "mail") == 0)
+	    strcmp(rq->op, "mail") == 0 || strcmp(rq->op, "forgot") == 0 || strcmp(rq->op, "reset") == 0 ||
+	    strcmp(rq->op, "passwd") == 0)
 		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1606,6 +1624,63 @@ static void rq_verified(struct auth_verify *v, void *arg)
 	rq_answered(rq->txn, DB_OK, rq);
 }
 
+static void rq_reset_done(struct auth_reset *r, void *arg);
+
+/* forgot: params tenant, plugin (NULL), email; rcheck: ..., token;
+ * reset: ..., token, password, lang; passwd: ..., current, password, lang
+ * (the signed-in account's, keeping this request's session). */
+static void rq_reset(struct rt_req *rq)
+{
+	struct auth_reset *r = rq->reset ? rq->reset : calloc(1, sizeof(*r));
+	if (!r) {
+		rq_fail(rq, 503, "out of memory");
+		return;
+	}
+	memset(r, 0, sizeof(*r));
+	rq->reset = r;
+	r->tenant_id = rq->tenant_id;
+	const char *a = rq->nparams > 2 ? rq->params[2] : NULL;
+	const char *b = rq->nparams > 3 ? rq->params[3] : NULL;
+	const char *lang = rq->nparams > 4 && rq->params[4] ? rq->params[4] : http_req_lang(rq->req);
+	struct event_base *base = rq->rw->w->base;
+	if (strcmp(rq->op, "forgot") == 0) {
+		auth_forgot_start(r, a, rq->txn, rq_reset_done, rq);
+	} else if (strcmp(rq->op, "rcheck") == 0) {
+		auth_reset_check_start(r, a, rq->txn, rq_reset_done, rq);
+	} else if (strcmp(rq->op, "reset") == 0) {
+		auth_reset_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
+	} else if (!rq->has_user) {
+		/* Nobody signed in: no password to change. */
+		r->result = AUTH_REFUSED;
+		r->reason = "signin";
+		rq_reset_done(r, rq);
+	} else {
+		r->account_id = rq->user_id;
+		snprintf(r->session_hash, sizeof(r->session_hash), "%s", rq->session_hash);
+		auth_change_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
+	}
+}
+
+static void rq_reset_done(struct auth_reset *r, void *arg)
+{
+	struct rt_req *rq = arg;
+	/* The passwords (reset: the new one; passwd: both) leave memory. */
+	bool passwd = strcmp(rq->op, "passwd") == 0;
+	if ((passwd || strcmp(rq->op, "reset") == 0) && rq->nparams > 3 && rq->params[3])
+		memset(rq->params[3], 0, strlen(rq->params[3]));
+	if (passwd && rq->nparams > 2 && rq->params[2])
+		memset(rq->params[2], 0, strlen(rq->params[2]));
+	if (r->result == AUTH_BUSY) {
+		rq_fail(rq, 503, "password: the hashing queue is full");
+		return;
+	}
+	if (r->result == AUTH_DB) {
+		rq_fail(rq, 503, "password: the database failed");
+		return;
+	}
+	rq_answered(rq->txn, DB_OK, rq);
+}
+
 /* params: tenant, plugin (NULL), to, subject, text, html; the tenant's
  * name is the sender's. */
 static void rq_mail(struct rt_req *rq)
@@ -1639,6 +1714,11 @@ static void rq_send(struct rt_req *rq)
 	}
 	if (strcmp(op, "mail") == 0) {
 		rq_mail(rq);
+		return;
+	}
+	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
+	    strcmp(op, "passwd") == 0) {
+		rq_reset(rq);
 		return;
 	}
 	if (strcmp(op, "signout") == 0) {
@@ -1715,6 +1795,39 @@ static int push_answer(lua_State *L)
 		}
 		lua_pushnil(L);
 		lua_pushliteral(L, "invalid");
+		return 2;
+	}
+	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
+	    strcmp(op, "passwd") == 0) {
+		struct auth_reset *r = rq->reset;
+		if (r->result == AUTH_OK) {
+			if (strcmp(op, "forgot") == 0) {
+				lua_pushstring(L, r->token);
+				lua_pushstring(L, r->name);
+				return 2;
+			}
+			lua_pushboolean(L, 1);
+			return 1;
+		}
+		lua_pushnil(L);
+		if (r->result == AUTH_LIMITED) {
+			lua_pushliteral(L, "limited");
+			lua_pushinteger(L, r->retry_after);
+			return 3;
+		}
+		if (r->result == AUTH_REFUSED) {
+			lua_pushstring(L, r->reason ? r->reason : "invalid");
+			if (r->message)
+				lua_pushstring(L, r->message);
+			else
+				lua_pushnil(L);
+			return 3;
+		}
+		/* passwd: the current password was wrong. */
+		if (strcmp(op, "passwd") == 0)
+			lua_pushliteral(L, "current");
+		else
+			lua_pushstring(L, strcmp(op, "forgot") == 0 ? "unknown" : "invalid");
 		return 2;
 	}
 	if (strcmp(op, "mail") == 0) {
@@ -2141,6 +2254,9 @@ static void rq_free(struct rt_req *rq)
 		memset(rq->signup->token, 0, sizeof(rq->signup->token));
 	free(rq->signup);
 	free(rq->verify);
+	if (rq->reset)
+		memset(rq->reset->token, 0, sizeof(rq->reset->token));
+	free(rq->reset);
 	free(rq->answer);
 	free(rq->json);
 	if (rq->ts) {

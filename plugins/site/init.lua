@@ -230,3 +230,105 @@ plugin.route("GET", "/bevestigen", function(req)
 		html = plugin.render("verify.html", { csrf = req.csrf, user = req.user, ok = ok }, req.lang),
 	}
 end)
+
+-- Password reset by mail. The page answers alike whether or not the
+-- address has an account; only an existing one gets a token (1 hour,
+-- single use, stored hashed) and the mail, queued in the same transaction.
+local function send_reset_mail(req, email, name, token)
+	local tenant = plugin.tenant().name
+	local lang = req.lang
+	local link = absolute(req, "/wachtwoord-herstellen?token=" .. token)
+	local view = {
+		greeting = plugin.t("site.mail_greeting", { name = name }, lang),
+		body = plugin.t("site.mail_reset_body", { tenant = tenant }, lang),
+		link = link,
+		link_text = plugin.t("site.mail_reset_link", nil, lang),
+		ignore = plugin.t("site.mail_reset_ignore", nil, lang),
+	}
+	local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
+	local html = plugin.render("mail/message.html", view, lang)
+	local ok = plugin.mail.send(email, plugin.t("site.mail_reset_subject", { tenant = tenant }, lang), text, html)
+	if not ok then error("the password reset mail could not be queued") end
+end
+
+plugin.route("GET", "/wachtwoord-vergeten", function(req)
+	return { html = plugin.render("forgot.html", { csrf = req.csrf, user = req.user }, req.lang) }
+end)
+
+plugin.route("POST", "/wachtwoord-vergeten", function(req)
+	local email = (req.form.email or ""):match("^%s*(.-)%s*$"):lower()
+	local token, name = plugin.auth.forgot(email)
+	if token then
+		send_reset_mail(req, email, name, token)
+	end
+	return { html = plugin.render("forgot.html", { csrf = req.csrf, user = req.user, sent = true }, req.lang) }
+end)
+
+local function reset_page(req, status, view)
+	view.csrf = req.csrf
+	view.user = req.user
+	return { status = status, html = plugin.render("reset.html", view, req.lang) }
+end
+
+-- The link in the mail shows the form; only the form's POST spends the
+-- token.
+plugin.route("GET", "/wachtwoord-herstellen", function(req)
+	local token = req.query.token or ""
+	if not plugin.auth.reset_check(token) then
+		return reset_page(req, 400, { invalid = true })
+	end
+	return reset_page(req, 200, { token = token })
+end)
+
+plugin.route("POST", "/wachtwoord-herstellen", function(req)
+	local token = req.form.token or ""
+	local ok, why, message = plugin.auth.reset(token, req.form.password or "", req.lang)
+	if ok then
+		return reset_page(req, 200, { done = true })
+	end
+	if why == "password" then
+		return reset_page(req, 422, {
+			token = token,
+			error = message or plugin.t("site.signup_password_invalid", nil, req.lang),
+		})
+	end
+	return reset_page(req, 400, { invalid = true })
+end)
+
+-- The signed-in user's password: the current one is checked on the
+-- hashing threads; every other session of the account ends, this one stays.
+local function password_page(req, status, view)
+	view.csrf = req.csrf
+	view.user = req.user
+	view.errors = view.errors or {}
+	return { status = status, html = plugin.render("password.html", view, req.lang) }
+end
+
+plugin.route("GET", "/account/wachtwoord", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	return password_page(req, 200, {})
+end)
+
+plugin.route("POST", "/account/wachtwoord", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local ok, why, extra = plugin.auth.change_password(req.form.current or "", req.form.password or "", req.lang)
+	if ok then
+		return password_page(req, 200, { done = true })
+	end
+	if why == "signin" then
+		return { redirect = "/inloggen" }
+	end
+	if why == "limited" then
+		local page = password_page(req, 429, { message = plugin.t("site.signin_limited", nil, req.lang) })
+		page.headers = { ["Retry-After"] = tostring(extra) }
+		return page
+	end
+	if why == "password" then
+		return password_page(req, 422, {
+			errors = { password = extra or plugin.t("site.signup_password_invalid", nil, req.lang) },
+		})
+	end
+	return password_page(req, 422, {
+		errors = { current = plugin.t("site.change_current_invalid", nil, req.lang) },
+	})
+end)
