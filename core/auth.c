@@ -98,12 +98,15 @@ void auth_register_statements(void)
 		" FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL"
 		" RETURNING a.id");
 	/* A reset token for an existing, not deleted account; no row for an
-	 * unknown address. */
+	 * unknown address, nor when 5 unused ones are still valid (nobody can
+	 * flood an inbox with reset mails: the page says the same). */
 	stmt_forgot = db_stmt(
 		"WITH a AS (SELECT id, display_name FROM accounts"
 		"   WHERE tenant_id = $1::bigint AND email = $2 AND deleted_at IS NULL),"
 		" t AS (INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)"
 		"   SELECT $1::bigint, decode($3, 'hex'), id, 'reset', now() + make_interval(hours => $4::int) FROM a"
+		"   WHERE (SELECT count(*) FROM account_tokens o WHERE o.tenant_id = $1::bigint AND o.account_id = a.id"
+		"          AND o.purpose = 'reset' AND o.used_at IS NULL AND o.expires_at > now()) < 5"
 		"   RETURNING account_id)"
 		" SELECT a.display_name FROM a JOIN t ON t.account_id = a.id");
 	/* Looks only: a GET must not spend the token. */

@@ -218,3 +218,17 @@ def test_change_password(site, pg):
     assert sessions_of(pg, tid, aid) == 1
     assert Browser(d, HOST).signin("tim@example.nl", PASSWORD)[0] == 401
     assert Browser(d, HOST).signin("tim@example.nl", NEW)[0] == 303
+
+
+def test_reset_mails_are_limited_per_account(site, pg):
+    """At most five valid reset links per account: asking more often gives
+    the same page and sends nothing, so nobody can flood an inbox."""
+    d, tid = site
+    query(pg, "UPDATE account_tokens SET used_at = now() WHERE tenant_id = %s AND purpose = 'reset'", tid)
+    b = Browser(d, HOST)
+    pages = [forgot(b, "tim@example.nl") for _ in range(7)]
+    assert all(p[0] == 200 and p[2] == pages[0][2] for p in pages)
+    valid = query(pg, "SELECT count(*) FROM account_tokens t JOIN accounts a ON a.tenant_id = t.tenant_id"
+                      " AND a.id = t.account_id WHERE t.tenant_id = %s AND a.email = 'tim@example.nl'"
+                      " AND t.purpose = 'reset' AND t.used_at IS NULL AND t.expires_at > now()", tid)[0][0]
+    assert valid == 5
