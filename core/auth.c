@@ -17,9 +17,10 @@ static pthread_mutex_t params_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_params params;
 static atomic_ullong dummies;
 static int stmt_lookup, stmt_fail, stmt_session_new, stmt_clear, stmt_rehash, stmt_signup, stmt_verify;
-static int stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
+static int stmt_signup_count, stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
 
 static void on_lookup(struct db_txn *txn, enum db_status st, void *arg);
+static void signup_counted(struct db_txn *txn, enum db_status st, void *arg);
 static void hash_work(void *arg);
 static void hash_done(void *arg);
 static void on_written(struct db_txn *txn, enum db_status st, void *arg);
@@ -80,6 +81,14 @@ void auth_register_statements(void)
 				   " VALUES ($1, decode($2, 'hex'), $3, $4)");
 	stmt_clear = db_stmt("DELETE FROM signin_limits WHERE tenant_id = $1 AND key = 'a:' || $2");
 	stmt_rehash = db_stmt("UPDATE accounts SET password_hash = $3 WHERE tenant_id = $1 AND id = $2");
+	/* Counts a sign-up attempt of a client address in the hour. */
+	stmt_signup_count = db_stmt("INSERT INTO signin_limits AS l (tenant_id, key, window_start, failures)"
+				    " VALUES ($1, $2, now(), 1) ON CONFLICT (tenant_id, key) DO UPDATE SET"
+				    " failures = CASE WHEN l.window_start > now() - interval '1 hour'"
+				    "   THEN l.failures + 1 ELSE 1 END,"
+				    " window_start = CASE WHEN l.window_start > now() - interval '1 hour'"
+				    "   THEN l.window_start ELSE now() END"
+				    " RETURNING failures, 3600 - extract(epoch FROM now() - window_start)::int");
 	/* A new account with its member role and verification token; no row
 	 * when the address has an account already. */
 	stmt_signup = db_stmt(
@@ -378,6 +387,32 @@ void auth_signup_start(struct auth_signup *s, const char *email, const char *nam
 		return;
 	}
 	memcpy(s->password, password, plen + 1);
+	/* The address's count first: no hashing beyond the limit. */
+	char tid[24], key[80];
+	snprintf(tid, sizeof(tid), "%lld", (long long)s->tenant_id);
+	snprintf(key, sizeof(key), "signup-ip:%s", s->address);
+	const char *p[2] = {tid, key};
+	if (db_query(txn, stmt_signup_count, 2, p) != 0) {
+		signup_finish(s, AUTH_DB);
+		return;
+	}
+	db_send(txn, signup_counted, s);
+}
+
+static void signup_counted(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct auth_signup *s = arg;
+	if (st != DB_OK) {
+		signup_finish(s, AUTH_DB);
+		return;
+	}
+	const PGresult *r = db_result(txn, 0);
+	if (atoi(PQgetvalue(r, 0, 0)) > AUTH_SIGNUPS_PER_ADDRESS) {
+		int left = atoi(PQgetvalue(r, 0, 1));
+		s->retry_after = left > 0 ? left : 1;
+		signup_finish(s, AUTH_LIMITED);
+		return;
+	}
 	if (job_submit(hashq, s->base, signup_hash_work, signup_hash_done, s) != 0)
 		signup_finish(s, AUTH_BUSY);
 }

@@ -16,6 +16,7 @@ struct job_queue;
 
 #define AUTH_FAILURES_PER_ACCOUNT 100   /* an hour */
 #define AUTH_FAILURES_PER_ADDRESS 300   /* an hour */
+#define AUTH_SIGNUPS_PER_ADDRESS 100    /* an hour: a meeting on one wifi may sign up together */
 
 enum auth_result {
 	AUTH_OK,                /* signed in: token and csrf set */
@@ -76,8 +77,10 @@ struct auth_signup {
 	char name[404];                 /* at most 100 characters, trimmed */
 	char password[1025];
 	char lang[16];
+	char address[64];               /* the client: AUTH_SIGNUPS_PER_ADDRESS an hour */
 	/* out */
-	enum auth_result result;        /* AUTH_OK, AUTH_REFUSED, AUTH_BUSY or AUTH_DB */
+	enum auth_result result;        /* AUTH_OK, AUTH_REFUSED, AUTH_LIMITED, AUTH_BUSY or AUTH_DB */
+	int retry_after;                /* AUTH_LIMITED: seconds */
 	const char *reason;             /* AUTH_REFUSED: "password", "email" or "name" */
 	const char *message;            /* AUTH_REFUSED "password": the policy's words, else NULL */
 	int existed;                    /* AUTH_OK: the address had an account already */

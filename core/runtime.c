@@ -1581,6 +1581,7 @@ static void rq_signup(struct rt_req *rq)
 	memset(s, 0, sizeof(*s));
 	rq->signup = s;
 	s->tenant_id = rq->tenant_id;
+	snprintf(s->address, sizeof(s->address), "%s", http_req_peer(rq->req));
 	const char *lang = rq->nparams > 5 && rq->params[5] ? rq->params[5] : http_req_lang(rq->req);
 	auth_signup_start(s, rq->nparams > 2 ? rq->params[2] : NULL, rq->nparams > 3 ? rq->params[3] : NULL,
 			  rq->nparams > 4 ? rq->params[4] : NULL, lang, rq->txn, rq->rw->w->base, rq_signed_up, rq);
@@ -1781,6 +1782,11 @@ static int push_answer(lua_State *L)
 			return 2;
 		}
 		lua_pushnil(L);
+		if (s->result == AUTH_LIMITED) {
+			lua_pushliteral(L, "limited");
+			lua_pushinteger(L, s->retry_after);
+			return 3;
+		}
 		lua_pushstring(L, s->reason ? s->reason : "invalid");
 		if (s->message)
 			lua_pushstring(L, s->message);

@@ -147,7 +147,7 @@ local function signup_page(req, status, form, errors)
 			name = form.name,
 			email = form.email,
 			errors = errors,
-			has_errors = next(errors) ~= nil,
+			has_errors = next(errors) ~= nil and not errors.form,
 		}, req.lang),
 	}
 end
@@ -200,6 +200,11 @@ plugin.route("POST", "/registreren", function(req)
 		email = (req.form.email or ""):match("^%s*(.-)%s*$"),
 	}
 	local ok, token, why = plugin.auth.signup(form.email, form.name, req.form.password or "", req.lang)
+	if not ok and token == "limited" then
+		local page = signup_page(req, 429, form, { form = plugin.t("site.signin_limited", nil, req.lang) })
+		page.headers = { ["Retry-After"] = tostring(why) }
+		return page
+	end
 	if not ok then
 		local errors = {}
 		if token == "password" then

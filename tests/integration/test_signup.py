@@ -223,3 +223,25 @@ def test_english(site, pg):
     assert st == 200 and b"Check your mail" in page
     subject, text, _, _ = mails_to(pg, tid, "jo@example.org")[0]
     assert subject == "Confirm your e-mail address for Gemeente Aanmeld" and "Dear Jo," in text
+
+
+def test_sign_ups_are_limited_per_address(site, pg):
+    """Beyond 100 sign-ups an hour from one address: 429 with Retry-After,
+    before any hashing, and no account."""
+    d, tid = site
+
+    def run(sql):
+        with pg.connect("super") as c, c.cursor() as cur:
+            cur.execute(sql, (tid,))
+    run("INSERT INTO signin_limits (tenant_id, key, window_start, failures)"
+        " VALUES (%s, 'signup-ip:127.0.0.1', now() - interval '5 minutes', 100)"
+        " ON CONFLICT (tenant_id, key) DO UPDATE SET failures = 100, window_start = now() - interval '5 minutes'")
+    try:
+        b = Browser(d, "up-a.test")
+        st, hdr, body, _ = signup(b, "Veel", "veel@example.nl", PASSWORD)
+        assert st == 429 and 3000 <= int(hdr["retry-after"]) <= 3600
+        assert "Te veel" in body
+        assert query(pg, "SELECT count(*) FROM accounts WHERE tenant_id = %s AND email = 'veel@example.nl'",
+                     tid)[0][0] == 0
+    finally:
+        run("DELETE FROM signin_limits WHERE tenant_id = %s")
