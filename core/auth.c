@@ -17,7 +17,7 @@ static pthread_mutex_t params_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_params params;
 static atomic_ullong dummies;
 static int stmt_lookup, stmt_fail, stmt_session_new, stmt_clear, stmt_rehash, stmt_signup, stmt_verify;
-static int stmt_signup_count, stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
+static int stmt_delete_account, stmt_signup_count, stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
 
 static void on_lookup(struct db_txn *txn, enum db_status st, void *arg);
 static void signup_counted(struct db_txn *txn, enum db_status st, void *arg);
@@ -148,6 +148,23 @@ void auth_register_statements(void)
 		"  coalesce((SELECT 3600 - extract(epoch FROM now() - window_start)::int FROM signin_limits"
 		"    WHERE tenant_id = $1 AND key = $3 AND window_start > now() - interval '1 hour'), 0)"
 		" FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
+	/* Deleting an account: the person's data goes (e-mail, password,
+	 * name, sessions, tokens, roles, counts, mails to the address); the
+	 * row stays as "voormalig deelnemer" so that contributions keep an
+	 * author. */
+	stmt_delete_account = db_stmt(
+		"WITH old AS (SELECT email FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL),"
+		" a AS (UPDATE accounts SET email = NULL, password_hash = NULL, display_name = 'voormalig deelnemer',"
+		"   email_verified_at = NULL, deleted_at = now()"
+		"   WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id),"
+		" s AS (DELETE FROM sessions WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
+		" t AS (DELETE FROM account_tokens WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
+		" k AS (DELETE FROM api_tokens WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
+		" r AS (DELETE FROM account_roles WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
+		" l AS (DELETE FROM signin_limits WHERE tenant_id = $1 AND key = 'a:' || $2),"
+		" m AS (DELETE FROM mail_outbox WHERE tenant_id = $1 AND to_addr = (SELECT email FROM old)"
+		"   AND status <> 'sending')"
+		" SELECT id FROM a");
 	/* The new hash; every other session of the account ends. */
 	stmt_change = db_stmt(
 		"WITH a AS (UPDATE accounts SET password_hash = $3"
@@ -503,7 +520,7 @@ void auth_verify_start(struct auth_verify *v, int64_t tenant_id, const char *tok
 
 /* ---------------------------------------------------------------- password reset and change */
 
-enum { STEP_RESET = 1, STEP_CHANGE = 2 };
+enum { STEP_RESET = 1, STEP_CHANGE = 2, STEP_DELETE = 3 };
 
 static void reset_hash_work(void *arg);
 static void reset_hash_done(void *arg);
@@ -668,7 +685,7 @@ static void reset_hash_work(void *arg)
 	struct pw_params want = params;
 	pthread_mutex_unlock(&params_lock);
 	r->hash[0] = '\0';
-	if (r->step == STEP_CHANGE) {
+	if (r->step == STEP_CHANGE || r->step == STEP_DELETE) {
 		size_t clen = strlen(r->current);
 		if (!r->stored[0]) {
 			password_dummy_verify(r->current, clen, &want);
@@ -677,7 +694,7 @@ static void reset_hash_work(void *arg)
 			r->verified = password_verify(r->current, clen, r->stored) == 1;
 		}
 		memset(r->current, 0, sizeof(r->current));
-		if (!r->verified) {
+		if (!r->verified || r->step == STEP_DELETE) {
 			memset(r->password, 0, sizeof(r->password));
 			return;
 		}
@@ -694,7 +711,7 @@ static void reset_written(struct db_txn *txn, enum db_status st, void *arg)
 		reset_finish(r, AUTH_DB);
 		return;
 	}
-	if (r->step == STEP_CHANGE && !r->verified) {
+	if ((r->step == STEP_CHANGE || r->step == STEP_DELETE) && !r->verified) {
 		reset_finish(r, AUTH_INVALID);
 		return;
 	}
@@ -709,10 +726,13 @@ static void reset_hash_done(void *arg)
 	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
 	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
 	int rc = 0;
-	if (r->step == STEP_CHANGE && !r->verified) {
+	if ((r->step == STEP_CHANGE || r->step == STEP_DELETE) && !r->verified) {
 		snprintf(key, sizeof(key), "a:%s", aid);
 		const char *pf[2] = {tid, key};
 		rc = db_query(r->txn, stmt_fail, 2, pf);
+	} else if (r->step == STEP_DELETE) {
+		const char *pd[2] = {tid, aid};
+		rc = db_query(r->txn, stmt_delete_account, 2, pd);
 	} else if (!r->hash[0]) {
 		reset_finish(r, AUTH_BUSY);
 		return;
@@ -756,6 +776,27 @@ static void change_looked_up(struct db_txn *txn, enum db_status st, void *arg)
 	}
 	if (job_submit(hashq, r->base, reset_hash_work, reset_hash_done, r) != 0)
 		reset_finish(r, AUTH_BUSY);
+}
+
+void auth_delete_start(struct auth_reset *r, const char *current, struct db_txn *txn, struct event_base *base,
+		       void (*done)(struct auth_reset *r, void *arg), void *arg)
+{
+	reset_init(r, txn, base, done, arg);
+	r->step = STEP_DELETE;
+	size_t clen = current ? strlen(current) : 0;
+	if (clen >= sizeof(r->current))
+		clen = 0;
+	memcpy(r->current, clen ? current : "", clen + 1);
+	char tid[24], aid[24], key[40];
+	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
+	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
+	snprintf(key, sizeof(key), "a:%s", aid);
+	const char *p[3] = {tid, aid, key};
+	if (db_query(txn, stmt_change_lookup, 3, p) != 0) {
+		reset_finish(r, AUTH_DB);
+		return;
+	}
+	db_send(txn, change_looked_up, r);
 }
 
 void auth_change_start(struct auth_reset *r, const char *current, const char *password, const char *lang,

@@ -179,6 +179,10 @@ void auth_reset_check_start(struct auth_reset *r, const char *token, struct db_t
 void auth_reset_start(struct auth_reset *r, const char *token, const char *password, const char *lang,
 		      struct db_txn *txn, struct event_base *base, void (*done)(struct auth_reset *r, void *arg),
 		      void *arg);
+/* Deletes the signed-in account (R->account_id) once CURRENT is its
+ * password: personal data removed, the row kept as "voormalig deelnemer". */
+void auth_delete_start(struct auth_reset *r, const char *current, struct db_txn *txn, struct event_base *base,
+		       void (*done)(struct auth_reset *r, void *arg), void *arg);
 void auth_change_start(struct auth_reset *r, const char *current, const char *password, const char *lang,
 		       struct db_txn *txn, struct event_base *base, void (*done)(struct auth_reset *r, void *arg),
 		       void *arg);

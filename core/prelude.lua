@@ -361,6 +361,12 @@ local function new_handle(name, opts, pending, declared, from_platform)
 		function auth.change_password(current, password, lang)
 			return core.auth("passwd", current, password, lang)
 		end
+		-- Deletes the signed-in account once CURRENT is its password:
+		-- true, or nil, "current" | "limited", seconds | "signin".
+		function auth.delete_account(current) return core.auth("delacct", current) end
+		-- Everything kept about the signed-in person, as JSON text; nil,
+		-- "signin" for a guest.
+		function auth.export() return core.auth("export") end
 		P.auth = core.protect(auth)
 		-- Mail in the request's transaction, from the tenant's name: sent
 		-- only when the request commits.

@@ -93,7 +93,7 @@ struct rt_req {
 	int co_ref;
 	struct lbudget budget;
 	struct db_txn *txn;
-	char op[8];                     /* the store call waiting on the database */
+	char op[8];                     /* the call waiting on the database (7 characters at most) */
 	int nparams;
 	char *params[6];
 	bool asset;                     /* serving /assets/ only */
@@ -119,7 +119,7 @@ struct rt_req {
 };
 
 static struct bundle *platform;
-static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
+static int stmt_export, stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
 	stmt_signout;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
@@ -197,6 +197,22 @@ void runtime_register_statements(void)
 	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
 				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
 				     " AND last_seen_at < now() - interval '60 seconds'");
+	/* Everything the platform keeps about the signed-in person, as JSON. */
+	stmt_export = db_stmt(
+		"SELECT json_build_object('account', json_build_object('email', a.email, 'name', a.display_name,"
+		"   'created_at', a.created_at, 'email_verified_at', a.email_verified_at,"
+		"   'roles', coalesce((SELECT json_agg(r.role ORDER BY r.role) FROM account_roles r"
+		"     WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '[]')),"
+		" 'sessions', coalesce((SELECT json_agg(json_build_object('created_at', s.created_at,"
+		"   'last_seen_at', s.last_seen_at) ORDER BY s.created_at) FROM sessions s"
+		"   WHERE s.tenant_id = a.tenant_id AND s.account_id = a.id), '[]'),"
+		" 'api_tokens', coalesce((SELECT json_agg(json_build_object('name', k.name, 'created_at', k.created_at,"
+		"   'last_used_at', k.last_used_at, 'revoked_at', k.revoked_at) ORDER BY k.id) FROM api_tokens k"
+		"   WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id), '[]'),"
+		" 'mails', coalesce((SELECT json_agg(json_build_object('subject', m.subject, 'created_at', m.created_at,"
+		"   'status', m.status) ORDER BY m.created_at) FROM mail_outbox m"
+		"   WHERE m.tenant_id = a.tenant_id AND m.to_addr = a.email), '[]'))::text"
+		" FROM accounts a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL");
 	stmt_signout = db_stmt("DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')");
 	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
 			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
@@ -691,6 +707,12 @@ static int core_auth(lua_State *L)
 			return 2;
 		}
 		lua_settop(L, 2);
+	} else if (strcmp(op, "delacct") == 0) {
+		if (lua_type(L, 2) != LUA_TSTRING)
+			return plugin_error(L, "auth.delete_account needs the current password");
+		lua_settop(L, 2);
+	} else if (strcmp(op, "export") == 0) {
+		lua_settop(L, 1);
 	} else if (strcmp(op, "reset") == 0 || strcmp(op, "passwd") == 0) {
 		if (lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING)
 			return plugin_error(L, strcmp(op, "reset") == 0
@@ -1502,7 +1524,13 @@ static void rq_core_call(struct rt_req *rq, int nres)
 {
 	lua_State *co = rq->co;
 	int base = lua_gettop(co) - nres + 1;
-	snprintf(rq->op, sizeof(rq->op), "%s", lua_tostring(co, base + 1));
+	const char *op = lua_tostring(co, base + 1);
+	if (!op || strlen(op) >= sizeof(rq->op)) {
+		lua_pop(co, nres);
+		rq_fail(rq, 500, "core call with an unknown operation");
+		return;
+	}
+	snprintf(rq->op, sizeof(rq->op), "%s", op);
 	char tid[24];
 	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
 	rq->params[0] = strdup(tid);
@@ -1515,7 +1543,7 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0 || strcmp(rq->op, "signin") == 0 ||
 	    strcmp(rq->op, "signout") == 0 || strcmp(rq->op, "signup") == 0 || strcmp(rq->op, "verify") == 0 ||
 	    strcmp(rq->op, "mail") == 0 || strcmp(rq->op, "forgot") == 0 || strcmp(rq->op, "reset") == 0 ||
-	    strcmp(rq->op, "passwd") == 0)
+	    strcmp(rq->op, "passwd") == 0 || strcmp(rq->op, "delacct") == 0)
 		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1627,6 +1655,17 @@ static void rq_verified(struct auth_verify *v, void *arg)
 
 static void rq_reset_done(struct auth_reset *r, void *arg);
 
+/* The account is gone: so is this request's session cookie. */
+static void rq_delete_done(struct auth_reset *r, void *arg)
+{
+	struct rt_req *rq = arg;
+	if (rq->nparams > 2 && rq->params[2])
+		memset(rq->params[2], 0, strlen(rq->params[2]));
+	if (r->result == AUTH_OK)
+		rq->clear_session = true;
+	rq_reset_done(r, arg);
+}
+
 /* forgot: params tenant, plugin (NULL), email; rcheck: ..., token;
  * reset: ..., token, password, lang; passwd: ..., current, password, lang
  * (the signed-in account's, keeping this request's session). */
@@ -1651,14 +1690,17 @@ static void rq_reset(struct rt_req *rq)
 	} else if (strcmp(rq->op, "reset") == 0) {
 		auth_reset_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
 	} else if (!rq->has_user) {
-		/* Nobody signed in: no password to change. */
+		/* Nobody signed in: no password to change, no account to delete. */
 		r->result = AUTH_REFUSED;
 		r->reason = "signin";
 		rq_reset_done(r, rq);
 	} else {
 		r->account_id = rq->user_id;
 		snprintf(r->session_hash, sizeof(r->session_hash), "%s", rq->session_hash);
-		auth_change_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
+		if (strcmp(rq->op, "delacct") == 0)
+			auth_delete_start(r, a, rq->txn, base, rq_delete_done, rq);
+		else
+			auth_change_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
 	}
 }
 
@@ -1718,8 +1760,25 @@ static void rq_send(struct rt_req *rq)
 		return;
 	}
 	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
-	    strcmp(op, "passwd") == 0) {
+	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0) {
 		rq_reset(rq);
+		return;
+	}
+	if (strcmp(op, "export") == 0) {
+		rq_clear_params(rq);
+		if (!rq->has_user) {
+			rq_answered(rq->txn, DB_OK, rq);
+			return;
+		}
+		char tid[24], aid[24];
+		snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
+		snprintf(aid, sizeof(aid), "%lld", (long long)rq->user_id);
+		const char *p[2] = {tid, aid};
+		if (db_query(rq->txn, stmt_export, 2, p) != 0) {
+			rq_fail(rq, 500, "export refused by the pool");
+			return;
+		}
+		db_send(rq->txn, rq_answered, rq);
 		return;
 	}
 	if (strcmp(op, "signout") == 0) {
@@ -1803,8 +1862,18 @@ static int push_answer(lua_State *L)
 		lua_pushliteral(L, "invalid");
 		return 2;
 	}
+	if (strcmp(op, "export") == 0) {
+		const PGresult *res = rq->has_user ? db_result(rq->txn, 0) : NULL;
+		if (!res || PQntuples(res) != 1) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "signin");
+			return 2;
+		}
+		lua_pushstring(L, PQgetvalue(res, 0, 0));
+		return 1;
+	}
 	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
-	    strcmp(op, "passwd") == 0) {
+	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0) {
 		struct auth_reset *r = rq->reset;
 		if (r->result == AUTH_OK) {
 			if (strcmp(op, "forgot") == 0) {
@@ -1829,8 +1898,8 @@ static int push_answer(lua_State *L)
 				lua_pushnil(L);
 			return 3;
 		}
-		/* passwd: the current password was wrong. */
-		if (strcmp(op, "passwd") == 0)
+		/* passwd, unregister: the current password was wrong. */
+		if (strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0)
 			lua_pushliteral(L, "current");
 		else
 			lua_pushstring(L, strcmp(op, "forgot") == 0 ? "unknown" : "invalid");

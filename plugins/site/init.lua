@@ -337,3 +337,49 @@ plugin.route("POST", "/account/wachtwoord", function(req)
 		errors = { current = plugin.t("site.change_current_invalid", nil, req.lang) },
 	})
 end)
+
+-- My account: what is kept (a JSON download) and deleting the account.
+plugin.route("GET", "/account", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	return plugin.render("account.html", { csrf = req.csrf, user = req.user }, req.lang)
+end)
+
+plugin.route("GET", "/account/gegevens", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local data = plugin.auth.export()
+	if not data then return { redirect = "/inloggen" } end
+	return {
+		body = data,
+		type = "application/json; charset=utf-8",
+		headers = {
+			["Content-Disposition"] = 'attachment; filename="mijn-gegevens.json"',
+			["Cache-Control"] = "no-store",
+		},
+	}
+end)
+
+local function delete_page(req, status, view)
+	view.csrf = req.csrf
+	view.user = req.user
+	return { status = status, html = plugin.render("delete.html", view, req.lang) }
+end
+
+plugin.route("GET", "/account/verwijderen", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	return delete_page(req, 200, {})
+end)
+
+plugin.route("POST", "/account/verwijderen", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local ok, why, extra = plugin.auth.delete_account(req.form.current or "")
+	if ok then
+		return delete_page(req, 200, { done = true, user = false })
+	end
+	if why == "signin" then return { redirect = "/inloggen" } end
+	if why == "limited" then
+		local page = delete_page(req, 429, { message = plugin.t("site.signin_limited", nil, req.lang) })
+		page.headers = { ["Retry-After"] = tostring(extra) }
+		return page
+	end
+	return delete_page(req, 422, { errors = { current = plugin.t("site.change_current_invalid", nil, req.lang) } })
+end)

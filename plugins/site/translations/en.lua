@@ -57,4 +57,10 @@ return {
 	["site.change_current_invalid"] = "This is not your current password.",
 	["site.change_done"] = "Your password has been changed. You have been signed out on other devices.",
 	["site.home"] = "To the home page",
+	["site.account_title"] = "My account",
+	["site.export_link"] = "Download my data (JSON)",
+	["site.delete_title"] = "Delete account",
+	["site.delete_explain"] = "Your e-mail address, name and password are removed. What you contributed to tables stays, attributed to “voormalig deelnemer” (former participant). This cannot be undone.",
+	["site.delete_submit"] = "Delete my account for good",
+	["site.delete_done"] = "Your account has been deleted.",
 }

@@ -57,4 +57,10 @@ return {
 	["site.change_current_invalid"] = "Dit is niet uw huidige wachtwoord.",
 	["site.change_done"] = "Uw wachtwoord is gewijzigd. Op andere apparaten bent u uitgelogd.",
 	["site.home"] = "Naar de startpagina",
+	["site.account_title"] = "Mijn account",
+	["site.export_link"] = "Mijn gegevens downloaden (JSON)",
+	["site.delete_title"] = "Account verwijderen",
+	["site.delete_explain"] = "Uw e-mailadres, naam en wachtwoord worden verwijderd. Wat u aan tafels hebt bijgedragen blijft staan, met als naam “voormalig deelnemer”. Dit kan niet ongedaan worden gemaakt.",
+	["site.delete_submit"] = "Account definitief verwijderen",
+	["site.delete_done"] = "Uw account is verwijderd.",
 }
