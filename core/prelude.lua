@@ -367,6 +367,13 @@ local function new_handle(name, opts, pending, declared, from_platform)
 		-- Everything kept about the signed-in person, as JSON text; nil,
 		-- "signin" for a guest.
 		function auth.export() return core.auth("export") end
+		-- For the tenant's admins (the core checks): members() lists the
+		-- accounts with their roles; grant/revoke(account_id, role) give
+		-- true (changed) or false; nil, "forbidden" for others, nil,
+		-- "self" for an admin revoking their own admin role.
+		function auth.members() return core.auth("members") end
+		function auth.grant(id, role) return core.auth("grant", id, role) end
+		function auth.revoke(id, role) return core.auth("revoke", id, role) end
 		P.auth = core.protect(auth)
 		-- Mail in the request's transaction, from the tenant's name: sent
 		-- only when the request commits.

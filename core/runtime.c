@@ -105,6 +105,7 @@ struct rt_req {
 	bool secure;                    /* over TLS (a trusted proxy says so): __Host- cookies, HSTS */
 	bool touched;                   /* the session's last_seen_at was moved */
 	bool has_user;
+	bool roles_ok;                  /* a roles call was allowed and sent */
 	char session_hash[65];          /* of the session cookie that was valid */
 	char set_session[TOKEN_CHARS + 1];      /* a new session to set ("" none) */
 	bool clear_session;
@@ -119,7 +120,7 @@ struct rt_req {
 };
 
 static struct bundle *platform;
-static int stmt_export, stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
+static int stmt_members, stmt_grant, stmt_revoke, stmt_export, stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
 	stmt_signout;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
@@ -197,6 +198,15 @@ void runtime_register_statements(void)
 	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
 				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
 				     " AND last_seen_at < now() - interval '60 seconds'");
+	stmt_members = db_stmt("SELECT a.id, a.display_name, a.email, a.email_verified_at IS NOT NULL,"
+			       " coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r"
+			       "   WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '')"
+			       " FROM accounts a WHERE a.tenant_id = $1 AND a.deleted_at IS NULL"
+			       " ORDER BY lower(a.display_name), a.id LIMIT 1000");
+	stmt_grant = db_stmt("INSERT INTO account_roles (tenant_id, account_id, role)"
+			     " SELECT $1, id, $3 FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+			     " ON CONFLICT DO NOTHING");
+	stmt_revoke = db_stmt("DELETE FROM account_roles WHERE tenant_id = $1 AND account_id = $2 AND role = $3");
 	/* Everything the platform keeps about the signed-in person, as JSON. */
 	stmt_export = db_stmt(
 		"SELECT json_build_object('account', json_build_object('email', a.email, 'name', a.display_name,"
@@ -711,8 +721,15 @@ static int core_auth(lua_State *L)
 		if (lua_type(L, 2) != LUA_TSTRING)
 			return plugin_error(L, "auth.delete_account needs the current password");
 		lua_settop(L, 2);
-	} else if (strcmp(op, "export") == 0) {
+	} else if (strcmp(op, "export") == 0 || strcmp(op, "members") == 0) {
 		lua_settop(L, 1);
+	} else if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
+		if (!lua_isinteger(L, 2) || lua_type(L, 3) != LUA_TSTRING)
+			return plugin_error(L, "auth.%s needs an account id and a role", op);
+		const char *role = lua_tostring(L, 3);
+		if (strcmp(role, "admin") != 0 && strcmp(role, "facilitator") != 0 && strcmp(role, "member") != 0)
+			return plugin_error(L, "auth.%s: the role is admin, facilitator or member", op);
+		lua_settop(L, 3);
 	} else if (strcmp(op, "reset") == 0 || strcmp(op, "passwd") == 0) {
 		if (lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING)
 			return plugin_error(L, strcmp(op, "reset") == 0
@@ -1543,7 +1560,8 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0 || strcmp(rq->op, "signin") == 0 ||
 	    strcmp(rq->op, "signout") == 0 || strcmp(rq->op, "signup") == 0 || strcmp(rq->op, "verify") == 0 ||
 	    strcmp(rq->op, "mail") == 0 || strcmp(rq->op, "forgot") == 0 || strcmp(rq->op, "reset") == 0 ||
-	    strcmp(rq->op, "passwd") == 0 || strcmp(rq->op, "delacct") == 0)
+	    strcmp(rq->op, "passwd") == 0 || strcmp(rq->op, "delacct") == 0 || strcmp(rq->op, "grant") == 0 ||
+	    strcmp(rq->op, "revoke") == 0)
 		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1654,6 +1672,54 @@ static void rq_verified(struct auth_verify *v, void *arg)
 }
 
 static void rq_reset_done(struct auth_reset *r, void *arg);
+static void rq_roles(struct rt_req *rq);
+
+static bool is_admin(const struct rt_req *rq)
+{
+	char roles[sizeof(rq->user_roles) + 2];
+	snprintf(roles, sizeof(roles), " %s ", rq->user_roles);
+	return rq->has_user && strstr(roles, " admin ") != NULL;
+}
+
+/* The tenant's members and their roles, and granting or revoking one:
+ * for admins only (the core checks, not the plugin); an admin cannot
+ * take the admin role from themselves. params: tenant, plugin (NULL),
+ * account id, role. */
+static void rq_roles(struct rt_req *rq)
+{
+	char tid[24], uid[24];
+	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)rq->user_id);
+	rq->roles_ok = false;
+	if (!is_admin(rq)) {
+		rq_clear_params(rq);
+		rq_answered(rq->txn, DB_OK, rq);
+		return;
+	}
+	rq->roles_ok = true;
+	int rc;
+	if (strcmp(rq->op, "members") == 0) {
+		const char *p[1] = {tid};
+		rc = db_query(rq->txn, stmt_members, 1, p);
+	} else {
+		const char *aid = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "0";
+		const char *role = rq->nparams > 3 && rq->params[3] ? rq->params[3] : "";
+		if (strcmp(rq->op, "revoke") == 0 && strcmp(aid, uid) == 0 && strcmp(role, "admin") == 0) {
+			rq->roles_ok = false;
+			rq_clear_params(rq);
+			rq_answered(rq->txn, DB_OK, rq);
+			return;
+		}
+		const char *p[3] = {tid, aid, role};
+		rc = db_query(rq->txn, strcmp(rq->op, "grant") == 0 ? stmt_grant : stmt_revoke, 3, p);
+	}
+	rq_clear_params(rq);
+	if (rc != 0) {
+		rq_fail(rq, 500, "roles: refused by the pool");
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
 
 /* The account is gone: so is this request's session cookie. */
 static void rq_delete_done(struct auth_reset *r, void *arg)
@@ -1764,6 +1830,10 @@ static void rq_send(struct rt_req *rq)
 		rq_reset(rq);
 		return;
 	}
+	if (strcmp(op, "members") == 0 || strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
+		rq_roles(rq);
+		return;
+	}
 	if (strcmp(op, "export") == 0) {
 		rq_clear_params(rq);
 		if (!rq->has_user) {
@@ -1861,6 +1931,41 @@ static int push_answer(lua_State *L)
 		lua_pushnil(L);
 		lua_pushliteral(L, "invalid");
 		return 2;
+	}
+	if (strcmp(op, "members") == 0 || strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
+		if (!rq->roles_ok) {
+			lua_pushnil(L);
+			lua_pushstring(L, is_admin(rq) ? "self" : "forbidden");
+			return 2;
+		}
+		const PGresult *res = db_result(rq->txn, 0);
+		if (strcmp(op, "members") != 0) {
+			lua_pushboolean(L, strcmp(PQcmdTuples((PGresult *)res), "1") == 0);
+			return 1;
+		}
+		int rows = PQntuples(res);
+		lua_createtable(L, rows, 0);
+		for (int i = 0; i < rows; i++) {
+			lua_createtable(L, 0, 5);
+			lua_pushinteger(L, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+			lua_setfield(L, -2, "id");
+			lua_pushstring(L, PQgetvalue(res, i, 1));
+			lua_setfield(L, -2, "name");
+			lua_pushstring(L, PQgetvalue(res, i, 2));
+			lua_setfield(L, -2, "email");
+			lua_pushboolean(L, PQgetvalue(res, i, 3)[0] == 't');
+			lua_setfield(L, -2, "verified");
+			lua_createtable(L, 0, 3);
+			char roles[64];
+			snprintf(roles, sizeof(roles), "%s", PQgetvalue(res, i, 4));
+			for (char *save = NULL, *r = strtok_r(roles, " ", &save); r; r = strtok_r(NULL, " ", &save)) {
+				lua_pushboolean(L, 1);
+				lua_setfield(L, -2, r);
+			}
+			lua_setfield(L, -2, "roles");
+			lua_rawseti(L, -2, i + 1);
+		}
+		return 1;
 	}
 	if (strcmp(op, "export") == 0) {
 		const PGresult *res = rq->has_user ? db_result(rq->txn, 0) : NULL;

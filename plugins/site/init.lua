@@ -383,3 +383,57 @@ plugin.route("POST", "/account/verwijderen", function(req)
 	end
 	return delete_page(req, 422, { errors = { current = plugin.t("site.change_current_invalid", nil, req.lang) } })
 end)
+
+-- Admin: the tenant's members and their roles. The core checks that the
+-- signed-in person is an admin; this page only shows and asks.
+local ROLES = { "admin", "facilitator", "member" }
+
+local function members_page(req, status, message)
+	local members, why = plugin.auth.members()
+	if not members then
+		return { status = why == "forbidden" and 403 or 500 }
+	end
+	for _, m in ipairs(members) do
+		m.role_list = {}
+		for _, r in ipairs(ROLES) do
+			m.role_list[#m.role_list + 1] = {
+				role = r,
+				label = plugin.t("site.role_" .. r, nil, req.lang),
+				has = m.roles[r] == true,
+			}
+		end
+	end
+	return {
+		status = status,
+		html = plugin.render("members.html", {
+			csrf = req.csrf, user = req.user, members = members, message = message,
+		}, req.lang),
+	}
+end
+
+plugin.route("GET", "/beheer/leden", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	return members_page(req, 200)
+end)
+
+plugin.route("POST", "/beheer/leden", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local id = math.tointeger(tonumber(req.form.account or ""))
+	local role = req.form.role
+	local valid = false
+	for _, r in ipairs(ROLES) do if r == role then valid = true end end
+	if not id or not valid or (req.form.action ~= "grant" and req.form.action ~= "revoke") then
+		return members_page(req, 422, plugin.t("site.members_bad", nil, req.lang))
+	end
+	local ok, why
+	if req.form.action == "grant" then
+		ok, why = plugin.auth.grant(id, role)
+	else
+		ok, why = plugin.auth.revoke(id, role)
+	end
+	if ok == nil and why == "forbidden" then return { status = 403 } end
+	if ok == nil and why == "self" then
+		return members_page(req, 422, plugin.t("site.members_self", nil, req.lang))
+	end
+	return { redirect = "/beheer/leden" }
+end)
