@@ -17,7 +17,7 @@ static pthread_mutex_t params_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_params params;
 static atomic_ullong dummies;
 static int stmt_lookup, stmt_fail, stmt_session_new, stmt_clear, stmt_rehash, stmt_signup, stmt_verify;
-static int stmt_delete_account, stmt_signup_count, stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
+static int stmt_email_token, stmt_delete_account, stmt_signup_count, stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
 
 static void on_lookup(struct db_txn *txn, enum db_status st, void *arg);
 static void signup_counted(struct db_txn *txn, enum db_status st, void *arg);
@@ -165,6 +165,13 @@ void auth_register_statements(void)
 		" m AS (DELETE FROM mail_outbox WHERE tenant_id = $1 AND to_addr = (SELECT email FROM old)"
 		"   AND status <> 'sending')"
 		" SELECT id FROM a");
+	/* A new address waits for its confirmation link (24 hours); no row
+	 * when another account of the tenant has it. */
+	stmt_email_token = db_stmt(
+		"INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, new_email, expires_at)"
+		" SELECT $1, decode($3, 'hex'), $2, 'email', $4, now() + interval '24 hours'"
+		" WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND email = $4)"
+		" RETURNING account_id");
 	/* The new hash; every other session of the account ends. */
 	stmt_change = db_stmt(
 		"WITH a AS (UPDATE accounts SET password_hash = $3"
@@ -520,7 +527,8 @@ void auth_verify_start(struct auth_verify *v, int64_t tenant_id, const char *tok
 
 /* ---------------------------------------------------------------- password reset and change */
 
-enum { STEP_RESET = 1, STEP_CHANGE = 2, STEP_DELETE = 3 };
+enum { STEP_RESET = 1, STEP_CHANGE = 2, STEP_DELETE = 3, STEP_EMAIL = 4 };
+#define VERIFIES(r) ((r)->step == STEP_CHANGE || (r)->step == STEP_DELETE || (r)->step == STEP_EMAIL)
 
 static void reset_hash_work(void *arg);
 static void reset_hash_done(void *arg);
@@ -685,7 +693,7 @@ static void reset_hash_work(void *arg)
 	struct pw_params want = params;
 	pthread_mutex_unlock(&params_lock);
 	r->hash[0] = '\0';
-	if (r->step == STEP_CHANGE || r->step == STEP_DELETE) {
+	if (VERIFIES(r)) {
 		size_t clen = strlen(r->current);
 		if (!r->stored[0]) {
 			password_dummy_verify(r->current, clen, &want);
@@ -694,7 +702,7 @@ static void reset_hash_work(void *arg)
 			r->verified = password_verify(r->current, clen, r->stored) == 1;
 		}
 		memset(r->current, 0, sizeof(r->current));
-		if (!r->verified || r->step == STEP_DELETE) {
+		if (!r->verified || r->step == STEP_DELETE || r->step == STEP_EMAIL) {
 			memset(r->password, 0, sizeof(r->password));
 			return;
 		}
@@ -711,8 +719,15 @@ static void reset_written(struct db_txn *txn, enum db_status st, void *arg)
 		reset_finish(r, AUTH_DB);
 		return;
 	}
-	if ((r->step == STEP_CHANGE || r->step == STEP_DELETE) && !r->verified) {
+	if (VERIFIES(r) && !r->verified) {
 		reset_finish(r, AUTH_INVALID);
+		return;
+	}
+	if (r->step == STEP_EMAIL) {
+		/* No row: the address is taken; the caller answers alike. */
+		if (PQntuples(db_result(txn, 0)) == 0)
+			memset(r->token, 0, sizeof(r->token));
+		reset_finish(r, AUTH_OK);
 		return;
 	}
 	/* No row: the token was spent meanwhile, or the account deleted. */
@@ -726,10 +741,18 @@ static void reset_hash_done(void *arg)
 	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
 	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
 	int rc = 0;
-	if ((r->step == STEP_CHANGE || r->step == STEP_DELETE) && !r->verified) {
+	if (VERIFIES(r) && !r->verified) {
 		snprintf(key, sizeof(key), "a:%s", aid);
 		const char *pf[2] = {tid, key};
 		rc = db_query(r->txn, stmt_fail, 2, pf);
+	} else if (r->step == STEP_EMAIL) {
+		if (token_new(r->token) != 0) {
+			reset_finish(r, AUTH_BUSY);
+			return;
+		}
+		token_hash_hex(r->token, thash);
+		const char *pe[4] = {tid, aid, thash, r->email};
+		rc = db_query(r->txn, stmt_email_token, 4, pe);
 	} else if (r->step == STEP_DELETE) {
 		const char *pd[2] = {tid, aid};
 		rc = db_query(r->txn, stmt_delete_account, 2, pd);
@@ -778,11 +801,11 @@ static void change_looked_up(struct db_txn *txn, enum db_status st, void *arg)
 		reset_finish(r, AUTH_BUSY);
 }
 
-void auth_delete_start(struct auth_reset *r, const char *current, struct db_txn *txn, struct event_base *base,
-		       void (*done)(struct auth_reset *r, void *arg), void *arg)
+/* The password look-up and check that a deletion and a change of address
+ * share; STEP says what follows a correct password. */
+static void start_verified(struct auth_reset *r, const char *current, int step)
 {
-	reset_init(r, txn, base, done, arg);
-	r->step = STEP_DELETE;
+	r->step = step;
 	size_t clen = current ? strlen(current) : 0;
 	if (clen >= sizeof(r->current))
 		clen = 0;
@@ -792,11 +815,38 @@ void auth_delete_start(struct auth_reset *r, const char *current, struct db_txn 
 	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
 	snprintf(key, sizeof(key), "a:%s", aid);
 	const char *p[3] = {tid, aid, key};
-	if (db_query(txn, stmt_change_lookup, 3, p) != 0) {
+	if (db_query(r->txn, stmt_change_lookup, 3, p) != 0) {
 		reset_finish(r, AUTH_DB);
 		return;
 	}
-	db_send(txn, change_looked_up, r);
+	db_send(r->txn, change_looked_up, r);
+}
+
+void auth_email_start(struct auth_reset *r, const char *current, const char *email, struct db_txn *txn,
+		      struct event_base *base, void (*done)(struct auth_reset *r, void *arg), void *arg)
+{
+	reset_init(r, txn, base, done, arg);
+	size_t elen = email ? strlen(email) : 0;
+	if (elen == 0 || elen >= sizeof(r->email)) {
+		r->reason = "email";
+		reset_finish(r, AUTH_REFUSED);
+		return;
+	}
+	for (size_t i = 0; i <= elen; i++)
+		r->email[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
+	if (!auth_email_valid(r->email)) {
+		r->reason = "email";
+		reset_finish(r, AUTH_REFUSED);
+		return;
+	}
+	start_verified(r, current, STEP_EMAIL);
+}
+
+void auth_delete_start(struct auth_reset *r, const char *current, struct db_txn *txn, struct event_base *base,
+		       void (*done)(struct auth_reset *r, void *arg), void *arg)
+{
+	reset_init(r, txn, base, done, arg);
+	start_verified(r, current, STEP_DELETE);
 }
 
 void auth_change_start(struct auth_reset *r, const char *current, const char *password, const char *lang,

@@ -181,6 +181,11 @@ void auth_reset_start(struct auth_reset *r, const char *token, const char *passw
 		      void *arg);
 /* Deletes the signed-in account (R->account_id) once CURRENT is its
  * password: personal data removed, the row kept as "voormalig deelnemer". */
+/* Asks to change the signed-in account's address to EMAIL once CURRENT
+ * is its password: R->token is the confirmation link's token, "" when
+ * another account has the address (answer alike). */
+void auth_email_start(struct auth_reset *r, const char *current, const char *email, struct db_txn *txn,
+		      struct event_base *base, void (*done)(struct auth_reset *r, void *arg), void *arg);
 void auth_delete_start(struct auth_reset *r, const char *current, struct db_txn *txn, struct event_base *base,
 		       void (*done)(struct auth_reset *r, void *arg), void *arg);
 void auth_change_start(struct auth_reset *r, const char *current, const char *password, const char *lang,

@@ -371,6 +371,13 @@ local function new_handle(name, opts, pending, declared, from_platform)
 		-- accounts with their roles; grant/revoke(account_id, role) give
 		-- true (changed) or false; nil, "forbidden" for others, nil,
 		-- "self" for an admin revoking their own admin role.
+		-- The signed-in user's address: change_email(current, new) gives
+		-- true, token (for the confirmation link to the new address) or
+		-- true, nil, "exists" (another account has it: answer alike);
+		-- nil, "current" | "email" | "limited", seconds | "signin".
+		-- confirm_email(token) moves the address: true or nil, "invalid".
+		function auth.change_email(current, email) return core.auth("email", current, email) end
+		function auth.confirm_email(token) return core.auth("emailok", token) end
 		function auth.members() return core.auth("members") end
 		function auth.grant(id, role) return core.auth("grant", id, role) end
 		function auth.revoke(id, role) return core.auth("revoke", id, role) end

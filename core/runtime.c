@@ -120,7 +120,7 @@ struct rt_req {
 };
 
 static struct bundle *platform;
-static int stmt_members, stmt_grant, stmt_revoke, stmt_export, stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
+static int stmt_email_confirm, stmt_members, stmt_grant, stmt_revoke, stmt_export, stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
 	stmt_signout;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
@@ -198,6 +198,16 @@ void runtime_register_statements(void)
 	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
 				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
 				     " AND last_seen_at < now() - interval '60 seconds'");
+	/* Single use: the token is spent by the statement that moves the
+	 * address, unless another account took the address meanwhile. */
+	stmt_email_confirm = db_stmt(
+		"WITH t AS (UPDATE account_tokens SET used_at = now()"
+		"   WHERE tenant_id = $1 AND token_hash = decode($2, 'hex') AND purpose = 'email'"
+		"   AND used_at IS NULL AND expires_at > now() RETURNING account_id, new_email)"
+		" UPDATE accounts a SET email = t.new_email, email_verified_at = now() FROM t"
+		" WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL"
+		" AND NOT EXISTS (SELECT 1 FROM accounts b WHERE b.tenant_id = $1 AND b.email = t.new_email)"
+		" RETURNING a.id");
 	stmt_members = db_stmt("SELECT a.id, a.display_name, a.email, a.email_verified_at IS NOT NULL,"
 			       " coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r"
 			       "   WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '')"
@@ -711,6 +721,17 @@ static int core_auth(lua_State *L)
 		}
 		lua_settop(L, 2);
 	} else if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0) {
+		if (lua_type(L, 2) != LUA_TSTRING) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "invalid");
+			return 2;
+		}
+		lua_settop(L, 2);
+	} else if (strcmp(op, "email") == 0) {
+		if (lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING)
+			return plugin_error(L, "auth.change_email needs the current password and the new address");
+		lua_settop(L, 3);
+	} else if (strcmp(op, "emailok") == 0) {
 		if (lua_type(L, 2) != LUA_TSTRING) {
 			lua_pushnil(L);
 			lua_pushliteral(L, "invalid");
@@ -1561,7 +1582,7 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	    strcmp(rq->op, "signout") == 0 || strcmp(rq->op, "signup") == 0 || strcmp(rq->op, "verify") == 0 ||
 	    strcmp(rq->op, "mail") == 0 || strcmp(rq->op, "forgot") == 0 || strcmp(rq->op, "reset") == 0 ||
 	    strcmp(rq->op, "passwd") == 0 || strcmp(rq->op, "delacct") == 0 || strcmp(rq->op, "grant") == 0 ||
-	    strcmp(rq->op, "revoke") == 0)
+	    strcmp(rq->op, "revoke") == 0 || strcmp(rq->op, "email") == 0 || strcmp(rq->op, "emailok") == 0)
 		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1765,6 +1786,8 @@ static void rq_reset(struct rt_req *rq)
 		snprintf(r->session_hash, sizeof(r->session_hash), "%s", rq->session_hash);
 		if (strcmp(rq->op, "delacct") == 0)
 			auth_delete_start(r, a, rq->txn, base, rq_delete_done, rq);
+		else if (strcmp(rq->op, "email") == 0)
+			auth_email_start(r, a, b, rq->txn, base, rq_reset_done, rq);
 		else
 			auth_change_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
 	}
@@ -1826,8 +1849,29 @@ static void rq_send(struct rt_req *rq)
 		return;
 	}
 	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
-	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0) {
+	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0 || strcmp(op, "email") == 0) {
 		rq_reset(rq);
+		return;
+	}
+	if (strcmp(op, "emailok") == 0) {
+		char tid[24], hash[65];
+		snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
+		const char *token = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
+		if (!token_valid(token)) {
+			rq_clear_params(rq);
+			rq->roles_ok = false;
+			rq_answered(rq->txn, DB_OK, rq);
+			return;
+		}
+		token_hash_hex(token, hash);
+		rq_clear_params(rq);
+		const char *p[2] = {tid, hash};
+		rq->roles_ok = true;        /* "a statement was sent" */
+		if (db_query(rq->txn, stmt_email_confirm, 2, p) != 0) {
+			rq_fail(rq, 500, "e-mail confirmation refused by the pool");
+			return;
+		}
+		db_send(rq->txn, rq_answered, rq);
 		return;
 	}
 	if (strcmp(op, "members") == 0 || strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
@@ -1977,9 +2021,29 @@ static int push_answer(lua_State *L)
 		lua_pushstring(L, PQgetvalue(res, 0, 0));
 		return 1;
 	}
+	if (strcmp(op, "emailok") == 0) {
+		const PGresult *res = rq->roles_ok ? db_result(rq->txn, 0) : NULL;
+		if (res && PQntuples(res) > 0) {
+			lua_pushboolean(L, 1);
+			return 1;
+		}
+		lua_pushnil(L);
+		lua_pushliteral(L, "invalid");
+		return 2;
+	}
 	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
-	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0) {
+	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0 || strcmp(op, "email") == 0) {
 		struct auth_reset *r = rq->reset;
+		if (r->result == AUTH_OK && strcmp(op, "email") == 0) {
+			lua_pushboolean(L, 1);
+			if (!r->token[0]) {
+				lua_pushnil(L);
+				lua_pushliteral(L, "exists");
+				return 3;
+			}
+			lua_pushstring(L, r->token);
+			return 2;
+		}
 		if (r->result == AUTH_OK) {
 			if (strcmp(op, "forgot") == 0) {
 				lua_pushstring(L, r->token);
@@ -2003,8 +2067,8 @@ static int push_answer(lua_State *L)
 				lua_pushnil(L);
 			return 3;
 		}
-		/* passwd, unregister: the current password was wrong. */
-		if (strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0)
+		/* passwd, delacct, email: the current password was wrong. */
+		if (strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0 || strcmp(op, "email") == 0)
 			lua_pushliteral(L, "current");
 		else
 			lua_pushstring(L, strcmp(op, "forgot") == 0 ? "unknown" : "invalid");

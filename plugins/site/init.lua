@@ -437,3 +437,63 @@ plugin.route("POST", "/beheer/leden", function(req)
 	end
 	return { redirect = "/beheer/leden" }
 end)
+
+-- A new e-mail address: the password first, then a confirmation link to
+-- the new address; the address moves only when the link is followed.
+local function email_page(req, status, view)
+	view.csrf = req.csrf
+	view.user = req.user
+	return { status = status, html = plugin.render("email.html", view, req.lang) }
+end
+
+plugin.route("GET", "/account/email", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	return email_page(req, 200, {})
+end)
+
+plugin.route("POST", "/account/email", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local email = (req.form.email or ""):match("^%s*(.-)%s*$")
+	local ok, token, why = plugin.auth.change_email(req.form.current or "", email)
+	if ok then
+		if token then
+			local tenant = plugin.tenant().name
+			local link = absolute(req, "/email-bevestigen?token=" .. token)
+			local view = {
+				greeting = plugin.t("site.mail_greeting", { name = req.user.name }, req.lang),
+				body = plugin.t("site.mail_email_body", { tenant = tenant }, req.lang),
+				link = link,
+				link_text = plugin.t("site.mail_email_link", nil, req.lang),
+				ignore = plugin.t("site.mail_verify_ignore", nil, req.lang),
+			}
+			local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
+			local html = plugin.render("mail/message.html", view, req.lang)
+			if not plugin.mail.send(email:lower(), plugin.t("site.mail_email_subject", { tenant = tenant }, req.lang),
+				text, html) then
+				return email_page(req, 422, { email = email,
+					errors = { email = plugin.t("site.signup_email_invalid", nil, req.lang) } })
+			end
+		end
+		return email_page(req, 200, { sent = true, email = email })
+	end
+	if token == "signin" then return { redirect = "/inloggen" } end
+	if token == "limited" then
+		local page = email_page(req, 429, { email = email, message = plugin.t("site.signin_limited", nil, req.lang) })
+		page.headers = { ["Retry-After"] = tostring(why) }
+		return page
+	end
+	if token == "email" then
+		return email_page(req, 422, { email = email,
+			errors = { email = plugin.t("site.signup_email_invalid", nil, req.lang) } })
+	end
+	return email_page(req, 422, { email = email,
+		errors = { current = plugin.t("site.change_current_invalid", nil, req.lang) } })
+end)
+
+plugin.route("GET", "/email-bevestigen", function(req)
+	local ok = plugin.auth.confirm_email(req.query.token or "")
+	return {
+		status = ok and 200 or 400,
+		html = plugin.render("email_done.html", { ok = ok, csrf = req.csrf, user = req.user }, req.lang),
+	}
+end)

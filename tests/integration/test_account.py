@@ -104,3 +104,40 @@ def test_delete_my_account(site, pg):
     # The address may sign up afresh.
     st, _, _, _ = Browser(d, HOST).go("GET", "/registreren")
     assert st == 200
+
+
+def test_change_my_email_address(site, pg):
+    import re
+    d, tid = site
+    make_user(pg, "oud@example.nl", "Olga Oud")
+    make_user(pg, "bezet@example.nl", "Bert Bezet")
+    b = Browser(d, HOST)
+    assert b.signin("oud@example.nl", PASSWORD)[0] == 303
+    # A wrong password changes nothing.
+    st, _, _, _ = b.go("POST", "/account/email", {"csrf": b.jar["at_csrf"], "current": "fout fout fout",
+                                                   "email": "nieuw@example.nl"})
+    assert st == 422
+    # The right one sends a link to the new address; nothing moves yet.
+    st, _, body, _ = b.go("POST", "/account/email", {"csrf": b.jar["at_csrf"], "current": PASSWORD,
+                                                      "email": "Nieuw@Example.NL"})
+    assert st == 200 and "nieuw@example.nl" in body.lower()
+    (text,) = query(pg, "SELECT body_text FROM mail_outbox WHERE tenant_id = %s AND to_addr = 'nieuw@example.nl'",
+                    tid)[0]
+    token = re.search(r"/email-bevestigen\?token=([A-Za-z0-9_-]{43})", text).group(1)
+    assert query(pg, "SELECT count(*) FROM accounts WHERE tenant_id = %s AND email = 'oud@example.nl'", tid)[0][0] == 1
+    # Following the link moves it, once.
+    st, _, _ = d.get(f"/email-bevestigen?token={token}", host=HOST)
+    assert st == 200
+    assert query(pg, "SELECT count(*) FROM accounts WHERE tenant_id = %s AND email = 'nieuw@example.nl'"
+                     " AND email_verified_at IS NOT NULL", tid)[0][0] == 1
+    assert d.get(f"/email-bevestigen?token={token}", host=HOST)[0] == 400
+    assert Browser(d, HOST).signin("nieuw@example.nl", PASSWORD)[0] == 303
+    # An address another account has: the same page, no link, no change.
+    before = query(pg, "SELECT count(*) FROM mail_outbox WHERE tenant_id = %s", tid)[0][0]
+    st, _, body2, _ = b.go("POST", "/account/email", {"csrf": b.jar["at_csrf"], "current": PASSWORD,
+                                                       "email": "bezet@example.nl"})
+    assert st == 200 and "bezet@example.nl" in body2
+    assert query(pg, "SELECT count(*) FROM mail_outbox WHERE tenant_id = %s", tid)[0][0] == before
+    # Nonsense: refused on the field.
+    assert b.go("POST", "/account/email", {"csrf": b.jar["at_csrf"], "current": PASSWORD,
+                                           "email": "geen adres"})[0] == 422

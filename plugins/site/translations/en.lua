@@ -74,4 +74,13 @@ return {
 	["site.role_admin"] = "Administrator",
 	["site.role_facilitator"] = "Facilitator",
 	["site.role_member"] = "Participant",
+	["site.email_title"] = "Change e-mail address",
+	["site.new_email"] = "New e-mail address",
+	["site.email_submit"] = "Send the confirmation link",
+	["site.email_sent"] = "We have sent a link to",
+	["site.email_done"] = "Your new e-mail address is confirmed.",
+	["site.email_invalid"] = "This link does not work (any more). Ask for a new one on My account.",
+	["site.mail_email_subject"] = "Confirm your new e-mail address at {tenant}",
+	["site.mail_email_body"] = "You want to use this e-mail address at {tenant}. Confirm it with the link below; it works for 24 hours.",
+	["site.mail_email_link"] = "Confirm the new e-mail address",
 }

@@ -74,4 +74,13 @@ return {
 	["site.role_admin"] = "Beheerder",
 	["site.role_facilitator"] = "Gespreksleider",
 	["site.role_member"] = "Deelnemer",
+	["site.email_title"] = "E-mailadres wijzigen",
+	["site.new_email"] = "Nieuw e-mailadres",
+	["site.email_submit"] = "Stuur de bevestigingslink",
+	["site.email_sent"] = "We hebben een link gestuurd naar",
+	["site.email_done"] = "Uw nieuwe e-mailadres is bevestigd.",
+	["site.email_invalid"] = "Deze link werkt niet (meer). Vraag op Mijn account een nieuwe aan.",
+	["site.mail_email_subject"] = "Bevestig uw nieuwe e-mailadres bij {tenant}",
+	["site.mail_email_body"] = "U wilt bij {tenant} dit e-mailadres gebruiken. Bevestig dat met de link hieronder; die werkt 24 uur.",
+	["site.mail_email_link"] = "Nieuw e-mailadres bevestigen",
 }
