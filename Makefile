@@ -1,7 +1,7 @@
 # The two commands of the README, and the few around them.
 #   make demo   install what is missing, build, start PostgreSQL and serve
 #   make check  the same set-up, then every test through ctest
-.PHONY: all deps build demo check check-build fuzz bench clean
+.PHONY: all deps web build demo check check-build fuzz bench clean
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
@@ -11,7 +11,16 @@ all: build
 deps:
 	@packaging/deps.sh build
 
-build: deps
+# The NL Design System CSS (npm, pinned by web/package-lock.json) copied
+# into static/vendor/; redone when the lockfile changes.
+VENDOR_CSS = static/vendor/utrecht/index.css
+
+web: $(VENDOR_CSS)
+
+$(VENDOR_CSS): web/package.json web/package-lock.json packaging/web.sh
+	@packaging/web.sh
+
+build: deps web
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $(JOBS) -- --no-print-directory -s
 
@@ -21,6 +30,7 @@ demo: build
 # The test build: AddressSanitizer and UndefinedBehaviorSanitizer.
 check-build:
 	@packaging/deps.sh check
+	@$(MAKE) --no-print-directory web
 	@cmake -S . -B build-check -DCMAKE_BUILD_TYPE=Debug -DAANTAFEL_SANITIZE=ON >/dev/null
 	@cmake --build build-check -j $(JOBS) -- --no-print-directory -s
 
@@ -45,4 +55,4 @@ bench: build
 	@for b in bench/*.sh; do echo "== $$b"; $$b || exit 1; done
 
 clean:
-	rm -rf build build-check build-fuzz
+	rm -rf build build-check build-fuzz web/node_modules static/vendor

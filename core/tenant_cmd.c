@@ -16,12 +16,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <lauxlib.h>
+
 #include "admin.h"
 #include "bundle.h"
+#include "contrast.h"
+#include "lsandbox.h"
 #include "runtime.h"
 
 #define HOSTS_MAX 64
 #define PROBLEMS_MAX (64 * 1024)        /* validation messages of one bundle */
+#define THEME_MEM (8u * 1024 * 1024)    /* reading tenant.lua's theme */
+#define THEME_INSTRUCTIONS (10 * 1000 * 1000)
+#define THEME_MS 1000
 
 const char tenant_cmd_usage[] =
 	"usage: aantafel tenant COMMAND [-c FILE] ...\n\n"
@@ -74,6 +81,7 @@ static struct bundle *read_platform(const char *plugins_dir, const char *who);
 static struct bundle *read_checked(const struct bundle *platform, const char *dir, const char *slug,
 				   const char *label);
 static int check_hosts(const char *const *in, int n, char out[][254]);
+static void theme_warnings(const struct bundle *b, const char *dir);
 static int64_t tenant_id(PGconn *pg, const char *slug);
 static int64_t lock_tenant(PGconn *pg, const char *slug, int *bundle_version);
 static void rollback(PGconn *pg);
@@ -236,6 +244,7 @@ static int check_one(const struct bundle *platform, const char *tenants_dir, con
 	struct bundle *b = read_checked(platform, dir, name, NULL);
 	if (!b)
 		return -1;
+	theme_warnings(b, dir);
 	printf("ok: %s\n", dir);
 	bundle_unref(b);
 	return 0;
@@ -252,6 +261,8 @@ static struct bundle *deploy_prepare(const struct config *cfg, const struct opts
 	bundle_unref(platform);
 	if (!b)
 		fprintf(stderr, "%s: %s: nothing was deployed\n", WHO, o->slug);
+	else
+		theme_warnings(b, o->arg ? o->arg : dir);
 	return b;
 }
 
@@ -688,6 +699,56 @@ static struct bundle *read_platform(const char *plugins_dir, const char *who)
 /* Reads DIR and validates it as SLUG's bundle; prints every problem, each
  * line naming DIR (and led by LABEL unless NULL), and returns NULL when
  * there is one. */
+/* A theme token of the table on top of the stack, if it is a string (raw
+ * reads: no metamethod runs outside the sandbox's budget). */
+static const char *theme_token(lua_State *L, const char *name)
+{
+	lua_pushstring(L, name);
+	lua_rawget(L, -2);
+	const char *v = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	lua_pop(L, 1); /* the string stays reachable from the theme table */
+	return v;
+}
+
+/* Prints "warning: DIR: ..." for each theme colour of B's tenant.lua whose
+ * contrast with the background is below WCAG AA: text, and primary (the
+ * links). tenant.lua runs in a fresh sandbox of its own; a bundle whose
+ * tenant.lua does not load this way was judged by the check already, and
+ * a theme without colours that parse has nothing to warn about. */
+static void theme_warnings(const struct bundle *b, const char *dir)
+{
+	const struct bundle_file *f = bundle_find(b, "tenant.lua");
+	if (!f)
+		return;
+	char err[512];
+	struct lsandbox *sb = lsb_new(THEME_MEM, "check", err, sizeof(err));
+	if (!sb)
+		return;
+	lua_State *L = sb->L;
+	struct lbudget budget;
+	lsb_budget_init(&budget, THEME_INSTRUCTIONS, THEME_MS);
+	lsb_push_env(sb);
+	if (lsb_load(sb, f->data, f->len, "tenant.lua", -1, err, sizeof(err)) != 0)
+		goto done;
+	lua_remove(L, -2);
+	if (lsb_call(sb, 0, 1, &budget, err, sizeof(err)) != 0 || lua_type(L, -1) != LUA_TTABLE)
+		goto done;
+	lua_pushstring(L, "theme");
+	lua_rawget(L, -2);
+	if (lua_type(L, -1) != LUA_TTABLE)
+		goto done;
+	const char *background = theme_token(L, "background");
+	const char *tokens[] = {"text", "primary"};
+	for (size_t i = 0; background && i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+		char msg[512];
+		const char *fg = theme_token(L, tokens[i]);
+		if (fg && contrast_warning(tokens[i], fg, background, msg, sizeof(msg)))
+			fprintf(stderr, "warning: %s: %s\n", dir, msg);
+	}
+done:
+	lsb_free(sb);
+}
+
 static struct bundle *read_checked(const struct bundle *platform, const char *dir, const char *slug,
 				   const char *label)
 {

@@ -221,6 +221,28 @@ def test_invalid_lua_is_refused_with_file_and_line(pg, tenants, tmp_path):
     assert versions_of(pg, tid) == []
 
 
+POOR_CONTRAST = ('return {\n  name = "Grijs",\n  theme = {\n    text = "#777",\n    background = "#fff",\n'
+                 '    primary = "rgb(170, 170, 170)",\n  },\n}\n')
+TEXT_WARNING = "theme: text #777 on background #fff has contrast 4.48:1, below the 4.5:1 of WCAG AA"
+PRIMARY_WARNING = "theme: primary rgb(170, 170, 170) on background #fff has contrast 2.32:1, below the 4.5:1 of WCAG AA"
+
+
+def test_poor_contrast_deploys_with_a_warning(pg, tenants, tmp_path):
+    tid = tenants(("bun-grijs", "Bundel Grijs", "bun-grijs.test"))["bun-grijs"]
+    d = write_bundle(tmp_path / "grijs", {**base_files(), "tenant.lua": POOR_CONTRAST})
+    p = deploy(pg, "bun-grijs", d)
+    assert p.returncode == 0, p.stderr
+    assert f"warning: {d}: {TEXT_WARNING}\n" in p.stderr, p.stderr
+    assert f"warning: {d}: {PRIMARY_WARNING}\n" in p.stderr, p.stderr
+    assert "version 1 deployed" in p.stdout
+    assert [v[0] for v in versions_of(pg, tid)] == [1] and current(pg, tid) == 1
+
+    # #767676 on white is 4.54:1: no warning.
+    write_bundle(d, {"tenant.lua": 'return { theme = { text = "#767676", background = "#fff" } }\n'})
+    p = deploy(pg, "bun-grijs", d)
+    assert p.returncode == 0 and "warning" not in p.stderr, p.stderr
+
+
 def test_two_deploys_at_once_get_distinct_versions(pg, tenants, tmp_path):
     """Both wait on the tenant row held by a blocker, so they overlap for
     certain; then each stores its own version, none twice."""
@@ -377,6 +399,26 @@ def test_check_reads_every_bundle(tmp_path):
     assert p.returncode == 1 and "nowhere" in p.stderr
     p = aantafel("check", "--tenants", check=False)
     assert p.returncode == 2
+
+
+def test_check_warns_about_poor_contrast_and_still_passes(tmp_path):
+    root = tmp_path / "tenants"
+    write_bundle(root / "goed", {"tenant.lua": 'return { theme = { text = "#000", background = "#fff",'
+                                               ' primary = "white" } }\n'})
+    write_bundle(root / "grijs", {"tenant.lua": POOR_CONTRAST})
+    p = aantafel("check", "--tenants", str(root), check=False)
+    assert p.returncode == 0, p.stderr
+    assert f"ok: {root}/goed\n" in p.stdout and f"ok: {root}/grijs\n" in p.stdout
+    assert p.stderr.count("warning:") == 2, p.stderr
+    assert f"warning: {root}/grijs: {TEXT_WARNING}\n" in p.stderr
+    assert f"warning: {root}/grijs: {PRIMARY_WARNING}\n" in p.stderr
+
+
+def test_the_example_bundles_have_no_warnings():
+    p = aantafel("check", check=False)
+    assert p.returncode == 0, p.stderr
+    assert "ok: tenants/zutphen\n" in p.stdout and "ok: tenants/voorbeeld\n" in p.stdout
+    assert "warning" not in p.stderr, p.stderr
 
 
 def test_check_reports_lua_errors_with_file_and_line(tmp_path):

@@ -353,3 +353,20 @@ def test_rejection_pages_come_from_the_errors_dir(make_daemon):
         c.send(b"GET / HTTP/1.1\nHost: localhost\n\n")
         r = c.read_response()
         assert r.status == 400 and r.body == error_page("nl", 400)
+
+
+def test_vendored_nl_design_system_css(make_daemon):
+    """The build copies the component library CSS (web/package-lock.json)
+    into static/vendor/utrecht/; the project's static dir serves it with the
+    long cache lifetime, byte for byte."""
+    src = os.path.join(SOURCE_DIR, "web", "node_modules", "@utrecht", "component-library-css", "dist", "index.css")
+    with open(os.path.join(SOURCE_DIR, "static", "vendor", "utrecht", "index.css"), "rb") as f:
+        built = f.read()
+    with open(src, "rb") as f:
+        assert f.read() == built
+    assert b".utrecht-document" in built
+    d = make_daemon({"static_dir": os.path.join(SOURCE_DIR, "static")})
+    r = fetch(d, "/static/vendor/utrecht/index.css")
+    assert r.status == 200 and r.body == built
+    assert r.headers["content-type"] == "text/css; charset=utf-8"
+    assert int(r.headers["cache-control"].split("max-age=")[1].split(",")[0]) >= 30 * 86400

@@ -42,7 +42,7 @@ def test_example_bundles_are_served_each_their_own(pg, tenants, db_daemon):
     # from tenant.lua, the welcome from its site options.
     assert '<p class="tagline">Samen aan tafel in de Hanzestad</p>' in z
     assert '<link rel="stylesheet" href="/assets/zutphen.css">' in z
-    assert '<body class="zutphen">' in z
+    assert '<body class="utrecht-document zutphen">' in z
     assert "Gemeente Zutphen" in z and "Registernaam Zutphen" not in z
     assert "Welkom aan tafel in Zutphen." in z
     assert "dorpshuis" not in z and "Voorbeeld" not in z
@@ -485,6 +485,9 @@ def test_template_overrides(pg, tenants, db_daemon, tmp_path):
     assert "Eigen startpagina van Gemeente Sjabloon: Welkom bij de lokale tafels van Gemeente Sjabloon." in page
     assert "berichten" not in page
     assert '<link rel="stylesheet" href="/theme.css">' in page        # the platform's layout around it
+    # The NL Design System CSS first, the platform's style on top of it.
+    assert 0 <= page.find('href="/static/vendor/utrecht/index.css"') < page.find('href="/static/site.css"')
+    assert '<body class="utrecht-document">' in page
     body = wait_page(d, "tpl.rt.test", "Sjabloon van de plugin", path="/widget")
     assert body == '<p id="w">Sjabloon van de plugin: bloem</p>\n'
 
