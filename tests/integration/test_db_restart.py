@@ -293,7 +293,10 @@ def test_daemon_started_while_the_database_is_down(db_daemon, pg, tenant, up):
         assert st == 503 and secs < FAST_503, (st, secs)
     pg.start()
     wait_for(lambda: status(d) == 200, timeout=RECOVER, interval=0.2, what="tenant served once the database is up")
-    assert status(d, "/readyz") == 200
+    # Each worker's pool reconnects on its own backoff (at most a second
+    # apart): a request may meet one that has not yet; soon all have.
+    wait_for(lambda: all(status(d, "/readyz") == 200 for _ in range(6)), timeout=RECOVER, interval=0.2,
+             what="/readyz 200 on every worker")
     assert status(d, "/", host="unknown.test") == 404
 
 
