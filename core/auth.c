@@ -98,14 +98,21 @@ void auth_register_statements(void)
 		" INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)"
 		" SELECT tenant_id, decode($5, 'hex'), id, 'verify', now() + make_interval(hours => $6::int) FROM a"
 		" RETURNING account_id");
-	/* Single use: the token is spent by the same statement that verifies. */
+	/* The token is spent by the statement that verifies. Following the
+	 * link again while it is valid confirms again instead of failing:
+	 * mail scanners open links before the person does. */
 	stmt_verify = db_stmt(
 		"WITH t AS (UPDATE account_tokens SET used_at = now()"
 		"   WHERE tenant_id = $1 AND token_hash = decode($2, 'hex') AND purpose = 'verify'"
-		"   AND used_at IS NULL AND expires_at > now() RETURNING account_id)"
-		" UPDATE accounts a SET email_verified_at = coalesce(a.email_verified_at, now())"
-		" FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL"
-		" RETURNING a.id");
+		"   AND used_at IS NULL AND expires_at > now() RETURNING account_id),"
+		" v AS (UPDATE accounts a SET email_verified_at = coalesce(a.email_verified_at, now())"
+		"   FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL RETURNING a.id)"
+		" SELECT id FROM v UNION ALL"
+		" SELECT o.account_id FROM account_tokens o JOIN accounts a"
+		"   ON a.tenant_id = o.tenant_id AND a.id = o.account_id"
+		" WHERE o.tenant_id = $1 AND o.token_hash = decode($2, 'hex') AND o.purpose = 'verify'"
+		"   AND o.used_at IS NOT NULL AND o.expires_at > now() AND a.email_verified_at IS NOT NULL"
+		"   AND a.deleted_at IS NULL");
 	/* A reset token for an existing, not deleted account; no row for an
 	 * unknown address, nor when 5 unused ones are still valid (nobody can
 	 * flood an inbox with reset mails: the page says the same). */
