@@ -213,10 +213,10 @@ static void on_lookup(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	const PGresult *r = db_result(txn, 0);
-	s->account_id = PQgetisnull(r, 0, 0) ? 0 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	s->account_id = PQgetisnull(r, 0, 0) ? 0 : db_int(r, 0, 0);
 	snprintf(s->stored, sizeof(s->stored), "%s", PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1));
-	int ip_fail = atoi(PQgetvalue(r, 0, 2)), ip_left = atoi(PQgetvalue(r, 0, 3));
-	int ac_fail = atoi(PQgetvalue(r, 0, 4)), ac_left = atoi(PQgetvalue(r, 0, 5));
+	int ip_fail = (int)db_int(r, 0, 2), ip_left = (int)db_int(r, 0, 3);
+	int ac_fail = (int)db_int(r, 0, 4), ac_left = (int)db_int(r, 0, 5);
 	if (ip_fail >= AUTH_FAILURES_PER_ADDRESS || ac_fail >= AUTH_FAILURES_PER_ACCOUNT) {
 		int left = 0;
 		if (ip_fail >= AUTH_FAILURES_PER_ADDRESS)
@@ -438,8 +438,8 @@ static void signup_counted(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	const PGresult *r = db_result(txn, 0);
-	if (atoi(PQgetvalue(r, 0, 0)) > AUTH_SIGNUPS_PER_ADDRESS) {
-		int left = atoi(PQgetvalue(r, 0, 1));
+	if ((int)db_int(r, 0, 0) > AUTH_SIGNUPS_PER_ADDRESS) {
+		int left = (int)db_int(r, 0, 1);
 		s->retry_after = left > 0 ? left : 1;
 		signup_finish(s, AUTH_LIMITED);
 		return;
@@ -798,7 +798,7 @@ static void change_looked_up(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	snprintf(r->stored, sizeof(r->stored), "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
-	int fails = atoi(PQgetvalue(res, 0, 1)), left = atoi(PQgetvalue(res, 0, 2));
+	int fails = (int)db_int(res, 0, 1), left = (int)db_int(res, 0, 2);
 	if (fails >= AUTH_FAILURES_PER_ACCOUNT) {
 		r->retry_after = left > 0 ? left : 1;
 		reset_finish(r, AUTH_LIMITED);

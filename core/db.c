@@ -407,6 +407,19 @@ const PGresult *db_result(const struct db_txn *t, int i)
 	return i >= 0 && i < t->nres ? t->res[i] : NULL;
 }
 
+int64_t db_int(const PGresult *r, int row, int col)
+{
+	if (!r || row < 0 || col < 0 || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col))
+		return 0;
+	const char *v = PQgetvalue(r, row, col);
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (end == v || *end || errno == ERANGE)
+		return 0;
+	return n;
+}
+
 const char *db_error(const struct db_txn *t)
 {
 	return t->err;

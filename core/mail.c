@@ -1091,8 +1091,8 @@ static void dl_work(struct mail_deliverer *d)
 	 * tried. */
 	for (; i < n && d->pg && d->state != DL_DOWN; i++) {
 		struct outbox_row row = {
-			.tenant_id = strtoll(PQgetvalue(res, i, 0), NULL, 10),
-			.id = strtoll(PQgetvalue(res, i, 1), NULL, 10),
+			.tenant_id = db_int(res, i, 0),
+			.id = db_int(res, i, 1),
 		};
 		if (dl_release(d, &row) != 0)
 			break;
@@ -1250,15 +1250,15 @@ static int dl_row(const PGresult *res, int i, struct outbox_row *r, char *err, s
 		errf(err, errlen, "claim returned %d columns", PQnfields(res));
 		return -1;
 	}
-	r->tenant_id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-	r->id = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+	r->tenant_id = db_int(res, i, 0);
+	r->id = db_int(res, i, 1);
 	if (r->tenant_id <= 0 || r->id <= 0) {
 		errf(err, errlen, "bad ids");
 		return -1;
 	}
 	r->slug = PQgetvalue(res, i, 2);
 	r->tenant_name = PQgetvalue(res, i, 3);
-	r->created_us = strtoll(PQgetvalue(res, i, 4), NULL, 10);
+	r->created_us = db_int(res, i, 4);
 	r->to = PQgetvalue(res, i, 5);
 	r->from_name = PQgetisnull(res, i, 6) ? NULL : PQgetvalue(res, i, 6);
 	r->subject = PQgetvalue(res, i, 7);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db.h"
 #include "log.h"
 
 #define BACKOFF_MIN_MS 100
@@ -360,7 +361,7 @@ static void ls_read(struct registry_listener *l)
 			struct registry_row *rows = calloc((size_t)(n_rows ? n_rows : 1), sizeof(*rows));
 			if (rows) {
 				for (int i = 0; i < n_rows; i++) {
-					rows[i].id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+					rows[i].id = db_int(r, i, 0);
 					rows[i].slug = PQgetvalue(r, i, 1);
 					rows[i].name = PQgetvalue(r, i, 2);
 					rows[i].status = PQgetvalue(r, i, 3);

@@ -1473,7 +1473,7 @@ static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 	if (PQntuples(r) == 1) {
 		rq->has_user = true;
 		snprintf(rq->session_hash, sizeof(rq->session_hash), "%s", hash);
-		rq->user_id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		rq->user_id = db_int(r, 0, 0);
 		snprintf(rq->user_name, sizeof(rq->user_name), "%s", PQgetvalue(r, 0, 1));
 		snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", PQgetvalue(r, 0, 2));
 		rq->touched = strcmp(PQcmdTuples((PGresult *)db_result(txn, 1)), "1") == 0;
@@ -1991,7 +1991,7 @@ static int push_answer(lua_State *L)
 		lua_createtable(L, rows, 0);
 		for (int i = 0; i < rows; i++) {
 			lua_createtable(L, 0, 5);
-			lua_pushinteger(L, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+			lua_pushinteger(L, db_int(res, i, 0));
 			lua_setfield(L, -2, "id");
 			lua_pushstring(L, PQgetvalue(res, i, 1));
 			lua_setfield(L, -2, "name");
@@ -2104,13 +2104,13 @@ static int push_answer(lua_State *L)
 		if (rows == 0)
 			return 0;
 		push_json_text(L, PQgetvalue(r, 0, 0), slot);
-		lua_pushinteger(L, strtoll(PQgetvalue(r, 0, 1), NULL, 10));
+		lua_pushinteger(L, db_int(r, 0, 1));
 		return 2;
 	}
 	if (strcmp(op, "put") == 0) {
 		const char *status = PQgetvalue(r, 0, 0);
 		if (strcmp(status, "ok") == 0) {
-			lua_pushinteger(L, strtoll(PQgetvalue(r, 0, 1), NULL, 10));
+			lua_pushinteger(L, db_int(r, 0, 1));
 			return 1;
 		}
 		lua_pushnil(L);
@@ -2128,9 +2128,9 @@ static int push_answer(lua_State *L)
 		lua_setfield(L, -2, "key");
 		push_json_text(L, PQgetvalue(r, i, 1), slot);
 		lua_setfield(L, -2, "value");
-		lua_pushinteger(L, strtoll(PQgetvalue(r, i, 2), NULL, 10));
+		lua_pushinteger(L, db_int(r, i, 2));
 		lua_setfield(L, -2, "version");
-		lua_pushinteger(L, strtoll(PQgetvalue(r, i, 3), NULL, 10));
+		lua_pushinteger(L, db_int(r, i, 3));
 		lua_setfield(L, -2, "updated");
 		lua_rawseti(L, -2, i + 1);
 	}

@@ -19,6 +19,7 @@
 #include <lauxlib.h>
 
 #include "admin.h"
+#include "db.h"
 #include "bundle.h"
 #include "contrast.h"
 #include "lsandbox.h"
@@ -810,7 +811,7 @@ static int64_t tenant_id(PGconn *pg, const char *slug)
 	PGresult *r = admin_exec(pg, WHO, "SELECT id FROM platform.tenants WHERE slug = $1", 1, v);
 	if (!r)
 		return -1;
-	int64_t id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	int64_t id = PQntuples(r) == 1 ? db_int(r, 0, 0) : 0;
 	PQclear(r);
 	if (id == 0)
 		fprintf(stderr, "%s: no tenant '%s'\n", WHO, slug);
@@ -827,7 +828,7 @@ static int64_t lock_tenant(PGconn *pg, const char *slug, int *bundle_version)
 				 v);
 	if (!r)
 		return -1;
-	int64_t id = PQntuples(r) == 1 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+	int64_t id = PQntuples(r) == 1 ? db_int(r, 0, 0) : 0;
 	*bundle_version = id ? (int)strtol(PQgetvalue(r, 0, 1), NULL, 10) : 0;
 	PQclear(r);
 	if (id == 0)
