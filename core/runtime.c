@@ -37,6 +37,7 @@ extern const unsigned long prelude_lua_len;
 #define LOAD_INSTRUCTIONS 50000000
 #define LOAD_MS 5000
 #define ASSETS_PREFIX "/assets/"
+#define RW_TRIM_EVERY 32              /* requests between looks at the states' total bytes */
 
 struct tmpl_entry {
 	char *key;                      /* "T:path" or "P:path" */
@@ -69,6 +70,7 @@ struct rt_worker {
 	int64_t instructions, time_ms;
 	int64_t session_idle_s, session_absolute_s;
 	unsigned live;
+	unsigned releases;              /* requests ended, for RW_TRIM_EVERY */
 };
 
 struct answer {
@@ -352,7 +354,10 @@ static void ts_release(struct tstate *ts)
 		ts_free(ts);
 		return;
 	}
-	rw_trim(rw, NULL);
+	/* States grow mostly when built (trimmed then); between builds a
+	 * look every RW_TRIM_EVERY requests keeps the walk off the hot path. */
+	if (++rw->releases % RW_TRIM_EVERY == 0)
+		rw_trim(rw, NULL);
 }
 
 /* Drops idle states from the cold end until the live ones fit. A state
@@ -1228,6 +1233,8 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 			rq_fail(rq, 500, NULL);
 			return;
 		}
+		ts_touch(rw, ts);
+		rw_trim(rw, ts);
 		log_info("tenant=%s: Lua state for version %d ready (%zu KiB)", rq->slug, ts->version,
 			 ts->sb->mem_used / 1024);
 	}

@@ -156,39 +156,39 @@ local function mail_text(lines)
 	return table.concat(lines, "\n") .. "\n"
 end
 
-local function send_verify_mail(req, email, name, token)
+-- A mail with one link: greeting, body, the link, a line on what to do
+-- if it was not you, in plain text and HTML. KEYS names the translations:
+-- KEYS.subject, .body, .link, .ignore ("site.mail_<x>_..."), NAME nil for
+-- the plain greeting. Returns whether the outbox took it.
+local function send_link_mail(req, to, name, keys, path)
 	local tenant = plugin.tenant().name
 	local lang = req.lang
-	local link = absolute(req, "/bevestigen?token=" .. token)
+	local link = absolute(req, path)
 	local view = {
-		greeting = plugin.t("site.mail_greeting", { name = name }, lang),
-		body = plugin.t("site.mail_verify_body", { tenant = tenant }, lang),
+		greeting = name and plugin.t("site.mail_greeting", { name = name }, lang)
+			or plugin.t("site.mail_greeting_plain", nil, lang),
+		body = plugin.t(keys.body, { tenant = tenant }, lang),
 		link = link,
-		link_text = plugin.t("site.mail_verify_link", nil, lang),
-		ignore = plugin.t("site.mail_verify_ignore", nil, lang),
+		link_text = plugin.t(keys.link, nil, lang),
+		ignore = plugin.t(keys.ignore, nil, lang),
 	}
 	local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
 	local html = plugin.render("mail/message.html", view, lang)
-	local ok = plugin.mail.send(email, plugin.t("site.mail_verify_subject", { tenant = tenant }, lang), text, html)
+	return plugin.mail.send(to, plugin.t(keys.subject, { tenant = tenant }, lang), text, html)
+end
+
+local function send_verify_mail(req, email, name, token)
+	local ok = send_link_mail(req, email, name, { subject = "site.mail_verify_subject", body = "site.mail_verify_body",
+		link = "site.mail_verify_link", ignore = "site.mail_verify_ignore" }, "/bevestigen?token=" .. token)
 	if not ok then error("the verification mail could not be queued") end
 end
 
 local function send_exists_mail(req, email)
-	local tenant = plugin.tenant().name
-	local lang = req.lang
-	local link = absolute(req, "/inloggen")
-	local view = {
-		greeting = plugin.t("site.mail_greeting_plain", nil, lang),
-		body = plugin.t("site.mail_exists_body", { tenant = tenant }, lang),
-		link = link,
-		link_text = plugin.t("site.signin", nil, lang),
-		ignore = plugin.t("site.mail_exists_ignore", nil, lang),
-	}
-	local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
-	local html = plugin.render("mail/message.html", view, lang)
-	local ok = plugin.mail.send(email, plugin.t("site.mail_exists_subject", { tenant = tenant }, lang), text, html)
+	local ok = send_link_mail(req, email, nil, { subject = "site.mail_exists_subject", body = "site.mail_exists_body",
+		link = "site.signin", ignore = "site.mail_exists_ignore" }, "/inloggen")
 	if not ok then error("the sign-up mail could not be queued") end
 end
+
 
 plugin.route("GET", "/registreren", function(req)
 	return signup_page(req, 200, {})
@@ -240,19 +240,8 @@ end)
 -- address has an account; only an existing one gets a token (1 hour,
 -- single use, stored hashed) and the mail, queued in the same transaction.
 local function send_reset_mail(req, email, name, token)
-	local tenant = plugin.tenant().name
-	local lang = req.lang
-	local link = absolute(req, "/wachtwoord-herstellen?token=" .. token)
-	local view = {
-		greeting = plugin.t("site.mail_greeting", { name = name }, lang),
-		body = plugin.t("site.mail_reset_body", { tenant = tenant }, lang),
-		link = link,
-		link_text = plugin.t("site.mail_reset_link", nil, lang),
-		ignore = plugin.t("site.mail_reset_ignore", nil, lang),
-	}
-	local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
-	local html = plugin.render("mail/message.html", view, lang)
-	local ok = plugin.mail.send(email, plugin.t("site.mail_reset_subject", { tenant = tenant }, lang), text, html)
+	local ok = send_link_mail(req, email, name, { subject = "site.mail_reset_subject", body = "site.mail_reset_body",
+		link = "site.mail_reset_link", ignore = "site.mail_reset_ignore" }, "/wachtwoord-herstellen?token=" .. token)
 	if not ok then error("the password reset mail could not be queued") end
 end
 
@@ -457,19 +446,9 @@ plugin.route("POST", "/account/email", function(req)
 	local ok, token, why = plugin.auth.change_email(req.form.current or "", email)
 	if ok then
 		if token then
-			local tenant = plugin.tenant().name
-			local link = absolute(req, "/email-bevestigen?token=" .. token)
-			local view = {
-				greeting = plugin.t("site.mail_greeting", { name = req.user.name }, req.lang),
-				body = plugin.t("site.mail_email_body", { tenant = tenant }, req.lang),
-				link = link,
-				link_text = plugin.t("site.mail_email_link", nil, req.lang),
-				ignore = plugin.t("site.mail_verify_ignore", nil, req.lang),
-			}
-			local text = mail_text({ view.greeting, "", view.body, "", link, "", view.ignore, "", "-- ", tenant })
-			local html = plugin.render("mail/message.html", view, req.lang)
-			if not plugin.mail.send(email:lower(), plugin.t("site.mail_email_subject", { tenant = tenant }, req.lang),
-				text, html) then
+			if not send_link_mail(req, email:lower(), req.user.name, { subject = "site.mail_email_subject",
+				body = "site.mail_email_body", link = "site.mail_email_link", ignore = "site.mail_verify_ignore" },
+				"/email-bevestigen?token=" .. token) then
 				return email_page(req, 422, { email = email,
 					errors = { email = plugin.t("site.signup_email_invalid", nil, req.lang) } })
 			end
