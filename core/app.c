@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include "api.h"
 #include "auth.h"
 #include "dispatch.h"
 #include "log.h"
@@ -45,6 +46,8 @@ int app_serve(struct config *cfg)
 	}
 	auth_register_statements();
 	runtime_register_statements();
+	api_register_statements();
+	api_configure(cfg->session_idle_timeout / 1000, cfg->session_absolute_timeout / 1000);
 	bundle_register_statements();
 	dispatch_register_statements();
 	mail_register_statements();
@@ -89,8 +92,10 @@ static void worker_message(struct worker *w, unsigned msg)
 		db_pool_configure(a->pool, w->cfg);
 	if ((msg & WORKER_MSG_RELOAD) && a->rt)
 		runtime_worker_configure(a->rt, w->cfg);
-	if ((msg & WORKER_MSG_RELOAD) && w->index == 0)
+	if ((msg & WORKER_MSG_RELOAD) && w->index == 0) {
 		auth_configure(w->cfg);
+		api_configure(w->cfg->session_idle_timeout / 1000, w->cfg->session_absolute_timeout / 1000);
+	}
 	if (msg & WORKER_MSG_REGISTRY) {
 		struct registry *r = registry_acquire();
 		registry_unref(a->registry);

@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "api.h"
 #include "app.h"
 #include "runtime.h"
 #include "static_files.h"
@@ -61,6 +62,10 @@ void dispatch_request(struct http_request *req)
 	http_req_set_tenant(req, t->slug);
 	if (t->status != TENANT_ACTIVE) {
 		http_resp_error(req, 503);
+		return;
+	}
+	if (len >= 7 && memcmp(path, "/api/v1", 7) == 0 && (len == 7 || path[7] == '/')) {
+		api_handle(req, t);
 		return;
 	}
 	runtime_handle(a->rt, req, t);

@@ -7,10 +7,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import Daemon, Postgres, aantafel  # noqa: E402
 
 
-@pytest.fixture
-def make_daemon():
-    """Factory: make_daemon(options={...}, env={...}) -> started Daemon.
-    Every daemon is stopped (SIGTERM) at the end and must exit 0 with a
+def _daemons():
+    """Factory: make(options={...}, env={...}) -> started Daemon. Every
+    daemon is stopped (SIGTERM) at the end and must exit 0 with a
     sanitizer-clean log."""
     started = []
 
@@ -24,6 +23,17 @@ def make_daemon():
         if d.proc is not None and d.proc.poll() is None:
             rc = d.stop()
             assert rc == 0, f"daemon exit code {rc}:\n{d.log()[-4000:]}"
+
+
+@pytest.fixture
+def make_daemon():
+    yield from _daemons()
+
+
+@pytest.fixture(scope="module")
+def make_daemon_module():
+    """The same, for daemons shared by the tests of one file."""
+    yield from _daemons()
 
 
 @pytest.fixture

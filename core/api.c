@@ -1,0 +1,676 @@
+/* The JSON API under /api/v1: routing, who asks (an API token, or a
+ * session cookie with its CSRF header), the arguments as one JSON object,
+ * one SQL function per operation in the request's transaction, ETags on
+ * reads, and the one error shape {"error": {"code", "message", "fields"}}
+ * for everything that goes wrong, here or in SQL. */
+#include "api.h"
+
+#include <cmark.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+#include "log.h"
+#include "worker.h"
+
+extern const char openapi_json[];
+extern const unsigned long openapi_json_len;
+
+#define API_PREFIX "/api/v1"
+#define ARGS_MAX (512 * 1024)          /* the arguments as JSON text */
+#define QUERY_VALUE_MAX 1024
+
+static const struct api_route routes[] = {
+	{"GET", "/me", "me", 0},
+	{"GET", "/tokens", "tokens_list", API_PLATFORM | API_SESSION},
+	{"POST", "/tokens", "token_create", API_WRITE | API_SECRET | API_PLATFORM | API_SESSION},
+	{"DELETE", "/tokens/{id}", "token_revoke", API_WRITE | API_PLATFORM},
+	{"GET", "/members", "members_list", API_PLATFORM},
+	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM},
+	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM},
+};
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static int route_stmt[NROUTES];
+static int stmt_session, stmt_token;
+static int64_t session_idle_s = 1800, session_absolute_s = 43200;
+
+enum api_auth { AUTH_GUEST, AUTH_SESSION, AUTH_TOKEN };
+
+struct api_req {
+	struct http_request *req;
+	const struct api_route *route;
+	int64_t tenant_id;
+	char slug[64];
+	json_t *args;
+	enum api_auth auth;
+	char hash[65];                  /* of the session cookie or the API token */
+	char secret[API_SECRET_CHARS + 1];
+	struct api_principal who;
+	struct db_txn *txn;
+	int status;
+	char *body;                     /* the answer's JSON text */
+};
+
+const struct api_route *api_routes(size_t *n)
+{
+	*n = NROUTES;
+	return routes;
+}
+
+const char *api_openapi(size_t *len)
+{
+	*len = openapi_json_len;
+	return openapi_json;
+}
+
+void api_register_statements(void)
+{
+	char sql[160];
+	for (size_t i = 0; i < NROUTES; i++) {
+		snprintf(sql, sizeof(sql), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text", routes[i].fn);
+		route_stmt[i] = db_stmt(strdup(sql));   /* the pool keeps the pointer */
+	}
+	stmt_session = db_stmt("SELECT account_id, display_name, roles, csrf_token"
+			       " FROM api.session_principal($1, $2, $3, $4)");
+	stmt_token = db_stmt("SELECT account_id, display_name, roles FROM api.token_principal($1, $2)");
+}
+
+void api_configure(int64_t idle_s, int64_t absolute_s)
+{
+	__atomic_store_n(&session_idle_s, idle_s, __ATOMIC_RELAXED);
+	__atomic_store_n(&session_absolute_s, absolute_s, __ATOMIC_RELAXED);
+}
+
+/* ---------------------------------------------------------------- routes */
+
+static bool all_digits(const char *s, size_t n)
+{
+	if (n == 0 || n > 18 || s[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	return true;
+}
+
+static bool word(const char *s, size_t n)
+{
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* Matches PATH against PATTERN, segment by segment; PARAMS (may be NULL)
+ * receives {id} as an integer and any other {x} as a string. */
+static bool route_match(const char *pattern, const char *path, size_t len, json_t *params)
+{
+	const char *p = pattern, *s = path, *end = path + len;
+	while (*p && s < end) {
+		if (*p != '/' || *s != '/')
+			return false;
+		p++;
+		s++;
+		const char *pe = strchr(p, '/');
+		size_t plen = pe ? (size_t)(pe - p) : strlen(p);
+		const char *se = memchr(s, '/', (size_t)(end - s));
+		size_t slen = se ? (size_t)(se - s) : (size_t)(end - s);
+		if (plen > 2 && p[0] == '{' && p[plen - 1] == '}') {
+			char name[32];
+			snprintf(name, sizeof(name), "%.*s", (int)(plen - 2), p + 1);
+			bool id = strcmp(name, "id") == 0 || (plen > 5 && memcmp(p + plen - 4, "_id}", 4) == 0);
+			if (id ? !all_digits(s, slen) : !word(s, slen))
+				return false;
+			if (params) {
+				char v[80];
+				snprintf(v, sizeof(v), "%.*s", (int)slen, s);
+				json_object_set_new(params, name, id ? json_integer(strtoll(v, NULL, 10)) : json_string(v));
+			}
+		} else if (plen != slen || memcmp(p, s, slen) != 0) {
+			return false;
+		}
+		p += plen;
+		s += slen;
+	}
+	return *p == '\0' && s == end;
+}
+
+const struct api_route *api_route_find(const char *method, const char *path, size_t len, json_t *params,
+				       int *status, char *allow, size_t allowlen)
+{
+	*status = 404;
+	if (allowlen)
+		allow[0] = '\0';
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (!route_match(routes[i].pattern, path, len, NULL))
+			continue;
+		if (strcmp(routes[i].method, method) == 0) {
+			if (params)
+				route_match(routes[i].pattern, path, len, params);
+			return &routes[i];
+		}
+		*status = 405;
+		size_t used = strlen(allow);
+		snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", routes[i].method);
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- arguments */
+
+static bool daemon_key(const char *k)
+{
+	size_t n = strlen(k);
+	return k[0] == '_' || (n >= 5 && strcmp(k + n - 5, "_html") == 0);
+}
+
+/* Markdown to HTML by cmark: raw HTML and unsafe links (javascript:,
+ * vbscript:, file:, data: other than images) are left out. */
+static int render_markdown(json_t *args, const char *field)
+{
+	json_t *v = json_object_get(args, field);
+	if (!json_is_string(v))
+		return 0;
+	char *html = cmark_markdown_to_html(json_string_value(v), json_string_length(v),
+					    CMARK_OPT_DEFAULT | CMARK_OPT_VALIDATE_UTF8);
+	if (!html)
+		return -1;
+	char key[64];
+	snprintf(key, sizeof(key), "_%s_html", field);
+	int rc = json_object_set_new(args, key, json_string(html));
+	free(html);
+	return rc;
+}
+
+int api_prepare(const struct api_route *route, const char *method, const struct api_principal *who, json_t *args,
+		char *secret)
+{
+	const char *k;
+	json_t *v;
+	void *tmp;
+	json_object_foreach_safe(args, tmp, k, v) {
+		if (daemon_key(k))
+			json_object_del(args, k);
+	}
+	if (json_object_set_new(args, "_method", json_string(method)) != 0)
+		return -1;
+	if (who->csrf[0] && json_object_set_new(args, "_csrf", json_string(who->csrf)) != 0)
+		return -1;
+	if ((route->flags & API_MARKDOWN) &&
+	    (render_markdown(args, "body") != 0 || render_markdown(args, "description") != 0))
+		return -1;
+	if (route->flags & API_SECRET) {
+		char token[TOKEN_CHARS + 1], hash[65];
+		if (token_new(token) != 0)
+			return -1;
+		snprintf(secret, API_SECRET_CHARS + 1, API_TOKEN_PREFIX "%s", token);
+		token_hash_hex(token, hash);
+		if (json_object_set_new(args, "_secret_hash", json_string(hash)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,
+	      const json_t *args)
+{
+	char tid[24], uid[24];
+	snprintf(tid, sizeof(tid), "%lld", (long long)tenant_id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)who->viewer);
+	char *text = json_dumps(args, JSON_COMPACT);
+	if (!text)
+		return -1;
+	const char *p[4] = {tid, who->viewer ? uid : NULL, who->roles, text};
+	int rc = strlen(text) > ARGS_MAX ? -1 : db_query(txn, route_stmt[route - routes], 4, p);
+	free(text);
+	return rc;
+}
+
+int api_answer(const PGresult *r, const char *secret, int *status, json_t **body)
+{
+	*body = NULL;
+	if (!r || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
+		return -1;
+	json_t *a = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	json_t *s = json_object_get(a, "status");
+	json_t *b = json_object_get(a, "body");
+	if (!json_is_integer(s) || !b || json_integer_value(s) < 200 || json_integer_value(s) > 599) {
+		json_decref(a);
+		return -1;
+	}
+	*status = (int)json_integer_value(s);
+	*body = json_incref(b);
+	json_decref(a);
+	if (secret && secret[0] && *status < 300 && json_is_object(*body))
+		json_object_set_new(*body, "token", json_string(secret));
+	return 0;
+}
+
+/* ---------------------------------------------------------------- HTTP */
+
+static void api_free(struct api_req *ar)
+{
+	json_decref(ar->args);
+	free(ar->body);
+	OPENSSL_cleanse(ar->secret, sizeof(ar->secret));
+	free(ar);
+}
+
+static void common_headers(struct http_request *req)
+{
+	if (http_req_secure(req))
+		http_resp_header(req, "Strict-Transport-Security", "max-age=31536000");
+	http_resp_header(req, "X-Content-Type-Options", "nosniff");
+	http_resp_header(req, "Referrer-Policy", "no-referrer");
+	http_resp_header(req, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+	http_resp_header(req, "Vary", "Cookie, Authorization");
+}
+
+static void send_json(struct http_request *req, int status, const char *text, size_t len)
+{
+	http_resp_status(req, status);
+	common_headers(req);
+	if (status == 401)
+		http_resp_header(req, "WWW-Authenticate", "Bearer realm=\"api\"");
+	http_resp_header(req, "Cache-Control", "no-store");
+	http_resp_header(req, "Content-Type", "application/json");
+	http_resp_body(req, text, len);
+	http_resp_send(req);
+}
+
+/* An error found by the daemon itself, in the API's shape. */
+static void send_error(struct http_request *req, int status, const char *code, const char *message,
+		       const char *field)
+{
+	json_t *fields = json_object();
+	if (field)
+		json_object_set_new(fields, field, json_pack("{s:s, s:s}", "code", code, "message", message));
+	json_t *e = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", message, "fields", fields);
+	char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+	if (status == 503)
+		http_resp_header(req, "Retry-After", "1");
+	if (text)
+		send_json(req, status, text, strlen(text));
+	else
+		http_resp_error(req, 503);
+	free(text);
+	json_decref(e);
+}
+
+static void fail(struct api_req *ar, int status, const char *code, const char *message, const char *why)
+{
+	if (why)
+		log_error("request=%s tenant=%s: api %s %s: %s", http_req_id(ar->req), ar->slug,
+			  ar->route ? ar->route->method : "", ar->route ? ar->route->pattern : "", why);
+	if (ar->txn) {
+		db_rollback(ar->txn);
+		ar->txn = NULL;
+	}
+	send_error(ar->req, status, code, message, NULL);
+	api_free(ar);
+}
+
+static void fail_db(struct api_req *ar, enum db_status st)
+{
+	if (st == DB_UNAVAILABLE)
+		fail(ar, 503, "unavailable", "The database is not available; try again.", NULL);
+	else
+		fail(ar, 500, "internal", "Something went wrong on our side.", ar->txn ? db_error(ar->txn) : "db");
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes one query name or value; -1 when malformed or too long. */
+static long query_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)s[i];
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			if (i + 2 >= n)
+				return -1;
+			int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c == 0 || o + 1 >= outlen)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+/* The query string's parameters as strings (the first of each name). */
+static int add_query(json_t *args, const char *q)
+{
+	while (q && *q) {
+		const char *amp = strchr(q, '&');
+		size_t n = amp ? (size_t)(amp - q) : strlen(q);
+		const char *eq = memchr(q, '=', n);
+		char name[64], value[QUERY_VALUE_MAX];
+		if (n > 0) {
+			size_t nl = eq ? (size_t)(eq - q) : n;
+			if (query_decode(q, nl, name, sizeof(name)) < 0 ||
+			    query_decode(eq ? eq + 1 : q + n, eq ? n - nl - 1 : 0, value, sizeof(value)) < 0)
+				return -1;
+			json_t *s = json_string(value);
+			if (!s)
+				return -1;      /* not UTF-8 */
+			if (!json_object_get(args, name))
+				json_object_set_new(args, name, s);
+			else
+				json_decref(s);
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+	return 0;
+}
+
+static void api_begun(struct db_txn *txn, enum db_status st, void *arg);
+static void api_who(struct db_txn *txn, enum db_status st, void *arg);
+static void api_run(struct api_req *ar);
+static void api_done(struct db_txn *txn, enum db_status st, void *arg);
+static void api_sent(struct db_txn *txn, enum db_status st, void *arg);
+
+/* A strong validator: the first 128 bits of the body's SHA-256, quoted. */
+#define ETAG_SIZE 35
+static void etag_of(const void *data, size_t len, char out[ETAG_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned mdlen = 0;
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	out[0] = '"';
+	for (int i = 0; i < 16; i++) {
+		out[1 + 2 * i] = hex[md[i] >> 4];
+		out[2 + 2 * i] = hex[md[i] & 15];
+	}
+	out[33] = '"';
+	out[34] = '\0';
+}
+
+/* If-None-Match names ETAG (or is "*"). */
+static bool etag_matches(struct http_request *req, const char *etag)
+{
+	const char *inm = http_req_header(req, "If-None-Match");
+	return inm && (strstr(inm, etag) || strcmp(inm, "*") == 0);
+}
+
+static void serve_openapi(struct http_request *req)
+{
+	char etag[ETAG_SIZE];
+	etag_of(openapi_json, openapi_json_len, etag);
+	http_resp_header(req, "ETag", etag);
+	if (etag_matches(req, etag)) {
+		http_resp_status(req, 304);
+		common_headers(req);
+		http_resp_send(req);
+		return;
+	}
+	http_resp_status(req, 200);
+	common_headers(req);
+	http_resp_header(req, "Cache-Control", "no-cache");
+	http_resp_header(req, "Content-Type", "application/json");
+	http_resp_body_ref(req, openapi_json, openapi_json_len, NULL, NULL);
+	http_resp_send(req);
+}
+
+void api_handle(struct http_request *req, const struct tenant *t)
+{
+	size_t len;
+	const char *path = http_req_path(req, &len);
+	path += sizeof(API_PREFIX) - 1;
+	len -= sizeof(API_PREFIX) - 1;
+	const char *method = http_req_method_name(req);
+	if (len == 13 && memcmp(path, "/openapi.json", 13) == 0) {
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+			http_resp_header(req, "Allow", "GET, HEAD");
+			send_error(req, 405, "method_not_allowed", "This method is not allowed here.", NULL);
+			return;
+		}
+		serve_openapi(req);
+		return;
+	}
+	struct api_req *ar = calloc(1, sizeof(*ar));
+	json_t *args = json_object();
+	if (!ar || !args) {
+		free(ar);
+		json_decref(args);
+		http_resp_error(req, 503);
+		return;
+	}
+	ar->req = req;
+	ar->args = args;
+	ar->tenant_id = t->id;
+	snprintf(ar->slug, sizeof(ar->slug), "%s", t->slug);
+	int status;
+	char allow[64];
+	json_t *params = json_object();
+	ar->route = api_route_find(strcmp(method, "HEAD") == 0 ? "GET" : method, path, len, params, &status, allow,
+				   sizeof(allow));
+	if (!ar->route) {
+		json_decref(params);
+		if (status == 405) {
+			http_resp_header(req, "Allow", allow);
+			fail(ar, 405, "method_not_allowed", "This method is not allowed here.", NULL);
+		} else {
+			fail(ar, 404, "not_found", "There is nothing here.", NULL);
+		}
+		return;
+	}
+	/* The body: a JSON object, for the methods that carry one. */
+	size_t blen = 0;
+	const char *body = http_req_body(req, &blen);
+	if (blen > 0) {
+		const char *ct = http_req_header(req, "Content-Type");
+		if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
+			json_decref(params);
+			fail(ar, 415, "unsupported_media_type", "Send the body as application/json.", NULL);
+			return;
+		}
+		json_error_t jerr;
+		json_t *b = json_loadb(body, blen, JSON_REJECT_DUPLICATES, &jerr);
+		if (!json_is_object(b)) {
+			json_decref(b);
+			json_decref(params);
+			fail(ar, 400, "invalid_json", "The body must be one JSON object.", NULL);
+			return;
+		}
+		json_object_update(ar->args, b);
+		json_decref(b);
+	}
+	if (add_query(ar->args, http_req_query(req)) != 0) {
+		json_decref(params);
+		fail(ar, 400, "invalid_query", "The query string is not valid.", NULL);
+		return;
+	}
+	json_object_update(ar->args, params);
+	json_decref(params);
+
+	/* Who asks: an API token, or a session cookie. */
+	const char *authz = http_req_header(req, "Authorization");
+	if (authz) {
+		const char *tok = strncasecmp(authz, "Bearer ", 7) == 0 ? authz + 7 : "";
+		if (strncmp(tok, API_TOKEN_PREFIX, sizeof(API_TOKEN_PREFIX) - 1) != 0 ||
+		    !token_valid(tok + sizeof(API_TOKEN_PREFIX) - 1)) {
+			fail(ar, 401, "invalid_token", "The API token is not valid.", NULL);
+			return;
+		}
+		if (ar->route->flags & API_SESSION) {
+			fail(ar, 403, "session_required", "This needs a signed-in session, not an API token.", NULL);
+			return;
+		}
+		ar->auth = AUTH_TOKEN;
+		token_hash_hex(tok + sizeof(API_TOKEN_PREFIX) - 1, ar->hash);
+	} else {
+		char token[TOKEN_CHARS + 2];
+		bool secure = http_req_secure(req);
+		if (cookie_get(http_req_header(req, "Cookie"), secure ? "__Host-at_session" : "at_session", token,
+			       sizeof(token)) >= 0 &&
+		    token_valid(token)) {
+			ar->auth = AUTH_SESSION;
+			token_hash_hex(token, ar->hash);
+		}
+	}
+	struct app_worker *a = app_of(http_req_worker(req));
+	if (!a || !a->pool) {
+		fail(ar, 503, "unavailable", "No database is configured.", NULL);
+		return;
+	}
+	db_begin(a->pool, ar->tenant_id, api_begun, ar);
+}
+
+static void api_begun(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct api_req *ar = arg;
+	if (st != DB_OK) {
+		fail_db(ar, st);
+		return;
+	}
+	ar->txn = txn;
+	if (ar->auth == AUTH_GUEST) {
+		api_run(ar);
+		return;
+	}
+	char tid[24], idle[24], absolute[24];
+	snprintf(tid, sizeof(tid), "%lld", (long long)ar->tenant_id);
+	snprintf(idle, sizeof(idle), "%lld", (long long)__atomic_load_n(&session_idle_s, __ATOMIC_RELAXED));
+	snprintf(absolute, sizeof(absolute), "%lld", (long long)__atomic_load_n(&session_absolute_s, __ATOMIC_RELAXED));
+	const char *p[4] = {tid, ar->hash, idle, absolute};
+	int rc = ar->auth == AUTH_TOKEN ? db_query(txn, stmt_token, 2, p) : db_query(txn, stmt_session, 4, p);
+	if (rc != 0) {
+		fail(ar, 500, "internal", "Something went wrong on our side.", "principal refused by the pool");
+		return;
+	}
+	db_send(txn, api_who, ar);
+}
+
+static void api_who(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct api_req *ar = arg;
+	if (st != DB_OK) {
+		fail_db(ar, st);
+		return;
+	}
+	const PGresult *r = db_result(txn, 0);
+	if (PQntuples(r) == 1) {
+		ar->who.viewer = db_int(r, 0, 0);
+		snprintf(ar->who.roles, sizeof(ar->who.roles), "%s", PQgetvalue(r, 0, 2));
+		if (ar->auth == AUTH_SESSION)
+			snprintf(ar->who.csrf, sizeof(ar->who.csrf), "%s", PQgetvalue(r, 0, 3));
+	} else if (ar->auth == AUTH_TOKEN) {
+		fail(ar, 401, "invalid_token", "The API token is not valid.", NULL);
+		return;
+	} else {
+		ar->auth = AUTH_GUEST;  /* an expired session: a guest, as on the site */
+	}
+	/* A session may change something only with its CSRF token in a
+	 * header that a form of another site cannot send. */
+	enum http_verb m = http_req_method(ar->req);
+	if (ar->auth == AUTH_SESSION && m != HTTP_M_GET && m != HTTP_M_HEAD) {
+		const char *sent = http_req_header(ar->req, "X-CSRF-Token");
+		if (!sent || !token_equal(sent, ar->who.csrf)) {
+			fail(ar, 403, "csrf", "Send the session's CSRF token in the X-CSRF-Token header.", NULL);
+			return;
+		}
+	}
+	api_run(ar);
+}
+
+static void api_run(struct api_req *ar)
+{
+	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0) {
+		fail(ar, 503, "unavailable", "Out of memory; try again.", "preparing the arguments");
+		return;
+	}
+	if (api_query(ar->txn, ar->route, ar->tenant_id, &ar->who, ar->args) != 0) {
+		fail(ar, 413, "too_large", "The arguments are too large.", NULL);
+		return;
+	}
+	db_send(ar->txn, api_done, ar);
+}
+
+static void api_done(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct api_req *ar = arg;
+	if (st != DB_OK) {
+		fail_db(ar, st);
+		return;
+	}
+	json_t *body;
+	if (api_answer(db_result(txn, 0), ar->secret, &ar->status, &body) != 0) {
+		fail(ar, 500, "internal", "Something went wrong on our side.", "not an answer");
+		return;
+	}
+	ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(body);
+	if (!ar->body) {
+		fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
+		return;
+	}
+	if (ar->status >= 400) {
+		db_rollback(txn);
+		ar->txn = NULL;
+		api_sent(NULL, DB_OK, ar);
+	} else if ((ar->route->flags & API_WRITE) || ar->auth != AUTH_GUEST) {
+		/* A write, or a session's or token's last use moved. */
+		db_commit(txn, api_sent, ar);
+	} else {
+		db_release(txn);
+		ar->txn = NULL;
+		api_sent(NULL, DB_OK, ar);
+	}
+}
+
+static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct api_req *ar = arg;
+	ar->txn = NULL;
+	if (st != DB_OK) {
+		log_warn("request=%s tenant=%s: api commit failed: %s", http_req_id(ar->req), ar->slug,
+			 st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));
+		fail(ar, 503, "unavailable", "The change was not saved; try again.", NULL);
+		return;
+	}
+	struct http_request *req = ar->req;
+	size_t len = strlen(ar->body);
+	if (ar->route->flags & API_WRITE || ar->status != 200) {
+		send_json(req, ar->status, ar->body, len);
+		api_free(ar);
+		return;
+	}
+	/* A read: its ETag, and 304 when the client has it already. */
+	char etag[ETAG_SIZE];
+	etag_of(ar->body, len, etag);
+	bool same = etag_matches(req, etag);
+	http_resp_header(req, "ETag", etag);
+	http_resp_status(req, same ? 304 : 200);
+	common_headers(req);
+	http_resp_header(req, "Cache-Control", ar->auth == AUTH_GUEST ? "no-cache" : "private, no-cache");
+	if (!same) {
+		http_resp_header(req, "Content-Type", "application/json");
+		http_resp_body(req, ar->body, len);
+	}
+	http_resp_send(req);
+	api_free(ar);
+}
