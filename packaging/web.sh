@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the vendored front-end files into static/vendor/: installs the npm
-# packages pinned by web/package-lock.json (npm ci, no install scripts) and
+# packages pinned by web/package-lock.json (npm ci, no install scripts; the
+# devDependencies too: playwright-core and axe-core, for tests/browser) and
 # copies the CSS the site links. Run by `make build` and `make check`.
 #   static/vendor/utrecht/index.css   @utrecht/component-library-css, dist/index.css
 #   static/vendor/utrecht/LICENSE.md  its licence (EUPL-1.2)
@@ -13,7 +14,7 @@ if ! command -v npm >/dev/null 2>&1; then
 fi
 
 # A registry that cannot be reached fails after a few tries, not minutes.
-if ! (cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error \
+if ! (cd web && npm ci --include=dev --ignore-scripts --no-audit --no-fund --loglevel=error \
 	--fetch-retries=1 --fetch-retry-mintimeout=2000 --fetch-retry-maxtimeout=10000 --fetch-timeout=60000 \
 	>/dev/null); then
 	echo "packaging/web.sh: 'npm ci' in web/ failed: the npm registry (or npm's cache)" >&2

@@ -1,0 +1,95 @@
+"""Browser tests: Debian's Chromium, driven by playwright-core, goes through
+the site's pages as a person would (tests/browser/flows.mjs), runs axe-core
+on every page and keeps a full-page screenshot of each. This file only sets
+the stage with the integration harness: a private PostgreSQL, a tenant, an
+admin made with `aantafel user create`, and the real daemon writing its
+mails as .eml files; then it runs the Node script against it."""
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
+from harness import SOURCE_DIR, Daemon, Postgres, aantafel, wait_for  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+NODE_MODULES = os.path.join(SOURCE_DIR, "web", "node_modules")
+FLOWS = os.path.join(SOURCE_DIR, "tests", "browser", "flows.mjs")
+SLUG, NAME, HOST = "br-a", "Gemeente Browser", "br-a.test"
+ADMIN_EMAIL, ADMIN_NAME = "beheer@example.nl", "Bram Beheer"
+PASSWORD = "een lang wachtwoord 123"
+# A cheap scrypt: the tests sign in a few times, not a thousand.
+SMALL = {"AANTAFEL_SCRYPT_N": "1024", "AANTAFEL_SCRYPT_MAXMEM": "16MiB"}
+
+
+def artefact_dir():
+    build = os.environ.get("AANTAFEL_BUILD_DIR", os.path.join(SOURCE_DIR, "build-check"))
+    return os.environ.get("AANTAFEL_ARTEFACT_DIR", os.path.join(build, "artefacts", "browser"))
+
+
+def check_prerequisites():
+    """Fails (never skips): `make check` installs all of these."""
+    missing = []
+    if not os.access(CHROMIUM, os.X_OK):
+        missing.append(f"{CHROMIUM} (Debian package chromium: packaging/deps.sh check)")
+    node = shutil.which("node")
+    if not node:
+        missing.append("node (Debian package nodejs: packaging/deps.sh build)")
+    for pkg in ("playwright-core", "axe-core"):
+        if not os.path.isfile(os.path.join(NODE_MODULES, pkg, "package.json")):
+            missing.append(f"web/node_modules/{pkg} (npm devDependency of web/package.json: packaging/web.sh runs npm ci)")
+    if missing:
+        pytest.fail("browser tests cannot run; missing:\n  " + "\n  ".join(missing) +
+                    "\n`make check` installs them all", pytrace=False)
+    return node
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    node = check_prerequisites()
+    pg = Postgres().start()
+    daemon = None
+    try:
+        env = {**pg.daemon_env(), **SMALL}
+        aantafel("migrate", env=pg.daemon_env())
+        aantafel("tenant", "create", SLUG, "--name", NAME, "--host", HOST, env=pg.daemon_env())
+        aantafel("user", "create", "--tenant", SLUG, "--email", ADMIN_EMAIL, "--role", "admin",
+                 "--name", ADMIN_NAME, env=env, input=PASSWORD + "\n")
+        maildir = str(tmp_path_factory.mktemp("mail"))
+        # The real static files: the pages are checked with the CSS they ship with.
+        daemon = Daemon({"workers": "2", "static_dir": os.path.join(SOURCE_DIR, "static"),
+                         "mail_transport": f"file:{maildir}", "mail_from": "noreply@example.nl",
+                         "mail_poll_interval": "200ms", "log_level": "info"}, env)
+        daemon.start()
+        wait_for(lambda: daemon.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
+        yield node, daemon, maildir
+    finally:
+        if daemon is not None:
+            rc = daemon.stop()
+            assert rc == 0, f"daemon exit code {rc}:\n{daemon.log()[-4000:]}"
+        pg.stop()
+
+
+def test_flows_in_chromium_with_axe(site):
+    node, daemon, maildir = site
+    out = artefact_dir()
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    env = {**os.environ,
+           "BROWSER_BASE_URL": f"http://{HOST}:{daemon.port}",
+           "BROWSER_MAIL_DIR": os.path.join(maildir, SLUG),
+           "BROWSER_ARTEFACT_DIR": out,
+           "BROWSER_CHROMIUM": CHROMIUM,
+           "BROWSER_NODE_MODULES": NODE_MODULES,
+           "BROWSER_ADMIN_EMAIL": ADMIN_EMAIL,
+           "BROWSER_ADMIN_NAME": ADMIN_NAME,
+           "BROWSER_PASSWORD": PASSWORD}
+    print(f"\nbrowser: {FLOWS} against {env['BROWSER_BASE_URL']}; screenshots in {out}", flush=True)
+    # Output goes straight through (pytest -s under ctest): the per-page
+    # lines name each screenshot and what axe found.
+    r = subprocess.run([node, "--test-reporter=spec", FLOWS],
+                       env=env, cwd=SOURCE_DIR, timeout=540)
+    assert r.returncode == 0, (f"browser flows failed (exit {r.returncode}); see the output above,"
+                               f" screenshots in {out}\ndaemon log tail:\n{daemon.log()[-3000:]}")
