@@ -31,6 +31,39 @@ static const struct api_route routes[] = {
 	{"GET", "/members", "members_list", API_PLATFORM},
 	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM},
 	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM},
+	{"GET", "/tables", "tables_list", 0},
+	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN},
+	{"GET", "/tables/{id}", "table_get", 0},
+	{"PATCH", "/tables/{id}", "table_update", API_WRITE | API_MARKDOWN},
+	{"POST", "/tables/{id}/visit", "table_visit", API_WRITE},
+	{"POST", "/tables/{id}/join", "table_join", API_WRITE},
+	{"POST", "/tables/{id}/leave", "table_leave", API_WRITE},
+	{"GET", "/tables/{id}/people", "table_people", 0},
+	{"PUT", "/tables/{id}/people/{account_id}", "table_person", API_WRITE},
+	{"DELETE", "/tables/{id}/people/{account_id}", "table_person", API_WRITE},
+	{"GET", "/tables/{id}/invitations", "invitations_list", 0},
+	{"POST", "/tables/{id}/invitations", "invitation_create", API_WRITE | API_SECRET},
+	{"DELETE", "/tables/{id}/invitations/{invitation_id}", "invitation_revoke", API_WRITE},
+	{"POST", "/invitations/accept", "invitation_accept", API_WRITE},
+	{"GET", "/tables/{id}/groups", "groups_list", 0},
+	{"POST", "/tables/{id}/groups", "group_create", API_WRITE},
+	{"GET", "/groups/{id}", "group_get", 0},
+	{"PATCH", "/groups/{id}", "group_update", API_WRITE},
+	{"POST", "/groups/{id}/join", "group_join", API_WRITE},
+	{"POST", "/groups/{id}/leave", "group_leave", API_WRITE},
+	{"GET", "/groups/{id}/requests", "group_requests_list", 0},
+	{"POST", "/groups/{id}/requests/{request_id}", "group_request_decide", API_WRITE},
+	{"GET", "/tables/{table_id}/contributions", "contributions_list", 0},
+	{"POST", "/tables/{table_id}/contributions", "contribution_create", API_WRITE | API_MARKDOWN},
+	{"GET", "/groups/{group_id}/contributions", "contributions_list", 0},
+	{"POST", "/groups/{group_id}/contributions", "contribution_create", API_WRITE | API_MARKDOWN},
+	{"GET", "/contributions/{id}", "contribution_get", 0},
+	{"PATCH", "/contributions/{id}", "contribution_edit", API_WRITE | API_MARKDOWN},
+	{"POST", "/contributions/{id}/hide", "contribution_hide", API_WRITE},
+	{"POST", "/contributions/{id}/reports", "report_create", API_WRITE},
+	{"GET", "/tables/{id}/reports", "reports_list", 0},
+	{"POST", "/reports/{id}", "report_handle", API_WRITE},
+	{"GET", "/search", "search", 0},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -69,10 +102,11 @@ const char *api_openapi(size_t *len)
 
 void api_register_statements(void)
 {
-	char sql[160];
+	/* The pool keeps the pointers: the texts live as long as the process. */
+	static char sql[NROUTES][128];
 	for (size_t i = 0; i < NROUTES; i++) {
-		snprintf(sql, sizeof(sql), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text", routes[i].fn);
-		route_stmt[i] = db_stmt(strdup(sql));   /* the pool keeps the pointer */
+		snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text", routes[i].fn);
+		route_stmt[i] = db_stmt(sql[i]);
 	}
 	stmt_session = db_stmt("SELECT account_id, display_name, roles, csrf_token"
 			       " FROM api.session_principal($1, $2, $3, $4)");

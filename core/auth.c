@@ -156,7 +156,8 @@ void auth_register_statements(void)
 		"    WHERE tenant_id = $1 AND key = $3 AND window_start > now() - interval '1 hour'), 0)"
 		" FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
 	/* Deleting an account: the person's data goes (e-mail, password,
-	 * name, sessions, tokens, roles, counts, mails to the address); the
+	 * name, sessions, tokens, roles, counts, mails and invitations to the
+	 * address, requests to join groups with their messages); the
 	 * row stays as "voormalig deelnemer" so that contributions keep an
 	 * author. */
 	stmt_delete_account = db_stmt(
@@ -169,6 +170,8 @@ void auth_register_statements(void)
 		" k AS (DELETE FROM api_tokens WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
 		" r AS (DELETE FROM account_roles WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
 		" l AS (DELETE FROM signin_limits WHERE tenant_id = $1 AND key = 'a:' || $2),"
+		" i AS (DELETE FROM invitations WHERE tenant_id = $1 AND email = (SELECT email FROM old)),"
+		" q AS (DELETE FROM group_requests WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
 		" m AS (DELETE FROM mail_outbox WHERE tenant_id = $1 AND to_addr = (SELECT email FROM old)"
 		"   AND status <> 'sending')"
 		" SELECT id FROM a");
