@@ -16,14 +16,13 @@
 #include <string.h>
 
 #include "app.h"
-#include "auth.h"
 #include "db.h"
 #include "log.h"
 #include "cookie.h"
-#include "mail.h"
 #include "lsandbox.h"
 #include "static_files.h"
 #include "template.h"
+#include "runtime_internal.h"
 #include "worker.h"
 
 extern const char prelude_lua[];
@@ -83,47 +82,8 @@ struct answer {
 	char headers[16][2][256];
 };
 
-struct rt_req {
-	struct rt_worker *rw;
-	struct http_request *req;
-	struct tstate *ts;
-	int64_t tenant_id;
-	int version;
-	char slug[64];
-	char name[801];
-	lua_State *co;
-	int co_ref;
-	struct lbudget budget;
-	struct db_txn *txn;
-	char op[8];                     /* the call waiting on the database (7 characters at most) */
-	int nparams;
-	char *params[6];
-	bool asset;                     /* serving /assets/ only */
-	bool wrote;                     /* a put or delete was sent */
-	struct answer *answer;          /* built, waiting for COMMIT */
-	char *json;
-	char csrf[TOKEN_CHARS + 1];     /* the request's CSRF token (cookie at_csrf) */
-	bool new_csrf;                  /* set the cookie with the answer */
-	bool secure;                    /* over TLS (a trusted proxy says so): __Host- cookies, HSTS */
-	bool touched;                   /* the session's last_seen_at was moved */
-	bool has_user;
-	bool roles_ok;                  /* a roles call was allowed and sent */
-	char session_hash[65];          /* of the session cookie that was valid */
-	char set_session[TOKEN_CHARS + 1];      /* a new session to set ("" none) */
-	bool clear_session;
-	struct auth_signin *signin;
-	struct auth_signup *signup;
-	struct auth_verify *verify;
-	struct auth_reset *reset;       /* ops forgot, rcheck, reset, passwd */
-	bool mail_ok;                   /* op "mail": the message was queued */
-	int64_t user_id;
-	char user_name[401];
-	char user_roles[40];            /* "admin facilitator member", as granted */
-};
-
 static struct bundle *platform;
-static int stmt_email_confirm, stmt_members, stmt_grant, stmt_revoke, stmt_export, stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch,
-	stmt_signout;
+static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
 			       struct bundle *b, size_t mem_limit, char *err, size_t errlen);
@@ -139,11 +99,8 @@ static void rq_step(struct rt_req *rq, int nargs);
 static void rq_core_call(struct rt_req *rq, int nres);
 static void rq_begun(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_send(struct rt_req *rq);
-static void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
-static void rq_fail(struct rt_req *rq, int status, const char *why);
 static void rq_free(struct rt_req *rq);
-static void rq_clear_params(struct rt_req *rq);
 static int plugin_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rq_respond(struct rt_req *rq, int idx);
 static void send_answer(struct rt_req *rq);
@@ -200,42 +157,7 @@ void runtime_register_statements(void)
 	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
 				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
 				     " AND last_seen_at < now() - interval '60 seconds'");
-	/* Single use: the token is spent by the statement that moves the
-	 * address, unless another account took the address meanwhile. */
-	stmt_email_confirm = db_stmt(
-		"WITH t AS (UPDATE account_tokens SET used_at = now()"
-		"   WHERE tenant_id = $1 AND token_hash = decode($2, 'hex') AND purpose = 'email'"
-		"   AND used_at IS NULL AND expires_at > now() RETURNING account_id, new_email)"
-		" UPDATE accounts a SET email = t.new_email, email_verified_at = now() FROM t"
-		" WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL"
-		" AND NOT EXISTS (SELECT 1 FROM accounts b WHERE b.tenant_id = $1 AND b.email = t.new_email)"
-		" RETURNING a.id");
-	stmt_members = db_stmt("SELECT a.id, a.display_name, a.email, a.email_verified_at IS NOT NULL,"
-			       " coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r"
-			       "   WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '')"
-			       " FROM accounts a WHERE a.tenant_id = $1 AND a.deleted_at IS NULL"
-			       " ORDER BY lower(a.display_name), a.id LIMIT 1000");
-	stmt_grant = db_stmt("INSERT INTO account_roles (tenant_id, account_id, role)"
-			     " SELECT $1, id, $3 FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-			     " ON CONFLICT DO NOTHING");
-	stmt_revoke = db_stmt("DELETE FROM account_roles WHERE tenant_id = $1 AND account_id = $2 AND role = $3");
-	/* Everything the platform keeps about the signed-in person, as JSON. */
-	stmt_export = db_stmt(
-		"SELECT json_build_object('account', json_build_object('email', a.email, 'name', a.display_name,"
-		"   'created_at', a.created_at, 'email_verified_at', a.email_verified_at,"
-		"   'roles', coalesce((SELECT json_agg(r.role ORDER BY r.role) FROM account_roles r"
-		"     WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '[]')),"
-		" 'sessions', coalesce((SELECT json_agg(json_build_object('created_at', s.created_at,"
-		"   'last_seen_at', s.last_seen_at) ORDER BY s.created_at) FROM sessions s"
-		"   WHERE s.tenant_id = a.tenant_id AND s.account_id = a.id), '[]'),"
-		" 'api_tokens', coalesce((SELECT json_agg(json_build_object('name', k.name, 'created_at', k.created_at,"
-		"   'last_used_at', k.last_used_at, 'revoked_at', k.revoked_at) ORDER BY k.id) FROM api_tokens k"
-		"   WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id), '[]'),"
-		" 'mails', coalesce((SELECT json_agg(json_build_object('subject', m.subject, 'created_at', m.created_at,"
-		"   'status', m.status) ORDER BY m.created_at) FROM mail_outbox m"
-		"   WHERE m.tenant_id = a.tenant_id AND m.to_addr = a.email), '[]'))::text"
-		" FROM accounts a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL");
-	stmt_signout = db_stmt("DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')");
+	runtime_auth_register_statements();
 	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
 			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
 }
@@ -1553,7 +1475,7 @@ static void rq_step(struct rt_req *rq, int nargs)
 	rq_respond(rq, lua_gettop(rq->co));
 }
 
-static void rq_clear_params(struct rt_req *rq)
+void rq_clear_params(struct rt_req *rq)
 {
 	for (int i = 0; i < rq->nparams; i++) {
 		free(rq->params[i]);
@@ -1562,20 +1484,65 @@ static void rq_clear_params(struct rt_req *rq)
 	rq->nparams = 0;
 }
 
-/* A store call: (tag, op, plugin, args...) on the coroutine's stack. The
- * statement's parameters are copied out (tenant first), the stack
- * cleared, and the statement sent within the request's transaction. */
+/* The core calls by the name they yield with; writes: the call may change
+ * the database, so the answer waits for COMMIT. Indexed by enum core_op. */
+static const struct {
+	const char *name;
+	bool writes;
+} core_ops[] = {
+	[OP_GET] = {"get", false},
+	[OP_PUT] = {"put", true},
+	[OP_DELETE] = {"delete", true},
+	[OP_LIST] = {"list", false},
+	[OP_SIGNIN] = {"signin", true},
+	[OP_SIGNOUT] = {"signout", true},
+	[OP_SIGNUP] = {"signup", true},
+	[OP_VERIFY] = {"verify", true},
+	[OP_MAIL] = {"mail", true},
+	[OP_FORGOT] = {"forgot", true},
+	[OP_RCHECK] = {"rcheck", false},
+	[OP_RESET] = {"reset", true},
+	[OP_PASSWD] = {"passwd", true},
+	[OP_DELACCT] = {"delacct", true},
+	[OP_EMAIL] = {"email", true},
+	[OP_EMAILOK] = {"emailok", true},
+	[OP_EXPORT] = {"export", false},
+	[OP_MEMBERS] = {"members", false},
+	[OP_GRANT] = {"grant", true},
+	[OP_REVOKE] = {"revoke", true},
+};
+
+/* The operation named NAME; false for a name no core call has. */
+static bool core_op_lookup(const char *name, enum core_op *op)
+{
+	for (size_t i = 0; i < sizeof(core_ops) / sizeof(core_ops[0]); i++) {
+		if (core_ops[i].name && strcmp(core_ops[i].name, name) == 0) {
+			*op = (enum core_op)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+struct event_base *rq_event_base(const struct rt_req *rq)
+{
+	return rq->rw->w->base;
+}
+
+/* A core call: (tag, op, plugin, args...) on the coroutine's stack. The
+ * operation is resolved once, the statement's parameters are copied out
+ * (tenant first), the stack cleared, and the call sent within the
+ * request's transaction. */
 static void rq_core_call(struct rt_req *rq, int nres)
 {
 	lua_State *co = rq->co;
 	int base = lua_gettop(co) - nres + 1;
-	const char *op = lua_tostring(co, base + 1);
-	if (!op || strlen(op) >= sizeof(rq->op)) {
+	const char *name = lua_tostring(co, base + 1);
+	if (!name || !core_op_lookup(name, &rq->op)) {
 		lua_pop(co, nres);
 		rq_fail(rq, 500, "core call with an unknown operation");
 		return;
 	}
-	snprintf(rq->op, sizeof(rq->op), "%s", op);
 	char tid[24];
 	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
 	rq->params[0] = strdup(tid);
@@ -1585,11 +1552,7 @@ static void rq_core_call(struct rt_req *rq, int nres)
 		rq->params[rq->nparams++] = v ? strdup(v) : NULL;
 	}
 	lua_pop(co, nres);
-	if (strcmp(rq->op, "put") == 0 || strcmp(rq->op, "delete") == 0 || strcmp(rq->op, "signin") == 0 ||
-	    strcmp(rq->op, "signout") == 0 || strcmp(rq->op, "signup") == 0 || strcmp(rq->op, "verify") == 0 ||
-	    strcmp(rq->op, "mail") == 0 || strcmp(rq->op, "forgot") == 0 || strcmp(rq->op, "reset") == 0 ||
-	    strcmp(rq->op, "passwd") == 0 || strcmp(rq->op, "delacct") == 0 || strcmp(rq->op, "grant") == 0 ||
-	    strcmp(rq->op, "revoke") == 0 || strcmp(rq->op, "email") == 0 || strcmp(rq->op, "emailok") == 0)
+	if (core_ops[rq->op].writes)
 		rq->wrote = true;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1614,323 +1577,33 @@ static void rq_begun(struct db_txn *txn, enum db_status st, void *arg)
 	rq_send(rq);
 }
 
-static void rq_signed_in(struct auth_signin *s, void *arg);
-
-static void rq_signin(struct rt_req *rq)
-{
-	struct auth_signin *s = calloc(1, sizeof(*s));
-	if (!s) {
-		rq_fail(rq, 503, "out of memory");
-		return;
-	}
-	free(rq->signin);    /* a second sign-in in one request: the first is done */
-	rq->signin = s;
-	s->tenant_id = rq->tenant_id;
-	/* params: tenant, plugin (NULL), email, password */
-	const char *email = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
-	size_t i = 0;
-	for (; email[i] && i < sizeof(s->email) - 1; i++)
-		s->email[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
-	s->email[i] = '\0';
-	snprintf(s->password, sizeof(s->password), "%s", rq->nparams > 3 && rq->params[3] ? rq->params[3] : "");
-	if (rq->nparams > 3 && rq->params[3])
-		memset(rq->params[3], 0, strlen(rq->params[3]));
-	rq_clear_params(rq);
-	snprintf(s->address, sizeof(s->address), "%s", http_req_peer(rq->req));
-	auth_signin_start(s, rq->txn, rq->rw->w->base, rq_signed_in, rq);
-}
-
-static void rq_signed_up(struct auth_signup *s, void *arg);
-static void rq_verified(struct auth_verify *v, void *arg);
-
-/* params: tenant, plugin (NULL), email, name, password, lang */
-static void rq_signup(struct rt_req *rq)
-{
-	/* One per request, reused by a second call (the first one is done). */
-	struct auth_signup *s = rq->signup ? rq->signup : calloc(1, sizeof(*s));
-	if (!s) {
-		rq_fail(rq, 503, "out of memory");
-		return;
-	}
-	memset(s, 0, sizeof(*s));
-	rq->signup = s;
-	s->tenant_id = rq->tenant_id;
-	snprintf(s->address, sizeof(s->address), "%s", http_req_peer(rq->req));
-	const char *lang = rq->nparams > 5 && rq->params[5] ? rq->params[5] : http_req_lang(rq->req);
-	auth_signup_start(s, rq->nparams > 2 ? rq->params[2] : NULL, rq->nparams > 3 ? rq->params[3] : NULL,
-			  rq->nparams > 4 ? rq->params[4] : NULL, lang, rq->txn, rq->rw->w->base, rq_signed_up, rq);
-}
-
-static void rq_signed_up(struct auth_signup *s, void *arg)
-{
-	struct rt_req *rq = arg;
-	if (rq->nparams > 4 && rq->params[4])
-		memset(rq->params[4], 0, strlen(rq->params[4]));
-	if (s->result == AUTH_BUSY) {
-		rq_fail(rq, 503, "sign-up: the hashing queue is full");
-		return;
-	}
-	if (s->result == AUTH_DB) {
-		rq_fail(rq, 503, "sign-up: the database failed");
-		return;
-	}
-	rq_answered(rq->txn, DB_OK, rq);
-}
-
-/* params: tenant, plugin (NULL), token */
-static void rq_verify(struct rt_req *rq)
-{
-	struct auth_verify *v = rq->verify ? rq->verify : calloc(1, sizeof(*v));
-	if (!v) {
-		rq_fail(rq, 503, "out of memory");
-		return;
-	}
-	rq->verify = v;
-	auth_verify_start(v, rq->tenant_id, rq->nparams > 2 ? rq->params[2] : NULL, rq->txn, rq_verified, rq);
-}
-
-static void rq_verified(struct auth_verify *v, void *arg)
-{
-	struct rt_req *rq = arg;
-	if (v->result == AUTH_DB) {
-		rq_fail(rq, 503, "verification: the database failed");
-		return;
-	}
-	rq_answered(rq->txn, DB_OK, rq);
-}
-
-static void rq_reset_done(struct auth_reset *r, void *arg);
-static void rq_roles(struct rt_req *rq);
-
-static bool is_admin(const struct rt_req *rq)
-{
-	char roles[sizeof(rq->user_roles) + 2];
-	snprintf(roles, sizeof(roles), " %s ", rq->user_roles);
-	return rq->has_user && strstr(roles, " admin ") != NULL;
-}
-
-/* The tenant's members and their roles, and granting or revoking one:
- * for admins only (the core checks, not the plugin); an admin cannot
- * take the admin role from themselves. params: tenant, plugin (NULL),
- * account id, role. */
-static void rq_roles(struct rt_req *rq)
-{
-	char tid[24], uid[24];
-	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-	snprintf(uid, sizeof(uid), "%lld", (long long)rq->user_id);
-	rq->roles_ok = false;
-	if (!is_admin(rq)) {
-		rq_clear_params(rq);
-		rq_answered(rq->txn, DB_OK, rq);
-		return;
-	}
-	rq->roles_ok = true;
-	int rc;
-	if (strcmp(rq->op, "members") == 0) {
-		const char *p[1] = {tid};
-		rc = db_query(rq->txn, stmt_members, 1, p);
-	} else {
-		const char *aid = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "0";
-		const char *role = rq->nparams > 3 && rq->params[3] ? rq->params[3] : "";
-		if (strcmp(rq->op, "revoke") == 0 && strcmp(aid, uid) == 0 && strcmp(role, "admin") == 0) {
-			rq->roles_ok = false;
-			rq_clear_params(rq);
-			rq_answered(rq->txn, DB_OK, rq);
-			return;
-		}
-		const char *p[3] = {tid, aid, role};
-		rc = db_query(rq->txn, strcmp(rq->op, "grant") == 0 ? stmt_grant : stmt_revoke, 3, p);
-	}
-	rq_clear_params(rq);
-	if (rc != 0) {
-		rq_fail(rq, 500, "roles: refused by the pool");
-		return;
-	}
-	db_send(rq->txn, rq_answered, rq);
-}
-
-/* The account is gone: so is this request's session cookie. */
-static void rq_delete_done(struct auth_reset *r, void *arg)
-{
-	struct rt_req *rq = arg;
-	if (rq->nparams > 2 && rq->params[2])
-		memset(rq->params[2], 0, strlen(rq->params[2]));
-	if (r->result == AUTH_OK)
-		rq->clear_session = true;
-	rq_reset_done(r, arg);
-}
-
-/* forgot: params tenant, plugin (NULL), email; rcheck: ..., token;
- * reset: ..., token, password, lang; passwd: ..., current, password, lang
- * (the signed-in account's, keeping this request's session). */
-static void rq_reset(struct rt_req *rq)
-{
-	struct auth_reset *r = rq->reset ? rq->reset : calloc(1, sizeof(*r));
-	if (!r) {
-		rq_fail(rq, 503, "out of memory");
-		return;
-	}
-	memset(r, 0, sizeof(*r));
-	rq->reset = r;
-	r->tenant_id = rq->tenant_id;
-	const char *a = rq->nparams > 2 ? rq->params[2] : NULL;
-	const char *b = rq->nparams > 3 ? rq->params[3] : NULL;
-	const char *lang = rq->nparams > 4 && rq->params[4] ? rq->params[4] : http_req_lang(rq->req);
-	struct event_base *base = rq->rw->w->base;
-	if (strcmp(rq->op, "forgot") == 0) {
-		auth_forgot_start(r, a, rq->txn, rq_reset_done, rq);
-	} else if (strcmp(rq->op, "rcheck") == 0) {
-		auth_reset_check_start(r, a, rq->txn, rq_reset_done, rq);
-	} else if (strcmp(rq->op, "reset") == 0) {
-		auth_reset_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
-	} else if (!rq->has_user) {
-		/* Nobody signed in: no password to change, no account to delete. */
-		r->result = AUTH_REFUSED;
-		r->reason = "signin";
-		rq_reset_done(r, rq);
-	} else {
-		r->account_id = rq->user_id;
-		snprintf(r->session_hash, sizeof(r->session_hash), "%s", rq->session_hash);
-		if (strcmp(rq->op, "delacct") == 0)
-			auth_delete_start(r, a, rq->txn, base, rq_delete_done, rq);
-		else if (strcmp(rq->op, "email") == 0)
-			auth_email_start(r, a, b, rq->txn, base, rq_reset_done, rq);
-		else
-			auth_change_start(r, a, b, lang, rq->txn, base, rq_reset_done, rq);
-	}
-}
-
-static void rq_reset_done(struct auth_reset *r, void *arg)
-{
-	struct rt_req *rq = arg;
-	/* The passwords (reset: the new one; passwd: both) leave memory. */
-	bool passwd = strcmp(rq->op, "passwd") == 0;
-	if ((passwd || strcmp(rq->op, "reset") == 0) && rq->nparams > 3 && rq->params[3])
-		memset(rq->params[3], 0, strlen(rq->params[3]));
-	if (passwd && rq->nparams > 2 && rq->params[2])
-		memset(rq->params[2], 0, strlen(rq->params[2]));
-	if (r->result == AUTH_BUSY) {
-		rq_fail(rq, 503, "password: the hashing queue is full");
-		return;
-	}
-	if (r->result == AUTH_DB) {
-		rq_fail(rq, 503, "password: the database failed");
-		return;
-	}
-	rq_answered(rq->txn, DB_OK, rq);
-}
-
-/* params: tenant, plugin (NULL), to, subject, text, html; the tenant's
- * name is the sender's. */
-static void rq_mail(struct rt_req *rq)
-{
-	const char *from = mail_header_text_valid(rq->name, MAIL_NAME_MAX) ? rq->name : NULL;
-	rq->mail_ok = rq->nparams > 4 &&
-		      mail_enqueue(rq->txn, rq->tenant_id, rq->params[2], from, rq->params[3], rq->params[4],
-				   rq->nparams > 5 ? rq->params[5] : NULL) == 0;
-	if (!rq->mail_ok) {
-		rq_answered(rq->txn, DB_OK, rq);
-		return;
-	}
-	db_send(rq->txn, rq_answered, rq);
-}
-
+/* The store's statements here; the account calls in runtime_auth.c. */
 static void rq_send(struct rt_req *rq)
 {
-	int stmt;
-	const char *op = rq->op;
-	if (strcmp(op, "signin") == 0) {
-		rq_signin(rq);
-		return;
-	}
-	if (strcmp(op, "signup") == 0) {
-		rq_signup(rq);
-		return;
-	}
-	if (strcmp(op, "verify") == 0) {
-		rq_verify(rq);
-		return;
-	}
-	if (strcmp(op, "mail") == 0) {
-		rq_mail(rq);
-		return;
-	}
-	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
-	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0 || strcmp(op, "email") == 0) {
-		rq_reset(rq);
-		return;
-	}
-	if (strcmp(op, "emailok") == 0) {
-		char tid[24], hash[65];
-		snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-		const char *token = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
-		if (!token_valid(token)) {
-			rq_clear_params(rq);
-			rq->roles_ok = false;
-			rq_answered(rq->txn, DB_OK, rq);
-			return;
-		}
-		token_hash_hex(token, hash);
-		rq_clear_params(rq);
-		const char *p[2] = {tid, hash};
-		rq->roles_ok = true;        /* "a statement was sent" */
-		if (db_query(rq->txn, stmt_email_confirm, 2, p) != 0) {
-			rq_fail(rq, 500, "e-mail confirmation refused by the pool");
-			return;
-		}
-		db_send(rq->txn, rq_answered, rq);
-		return;
-	}
-	if (strcmp(op, "members") == 0 || strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
-		rq_roles(rq);
-		return;
-	}
-	if (strcmp(op, "export") == 0) {
-		rq_clear_params(rq);
-		if (!rq->has_user) {
-			rq_answered(rq->txn, DB_OK, rq);
-			return;
-		}
-		char tid[24], aid[24];
-		snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-		snprintf(aid, sizeof(aid), "%lld", (long long)rq->user_id);
-		const char *p[2] = {tid, aid};
-		if (db_query(rq->txn, stmt_export, 2, p) != 0) {
-			rq_fail(rq, 500, "export refused by the pool");
-			return;
-		}
-		db_send(rq->txn, rq_answered, rq);
-		return;
-	}
-	if (strcmp(op, "signout") == 0) {
-		rq_clear_params(rq);
-		rq->clear_session = true;
-		if (!rq->session_hash[0]) {
-			/* Nobody signed in: nothing to end but the cookie. */
-			rq_answered(rq->txn, DB_OK, rq);
-			return;
-		}
-		char tid[24];
-		snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-		const char *p[2] = {tid, rq->session_hash};
-		if (db_query(rq->txn, stmt_signout, 2, p) != 0) {
-			rq_fail(rq, 500, "sign-out refused by the pool");
-			return;
-		}
-		db_send(rq->txn, rq_answered, rq);
-		return;
-	}
-	if (strcmp(op, "get") == 0)
+	int stmt, n = rq->nparams;
+	switch (rq->op) {
+	case OP_GET:
 		stmt = stmt_get;
-	else if (strcmp(op, "put") == 0)
+		break;
+	case OP_PUT:
 		stmt = stmt_put;
-	else if (strcmp(op, "delete") == 0)
+		break;
+	case OP_DELETE:
 		stmt = stmt_delete;
-	else if (rq->nparams == 5 && rq->params[4] && strcmp(rq->params[4], "recent") == 0)
-		stmt = stmt_list_recent;
-	else
-		stmt = stmt_list_key;
-	int n = strcmp(op, "list") == 0 ? 4 : rq->nparams;
+		break;
+	case OP_LIST:
+		/* params: tenant, plugin, prefix, limit, order: the order
+		 * picks the statement and is not one of its parameters. */
+		if (rq->nparams == 5 && rq->params[4] && strcmp(rq->params[4], "recent") == 0)
+			stmt = stmt_list_recent;
+		else
+			stmt = stmt_list_key;
+		n = 4;
+		break;
+	default:
+		rq_auth_send(rq);
+		return;
+	}
 	if (db_query(rq->txn, stmt, n, (const char *const *)rq->params) != 0) {
 		rq_fail(rq, 500, "store call refused by the pool (parameter too large)");
 		return;
@@ -1938,183 +1611,24 @@ static void rq_send(struct rt_req *rq)
 	db_send(rq->txn, rq_answered, rq);
 }
 
-/* Converts the store call's result into Lua values on L (run under
+/* Converts the core call's result into Lua values on L (run under
  * pcall: conversions allocate in the sandbox and may hit its cap). */
 static int push_answer(lua_State *L)
 {
 	struct rt_req *rq = lua_touserdata(L, 1);
 	json_t **slot = lua_touserdata(L, 2);
-	const char *op = rq->op;
-	if (strcmp(op, "signout") == 0) {
-		lua_pushboolean(L, 1);
-		return 1;
-	}
-	if (strcmp(op, "signup") == 0) {
-		struct auth_signup *s = rq->signup;
-		if (s->result == AUTH_OK) {
-			lua_pushboolean(L, 1);
-			if (s->existed) {
-				lua_pushnil(L);
-				lua_pushliteral(L, "exists");
-				return 3;
-			}
-			lua_pushstring(L, s->token);
-			return 2;
-		}
-		lua_pushnil(L);
-		if (s->result == AUTH_LIMITED) {
-			lua_pushliteral(L, "limited");
-			lua_pushinteger(L, s->retry_after);
-			return 3;
-		}
-		lua_pushstring(L, s->reason ? s->reason : "invalid");
-		if (s->message)
-			lua_pushstring(L, s->message);
-		else
-			lua_pushnil(L);
-		return 3;
-	}
-	if (strcmp(op, "verify") == 0) {
-		if (rq->verify->result == AUTH_OK) {
-			lua_pushboolean(L, 1);
-			return 1;
-		}
-		lua_pushnil(L);
-		lua_pushliteral(L, "invalid");
-		return 2;
-	}
-	if (strcmp(op, "members") == 0 || strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
-		if (!rq->roles_ok) {
-			lua_pushnil(L);
-			lua_pushstring(L, is_admin(rq) ? "self" : "forbidden");
-			return 2;
-		}
-		const PGresult *res = db_result(rq->txn, 0);
-		if (strcmp(op, "members") != 0) {
-			lua_pushboolean(L, strcmp(PQcmdTuples((PGresult *)res), "1") == 0);
-			return 1;
-		}
-		int rows = PQntuples(res);
-		lua_createtable(L, rows, 0);
-		for (int i = 0; i < rows; i++) {
-			lua_createtable(L, 0, 5);
-			lua_pushinteger(L, db_int(res, i, 0));
-			lua_setfield(L, -2, "id");
-			lua_pushstring(L, PQgetvalue(res, i, 1));
-			lua_setfield(L, -2, "name");
-			lua_pushstring(L, PQgetvalue(res, i, 2));
-			lua_setfield(L, -2, "email");
-			lua_pushboolean(L, PQgetvalue(res, i, 3)[0] == 't');
-			lua_setfield(L, -2, "verified");
-			lua_createtable(L, 0, 3);
-			char roles[64];
-			snprintf(roles, sizeof(roles), "%s", PQgetvalue(res, i, 4));
-			for (char *save = NULL, *r = strtok_r(roles, " ", &save); r; r = strtok_r(NULL, " ", &save)) {
-				lua_pushboolean(L, 1);
-				lua_setfield(L, -2, r);
-			}
-			lua_setfield(L, -2, "roles");
-			lua_rawseti(L, -2, i + 1);
-		}
-		return 1;
-	}
-	if (strcmp(op, "export") == 0) {
-		const PGresult *res = rq->has_user ? db_result(rq->txn, 0) : NULL;
-		if (!res || PQntuples(res) != 1) {
-			lua_pushnil(L);
-			lua_pushliteral(L, "signin");
-			return 2;
-		}
-		lua_pushstring(L, PQgetvalue(res, 0, 0));
-		return 1;
-	}
-	if (strcmp(op, "emailok") == 0) {
-		const PGresult *res = rq->roles_ok ? db_result(rq->txn, 0) : NULL;
-		if (res && PQntuples(res) > 0) {
-			lua_pushboolean(L, 1);
-			return 1;
-		}
-		lua_pushnil(L);
-		lua_pushliteral(L, "invalid");
-		return 2;
-	}
-	if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "reset") == 0 ||
-	    strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0 || strcmp(op, "email") == 0) {
-		struct auth_reset *r = rq->reset;
-		if (r->result == AUTH_OK && strcmp(op, "email") == 0) {
-			lua_pushboolean(L, 1);
-			if (!r->token[0]) {
-				lua_pushnil(L);
-				lua_pushliteral(L, "exists");
-				return 3;
-			}
-			lua_pushstring(L, r->token);
-			return 2;
-		}
-		if (r->result == AUTH_OK) {
-			if (strcmp(op, "forgot") == 0) {
-				lua_pushstring(L, r->token);
-				lua_pushstring(L, r->name);
-				return 2;
-			}
-			lua_pushboolean(L, 1);
-			return 1;
-		}
-		lua_pushnil(L);
-		if (r->result == AUTH_LIMITED) {
-			lua_pushliteral(L, "limited");
-			lua_pushinteger(L, r->retry_after);
-			return 3;
-		}
-		if (r->result == AUTH_REFUSED) {
-			lua_pushstring(L, r->reason ? r->reason : "invalid");
-			if (r->message)
-				lua_pushstring(L, r->message);
-			else
-				lua_pushnil(L);
-			return 3;
-		}
-		/* passwd, delacct, email: the current password was wrong. */
-		if (strcmp(op, "passwd") == 0 || strcmp(op, "delacct") == 0 || strcmp(op, "email") == 0)
-			lua_pushliteral(L, "current");
-		else
-			lua_pushstring(L, strcmp(op, "forgot") == 0 ? "unknown" : "invalid");
-		return 2;
-	}
-	if (strcmp(op, "mail") == 0) {
-		if (rq->mail_ok) {
-			lua_pushboolean(L, 1);
-			return 1;
-		}
-		lua_pushnil(L);
-		lua_pushliteral(L, "invalid");
-		return 2;
-	}
-	if (strcmp(op, "signin") == 0) {
-		struct auth_signin *s = rq->signin;
-		if (s->result == AUTH_OK) {
-			lua_pushboolean(L, 1);
-			return 1;
-		}
-		lua_pushnil(L);
-		if (s->result == AUTH_LIMITED) {
-			lua_pushliteral(L, "limited");
-			lua_pushinteger(L, s->retry_after);
-			return 3;
-		}
-		lua_pushliteral(L, "invalid");
-		return 2;
-	}
+	if (!core_op_store(rq->op))
+		return push_auth_answer(L, rq);
 	const PGresult *r = db_result(rq->txn, 0);
 	int rows = PQntuples(r);
-	if (strcmp(op, "get") == 0) {
+	switch (rq->op) {
+	case OP_GET:
 		if (rows == 0)
 			return 0;
 		push_json_text(L, PQgetvalue(r, 0, 0), slot);
 		lua_pushinteger(L, db_int(r, 0, 1));
 		return 2;
-	}
-	if (strcmp(op, "put") == 0) {
+	case OP_PUT: {
 		const char *status = PQgetvalue(r, 0, 0);
 		if (strcmp(status, "ok") == 0) {
 			lua_pushinteger(L, db_int(r, 0, 1));
@@ -2124,9 +1638,11 @@ static int push_answer(lua_State *L)
 		lua_pushstring(L, status);
 		return 2;
 	}
-	if (strcmp(op, "delete") == 0) {
+	case OP_DELETE:
 		lua_pushboolean(L, rows > 0);
 		return 1;
+	default:
+		break;
 	}
 	lua_createtable(L, rows, 0);
 	for (int i = 0; i < rows; i++) {
@@ -2144,37 +1660,13 @@ static int push_answer(lua_State *L)
 	return 1;
 }
 
-static void rq_signed_in(struct auth_signin *s, void *arg)
-{
-	struct rt_req *rq = arg;
-	if (s->result == AUTH_BUSY) {
-		rq_fail(rq, 503, "sign-in: the hashing queue is full");
-		return;
-	}
-	if (s->result == AUTH_DB) {
-		rq_fail(rq, 503, "sign-in: the database failed");
-		return;
-	}
-	if (s->result == AUTH_OK) {
-		/* A new session, and a new CSRF token with it. */
-		snprintf(rq->set_session, sizeof(rq->set_session), "%s", s->token);
-		snprintf(rq->csrf, sizeof(rq->csrf), "%s", s->csrf);
-		rq->new_csrf = true;
-		rq->clear_session = false;
-	} else if (s->result == AUTH_INVALID && !s->stored[0]) {
-		log_info("request=%s tenant=%s: sign-in for an unknown address (dummy hash)", http_req_id(rq->req),
-			 rq->slug);
-	}
-	rq_answered(rq->txn, DB_OK, rq);
-}
-
-static void rq_answered(struct db_txn *txn, enum db_status st, void *arg)
+void rq_answered(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct rt_req *rq = arg;
 	rq_clear_params(rq);
 	if (st != DB_OK) {
 		char why[300];
-		snprintf(why, sizeof(why), "store.%s: %s", rq->op,
+		snprintf(why, sizeof(why), "store.%s: %s", core_ops[rq->op].name,
 			 st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));
 		rq_fail(rq, st == DB_UNAVAILABLE ? 503 : 500, why);
 		return;
@@ -2485,7 +1977,7 @@ static void rq_committed(struct db_txn *txn, enum db_status st, void *arg)
 
 /* Answers with an error page, rolls back, logs WHY (a Lua error with file
  * and line) with the request id. */
-static void rq_fail(struct rt_req *rq, int status, const char *why)
+void rq_fail(struct rt_req *rq, int status, const char *why)
 {
 	if (why)
 		log_error("request=%s tenant=%s: %s", http_req_id(rq->req), rq->slug, why);
@@ -2500,14 +1992,7 @@ static void rq_fail(struct rt_req *rq, int status, const char *why)
 static void rq_free(struct rt_req *rq)
 {
 	rq_clear_params(rq);
-	free(rq->signin);
-	if (rq->signup)
-		memset(rq->signup->token, 0, sizeof(rq->signup->token));
-	free(rq->signup);
-	free(rq->verify);
-	if (rq->reset)
-		memset(rq->reset->token, 0, sizeof(rq->reset->token));
-	free(rq->reset);
+	rq_auth_free(rq);
 	free(rq->answer);
 	free(rq->json);
 	if (rq->ts) {

@@ -1,0 +1,111 @@
+/* What the runtime's request lifecycle (runtime.c) shares with the
+ * account operations (runtime_auth.c). Nothing outside core/runtime*.c
+ * includes this header. */
+#ifndef AANTAFEL_RUNTIME_INTERNAL_H
+#define AANTAFEL_RUNTIME_INTERNAL_H
+
+#include <lua.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cookie.h"
+#include "db.h"
+#include "lsandbox.h"
+
+struct answer;
+struct auth_reset;
+struct auth_signin;
+struct auth_signup;
+struct auth_verify;
+struct event_base;
+struct http_request;
+struct rt_worker;
+struct tstate;
+
+/* The core calls a request can wait on, resolved once from the name the
+ * Lua yielded with (core.db's store calls, core.auth's account calls).
+ * The store's come first: core_op_store() relies on it. */
+enum core_op {
+	OP_GET,
+	OP_PUT,
+	OP_DELETE,
+	OP_LIST,
+	OP_SIGNIN,
+	OP_SIGNOUT,
+	OP_SIGNUP,
+	OP_VERIFY,
+	OP_MAIL,
+	OP_FORGOT,
+	OP_RCHECK,
+	OP_RESET,
+	OP_PASSWD,
+	OP_DELACCT,
+	OP_EMAIL,
+	OP_EMAILOK,
+	OP_EXPORT,
+	OP_MEMBERS,
+	OP_GRANT,
+	OP_REVOKE,
+};
+
+static inline bool core_op_store(enum core_op op)
+{
+	return op <= OP_LIST;
+}
+
+struct rt_req {
+	struct rt_worker *rw;
+	struct http_request *req;
+	struct tstate *ts;
+	int64_t tenant_id;
+	int version;
+	char slug[64];
+	char name[801];
+	lua_State *co;
+	int co_ref;
+	struct lbudget budget;
+	struct db_txn *txn;
+	enum core_op op;                /* the call waiting on the database */
+	int nparams;
+	char *params[6];
+	bool asset;                     /* serving /assets/ only */
+	bool wrote;                     /* a call that writes was sent */
+	struct answer *answer;          /* built, waiting for COMMIT */
+	char *json;
+	char csrf[TOKEN_CHARS + 1];     /* the request's CSRF token (cookie at_csrf) */
+	bool new_csrf;                  /* set the cookie with the answer */
+	bool secure;                    /* over TLS (a trusted proxy says so): __Host- cookies, HSTS */
+	bool touched;                   /* the session's last_seen_at was moved */
+	bool has_user;
+	bool roles_ok;                  /* a roles call was allowed and sent */
+	char session_hash[65];          /* of the session cookie that was valid */
+	char set_session[TOKEN_CHARS + 1];      /* a new session to set ("" none) */
+	bool clear_session;
+	struct auth_signin *signin;
+	struct auth_signup *signup;
+	struct auth_verify *verify;
+	struct auth_reset *reset;       /* ops forgot, rcheck, reset, passwd */
+	bool mail_ok;                   /* op "mail": the message was queued */
+	int64_t user_id;
+	char user_name[401];
+	char user_roles[40];            /* "admin facilitator member", as granted */
+};
+
+/* runtime.c: the request's lifecycle. */
+void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
+void rq_fail(struct rt_req *rq, int status, const char *why);
+void rq_clear_params(struct rt_req *rq);
+struct event_base *rq_event_base(const struct rt_req *rq);
+
+/* runtime_auth.c: the account calls. */
+void runtime_auth_register_statements(void);
+/* Sends the account call rq->op within the request's transaction; every
+ * path ends in rq_answered or rq_fail. */
+void rq_auth_send(struct rt_req *rq);
+/* The account call's result as Lua values on L; returns their number.
+ * Runs under pcall, like the store's. */
+int push_auth_answer(lua_State *L, struct rt_req *rq);
+/* Frees the account calls' state of a request that ends. */
+void rq_auth_free(struct rt_req *rq);
+
+#endif
