@@ -242,6 +242,19 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT api.error(403, 'forbidden', message)
 $$;
 
+-- Whether WHO is the last facilitator of table X, who may not leave or
+-- step down. A deleted account keeps its membership row (its
+-- contributions still point at it) but facilitates nothing, so only the
+-- others with a live account count.
+CREATE FUNCTION api.last_facilitator(t bigint, x bigint, who bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x AND m.account_id = who
+                     AND m.role = 'facilitator')
+       AND NOT EXISTS (SELECT 1 FROM table_members m JOIN accounts p ON p.tenant_id = m.tenant_id AND p.id = m.account_id
+                        WHERE m.tenant_id = t AND m.table_id = x AND m.account_id <> who
+                          AND m.role = 'facilitator' AND p.deleted_at IS NULL)
+$$;
+
 -- ---------------------------------------------------------------- JSON shapes
 
 CREATE FUNCTION api.table_json(t bigint, tb tables, standing text) RETURNS jsonb
@@ -288,8 +301,10 @@ LANGUAGE sql STABLE AS $$
         'body_html', CASE WHEN c.hidden_at IS NULL OR manage THEN c.body_html END,
         'created_at', c.created_at, 'edited_at', c.edited_at,
         'hidden', c.hidden_at IS NOT NULL, 'hidden_reason', c.hidden_reason,
-        'mine', viewer IS NOT NULL AND c.author_id = viewer,
-        'can_edit', viewer IS NOT NULL AND c.author_id = viewer AND c.hidden_at IS NULL
+        -- IS NOT DISTINCT FROM: a contribution recorded for someone at the
+        -- table has no author_id, and "= viewer" would answer null, not false.
+        'mine', viewer IS NOT NULL AND c.author_id IS NOT DISTINCT FROM viewer,
+        'can_edit', viewer IS NOT NULL AND c.author_id IS NOT DISTINCT FROM viewer AND c.hidden_at IS NULL
                     AND c.created_at > now() - interval '15 minutes',
         'replies', CASE WHEN c.parent_id IS NULL THEN
             (SELECT count(*) FROM contributions r WHERE r.tenant_id = t AND r.parent_id = c.id) END)
@@ -477,10 +492,7 @@ BEGIN
     IF viewer IS NULL THEN
         RETURN api.unauthorized();
     END IF;
-    IF EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x.id AND m.account_id = viewer
-                 AND m.role = 'facilitator')
-       AND (SELECT count(*) FROM table_members m WHERE m.tenant_id = t AND m.table_id = x.id
-              AND m.role = 'facilitator') = 1 THEN
+    IF api.last_facilitator(t, x.id, viewer) THEN
         RETURN api.error(409, 'last_facilitator', 'A table keeps at least one facilitator.');
     END IF;
     DELETE FROM group_members g WHERE g.tenant_id = t AND g.account_id = viewer
@@ -532,10 +544,7 @@ BEGIN
         RETURN api.not_found();
     END IF;
     IF a ->> '_method' = 'DELETE' THEN
-        IF EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x.id AND m.account_id = who
-                     AND m.role = 'facilitator')
-           AND (SELECT count(*) FROM table_members m WHERE m.tenant_id = t AND m.table_id = x.id
-                  AND m.role = 'facilitator') = 1 THEN
+        IF api.last_facilitator(t, x.id, who) THEN
             RETURN api.error(409, 'last_facilitator', 'A table keeps at least one facilitator.');
         END IF;
         DELETE FROM group_members g WHERE g.tenant_id = t AND g.account_id = who
@@ -547,10 +556,7 @@ BEGIN
     IF f <> '{}' THEN
         RETURN api.invalid(f);
     END IF;
-    IF want <> 'facilitator' AND EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x.id
-                 AND m.account_id = who AND m.role = 'facilitator')
-       AND (SELECT count(*) FROM table_members m WHERE m.tenant_id = t AND m.table_id = x.id
-              AND m.role = 'facilitator') = 1 THEN
+    IF want <> 'facilitator' AND api.last_facilitator(t, x.id, who) THEN
         RETURN api.error(409, 'last_facilitator', 'A table keeps at least one facilitator.');
     END IF;
     INSERT INTO table_members (tenant_id, table_id, account_id, role) VALUES (t, x.id, who, want)
@@ -613,10 +619,13 @@ BEGIN
         f := f || jsonb_build_object('email', jsonb_build_object('code', 'email', 'message', 'Not an e-mail address.'));
     END IF;
     f := api.check_choice(f, 'role', want, ARRAY['facilitator', 'client', 'member']);
+    -- The range is checked on the numeric: a huge number must answer 422,
+    -- not overflow the cast to int (a 500).
     IF NOT f ? 'expires_in_days' THEN
-        days := coalesce((a ->> 'expires_in_days')::numeric::int, 14);
-        IF days NOT BETWEEN 1 AND 90 THEN
+        IF (a ->> 'expires_in_days')::numeric NOT BETWEEN 1 AND 90 THEN
             f := f || jsonb_build_object('expires_in_days', jsonb_build_object('code', 'range', 'message', 'From 1 to 90 days.'));
+        ELSE
+            days := coalesce((a ->> 'expires_in_days')::numeric::int, 14);
         END IF;
     END IF;
     IF a ? 'group_id' AND a -> 'group_id' <> 'null' AND NOT EXISTS (
@@ -1247,7 +1256,17 @@ BEGIN
         RETURN api.invalid(jsonb_build_object('q', jsonb_build_object('code',
             CASE WHEN length(q) > 200 THEN 'too_long' ELSE 'required' END, 'message', 'Give 1 to 200 characters to search for.')));
     END IF;
-    tq := websearch_to_tsquery('dutch', q);
+    -- The dutch stemmer leaves inflections apart ("spelen" is 'spel',
+    -- "spelende" 'spelend'): every lexeme of three or more characters
+    -- matches as a prefix, so that a word finds its longer forms. The text
+    -- form of a tsquery is quoted lexemes ('it''s') between operators; it
+    -- is cut into those pieces (a regular expression over the whole text
+    -- could take an operator between two quotes for a lexeme), and the cast
+    -- back does not stem again.
+    tq := coalesce((SELECT string_agg(CASE WHEN p.m[1] LIKE '''%' AND length(p.m[1]) >= 5 THEN p.m[1] || ':*'
+                                           ELSE p.m[1] END, '' ORDER BY p.n)
+                      FROM regexp_matches(websearch_to_tsquery('dutch', q)::text, $r$('(?:[^']|'')*'|[^']+)$r$, 'g')
+                           WITH ORDINALITY AS p(m, n)), '')::tsquery;
     RETURN api.ok(jsonb_build_object(
         'tables', coalesce((SELECT jsonb_agg(jsonb_build_object('id', x.id, 'title', x.title, 'question', x.question,
                                                                 'status', x.status) ORDER BY x.rank DESC, x.id DESC)
