@@ -668,3 +668,18 @@ def test_a_deleted_facilitator_does_not_count(w):
     fails(w.api["fac"].delete(f"/tables/{tid}/people/{fac_id}"), 409, "last_facilitator")
     fails(w.api["fac"].put(f"/tables/{tid}/people/{fleur_id}", {"role": "member"}), 404, "not_found")
     assert ok(w.api["fac"].get(f"/tables/{tid}"))["my_role"] == "facilitator"
+
+
+def test_contribution_pages_and_visits(w):
+    tid = joined_table(w, "member")
+    ids = [contribute(w.api["member"], tid, f"Punt {i}")["id"] for i in range(5)]
+    contribute(w.api["fac"], tid, "Antwoord", parent_id=ids[0])
+    assert [c["id"] for c in w.api["guest"].pages(f"/tables/{tid}/contributions", limit=2)] == ids
+    assert ok(w.api["guest"].get(f"/tables/{tid}"))["contributions"] == 6
+    fails(w.api["guest"].get(f"/tables/{tid}/contributions?cursor=bestaatniet!"), 400, "invalid_cursor")
+    fails(w.api["guest"].get("/tables?cursor=AAAA"), 400, "invalid_cursor")
+    fails(w.api["guest"].post(f"/tables/{tid}/visit"), 401, "unauthorized")
+    assert ok(w.api["member"].post(f"/tables/{tid}/visit"))["last_visit_at"] is None
+    assert ok(w.api["member"].get(f"/tables/{tid}"))["last_visit_at"] is not None
+    assert ok(w.api["member"].post(f"/tables/{tid}/visit"))["last_visit_at"] is not None
+    assert ok(w.api["cgm"].get(f"/tables/{tid}"))["last_visit_at"] is None
