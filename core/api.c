@@ -14,6 +14,7 @@
 
 #include "app.h"
 #include "log.h"
+#include "runtime.h"
 #include "worker.h"
 
 extern const char openapi_json[];
@@ -24,46 +25,48 @@ extern const unsigned long openapi_json_len;
 #define QUERY_VALUE_MAX 1024
 
 static const struct api_route routes[] = {
-	{"GET", "/me", "me", 0},
-	{"GET", "/tokens", "tokens_list", API_PLATFORM | API_SESSION},
-	{"POST", "/tokens", "token_create", API_WRITE | API_SECRET | API_PLATFORM | API_SESSION},
-	{"DELETE", "/tokens/{id}", "token_revoke", API_WRITE | API_PLATFORM},
-	{"GET", "/members", "members_list", API_PLATFORM},
-	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM},
-	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM},
-	{"GET", "/tables", "tables_list", 0},
-	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN},
-	{"GET", "/tables/{id}", "table_get", 0},
-	{"PATCH", "/tables/{id}", "table_update", API_WRITE | API_MARKDOWN},
-	{"POST", "/tables/{id}/visit", "table_visit", API_WRITE},
-	{"POST", "/tables/{id}/join", "table_join", API_WRITE},
-	{"POST", "/tables/{id}/leave", "table_leave", API_WRITE},
-	{"GET", "/tables/{id}/people", "table_people", 0},
-	{"PUT", "/tables/{id}/people/{account_id}", "table_person", API_WRITE},
-	{"DELETE", "/tables/{id}/people/{account_id}", "table_person", API_WRITE},
-	{"GET", "/tables/{id}/invitations", "invitations_list", 0},
-	{"POST", "/tables/{id}/invitations", "invitation_create", API_WRITE | API_SECRET},
-	{"DELETE", "/tables/{id}/invitations/{invitation_id}", "invitation_revoke", API_WRITE},
-	{"POST", "/invitations/accept", "invitation_accept", API_WRITE},
-	{"GET", "/tables/{id}/groups", "groups_list", 0},
-	{"POST", "/tables/{id}/groups", "group_create", API_WRITE},
-	{"GET", "/groups/{id}", "group_get", 0},
-	{"PATCH", "/groups/{id}", "group_update", API_WRITE},
-	{"POST", "/groups/{id}/join", "group_join", API_WRITE},
-	{"POST", "/groups/{id}/leave", "group_leave", API_WRITE},
-	{"GET", "/groups/{id}/requests", "group_requests_list", 0},
-	{"POST", "/groups/{id}/requests/{request_id}", "group_request_decide", API_WRITE},
-	{"GET", "/tables/{table_id}/contributions", "contributions_list", 0},
-	{"POST", "/tables/{table_id}/contributions", "contribution_create", API_WRITE | API_MARKDOWN},
-	{"GET", "/groups/{group_id}/contributions", "contributions_list", 0},
-	{"POST", "/groups/{group_id}/contributions", "contribution_create", API_WRITE | API_MARKDOWN},
-	{"GET", "/contributions/{id}", "contribution_get", 0},
-	{"PATCH", "/contributions/{id}", "contribution_edit", API_WRITE | API_MARKDOWN},
-	{"POST", "/contributions/{id}/hide", "contribution_hide", API_WRITE},
-	{"POST", "/contributions/{id}/reports", "report_create", API_WRITE},
-	{"GET", "/tables/{id}/reports", "reports_list", 0},
-	{"POST", "/reports/{id}", "report_handle", API_WRITE},
-	{"GET", "/search", "search", 0},
+	{"GET", "/me", "me", 0, NULL, NULL},
+	{"GET", "/tokens", "tokens_list", API_PLATFORM | API_SESSION, NULL, NULL},
+	{"POST", "/tokens", "token_create", API_WRITE | API_SECRET | API_PLATFORM | API_SESSION, NULL, NULL},
+	{"DELETE", "/tokens/{id}", "token_revoke", API_WRITE | API_PLATFORM, NULL, NULL},
+	{"GET", "/members", "members_list", API_PLATFORM, NULL, NULL},
+	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM, NULL, NULL},
+	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM, NULL, NULL},
+	{"GET", "/tables", "tables_list", 0, NULL, NULL},
+	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN, NULL, "table.created"},
+	{"GET", "/tables/{id}", "table_get", 0, NULL, NULL},
+	{"PATCH", "/tables/{id}", "table_update", API_WRITE | API_MARKDOWN, NULL, "table.updated"},
+	{"POST", "/tables/{id}/visit", "table_visit", API_WRITE, NULL, NULL},
+	{"POST", "/tables/{id}/join", "table_join", API_WRITE, NULL, "member.joined"},
+	{"POST", "/tables/{id}/leave", "table_leave", API_WRITE, NULL, NULL},
+	{"GET", "/tables/{id}/people", "table_people", 0, NULL, NULL},
+	{"PUT", "/tables/{id}/people/{account_id}", "table_person", API_WRITE, NULL, NULL},
+	{"DELETE", "/tables/{id}/people/{account_id}", "table_person", API_WRITE, NULL, NULL},
+	{"GET", "/tables/{id}/invitations", "invitations_list", 0, NULL, NULL},
+	{"POST", "/tables/{id}/invitations", "invitation_create", API_WRITE | API_SECRET, NULL, "invitation.created"},
+	{"DELETE", "/tables/{id}/invitations/{invitation_id}", "invitation_revoke", API_WRITE, NULL, NULL},
+	{"POST", "/invitations/accept", "invitation_accept", API_WRITE, NULL, "member.joined"},
+	{"GET", "/tables/{id}/groups", "groups_list", 0, NULL, NULL},
+	{"POST", "/tables/{id}/groups", "group_create", API_WRITE, NULL, NULL},
+	{"GET", "/groups/{id}", "group_get", 0, NULL, NULL},
+	{"PATCH", "/groups/{id}", "group_update", API_WRITE, NULL, NULL},
+	{"POST", "/groups/{id}/join", "group_join", API_WRITE, NULL, "group.joined"},
+	{"POST", "/groups/{id}/leave", "group_leave", API_WRITE, NULL, NULL},
+	{"GET", "/groups/{id}/requests", "group_requests_list", 0, NULL, NULL},
+	{"POST", "/groups/{id}/requests/{request_id}", "group_request_decide", API_WRITE, NULL, "group.request_decided"},
+	{"GET", "/tables/{table_id}/contributions", "contributions_list", 0, NULL, NULL},
+	{"POST", "/tables/{table_id}/contributions", "contribution_create", API_WRITE | API_MARKDOWN,
+	 "contribution.before_create", "contribution.created"},
+	{"GET", "/groups/{group_id}/contributions", "contributions_list", 0, NULL, NULL},
+	{"POST", "/groups/{group_id}/contributions", "contribution_create", API_WRITE | API_MARKDOWN,
+	 "contribution.before_create", "contribution.created"},
+	{"GET", "/contributions/{id}", "contribution_get", 0, NULL, NULL},
+	{"PATCH", "/contributions/{id}", "contribution_edit", API_WRITE | API_MARKDOWN, NULL, NULL},
+	{"POST", "/contributions/{id}/hide", "contribution_hide", API_WRITE, NULL, NULL},
+	{"POST", "/contributions/{id}/reports", "report_create", API_WRITE, NULL, NULL},
+	{"GET", "/tables/{id}/reports", "reports_list", 0, NULL, NULL},
+	{"POST", "/reports/{id}", "report_handle", API_WRITE, NULL, NULL},
+	{"GET", "/search", "search", 0, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -77,7 +80,10 @@ struct api_req {
 	struct http_request *req;
 	const struct api_route *route;
 	int64_t tenant_id;
+	int bundle_version;
 	char slug[64];
+	char name[801];
+	char path[256];                 /* relative to /api/v1 */
 	json_t *args;
 	enum api_auth auth;
 	char hash[65];                  /* of the session cookie or the API token */
@@ -425,6 +431,7 @@ static void api_who(struct db_txn *txn, enum db_status st, void *arg);
 static void api_run(struct api_req *ar);
 static void api_done(struct db_txn *txn, enum db_status st, void *arg);
 static void api_sent(struct db_txn *txn, enum db_status st, void *arg);
+static void api_finish(struct api_req *ar);
 
 /* A strong validator: the first 128 bits of the body's SHA-256, quoted. */
 #define ETAG_SIZE 35
@@ -495,8 +502,17 @@ void api_handle(struct http_request *req, const struct tenant *t)
 	}
 	ar->req = req;
 	ar->args = args;
+	/* The registry may change while this request waits: a copy. */
 	ar->tenant_id = t->id;
+	ar->bundle_version = t->bundle_version;
 	snprintf(ar->slug, sizeof(ar->slug), "%s", t->slug);
+	snprintf(ar->name, sizeof(ar->name), "%s", t->name);
+	if (len >= sizeof(ar->path)) {
+		fail(ar, 404, "not_found", "There is nothing here.", NULL);
+		return;
+	}
+	memcpy(ar->path, path, len);
+	ar->path[len] = '\0';
 	int status;
 	char allow[64];
 	json_t *params = json_object();
@@ -631,8 +647,38 @@ static void api_who(struct db_txn *txn, enum db_status st, void *arg)
 	api_run(ar);
 }
 
+/* An operation with events ran through the tenant's Lua. */
+static void api_lua_done(void *arg, int status, json_t *body)
+{
+	struct api_req *ar = arg;
+	if (!body) {
+		if (status == 503)
+			fail(ar, 503, "unavailable", "Busy or unavailable; try again.", NULL);
+		else if (status == 413)
+			fail(ar, 413, "too_large", "The arguments are too large.", NULL);
+		else
+			fail(ar, 500, "internal", "Something went wrong on our side.", NULL);
+		return;
+	}
+	ar->status = status;
+	ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!ar->body) {
+		fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
+		return;
+	}
+	api_finish(ar);
+}
+
 static void api_run(struct api_req *ar)
 {
+	if (ar->route->before || ar->route->after) {
+		/* Its events fire in the tenant's Lua, as when a page calls it. */
+		struct app_worker *a = app_of(http_req_worker(ar->req));
+		struct tenant t = {.id = ar->tenant_id, .slug = ar->slug, .name = ar->name,
+				   .bundle_version = ar->bundle_version};
+		runtime_api(a->rt, ar->req, &t, ar->txn, &ar->who, ar->route->method, ar->path, ar->args, api_lua_done, ar);
+		return;
+	}
 	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0) {
 		fail(ar, 503, "unavailable", "Out of memory; try again.", "preparing the arguments");
 		return;
@@ -662,6 +708,14 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg)
 		fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
 		return;
 	}
+	api_finish(ar);
+}
+
+/* Ends the transaction as the answer says: a failure rolls back, a
+ * success commits before it is sent. */
+static void api_finish(struct api_req *ar)
+{
+	struct db_txn *txn = ar->txn;
 	if (ar->status >= 400) {
 		db_rollback(txn);
 		ar->txn = NULL;

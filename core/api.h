@@ -30,6 +30,8 @@ struct api_route {
 	const char *pattern;            /* "/tokens/{id}": {id} is a positive integer, {x} a word */
 	const char *fn;                 /* api.FN */
 	unsigned flags;
+	const char *before;             /* event whose guards may refuse the call, or NULL */
+	const char *after;              /* event fired with the answer when it succeeded, or NULL */
 };
 
 struct api_principal {

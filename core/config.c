@@ -102,6 +102,9 @@ static const struct option options[] = {
 	{"trusted_proxies", OPT_STRING, OFF(trusted_proxies), "", 0, 4096, true, NULL,
 	 "Addresses and networks of the proxies in front (`127.0.0.1, 10.0.0.0/8`); only from them are "
 	 "`X-Forwarded-For` and `X-Forwarded-Proto` believed."},
+	{"time_zone", OPT_STRING, OFF(time_zone), "Europe/Amsterdam", 1, 64, false, NULL,
+	 "Time zone (IANA name) of the database sessions: the offset of every timestamp the API gives and the "
+	 "local time the pages show."},
 	{"session_idle_timeout", OPT_DURATION, OFF(session_idle_timeout), "30m", 1000, 30 * 24 * HOUR, true, NULL,
 	 "A session unused for this long is over."},
 	{"session_absolute_timeout", OPT_DURATION, OFF(session_absolute_timeout), "12h", 1000, 365 * 24 * HOUR, true,
@@ -582,6 +585,13 @@ static int check_whole(const struct config *c, char *why, size_t whylen)
 		return -1;
 	}
 	netlist_free(nl);
+	for (const char *z = c->time_zone; *z; z++) {
+		if (!((*z >= 'A' && *z <= 'Z') || (*z >= 'a' && *z <= 'z') || (*z >= '0' && *z <= '9') || *z == '/' ||
+		      *z == '_' || *z == '-' || *z == '+')) {
+			snprintf(why, whylen, "time_zone: '%s' is not a time zone name such as Europe/Amsterdam", c->time_zone);
+			return -1;
+		}
+	}
 	struct pw_params p = {.n = (uint64_t)c->scrypt_n, .r = (uint32_t)c->scrypt_r, .p = (uint32_t)c->scrypt_p,
 			      .maxmem = (uint64_t)c->scrypt_maxmem};
 	if (password_params_check(&p, NULL, 0) == 0)

@@ -111,6 +111,7 @@ struct db_pool {
 	struct event *wait_timer;
 
 	int64_t wait_timeout, connect_timeout, stmt_timeout;
+	char time_zone[65];
 	bool healthy;
 	int up;
 	uint64_t connects, failures;
@@ -232,6 +233,7 @@ void db_pool_configure(struct db_pool *p, const struct config *cfg)
 	p->wait_timeout = cfg->db_wait_timeout;
 	p->connect_timeout = cfg->db_connect_timeout;
 	p->stmt_timeout = cfg->db_statement_timeout;
+	snprintf(p->time_zone, sizeof(p->time_zone), "%s", cfg->time_zone);
 	int cap = (int)cfg->db_queue_size;
 	if (cap > p->qcap && p->qlen == 0) {
 		struct waiter *q = realloc(p->q, (size_t)(cap ? cap : 1) * sizeof(*q));
@@ -463,9 +465,10 @@ static int stmt_register(const char *sql, bool binary)
 static void conn_connect(struct db_conn *c)
 {
 	struct db_pool *p = c->pool;
-	char appname[48], options[96];
+	char appname[48], options[160];
 	snprintf(appname, sizeof(appname), "aantafel-w%d", p->worker_index);
-	snprintf(options, sizeof(options), "-c statement_timeout=%" PRId64, p->stmt_timeout);
+	snprintf(options, sizeof(options), "-c statement_timeout=%" PRId64 " -c TimeZone=%s", p->stmt_timeout,
+		 p->time_zone);
 	const char *keys[] = {"dbname", "application_name", "options", NULL};
 	const char *vals[] = {p->conninfo, appname, options, NULL};
 

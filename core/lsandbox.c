@@ -203,7 +203,11 @@ void lsb_push_env(struct lsandbox *sb)
 int lsb_load(struct lsandbox *sb, const char *chunk, size_t len, const char *name, int env_idx, char *err,
 	     size_t errlen)
 {
-	lua_State *L = sb->L;
+	return lsb_load_in(sb->L, chunk, len, name, env_idx, err, errlen);
+}
+
+int lsb_load_in(lua_State *L, const char *chunk, size_t len, const char *name, int env_idx, char *err, size_t errlen)
+{
 	env_idx = lua_absindex(L, env_idx);
 	char chunkname[256];
 	snprintf(chunkname, sizeof(chunkname), "=%s", name);

@@ -56,6 +56,8 @@ void lsb_push_env(struct lsandbox *sb);
  * "name:line: message" in err. */
 int lsb_load(struct lsandbox *sb, const char *chunk, size_t len, const char *name, int env_idx, char *err,
 	     size_t errlen);
+/* The same on L, a thread of the sandbox (a request's coroutine). */
+int lsb_load_in(lua_State *L, const char *chunk, size_t len, const char *name, int env_idx, char *err, size_t errlen);
 
 /* Calls the function below NARGS arguments on the main thread with budget
  * B, like lua_pcall; on error returns -1 with the message (and where) in

@@ -8,7 +8,14 @@ local core = ...
 
 local LANGS = { nl = true, en = true }
 local OPTION_TYPES = { string = true, integer = true, number = true, boolean = true, choice = true }
-local EVENTS = { ["tenant.loaded"] = true, ["request.before"] = true, ["page.view"] = true }
+local EVENTS = {
+	["tenant.loaded"] = true, ["request.before"] = true, ["page.view"] = true,
+	-- Fired around the core's operations, whether a page or the JSON API
+	-- asked for them (the core's route table names them).
+	["table.created"] = true, ["table.updated"] = true, ["member.joined"] = true,
+	["contribution.before_create"] = true, ["contribution.created"] = true,
+	["invitation.created"] = true, ["group.request_created"] = true, ["group.request_decided"] = true,
+}
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 
 local tenant = {}          -- name, slug, locale, theme
@@ -282,14 +289,44 @@ local function fire(event, ...)
 	return nil
 end
 
+------------------------------------------------------------------ the core's operations
+
+-- One operation of the JSON API on behalf of the person asking: the core
+-- decides who may see and change what. A guard on the operation's
+-- "before" event may refuse (false, reason): 422 with the reason. Hooks
+-- on its "after" event see the answer when it succeeded. Gives status,
+-- body (a table; *_html fields are safe HTML), and true when the answer is
+-- the core's own (not a guard's refusal).
+local function call_api(method, path, args, platform)
+	if type(path) ~= "string" then error("api: the path must be a string", 3) end
+	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
+	local before, after, params = core.api_route(method, path)
+	if before then
+		local info = {}
+		for k, v in pairs(args or {}) do info[k] = v end
+		for k, v in pairs(params) do info[k] = v end
+		local ok, reason = fire(before, info)
+		if ok == false then
+			return 422, { error = { code = "refused", fields = {},
+				message = type(reason) == "string" and reason or "Refused." } }
+		end
+	end
+	local status, body = core.api(method, path, args, platform)
+	if after and status < 300 then
+		fire(after, body, params)
+	end
+	return status, body, true
+end
+
 ------------------------------------------------------------------ the handle
 
-local function new_handle(name, opts, pending, declared, from_platform)
+local function new_handle(name, opts, pending, declared, from_platform, home)
 	local P = {}
 	P.name = name
 	P.option = option_checker(name, opts, declared)
 
 	function P.hook(event, fn, priority)
+		if home.loaded then error("hooks are declared while the plugin loads", 2) end
 		if not EVENTS[event] then error("unknown event '" .. tostring(event) .. "'", 2) end
 		if type(fn) ~= "function" then error("hook needs a function", 2) end
 		if priority ~= nil and math.type(priority) ~= "integer" then error("priority must be an integer", 2) end
@@ -298,6 +335,7 @@ local function new_handle(name, opts, pending, declared, from_platform)
 	end
 
 	function P.route(method, pattern, fn)
+		if home.loaded then error("routes are declared while the plugin loads", 2) end
 		if not METHODS[method] then error("unknown method '" .. tostring(method) .. "'", 2) end
 		if type(fn) ~= "function" then error("route needs a function", 2) end
 		pending[#pending + 1] = { kind = "route", method = method, parts = compile_pattern(pattern), fn = fn }
@@ -339,6 +377,43 @@ local function new_handle(name, opts, pending, declared, from_platform)
 		return copy
 	end
 	P.is_html = core.is_safe
+	-- An absolute URL on the current request's host (links in mails).
+	P.url = core.url
+
+	-- plugin.module("pages") returns a loader: the first call runs
+	-- pages.lua (next to the plugin's init.lua) in the plugin's
+	-- environment and keeps what it returns. Code that only some requests
+	-- need then costs no memory in a tenant until it is used.
+	function P.module(mod)
+		if type(mod) ~= "string" or not mod:match("^[a-z][a-z0-9_]*$") then
+			error("module names are lowercase identifiers", 2)
+		end
+		if not home.dir then error("a single-file plugin has no modules", 2) end
+		local value
+		return function()
+			if value == nil then
+				local file = home.dir .. mod .. ".lua"
+				local src = core.file(home.which, file)
+				if not src then error("plugin '" .. name .. "' has no module '" .. mod .. "'", 2) end
+				local fn, err = core.load(src, home.label .. mod .. ".lua", home.env)
+				if not fn then error(err, 0) end
+				value = fn()
+				if value == nil then value = false end
+			end
+			return value
+		end
+	end
+
+	-- plugin.api.get(path, query), .post(path, body), .put, .patch,
+	-- .delete: the JSON API's operations (docs/plugins.md), in this
+	-- request's transaction. Some (API tokens, members) are the platform
+	-- plugins' only.
+	local api = {}
+	for _, m in ipairs({ "GET", "POST", "PUT", "PATCH", "DELETE" }) do
+		api[m:lower()] = function(path, args) return call_api(m, path, args, from_platform) end
+	end
+	P.api = core.protect(api)
+
 	if from_platform then
 		-- Sign-in is the platform's: a municipality's plugin never
 		-- handles passwords.
@@ -419,7 +494,13 @@ local function load_plugin(name, opts)
 	end
 	local pending, declared = {}, {}
 	local env = core.new_env()
-	env.plugin = new_handle(name, opts, pending, declared, which == "platform")
+	-- Where its modules are: the directory of an init.lua.
+	local home = { which = which, env = env }
+	if file:match("/init%.lua$") then
+		home.label = file:gsub("init%.lua$", "")
+		home.dir = which == "platform" and (name .. "/") or ("plugins/" .. name .. "/")
+	end
+	env.plugin = new_handle(name, opts, pending, declared, which == "platform", home)
 	local fn, err = core.load(src, file, env)
 	if not fn then
 		return problem(err .. " (plugin '" .. name .. "' disabled)")
@@ -436,6 +517,7 @@ local function load_plugin(name, opts)
 		end
 	end
 	plugins[name] = { file = file }
+	home.loaded = true
 	commit(name, pending)
 	for lang in pairs(LANGS) do
 		load_strings("platform", name .. "/translations/" .. lang .. ".lua", strings[lang],
@@ -486,4 +568,11 @@ local function handle(req)
 	return route.fn(req, params)
 end
 
-return load_tenant, handle
+-- A request of the JSON API whose operation has events: the same call as
+-- a plugin's, answered as JSON by the core.
+local function handle_api(method, path, args)
+	local status, body, own = call_api(method, path, args, true)
+	return status, body, own
+end
+
+return load_tenant, handle, handle_api

@@ -19,6 +19,7 @@
 #include "db.h"
 #include "log.h"
 #include "cookie.h"
+#include "ljson.h"
 #include "lsandbox.h"
 #include "static_files.h"
 #include "template.h"
@@ -31,7 +32,6 @@ extern const unsigned long prelude_lua_len;
 #define STORE_DOC_MAX (256 * 1024)     /* one JSON document */
 #define STORE_KEY_MAX 200
 #define STORE_LIST_MAX 100
-#define JSON_DEPTH_MAX 32
 #define RENDER_MAX (8 * 1024 * 1024)   /* one rendered page */
 #define LOAD_INSTRUCTIONS 50000000
 #define LOAD_MS 5000
@@ -53,6 +53,8 @@ struct tstate {
 	struct bundle *bundle;
 	struct lsandbox *sb;
 	int handle_ref;
+	int api_ref;                    /* the prelude's handle_api */
+	struct rt_req *running;         /* the request whose coroutine runs now */
 	int active;                     /* requests running in it */
 	bool stale;                     /* a newer version replaced it */
 	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
@@ -101,15 +103,13 @@ static void rq_begun(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_send(struct rt_req *rq);
 static void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_free(struct rt_req *rq);
-static int plugin_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void rq_respond(struct rt_req *rq, int idx);
+static void rq_api_respond(struct rt_req *rq, int nres);
 static void send_answer(struct rt_req *rq);
 static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg);
 static void serve_asset(struct rt_req *rq, struct bundle *b);
 static void error_page(struct http_request *req, int status);
 static void add_problem(struct tstate *ts, const char *msg);
-static int push_json(lua_State *L, json_t *j, int depth);
-static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- global */
 
@@ -334,7 +334,7 @@ static int core_load(lua_State *L)
 	const char *name = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
 	char err[512];
-	if (lsb_load(lsb_of(L), src, len, name, 3, err, sizeof(err)) != 0) {
+	if (lsb_load_in(L, src, len, name, 3, err, sizeof(err)) != 0) {
 		lua_pushnil(L);
 		lua_pushstring(L, err);
 		return 2;
@@ -385,6 +385,26 @@ static int core_is_safe(lua_State *L)
 {
 	size_t len;
 	lua_pushboolean(L, tmpl_to_safehtml(L, 1, &len) != NULL);
+	return 1;
+}
+
+/* core.url(path): PATH on this request's host as an absolute URL (links
+ * in mails), or PATH itself when the Host is not a plain host[:port]. */
+static int core_url(lua_State *L)
+{
+	struct tstate *ts = ts_of(L);
+	const char *path = luaL_checkstring(L, 1);
+	const struct rt_req *rq = ts->running;
+	const char *host = rq ? http_req_host(rq->req) : NULL;
+	bool ok = host && *host && strlen(host) <= 260 && path[0] == '/' && path[1] != '/';
+	for (const char *h = host; ok && *h; h++)
+		ok = (*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '.' ||
+		     *h == '-' || *h == ':';
+	if (!ok) {
+		lua_settop(L, 1);
+		return 1;
+	}
+	lua_pushfstring(L, "%s://%s%s", http_req_secure(rq->req) ? "https" : "http", host, path);
 	return 1;
 }
 
@@ -512,7 +532,7 @@ static int core_render(lua_State *L)
 
 /* Raises MSG located at the plugin's line: level 1 is the prelude's
  * wrapper (store.get, render), level 2 the plugin that called it. */
-static int plugin_error(lua_State *L, const char *fmt, ...)
+int plugin_error(lua_State *L, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
@@ -551,7 +571,7 @@ static int core_db(lua_State *L)
 	}
 	if (strcmp(op, "put") == 0) {
 		char err[200];
-		json_t *j = to_json(L, 4, 0, err, sizeof(err));
+		json_t *j = ljson_from_lua(L, 4, 0, err, sizeof(err));
 		if (!j)
 			return plugin_error(L, "store.put: %s", err);
 		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -712,137 +732,6 @@ static int core_auth(lua_State *L)
 
 /* ---------------------------------------------------------------- JSON */
 
-/* A Lua value as JSON: tables with keys 1..n are arrays, tables with
- * string keys objects, the empty table an object. */
-static json_t *to_json(lua_State *L, int idx, int depth, char *err, size_t errlen)
-{
-	idx = lua_absindex(L, idx);
-	if (depth > JSON_DEPTH_MAX) {
-		snprintf(err, errlen, "the document is nested deeper than %d", JSON_DEPTH_MAX);
-		return NULL;
-	}
-	switch (lua_type(L, idx)) {
-	case LUA_TNIL:
-		return json_null();
-	case LUA_TBOOLEAN:
-		return json_boolean(lua_toboolean(L, idx));
-	case LUA_TNUMBER:
-		if (lua_isinteger(L, idx))
-			return json_integer(lua_tointeger(L, idx));
-		return json_real(lua_tonumber(L, idx));
-	case LUA_TSTRING: {
-		size_t len;
-		const char *s = lua_tolstring(L, idx, &len);
-		json_t *j = json_stringn(s, len);
-		if (!j)
-			snprintf(err, errlen, "a string is not valid UTF-8");
-		return j;
-	}
-	case LUA_TTABLE:
-		break;
-	default:
-		snprintf(err, errlen, "a %s cannot be stored", luaL_typename(L, idx));
-		return NULL;
-	}
-	if (!lua_checkstack(L, 4)) {
-		snprintf(err, errlen, "out of stack");
-		return NULL;
-	}
-	lua_Unsigned n = lua_rawlen(L, idx);
-	json_t *out = n > 0 ? json_array() : json_object();
-	size_t count = 0;
-	lua_pushnil(L);
-	while (out && lua_next(L, idx)) {
-		count++;
-		json_t *v = to_json(L, -1, depth + 1, err, errlen);
-		if (!v) {
-			lua_pop(L, 2);
-			json_decref(out);
-			return NULL;
-		}
-		int rc;
-		if (n > 0) {
-			lua_Integer k = lua_isinteger(L, -2) ? lua_tointeger(L, -2) : 0;
-			if (k < 1 || (lua_Unsigned)k > n) {
-				snprintf(err, errlen, "a table mixes list items and named fields");
-				rc = -1;
-				json_decref(v);
-			} else {
-				while (json_array_size(out) < (size_t)k)
-					json_array_append_new(out, json_null());
-				rc = json_array_set_new(out, (size_t)k - 1, v);
-			}
-		} else if (lua_type(L, -2) == LUA_TSTRING) {
-			size_t klen;
-			const char *k = lua_tolstring(L, -2, &klen);
-			rc = json_object_setn_new(out, k, klen, v);
-			if (rc != 0)
-				snprintf(err, errlen, "a field name is not valid UTF-8");
-		} else {
-			snprintf(err, errlen, "field names must be strings");
-			json_decref(v);
-			rc = -1;
-		}
-		lua_pop(L, 1);
-		if (rc != 0) {
-			lua_pop(L, 1);
-			json_decref(out);
-			return NULL;
-		}
-	}
-	if (!out)
-		snprintf(err, errlen, "out of memory");
-	return out;
-}
-
-static int push_json(lua_State *L, json_t *j, int depth)
-{
-	if (depth > JSON_DEPTH_MAX + 1)
-		return luaL_error(L, "stored document nested too deep");
-	luaL_checkstack(L, 3, "json");
-	switch (json_typeof(j)) {
-	case JSON_OBJECT: {
-		lua_createtable(L, 0, (int)json_object_size(j));
-		const char *k;
-		json_t *v;
-		json_object_foreach(j, k, v) {
-			push_json(L, v, depth + 1);
-			lua_setfield(L, -2, k);
-		}
-		break;
-	}
-	case JSON_ARRAY: {
-		lua_createtable(L, (int)json_array_size(j), 0);
-		size_t i;
-		json_t *v;
-		json_array_foreach(j, i, v) {
-			push_json(L, v, depth + 1);
-			lua_rawseti(L, -2, (lua_Integer)i + 1);
-		}
-		break;
-	}
-	case JSON_STRING:
-		lua_pushlstring(L, json_string_value(j), json_string_length(j));
-		break;
-	case JSON_INTEGER:
-		lua_pushinteger(L, json_integer_value(j));
-		break;
-	case JSON_REAL:
-		lua_pushnumber(L, json_real_value(j));
-		break;
-	case JSON_TRUE:
-		lua_pushboolean(L, 1);
-		break;
-	case JSON_FALSE:
-		lua_pushboolean(L, 0);
-		break;
-	default:
-		lua_pushnil(L);
-		break;
-	}
-	return 1;
-}
-
 /* Pushes the JSON text as a Lua value (nil when it does not parse). The
  * parsed tree sits in *SLOT while it is converted, so that the caller can
  * free it when the conversion raises (out of memory). */
@@ -853,7 +742,7 @@ static void push_json_text(lua_State *L, const char *text, json_t **slot)
 		lua_pushnil(L);
 		return;
 	}
-	push_json(L, *slot, 0);
+	ljson_push(L, *slot, 0, false);
 	json_decref(*slot);
 	*slot = NULL;
 }
@@ -876,7 +765,8 @@ static void add_problem(struct tstate *ts, const char *msg)
 static const luaL_Reg core_funcs[] = {
 	{"file", core_file},     {"new_env", core_new_env}, {"load", core_load},     {"describe", core_describe},
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
-	{"db", core_db},         {"auth", core_auth},       {NULL, NULL},
+	{"db", core_db},         {"auth", core_auth},       {"api", core_api},       {"api_route", core_api_route},
+	{"url", core_url},       {NULL, NULL},
 };
 
 /* Builds the state: sandbox, prelude, tenant.lua and plugins. Problems
@@ -895,6 +785,7 @@ static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const ch
 	ts->tenant_id = tenant_id;
 	ts->version = b->version;
 	ts->handle_ref = LUA_NOREF;
+	ts->api_ref = LUA_NOREF;
 	snprintf(ts->slug, sizeof(ts->slug), "%s", slug);
 	snprintf(ts->name, sizeof(ts->name), "%s", name);
 	bundle_ref(b);
@@ -909,7 +800,7 @@ static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const ch
 	lsb_budget_init(&budget, LOAD_INSTRUCTIONS, LOAD_MS);
 
 	/* The prelude runs in an environment of its own with `core` as its
-	 * argument; it returns load_tenant and handle. */
+	 * argument; it returns load_tenant, handle and handle_api. */
 	lsb_push_env(ts->sb);
 	if (lsb_load(ts->sb, prelude_lua, prelude_lua_len, "prelude", -1, err, errlen) != 0) {
 		lua_pop(L, 1);
@@ -920,10 +811,11 @@ static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const ch
 	lua_newtable(L);
 	lua_pushlightuserdata(L, ts);
 	luaL_setfuncs(L, core_funcs, 1);
-	if (lsb_call(ts->sb, 1, 2, &budget, err, errlen) != 0) {
+	if (lsb_call(ts->sb, 1, 3, &budget, err, errlen) != 0) {
 		ts_free(ts);
 		return NULL;
 	}
+	ts->api_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	ts->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	/* load_tenant({slug, name}) -> problems (already logged) */
 	lua_createtable(L, 0, 2);
@@ -1105,6 +997,50 @@ void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct
 			serve_asset(rq, ts->bundle);
 			return;
 		}
+		rq->ts = ts;
+		rq_start(rq);
+		return;
+	}
+	if (rq->version == 0) {
+		struct bundle *b = bundle_empty(t->id);
+		on_bundle(b, b ? NULL : "out of memory", rq);
+		return;
+	}
+	struct app_worker *a = app_of(rw->w);
+	bundle_get(a ? a->pool : NULL, t->id, rq->version, on_bundle, rq);
+}
+
+void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn *txn,
+		 const struct api_principal *who, const char *method, const char *path, json_t *args,
+		 void (*done)(void *arg, int status, json_t *body), void *arg)
+{
+	struct rt_req *rq = calloc(1, sizeof(*rq));
+	if (!rq) {
+		done(arg, 503, NULL);
+		return;
+	}
+	rq->rw = rw;
+	rq->req = req;
+	rq->tenant_id = t->id;
+	rq->version = t->bundle_version;
+	rq->co_ref = LUA_NOREF;
+	snprintf(rq->slug, sizeof(rq->slug), "%s", t->slug);
+	snprintf(rq->name, sizeof(rq->name), "%s", t->name);
+	rq->txn = txn;
+	rq->has_user = who->viewer != 0;
+	rq->user_id = who->viewer;
+	snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", who->roles);
+	rq->api_done = done;
+	rq->api_arg = arg;
+	rq->api_args = json_incref(args);
+	snprintf(rq->api_method, sizeof(rq->api_method), "%s", method);
+	snprintf(rq->api_path, sizeof(rq->api_path), "%s", path);
+	struct tstate *ts = ts_find(rw, t->id);
+	if (ts && ts->version != rq->version) {
+		ts_retire(rw, ts);
+		ts = NULL;
+	}
+	if (ts) {
 		rq->ts = ts;
 		rq_start(rq);
 		return;
@@ -1330,6 +1266,11 @@ static void rq_start(struct rt_req *rq)
 	struct http_request *req = rq->req;
 	rq->ts->active++;
 	ts_touch(rq->rw, rq->ts);
+	if (rq->api_done) {
+		/* The API checked who asks, and its CSRF header. */
+		rq_run_lua(rq);
+		return;
+	}
 	const char *cookies = http_req_header(req, "Cookie");
 	rq->secure = http_req_secure(req);
 	if (cookie_get(cookies, rq->secure ? "__Host-at_csrf" : "at_csrf", rq->csrf, sizeof(rq->csrf)) < 0 ||
@@ -1410,6 +1351,16 @@ static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 	rq_run_lua(rq);
 }
 
+/* handle_api(method, path, args): the API request's arguments. */
+static int push_api_request(lua_State *L)
+{
+	struct rt_req *rq = lua_touserdata(L, 1);
+	lua_pushstring(L, rq->api_method);
+	lua_pushstring(L, rq->api_path);
+	ljson_push(L, rq->api_args, 0, false);
+	return 3;
+}
+
 static void rq_run_lua(struct rt_req *rq)
 {
 	struct tstate *ts = rq->ts;
@@ -1417,20 +1368,23 @@ static void rq_run_lua(struct rt_req *rq)
 	lsb_budget_init(&rq->budget, rq->rw->instructions, rq->rw->time_ms);
 	rq->co = lua_newthread(L);
 	rq->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	/* handle(request), the request table built under protection. */
-	lua_rawgeti(L, LUA_REGISTRYINDEX, ts->handle_ref);
-	lua_pushcfunction(L, push_request);
+	/* handle(request), or handle_api(method, path, args), the arguments
+	 * built under protection. */
+	bool api = rq->api_done != NULL;
+	int nargs = api ? 3 : 1;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, api ? ts->api_ref : ts->handle_ref);
+	lua_pushcfunction(L, api ? push_api_request : push_request);
 	lua_pushlightuserdata(L, rq);
 	ts->sb->budget = &rq->budget;
-	int st = lua_pcall(L, 1, 1, 0);
+	int st = lua_pcall(L, 1, nargs, 0);
 	ts->sb->budget = NULL;
-	if (st != LUA_OK || !lua_checkstack(rq->co, 4)) {
-		lua_pop(L, st != LUA_OK ? 2 : 2);
+	if (st != LUA_OK || !lua_checkstack(rq->co, nargs + 3)) {
+		lua_pop(L, st != LUA_OK ? 2 : nargs + 1);
 		rq_fail(rq, 500, "the request could not be prepared (out of memory)");
 		return;
 	}
-	lua_xmove(L, rq->co, 2);
-	rq_step(rq, 1);
+	lua_xmove(L, rq->co, nargs + 1);
+	rq_step(rq, nargs);
 }
 
 /* Resumes the request's coroutine with NARGS values on its stack. */
@@ -1438,7 +1392,9 @@ static void rq_step(struct rt_req *rq, int nargs)
 {
 	struct tstate *ts = rq->ts;
 	int nres = 0;
+	ts->running = rq;
 	int st = lsb_resume(ts->sb, rq->co, nargs, &nres, &rq->budget);
+	ts->running = NULL;
 	if (st == LUA_YIELD && lsb_core_yield(rq->co, nres)) {
 		rq_core_call(rq, nres);
 		return;
@@ -1465,6 +1421,10 @@ static void rq_step(struct rt_req *rq, int nargs)
 		char why[800];
 		snprintf(why, sizeof(why), "%s%s", where, msg ? msg : "error object is not a string");
 		rq_fail(rq, 500, why);
+		return;
+	}
+	if (rq->api_done) {
+		rq_api_respond(rq, nres);
 		return;
 	}
 	/* The answer: the first result. */
@@ -1510,6 +1470,7 @@ static const struct {
 	[OP_MEMBERS] = {"members", false},
 	[OP_GRANT] = {"grant", true},
 	[OP_REVOKE] = {"revoke", true},
+	[OP_API] = {"api", false},      /* writes or not: the route says (rq_api_send) */
 };
 
 /* The operation named NAME; false for a name no core call has. */
@@ -1600,6 +1561,9 @@ static void rq_send(struct rt_req *rq)
 			stmt = stmt_list_key;
 		n = 4;
 		break;
+	case OP_API:
+		rq_api_send(rq);
+		return;
 	default:
 		rq_auth_send(rq);
 		return;
@@ -1617,6 +1581,8 @@ static int push_answer(lua_State *L)
 {
 	struct rt_req *rq = lua_touserdata(L, 1);
 	json_t **slot = lua_touserdata(L, 2);
+	if (rq->op == OP_API)
+		return push_api_answer(L, rq, slot);
 	if (!core_op_store(rq->op))
 		return push_auth_answer(L, rq);
 	const PGresult *r = db_result(rq->txn, 0);
@@ -1751,7 +1717,7 @@ static int rawfield(lua_State *L, int idx, const char *name)
 }
 
 /* Reads the handler's answer at IDX of the coroutine into A: safe HTML
- * (200, text/html), or a table {status, html | text | json | body + type,
+ * (200, text/html), or a table {status, html | feed | text | json | body + type,
  * redirect, headers}. Returns NULL or what is wrong with it. Strings stay
  * valid while the answer table is on the stack; JSON is encoded into
  * *json (freed by the caller). */
@@ -1780,6 +1746,13 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 	if (rawfield(co, idx, "html") != LUA_TNIL && !(a->body = tmpl_to_safehtml(co, -1, &a->len)))
 		return "html must be safe HTML from plugin.render";
 	lua_settop(co, top);
+	/* An Atom feed: a template rendered with the same escaping. */
+	if (!a->body && rawfield(co, idx, "feed") != LUA_TNIL) {
+		if (!(a->body = tmpl_to_safehtml(co, -1, &a->len)))
+			return "feed must be an Atom template rendered by plugin.render";
+		a->type = "application/atom+xml; charset=utf-8";
+	}
+	lua_settop(co, top);
 	if (!a->body && rawfield(co, idx, "text") != LUA_TNIL) {
 		if (lua_type(co, -1) != LUA_TSTRING)
 			return "text must be a string";
@@ -1789,7 +1762,7 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 	lua_settop(co, top);
 	if (!a->body && rawfield(co, idx, "json") != LUA_TNIL) {
 		char err[200];
-		json_t *j = to_json(co, -1, 0, err, sizeof(err));
+		json_t *j = ljson_from_lua(co, -1, 0, err, sizeof(err));
 		if (!j)
 			return "json cannot be encoded";
 		*json = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -1863,6 +1836,52 @@ static void add_common_headers(struct http_request *req)
 	http_resp_header(req, "Referrer-Policy", "strict-origin-when-cross-origin");
 	http_resp_header(req, "Content-Security-Policy",
 			 "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+}
+
+/* handle_api returned (status, body): the answer goes to the API with
+ * the transaction, which it commits or rolls back. */
+struct api_result {
+	json_t *body;
+	char err[200];
+};
+
+static int read_api_result(lua_State *co)
+{
+	struct api_result *r = lua_touserdata(co, 3);
+	r->body = ljson_from_lua(co, 2, 0, r->err, sizeof(r->err));
+	return 0;
+}
+
+static void rq_api_respond(struct rt_req *rq, int nres)
+{
+	lua_State *co = rq->co;
+	int base = lua_gettop(co) - nres + 1;
+	int status = nres >= 2 && lua_isinteger(co, base) ? (int)lua_tointeger(co, base) : 0;
+	bool own = nres >= 3 && lua_toboolean(co, base + 2);
+	struct api_result r = {0};
+	if (own && rq->api_answer) {
+		/* The core's answer as it gave it (nulls included). */
+		r.body = json_incref(rq->api_answer);
+	} else if (status >= 200 && status <= 599 && lua_checkstack(co, 4)) {
+		lua_pushcfunction(co, read_api_result);
+		lua_pushvalue(co, base);
+		lua_pushvalue(co, base + 1);
+		lua_pushlightuserdata(co, &r);
+		rq->ts->sb->budget = &rq->budget;
+		if (lua_pcall(co, 3, 0, 0) != LUA_OK)
+			lua_pop(co, 1);
+		rq->ts->sb->budget = NULL;
+	}
+	lua_settop(co, base - 1);
+	if (!r.body || status < 200 || status > 599) {
+		json_decref(r.body);
+		rq_fail(rq, 500, status ? "the operation's answer cannot be encoded" : "handle_api gave no status");
+		return;
+	}
+	rq->txn = NULL;         /* handed back with the answer */
+	rq->api_done(rq->api_arg, status, r.body);
+	json_decref(r.body);
+	rq_free(rq);
 }
 
 static void rq_respond(struct rt_req *rq, int idx)
@@ -1981,6 +2000,13 @@ void rq_fail(struct rt_req *rq, int status, const char *why)
 {
 	if (why)
 		log_error("request=%s tenant=%s: %s", http_req_id(rq->req), rq->slug, why);
+	if (rq->api_done) {
+		/* The transaction is the API's: it rolls back and answers. */
+		rq->txn = NULL;
+		rq->api_done(rq->api_arg, status, NULL);
+		rq_free(rq);
+		return;
+	}
 	if (rq->txn) {
 		db_rollback(rq->txn);
 		rq->txn = NULL;
@@ -1995,6 +2021,8 @@ static void rq_free(struct rt_req *rq)
 	rq_auth_free(rq);
 	free(rq->answer);
 	free(rq->json);
+	json_decref(rq->api_args);
+	json_decref(rq->api_answer);
 	if (rq->ts) {
 		lua_State *L = rq->ts->sb->L;
 		luaL_unref(L, LUA_REGISTRYINDEX, rq->co_ref);

@@ -6,7 +6,10 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "bundle.h"
+#include "db.h"
 #include "config.h"
 #include "http.h"
 #include "registry.h"
@@ -42,5 +45,15 @@ void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg);
 
 /* Serves REQ for tenant T through its Lua state. */
 void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t);
+
+/* Runs the JSON API's operation METHOD PATH with ARGS through tenant T's
+ * Lua state, so that its events fire (guards may refuse it; hooks see its
+ * answer), in the API's transaction TXN on behalf of WHO. DONE gets the
+ * status and the answer (a borrowed reference), or NULL when it failed;
+ * either way the transaction is the caller's to end. */
+struct api_principal;
+void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn *txn,
+		 const struct api_principal *who, const char *method, const char *path, json_t *args,
+		 void (*done)(void *arg, int status, json_t *body), void *arg);
 
 #endif

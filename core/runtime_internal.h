@@ -8,6 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "api.h"
 #include "cookie.h"
 #include "db.h"
 #include "lsandbox.h"
@@ -46,6 +49,7 @@ enum core_op {
 	OP_MEMBERS,
 	OP_GRANT,
 	OP_REVOKE,
+	OP_API,                         /* core.api: one of the JSON API's operations */
 };
 
 static inline bool core_op_store(enum core_op op)
@@ -88,7 +92,18 @@ struct rt_req {
 	bool mail_ok;                   /* op "mail": the message was queued */
 	int64_t user_id;
 	char user_name[401];
-	char user_roles[40];            /* "admin facilitator member", as granted */
+	char user_roles[64];            /* "admin facilitator member", as granted */
+	char api_secret[API_SECRET_CHARS + 1];  /* op "api": a secret drawn for the operation */
+	/* A JSON API request whose operation has events runs through the
+	 * tenant's Lua (runtime_api): the transaction is the API's, and the
+	 * answer goes to api_done (body NULL: failed, rolled back by the
+	 * API). */
+	void (*api_done)(void *arg, int status, json_t *body);
+	void *api_arg;
+	json_t *api_args;
+	json_t *api_answer;             /* the last operation's answer as the core gave it */
+	char api_method[8];
+	char api_path[256];
 };
 
 /* runtime.c: the request's lifecycle. */
@@ -96,6 +111,15 @@ void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
 void rq_fail(struct rt_req *rq, int status, const char *why);
 void rq_clear_params(struct rt_req *rq);
 struct event_base *rq_event_base(const struct rt_req *rq);
+
+/* runtime.c: raises MSG at the plugin's line. */
+int plugin_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* runtime_api.c: the JSON API's operations from Lua. */
+int core_api(lua_State *L);
+int core_api_route(lua_State *L);
+void rq_api_send(struct rt_req *rq);
+int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot);
 
 /* runtime_auth.c: the account calls. */
 void runtime_auth_register_statements(void);

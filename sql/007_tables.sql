@@ -693,7 +693,10 @@ BEGIN
     SELECT * INTO x FROM tables y WHERE y.tenant_id = t AND y.id = i.table_id;
     INSERT INTO table_members (tenant_id, table_id, account_id, role) VALUES (t, i.table_id, viewer, i.role)
     ON CONFLICT (tenant_id, table_id, account_id) DO UPDATE
-        SET role = CASE WHEN table_members.role = 'facilitator' THEN 'facilitator' ELSE EXCLUDED.role END;
+        -- An invitation never lowers a role: facilitator > client > member.
+        SET role = CASE WHEN array_position(ARRAY['member', 'client', 'facilitator'], EXCLUDED.role)
+                             > array_position(ARRAY['member', 'client', 'facilitator'], table_members.role)
+                        THEN EXCLUDED.role ELSE table_members.role END;
     IF i.group_id IS NOT NULL THEN
         INSERT INTO group_members (tenant_id, group_id, account_id) VALUES (t, i.group_id, viewer) ON CONFLICT DO NOTHING;
     END IF;
@@ -1229,7 +1232,9 @@ BEGIN
         RETURN api.error(409, 'handled', 'This report was handled already.');
     END IF;
     IF action = 'hide' THEN
-        c := api.hide(t, viewer, p.contribution_id, coalesce(nullif(btrim(reason), ''), p.reason));
+        -- The reporter wrote for the facilitators: their reason is not
+        -- shown to everyone; the facilitator's own is, if given.
+        c := api.hide(t, viewer, p.contribution_id, nullif(btrim(reason), ''));
         UPDATE reports q SET status = 'hidden', handled_by = viewer, handled_at = now()
          WHERE q.tenant_id = t AND q.contribution_id = p.contribution_id AND q.status = 'open';
     ELSE

@@ -1,4 +1,5 @@
--- The site plugin: each tenant's home page and its theme's stylesheet.
+-- The site plugin: each tenant's home page, its theme's stylesheet, the
+-- account pages and (tables.lua, loaded on first use) the tables' pages.
 -- The home page reads the tenant's notices and visit counter from the
 -- plugin store (the database), counts the visit with a compare-and-set
 -- write, and renders home.html inside layout.html.
@@ -7,6 +8,52 @@ local welcome = plugin.option("welcome", "string", nil, { max = 2000 })
 local notices = plugin.option("notices", "integer", 5, { min = 0, max = 20 })
 local counter = plugin.option("counter", "boolean", true)
 local activity = plugin.option("activity", "integer", 5, { min = 0, max = 20 })
+
+-- The tables' pages and the mails of their events, loaded on first use.
+local tables = plugin.module("tables")
+
+-- Each route of tables.lua: method, path, the module's function.
+for _, r in ipairs({
+	{ "GET", "/zoeken", "search" },
+	{ "GET", "/tafels/nieuw", "new_form" },
+	{ "POST", "/tafels/nieuw", "create" },
+	{ "GET", "/tafels/:id", "show" },
+	{ "GET", "/tafels/:id/bewerken", "edit_form" },
+	{ "POST", "/tafels/:id/bewerken", "update" },
+	{ "POST", "/tafels/:id/deelnemen", "join" },
+	{ "POST", "/tafels/:id/verlaten", "leave" },
+	{ "POST", "/tafels/:id/bijdragen", "contribute" },
+	{ "GET", "/tafels/:id/feed.atom", "feed" },
+	{ "GET", "/tafels/:id/moderatie", "moderation" },
+	{ "POST", "/meldingen/:id", "handle_report" },
+	{ "GET", "/tafels/:id/mensen", "people" },
+	{ "POST", "/tafels/:id/mensen", "set_person" },
+	{ "POST", "/tafels/:id/uitnodigingen", "invite" },
+	{ "POST", "/tafels/:id/uitnodigingen/:invitation/intrekken", "revoke_invitation" },
+	{ "POST", "/tafels/:id/groepen", "group_create" },
+	{ "GET", "/groepen/:id", "group" },
+	{ "POST", "/groepen/:id/deelnemen", "group_join" },
+	{ "POST", "/groepen/:id/verlaten", "group_leave" },
+	{ "POST", "/groepen/:id/bijdragen", "group_contribute" },
+	{ "POST", "/groepen/:id/verzoeken/:request", "group_decide" },
+	{ "GET", "/bijdragen/:id", "thread" },
+	{ "POST", "/bijdragen/:id/reactie", "reply" },
+	{ "POST", "/bijdragen/:id/bewerken", "edit" },
+	{ "POST", "/bijdragen/:id/verbergen", "hide" },
+	{ "POST", "/bijdragen/:id/melden", "report" },
+	{ "GET", "/uitnodiging", "invitation" },
+	{ "POST", "/uitnodiging", "accept" },
+}) do
+	local fn = r[3]
+	plugin.route(r[1], r[2], function(req, params) return tables()[fn](req, params) end)
+end
+
+plugin.hook("invitation.created", function(inv) tables().invitation_created(inv) end)
+plugin.hook("group.request_decided", function(d) tables().request_decided(d) end)
+
+plugin.route("GET", "/toegankelijkheid", function(req)
+	return plugin.render("accessibility.html", { user = req.user, csrf = req.csrf }, req.lang)
+end)
 
 -- Counts a visit; a concurrent writer makes the put fail with "conflict",
 -- and then it reads and tries again.
@@ -58,6 +105,7 @@ plugin.route("GET", "/", function(req)
 	-- wins over the one in tenant.lua.
 	local stored = plugin.store.get("welcome")
 	local text = type(stored) == "table" and type(stored.text) == "string" and stored.text or welcome
+	local lists = tables().home_lists(req)
 	return plugin.render("home.html", {
 		user = req.user,
 		csrf = req.csrf,
@@ -65,6 +113,9 @@ plugin.route("GET", "/", function(req)
 		notices = items,
 		views = views,
 		activity = recent(),
+		tables = lists.tables,
+		mine = lists.mine,
+		can_open = lists.can_open,
 	}, req.lang)
 end)
 

@@ -683,3 +683,24 @@ def test_contribution_pages_and_visits(w):
     assert ok(w.api["member"].get(f"/tables/{tid}"))["last_visit_at"] is not None
     assert ok(w.api["member"].post(f"/tables/{tid}/visit"))["last_visit_at"] is not None
     assert ok(w.api["cgm"].get(f"/tables/{tid}"))["last_visit_at"] is None
+
+
+def test_an_invitation_never_lowers_a_role(w):
+    tid = new_table(w, "closed")["id"]
+    cgm = me(w.api["cgm"])
+    ok(w.api["fac"].put(f"/tables/{tid}/people/{cgm}", {"role": "client"}))
+    inv = ok(w.api["fac"].post(f"/tables/{tid}/invitations", {"role": "member"}), 201)
+    ok(w.api["cgm"].post("/invitations/accept", {"token": inv["token"]}))
+    assert ok(w.api["cgm"].get(f"/tables/{tid}"))["my_role"] == "client"
+    up = ok(w.api["fac"].post(f"/tables/{tid}/invitations", {"role": "facilitator"}), 201)
+    ok(w.api["cgm"].post("/invitations/accept", {"token": up["token"]}))
+    assert ok(w.api["cgm"].get(f"/tables/{tid}"))["my_role"] == "facilitator"
+
+
+def test_a_reporters_reason_is_not_made_public(w):
+    tid = joined_table(w, "member")
+    c = contribute(w.api["member"], tid, "iets")
+    r = ok(w.api["fac"].post(f"/contributions/{c['id']}/reports", {"reason": "privé opmerking"}), 201)
+    ok(w.api["fac"].post(f"/reports/{r['id']}", {"action": "hide"}))
+    got = ok(w.api["member"].get(f"/contributions/{c['id']}"))
+    assert got["hidden"] is True and got["hidden_reason"] is None

@@ -1,0 +1,26 @@
+/* Lua values and JSON (jansson), both ways, for the plugin store, the
+ * handlers' {json = …} answers and the API's operations. */
+#ifndef AANTAFEL_LJSON_H
+#define AANTAFEL_LJSON_H
+
+#include <jansson.h>
+#include <lua.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JSON_DEPTH_MAX 32
+
+/* The Lua value at IDX as JSON: tables with keys 1..n are arrays, tables
+ * with string keys objects, the empty table an object, safe HTML its
+ * text. NULL with the
+ * reason in ERR for what JSON cannot hold (functions, mixed tables,
+ * invalid UTF-8, nesting deeper than JSON_DEPTH_MAX). DEPTH starts at 0. */
+json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errlen);
+
+/* Pushes J as a Lua value; may raise (memory): call under protection.
+ * With HTML, a string under a key ending in "_html" becomes the core's
+ * safe-HTML value: only for documents whose such fields the core made
+ * itself (the API's answers, from cmark). */
+int ljson_push(lua_State *L, json_t *j, int depth, bool html);
+
+#endif

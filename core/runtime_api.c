@@ -1,0 +1,158 @@
+/* The JSON API's operations called from Lua (plugin.api.get/post/…):
+ * the same route table and SQL functions as /api/v1, on behalf of the
+ * request's signed-in person, in the request's transaction. The prelude
+ * fires the operation's events around the call (core.api_route names
+ * them). */
+#include <lauxlib.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "http.h"
+#include "ljson.h"
+#include "log.h"
+#include "runtime_internal.h"
+
+/* The route of METHOD PATH, or a raised error naming the plugin's line. */
+static const struct api_route *route_of(lua_State *L, const char *method, const char *path, size_t len,
+					json_t *params)
+{
+	int status;
+	char allow[64];
+	const struct api_route *r = api_route_find(method, path, len, params, &status, allow, sizeof(allow));
+	if (!r) {
+		json_decref(params);
+		plugin_error(L, "api: there is no operation %s %s%s%s", method, path, status == 405 ? "; it takes " : "",
+			     status == 405 ? allow : "");
+	}
+	return r;
+}
+
+/* core.api_route(method, path) -> before, after, params: the events of
+ * the operation and the parameters in its path. */
+int core_api_route(lua_State *L)
+{
+	const char *method = luaL_checkstring(L, 1);
+	size_t len;
+	const char *path = luaL_checklstring(L, 2, &len);
+	json_t *params = json_object();
+	if (!params)
+		return luaL_error(L, "out of memory");
+	const struct api_route *r = route_of(L, method, path, len, params);
+	if (r->before)
+		lua_pushstring(L, r->before);
+	else
+		lua_pushnil(L);
+	if (r->after)
+		lua_pushstring(L, r->after);
+	else
+		lua_pushnil(L);
+	/* Only integers and words: pushing cannot leave PARAMS behind
+	 * except on a memory error, which ends the request anyway. */
+	ljson_push(L, params, 0, false);
+	json_decref(params);
+	return 3;
+}
+
+/* core.api(method, path, args, platform) -> status, body. Checks the
+ * route (a platform plugin's operations are refused to the others) and
+ * encodes the arguments, then yields with the core tag:
+ * (tag, "api", nil, method, path, json, platform and "1"). */
+int core_api(lua_State *L)
+{
+	const char *method = luaL_checkstring(L, 1);
+	size_t len;
+	const char *path = luaL_checklstring(L, 2, &len);
+	bool platform = lua_toboolean(L, 4);
+	if (!lua_isyieldable(L))
+		return plugin_error(L, "api: operations can be called while serving a request, not while loading"
+				     " (or inside a sort comparator, gsub callback or metamethod)");
+	const struct api_route *r = route_of(L, method, path, len, NULL);
+	if ((r->flags & API_PLATFORM) && !platform)
+		return plugin_error(L, "api: %s %s is for the platform's own plugins", method, path);
+	char err[200] = "";
+	json_t *args = lua_isnoneornil(L, 3) ? json_object() : ljson_from_lua(L, 3, 0, err, sizeof(err));
+	if (!json_is_object(args)) {
+		json_decref(args);
+		return plugin_error(L, "api: the arguments must be a table of named fields%s%s", err[0] ? ": " : "", err);
+	}
+	size_t need = json_dumpb(args, NULL, 0, JSON_COMPACT);
+	char *text = need ? lua_newuserdatauv(L, need, 0) : NULL;   /* collected, even if a push raises */
+	if (!text || json_dumpb(args, text, need, JSON_COMPACT) != need) {
+		json_decref(args);
+		return plugin_error(L, "api: the arguments cannot be encoded");
+	}
+	json_decref(args);
+	lua_pushliteral(L, "api");
+	lua_pushnil(L);                         /* the plugin slot of a core call */
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	lua_pushlstring(L, text, need);
+	if (platform)
+		lua_pushliteral(L, "1");
+	else
+		lua_pushnil(L);
+	int n = 6;
+	lua_rotate(L, 1, n);                    /* the call's values first */
+	lua_settop(L, n);
+	lsb_push_core_tag(L);
+	lua_insert(L, 1);
+	return lua_yield(L, n + 1);
+}
+
+/* params: tenant, plugin (NULL), method, path, arguments (JSON), platform. */
+void rq_api_send(struct rt_req *rq)
+{
+	const char *method = rq->nparams > 2 ? rq->params[2] : NULL;
+	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
+	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
+	json_t *args = text ? json_loads(text, 0, NULL) : NULL;
+	json_t *params = json_object();
+	int status;
+	char allow[64];
+	const struct api_route *r = method && path && args && params
+					    ? api_route_find(method, path, strlen(path), params, &status, allow, sizeof(allow))
+					    : NULL;
+	if (r)
+		json_object_update(args, params);
+	json_decref(params);
+	rq_clear_params(rq);
+	if (!r) {
+		json_decref(args);
+		rq_fail(rq, 500, "api: the call's arguments were lost");
+		return;
+	}
+	struct api_principal who = {.viewer = rq->has_user ? rq->user_id : 0};
+	snprintf(who.roles, sizeof(who.roles), "%s", rq->user_roles);
+	if (r->flags & API_WRITE)
+		rq->wrote = true;
+	int rc = api_prepare(r, r->method, &who, args, rq->api_secret);
+	if (rc == 0)
+		rc = api_query(rq->txn, r, rq->tenant_id, &who, args);
+	json_decref(args);
+	if (rc != 0) {
+		rq_fail(rq, 413, "api: the arguments are too large");
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
+
+int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
+{
+	int status;
+	json_t *body;
+	int rc = api_answer(db_result(rq->txn, 0), rq->api_secret, &status, &body);
+	OPENSSL_cleanse(rq->api_secret, sizeof(rq->api_secret));
+	if (rc != 0)
+		return luaL_error(L, "api: the operation gave no answer");
+	*slot = body;
+	if (rq->api_done) {
+		/* Answered to the API as given: Lua has no null. */
+		json_decref(rq->api_answer);
+		rq->api_answer = json_incref(body);
+	}
+	lua_pushinteger(L, status);
+	ljson_push(L, body, 0, true);
+	return 2;
+}

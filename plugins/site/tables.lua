@@ -1,0 +1,748 @@
+-- The pages of the local tables: the list, a table with its groups and
+-- its conversation, a group, a contribution's thread, the moderation
+-- queue, the table's people and invitations, search and the Atom feed.
+-- Every read and change goes through plugin.api: the core decides who may
+-- see and do what, and these pages only show its answers. What the core
+-- answers 404 (not there, or not for this person) is a 404 page here too.
+-- Loaded on first use (plugin.module), so a tenant whose tables nobody
+-- opens does not keep this code in memory.
+
+local M = {}
+
+local function T(req, key, vars)
+	return plugin.t(key, vars, req.lang)
+end
+
+-- A timestamp of the API as "29 november 2026, 14:05" (the database's
+-- time zone; the API's timestamps carry their offset).
+local function when(req, ts)
+	if type(ts) ~= "string" then return nil end
+	-- "YYYY-MM-DDTHH:MM…", read by position (patterns cost more here).
+	local y, mo, d = tonumber(ts:sub(1, 4)), tonumber(ts:sub(6, 7)), tonumber(ts:sub(9, 10))
+	if not (y and mo and d) or ts:sub(11, 11) ~= "T" or mo < 1 or mo > 12 then return ts end
+	return T(req, "tables.when", {
+		day = math.tointeger(d), month = T(req, "tables.month_" .. math.tointeger(mo)),
+		year = math.tointeger(y), time = ts:sub(12, 16),
+	})
+end
+
+local function page(req, status, template, view)
+	view.csrf = req.csrf
+	view.user = req.user
+	return { status = status, html = plugin.render(template, view, req.lang) }
+end
+
+-- The page for an API refusal: sign in first, or the static 403/404.
+local function refused(status)
+	if status == 401 then return { redirect = "/inloggen" } end
+	if status == 403 then return { status = 403 } end
+	if status == 503 then return { status = 503 } end
+	return { status = 404 }
+end
+
+-- A path's id: a positive whole number, else nil (the page is a 404).
+local function id_of(s)
+	if type(s) ~= "string" or not s:match("^[1-9]%d*$") or #s > 18 then return nil end
+	return math.tointeger(tonumber(s))
+end
+
+-- The API's field errors as translated messages (the API's own English
+-- message when there is no translation for its code).
+local function field_errors(req, body)
+	local out = {}
+	local fields = type(body) == "table" and body.error and body.error.fields or {}
+	for name, f in pairs(fields) do
+		local key = "tables.error_" .. tostring(f.code)
+		local text = T(req, key)
+		out[name] = text ~= key and text or f.message
+	end
+	return out
+end
+
+-- One form field for partials/field.html.
+local function field(req, name, label, value, errors, extra)
+	local f = extra or {}
+	f.name = name
+	f.id = "f-" .. name
+	f.label = T(req, label)
+	f.value = value
+	f.error = errors and errors[name]
+	if f.hint then f.hint = T(req, f.hint) end
+	f.type = f.type or "text"
+	return f
+end
+
+local function choices(req, prefix, list, selected)
+	local out = {}
+	for _, v in ipairs(list) do
+		out[#out + 1] = { value = v, label = T(req, prefix .. v), selected = v == selected }
+	end
+	return out
+end
+
+local function author(req, c)
+	local a = c.author or {}
+	if a.kind == "former" then return T(req, "tables.former") end
+	if a.kind == "table" and a.name == "deelnemer aan tafel" then return T(req, "tables.at_table") end
+	return a.name
+end
+
+-- A contribution for the templates; SINCE marks what came after a visit.
+local function contribution(req, c, since)
+	return {
+		id = c.id,
+		url = "/bijdragen/" .. c.id,
+		author = author(req, c),
+		table_mode = c.author and c.author.kind == "table",
+		body_html = c.body_html,
+		hidden = c.hidden,
+		hidden_reason = c.hidden_reason,
+		when = when(req, c.created_at),
+		at = c.created_at,
+		edited = c.edited_at and when(req, c.edited_at),
+		replies = (c.replies or 0) > 0 and c.replies or nil,
+		is_new = since ~= nil and type(c.created_at) == "string" and c.created_at > since and not c.mine,
+		can_edit = c.can_edit,
+		mine = c.mine,
+	}
+end
+
+local function table_view(req, t)
+	return {
+		id = t.id,
+		url = "/tafels/" .. t.id,
+		title = t.title,
+		question = t.question,
+		description_html = t.description_html,
+		closed = t.visibility == "closed",
+		status = t.status,
+		status_label = T(req, "tables.status_" .. t.status),
+		open = t.status == "open",
+		my_role = t.my_role,
+		role_label = t.my_role and T(req, "tables.role_" .. t.my_role),
+		facilitator = t.my_role == "facilitator",
+		member = t.my_role ~= nil,
+		contributions = t.contributions,
+	}
+end
+
+------------------------------------------------------------------ lists
+
+-- For the home page: the public tables and, signed in, the person's own.
+function M.home_lists(req)
+	local out = {}
+	local st, body = plugin.api.get("/tables", { limit = 50 })
+	out.tables = {}
+	if st == 200 then
+		for _, t in ipairs(body.items) do out.tables[#out.tables + 1] = table_view(req, t) end
+	end
+	if req.user then
+		out.mine = {}
+		st, body = plugin.api.get("/tables", { filter = "mine", limit = 50 })
+		if st == 200 then
+			for _, t in ipairs(body.items) do out.mine[#out.mine + 1] = table_view(req, t) end
+		end
+	end
+	local roles = req.user and req.user.roles or {}
+	out.can_open = roles.admin or roles.facilitator
+	return out
+end
+
+function M.search(req)
+	local q = req.query.q or ""
+	local view = { q = q, searched = q ~= "" }
+	if q ~= "" then
+		local st, body = plugin.api.get("/search", { q = q, limit = 50 })
+		if st == 200 then
+			view.tables = {}
+			for _, t in ipairs(body.tables) do
+				view.tables[#view.tables + 1] = { url = "/tafels/" .. t.id, title = t.title, question = t.question }
+			end
+			view.contributions = {}
+			for _, c in ipairs(body.contributions) do
+				view.contributions[#view.contributions + 1] = {
+					url = "/bijdragen/" .. c.id, table_title = c.table_title, snippet = c.snippet,
+				}
+			end
+			view.none = #view.tables == 0 and #view.contributions == 0
+		else
+			view.error = field_errors(req, body).q or T(req, "tables.search_invalid")
+		end
+	end
+	return page(req, view.error and 422 or 200, "tables/search.html", view)
+end
+
+------------------------------------------------------------------ a table
+
+local function table_form(req, status, values, errors, edit)
+	values = values or {}
+	local fields = {
+		field(req, "title", "tables.field_title", values.title, errors, { required = true, max = 200 }),
+		field(req, "question", "tables.field_question", values.question, errors,
+			{ required = true, max = 500, hint = "tables.hint_question" }),
+		field(req, "description", "tables.field_description", values.description, errors,
+			{ textarea = true, rows = 8, max = 20000, hint = "tables.hint_markdown" }),
+		field(req, "visibility", "tables.field_visibility", nil, errors, {
+			choices = choices(req, "tables.visibility_", { "public", "closed" }, values.visibility or "public"),
+		}),
+	}
+	if edit then
+		fields[#fields + 1] = field(req, "status", "tables.field_status", nil, errors, {
+			choices = choices(req, "tables.status_", { "open", "closed", "archived" }, values.status),
+		})
+	end
+	return page(req, status, "tables/form.html", {
+		fields = fields,
+		edit = edit,
+		action = edit and ("/tafels/" .. edit .. "/bewerken") or "/tafels/nieuw",
+		has_errors = errors and next(errors) ~= nil,
+		back = edit and ("/tafels/" .. edit) or "/",
+	})
+end
+
+function M.new_form(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local roles = req.user.roles
+	if not (roles.admin or roles.facilitator) then return { status = 403 } end
+	return table_form(req, 200, {})
+end
+
+function M.create(req)
+	local f = req.form
+	local values = { title = f.title, question = f.question, description = f.description, visibility = f.visibility }
+	local st, body = plugin.api.post("/tables", values)
+	if st == 201 then return { redirect = "/tafels/" .. body.id } end
+	if st == 422 then return table_form(req, 422, values, field_errors(req, body)) end
+	return refused(st)
+end
+
+function M.edit_form(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, t = plugin.api.get("/tables/" .. id)
+	if st ~= 200 then return refused(st) end
+	if t.my_role ~= "facilitator" then return { status = 403 } end
+	return table_form(req, 200, t, nil, id)
+end
+
+function M.update(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local f = req.form
+	local values = { title = f.title, question = f.question, description = f.description, visibility = f.visibility,
+		status = f.status }
+	local st, body = plugin.api.patch("/tables/" .. id, values)
+	if st == 200 then return { redirect = "/tafels/" .. id } end
+	if st == 422 then return table_form(req, 422, values, field_errors(req, body), id) end
+	return refused(st)
+end
+
+-- The contribution form of a place ("/tafels/ID" or "/groepen/ID").
+local function post_form(req, action, errors, value, facilitator)
+	return {
+		action = action,
+		fields = { field(req, "body", "tables.field_contribution", value, errors,
+			{ textarea = true, rows = 5, max = 10000, required = true, hint = "tables.hint_markdown" }) },
+		behalf = facilitator,
+		behalf_fields = facilitator and { field(req, "behalf_name", "tables.field_behalf", nil, errors,
+			{ max = 100, hint = "tables.hint_behalf" }) },
+		refused = errors and errors.form,
+	}
+end
+
+local function contributions_of(req, path, since, cursor)
+	local st, body = plugin.api.get(path, { limit = 100, cursor = cursor })
+	if st ~= 200 then return nil, st end
+	local list, new = {}, 0
+	for _, c in ipairs(body.items) do
+		local v = contribution(req, c, since)
+		if v.is_new then new = new + 1 end
+		list[#list + 1] = v
+	end
+	return list, nil, new, body.next_cursor
+end
+
+local function show_table(req, id, status, errors, value)
+	local st, t = plugin.api.get("/tables/" .. id)
+	if st ~= 200 then return refused(st) end
+	-- What is new is what came after the previous visit; this visit
+	-- counts from now on.
+	local since = t.last_visit_at
+	if req.user then plugin.api.post("/tables/" .. id .. "/visit") end
+	local list, err, new, more = contributions_of(req, "/tables/" .. id .. "/contributions", since, req.query.na)
+	if not list then return refused(err) end
+	local gst, groups = plugin.api.get("/tables/" .. id .. "/groups")
+	local glist = {}
+	for _, g in ipairs(gst == 200 and groups.items or {}) do
+		glist[#glist + 1] = {
+			url = "/groepen/" .. g.id, name = g.name, purpose = g.purpose, closed = g.visibility == "closed",
+			members = g.members, status = g.my_status and T(req, "tables.group_status_" .. g.my_status),
+		}
+	end
+	local view = table_view(req, t)
+	view.contributions = list
+	view.new = new
+	view.since = since and when(req, since)
+	view.more = more and ("/tafels/" .. id .. "?na=" .. more)
+	view.groups = glist
+	view.can_post = view.member and view.open
+	view.can_join = req.user and not view.member and t.status ~= "archived"
+	view.feed = not view.closed and ("/tafels/" .. id .. "/feed.atom")
+	view.form = post_form(req, "/tafels/" .. id .. "/bijdragen", errors, value, view.facilitator)
+	view.signin = not req.user
+	return page(req, status or 200, "tables/table.html", view)
+end
+
+function M.show(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	return show_table(req, id)
+end
+
+function M.join(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st = plugin.api.post("/tables/" .. id .. "/join")
+	if st ~= 200 then return refused(st) end
+	return { redirect = "/tafels/" .. id }
+end
+
+function M.leave(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st = plugin.api.post("/tables/" .. id .. "/leave")
+	if st == 409 then return show_table(req, id, 409, { form = T(req, "tables.last_facilitator") }) end
+	if st ~= 200 then return refused(st) end
+	return { redirect = "/tafels/" .. id }
+end
+
+-- Posting in a place; on_behalf when a facilitator records for someone
+-- at the table (table mode: the "behalf" box).
+local function post(req, path, args)
+	local f = req.form
+	args.body = f.body
+	if f.behalf == "1" then
+		args.on_behalf = { name = f.behalf_name ~= "" and f.behalf_name or nil }
+	end
+	if f.parent then args.parent_id = id_of(f.parent) end
+	return plugin.api.post(path, args)
+end
+
+local function post_errors(req, st, body)
+	local errors = field_errors(req, body)
+	if body and body.error and body.error.code == "refused" then
+		errors.form = body.error.message
+	elseif st == 409 then
+		errors.form = T(req, "tables.not_open")
+	end
+	return errors
+end
+
+function M.contribute(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, body = post(req, "/tables/" .. id .. "/contributions", {})
+	if st == 201 then return { redirect = "/tafels/" .. id .. "#bijdrage-" .. body.id } end
+	if st == 422 or st == 409 then return show_table(req, id, st, post_errors(req, st, body), req.form.body) end
+	return refused(st)
+end
+
+------------------------------------------------------------------ groups
+
+local function show_group(req, id, status, errors, value)
+	local st, g = plugin.api.get("/groups/" .. id)
+	if st ~= 200 then return refused(st) end
+	local view = {
+		id = g.id, name = g.name, purpose = g.purpose, closed = g.visibility == "closed", members = g.members,
+		can_read = g.can_read, table = g.table, table_url = "/tafels/" .. g.table.id,
+		my_status = g.my_status, member = g.my_status == "member" or g.my_status == "manage",
+		requested = g.my_status == "requested", manage = g.my_status == "manage", joined = g.my_status == "member",
+		open = g.table.status == "open",
+	}
+	if g.can_read then
+		local list, err = contributions_of(req, "/groups/" .. id .. "/contributions")
+		if not list then return refused(err) end
+		view.contributions = list
+	end
+	view.can_post = (view.member or view.manage) and view.open
+	view.can_join = req.user and not view.member and not view.requested and not view.manage
+		and g.table.status ~= "archived"
+	if view.manage then
+		local rst, reqs = plugin.api.get("/groups/" .. id .. "/requests")
+		if rst == 200 then
+			view.requests = {}
+			for _, r in ipairs(reqs.items) do
+				view.requests[#view.requests + 1] = { id = r.id, name = r.account.name, message = r.message,
+					when = when(req, r.created_at) }
+			end
+		end
+	end
+	view.form = post_form(req, "/groepen/" .. id .. "/bijdragen", errors, value, view.manage)
+	view.errors = errors
+	view.signin = not req.user
+	return page(req, status or 200, "tables/group.html", view)
+end
+
+function M.group(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	return show_group(req, id)
+end
+
+function M.group_join(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, body = plugin.api.post("/groups/" .. id .. "/join", { message = req.form.message })
+	if st == 422 then return show_group(req, id, 422, field_errors(req, body)) end
+	if st ~= 200 and st ~= 202 then return refused(st) end
+	return { redirect = "/groepen/" .. id }
+end
+
+function M.group_leave(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st = plugin.api.post("/groups/" .. id .. "/leave")
+	if st ~= 200 then return refused(st) end
+	return { redirect = "/groepen/" .. id }
+end
+
+function M.group_decide(req, p)
+	local id, rid = id_of(p.id), id_of(p.request)
+	if not id or not rid then return { status = 404 } end
+	local decision = req.form.decision
+	if decision ~= "approve" and decision ~= "decline" then return { status = 422, text = "?" } end
+	local st = plugin.api.post("/groups/" .. id .. "/requests/" .. rid, { decision = decision })
+	if st ~= 200 then return refused(st) end
+	return { redirect = "/groepen/" .. id }
+end
+
+function M.group_contribute(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, body = post(req, "/groups/" .. id .. "/contributions", {})
+	if st == 201 then return { redirect = "/groepen/" .. id .. "#bijdrage-" .. body.id } end
+	if st == 422 or st == 409 then return show_group(req, id, st, post_errors(req, st, body), req.form.body) end
+	return refused(st)
+end
+
+function M.group_create(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local f = req.form
+	local st, body = plugin.api.post("/tables/" .. id .. "/groups",
+		{ name = f.name, purpose = f.purpose, visibility = f.visibility })
+	if st == 201 then return { redirect = "/groepen/" .. body.id } end
+	if st == 422 then return M.people_page(req, id, 422, field_errors(req, body), f) end
+	return refused(st)
+end
+
+------------------------------------------------------------------ a thread
+
+local function show_thread(req, id, status, errors, value)
+	local st, c = plugin.api.get("/contributions/" .. id)
+	if st ~= 200 then return refused(st) end
+	local tst, t = plugin.api.get("/tables/" .. c.table_id)
+	if tst ~= 200 then return refused(tst) end
+	local view = contribution(req, c)
+	view.body = c.body
+	view.thread = {}
+	for _, r in ipairs(c.thread) do view.thread[#view.thread + 1] = contribution(req, r) end
+	view.edits = {}
+	for _, e in ipairs(c.edits or {}) do view.edits[#view.edits + 1] = { body = e.body, when = when(req, e.replaced_at) } end
+	view.table = table_view(req, t)
+	view.back = c.group_id and ("/groepen/" .. c.group_id) or ("/tafels/" .. c.table_id)
+	view.facilitator = t.my_role == "facilitator"
+	view.can_reply = c.parent_id == nil and t.status == "open" and req.user ~= nil
+	view.reply_forms = { post_form(req, "/bijdragen/" .. id .. "/reactie", errors and errors.reply, value) }
+	view.errors = errors or {}
+	view.signin = not req.user
+	view.edit_field = view.can_edit and field(req, "body", "tables.field_edit", c.body, errors and errors.edit,
+		{ textarea = true, rows = 5, max = 10000, required = true })
+	view.report_field = req.user and field(req, "reason", "tables.field_report", nil, errors and errors.report,
+		{ textarea = true, rows = 3, max = 1000, required = true })
+	view.hide_field = view.facilitator and not c.hidden and field(req, "reason", "tables.field_hide", nil,
+		errors and errors.hide, { max = 1000, required = true })
+	if view.hide_field then view.hide_field.id = "f-hide-reason" end
+	-- The partial takes lists (one field each here).
+	view.edit_fields = view.edit_field and { view.edit_field }
+	view.hide_fields = view.hide_field and { view.hide_field }
+	view.report_fields = view.report_field and { view.report_field }
+	view.reported = req.query.gemeld == "1"
+	return page(req, status or 200, "tables/thread.html", view)
+end
+
+function M.thread(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	return show_thread(req, id)
+end
+
+function M.reply(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, c = plugin.api.get("/contributions/" .. id)
+	if st ~= 200 then return refused(st) end
+	local path = c.group_id and ("/groups/" .. c.group_id .. "/contributions")
+		or ("/tables/" .. c.table_id .. "/contributions")
+	local pst, body = post(req, path, { parent_id = id })
+	if pst == 201 then return { redirect = "/bijdragen/" .. id .. "#bijdrage-" .. body.id } end
+	if pst == 422 or pst == 409 then
+		return show_thread(req, id, pst, { reply = post_errors(req, pst, body) }, req.form.body)
+	end
+	return refused(pst)
+end
+
+function M.edit(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, body = plugin.api.patch("/contributions/" .. id, { body = req.form.body })
+	if st == 200 then return { redirect = "/bijdragen/" .. id } end
+	if st == 422 then return show_thread(req, id, 422, { edit = field_errors(req, body) }) end
+	if st == 409 then return show_thread(req, id, 409, { edit = { body = T(req, "tables.edit_window") } }) end
+	return refused(st)
+end
+
+function M.hide(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, body = plugin.api.post("/contributions/" .. id .. "/hide", { reason = req.form.reason })
+	if st == 200 then return { redirect = "/bijdragen/" .. id } end
+	if st == 422 then return show_thread(req, id, 422, { hide = field_errors(req, body) }) end
+	return refused(st)
+end
+
+function M.report(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, body = plugin.api.post("/contributions/" .. id .. "/reports", { reason = req.form.reason })
+	if st == 201 then return { redirect = "/bijdragen/" .. id .. "?gemeld=1" } end
+	if st == 422 then return show_thread(req, id, 422, { report = field_errors(req, body) }) end
+	if st == 429 then return { status = 429, text = T(req, "tables.too_many_reports") } end
+	return refused(st)
+end
+
+------------------------------------------------------------------ moderation
+
+function M.moderation(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, t = plugin.api.get("/tables/" .. id)
+	if st ~= 200 then return refused(st) end
+	local rst, reports = plugin.api.get("/tables/" .. id .. "/reports")
+	if rst ~= 200 then return refused(rst) end
+	local list = {}
+	for _, r in ipairs(reports.items) do
+		list[#list + 1] = {
+			id = r.id, reason = r.reason, reporter = r.reporter.name, when = when(req, r.created_at),
+			contributions = { contribution(req, r.contribution) },
+		}
+	end
+	return page(req, 200, "tables/moderation.html", { table = table_view(req, t), reports = list })
+end
+
+function M.handle_report(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local action = req.form.action
+	local st, body = plugin.api.post("/reports/" .. id, { action = action, reason = req.form.reason })
+	local back = id_of(req.form.table)
+	if st == 200 or st == 409 then
+		return { redirect = back and ("/tafels/" .. back .. "/moderatie") or "/" }
+	end
+	if st == 422 then return { status = 422, text = T(req, "tables.bad_action") } end
+	return refused(st)
+end
+
+------------------------------------------------------------------ people and invitations
+
+function M.people_page(req, id, status, errors, values)
+	local st, t = plugin.api.get("/tables/" .. id)
+	if st ~= 200 then return refused(st) end
+	local pst, people = plugin.api.get("/tables/" .. id .. "/people")
+	if pst ~= 200 then return refused(pst) end
+	local ist, invitations = plugin.api.get("/tables/" .. id .. "/invitations")
+	if ist ~= 200 then return refused(ist) end
+	local gst, groups = plugin.api.get("/tables/" .. id .. "/groups")
+	local plist = {}
+	for _, person in ipairs(people.items) do
+		plist[#plist + 1] = {
+			id = person.id, name = person.name, email = person.email,
+			roles = choices(req, "tables.role_", { "facilitator", "client", "member" }, person.role),
+			self = req.user and person.id == req.user.id,
+		}
+	end
+	local ilist = {}
+	for _, i in ipairs(invitations.items) do
+		ilist[#ilist + 1] = {
+			id = i.id, email = i.email, link = i.kind == "link", role = T(req, "tables.role_" .. i.role),
+			expires = when(req, i.expires_at), valid = i.valid, uses = i.uses,
+		}
+	end
+	local group_choices = { { value = "", label = T(req, "tables.no_group"), selected = true } }
+	for _, g in ipairs(gst == 200 and groups.items or {}) do
+		group_choices[#group_choices + 1] = { value = tostring(g.id), label = g.name }
+	end
+	values = values or {}
+	return page(req, status or 200, "tables/people.html", {
+		table = table_view(req, t),
+		people = plist,
+		invitations = ilist,
+		new_link = values.new_link,
+		errors = errors or {},
+		invite = {
+			field(req, "email", "tables.field_invite_email", values.email, errors,
+				{ type = "email", hint = "tables.hint_invite_email" }),
+			field(req, "role", "tables.field_role", nil, errors,
+				{ choices = choices(req, "tables.role_", { "member", "client", "facilitator" }, "member") }),
+			field(req, "group_id", "tables.field_group", nil, errors, { choices = group_choices }),
+			field(req, "expires_in_days", "tables.field_expires", values.expires_in_days or "14", errors,
+				{ type = "number", min = 1, max = 90 }),
+		},
+		group = {
+			field(req, "name", "tables.field_group_name", values.name, errors, { required = true, max = 100 }),
+			field(req, "purpose", "tables.field_group_purpose", values.purpose, errors, { max = 1000 }),
+			field(req, "visibility", "tables.field_visibility", nil, errors, {
+				choices = choices(req, "tables.group_visibility_", { "public", "closed" }, values.visibility or "public"),
+			}),
+		},
+	})
+end
+
+function M.people(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	return M.people_page(req, id)
+end
+
+function M.set_person(req, p)
+	local id, who = id_of(p.id), id_of(req.form.account)
+	if not id then return { status = 404 } end
+	if not who then return M.people_page(req, id, 422, { form = T(req, "tables.bad_person") }) end
+	local st
+	if req.form.action == "remove" then
+		st = plugin.api.delete("/tables/" .. id .. "/people/" .. who)
+	else
+		st = plugin.api.put("/tables/" .. id .. "/people/" .. who, { role = req.form.role })
+	end
+	if st == 409 then return M.people_page(req, id, 409, { form = T(req, "tables.last_facilitator") }) end
+	if st == 422 then return M.people_page(req, id, 422, { form = T(req, "tables.bad_person") }) end
+	if st ~= 200 then return refused(st) end
+	return { redirect = "/tafels/" .. id .. "/mensen" }
+end
+
+function M.invite(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local f = req.form
+	local args = {
+		role = f.role,
+		group_id = id_of(f.group_id),
+		expires_in_days = math.tointeger(tonumber(f.expires_in_days or "")) or f.expires_in_days,
+	}
+	if f.email and f.email ~= "" then args.email = f.email end
+	local st, body = plugin.api.post("/tables/" .. id .. "/invitations", args)
+	if st == 201 then
+		if body.kind == "link" then
+			-- The link is shown once, now; only its hash is kept.
+			return M.people_page(req, id, 201, nil, { new_link = plugin.url("/uitnodiging?token=" .. body.token) })
+		end
+		return { redirect = "/tafels/" .. id .. "/mensen" }
+	end
+	if st == 422 then return M.people_page(req, id, 422, field_errors(req, body), f) end
+	if st == 429 then return M.people_page(req, id, 429, { form = T(req, "tables.too_many_invitations") }, f) end
+	return refused(st)
+end
+
+function M.revoke_invitation(req, p)
+	local id, inv = id_of(p.id), id_of(p.invitation)
+	if not id or not inv then return { status = 404 } end
+	local st = plugin.api.delete("/tables/" .. id .. "/invitations/" .. inv)
+	if st ~= 200 then return refused(st) end
+	return { redirect = "/tafels/" .. id .. "/mensen" }
+end
+
+-- The link of an invitation: a page that asks to accept (a link opened by
+-- a mail scanner changes nothing); a guest signs in or up first.
+function M.invitation(req)
+	local token = req.query.token or ""
+	return page(req, 200, "tables/invitation.html", { token = token, signin = not req.user })
+end
+
+function M.accept(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local st, body = plugin.api.post("/invitations/accept", { token = req.form.token or "" })
+	if st == 200 then
+		if body.group_id then return { redirect = "/groepen/" .. body.group_id } end
+		return { redirect = "/tafels/" .. body.table.id }
+	end
+	if st == 401 then return { redirect = "/inloggen" } end
+	return page(req, 404, "tables/invitation.html", { invalid = true })
+end
+
+------------------------------------------------------------------ the feed
+
+-- Atom for a public table: its newest contributions (hidden ones left
+-- out). A closed table has no feed: 404 as for everything else of it.
+function M.feed(req, p)
+	local id = id_of(p.id)
+	if not id then return { status = 404 } end
+	local st, t = plugin.api.get("/tables/" .. id)
+	if st ~= 200 or t.visibility ~= "public" then return { status = 404 } end
+	local cst, body = plugin.api.get("/tables/" .. id .. "/contributions", { limit = 100 })
+	if cst ~= 200 then return { status = 404 } end
+	local entries = {}
+	for i = #body.items, 1, -1 do
+		local c = body.items[i]
+		if not c.hidden then
+			entries[#entries + 1] = {
+				id = c.id, url = plugin.url("/bijdragen/" .. c.id), author = author(req, c),
+				updated = c.edited_at or c.created_at, html = c.body_html,
+			}
+		end
+		if #entries == 50 then break end
+	end
+	return {
+		feed = plugin.render("tables/feed.atom", {
+			title = t.title, question = t.question, url = plugin.url("/tafels/" .. id),
+			self = plugin.url("/tafels/" .. id .. "/feed.atom"),
+			updated = entries[1] and entries[1].updated or t.updated_at, entries = entries,
+		}, req.lang),
+	}
+end
+
+------------------------------------------------------------------ events
+
+-- The mails the core's operations lead to, from this plugin's templates
+-- (a municipality can override them): an invitation by e-mail, and the
+-- answer to a request to join a closed group.
+local function send_mail(to, subject, lines, link, link_text)
+	local tenant = plugin.tenant().name
+	local lang = plugin.tenant().locale
+	local view = { greeting = plugin.t("site.mail_greeting_plain", nil, lang), body = table.concat(lines, " "),
+		link = link, link_text = link_text, ignore = "" }
+	local text = table.concat({ view.greeting, "", view.body, "", link, "", "-- ", tenant }, "\n") .. "\n"
+	return plugin.mail.send(to, subject, text, plugin.render("mail/message.html", view, lang))
+end
+
+function M.invitation_created(inv)
+	if inv.kind ~= "email" or not inv.email or not inv.token then return end
+	local lang = plugin.tenant().locale
+	local tenant = plugin.tenant().name
+	local ok = send_mail(inv.email, plugin.t("tables.mail_invite_subject", { tenant = tenant }, lang),
+		{ plugin.t("tables.mail_invite_body", { tenant = tenant, table = inv.table.title }, lang) },
+		plugin.url("/uitnodiging?token=" .. inv.token), plugin.t("tables.mail_invite_link", nil, lang))
+	if not ok then error("the invitation mail could not be queued") end
+end
+
+function M.request_decided(d)
+	if not d.requester or not d.requester.email then return end
+	local lang = plugin.tenant().locale
+	local key = d.status == "approved" and "tables.mail_approved_body" or "tables.mail_declined_body"
+	local ok = send_mail(d.requester.email,
+		plugin.t("tables.mail_decided_subject", { group = d.group_name }, lang),
+		{ plugin.t(key, { group = d.group_name, table = d.table_title }, lang) },
+		plugin.url("/groepen/" .. d.group_id), plugin.t("tables.mail_decided_link", nil, lang))
+	if not ok then error("the decision mail could not be queued") end
+end
+
+return M
