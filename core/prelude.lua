@@ -424,6 +424,9 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 			return core.auth("signup", email, name, password, lang)
 		end
 		function auth.verify(token) return core.auth("verify", token) end
+		-- A new verification link for an address whose account has not
+		-- confirmed it: token, name; or nil, "unknown" (answer alike!).
+		function auth.resend(email) return core.auth("resend", email) end
 		-- Password reset by mail: forgot(email) gives the token and the
 		-- account's name, or nil, "unknown" (answer alike!);
 		-- reset_check(token) looks without spending; reset(token, password,

@@ -667,7 +667,7 @@ static int core_auth(lua_State *L)
 			return 2;
 		}
 		lua_settop(L, 2);
-	} else if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0) {
+	} else if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "resend") == 0) {
 		if (lua_type(L, 2) != LUA_TSTRING) {
 			lua_pushnil(L);
 			lua_pushliteral(L, "invalid");
@@ -1470,6 +1470,7 @@ static const struct {
 	[OP_MEMBERS] = {"members", false},
 	[OP_GRANT] = {"grant", true},
 	[OP_REVOKE] = {"revoke", true},
+	[OP_RESEND] = {"resend", true},
 	[OP_API] = {"api", false},      /* writes or not: the route says (rq_api_send) */
 };
 

@@ -16,7 +16,7 @@
 #include "mail.h"
 #include "runtime_internal.h"
 
-static int stmt_email_confirm, stmt_members, stmt_grant, stmt_revoke, stmt_export, stmt_signout;
+static int stmt_email_confirm, stmt_members, stmt_grant, stmt_revoke, stmt_export, stmt_signout, stmt_resend;
 
 void runtime_auth_register_statements(void)
 {
@@ -56,6 +56,17 @@ void runtime_auth_register_statements(void)
 		"   WHERE m.tenant_id = a.tenant_id AND m.to_addr = a.email), '[]'))::text"
 		" FROM accounts a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL");
 	stmt_signout = db_stmt("DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')");
+	/* A new verification link for an account that has not confirmed its
+	 * address: at most five valid ones at a time, so that the page cannot
+	 * be used to flood someone's mailbox. No row for any other address. */
+	stmt_resend = db_stmt(
+		"WITH a AS (SELECT id, display_name FROM accounts WHERE tenant_id = $1 AND email = $2"
+		"   AND deleted_at IS NULL AND email_verified_at IS NULL)"
+		" INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)"
+		" SELECT $1, decode($3, 'hex'), a.id, 'verify', now() + interval '24 hours' FROM a"
+		" WHERE (SELECT count(*) FROM account_tokens k WHERE k.tenant_id = $1 AND k.account_id = a.id"
+		"   AND k.purpose = 'verify' AND k.used_at IS NULL AND k.expires_at > now()) < 5"
+		" RETURNING (SELECT display_name FROM a)");
 }
 
 /* A call that hashed a password ended: a full hashing queue or a failed
@@ -365,6 +376,25 @@ static void rq_signout(struct rt_req *rq)
 	rq_send_with_tenant(rq, stmt_signout, rq->session_hash, "sign-out");
 }
 
+/* params: tenant, plugin (NULL), email (lower case). */
+static void rq_resend(struct rt_req *rq)
+{
+	char tid[24], hash[65];
+	const char *email = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
+	if (token_new(rq->token) != 0) {
+		rq_fail(rq, 503, "no randomness for a verification token");
+		return;
+	}
+	token_hash_hex(rq->token, hash);
+	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
+	const char *p[3] = {tid, email, hash};
+	if (db_query(rq->txn, stmt_resend, 3, p) != 0) {
+		rq_fail(rq, 500, "resend refused by the pool");
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
+
 void rq_auth_send(struct rt_req *rq)
 {
 	switch (rq->op) {
@@ -396,6 +426,9 @@ void rq_auth_send(struct rt_req *rq)
 		break;
 	case OP_EXPORT:
 		rq_export(rq);
+		break;
+	case OP_RESEND:
+		rq_resend(rq);
 		break;
 	case OP_MEMBERS:
 	case OP_GRANT:
@@ -587,6 +620,17 @@ int push_auth_answer(lua_State *L, struct rt_req *rq)
 	case OP_GRANT:
 	case OP_REVOKE:
 		return push_roles_answer(L, rq);
+	case OP_RESEND:
+		/* token, name; or nil, "unknown" (answer alike!) */
+		res = db_result(rq->txn, 0);
+		if (!res || PQntuples(res) != 1) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "unknown");
+			return 2;
+		}
+		lua_pushstring(L, rq->token);
+		lua_pushstring(L, PQgetvalue(res, 0, 0));
+		return 2;
 	default:
 		return 0;
 	}
@@ -595,6 +639,7 @@ int push_auth_answer(lua_State *L, struct rt_req *rq)
 /* The account calls' state, with the tokens wiped. */
 void rq_auth_free(struct rt_req *rq)
 {
+	memset(rq->token, 0, sizeof(rq->token));
 	free(rq->signin);
 	if (rq->signup)
 		memset(rq->signup->token, 0, sizeof(rq->signup->token));

@@ -49,6 +49,7 @@ enum core_op {
 	OP_MEMBERS,
 	OP_GRANT,
 	OP_REVOKE,
+	OP_RESEND,
 	OP_API,                         /* core.api: one of the JSON API's operations */
 };
 
@@ -94,6 +95,7 @@ struct rt_req {
 	char user_name[401];
 	char user_roles[64];            /* "admin facilitator member", as granted */
 	char api_secret[API_SECRET_CHARS + 1];  /* op "api": a secret drawn for the operation */
+	char token[TOKEN_CHARS + 1];    /* op "resend": the new verification token */
 	/* A JSON API request whose operation has events runs through the
 	 * tenant's Lua (runtime_api): the transaction is the API's, and the
 	 * answer goes to api_done (body NULL: failed, rolled back by the

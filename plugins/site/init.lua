@@ -287,6 +287,23 @@ plugin.route("GET", "/bevestigen", function(req)
 	}
 end)
 
+-- The verification link again, for an address whose account has not
+-- confirmed it: the same page for every address (nobody learns which
+-- have accounts), a mail only for such an account, at most five valid
+-- links at a time.
+plugin.route("GET", "/bevestiging-opnieuw", function(req)
+	return { html = plugin.render("resend.html", { csrf = req.csrf, user = req.user }, req.lang) }
+end)
+
+plugin.route("POST", "/bevestiging-opnieuw", function(req)
+	local email = (req.form.email or ""):match("^%s*(.-)%s*$"):lower()
+	local token, name = plugin.auth.resend(email)
+	if token then
+		send_verify_mail(req, email, name, token)
+	end
+	return { html = plugin.render("resend.html", { csrf = req.csrf, user = req.user, sent = true }, req.lang) }
+end)
+
 -- Password reset by mail. The page answers alike whether or not the
 -- address has an account; only an existing one gets a token (1 hour,
 -- single use, stored hashed) and the mail, queued in the same transaction.

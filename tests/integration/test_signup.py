@@ -189,7 +189,7 @@ def test_an_existing_address_gets_the_same_page(site, pg):
     before = counts(pg, tid)
     st2, _, body2, _ = signup(b, "Iemand Anders", "Bestaand@example.nl", "een ander lang wachtwoord")
     assert st1 == st2 == 200
-    assert body1.replace("nieuw", "X") == body2.replace("bestaand", "X")
+    assert body1.replace("nieuw@example", "X@example") == body2.replace("bestaand@example", "X@example")
     accounts, tokens, mails = counts(pg, tid)
     assert (accounts, tokens) == before[:2]                                 # no second account, no token
     assert query(pg, "SELECT display_name FROM accounts WHERE tenant_id = %s AND email = 'bestaand@example.nl'",
@@ -248,3 +248,34 @@ def test_sign_ups_are_limited_per_address(site, pg):
                      tid)[0][0] == 0
     finally:
         run("DELETE FROM signin_limits WHERE tenant_id = %s")
+
+
+def test_the_link_can_be_sent_again(site, pg):
+    """The same page for every address; a new link only for an account
+    that has not confirmed, at most five valid at a time; each link works."""
+    d, tid = site
+    b = Browser(d, "up-a.test")
+    assert signup(b, "Sanne", "sanne@example.nl", PASSWORD)[0] == 200
+    st, _, body, _ = b.go("GET", "/bevestiging-opnieuw")
+    assert st == 200 and 'name="csrf"' in body
+    before = len(mails_to(pg, tid, "bestaand@example.nl"))
+    pages = set()
+    for addr in ("sanne@example.nl", "niemand@example.nl", "bestaand@example.nl"):
+        st, _, body, _ = b.go("POST", "/bevestiging-opnieuw", {"csrf": b.csrf(), "email": addr})
+        assert st == 200
+        pages.add(body)
+    assert len(pages) == 1                                  # nobody learns which addresses have accounts
+    assert len(mails_to(pg, tid, "niemand@example.nl")) == 0
+    assert len(mails_to(pg, tid, "bestaand@example.nl")) == before  # confirmed already (made by the CLI)
+    mails = mails_to(pg, tid, "sanne@example.nl")
+    assert len(mails) == 2 and "Sanne" in mails[1][1]
+    for _ in range(6):
+        b.go("POST", "/bevestiging-opnieuw", {"csrf": b.csrf(), "email": " Sanne@Example.NL "})
+    assert len(mails_to(pg, tid, "sanne@example.nl")) == 5      # five valid links at most
+    # The newest link confirms; after that no more are sent.
+    st, _, body, _ = b.go("GET", "/bevestigen?token=" + token_of(mails_to(pg, tid, "sanne@example.nl")[-1][1]))
+    assert st == 200
+    b.go("POST", "/bevestiging-opnieuw", {"csrf": b.csrf(), "email": "sanne@example.nl"})
+    assert len(mails_to(pg, tid, "sanne@example.nl")) == 5
+    st, _, _, _ = b.go("POST", "/bevestiging-opnieuw", {"email": "sanne@example.nl"})
+    assert st == 403                                        # no CSRF token
