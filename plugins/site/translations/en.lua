@@ -250,4 +250,9 @@ return {
 	["site.a11y_how_4"] = "Every page is tested for accessibility automatically.",
 	["site.a11y_contact_title"] = "Something does not work?",
 	["site.a11y_contact"] = "Let us know through the municipality's contact details. We will look for a solution together.",
+	["site.resend_title"] = "Send the confirmation link again",
+	["site.resend_intro"] = "Enter the e-mail address you signed up with. If it has not been confirmed yet, we send a new link.",
+	["site.resend_submit"] = "Send the link again",
+	["site.resend_sent"] = "If this address has an account that is not confirmed yet, you will get a new link within a few minutes. It works for 24 hours.",
+	["site.resend_none"] = "No e-mail received?",
 }

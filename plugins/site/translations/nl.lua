@@ -250,4 +250,9 @@ return {
 	["site.a11y_how_4"] = "Elke pagina wordt automatisch getest op toegankelijkheid.",
 	["site.a11y_contact_title"] = "Lukt iets niet?",
 	["site.a11y_contact"] = "Laat het ons weten via de contactgegevens van de gemeente. We zoeken samen naar een oplossing.",
+	["site.resend_title"] = "Bevestigingslink opnieuw sturen",
+	["site.resend_intro"] = "Vul het e-mailadres in waarmee u zich heeft geregistreerd. Als het nog niet is bevestigd, sturen we een nieuwe link.",
+	["site.resend_submit"] = "Stuur de link opnieuw",
+	["site.resend_sent"] = "Als dit e-mailadres een account heeft dat nog niet is bevestigd, krijgt u binnen enkele minuten een nieuwe link. Die werkt 24 uur.",
+	["site.resend_none"] = "Geen e-mail gekregen?",
 }
