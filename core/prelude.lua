@@ -14,7 +14,7 @@ local EVENTS = {
 	-- asked for them (the core's route table names them).
 	["table.created"] = true, ["table.updated"] = true, ["member.joined"] = true,
 	["contribution.before_create"] = true, ["contribution.created"] = true,
-	["invitation.created"] = true, ["group.request_created"] = true, ["group.request_decided"] = true,
+	["invitation.created"] = true, ["group.joined"] = true, ["group.request_decided"] = true,
 }
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 
