@@ -7,6 +7,11 @@
 # the same way: the ratio is what a dynamic page costs against a static one.
 # A read-only variant (tenant zutphenro: the same bundle with counter = false,
 # activity = 0) is measured too, since the counter serialises on one row.
+# Then a table's page with 50 contributions (GET /tafels/ID: the table, its
+# groups and its conversation through plugin.api, Markdown already
+# rendered), once as a guest and once signed in (which also records the
+# visit, a write and a commit per view), each against nginx serving the
+# same bytes.
 #
 # Then the memory of many tenants: 1,000 tenants without a bundle (the
 # platform's default site) and 100 with a copy of Zutphen's bundle, one
@@ -81,9 +86,9 @@ start_daemon() { # LOGFILE [VAR=VALUE ...]
 }
 
 to_ms='{v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}'
-run() { # NAME PORT HOST SECONDS -> "rps p50ms p99ms"
+run() { # NAME PORT HOST SECONDS [PATH [COOKIE]] -> "rps p50ms p99ms"
   out="$work/wrk-$1.out"
-  wrk -t1 -c"$conns" -d"${4}s" --latency -H "Host: $3" "http://127.0.0.1:$2/" > "$out" \
+  wrk -t1 -c"$conns" -d"${4}s" --latency -H "Host: $3" ${6:+-H "Cookie: $6"} "http://127.0.0.1:$2${5:-/}" > "$out" \
     || { cat "$out" >&2; fail "wrk failed against $1"; }
   if grep -q "Non-2xx" "$out"; then
     cat "$out" >&2; fail "$1 answered non-2xx under load"
@@ -113,6 +118,52 @@ grep -q 'class="views"' "$work/www/zutphen/index.html" || fail "zutphen's home p
 ! grep -q 'class="views"' "$work/www/zutphenro/index.html" || fail "zutphenro's home page still counts visits"
 bytes_rw=$(wc -c < "$work/www/zutphen/index.html")
 bytes_ro=$(wc -c < "$work/www/zutphenro/index.html")
+
+# A public table of zutphenro with 50 contributions by 5 residents, and a
+# session of a sixth who takes part (written as the owner, inside the
+# tenant's row-level security; the Markdown as the core would render it).
+session=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+csrf=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+shash=$(printf '%s' "$session" | sha256sum | cut -d' ' -f1)
+table=$(owner_sql <<SQL
+BEGIN;
+SELECT set_config('aantafel.tenant_id', id::text, true) FROM platform.tenants WHERE slug = 'zutphenro' \\g /dev/null
+INSERT INTO accounts (tenant_id, email, display_name, email_verified_at)
+  SELECT current_setting('aantafel.tenant_id')::bigint, format('inwoner%s@example.nl', i), format('Inwoner %s', i), now()
+    FROM generate_series(1, 6) i;
+INSERT INTO tables (tenant_id, title, question, description, description_html, visibility)
+  VALUES (current_setting('aantafel.tenant_id')::bigint, 'Buurthuis Hanzehof',
+          'Wat is ervoor nodig zodat de Hanzehof een buurthuis wordt?',
+          'Een *tafel* over het gebouw aan de Hanzehof.', '<p>Een <em>tafel</em> over het gebouw aan de Hanzehof.</p>', 'public');
+INSERT INTO table_members (tenant_id, table_id, account_id, role)
+  SELECT a.tenant_id, (SELECT max(id) FROM tables), a.id, 'member' FROM accounts a
+   WHERE a.tenant_id = current_setting('aantafel.tenant_id')::bigint;
+INSERT INTO contributions (tenant_id, table_id, author_id, body, body_html, created_at)
+  SELECT a.tenant_id, (SELECT max(id) FROM tables), a.id, b, '<p>' || b || '</p>', now() - make_interval(mins => 60 - i)
+    FROM generate_series(1, 50) i
+    JOIN accounts a ON a.tenant_id = current_setting('aantafel.tenant_id')::bigint
+                   AND a.email = format('inwoner%s@example.nl', 1 + i % 5)
+    CROSS JOIN LATERAL (SELECT format('Bijdrage %s: een buurthuis heeft een vaste beheerder nodig, open avonden'
+        ' voor jongeren en ouderen, een koffiehoek en afspraken over geluid met de buren. Wie neemt de sleutel?', i) AS b) x;
+INSERT INTO sessions (tenant_id, token_hash, account_id, csrf_token)
+  SELECT tenant_id, decode('$shash', 'hex'), id, '$csrf' FROM accounts
+   WHERE tenant_id = current_setting('aantafel.tenant_id')::bigint AND email = 'inwoner6@example.nl';
+SELECT max(id) FROM tables;
+COMMIT;
+SQL
+) || fail "could not make the table"
+cookie="at_csrf=$csrf; at_session=$session"
+code=$(curl -s -o "$work/www/zutphenro/tafel.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
+  "http://127.0.0.1:$aport/tafels/$table")
+[ "$code" = 200 ] || fail "GET /tafels/$table: $code"
+code=$(curl -s -o "$work/www/zutphenro/tafel-in.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
+  -H "Cookie: $cookie" "http://127.0.0.1:$aport/tafels/$table")
+[ "$code" = 200 ] || fail "GET /tafels/$table signed in: $code"
+[ "$(grep -c 'class="contribution' "$work/www/zutphenro/tafel.html")" -ge 50 ] || fail "the table page lacks contributions"
+grep -q 'Inwoner 6' "$work/www/zutphenro/tafel-in.html" || fail "the signed-in table page does not show the person"
+bytes_t=$(wc -c < "$work/www/zutphenro/tafel.html")
+bytes_ti=$(wc -c < "$work/www/zutphenro/tafel-in.html")
+run warm-table "$aport" zutphenro.localhost 2 "/tafels/$table" >/dev/null
 
 # As bench/http.sh: one worker (or WORKERS), every request logged to a file.
 cat > "$work/nginx/nginx.conf" <<NGINX
@@ -144,6 +195,8 @@ http {
     listen 127.0.0.1:$nport;
     server_name zutphenro.localhost;
     location = / { root $work/www/zutphenro; try_files /index.html =404; }
+    location = /tafel { root $work/www/zutphenro; try_files /tafel.html =404; }
+    location = /tafel-in { root $work/www/zutphenro; try_files /tafel-in.html =404; }
   }
 }
 NGINX
@@ -161,6 +214,11 @@ r=$(run daemon "$aport" zutphen.localhost "$secs") || exit 1; set -- $r; a_rps=$
 r=$(run nginx "$nport" zutphen.localhost "$secs") || exit 1; set -- $r; n_rps=$1; n_p50=$2; n_p99=$3
 r=$(run daemon-ro "$aport" zutphenro.localhost "$secs") || exit 1; set -- $r; r_rps=$1; r_p50=$2; r_p99=$3
 r=$(run nginx-ro "$nport" zutphenro.localhost "$secs") || exit 1; set -- $r; m_rps=$1; m_p50=$2; m_p99=$3
+r=$(run daemon-table "$aport" zutphenro.localhost "$secs" "/tafels/$table") || exit 1; set -- $r; t_rps=$1; t_p50=$2; t_p99=$3
+r=$(run nginx-table "$nport" zutphenro.localhost "$secs" /tafel) || exit 1; set -- $r; u_rps=$1; u_p50=$2; u_p99=$3
+r=$(run daemon-table-in "$aport" zutphenro.localhost "$secs" "/tafels/$table" "$cookie") || exit 1
+set -- $r; ti_rps=$1; ti_p50=$2; ti_p99=$3
+r=$(run nginx-table-in "$nport" zutphenro.localhost "$secs" /tafel-in) || exit 1; set -- $r; ui_rps=$1; ui_p50=$2; ui_p99=$3
 kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=
 stop_daemon
 # The store is behind row-level security, which binds its owner too: read
@@ -180,6 +238,15 @@ printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'nginx same bytes' "$m_rps" "$m_p50" "$m
 awk -v a="$a_rps" -v n="$n_rps" 'BEGIN { printf "ratio aantafel/nginx, counting visits: %.3f\n", a/n }'
 awk -v a="$r_rps" -v n="$m_rps" 'BEGIN { printf "ratio aantafel/nginx, read-only:       %.3f\n", a/n }'
 echo "zutphen's counter: ${views:-0} visits counted of $served pages served (a view gives up counting after 5 conflicting tries)"
+echo
+echo "GET /tafels/$table (a table with 50 contributions: plugin.api, SQL visibility rules, templates)"
+printf '%-22s %12s %9s %9s %8s\n' server 'requests/s' 'p50 ms' 'p99 ms' bytes
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'aantafel, guest' "$t_rps" "$t_p50" "$t_p99" "$bytes_t"
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'nginx same bytes' "$u_rps" "$u_p50" "$u_p99" "$bytes_t"
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'aantafel, signed in' "$ti_rps" "$ti_p50" "$ti_p99" "$bytes_ti"
+printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'nginx same bytes' "$ui_rps" "$ui_p50" "$ui_p99" "$bytes_ti"
+awk -v a="$t_rps" -v n="$u_rps" 'BEGIN { printf "ratio aantafel/nginx, table page as a guest:  %.3f\n", a/n }'
+awk -v a="$ti_rps" -v n="$ui_rps" 'BEGIN { printf "ratio aantafel/nginx, table page signed in:   %.3f (records the visit: a commit per view)\n", a/n }'
 
 # ------------------------------------------------------------ 1,100 tenants
 # One transaction through the owner role: t0001..t1000 without a bundle

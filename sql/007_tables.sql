@@ -257,14 +257,22 @@ $$;
 
 -- ---------------------------------------------------------------- JSON shapes
 
-CREATE FUNCTION api.table_json(t bigint, tb tables, standing text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+-- A table as JSON, given the viewer's role there (NULL: none) and its
+-- number of visible contributions. Immutable and without subqueries, so
+-- PostgreSQL inlines it into a list's query.
+CREATE FUNCTION api.table_object(tb tables, my_role text, contributions bigint) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object('id', tb.id, 'title', tb.title, 'question', tb.question,
         'description', tb.description, 'description_html', tb.description_html,
         'visibility', tb.visibility, 'status', tb.status, 'created_at', tb.created_at, 'updated_at', tb.updated_at,
-        'my_role', CASE WHEN standing = 'guest' THEN NULL ELSE standing END,
-        'contributions', (SELECT count(*) FROM contributions c WHERE c.tenant_id = t AND c.table_id = tb.id
-                            AND c.group_id IS NULL AND c.hidden_at IS NULL))
+        'my_role', my_role, 'contributions', contributions)
+$$;
+
+CREATE FUNCTION api.table_json(t bigint, tb tables, standing text) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT api.table_object(tb, CASE WHEN standing = 'guest' THEN NULL ELSE standing END,
+        (SELECT count(*) FROM contributions c WHERE c.tenant_id = t AND c.table_id = tb.id
+            AND c.group_id IS NULL AND c.hidden_at IS NULL))
 $$;
 
 CREATE FUNCTION api.group_json(t bigint, viewer bigint, g groups, standing text) RETURNS jsonb
@@ -279,23 +287,21 @@ LANGUAGE sql STABLE AS $$
         'members', (SELECT count(*) FROM group_members m WHERE m.tenant_id = t AND m.group_id = g.id))
 $$;
 
-CREATE FUNCTION api.author_json(t bigint, c contributions) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT CASE
-        WHEN c.author_id IS NOT NULL THEN
-            (SELECT jsonb_build_object('id', a.id, 'name', a.display_name,
-                                       'kind', CASE WHEN a.deleted_at IS NULL THEN 'account' ELSE 'former' END)
-               FROM accounts a WHERE a.tenant_id = t AND a.id = c.author_id)
-        ELSE jsonb_build_object('id', NULL, 'name', coalesce(c.author_name, 'deelnemer aan tafel'), 'kind', 'table')
-    END
-$$;
-
 -- A contribution as VIEWER sees it: a hidden one keeps its place and its
 -- reason, and its text only for the table's facilitators.
-CREATE FUNCTION api.contribution_json(t bigint, viewer bigint, c contributions, manage boolean) RETURNS jsonb
+-- Contributions IDS as VIEWER sees them, in id order: a hidden one keeps
+-- its place and its reason, and its text only for the table's
+-- facilitators (MANAGE). One set-based query for a whole list: a function
+-- called per row costs a planned query per row.
+CREATE FUNCTION api.contributions_json(t bigint, viewer bigint, manage boolean, ids bigint[]) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('id', c.id, 'table_id', c.table_id, 'group_id', c.group_id, 'parent_id', c.parent_id,
-        'author', api.author_json(t, c),
+    SELECT coalesce(jsonb_agg(jsonb_build_object('id', c.id, 'table_id', c.table_id, 'group_id', c.group_id,
+        'parent_id', c.parent_id,
+        'author', CASE WHEN c.author_id IS NOT NULL THEN
+                jsonb_build_object('id', a.id, 'name', a.display_name,
+                                   'kind', CASE WHEN a.deleted_at IS NULL THEN 'account' ELSE 'former' END)
+            ELSE jsonb_build_object('id', NULL, 'name', coalesce(c.author_name, 'deelnemer aan tafel'), 'kind', 'table')
+            END,
         'recorded', c.recorded_by IS NOT NULL,
         'body', CASE WHEN c.hidden_at IS NULL OR manage THEN c.body END,
         'body_html', CASE WHEN c.hidden_at IS NULL OR manage THEN c.body_html END,
@@ -306,8 +312,18 @@ LANGUAGE sql STABLE AS $$
         'mine', viewer IS NOT NULL AND c.author_id IS NOT DISTINCT FROM viewer,
         'can_edit', viewer IS NOT NULL AND c.author_id IS NOT DISTINCT FROM viewer AND c.hidden_at IS NULL
                     AND c.created_at > now() - interval '15 minutes',
-        'replies', CASE WHEN c.parent_id IS NULL THEN
-            (SELECT count(*) FROM contributions r WHERE r.tenant_id = t AND r.parent_id = c.id) END)
+        'replies', CASE WHEN c.parent_id IS NULL THEN coalesce(r.n, 0) END) ORDER BY c.id), '[]')
+      FROM contributions c
+      LEFT JOIN accounts a ON a.tenant_id = c.tenant_id AND a.id = c.author_id
+      LEFT JOIN (SELECT q.parent_id, count(*) AS n FROM contributions q
+                  WHERE q.tenant_id = t AND q.parent_id = ANY (ids) GROUP BY q.parent_id) r ON r.parent_id = c.id
+     WHERE c.tenant_id = t AND c.id = ANY (ids)
+$$;
+
+-- One contribution, the same shape.
+CREATE FUNCTION api.contribution_json(t bigint, viewer bigint, c contributions, manage boolean) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT api.contributions_json(t, viewer, manage, ARRAY[c.id]) -> 0
 $$;
 
 -- ---------------------------------------------------------------- tables
@@ -325,6 +341,7 @@ DECLARE
     mine boolean := a ->> 'filter' = 'mine';
     st text := a ->> 'status';
     admin boolean := viewer IS NOT NULL AND api.has_role(roles, 'admin');
+    ids bigint[];
 BEGIN
     IF after = -1 THEN
         RETURN api.bad_cursor();
@@ -336,17 +353,26 @@ BEGIN
     IF mine AND viewer IS NULL THEN
         RETURN api.unauthorized();
     END IF;
-    RETURN api.ok(api.page((
-        SELECT jsonb_agg(api.table_json(t, x, api.table_standing(t, viewer, roles, x)) ORDER BY x.id DESC)
-          FROM (SELECT * FROM tables x
-                 WHERE x.tenant_id = t AND (after IS NULL OR x.id < after)
-                   AND (st IS NULL OR x.status = st)
-                   AND (st IS NOT NULL OR x.status <> 'archived')
-                   AND (CASE WHEN mine THEN EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t
-                                                    AND m.table_id = x.id AND m.account_id = viewer)
-                             ELSE x.visibility = 'public' OR admin OR EXISTS (SELECT 1 FROM table_members m
-                                  WHERE m.tenant_id = t AND m.table_id = x.id AND m.account_id = viewer) END)
-                 ORDER BY x.id DESC LIMIT lim + 1) x), lim));
+    ids := ARRAY(SELECT x.id FROM tables x
+                  WHERE x.tenant_id = t AND (after IS NULL OR x.id < after)
+                    AND (st IS NULL OR x.status = st)
+                    AND (st IS NOT NULL OR x.status <> 'archived')
+                    AND (CASE WHEN mine THEN EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t
+                                                     AND m.table_id = x.id AND m.account_id = viewer)
+                              ELSE x.visibility = 'public' OR admin OR EXISTS (SELECT 1 FROM table_members m
+                                   WHERE m.tenant_id = t AND m.table_id = x.id AND m.account_id = viewer) END)
+                  ORDER BY x.id DESC LIMIT lim + 1);
+    -- One query for the page: roles and counts joined, not asked per table.
+    RETURN api.ok(jsonb_build_object(
+        'items', coalesce((SELECT jsonb_agg(api.table_object(x, CASE WHEN admin THEN 'facilitator' ELSE m.role END,
+                                                              coalesce(n.n, 0)) ORDER BY x.id DESC)
+            FROM tables x
+            LEFT JOIN table_members m ON m.tenant_id = t AND m.table_id = x.id AND m.account_id = viewer
+            LEFT JOIN (SELECT c.table_id, count(*) AS n FROM contributions c
+                        WHERE c.tenant_id = t AND c.table_id = ANY (ids[1:lim]) AND c.group_id IS NULL
+                          AND c.hidden_at IS NULL GROUP BY c.table_id) n ON n.table_id = x.id
+           WHERE x.tenant_id = t AND x.id = ANY (ids[1:lim])), '[]'),
+        'next_cursor', CASE WHEN cardinality(ids) > lim THEN to_jsonb(api.cursor(ids[lim])) ELSE 'null' END));
 END $$;
 
 -- The fields of a table from A, checked; REQUIRED for a new one.
@@ -965,6 +991,7 @@ DECLARE
     lim int := api.page_limit(a);
     after bigint := api.cursor_id(a);
     manage boolean;
+    ids bigint[];
 BEGIN
     SELECT * INTO p FROM api.place(t, viewer, roles, a);
     IF p.ts IS NULL OR ((p.g).id IS NOT NULL AND p.gs NOT IN ('manage', 'member', 'read')) THEN
@@ -975,13 +1002,14 @@ BEGIN
     END IF;
     manage := p.ts = 'facilitator';
     -- Oldest first, as a conversation reads; replies come with their thread.
-    RETURN api.ok(api.page((
-        SELECT jsonb_agg(api.contribution_json(t, viewer, c, manage) ORDER BY c.id)
-          FROM (SELECT * FROM contributions c
-                 WHERE c.tenant_id = t AND c.table_id = (p.x).id
-                   AND c.group_id IS NOT DISTINCT FROM (p.g).id AND c.parent_id IS NULL
-                   AND (after IS NULL OR c.id > after)
-                 ORDER BY c.id LIMIT lim + 1) c), lim));
+    ids := ARRAY(SELECT c.id FROM contributions c
+                  WHERE c.tenant_id = t AND c.table_id = (p.x).id
+                    AND c.group_id IS NOT DISTINCT FROM (p.g).id AND c.parent_id IS NULL
+                    AND (after IS NULL OR c.id > after)
+                  ORDER BY c.id LIMIT lim + 1);
+    RETURN api.ok(jsonb_build_object(
+        'items', api.contributions_json(t, viewer, manage, ids[1:lim]),
+        'next_cursor', CASE WHEN cardinality(ids) > lim THEN to_jsonb(api.cursor(ids[lim])) ELSE 'null' END));
 END $$;
 
 CREATE FUNCTION api.contribution_create(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
@@ -1079,8 +1107,8 @@ BEGIN
         RETURN api.not_found();
     END IF;
     RETURN api.ok(api.contribution_json(t, viewer, r.c, manage) || jsonb_build_object(
-        'thread', coalesce((SELECT jsonb_agg(api.contribution_json(t, viewer, q, manage) ORDER BY q.id)
-                              FROM contributions q WHERE q.tenant_id = t AND q.parent_id = (r.c).id), '[]'),
+        'thread', api.contributions_json(t, viewer, manage,
+                      ARRAY(SELECT q.id FROM contributions q WHERE q.tenant_id = t AND q.parent_id = (r.c).id)),
         'edits', CASE WHEN manage OR (r.c).author_id = viewer THEN coalesce((
             SELECT jsonb_agg(jsonb_build_object('body', e.body, 'replaced_at', e.replaced_at) ORDER BY e.id)
               FROM contribution_edits e WHERE e.tenant_id = t AND e.contribution_id = (r.c).id), '[]') END));
