@@ -183,7 +183,11 @@ local function load_strings(which, path, into, name)
 end
 
 local function translate(lang, key, vars)
-	local s = strings[lang][key] or strings[tenant.locale][key] or strings.nl[key] or key
+	-- The tenant's own strings win over the platform's (core.text, one
+	-- table in the daemon for every tenant), in the language asked, then
+	-- the tenant's locale, then Dutch.
+	local s = strings[lang][key] or core.text(lang, key) or strings[tenant.locale][key]
+		or core.text(tenant.locale, key) or strings.nl[key] or core.text("nl", key) or key
 	if vars then
 		s = s:gsub("{([%w_]+)}", function(k)
 			local v = vars[k]
@@ -349,7 +353,7 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		view.theme = view.theme or tenant.theme
 		view.lang = view.lang or lang
 		fire("page.view", template, view)
-		return core.render(name, template, view, strings[lang])
+		return core.render(name, template, view, strings[lang], lang)
 	end
 
 	function P.t(key, vars, lang)
@@ -523,8 +527,7 @@ local function load_plugin(name, opts)
 	home.loaded = true
 	commit(name, pending)
 	for lang in pairs(LANGS) do
-		load_strings("platform", name .. "/translations/" .. lang .. ".lua", strings[lang],
-			"plugins/" .. name .. "/translations/" .. lang .. ".lua")
+		-- A platform plugin's strings are the daemon's (core.text).
 		load_strings("tenant", "plugins/" .. name .. "/translations/" .. lang .. ".lua", strings[lang],
 			"plugins/" .. name .. "/translations/" .. lang .. ".lua")
 	end
@@ -535,10 +538,6 @@ end
 -- Builds the tenant: returns the list of problems (empty when all is well).
 local function load_tenant(info)
 	local list = read_tenant(info)
-	for lang in pairs(LANGS) do
-		load_strings("platform", "translations/" .. lang .. ".lua", strings[lang],
-			"plugins/translations/" .. lang .. ".lua")
-	end
 	local names = {}
 	for name in pairs(list) do names[#names + 1] = name end
 	table.sort(names)

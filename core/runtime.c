@@ -23,6 +23,7 @@
 #include "lsandbox.h"
 #include "static_files.h"
 #include "template.h"
+#include "texts.h"
 #include "runtime_internal.h"
 #include "worker.h"
 
@@ -85,6 +86,7 @@ struct answer {
 };
 
 static struct bundle *platform;
+static struct texts *platform_texts;     /* the platform's translations, shared by all states */
 static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
@@ -121,6 +123,13 @@ int runtime_global_init(const struct config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "plugins directory %s: %s", cfg->plugins_dir, why);
 		return -1;
 	}
+	platform_texts = texts_from_bundle(platform, why, sizeof(why));
+	if (!platform_texts) {
+		snprintf(err, errlen, "plugins directory %s: %s", cfg->plugins_dir, why);
+		bundle_unref(platform);
+		platform = NULL;
+		return -1;
+	}
 	return 0;
 }
 
@@ -129,6 +138,8 @@ void runtime_global_fini(void)
 	if (platform)
 		bundle_unref(platform);
 	platform = NULL;
+	texts_free(platform_texts);
+	platform_texts = NULL;
 }
 
 struct bundle *runtime_platform(void)
@@ -408,11 +419,23 @@ static int core_url(lua_State *L)
 	return 1;
 }
 
+/* core.text(lang, key): the platform's text of KEY, or nil. */
+static int core_text(lua_State *L)
+{
+	const char *s = texts_get(platform_texts, luaL_checkstring(L, 1), luaL_checkstring(L, 2));
+	if (s)
+		lua_pushstring(L, s);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
 /* ---------------------------------------------------------------- templates */
 
 struct render_ctx {
 	struct tstate *ts;
 	const char *plugin;
+	const char *lang;               /* for the platform's texts */
 	lua_State *L;
 	int strings;            /* registry reference of the translations, or LUA_NOREF */
 	char err[512];
@@ -487,7 +510,7 @@ static const char *template_translate(void *arg, const char *key)
 {
 	struct render_ctx *rc = arg;
 	if (rc->strings == LUA_NOREF)
-		return NULL;
+		return texts_get(platform_texts, rc->lang, key);
 	/* The engine renders inside a protected call of its own: no stack
 	 * index of core_render's frame is valid here, the registry is. */
 	if (!lua_checkstack(rc->L, 2))
@@ -496,7 +519,12 @@ static const char *template_translate(void *arg, const char *key)
 	lua_pushstring(rc->L, key);
 	const char *s = lua_rawget(rc->L, -2) == LUA_TSTRING ? lua_tostring(rc->L, -1) : NULL;
 	lua_pop(rc->L, 2);      /* the table keeps the string alive */
-	return s;
+	if (s)
+		return s;
+	/* The tenant's own strings win; then the platform's, in the page's
+	 * language, then in Dutch. */
+	s = texts_get(platform_texts, rc->lang, key);
+	return s ? s : texts_get(platform_texts, "nl", key);
 }
 
 /* core.render(plugin, name, view, strings) -> safe HTML */
@@ -505,6 +533,7 @@ static int core_render(lua_State *L)
 	struct render_ctx rc = {.ts = ts_of(L), .L = L, .strings = LUA_NOREF};
 	rc.plugin = luaL_checkstring(L, 1);
 	const char *name = luaL_checkstring(L, 2);
+	rc.lang = luaL_optstring(L, 5, "nl");
 	luaL_checktype(L, 3, LUA_TTABLE);
 	const struct tmpl *t = template_lookup(&rc, name);
 	if (!t)
@@ -766,7 +795,7 @@ static const luaL_Reg core_funcs[] = {
 	{"file", core_file},     {"new_env", core_new_env}, {"load", core_load},     {"describe", core_describe},
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
 	{"db", core_db},         {"auth", core_auth},       {"api", core_api},       {"api_route", core_api_route},
-	{"url", core_url},       {NULL, NULL},
+	{"url", core_url},       {"text", core_text},       {NULL, NULL},
 };
 
 /* Builds the state: sandbox, prelude, tenant.lua and plugins. Problems
@@ -939,6 +968,10 @@ static int check_with(const struct bundle *plat, const struct bundle *bundle, co
 
 int runtime_check_platform(const struct bundle *plat, char *err, size_t errlen)
 {
+	struct texts *t = texts_from_bundle(plat, err, errlen);
+	if (!t)
+		return -1;
+	texts_free(t);
 	/* A tenant that names every platform plugin, with default options. */
 	char conf[4096] = "return { plugins = { ";
 	size_t len = strlen(conf);
