@@ -221,6 +221,10 @@ function M.edit_form(req, p)
 	if not id then return { status = 404 } end
 	local st, t = plugin.api.get("/tables/" .. id)
 	if st ~= 200 then return refused(st) end
+	-- A public table reads for guests too, so the API's answer alone
+	-- would make this a 403 for them; like the other management pages,
+	-- a guest is asked to sign in first.
+	if not req.user then return { redirect = "/inloggen" } end
 	if t.my_role ~= "facilitator" then return { status = 403 } end
 	return table_form(req, 200, t, nil, id)
 end
@@ -281,7 +285,9 @@ local function show_table(req, id, status, errors, value)
 	end
 	local view = table_view(req, t)
 	view.contributions = list
-	view.new = new
+	-- nil rather than 0: the template's "if new" takes 0 for true (Lua),
+	-- and would say "0 new since" instead of "nothing new since".
+	view.new = new > 0 and new or nil
 	view.since = since and when(req, since)
 	view.more = more and ("/tafels/" .. id .. "?na=" .. more)
 	view.groups = glist
@@ -330,6 +336,11 @@ end
 
 local function post_errors(req, st, body)
 	local errors = field_errors(req, body)
+	-- The forms have no field for the parent (it is in the path), so an
+	-- error about it (a reply to a reply) is shown above the form.
+	if errors.parent_id and not errors.form then errors.form = errors.parent_id end
+	-- The API's on_behalf is the form's behalf_name field.
+	if errors.on_behalf then errors.behalf_name = errors.on_behalf end
 	if body and body.error and body.error.code == "refused" then
 		errors.form = body.error.message
 	elseif st == 409 then
@@ -410,7 +421,9 @@ function M.group_decide(req, p)
 	local id, rid = id_of(p.id), id_of(p.request)
 	if not id or not rid then return { status = 404 } end
 	local decision = req.form.decision
-	if decision ~= "approve" and decision ~= "decline" then return { status = 422, text = "?" } end
+	if decision ~= "approve" and decision ~= "decline" then
+		return { status = 422, text = T(req, "tables.bad_decision") }
+	end
 	local st = plugin.api.post("/groups/" .. id .. "/requests/" .. rid, { decision = decision })
 	if st ~= 200 then return refused(st) end
 	return { redirect = "/groepen/" .. id }
@@ -452,12 +465,19 @@ local function show_thread(req, id, status, errors, value)
 	view.table = table_view(req, t)
 	view.back = c.group_id and ("/groepen/" .. c.group_id) or ("/tafels/" .. c.table_id)
 	view.facilitator = t.my_role == "facilitator"
-	view.can_reply = c.parent_id == nil and t.status == "open" and req.user ~= nil
+	-- A refused reply shows its form again with the reason (and the text
+	-- typed), even where no reply form is offered (on a reply, or when
+	-- the table closed meanwhile): otherwise the refusal would be silent.
+	view.can_reply = (c.parent_id == nil and t.status == "open" and req.user ~= nil)
+		or (errors ~= nil and errors.reply ~= nil)
 	view.reply_forms = { post_form(req, "/bijdragen/" .. id .. "/reactie", errors and errors.reply, value) }
 	view.errors = errors or {}
 	view.signin = not req.user
-	view.edit_field = view.can_edit and field(req, "body", "tables.field_edit", c.body, errors and errors.edit,
-		{ textarea = true, rows = 5, max = 10000, required = true })
+	-- Likewise a refused edit (the 15 minutes passed meanwhile) keeps its
+	-- form, with the reason next to the field.
+	view.edit_field = (view.can_edit or (errors ~= nil and errors.edit ~= nil))
+		and field(req, "body", "tables.field_edit", c.body, errors and errors.edit,
+			{ textarea = true, rows = 5, max = 10000, required = true })
 	view.report_field = req.user and field(req, "reason", "tables.field_report", nil, errors and errors.report,
 		{ textarea = true, rows = 3, max = 1000, required = true })
 	view.hide_field = view.facilitator and not c.hidden and field(req, "reason", "tables.field_hide", nil,

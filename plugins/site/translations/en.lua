@@ -169,6 +169,7 @@ return {
 	["tables.dismiss"] = "Dismiss report",
 	["tables.no_reports"] = "There are no open reports.",
 	["tables.bad_action"] = "Choose hide or dismiss.",
+	["tables.bad_decision"] = "Choose let in or decline.",
 	["tables.not_open"] = "This table takes no new contributions.",
 	["tables.last_facilitator"] = "A table keeps at least one facilitator.",
 	["tables.bad_person"] = "Choose a person and a role.",

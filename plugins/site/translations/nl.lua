@@ -169,6 +169,7 @@ return {
 	["tables.dismiss"] = "Melding afwijzen",
 	["tables.no_reports"] = "Er zijn geen open meldingen.",
 	["tables.bad_action"] = "Kies verbergen of afwijzen.",
+	["tables.bad_decision"] = "Kies toelaten of afwijzen.",
 	["tables.not_open"] = "Deze tafel neemt geen nieuwe bijdragen aan.",
 	["tables.last_facilitator"] = "Een tafel houdt minstens één gespreksleider.",
 	["tables.bad_person"] = "Kies een persoon en een rol.",
