@@ -32,6 +32,18 @@ static const struct api_route routes[] = {
 	{"GET", "/members", "members_list", API_PLATFORM, NULL, NULL},
 	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM, NULL, NULL},
 	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/session", "session_create", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"DELETE", "/session", "session_delete", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/accounts", "account_create", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/accounts/verify", "account_verify", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/accounts/verify/resend", "account_resend", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/password/forgot", "password_forgot", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/password/reset", "password_reset", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"PUT", "/me/password", "password_change", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/me/email", "email_change", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/me/email/confirm", "email_confirm", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"GET", "/me/export", "account_export", API_PLATFORM, NULL, NULL},
+	{"DELETE", "/me", "account_delete", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
 	{"GET", "/tables", "tables_list", 0, NULL, NULL},
 	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN, NULL, "table.created"},
 	{"GET", "/tables/{id}", "table_get", 0, NULL, NULL},
@@ -111,6 +123,8 @@ void api_register_statements(void)
 	/* The pool keeps the pointers: the texts live as long as the process. */
 	static char sql[NROUTES][128];
 	for (size_t i = 0; i < NROUTES; i++) {
+		if (routes[i].flags & API_LUA)
+			continue;       /* no SQL function: a plugin's handler */
 		snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text", routes[i].fn);
 		route_stmt[i] = db_stmt(sql[i]);
 	}
@@ -260,6 +274,8 @@ int api_prepare(const struct api_route *route, const char *method, const struct 
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,
 	      const json_t *args)
 {
+	if (route->flags & API_LUA)
+		return -1;
 	char tid[24], uid[24];
 	snprintf(tid, sizeof(tid), "%lld", (long long)tenant_id);
 	snprintf(uid, sizeof(uid), "%lld", (long long)who->viewer);
@@ -626,8 +642,10 @@ static void api_who(struct db_txn *txn, enum db_status st, void *arg)
 	if (PQntuples(r) == 1) {
 		ar->who.viewer = db_int(r, 0, 0);
 		snprintf(ar->who.roles, sizeof(ar->who.roles), "%s", PQgetvalue(r, 0, 2));
-		if (ar->auth == AUTH_SESSION)
+		if (ar->auth == AUTH_SESSION) {
 			snprintf(ar->who.csrf, sizeof(ar->who.csrf), "%s", PQgetvalue(r, 0, 3));
+			snprintf(ar->who.session, sizeof(ar->who.session), "%s", ar->hash);
+		}
 	} else if (ar->auth == AUTH_TOKEN) {
 		fail(ar, 401, "invalid_token", "The API token is not valid.", NULL);
 		return;
@@ -671,8 +689,9 @@ static void api_lua_done(void *arg, int status, json_t *body)
 
 static void api_run(struct api_req *ar)
 {
-	if (ar->route->before || ar->route->after) {
-		/* Its events fire in the tenant's Lua, as when a page calls it. */
+	if (ar->route->before || ar->route->after || (ar->route->flags & API_LUA)) {
+		/* Its events fire in the tenant's Lua, as when a page calls it;
+		 * or a platform plugin does it (accounts: passwords, mails). */
 		struct app_worker *a = app_of(http_req_worker(ar->req));
 		struct tenant t = {.id = ar->tenant_id, .slug = ar->slug, .name = ar->name,
 				   .bundle_version = ar->bundle_version};

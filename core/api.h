@@ -23,6 +23,7 @@ enum {
 	API_PLATFORM = 4,       /* from Lua: platform plugins only */
 	API_SESSION = 8,        /* over HTTP: a signed-in session, not an API token */
 	API_MARKDOWN = 16,      /* "body" and "description" become safe HTML through cmark */
+	API_LUA = 32,           /* done by a platform plugin's handler named fn (accounts: passwords, mails) */
 };
 
 struct api_route {
@@ -38,6 +39,7 @@ struct api_principal {
 	int64_t viewer;                 /* 0: a guest */
 	char roles[64];                 /* the tenant roles, "admin facilitator member" as granted */
 	char csrf[TOKEN_CHARS + 1];     /* a session's CSRF token, "" otherwise */
+	char session[65];               /* the hash of that session's token, "" otherwise */
 };
 
 #define API_TOKEN_PREFIX "at_"

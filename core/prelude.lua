@@ -21,6 +21,7 @@ local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = tr
 local tenant = {}          -- name, slug, locale, theme
 local hooks = {}           -- event -> { {fn, priority, plugin, seq}, ... }
 local routes = {}          -- method -> { {parts, fn, plugin}, ... }
+local api_handlers = {}    -- name -> fn: the API operations platform plugins do
 local strings = { nl = {}, en = {} }
 local plugins = {}         -- name -> { options, source }
 local problems = {}
@@ -301,10 +302,20 @@ end
 -- on its "after" event see the answer when it succeeded. Gives status,
 -- body (a table; *_html fields are safe HTML), and true when the answer is
 -- the core's own (not a guard's refusal).
-local function call_api(method, path, args, platform)
+local function call_api(method, path, args, platform, ctx)
 	if type(path) ~= "string" then error("api: the path must be a string", 3) end
 	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
-	local before, after, params = core.api_route(method, path)
+	local before, after, params, handler = core.api_route(method, path)
+	if handler then
+		-- Done by a platform plugin (accounts: passwords and mails).
+		local fn = api_handlers[handler]
+		if not fn then error("api: " .. method .. " " .. path .. " has no handler", 3) end
+		local info = {}
+		for k, v in pairs(args or {}) do info[k] = v end
+		for k, v in pairs(params) do info[k] = v end
+		local status, body = fn(info, ctx or {})
+		return status, body
+	end
 	if before then
 		local info = {}
 		for k, v in pairs(args or {}) do info[k] = v end
@@ -464,6 +475,16 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		function auth.grant(id, role) return core.auth("grant", id, role) end
 		function auth.revoke(id, role) return core.auth("revoke", id, role) end
 		P.auth = core.protect(auth)
+		-- plugin.api_handler(name, fn): does the API operation NAME that
+		-- the core's route table gives to a platform plugin; fn(args, ctx)
+		-- returns status, body (ctx.lang: the caller's language).
+		function P.api_handler(hname, fn)
+			if home.loaded then error("API handlers are declared while the plugin loads", 2) end
+			if type(hname) ~= "string" or type(fn) ~= "function" then
+				error("api_handler needs a name and a function", 2)
+			end
+			pending[#pending + 1] = { kind = "api", name = hname, fn = fn }
+		end
 		-- Mail in the request's transaction, from the tenant's name: sent
 		-- only when the request commits.
 		local mail = {}
@@ -483,6 +504,8 @@ local function commit(name, pending)
 				if a.priority ~= b.priority then return a.priority > b.priority end
 				return a.seq < b.seq
 			end)
+		elseif p.kind == "api" then
+			api_handlers[p.name] = p.fn
 		else
 			local list = routes[p.method] or {}
 			routes[p.method] = list
@@ -572,8 +595,8 @@ end
 
 -- A request of the JSON API whose operation has events: the same call as
 -- a plugin's, answered as JSON by the core.
-local function handle_api(method, path, args)
-	local status, body, own = call_api(method, path, args, true)
+local function handle_api(method, path, args, lang)
+	local status, body, own = call_api(method, path, args, true, { lang = LANGS[lang] and lang or tenant.locale })
 	return status, body, own
 end
 

@@ -107,6 +107,7 @@ static void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_free(struct rt_req *rq);
 static void rq_respond(struct rt_req *rq, int idx);
 static void rq_api_respond(struct rt_req *rq, int nres);
+static void add_cookies(struct rt_req *rq);
 static void send_answer(struct rt_req *rq);
 static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg);
 static void serve_asset(struct rt_req *rq, struct bundle *b);
@@ -1063,6 +1064,9 @@ void runtime_api(struct rt_worker *rw, struct http_request *req, const struct te
 	rq->has_user = who->viewer != 0;
 	rq->user_id = who->viewer;
 	snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", who->roles);
+	snprintf(rq->session_hash, sizeof(rq->session_hash), "%s", who->session);
+	snprintf(rq->csrf, sizeof(rq->csrf), "%s", who->csrf);
+	rq->secure = http_req_secure(req);
 	rq->api_done = done;
 	rq->api_arg = arg;
 	rq->api_args = json_incref(args);
@@ -1384,14 +1388,15 @@ static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 	rq_run_lua(rq);
 }
 
-/* handle_api(method, path, args): the API request's arguments. */
+/* handle_api(method, path, args, lang): the API request's arguments. */
 static int push_api_request(lua_State *L)
 {
 	struct rt_req *rq = lua_touserdata(L, 1);
 	lua_pushstring(L, rq->api_method);
 	lua_pushstring(L, rq->api_path);
 	ljson_push(L, rq->api_args, 0, false);
-	return 3;
+	lua_pushstring(L, http_req_lang(rq->req));
+	return 4;
 }
 
 static void rq_run_lua(struct rt_req *rq)
@@ -1404,7 +1409,7 @@ static void rq_run_lua(struct rt_req *rq)
 	/* handle(request), or handle_api(method, path, args), the arguments
 	 * built under protection. */
 	bool api = rq->api_done != NULL;
-	int nargs = api ? 3 : 1;
+	int nargs = api ? 4 : 1;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, api ? ts->api_ref : ts->handle_ref);
 	lua_pushcfunction(L, api ? push_api_request : push_request);
 	lua_pushlightuserdata(L, rq);
@@ -1913,6 +1918,8 @@ static void rq_api_respond(struct rt_req *rq, int nres)
 		return;
 	}
 	rq->txn = NULL;         /* handed back with the answer */
+	if (status < 400)
+		add_cookies(rq);        /* a sign-in or sign-out through the API */
 	rq->api_done(rq->api_arg, status, r.body);
 	json_decref(r.body);
 	rq_free(rq);
@@ -1972,6 +1979,28 @@ static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg)
 {
 }
 
+/* The CSRF and session cookies this request sets or clears. */
+static void add_cookies(struct rt_req *rq)
+{
+	struct http_request *req = rq->req;
+	if (rq->new_csrf) {
+		char cookie[128];
+		snprintf(cookie, sizeof(cookie), "%sat_csrf=%s; Path=/; HttpOnly; SameSite=Lax%s",
+			 rq->secure ? "__Host-" : "", rq->csrf, rq->secure ? "; Secure" : "");
+		http_resp_header(req, "Set-Cookie", cookie);
+	}
+	if (rq->set_session[0]) {
+		char cookie[128];
+		snprintf(cookie, sizeof(cookie), "%sat_session=%s; Path=/; HttpOnly; SameSite=Lax%s",
+			 rq->secure ? "__Host-" : "", rq->set_session, rq->secure ? "; Secure" : "");
+		http_resp_header(req, "Set-Cookie", cookie);
+	} else if (rq->clear_session) {
+		http_resp_header(req, "Set-Cookie",
+				 rq->secure ? "__Host-at_session=; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=0"
+					    : "at_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+	}
+}
+
 static void send_answer(struct rt_req *rq)
 {
 	const struct answer a = *rq->answer;
@@ -1982,22 +2011,7 @@ static void send_answer(struct rt_req *rq)
 	} else {
 		http_resp_status(req, a.status);
 		add_common_headers(req);
-		if (rq->new_csrf) {
-			char cookie[128];
-			snprintf(cookie, sizeof(cookie), "%sat_csrf=%s; Path=/; HttpOnly; SameSite=Lax%s",
-				 rq->secure ? "__Host-" : "", rq->csrf, rq->secure ? "; Secure" : "");
-			http_resp_header(req, "Set-Cookie", cookie);
-		}
-		if (rq->set_session[0]) {
-			char cookie[128];
-			snprintf(cookie, sizeof(cookie), "%sat_session=%s; Path=/; HttpOnly; SameSite=Lax%s",
-				 rq->secure ? "__Host-" : "", rq->set_session, rq->secure ? "; Secure" : "");
-			http_resp_header(req, "Set-Cookie", cookie);
-		} else if (rq->clear_session) {
-			http_resp_header(req, "Set-Cookie",
-					 rq->secure ? "__Host-at_session=; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=0"
-						    : "at_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
-		}
+		add_cookies(rq);
 		http_resp_header(req, "Cache-Control", "no-cache");
 		for (int i = 0; i < a.nheaders; i++)
 			http_resp_header(req, a.headers[i][0], a.headers[i][1]);

@@ -29,8 +29,9 @@ static const struct api_route *route_of(lua_State *L, const char *method, const 
 	return r;
 }
 
-/* core.api_route(method, path) -> before, after, params: the events of
- * the operation and the parameters in its path. */
+/* core.api_route(method, path) -> before, after, params, handler: the
+ * events of the operation, the parameters in its path, and for an
+ * operation a platform plugin does, the name of its handler. */
 int core_api_route(lua_State *L)
 {
 	const char *method = luaL_checkstring(L, 1);
@@ -52,7 +53,11 @@ int core_api_route(lua_State *L)
 	 * except on a memory error, which ends the request anyway. */
 	ljson_push(L, params, 0, false);
 	json_decref(params);
-	return 3;
+	if (r->flags & API_LUA)
+		lua_pushstring(L, r->fn);
+	else
+		lua_pushnil(L);
+	return 4;
 }
 
 /* core.api(method, path, args, platform) -> status, body. Checks the
@@ -71,6 +76,8 @@ int core_api(lua_State *L)
 	const struct api_route *r = route_of(L, method, path, len, NULL);
 	if ((r->flags & API_PLATFORM) && !platform)
 		return plugin_error(L, "api: %s %s is for the platform's own plugins", method, path);
+	if (r->flags & API_LUA)
+		return plugin_error(L, "api: %s %s has no handler (the site plugin is not loaded)", method, path);
 	char err[200] = "";
 	json_t *args = lua_isnoneornil(L, 3) ? json_object() : ljson_from_lua(L, 3, 0, err, sizeof(err));
 	if (!json_is_object(args)) {

@@ -40,21 +40,10 @@ void runtime_auth_register_statements(void)
 			     " ON CONFLICT DO NOTHING");
 	stmt_revoke = db_stmt("DELETE FROM account_roles WHERE tenant_id = $1 AND account_id = $2 AND role = $3");
 	/* Everything the platform keeps about the signed-in person, as JSON. */
-	stmt_export = db_stmt(
-		"SELECT json_build_object('account', json_build_object('email', a.email, 'name', a.display_name,"
-		"   'created_at', a.created_at, 'email_verified_at', a.email_verified_at,"
-		"   'roles', coalesce((SELECT json_agg(r.role ORDER BY r.role) FROM account_roles r"
-		"     WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '[]')),"
-		" 'sessions', coalesce((SELECT json_agg(json_build_object('created_at', s.created_at,"
-		"   'last_seen_at', s.last_seen_at) ORDER BY s.created_at) FROM sessions s"
-		"   WHERE s.tenant_id = a.tenant_id AND s.account_id = a.id), '[]'),"
-		" 'api_tokens', coalesce((SELECT json_agg(json_build_object('name', k.name, 'created_at', k.created_at,"
-		"   'last_used_at', k.last_used_at, 'revoked_at', k.revoked_at) ORDER BY k.id) FROM api_tokens k"
-		"   WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id), '[]'),"
-		" 'mails', coalesce((SELECT json_agg(json_build_object('subject', m.subject, 'created_at', m.created_at,"
-		"   'status', m.status) ORDER BY m.created_at) FROM mail_outbox m"
-		"   WHERE m.tenant_id = a.tenant_id AND m.to_addr = a.email), '[]'))::text"
-		" FROM accounts a WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL");
+	/* Everything kept about the person: the API's export (SQL), so the
+	 * download and GET /api/v1/me/export cannot differ. */
+	stmt_export = db_stmt("SELECT (e -> 'body')::text FROM (SELECT api.account_export($1, $2, NULL, '{}') AS e) x"
+			      " WHERE e ->> 'status' = '200'");
 	stmt_signout = db_stmt("DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')");
 	/* A new verification link for an account that has not confirmed its
 	 * address: at most five valid ones at a time, so that the page cannot
@@ -478,8 +467,10 @@ static int push_signup_answer(lua_State *L, const struct auth_signup *s)
 static int push_signin_answer(lua_State *L, const struct auth_signin *s)
 {
 	if (s->result == AUTH_OK) {
+		/* true, and the new session's CSRF token (the API answers it). */
 		lua_pushboolean(L, 1);
-		return 1;
+		lua_pushstring(L, s->csrf);
+		return 2;
 	}
 	lua_pushnil(L);
 	if (s->result == AUTH_LIMITED)

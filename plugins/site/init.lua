@@ -178,16 +178,6 @@ end)
 -- account was stored) and answers. An address that has an account already
 -- gets the same page, and its owner a mail that says so.
 
--- An absolute URL on this tenant's host for PATH, or PATH itself when the
--- Host header is not a plain host name.
-local function absolute(req, path)
-	local host = req.headers and req.headers.host or ""
-	if not host:match("^[%w%.%-]+$") and not host:match("^[%w%.%-]+:%d+$") then
-		return path
-	end
-	return req.scheme .. "://" .. host:lower() .. path
-end
-
 local function signup_page(req, status, form, errors)
 	errors = errors or {}
 	return {
@@ -210,11 +200,12 @@ end
 -- A mail with one link: greeting, body, the link, a line on what to do
 -- if it was not you, in plain text and HTML. KEYS names the translations:
 -- KEYS.subject, .body, .link, .ignore ("site.mail_<x>_..."), NAME nil for
--- the plain greeting. Returns whether the outbox took it.
+-- the plain greeting. REQ needs only .lang (the API's handlers pass their
+-- ctx). Returns whether the outbox took it.
 local function send_link_mail(req, to, name, keys, path)
 	local tenant = plugin.tenant().name
 	local lang = req.lang
-	local link = absolute(req, path)
+	local link = plugin.url(path)
 	local view = {
 		greeting = name and plugin.t("site.mail_greeting", { name = name }, lang)
 			or plugin.t("site.mail_greeting_plain", nil, lang),
@@ -311,6 +302,23 @@ local function send_reset_mail(req, email, name, token)
 	local ok = send_link_mail(req, email, name, { subject = "site.mail_reset_subject", body = "site.mail_reset_body",
 		link = "site.mail_reset_link", ignore = "site.mail_reset_ignore" }, "/wachtwoord-herstellen?token=" .. token)
 	if not ok then error("the password reset mail could not be queued") end
+end
+
+local function send_email_mail(req, email, name, token)
+	return send_link_mail(req, email, name, { subject = "site.mail_email_subject",
+		body = "site.mail_email_body", link = "site.mail_email_link", ignore = "site.mail_verify_ignore" },
+		"/email-bevestigen?token=" .. token)
+end
+
+-- The account mails, for the API's handlers (account_api.lua).
+mails = { verify = send_verify_mail, exists = send_exists_mail, reset = send_reset_mail, email = send_email_mail }
+
+-- The JSON API's account operations (sign-in, sign-up, reset, …) done
+-- by this plugin, loaded on first use.
+local account_api = plugin.module("account_api")
+for _, name in ipairs({ "session_create", "session_delete", "account_create", "account_verify", "account_resend",
+	"password_forgot", "password_reset", "password_change", "email_change", "email_confirm", "account_delete" }) do
+	plugin.api_handler(name, function(args, ctx) return account_api()[name](args, ctx) end)
 end
 
 plugin.route("GET", "/wachtwoord-vergeten", function(req)
@@ -514,9 +522,7 @@ plugin.route("POST", "/account/email", function(req)
 	local ok, token, why = plugin.auth.change_email(req.form.current or "", email)
 	if ok then
 		if token then
-			if not send_link_mail(req, email:lower(), req.user.name, { subject = "site.mail_email_subject",
-				body = "site.mail_email_body", link = "site.mail_email_link", ignore = "site.mail_verify_ignore" },
-				"/email-bevestigen?token=" .. token) then
+			if not send_email_mail(req, email:lower(), req.user.name, token) then
 				return email_page(req, 422, { email = email,
 					errors = { email = plugin.t("site.signup_email_invalid", nil, req.lang) } })
 			end
