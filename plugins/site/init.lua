@@ -503,6 +503,43 @@ plugin.route("POST", "/beheer/leden", function(req)
 	return { redirect = "/beheer/leden" }
 end)
 
+-- API tokens for integrations: made here (the token shown once), listed
+-- and revoked by their owner, through the API's own operations.
+local function tokens_page(req, status, view)
+	local st, body = plugin.api.get("/tokens", { limit = 100 })
+	if st == 401 then return { redirect = "/inloggen" } end
+	view.tokens = {}
+	for _, k in ipairs(st == 200 and body.items or {}) do
+		view.tokens[#view.tokens + 1] = { id = k.id, name = k.name, revoked = k.revoked_at ~= nil,
+			used = k.last_used_at and k.last_used_at:sub(1, 16):gsub("T", " ") }
+	end
+	view.csrf = req.csrf
+	view.user = req.user
+	return { status = status, html = plugin.render("tokens.html", view, req.lang) }
+end
+
+plugin.route("GET", "/account/sleutels", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	return tokens_page(req, 200, {})
+end)
+
+plugin.route("POST", "/account/sleutels", function(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	local st, body = plugin.api.post("/tokens", { name = req.form.name })
+	if st == 201 then return tokens_page(req, 201, { new_token = body.token }) end
+	if st == 409 then return tokens_page(req, 409, { error = plugin.t("site.tokens_too_many", nil, req.lang) }) end
+	return tokens_page(req, 422, { error = plugin.t("site.tokens_name_invalid", nil, req.lang) })
+end)
+
+plugin.route("POST", "/account/sleutels/:id/intrekken", function(req, p)
+	if not req.user then return { redirect = "/inloggen" } end
+	local id = p.id:match("^[1-9]%d*$") and #p.id <= 18 and p.id
+	if not id then return { status = 404 } end
+	local st = plugin.api.delete("/tokens/" .. id)
+	if st ~= 200 then return { status = 404 } end
+	return { redirect = "/account/sleutels" }
+end)
+
 -- A new e-mail address: the password first, then a confirmation link to
 -- the new address; the address moves only when the link is followed.
 local function email_page(req, status, view)

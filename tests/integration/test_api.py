@@ -5,6 +5,7 @@ a session cookie accepted for changes only with its CSRF header, and
 nothing of one municipality reachable from another's host. Every answer
 is validated against the OpenAPI document (api_client.check_answer)."""
 import json
+import re
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -220,3 +221,30 @@ def test_admins_manage_roles_through_the_api(site, pg):
     st, _, body = Api(site, A, token=ltoken).put(f"/members/{lid}/roles/admin")
     assert st == 403
     assert query(pg, "SELECT count(*) FROM account_roles WHERE account_id = %s AND role = 'admin'", lid)[0][0] == 0
+
+
+def test_tokens_on_the_account_page(site, pg):
+    b = Browser(site, A)
+    assert b.signin("lid@example.nl", PASSWORD)[0] == 303
+    st, _, body, _ = b.go("GET", "/account/sleutels")
+    assert st == 200 and "API-sleutels" in body
+    st, _, body, _ = b.go("POST", "/account/sleutels", {"csrf": b.jar["at_csrf"], "name": "koppeling <b>"})
+    assert st == 201
+    token = re.search(r"<code>(at_[A-Za-z0-9_-]{43})</code>", body).group(1)
+    assert "koppeling &lt;b&gt;" in body and "koppeling <b>" not in body
+    st, _, me = Api(site, A, token=token).get("/me")
+    assert st == 200 and me["name"] == "Lex Lid"
+    st, _, body, _ = b.go("GET", "/account/sleutels")
+    assert token not in body                                   # shown once
+    kid = query(pg, "SELECT id FROM api_tokens WHERE name = 'koppeling <b>'")[0][0]
+    assert b.go("POST", f"/account/sleutels/{kid}/intrekken", {})[0] == 403      # no CSRF token
+    assert b.go("POST", f"/account/sleutels/{kid}/intrekken", {"csrf": b.jar["at_csrf"]})[0] == 303
+    assert Api(site, A, token=token).get("/me")[0] == 401
+    other = Browser(site, A)
+    assert other.signin("baas@example.nl", PASSWORD)[0] == 303
+    # Another person cannot revoke it, nor see it.
+    kid2 = query(pg, "SELECT k.id FROM api_tokens k JOIN accounts a ON a.id = k.account_id"
+                     " WHERE a.email = 'lid@example.nl' AND k.revoked_at IS NULL LIMIT 1")
+    if kid2:
+        assert other.go("POST", f"/account/sleutels/{kid2[0][0]}/intrekken", {"csrf": other.jar["at_csrf"]})[0] == 404
+    assert "koppeling" not in other.go("GET", "/account/sleutels")[2]
