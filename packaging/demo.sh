@@ -31,6 +31,10 @@ for slug in zutphen voorbeeld; do
   ./build/aantafel tenant deploy "$slug" "tenants/$slug" -c etc/aantafel.conf
 done
 
+# Example content: Zutphen's first tables (once; the demo's people have no
+# password: give one with "Wachtwoord vergeten", the link is in var/mail).
+psql -d "$AANTAFEL_OWNER_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -f etc/demo.sql
+
 cat <<MSG
 
   Aantafel runs. Open:
@@ -40,6 +44,9 @@ cat <<MSG
   Database: var/pg (psql: packaging/pg.sh psql var/pg)
   Mail: not sent; each mail is written as a file you can open:
     $(pwd)/var/mail/<tenant>/<id>.eml
+  Tables: Zutphen has two example tables. Its facilitator is
+  gespreksleider@zutphen.localhost: ask for a password at /wachtwoord-vergeten
+  (the link is in the mail file).
   Accounts: sign up at /registreren (the confirmation link is in the mail
   file), or make an administrator in another terminal:
     . var/pg.env && export AANTAFEL_DATABASE_URL AANTAFEL_OWNER_DATABASE_URL
