@@ -15,6 +15,7 @@ local tables = plugin.module("tables")
 -- Each route of tables.lua: method, path, the module's function.
 for _, r in ipairs({
 	{ "GET", "/zoeken", "search" },
+	{ "GET", "/beheer/tafels", "admin" },
 	{ "GET", "/tafels/nieuw", "new_form" },
 	{ "POST", "/tafels/nieuw", "create" },
 	{ "GET", "/tafels/:id", "show" },

@@ -148,6 +148,27 @@ function M.home_lists(req)
 	return out
 end
 
+-- Admin: every table of the municipality, by status (the core shows an
+-- admin the closed ones too), with the way to open a new one.
+function M.admin(req)
+	if not req.user then return { redirect = "/inloggen" } end
+	if not req.user.roles.admin then return { status = 403 } end
+	local status = req.query.status
+	if status ~= "closed" and status ~= "archived" then status = "open" end
+	local st, body = plugin.api.get("/tables", { status = status, limit = 100, cursor = req.query.na })
+	if st ~= 200 then return refused(st) end
+	local list = {}
+	for _, t in ipairs(body.items) do list[#list + 1] = table_view(req, t) end
+	local tabs = {}
+	for _, s in ipairs({ "open", "closed", "archived" }) do
+		tabs[#tabs + 1] = { url = "/beheer/tafels?status=" .. s, label = T(req, "tables.status_" .. s), current = s == status }
+	end
+	return page(req, 200, "admin_tables.html", {
+		tables = list, tabs = tabs,
+		more = body.next_cursor and ("/beheer/tafels?status=" .. status .. "&na=" .. body.next_cursor),
+	})
+end
+
 function M.search(req)
 	local q = req.query.q or ""
 	local view = { q = q, searched = q ~= "" }

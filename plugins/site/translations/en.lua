@@ -269,4 +269,6 @@ return {
 	["site.tokens_none"] = "You have no keys yet.",
 	["site.tokens_too_many"] = "You have 20 keys already. Revoke one first.",
 	["site.tokens_name_invalid"] = "Give the key a name of at most 100 characters.",
+	["tables.admin_title"] = "Manage all tables",
+	["tables.admin_caption"] = "Tables with this status",
 }

@@ -269,4 +269,6 @@ return {
 	["site.tokens_none"] = "U heeft nog geen sleutels.",
 	["site.tokens_too_many"] = "U heeft al 20 sleutels. Trek er eerst een in.",
 	["site.tokens_name_invalid"] = "Geef de sleutel een naam van hoogstens 100 tekens.",
+	["tables.admin_title"] = "Alle tafels beheren",
+	["tables.admin_caption"] = "Tafels met deze status",
 }
