@@ -15,6 +15,7 @@
 #include "app.h"
 #include "log.h"
 #include "runtime.h"
+#include "urlenc.h"
 #include "worker.h"
 
 extern const char openapi_json[];
@@ -380,42 +381,6 @@ static void fail_db(struct api_req *ar, enum db_status st)
 		fail(ar, 500, "internal", "Something went wrong on our side.", ar->txn ? db_error(ar->txn) : "db");
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes one query name or value; -1 when malformed or too long. */
-static long query_decode(const char *s, size_t n, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)s[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			if (i + 2 >= n)
-				return -1;
-			int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c == 0 || o + 1 >= outlen)
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	return (long)o;
-}
-
 /* The query string's parameters as strings (the first of each name). */
 static int add_query(json_t *args, const char *q)
 {
@@ -426,8 +391,8 @@ static int add_query(json_t *args, const char *q)
 		char name[64], value[QUERY_VALUE_MAX];
 		if (n > 0) {
 			size_t nl = eq ? (size_t)(eq - q) : n;
-			if (query_decode(q, nl, name, sizeof(name)) < 0 ||
-			    query_decode(eq ? eq + 1 : q + n, eq ? n - nl - 1 : 0, value, sizeof(value)) < 0)
+			if (urlenc_decode(q, nl, name, sizeof(name)) < 0 ||
+			    urlenc_decode(eq ? eq + 1 : q + n, eq ? n - nl - 1 : 0, value, sizeof(value)) < 0)
 				return -1;
 			json_t *s = json_string(value);
 			if (!s)

@@ -23,6 +23,7 @@
 #include "lsandbox.h"
 #include "static_files.h"
 #include "template.h"
+#include "urlenc.h"
 #include "texts.h"
 #include "runtime_internal.h"
 #include "worker.h"
@@ -1003,13 +1004,12 @@ int runtime_check_bundle(const struct bundle *plat, const struct bundle *bundle,
 
 /* ---------------------------------------------------------------- requests */
 
-void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t)
+/* A request of tenant T, not yet started. */
+static struct rt_req *rq_new(struct rt_worker *rw, struct http_request *req, const struct tenant *t)
 {
 	struct rt_req *rq = calloc(1, sizeof(*rq));
-	if (!rq) {
-		error_page(req, 503);
-		return;
-	}
+	if (!rq)
+		return NULL;
 	rq->rw = rw;
 	rq->req = req;
 	rq->tenant_id = t->id;
@@ -1017,11 +1017,15 @@ void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct
 	rq->co_ref = LUA_NOREF;
 	snprintf(rq->slug, sizeof(rq->slug), "%s", t->slug);
 	snprintf(rq->name, sizeof(rq->name), "%s", t->name);
-	size_t plen;
-	const char *path = http_req_path(req, &plen);
-	rq->asset = plen > sizeof(ASSETS_PREFIX) - 1 && memcmp(path, ASSETS_PREFIX, sizeof(ASSETS_PREFIX) - 1) == 0;
+	return rq;
+}
 
-	struct tstate *ts = ts_find(rw, t->id);
+/* Starts RQ in its tenant's live state of the right version, or fetches
+ * the bundle first (on_bundle builds the state). */
+static void rq_locate(struct rt_req *rq)
+{
+	struct rt_worker *rw = rq->rw;
+	struct tstate *ts = ts_find(rw, rq->tenant_id);
 	if (ts && ts->version != rq->version) {
 		ts_retire(rw, ts);
 		ts = NULL;
@@ -1036,30 +1040,36 @@ void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct
 		return;
 	}
 	if (rq->version == 0) {
-		struct bundle *b = bundle_empty(t->id);
+		struct bundle *b = bundle_empty(rq->tenant_id);
 		on_bundle(b, b ? NULL : "out of memory", rq);
 		return;
 	}
 	struct app_worker *a = app_of(rw->w);
-	bundle_get(a ? a->pool : NULL, t->id, rq->version, on_bundle, rq);
+	bundle_get(a ? a->pool : NULL, rq->tenant_id, rq->version, on_bundle, rq);
+}
+
+void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t)
+{
+	struct rt_req *rq = rq_new(rw, req, t);
+	if (!rq) {
+		error_page(req, 503);
+		return;
+	}
+	size_t plen;
+	const char *path = http_req_path(req, &plen);
+	rq->asset = plen > sizeof(ASSETS_PREFIX) - 1 && memcmp(path, ASSETS_PREFIX, sizeof(ASSETS_PREFIX) - 1) == 0;
+	rq_locate(rq);
 }
 
 void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn *txn,
 		 const struct api_principal *who, const char *method, const char *path, json_t *args,
 		 void (*done)(void *arg, int status, json_t *body), void *arg)
 {
-	struct rt_req *rq = calloc(1, sizeof(*rq));
+	struct rt_req *rq = rq_new(rw, req, t);
 	if (!rq) {
 		done(arg, 503, NULL);
 		return;
 	}
-	rq->rw = rw;
-	rq->req = req;
-	rq->tenant_id = t->id;
-	rq->version = t->bundle_version;
-	rq->co_ref = LUA_NOREF;
-	snprintf(rq->slug, sizeof(rq->slug), "%s", t->slug);
-	snprintf(rq->name, sizeof(rq->name), "%s", t->name);
 	rq->txn = txn;
 	rq->has_user = who->viewer != 0;
 	rq->user_id = who->viewer;
@@ -1072,23 +1082,7 @@ void runtime_api(struct rt_worker *rw, struct http_request *req, const struct te
 	rq->api_args = json_incref(args);
 	snprintf(rq->api_method, sizeof(rq->api_method), "%s", method);
 	snprintf(rq->api_path, sizeof(rq->api_path), "%s", path);
-	struct tstate *ts = ts_find(rw, t->id);
-	if (ts && ts->version != rq->version) {
-		ts_retire(rw, ts);
-		ts = NULL;
-	}
-	if (ts) {
-		rq->ts = ts;
-		rq_start(rq);
-		return;
-	}
-	if (rq->version == 0) {
-		struct bundle *b = bundle_empty(t->id);
-		on_bundle(b, b ? NULL : "out of memory", rq);
-		return;
-	}
-	struct app_worker *a = app_of(rw->w);
-	bundle_get(a ? a->pool : NULL, t->id, rq->version, on_bundle, rq);
+	rq_locate(rq);
 }
 
 /* Takes over the reference to B. */
@@ -1137,43 +1131,6 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 	rq_start(rq);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decodes one urlencoded name or value: '+' is a space, %XX a byte; -1
- * for a malformed escape, an encoded NUL or no room. */
-static long form_decode(const char *src, size_t n, char *dst, size_t dstlen)
-{
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = src[i];
-		if (c == '%') {
-			if (i + 2 >= n)
-				return -1;
-			int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
-			if (h < 0 || l < 0 || (h == 0 && l == 0))
-				return -1;
-			c = (char)(h * 16 + l);
-			i += 2;
-		} else if (c == '+') {
-			c = ' ';
-		}
-		if (k + 1 >= dstlen)
-			return -1;
-		dst[k++] = c;
-	}
-	dst[k] = '\0';
-	return (long)k;
-}
-
 /* Adds the fields of an urlencoded S (name -> first value, decoded, at
  * most 100 fields of bounded size) to the table on top. */
 static void push_urlencoded(lua_State *L, const char *s, size_t len)
@@ -1187,8 +1144,8 @@ static void push_urlencoded(lua_State *L, const char *s, size_t len)
 		const char *eq = memchr(s, '=', n);
 		size_t klen = eq ? (size_t)(eq - s) : n;
 		char k[256];
-		long kl = form_decode(s, klen, k, sizeof(k));
-		long vl = eq ? form_decode(eq + 1, n - klen - 1, v, sizeof(v)) : 0;
+		long kl = urlenc_decode(s, klen, k, sizeof(k));
+		long vl = eq ? urlenc_decode(eq + 1, n - klen - 1, v, sizeof(v)) : 0;
 		if (!eq)
 			v[0] = '\0';
 		if (kl > 0 && vl >= 0) {
@@ -1278,7 +1235,7 @@ static long form_value(const char *s, size_t len, const char *name, char *out, s
 		const char *amp = memchr(s, '&', (size_t)(end - s));
 		size_t plen = amp ? (size_t)(amp - s) : (size_t)(end - s);
 		if (plen > nlen && s[nlen] == '=' && memcmp(s, name, nlen) == 0)
-			return form_decode(s + nlen + 1, plen - nlen - 1, out, outlen);
+			return urlenc_decode(s + nlen + 1, plen - nlen - 1, out, outlen);
 		s += plen + 1;
 	}
 	return -1;

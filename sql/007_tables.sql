@@ -242,6 +242,22 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT api.error(403, 'forbidden', message)
 $$;
 
+-- What refuses an operation to a viewer of STANDING (NULL: the thing is
+-- not there for them) when it needs one of NEED ('{}': anyone signed in;
+-- NULL: anyone who may read): 404, 401 or 403 with MESSAGE; NULL when it
+-- is allowed.
+CREATE FUNCTION api.refusal(standing text, viewer bigint, need text[],
+                            message text DEFAULT 'You may not do this.') RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN standing IS NULL THEN api.not_found()
+        WHEN need IS NULL THEN NULL
+        WHEN viewer IS NULL THEN api.unauthorized()
+        WHEN cardinality(need) = 0 OR standing = ANY (need) THEN NULL
+        ELSE api.forbidden(message)
+    END
+$$;
+
 -- Whether WHO is the last facilitator of table X, who may not leave or
 -- step down. A deleted account keeps its membership row (its
 -- contributions still point at it) but facilitates nothing, so only the
@@ -438,16 +454,14 @@ END $$;
 CREATE FUNCTION api.table_update(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
     f jsonb;
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized()
-                    ELSE api.forbidden('Only the table''s facilitators change it.') END;
+    refused := api.refusal(s, viewer, '{facilitator}', 'Only the table''s facilitators change it.');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     f := api.table_fields(a, false);
     IF f <> '{}' THEN
@@ -488,14 +502,13 @@ END $$;
 CREATE FUNCTION api.table_join(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF viewer IS NULL THEN
-        RETURN api.unauthorized();
+    refused := api.refusal(s, viewer, '{}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     IF x.status = 'archived' THEN
         RETURN api.error(409, 'archived', 'This table is archived.');
@@ -509,14 +522,13 @@ END $$;
 CREATE FUNCTION api.table_leave(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF viewer IS NULL THEN
-        RETURN api.unauthorized();
+    refused := api.refusal(s, viewer, '{}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     IF api.last_facilitator(t, x.id, viewer) THEN
         RETURN api.error(409, 'last_facilitator', 'A table keeps at least one facilitator.');
@@ -532,15 +544,13 @@ END $$;
 CREATE FUNCTION api.table_people(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized()
-                    ELSE api.forbidden('Only the table''s facilitators see its people.') END;
+    refused := api.refusal(s, viewer, '{facilitator}', 'Only the table''s facilitators see its people.');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     RETURN api.ok(jsonb_build_object('items', coalesce((
         SELECT jsonb_agg(jsonb_build_object('id', p.id, 'name', p.display_name, 'email', p.email,
@@ -553,18 +563,16 @@ END $$;
 CREATE FUNCTION api.table_person(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
     who bigint := api.id_arg(a, 'account_id');
     want text := api.text_arg(a, 'role');
     f jsonb := '{}';
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized()
-                    ELSE api.forbidden('Only the table''s facilitators manage its people.') END;
+    refused := api.refusal(s, viewer, '{facilitator}', 'Only the table''s facilitators manage its people.');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM accounts p WHERE p.tenant_id = t AND p.id = who AND p.deleted_at IS NULL) THEN
         RETURN api.not_found();
@@ -602,14 +610,13 @@ $$;
 CREATE FUNCTION api.invitations_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized() ELSE api.forbidden() END;
+    refused := api.refusal(s, viewer, '{facilitator}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     RETURN api.ok(jsonb_build_object('items', coalesce((
         SELECT jsonb_agg(api.invitation_json(i) ORDER BY i.id DESC) FROM invitations i
@@ -622,6 +629,7 @@ END $$;
 CREATE FUNCTION api.invitation_create(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
     f jsonb := '{}';
@@ -631,12 +639,9 @@ DECLARE
     gid bigint := api.id_arg(a, 'group_id');
     i invitations;
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized()
-                    ELSE api.forbidden('Only the table''s facilitators invite.') END;
+    refused := api.refusal(s, viewer, '{facilitator}', 'Only the table''s facilitators invite.');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     f := api.check_type(f, a, 'email', 'string');
     f := api.check_type(f, a, 'expires_in_days', 'number');
@@ -674,15 +679,14 @@ END $$;
 CREATE FUNCTION api.invitation_revoke(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
     i invitations;
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized() ELSE api.forbidden() END;
+    refused := api.refusal(s, viewer, '{facilitator}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     UPDATE invitations j SET revoked_at = coalesce(j.revoked_at, now())
      WHERE j.tenant_id = t AND j.table_id = x.id AND j.id = api.id_arg(a, 'invitation_id') RETURNING * INTO i;
@@ -768,17 +772,15 @@ END $$;
 CREATE FUNCTION api.group_create(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
     f jsonb;
     g groups;
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized()
-                    ELSE api.forbidden('Only the table''s facilitators make groups.') END;
+    refused := api.refusal(s, viewer, '{facilitator}', 'Only the table''s facilitators make groups.');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     f := api.group_fields(a, true);
     IF f <> '{}' THEN
@@ -811,6 +813,7 @@ END $$;
 CREATE FUNCTION api.group_update(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     g groups := api.load_group(t, a);
     x tables;
     s text;
@@ -818,11 +821,9 @@ DECLARE
 BEGIN
     SELECT * INTO x FROM tables y WHERE y.tenant_id = t AND y.id = g.table_id;
     s := api.group_standing(t, viewer, api.table_standing(t, viewer, roles, x), g);
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'manage' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized() ELSE api.forbidden() END;
+    refused := api.refusal(s, viewer, '{manage}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     f := api.group_fields(a, false);
     IF f <> '{}' THEN
@@ -840,6 +841,7 @@ END $$;
 CREATE FUNCTION api.group_join(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     g groups := api.load_group(t, a);
     x tables;
     ts text;
@@ -850,11 +852,9 @@ BEGIN
     SELECT * INTO x FROM tables y WHERE y.tenant_id = t AND y.id = g.table_id;
     ts := api.table_standing(t, viewer, roles, x);
     s := api.group_standing(t, viewer, ts, g);
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF viewer IS NULL THEN
-        RETURN api.unauthorized();
+    refused := api.refusal(s, viewer, '{}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     IF x.status = 'archived' THEN
         RETURN api.error(409, 'archived', 'This table is archived.');
@@ -882,17 +882,16 @@ END $$;
 CREATE FUNCTION api.group_leave(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     g groups := api.load_group(t, a);
     x tables;
     s text;
 BEGIN
     SELECT * INTO x FROM tables y WHERE y.tenant_id = t AND y.id = g.table_id;
     s := api.group_standing(t, viewer, api.table_standing(t, viewer, roles, x), g);
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF viewer IS NULL THEN
-        RETURN api.unauthorized();
+    refused := api.refusal(s, viewer, '{}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     DELETE FROM group_members m WHERE m.tenant_id = t AND m.group_id = g.id AND m.account_id = viewer;
     DELETE FROM group_requests r WHERE r.tenant_id = t AND r.group_id = g.id AND r.account_id = viewer AND r.status = 'pending';
@@ -902,17 +901,16 @@ END $$;
 CREATE FUNCTION api.group_requests_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    refused jsonb;
     g groups := api.load_group(t, a);
     x tables;
     s text;
 BEGIN
     SELECT * INTO x FROM tables y WHERE y.tenant_id = t AND y.id = g.table_id;
     s := api.group_standing(t, viewer, api.table_standing(t, viewer, roles, x), g);
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'manage' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized() ELSE api.forbidden() END;
+    refused := api.refusal(s, viewer, '{manage}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     RETURN api.ok(jsonb_build_object('items', coalesce((
         SELECT jsonb_agg(jsonb_build_object('id', r.id, 'group_id', r.group_id, 'account',
@@ -927,6 +925,7 @@ END $$;
 CREATE FUNCTION api.group_request_decide(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     g groups := api.load_group(t, a);
     x tables;
     s text;
@@ -935,11 +934,9 @@ DECLARE
 BEGIN
     SELECT * INTO x FROM tables y WHERE y.tenant_id = t AND y.id = g.table_id;
     s := api.group_standing(t, viewer, api.table_standing(t, viewer, roles, x), g);
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'manage' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized() ELSE api.forbidden() END;
+    refused := api.refusal(s, viewer, '{manage}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     IF d IS NULL OR d NOT IN ('approve', 'decline') THEN
         RETURN api.invalid(jsonb_build_object('decision', jsonb_build_object('code', 'choice', 'message', 'One of: approve, decline.')));
@@ -1118,16 +1115,15 @@ END $$;
 CREATE FUNCTION api.contribution_edit(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     r record;
     f jsonb := '{}';
     c contributions;
 BEGIN
     SELECT * INTO r FROM api.readable_contribution(t, viewer, roles, api.id_arg(a, 'id'));
-    IF r.ts IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF viewer IS NULL THEN
-        RETURN api.unauthorized();
+    refused := api.refusal(r.ts, viewer, '{}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     IF (r.c).author_id IS DISTINCT FROM viewer THEN
         RETURN api.forbidden('Only the author edits a contribution.');
@@ -1156,18 +1152,16 @@ $$;
 CREATE FUNCTION api.contribution_hide(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     r record;
     f jsonb := '{}';
     reason text := api.text_arg(a, 'reason');
     c contributions;
 BEGIN
     SELECT * INTO r FROM api.readable_contribution(t, viewer, roles, api.id_arg(a, 'id'));
-    IF r.ts IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF r.ts <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized()
-                    ELSE api.forbidden('Only the table''s facilitators hide contributions.') END;
+    refused := api.refusal(r.ts, viewer, '{facilitator}', 'Only the table''s facilitators hide contributions.');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     f := api.check_type(f, a, 'reason', 'string');
     f := api.check_text(f, 'reason', reason, 1000);
@@ -1183,17 +1177,16 @@ END $$;
 CREATE FUNCTION api.report_create(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    refused jsonb;
     r record;
     f jsonb := '{}';
     reason text := api.text_arg(a, 'reason');
     p reports;
 BEGIN
     SELECT * INTO r FROM api.readable_contribution(t, viewer, roles, api.id_arg(a, 'id'));
-    IF r.ts IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF viewer IS NULL THEN
-        RETURN api.unauthorized();
+    refused := api.refusal(r.ts, viewer, '{}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     f := api.check_type(f, a, 'reason', 'string');
     f := api.check_text(f, 'reason', reason, 1000);
@@ -1215,14 +1208,13 @@ END $$;
 CREATE FUNCTION api.reports_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
+    refused jsonb;
     x tables := api.load_table(t, a);
     s text := api.table_standing(t, viewer, roles, x);
 BEGIN
-    IF s IS NULL THEN
-        RETURN api.not_found();
-    END IF;
-    IF s <> 'facilitator' THEN
-        RETURN CASE WHEN viewer IS NULL THEN api.unauthorized() ELSE api.forbidden() END;
+    refused := api.refusal(s, viewer, '{facilitator}');
+    IF refused IS NOT NULL THEN
+        RETURN refused;
     END IF;
     RETURN api.ok(jsonb_build_object('items', coalesce((
         SELECT jsonb_agg(jsonb_build_object('id', p.id, 'reason', p.reason, 'created_at', p.created_at,
