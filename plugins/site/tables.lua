@@ -107,6 +107,15 @@ local function contribution(req, c, since)
 	}
 end
 
+-- A page under /…/:id: the id checked first (a 404 page otherwise).
+local function by_id(fn)
+	return function(req, p)
+		local id = id_of(p.id)
+		if not id then return { status = 404 } end
+		return fn(req, id, p)
+	end
+end
+
 local function table_view(req, t)
 	return {
 		id = t.id,
@@ -237,9 +246,7 @@ function M.create(req)
 	return refused(st)
 end
 
-function M.edit_form(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.edit_form = by_id(function(req, id, p)
 	local st, t = plugin.api.get("/tables/" .. id)
 	if st ~= 200 then return refused(st) end
 	-- A public table reads for guests too, so the API's answer alone
@@ -248,11 +255,9 @@ function M.edit_form(req, p)
 	if not req.user then return { redirect = "/inloggen" } end
 	if t.my_role ~= "facilitator" then return { status = 403 } end
 	return table_form(req, 200, t, nil, id)
-end
+end)
 
-function M.update(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.update = by_id(function(req, id, p)
 	local f = req.form
 	local values = { title = f.title, question = f.question, description = f.description, visibility = f.visibility,
 		status = f.status }
@@ -260,7 +265,7 @@ function M.update(req, p)
 	if st == 200 then return { redirect = "/tafels/" .. id } end
 	if st == 422 then return table_form(req, 422, values, field_errors(req, body), id) end
 	return refused(st)
-end
+end)
 
 -- The contribution form of a place ("/tafels/ID" or "/groepen/ID").
 local function post_form(req, action, errors, value, facilitator)
@@ -320,28 +325,22 @@ local function show_table(req, id, status, errors, value)
 	return page(req, status or 200, "tables/table.html", view)
 end
 
-function M.show(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.show = by_id(function(req, id, p)
 	return show_table(req, id)
-end
+end)
 
-function M.join(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.join = by_id(function(req, id, p)
 	local st = plugin.api.post("/tables/" .. id .. "/join")
 	if st ~= 200 then return refused(st) end
 	return { redirect = "/tafels/" .. id }
-end
+end)
 
-function M.leave(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.leave = by_id(function(req, id, p)
 	local st = plugin.api.post("/tables/" .. id .. "/leave")
 	if st == 409 then return show_table(req, id, 409, { form = T(req, "tables.last_facilitator") }) end
 	if st ~= 200 then return refused(st) end
 	return { redirect = "/tafels/" .. id }
-end
+end)
 
 -- Posting in a place; on_behalf when a facilitator records for someone
 -- at the table (table mode: the "behalf" box).
@@ -370,14 +369,12 @@ local function post_errors(req, st, body)
 	return errors
 end
 
-function M.contribute(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.contribute = by_id(function(req, id, p)
 	local st, body = post(req, "/tables/" .. id .. "/contributions", {})
 	if st == 201 then return { redirect = "/tafels/" .. id .. "#bijdrage-" .. body.id } end
 	if st == 422 or st == 409 then return show_table(req, id, st, post_errors(req, st, body), req.form.body) end
 	return refused(st)
-end
+end)
 
 ------------------------------------------------------------------ groups
 
@@ -415,28 +412,22 @@ local function show_group(req, id, status, errors, value)
 	return page(req, status or 200, "tables/group.html", view)
 end
 
-function M.group(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.group = by_id(function(req, id, p)
 	return show_group(req, id)
-end
+end)
 
-function M.group_join(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.group_join = by_id(function(req, id, p)
 	local st, body = plugin.api.post("/groups/" .. id .. "/join", { message = req.form.message })
 	if st == 422 then return show_group(req, id, 422, field_errors(req, body)) end
 	if st ~= 200 and st ~= 202 then return refused(st) end
 	return { redirect = "/groepen/" .. id }
-end
+end)
 
-function M.group_leave(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.group_leave = by_id(function(req, id, p)
 	local st = plugin.api.post("/groups/" .. id .. "/leave")
 	if st ~= 200 then return refused(st) end
 	return { redirect = "/groepen/" .. id }
-end
+end)
 
 function M.group_decide(req, p)
 	local id, rid = id_of(p.id), id_of(p.request)
@@ -450,25 +441,21 @@ function M.group_decide(req, p)
 	return { redirect = "/groepen/" .. id }
 end
 
-function M.group_contribute(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.group_contribute = by_id(function(req, id, p)
 	local st, body = post(req, "/groups/" .. id .. "/contributions", {})
 	if st == 201 then return { redirect = "/groepen/" .. id .. "#bijdrage-" .. body.id } end
 	if st == 422 or st == 409 then return show_group(req, id, st, post_errors(req, st, body), req.form.body) end
 	return refused(st)
-end
+end)
 
-function M.group_create(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.group_create = by_id(function(req, id, p)
 	local f = req.form
 	local st, body = plugin.api.post("/tables/" .. id .. "/groups",
 		{ name = f.name, purpose = f.purpose, visibility = f.visibility })
 	if st == 201 then return { redirect = "/groepen/" .. body.id } end
 	if st == 422 then return M.people_page(req, id, 422, field_errors(req, body), f) end
 	return refused(st)
-end
+end)
 
 ------------------------------------------------------------------ a thread
 
@@ -512,15 +499,11 @@ local function show_thread(req, id, status, errors, value)
 	return page(req, status or 200, "tables/thread.html", view)
 end
 
-function M.thread(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.thread = by_id(function(req, id, p)
 	return show_thread(req, id)
-end
+end)
 
-function M.reply(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.reply = by_id(function(req, id, p)
 	local st, c = plugin.api.get("/contributions/" .. id)
 	if st ~= 200 then return refused(st) end
 	local path = c.group_id and ("/groups/" .. c.group_id .. "/contributions")
@@ -531,42 +514,34 @@ function M.reply(req, p)
 		return show_thread(req, id, pst, { reply = post_errors(req, pst, body) }, req.form.body)
 	end
 	return refused(pst)
-end
+end)
 
-function M.edit(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.edit = by_id(function(req, id, p)
 	local st, body = plugin.api.patch("/contributions/" .. id, { body = req.form.body })
 	if st == 200 then return { redirect = "/bijdragen/" .. id } end
 	if st == 422 then return show_thread(req, id, 422, { edit = field_errors(req, body) }) end
 	if st == 409 then return show_thread(req, id, 409, { edit = { body = T(req, "tables.edit_window") } }) end
 	return refused(st)
-end
+end)
 
-function M.hide(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.hide = by_id(function(req, id, p)
 	local st, body = plugin.api.post("/contributions/" .. id .. "/hide", { reason = req.form.reason })
 	if st == 200 then return { redirect = "/bijdragen/" .. id } end
 	if st == 422 then return show_thread(req, id, 422, { hide = field_errors(req, body) }) end
 	return refused(st)
-end
+end)
 
-function M.report(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.report = by_id(function(req, id, p)
 	local st, body = plugin.api.post("/contributions/" .. id .. "/reports", { reason = req.form.reason })
 	if st == 201 then return { redirect = "/bijdragen/" .. id .. "?gemeld=1" } end
 	if st == 422 then return show_thread(req, id, 422, { report = field_errors(req, body) }) end
 	if st == 429 then return { status = 429, text = T(req, "tables.too_many_reports") } end
 	return refused(st)
-end
+end)
 
 ------------------------------------------------------------------ moderation
 
-function M.moderation(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.moderation = by_id(function(req, id, p)
 	local st, t = plugin.api.get("/tables/" .. id)
 	if st ~= 200 then return refused(st) end
 	local rst, reports = plugin.api.get("/tables/" .. id .. "/reports")
@@ -579,11 +554,9 @@ function M.moderation(req, p)
 		}
 	end
 	return page(req, 200, "tables/moderation.html", { table = table_view(req, t), reports = list })
-end
+end)
 
-function M.handle_report(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.handle_report = by_id(function(req, id, p)
 	local action = req.form.action
 	local st, body = plugin.api.post("/reports/" .. id, { action = action, reason = req.form.reason })
 	local back = id_of(req.form.table)
@@ -592,7 +565,7 @@ function M.handle_report(req, p)
 	end
 	if st == 422 then return { status = 422, text = T(req, "tables.bad_action") } end
 	return refused(st)
-end
+end)
 
 ------------------------------------------------------------------ people and invitations
 
@@ -649,11 +622,9 @@ function M.people_page(req, id, status, errors, values)
 	})
 end
 
-function M.people(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.people = by_id(function(req, id, p)
 	return M.people_page(req, id)
-end
+end)
 
 function M.set_person(req, p)
 	local id, who = id_of(p.id), id_of(req.form.account)
@@ -671,9 +642,7 @@ function M.set_person(req, p)
 	return { redirect = "/tafels/" .. id .. "/mensen" }
 end
 
-function M.invite(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.invite = by_id(function(req, id, p)
 	local f = req.form
 	local args = {
 		role = f.role,
@@ -692,7 +661,7 @@ function M.invite(req, p)
 	if st == 422 then return M.people_page(req, id, 422, field_errors(req, body), f) end
 	if st == 429 then return M.people_page(req, id, 429, { form = T(req, "tables.too_many_invitations") }, f) end
 	return refused(st)
-end
+end)
 
 function M.revoke_invitation(req, p)
 	local id, inv = id_of(p.id), id_of(p.invitation)
@@ -724,9 +693,7 @@ end
 
 -- Atom for a public table: its newest contributions (hidden ones left
 -- out). A closed table has no feed: 404 as for everything else of it.
-function M.feed(req, p)
-	local id = id_of(p.id)
-	if not id then return { status = 404 } end
+M.feed = by_id(function(req, id, p)
 	local st, t = plugin.api.get("/tables/" .. id)
 	if st ~= 200 or t.visibility ~= "public" then return { status = 404 } end
 	local cst, body = plugin.api.get("/tables/" .. id .. "/contributions", { limit = 100 })
@@ -749,7 +716,7 @@ function M.feed(req, p)
 			updated = entries[1] and entries[1].updated or t.updated_at, entries = entries,
 		}, req.lang),
 	}
-end
+end)
 
 ------------------------------------------------------------------ events
 
