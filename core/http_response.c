@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cookie.h"
 #include "http_error.h"
 #include "http_internal.h"
 #include "netaddr.h"
@@ -227,8 +228,16 @@ bool http_req_secure(const struct http_request *req)
 const char *http_req_lang(const struct http_request *req)
 {
 	struct http_request *r = (struct http_request *)req;
-	if (!r->lang)
-		r->lang = lang_negotiate(http_req_header(req, "Accept-Language"));
+	if (!r->lang) {
+		/* The language a person chose on the site (cookie at_lang) wins
+		 * over the browser's Accept-Language. */
+		char chosen[4];
+		if (cookie_get(http_req_header(req, "Cookie"), "at_lang", chosen, sizeof(chosen)) > 0 &&
+		    (strcmp(chosen, "nl") == 0 || strcmp(chosen, "en") == 0))
+			r->lang = strcmp(chosen, "nl") == 0 ? "nl" : "en";
+		else
+			r->lang = lang_negotiate(http_req_header(req, "Accept-Language"));
+	}
 	return r->lang;
 }
 

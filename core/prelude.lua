@@ -363,6 +363,7 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		view.tenant = view.tenant or { name = tenant.name, slug = tenant.slug }
 		view.theme = view.theme or tenant.theme
 		view.lang = view.lang or lang
+		view.other_lang = lang == "nl" and "en" or "nl"
 		fire("page.view", template, view)
 		return core.render(name, template, view, strings[lang], lang)
 	end

@@ -84,6 +84,7 @@ struct answer {
 	char location[512];
 	int nheaders;
 	char headers[16][2][256];
+	const char *set_lang;           /* "nl" or "en": remember the person's choice (cookie at_lang) */
 };
 
 static struct bundle *platform;
@@ -1713,7 +1714,7 @@ static int rawfield(lua_State *L, int idx, const char *name)
 }
 
 /* Reads the handler's answer at IDX of the coroutine into A: safe HTML
- * (200, text/html), or a table {status, html | feed | text | json | body + type,
+ * (200, text/html), or a table {status, html | feed | text | json | body + type, lang,
  * redirect, headers}. Returns NULL or what is wrong with it. Strings stay
  * valid while the answer table is on the stack; JSON is encoded into
  * *json (freed by the caller). */
@@ -1789,6 +1790,13 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 		snprintf(a->location, sizeof(a->location), "%s", to);
 		if (a->status == 200)
 			a->status = 303;
+	}
+	lua_settop(co, top);
+	if (rawfield(co, idx, "lang") != LUA_TNIL) {
+		const char *l = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : "";
+		if (strcmp(l, "nl") != 0 && strcmp(l, "en") != 0)
+			return "lang must be \"nl\" or \"en\"";
+		a->set_lang = strcmp(l, "nl") == 0 ? "nl" : "en";
 	}
 	lua_settop(co, top);
 	if (rawfield(co, idx, "headers") == LUA_TTABLE) {
@@ -1969,6 +1977,12 @@ static void send_answer(struct rt_req *rq)
 		http_resp_status(req, a.status);
 		add_common_headers(req);
 		add_cookies(rq);
+		if (a.set_lang) {
+			char cookie[96];
+			snprintf(cookie, sizeof(cookie), "at_lang=%s; Path=/; SameSite=Lax; Max-Age=31536000%s", a.set_lang,
+				 rq->secure ? "; Secure" : "");
+			http_resp_header(req, "Set-Cookie", cookie);
+		}
 		http_resp_header(req, "Cache-Control", "no-cache");
 		for (int i = 0; i < a.nheaders; i++)
 			http_resp_header(req, a.headers[i][0], a.headers[i][1]);

@@ -52,6 +52,21 @@ end
 plugin.hook("invitation.created", function(inv) tables().invitation_created(inv) end)
 plugin.hook("group.request_decided", function(d) tables().request_decided(d) end)
 
+-- The language switch: remembered in a cookie (the core sets it for the
+-- answer's lang), then back to the page it was chosen on (same host).
+plugin.route("GET", "/taal", function(req)
+	local lang = req.query.lang == "en" and "en" or "nl"
+	local back = "/"
+	local ref = req.headers.referer or ""
+	local host = req.headers.host or ""
+	local prefix = req.scheme .. "://" .. host .. "/"
+	if host ~= "" and ref:sub(1, #prefix) == prefix and #ref < 500 then
+		back = "/" .. ref:sub(#prefix + 1)
+		if back:sub(1, 2) == "//" or back:find("[\r\n\\]") then back = "/" end
+	end
+	return { redirect = back, lang = lang }
+end)
+
 plugin.route("GET", "/toegankelijkheid", function(req)
 	return plugin.render("accessibility.html", { user = req.user, csrf = req.csrf }, req.lang)
 end)

@@ -232,3 +232,32 @@ def request_with(d, host, jar, form, extra):
                "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items()), **extra}
     raw = d.raw(make_request("POST", "/inloggen", host, headers, urllib.parse.urlencode(form).encode()))
     return parse_response(raw) + (None,)
+
+
+def test_the_language_switch_is_remembered(site):
+    d, _ = site
+    from harness import make_request, parse_response
+    raw = d.raw(make_request("GET", "/taal?lang=en", "in-a.test",
+                             {"Connection": "close", "Referer": "http://in-a.test/inloggen?x=1"}))
+    head = raw.partition(b"\r\n\r\n")[0].decode("latin-1")
+    st, hdr, _ = parse_response(raw)
+    assert st == 303 and hdr["location"] == "/inloggen?x=1"
+    cookie = cookies_of(head)["at_lang"]
+    assert cookie.startswith("at_lang=en;") and "Max-Age=31536000" in cookie
+    # The choice wins over the browser's language, on pages and error pages.
+    st, _, body = parse_response(d.raw(make_request("GET", "/inloggen", "in-a.test",
+                                                    {"Connection": "close", "Accept-Language": "nl",
+                                                     "Cookie": "at_lang=en"})))
+    assert st == 200 and '<html lang="en">' in body.decode()
+    st, hdr, _ = parse_response(d.raw(make_request("GET", "/bestaat-niet", "in-a.test",
+                                                   {"Connection": "close", "Cookie": "at_lang=en"})))
+    assert st == 404 and hdr["content-language"] == "en"
+    # Another site's address as Referer, or junk: back to the home page.
+    for ref in ("http://kwaad.example/x", "http://in-a.test//kwaad.example/", "x"):
+        st, hdr, _ = parse_response(d.raw(make_request("GET", "/taal?lang=nl", "in-a.test",
+                                                       {"Connection": "close", "Referer": ref})))
+        assert st == 303 and hdr["location"] == "/", ref
+    st, _, body = parse_response(d.raw(make_request("GET", "/inloggen", "in-a.test",
+                                                    {"Connection": "close", "Cookie": "at_lang=xx",
+                                                     "Accept-Language": "nl"})))
+    assert '<html lang="nl">' in body.decode()
