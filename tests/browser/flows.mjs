@@ -10,10 +10,13 @@
 //   BROWSER_CHROMIUM      the Chromium binary
 //   BROWSER_NODE_MODULES  web/node_modules
 //   BROWSER_ADMIN_EMAIL, BROWSER_ADMIN_NAME, BROWSER_PASSWORD  an admin
+//   BROWSER_FACILITATOR_EMAIL, BROWSER_FACILITATOR_NAME  a facilitator
+//                         (tenant role; the same password)
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 
 function env(name) {
@@ -29,6 +32,8 @@ const NODE_MODULES = env('BROWSER_NODE_MODULES');
 const ADMIN_EMAIL = env('BROWSER_ADMIN_EMAIL');
 const ADMIN_NAME = env('BROWSER_ADMIN_NAME');
 const PASSWORD = env('BROWSER_PASSWORD');
+const FACILITATOR_EMAIL = env('BROWSER_FACILITATOR_EMAIL');
+const FACILITATOR_NAME = env('BROWSER_FACILITATOR_NAME');
 
 const require = createRequire(path.join(NODE_MODULES, 'noop.js'));
 const { chromium } = require('playwright-core');
@@ -53,8 +58,10 @@ after(async () => {
   if (browser) await browser.close();
 });
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'nl-NL' });
+// A desktop window, or with PHONE a narrow phone screen.
+const PHONE = { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true };
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, locale: 'nl-NL', ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(15000);
   page.on('pageerror', (err) => console.log(`  page error: ${err.message}`));
@@ -92,7 +99,16 @@ async function check(page, name) {
       console.log(`      ${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`);
     }
   }
-  return bad.map((v) => `${name}: [${v.impact}] ${v.id} (${v.nodes.length}×)`);
+  // Ids used twice (axe no longer checks them): a label or an
+  // aria-describedby could point at the wrong element.
+  const dupes = await page.evaluate(() => {
+    const seen = new Map();
+    for (const el of document.querySelectorAll('[id]')) seen.set(el.id, (seen.get(el.id) || 0) + 1);
+    return [...seen].filter(([, n]) => n > 1).map(([id]) => id);
+  });
+  for (const id of dupes) console.log(`    FAIL duplicate id: ${id}`);
+  return [...bad.map((v) => `${name}: [${v.impact}] ${v.id} (${v.nodes.length}×)`),
+          ...dupes.map((id) => `${name}: duplicate id ${id}`)];
 }
 
 // Collects the violations of a flow's pages; the flow fails at its end
@@ -138,6 +154,24 @@ async function linkFromMail(address, linkPath, timeoutMs = 20000) {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no mail to ${address} with a ${linkPath} link in ${MAIL_DIR} after ${timeoutMs} ms`);
+}
+
+// The file name of a mail to ADDRESS whose text contains TEXT, waited for.
+async function mailWith(address, text, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const files = fs.existsSync(MAIL_DIR) ? fs.readdirSync(MAIL_DIR).filter((f) => f.endsWith('.eml')) : [];
+    for (const f of files.sort()) {
+      const mail = decodeQuotedPrintable(fs.readFileSync(path.join(MAIL_DIR, f), 'latin1'));
+      if (!new RegExp(`^To:.*${address.replace(/[.]/g, '\\.')}`, 'mi').test(mail)) continue;
+      if (mail.includes(text)) {
+        console.log(`  mail ${f} to ${address}: contains ${text}`);
+        return f;
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no mail to ${address} containing ${text} in ${MAIL_DIR} after ${timeoutMs} ms`);
 }
 
 async function submit(page, label) {
@@ -254,4 +288,249 @@ test('admin: the members page', async () => {
 
   await page.context().close();
   check.done();
+});
+
+// A GET from Node itself (not the browser): to the loopback, with the
+// tenant's host name in the Host header (Node does not know the name).
+function fetchDirect(urlPath) {
+  const base = new URL(BASE);
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: base.port, path: urlPath, headers: { Host: base.host } }, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (chunk) => { body += chunk; });
+      r.on('end', () => resolve({ status: r.statusCode, body }));
+    }).on('error', reject);
+  });
+}
+
+// The id in a URL's path or hash, e.g. /tafels/12 or #bijdrage-34.
+function idIn(url, re) {
+  const m = url.match(re);
+  assert.ok(m, `no id matching ${re} in ${url}`);
+  return m[1];
+}
+
+// The field error of the field with id ID: shown, and tied to the field.
+async function assertFieldError(page, id) {
+  const field = page.locator(`#${id}`);
+  assert.equal(await field.getAttribute('aria-invalid'), 'true', `#${id} is marked invalid`);
+  const describedBy = (await field.getAttribute('aria-describedby') || '').split(/\s+/);
+  assert.ok(describedBy.includes(`${id}-error`), `#${id} aria-describedby names ${id}-error: ${describedBy}`);
+  const error = (await page.locator(`#${id}-error`).innerText()).trim();
+  assert.ok(error.length > 0, `#${id}-error has a message`);
+  return error;
+}
+
+test('tables: a facilitator opens a table and groups; a resident joins, asks, posts and reports; the facilitator approves and hides', async () => {
+  const fac = await newPage();
+  const facCheck = checker(fac);
+  // The resident on a phone: every page of theirs is also the narrow layout.
+  const res = await newPage(PHONE);
+  const resCheck = checker(res);
+  const resident = { email: 'rosa.bewoner@example.nl', name: 'Rosa Bewoner' };
+  const title = 'Het Stationsplein';
+  const question = 'Hoe maken we het Stationsplein groener?';
+  const facText = 'Welkom aan tafel. Wat mist u op het plein? Denk aan bomen en bankjes.';
+  const resText = 'In de besloten groep: meer schaduw bij de bushalte graag.';
+  const reportReason = 'Dit gaat over een persoon, niet over het plein.';
+  const hideReason = 'Persoonlijke opmerking; graag over het plein.';
+
+  // The facilitator signs in and opens a public table.
+  await signIn(fac, facCheck, FACILITATOR_EMAIL, PASSWORD, '40');
+  assert.match(await fac.locator('header').innerText(), new RegExp(FACILITATOR_NAME));
+  await fac.getByRole('link', { name: 'Nieuwe tafel openen' }).click();
+  await fac.waitForLoadState('load');
+  assert.equal(new URL(fac.url()).pathname, '/tafels/nieuw');
+  await facCheck('41-table-new');
+  await submit(fac, 'Tafel openen');
+  await assertFieldError(fac, 'f-title');
+  await facCheck('42-table-new-errors');
+  await fac.getByLabel('Titel', { exact: true }).fill(title);
+  await fac.getByLabel('Centrale vraag', { exact: true }).fill(question);
+  await fac.getByLabel('Beschrijving', { exact: true }).fill('We praten over **bomen**, bankjes en fietsen.\n\n- veilig\n- groen');
+  await fac.getByLabel('Wie mag meelezen?').selectOption('public');
+  await submit(fac, 'Tafel openen');
+  const tableId = idIn(new URL(fac.url()).pathname, /^\/tafels\/(\d+)$/);
+  const tableUrl = `${BASE}/tafels/${tableId}`;
+  assert.equal(await fac.locator('h1').innerText(), title);
+  await facCheck('43-table-facilitator');
+
+  // A first contribution of the facilitator's: the one that gets reported.
+  await fac.getByLabel('Bijdrage', { exact: true }).fill(facText);
+  await submit(fac, 'Plaatsen');
+  const facPostId = idIn(fac.url(), /#bijdrage-(\d+)$/);
+  assert.match(await fac.locator(`#bijdrage-${facPostId}`).innerText(), /Welkom aan tafel/);
+  await facCheck('44-table-with-contribution');
+
+  // The edit page, opened and left as it is.
+  await fac.getByRole('link', { name: 'Tafel bewerken' }).click();
+  await fac.waitForLoadState('load');
+  assert.equal(new URL(fac.url()).pathname, `/tafels/${tableId}/bewerken`);
+  assert.equal(await fac.getByLabel('Titel', { exact: true }).inputValue(), title);
+  await facCheck('45-table-edit');
+
+  // The people page: a public group and a closed one.
+  await fac.goto(tableUrl);
+  await facCheck('45b-table-facilitator-again');
+  await fac.getByRole('link', { name: 'Mensen en uitnodigingen' }).click();
+  await fac.waitForLoadState('load');
+  assert.equal(new URL(fac.url()).pathname, `/tafels/${tableId}/mensen`);
+  assert.match(await fac.locator('table.people').innerText(), new RegExp(FACILITATOR_NAME));
+  await facCheck('46-people');
+  const groups = {};
+  for (const [key, name, purpose, visibility] of [
+    ['open', 'Bewoners van het plein', 'Iedereen die aan het plein woont.', 'public'],
+    ['closed', 'Ondernemers', 'Winkeliers en horeca aan het plein.', 'closed'],
+  ]) {
+    if (key !== 'open') {
+      await fac.goto(`${tableUrl}/mensen`);
+      await facCheck(`46-people-before-${key}`);
+    }
+    await fac.getByLabel('Naam van de groep', { exact: true }).fill(name);
+    await fac.getByLabel('Waar is de groep voor?', { exact: true }).fill(purpose);
+    await fac.getByLabel('Wie mag meelezen?').selectOption(visibility);
+    await submit(fac, 'Groep maken');
+    groups[key] = idIn(new URL(fac.url()).pathname, /^\/groepen\/(\d+)$/);
+    assert.equal(await fac.locator('h1').innerText(), name);
+    await facCheck(`47-group-${key}-facilitator`);
+  }
+  await fac.goto(tableUrl);
+  assert.match(await fac.locator('ul.groups').innerText(), /Bewoners van het plein[\s\S]*Ondernemers/);
+  await facCheck('48-table-with-groups');
+
+  // A resident signs up, verifies by mail and signs in.
+  await res.goto(`${BASE}/registreren`);
+  await resCheck('49a-phone-signup');
+  await res.getByLabel('Naam').fill(resident.name);
+  await res.getByLabel('E-mailadres').fill(resident.email);
+  await res.getByLabel('Wachtwoord', { exact: true }).fill(PASSWORD);
+  await submit(res, 'Registreren');
+  await resCheck('49b-phone-signup-sent');
+  await res.goto(await linkFromMail(resident.email, '/bevestigen'));
+  assert.match(await res.locator('main').innerText(), /is bevestigd/);
+  await resCheck('50-phone-verified');
+  await signIn(res, resCheck, resident.email, PASSWORD, '51-phone');
+  assert.equal(new URL(res.url()).pathname, '/');
+  await resCheck('52-phone-home');
+
+  // The table from the home page; the public group joined at once.
+  await res.getByRole('link', { name: title }).first().click();
+  await res.waitForLoadState('load');
+  assert.equal(new URL(res.url()).pathname, `/tafels/${tableId}`);
+  await resCheck('53-phone-table-guest');
+  await res.getByRole('link', { name: 'Bewoners van het plein' }).click();
+  await res.waitForLoadState('load');
+  assert.equal(new URL(res.url()).pathname, `/groepen/${groups.open}`);
+  await resCheck('54-phone-group-open');
+  await submit(res, 'Lid worden');
+  assert.equal(await res.getByRole('button', { name: 'Lid worden' }).count(), 0, 'joined: no join button');
+  await resCheck('55-phone-group-open-joined');
+
+  // The closed group: its content hidden; a request with a message.
+  await res.goto(`${BASE}/groepen/${groups.closed}`);
+  assert.doesNotMatch(await res.locator('main').innerText(), /Plaatsen/);
+  await resCheck('56-phone-group-closed');
+  await res.getByLabel('Bericht aan de gespreksleiders (mag leeg blijven)').fill('Ik heb een bakkerij aan het plein.');
+  await submit(res, 'Vragen om lid te worden');
+  assert.match(await res.locator('main').innerText(), /Uw verzoek om lid te worden is verstuurd/);
+  await resCheck('57-phone-group-closed-requested');
+
+  // The facilitator approves on the group page; the resident gets a mail.
+  await fac.goto(`${BASE}/groepen/${groups.closed}`);
+  const requests = await fac.locator('ul.requests').innerText();
+  assert.match(requests, new RegExp(resident.name));
+  assert.match(requests, /Ik heb een bakkerij aan het plein\./);
+  await facCheck('60-group-requests');
+  await submit(fac, `Toelaten – ${resident.name}`);
+  assert.equal(await fac.locator('ul.requests').count(), 0, 'no requests left');
+  await facCheck('61-group-approved');
+  await mailWith(resident.email, `/groepen/${groups.closed}`);
+
+  // The resident posts in the closed group: first empty (a field error).
+  await res.goto(`${BASE}/groepen/${groups.closed}`);
+  await resCheck('62-phone-group-closed-member');
+  await submit(res, 'Plaatsen');
+  console.log(`  field error: ${await assertFieldError(res, 'f-body')}`);
+  await resCheck('63-phone-contribution-error');
+  await res.getByLabel('Bijdrage', { exact: true }).fill(resText);
+  await submit(res, 'Plaatsen');
+  const resPostId = idIn(res.url(), /#bijdrage-(\d+)$/);
+  assert.match(await res.locator(`#bijdrage-${resPostId}`).innerText(), /meer schaduw bij de bushalte/);
+  await resCheck('64-phone-group-closed-posted');
+
+  // Their own contribution's thread: editable within 15 minutes.
+  await res.locator(`#bijdrage-${resPostId} .contribution__links a`).click();
+  await res.waitForLoadState('load');
+  assert.equal(new URL(res.url()).pathname, `/bijdragen/${resPostId}`);
+  await res.locator('details.edit summary').click();
+  assert.equal(await res.locator('textarea[name=body]').count(), 2, 'the edit form and the reply form');
+  assert.equal(await res.getByLabel('Uw bijdrage', { exact: true }).inputValue(), resText);
+  await resCheck('65-phone-thread-own');
+
+  // The resident reports the facilitator's contribution with a reason.
+  await res.goto(tableUrl);
+  await resCheck('66-phone-table-member');
+  await res.locator(`#bijdrage-${facPostId} .contribution__links a`).click();
+  await res.waitForLoadState('load');
+  assert.equal(new URL(res.url()).pathname, `/bijdragen/${facPostId}`);
+  await resCheck('67-phone-thread');
+  await res.locator('details.report summary').click();
+  await res.getByLabel(/Waarom meldt u dit\?/).fill(reportReason);
+  await Promise.all([res.waitForNavigation(), res.locator('details.report button[type=submit]').click()]);
+  assert.match(await res.locator('[role=status]').innerText(), /Bedankt/);
+  await resCheck('68-phone-reported');
+
+  // The facilitator sees it in the queue and hides it with a reason.
+  await fac.goto(tableUrl);
+  await facCheck('69-table-before-moderation');
+  await fac.getByRole('link', { name: 'Meldingen' }).click();
+  await fac.waitForLoadState('load');
+  assert.equal(new URL(fac.url()).pathname, `/tafels/${tableId}/moderatie`);
+  const queue = await fac.locator('main').innerText();
+  assert.match(queue, new RegExp(reportReason.replace(/[.]/g, '\\.')));
+  assert.match(queue, /Welkom aan tafel/);
+  await facCheck('70-moderation');
+  await fac.getByLabel('Reden (voor iedereen zichtbaar)').fill(hideReason);
+  await submit(fac, `Verbergen – Melding van ${resident.name}`);
+  assert.equal(new URL(fac.url()).pathname, `/tafels/${tableId}/moderatie`);
+  assert.doesNotMatch(await fac.locator('main').innerText(), /Welkom aan tafel/, 'the report is handled');
+  await facCheck('71-moderation-done');
+  await fac.goto(`${BASE}/bijdragen/${facPostId}`);
+  await facCheck('72-thread-hidden-facilitator');
+
+  // The resident sees the reason instead of the text.
+  for (const [url, name] of [[`${BASE}/bijdragen/${facPostId}`, '73-phone-thread-hidden'],
+                             [tableUrl, '74-phone-table-hidden']]) {
+    await res.goto(url);
+    const hidden = await res.locator(`#bijdrage-${facPostId} .contribution__hidden`).innerText();
+    assert.equal(hidden.trim(), `Verborgen door de gespreksleider: ${hideReason}`);
+    assert.doesNotMatch(await res.locator('main').innerText(), /Welkom aan tafel/, `${url}: the hidden text is not shown`);
+    await resCheck(name);
+  }
+  // Nor in the table's feed.
+  const feed = await fetchDirect(`/tafels/${tableId}/feed.atom`);
+  assert.equal(feed.status, 200);
+  assert.match(feed.body, /<feed/);
+  assert.doesNotMatch(feed.body, /Welkom aan tafel/);
+
+  // Search (a word of the table's question; then nothing found), and the
+  // accessibility statement.
+  await res.goto(`${BASE}/zoeken?q=${encodeURIComponent('Stationsplein')}`);
+  assert.match(await res.locator('main').innerText(), new RegExp(title));
+  await resCheck('75-phone-search');
+  await res.goto(`${BASE}/zoeken?q=${encodeURIComponent('zeppelinhaven')}`);
+  assert.match(await res.locator('main').innerText(), /Niets gevonden/);
+  await resCheck('76-phone-search-none');
+  await res.goto(`${BASE}/toegankelijkheid`);
+  await resCheck('77-phone-accessibility');
+  await fac.goto(`${BASE}/zoeken?q=${encodeURIComponent('schaduw bushalte')}`);
+  await facCheck('78-search-contributions');
+  await fac.goto(`${BASE}/toegankelijkheid`);
+  await facCheck('79-accessibility');
+
+  await res.context().close();
+  await fac.context().close();
+  facCheck.done();
+  resCheck.done();
 });

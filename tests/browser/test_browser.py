@@ -2,8 +2,9 @@
 the site's pages as a person would (tests/browser/flows.mjs), runs axe-core
 on every page and keeps a full-page screenshot of each. This file only sets
 the stage with the integration harness: a private PostgreSQL, a tenant, an
-admin made with `aantafel user create`, and the real daemon writing its
-mails as .eml files; then it runs the Node script against it."""
+admin and a facilitator made with `aantafel user create`, and the real
+daemon writing its mails as .eml files; then it runs the Node script
+against it."""
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ NODE_MODULES = os.path.join(SOURCE_DIR, "web", "node_modules")
 FLOWS = os.path.join(SOURCE_DIR, "tests", "browser", "flows.mjs")
 SLUG, NAME, HOST = "br-a", "Gemeente Browser", "br-a.test"
 ADMIN_EMAIL, ADMIN_NAME = "beheer@example.nl", "Bram Beheer"
+FACILITATOR_EMAIL, FACILITATOR_NAME = "gespreksleider@example.nl", "Fien Gespreksleider"
 PASSWORD = "een lang wachtwoord 123"
 # A cheap scrypt: the tests sign in a few times, not a thousand.
 SMALL = {"AANTAFEL_SCRYPT_N": "1024", "AANTAFEL_SCRYPT_MAXMEM": "16MiB"}
@@ -57,6 +59,9 @@ def site(tmp_path_factory):
         aantafel("tenant", "create", SLUG, "--name", NAME, "--host", HOST, env=pg.daemon_env())
         aantafel("user", "create", "--tenant", SLUG, "--email", ADMIN_EMAIL, "--role", "admin",
                  "--name", ADMIN_NAME, env=env, input=PASSWORD + "\n")
+        # The tables scenario's facilitator: a tenant role given by the CLI.
+        aantafel("user", "create", "--tenant", SLUG, "--email", FACILITATOR_EMAIL, "--role", "facilitator",
+                 "--name", FACILITATOR_NAME, env=env, input=PASSWORD + "\n")
         maildir = str(tmp_path_factory.mktemp("mail"))
         # The real static files: the pages are checked with the CSS they ship with.
         daemon = Daemon({"workers": "2", "static_dir": os.path.join(SOURCE_DIR, "static"),
@@ -85,6 +90,8 @@ def test_flows_in_chromium_with_axe(site):
            "BROWSER_NODE_MODULES": NODE_MODULES,
            "BROWSER_ADMIN_EMAIL": ADMIN_EMAIL,
            "BROWSER_ADMIN_NAME": ADMIN_NAME,
+           "BROWSER_FACILITATOR_EMAIL": FACILITATOR_EMAIL,
+           "BROWSER_FACILITATOR_NAME": FACILITATOR_NAME,
            "BROWSER_PASSWORD": PASSWORD}
     print(f"\nbrowser: {FLOWS} against {env['BROWSER_BASE_URL']}; screenshots in {out}", flush=True)
     # Output goes straight through (pytest -s under ctest): the per-page
