@@ -64,9 +64,9 @@ function M.account_create(a, ctx)
 		return refused(token, why)
 	end
 	if token then
-		mails.verify(ctx, email, name:match("^%s*(.-)%s*$"), token)
+		account_mails().verify(ctx, email, name:match("^%s*(.-)%s*$"), token)
 	elseif why == "exists" then
-		mails.exists(ctx, email)
+		account_mails().exists(ctx, email)
 	end
 	return 202, { status = "sent" }
 end
@@ -79,14 +79,14 @@ end
 function M.account_resend(a, ctx)
 	local email = clean_email(a.email)
 	local token, name = plugin.auth.resend(email)
-	if token then mails.verify(ctx, email, name, token) end
+	if token then account_mails().verify(ctx, email, name, token) end
 	return 202, { status = "sent" }
 end
 
 function M.password_forgot(a, ctx)
 	local email = clean_email(a.email)
 	local token, name = plugin.auth.forgot(email)
-	if token then mails.reset(ctx, email, name, token) end
+	if token then account_mails().reset(ctx, email, name, token) end
 	return 202, { status = "sent" }
 end
 
@@ -107,7 +107,7 @@ function M.email_change(a, ctx)
 	local email = clean_email(a.email)
 	local ok, token, why = plugin.auth.change_email(text(a.current) or "", email)
 	if ok then
-		if token and not mails.email(ctx, email, nil, token) then
+		if token and not account_mails().email(ctx, email, nil, token) then
 			return invalid("email", "email", "Not an e-mail address.")
 		end
 		return 202, { status = "sent" }
