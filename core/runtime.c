@@ -409,7 +409,8 @@ static int core_url(lua_State *L)
 	struct tstate *ts = ts_of(L);
 	const char *path = luaL_checkstring(L, 1);
 	const struct rt_req *rq = ts->running;
-	const char *host = rq ? http_req_host(rq->req) : NULL;
+	/* The Host header as sent, with its port (http_req_host drops it). */
+	const char *host = rq ? http_req_header(rq->req, "Host") : NULL;
 	bool ok = host && *host && strlen(host) <= 260 && path[0] == '/' && path[1] != '/';
 	for (const char *h = host; ok && *h; h++)
 		ok = (*h >= 'a' && *h <= 'z') || (*h >= 'A' && *h <= 'Z') || (*h >= '0' && *h <= '9') || *h == '.' ||
