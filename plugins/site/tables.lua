@@ -378,11 +378,12 @@ end)
 
 ------------------------------------------------------------------ groups
 
-local function show_group(req, id, status, errors, value)
+local function show_group(req, id, status, errors, value, message)
 	local st, g = plugin.api.get("/groups/" .. id)
 	if st ~= 200 then return refused(st) end
 	local view = {
 		id = g.id, name = g.name, purpose = g.purpose, closed = g.visibility == "closed", members = g.members,
+		members_label = T(req, g.members == 1 and "tables.member_one" or "tables.members"),
 		can_read = g.can_read, table = g.table, table_url = "/tafels/" .. g.table.id,
 		my_status = g.my_status, member = g.my_status == "member" or g.my_status == "manage",
 		requested = g.my_status == "requested", manage = g.my_status == "manage", joined = g.my_status == "member",
@@ -408,6 +409,7 @@ local function show_group(req, id, status, errors, value)
 	end
 	view.form = post_form(req, "/groepen/" .. id .. "/bijdragen", errors, value, view.manage)
 	view.errors = errors
+	view.message = message           -- a refused request keeps what was typed
 	view.signin = not req.user
 	return page(req, status or 200, "tables/group.html", view)
 end
@@ -418,7 +420,7 @@ end)
 
 M.group_join = by_id(function(req, id, p)
 	local st, body = plugin.api.post("/groups/" .. id .. "/join", { message = req.form.message })
-	if st == 422 then return show_group(req, id, 422, field_errors(req, body)) end
+	if st == 422 then return show_group(req, id, 422, field_errors(req, body), nil, req.form.message) end
 	if st ~= 200 and st ~= 202 then return refused(st) end
 	return { redirect = "/groepen/" .. id }
 end)

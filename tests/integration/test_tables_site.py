@@ -621,6 +621,7 @@ def test_groups_and_requests_to_join(w, pg):
     assert send(late, f"/tafels/{w.P}/deelnemen")[0] == 303
     st, _, body = send(late, f"/groepen/{gid}/deelnemen", {"message": "m" * 1001})
     assert st == 422 and re.search(r'<p class="error"[^>]*>Dit is te lang.</p>', body), body[:3000]
+    assert ">" + "m" * 1001 + "</textarea>" in body             # what was typed is kept
     assert one(pg, "SELECT count(*) FROM group_requests WHERE tenant_id = %s AND group_id = %s",
                w.tenant_id, gid) == 2
     # The facilitator sees the requests on the group page; the others do not.

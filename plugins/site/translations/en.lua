@@ -271,4 +271,5 @@ return {
 	["site.tokens_name_invalid"] = "Give the key a name of at most 100 characters.",
 	["tables.admin_title"] = "Manage all tables",
 	["tables.admin_caption"] = "Tables with this status",
+	["tables.member_one"] = "member",
 }

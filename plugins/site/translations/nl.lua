@@ -271,4 +271,5 @@ return {
 	["site.tokens_name_invalid"] = "Geef de sleutel een naam van hoogstens 100 tekens.",
 	["tables.admin_title"] = "Alle tafels beheren",
 	["tables.admin_caption"] = "Tafels met deze status",
+	["tables.member_one"] = "lid",
 }
