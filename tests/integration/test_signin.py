@@ -249,6 +249,7 @@ def test_the_language_switch_is_remembered(site):
                                                     {"Connection": "close", "Accept-Language": "nl",
                                                      "Cookie": "at_lang=en"})))
     assert st == 200 and '<html lang="en">' in body.decode()
+    assert 'href="/taal?lang=nl" lang="nl" hreflang="nl">Nederlands</a>' in body.decode()
     st, hdr, _ = parse_response(d.raw(make_request("GET", "/bestaat-niet", "in-a.test",
                                                    {"Connection": "close", "Cookie": "at_lang=en"})))
     assert st == 404 and hdr["content-language"] == "en"

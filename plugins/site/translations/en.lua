@@ -272,4 +272,5 @@ return {
 	["tables.admin_title"] = "Manage all tables",
 	["tables.admin_caption"] = "Tables with this status",
 	["tables.member_one"] = "member",
+	["site.other_lang"] = "Nederlands",
 }

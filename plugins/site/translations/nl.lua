@@ -272,4 +272,5 @@ return {
 	["tables.admin_title"] = "Alle tafels beheren",
 	["tables.admin_caption"] = "Tafels met deze status",
 	["tables.member_one"] = "lid",
+	["site.other_lang"] = "English",
 }
