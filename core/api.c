@@ -12,7 +12,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "apicache.h"
 #include "app.h"
+#include "datagen.h"
 #include "log.h"
 #include "runtime.h"
 #include "urlenc.h"
@@ -105,6 +107,8 @@ struct api_req {
 	struct db_txn *txn;
 	int status;
 	char *body;                     /* the answer's JSON text */
+	char *cache_key;                /* a guest's read to keep in the worker's cache */
+	uint64_t cache_gen;
 };
 
 const struct api_route *api_routes(size_t *n)
@@ -294,7 +298,13 @@ int api_answer(const PGresult *r, const char *secret, int *status, json_t **body
 	*body = NULL;
 	if (!r || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
 		return -1;
-	json_t *a = json_loads(PQgetvalue(r, 0, 0), 0, NULL);
+	return api_answer_text(PQgetvalue(r, 0, 0), secret, status, body);
+}
+
+int api_answer_text(const char *text, const char *secret, int *status, json_t **body)
+{
+	*body = NULL;
+	json_t *a = json_loads(text, 0, NULL);
 	json_t *s = json_object_get(a, "status");
 	json_t *b = json_object_get(a, "body");
 	if (!json_is_integer(s) || !b || json_integer_value(s) < 200 || json_integer_value(s) > 599) {
@@ -315,6 +325,7 @@ static void api_free(struct api_req *ar)
 {
 	json_decref(ar->args);
 	free(ar->body);
+	free(ar->cache_key);
 	OPENSSL_cleanse(ar->secret, sizeof(ar->secret));
 	free(ar);
 }
@@ -413,6 +424,7 @@ static void api_run(struct api_req *ar);
 static void api_done(struct db_txn *txn, enum db_status st, void *arg);
 static void api_sent(struct db_txn *txn, enum db_status st, void *arg);
 static void api_finish(struct api_req *ar);
+static bool from_cache(struct api_req *ar, struct app_worker *a);
 
 /* A strong validator: the first 128 bits of the body's SHA-256, quoted. */
 #define ETAG_SIZE 35
@@ -564,11 +576,50 @@ void api_handle(struct http_request *req, const struct tenant *t)
 		}
 	}
 	struct app_worker *a = app_of(http_req_worker(req));
+	if (ar->auth == AUTH_GUEST && a && from_cache(ar, a))
+		return;
 	if (!a || !a->pool) {
 		fail(ar, 503, "unavailable", "No database is configured.", NULL);
 		return;
 	}
 	db_begin(a->pool, ar->tenant_id, api_begun, ar);
+}
+
+/* A guest's read: from the worker's cache when it has it under the
+ * tenant's current data generation (true: answered); otherwise the key to
+ * keep the answer under. What a guest sees depends on the data alone. */
+static bool from_cache(struct api_req *ar, struct app_worker *a)
+{
+	const struct api_route *r = ar->route;
+	struct apicache *cache = a->rt ? runtime_cache(a->rt) : NULL;
+	if (!cache || strcmp(r->method, "GET") != 0 || r->before || r->after ||
+	    (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
+		return false;
+	char *args = json_dumps(ar->args, JSON_COMPACT | JSON_SORT_KEYS);
+	size_t klen = args ? 32 + strlen(ar->path) + strlen(args) : 0;
+	char *key = args ? malloc(klen) : NULL;
+	if (!key) {
+		free(args);
+		return false;
+	}
+	snprintf(key, klen, "%lld api %s %s", (long long)ar->tenant_id, ar->path, args);
+	free(args);
+	uint64_t gen = datagen_get(ar->tenant_id);
+	size_t len;
+	const char *hit = apicache_get(cache, key, gen, &len);
+	json_t *body = NULL;
+	if (!hit || api_answer_text(hit, NULL, &ar->status, &body) != 0) {
+		ar->cache_key = key;
+		ar->cache_gen = gen;
+		return false;
+	}
+	free(key);
+	ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(body);
+	if (!ar->body)
+		return false;
+	api_sent(NULL, DB_OK, ar);
+	return true;
 }
 
 static void api_begun(struct db_txn *txn, enum db_status st, void *arg)
@@ -682,9 +733,15 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	json_t *body;
-	if (api_answer(db_result(txn, 0), ar->secret, &ar->status, &body) != 0) {
+	const PGresult *r = db_result(txn, 0);
+	if (api_answer(r, ar->secret, &ar->status, &body) != 0) {
 		fail(ar, 500, "internal", "Something went wrong on our side.", "not an answer");
 		return;
+	}
+	if (ar->cache_key && ar->status == 200) {
+		struct app_worker *a = app_of(http_req_worker(ar->req));
+		apicache_put(a && a->rt ? runtime_cache(a->rt) : NULL, ar->cache_key, ar->cache_gen, PQgetvalue(r, 0, 0),
+			     (size_t)PQgetlength(r, 0, 0));
 	}
 	ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(body);
@@ -718,6 +775,8 @@ static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct api_req *ar = arg;
 	ar->txn = NULL;
+	if ((ar->route->flags & API_WRITE) && ar->status < 400)
+		datagen_bump(ar->tenant_id);    /* the guests' cached reads of this daemon */
 	if (st != DB_OK) {
 		log_warn("request=%s tenant=%s: api commit failed: %s", http_req_id(ar->req), ar->slug,
 			 st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));

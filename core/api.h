@@ -74,6 +74,8 @@ int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_
  * reference; the secret, if any, added to a successful body). -1 when the
  * result is not an answer. */
 int api_answer(const PGresult *r, const char *secret, int *status, json_t **body);
+/* The same from the operation's answer as text (a cached one). */
+int api_answer_text(const char *text, const char *secret, int *status, json_t **body);
 
 /* Every route, for the tests that compare them with openapi.json. */
 const struct api_route *api_routes(size_t *n);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "datagen.h"
 #include "db.h"
 #include "log.h"
 
@@ -317,7 +318,7 @@ static void ls_send_load(struct registry_listener *l)
 {
 	/* LISTEN before SELECT on one connection: a change committed after
 	 * the SELECT's snapshot is notified and reloads again. */
-	const char *sql = l->listening ? LOAD_SQL : "LISTEN aantafel_registry";
+	const char *sql = l->listening ? LOAD_SQL : "LISTEN aantafel_registry; LISTEN aantafel_data";
 	if (!PQsendQuery(l->pg, sql)) {
 		ls_fail(l, PQerrorMessage(l->pg));
 		return;
@@ -332,23 +333,42 @@ static void ls_send_load(struct registry_listener *l)
 	ls_want(l, true, r == 1);
 }
 
+/* A registry change reloads the registry; a tenant's data changed bumps
+ * its generation (the payload is its id). */
+static void take_notifications(struct registry_listener *l)
+{
+	PGnotify *n;
+	while ((n = PQnotifies(l->pg))) {
+		if (strcmp(n->relname, "aantafel_data") == 0) {
+			char *end;
+			long long id = strtoll(n->extra, &end, 10);
+			if (*n->extra && !*end)
+				datagen_bump(id);
+			else
+				datagen_bump_all();
+		} else {
+			l->reload_again = true;
+		}
+		PQfreemem(n);
+	}
+}
+
 static void ls_read(struct registry_listener *l)
 {
 	if (!PQconsumeInput(l->pg)) {
 		ls_fail(l, PQerrorMessage(l->pg));
 		return;
 	}
-	PGnotify *n;
-	while ((n = PQnotifies(l->pg))) {
-		l->reload_again = true;
-		PQfreemem(n);
-	}
+	take_notifications(l);
 	while (l->state == LS_LOADING && !PQisBusy(l->pg)) {
 		PGresult *r = PQgetResult(l->pg);
 		if (!r) {
 			/* Query finished. */
 			if (!l->listening) {
+				/* Changes to the tenants' data while nobody
+				 * listened went unheard: every cache is stale. */
 				l->listening = true;
+				datagen_bump_all();
 				ls_send_load(l);
 				return;
 			}
@@ -381,10 +401,7 @@ static void ls_read(struct registry_listener *l)
 		PQclear(r);
 	}
 	/* Notifications read together with the results surface only now. */
-	while ((n = PQnotifies(l->pg))) {
-		l->reload_again = true;
-		PQfreemem(n);
-	}
+	take_notifications(l);
 	if (l->state == LS_IDLE && l->reload_again)
 		ls_send_load(l);
 	else if (PQstatus(l->pg) == CONNECTION_BAD)

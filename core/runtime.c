@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apicache.h"
 #include "app.h"
+#include "datagen.h"
 #include "db.h"
 #include "log.h"
 #include "cookie.h"
@@ -74,6 +76,7 @@ struct rt_worker {
 	int64_t session_idle_s, session_absolute_s;
 	unsigned live;
 	unsigned releases;              /* requests ended, for RW_TRIM_EVERY */
+	struct apicache *cache;         /* guests' API reads */
 };
 
 struct answer {
@@ -184,6 +187,11 @@ struct rt_worker *runtime_worker_new(struct worker *w)
 	if (!rw)
 		return NULL;
 	rw->w = w;
+	rw->cache = apicache_new((size_t)w->cfg->api_cache_size);
+	if (!rw->cache) {
+		free(rw);
+		return NULL;
+	}
 	runtime_worker_configure(rw, w->cfg);
 	return rw;
 }
@@ -196,6 +204,18 @@ void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg)
 	rw->time_ms = cfg->lua_time_limit;
 	rw->session_idle_s = cfg->session_idle_timeout / 1000;
 	rw->session_absolute_s = cfg->session_absolute_timeout / 1000;
+	if (rw->cache)
+		apicache_configure(rw->cache, (size_t)cfg->api_cache_size);
+}
+
+struct apicache *rq_cache(const struct rt_req *rq)
+{
+	return rq->rw->cache;
+}
+
+struct apicache *runtime_cache(struct rt_worker *rw)
+{
+	return rw->cache;
 }
 
 void runtime_worker_free(struct rt_worker *rw)
@@ -212,6 +232,7 @@ void runtime_worker_free(struct rt_worker *rw)
 		rw->stale = ts->next;
 		ts_free(ts);
 	}
+	apicache_free(rw->cache);
 	free(rw);
 }
 
@@ -1513,6 +1534,9 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	lua_pop(co, nres);
 	if (core_ops[rq->op].writes)
 		rq->wrote = true;
+	/* A guest's read the worker has: no transaction at all. */
+	if (rq->op == OP_API && rq_api_cached(rq))
+		return;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
 		rq_fail(rq, 503, "no database configured");
@@ -2003,6 +2027,10 @@ static void rq_committed(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct rt_req *rq = arg;
 	rq->txn = NULL;
+	/* What this daemon's guests read is stale from now on; the other
+	 * daemons hear it by NOTIFY. */
+	if (rq->wrote)
+		datagen_bump(rq->tenant_id);
 	if (st != DB_OK) {
 		log_warn("request=%s tenant=%s: commit failed: %s", http_req_id(rq->req), rq->slug,
 			 st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));
@@ -2043,6 +2071,8 @@ static void rq_free(struct rt_req *rq)
 	free(rq->json);
 	json_decref(rq->api_args);
 	json_decref(rq->api_answer);
+	free(rq->api_cached);
+	free(rq->api_cache_key);
 	if (rq->ts) {
 		lua_State *L = rq->ts->sb->L;
 		luaL_unref(L, LUA_REGISTRYINDEX, rq->co_ref);

@@ -43,6 +43,10 @@ unsigned runtime_live_states(const struct rt_worker *rw);
 void runtime_worker_free(struct rt_worker *rw);
 void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg);
 
+/* The worker's cache of guests' API reads (apicache.h). */
+struct apicache;
+struct apicache *runtime_cache(struct rt_worker *rw);
+
 /* Serves REQ for tenant T through its Lua state. */
 void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t);
 

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "api.h"
+#include "apicache.h"
+#include "datagen.h"
 #include "http.h"
 #include "ljson.h"
 #include "log.h"
@@ -84,9 +86,10 @@ int core_api(lua_State *L)
 		json_decref(args);
 		return plugin_error(L, "api: the arguments must be a table of named fields%s%s", err[0] ? ": " : "", err);
 	}
-	size_t need = json_dumpb(args, NULL, 0, JSON_COMPACT);
+	/* Keys sorted: the same arguments are the same text (the cache's key). */
+	size_t need = json_dumpb(args, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
 	char *text = need ? lua_newuserdatauv(L, need, 0) : NULL;   /* collected, even if a push raises */
-	if (!text || json_dumpb(args, text, need, JSON_COMPACT) != need) {
+	if (!text || json_dumpb(args, text, need, JSON_COMPACT | JSON_SORT_KEYS) != need) {
 		json_decref(args);
 		return plugin_error(L, "api: the arguments cannot be encoded");
 	}
@@ -108,7 +111,48 @@ int core_api(lua_State *L)
 	return lua_yield(L, n + 1);
 }
 
-/* params: tenant, plugin (NULL), method, path, arguments (JSON), platform. */
+/* params: tenant, plugin (NULL), method, path, arguments (JSON), platform.
+ * Only a guest's reads are cached: what they see depends on the tenant's
+ * data alone, which bumps its generation whenever it changes. */
+bool rq_api_cached(struct rt_req *rq)
+{
+	const char *method = rq->nparams > 2 ? rq->params[2] : NULL;
+	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
+	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
+	struct apicache *cache = rq_cache(rq);
+	if (rq->has_user || !cache || !method || !path || !text || strcmp(method, "GET") != 0)
+		return false;
+	int status;
+	char allow[64];
+	const struct api_route *r = api_route_find(method, path, strlen(path), NULL, &status, allow, sizeof(allow));
+	if (!r || (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
+		return false;
+	size_t klen = 24 + strlen(path) + strlen(text) + 3;
+	char *key = malloc(klen);
+	if (!key)
+		return false;
+	snprintf(key, klen, "%lld %s %s", (long long)rq->tenant_id, path, text);
+	uint64_t gen = datagen_get(rq->tenant_id);
+	size_t len;
+	const char *hit = apicache_get(cache, key, gen, &len);
+	if (!hit) {
+		/* Kept under the generation from before the read: a write that
+		 * commits meanwhile makes it stale at once. */
+		free(rq->api_cache_key);
+		rq->api_cache_key = key;
+		rq->api_cache_gen = gen;
+		return false;
+	}
+	free(key);
+	free(rq->api_cached);
+	rq->api_cached = malloc(len + 1);
+	if (!rq->api_cached)
+		return false;
+	memcpy(rq->api_cached, hit, len + 1);
+	rq_answered(rq->txn, DB_OK, rq);
+	return true;
+}
+
 void rq_api_send(struct rt_req *rq)
 {
 	const char *method = rq->nparams > 2 ? rq->params[2] : NULL;
@@ -149,7 +193,20 @@ int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 {
 	int status;
 	json_t *body;
-	int rc = api_answer(db_result(rq->txn, 0), rq->api_secret, &status, &body);
+	int rc;
+	if (rq->api_cached) {
+		rc = api_answer_text(rq->api_cached, NULL, &status, &body);
+		free(rq->api_cached);
+		rq->api_cached = NULL;
+	} else {
+		const PGresult *r = db_result(rq->txn, 0);
+		rc = api_answer(r, rq->api_secret, &status, &body);
+		if (rc == 0 && status == 200 && rq->api_cache_key && PQntuples(r) == 1)
+			apicache_put(rq_cache(rq), rq->api_cache_key, rq->api_cache_gen, PQgetvalue(r, 0, 0),
+				     (size_t)PQgetlength(r, 0, 0));
+	}
+	free(rq->api_cache_key);
+	rq->api_cache_key = NULL;
 	OPENSSL_cleanse(rq->api_secret, sizeof(rq->api_secret));
 	if (rc != 0)
 		return luaL_error(L, "api: the operation gave no answer");

@@ -104,6 +104,9 @@ struct rt_req {
 	void *api_arg;
 	json_t *api_args;
 	json_t *api_answer;             /* the last operation's answer as the core gave it */
+	char *api_cached;               /* op "api": a guest's read answered from the worker's cache */
+	char *api_cache_key;            /* op "api": where to keep this guest's read, NULL: not kept */
+	uint64_t api_cache_gen;         /* the tenant's data generation before it was read */
 	char api_method[8];
 	char api_path[256];
 };
@@ -117,7 +120,13 @@ struct event_base *rq_event_base(const struct rt_req *rq);
 /* runtime.c: raises MSG at the plugin's line. */
 int plugin_error(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* runtime.c: the worker's cache of guests' API reads. */
+struct apicache *rq_cache(const struct rt_req *rq);
+
 /* runtime_api.c: the JSON API's operations from Lua. */
+/* A guest's read answered from the cache: true when the answer is ready
+ * (rq_answered was called); else the key to keep it under is set. */
+bool rq_api_cached(struct rt_req *rq);
 int core_api(lua_State *L);
 int core_api_route(lua_State *L);
 void rq_api_send(struct rt_req *rq);
