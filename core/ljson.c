@@ -1,7 +1,9 @@
 /* Lua values and JSON, both ways. */
 #include "ljson.h"
 
+#include <errno.h>
 #include <lauxlib.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -148,3 +150,260 @@ int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 	return 1;
 }
 
+
+/* ---------------------------------------------------------------- one-pass decoding */
+
+struct jp {
+	lua_State *L;
+	const char *s, *end;
+	bool html;
+};
+
+static void jp_fail(struct jp *p, const char *what)
+{
+	luaL_error(p->L, "JSON: %s (%d bytes before the end)", what, (int)(p->end - p->s));
+}
+
+static void jp_ws(struct jp *p)
+{
+	while (p->s < p->end && (*p->s == ' ' || *p->s == '\n' || *p->s == '\r' || *p->s == '\t'))
+		p->s++;
+}
+
+static unsigned jp_hex4(struct jp *p)
+{
+	if (p->end - p->s < 4)
+		jp_fail(p, "short \\u escape");
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = *p->s++;
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned)(c - 'A' + 10);
+		else
+			jp_fail(p, "bad \\u escape");
+	}
+	return v;
+}
+
+static void jp_utf8(luaL_Buffer *b, unsigned cp)
+{
+	char u[4];
+	int n;
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xC0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3F));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xE0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[2] = (char)(0x80 | (cp & 0x3F));
+		n = 3;
+	} else {
+		u[0] = (char)(0xF0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		u[3] = (char)(0x80 | (cp & 0x3F));
+		n = 4;
+	}
+	luaL_addlstring(b, u, (size_t)n);
+}
+
+/* The string at p->s (after its opening quote), pushed; as safe HTML when
+ * HTML. */
+static void jp_string(struct jp *p, bool html)
+{
+	const char *start = p->s;
+	while (p->s < p->end && *p->s != '"' && *p->s != '\\')
+		p->s++;
+	if (p->s >= p->end)
+		jp_fail(p, "unterminated string");
+	if (*p->s == '"') {             /* no escapes: the common case */
+		if (html)
+			tmpl_push_safehtml(p->L, start, (size_t)(p->s - start));
+		else
+			lua_pushlstring(p->L, start, (size_t)(p->s - start));
+		p->s++;
+		return;
+	}
+	luaL_Buffer b;
+	luaL_buffinit(p->L, &b);
+	luaL_addlstring(&b, start, (size_t)(p->s - start));
+	while (p->s < p->end && *p->s != '"') {
+		char c = *p->s++;
+		if (c != '\\') {
+			luaL_addchar(&b, c);
+			continue;
+		}
+		if (p->s >= p->end)
+			jp_fail(p, "unterminated escape");
+		c = *p->s++;
+		switch (c) {
+		case 'n': luaL_addchar(&b, '\n'); break;
+		case 't': luaL_addchar(&b, '\t'); break;
+		case 'r': luaL_addchar(&b, '\r'); break;
+		case 'b': luaL_addchar(&b, '\b'); break;
+		case 'f': luaL_addchar(&b, '\f'); break;
+		case 'u': {
+			unsigned cp = jp_hex4(p);
+			if (cp >= 0xD800 && cp < 0xDC00 && p->end - p->s >= 6 && p->s[0] == '\\' && p->s[1] == 'u') {
+				p->s += 2;
+				unsigned lo = jp_hex4(p);
+				cp = lo >= 0xDC00 && lo < 0xE000 ? 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00) : 0xFFFD;
+			} else if (cp >= 0xD800 && cp < 0xE000) {
+				cp = 0xFFFD;
+			}
+			jp_utf8(&b, cp);
+			break;
+		}
+		default: luaL_addchar(&b, c); break;   /* " \\ / */
+		}
+	}
+	if (p->s >= p->end)
+		jp_fail(p, "unterminated string");
+	p->s++;
+	luaL_pushresult(&b);
+	if (html) {
+		size_t n;
+		const char *t = lua_tolstring(p->L, -1, &n);
+		tmpl_push_safehtml(p->L, t, n);
+		lua_remove(p->L, -2);
+	}
+}
+
+static void jp_value(struct jp *p, int depth, bool html);
+
+static void jp_object(struct jp *p, int depth)
+{
+	lua_State *L = p->L;
+	lua_createtable(L, 0, 8);
+	jp_ws(p);
+	if (p->s < p->end && *p->s == '}') {
+		p->s++;
+		return;
+	}
+	for (;;) {
+		jp_ws(p);
+		if (p->s >= p->end || *p->s != '"')
+			jp_fail(p, "expected a key");
+		p->s++;
+		const char *k = p->s;
+		jp_string(p, false);
+		size_t klen = (size_t)(p->s - 1 - k);
+		bool html = p->html && klen > 5 && memcmp(k + klen - 5, "_html", 5) == 0;
+		jp_ws(p);
+		if (p->s >= p->end || *p->s != ':')
+			jp_fail(p, "expected ':'");
+		p->s++;
+		jp_value(p, depth + 1, html);
+		lua_rawset(L, -3);      /* a null (nil) value sets nothing */
+		jp_ws(p);
+		if (p->s < p->end && *p->s == ',') {
+			p->s++;
+			continue;
+		}
+		if (p->s < p->end && *p->s == '}') {
+			p->s++;
+			return;
+		}
+		jp_fail(p, "expected ',' or '}'");
+	}
+}
+
+static void jp_array(struct jp *p, int depth)
+{
+	lua_State *L = p->L;
+	lua_createtable(L, 8, 0);
+	jp_ws(p);
+	if (p->s < p->end && *p->s == ']') {
+		p->s++;
+		return;
+	}
+	for (lua_Integer i = 1;; i++) {
+		jp_value(p, depth + 1, false);
+		lua_rawseti(L, -2, i);
+		jp_ws(p);
+		if (p->s < p->end && *p->s == ',') {
+			p->s++;
+			continue;
+		}
+		if (p->s < p->end && *p->s == ']') {
+			p->s++;
+			return;
+		}
+		jp_fail(p, "expected ',' or ']'");
+	}
+}
+
+static void jp_value(struct jp *p, int depth, bool html)
+{
+	lua_State *L = p->L;
+	if (depth > JSON_DEPTH_MAX + 1)
+		jp_fail(p, "nested too deep");
+	luaL_checkstack(L, 4, "json");
+	jp_ws(p);
+	if (p->s >= p->end)
+		jp_fail(p, "unexpected end");
+	char c = *p->s;
+	if (c == '{') {
+		p->s++;
+		jp_object(p, depth);
+	} else if (c == '[') {
+		p->s++;
+		jp_array(p, depth);
+	} else if (c == '"') {
+		p->s++;
+		jp_string(p, html);
+	} else if (c == 't' && p->end - p->s >= 4 && memcmp(p->s, "true", 4) == 0) {
+		p->s += 4;
+		lua_pushboolean(L, 1);
+	} else if (c == 'f' && p->end - p->s >= 5 && memcmp(p->s, "false", 5) == 0) {
+		p->s += 5;
+		lua_pushboolean(L, 0);
+	} else if (c == 'n' && p->end - p->s >= 4 && memcmp(p->s, "null", 4) == 0) {
+		p->s += 4;
+		lua_pushnil(L);
+	} else if (c == '-' || (c >= '0' && c <= '9')) {
+		char num[64];
+		size_t n = 0;
+		bool real = false;
+		while (p->s < p->end && n < sizeof(num) - 1 &&
+		       (strchr("0123456789+-.eE", *p->s) != NULL)) {
+			if (*p->s == '.' || *p->s == 'e' || *p->s == 'E')
+				real = true;
+			num[n++] = *p->s++;
+		}
+		num[n] = '\0';
+		char *end;
+		if (!real) {
+			errno = 0;
+			long long v = strtoll(num, &end, 10);
+			if (errno == 0 && *end == '\0') {
+				lua_pushinteger(L, (lua_Integer)v);
+				return;
+			}
+		}
+		double d = strtod(num, &end);
+		if (*end != '\0')
+			jp_fail(p, "bad number");
+		lua_pushnumber(L, d);
+	} else {
+		jp_fail(p, "unexpected character");
+	}
+}
+
+void ljson_decode(lua_State *L, const char *text, size_t len, bool html)
+{
+	struct jp p = {.L = L, .s = text, .end = text + len, .html = html};
+	jp_value(&p, 0, false);
+	jp_ws(&p);
+	if (p.s != p.end)
+		jp_fail(&p, "trailing text");
+}

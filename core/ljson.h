@@ -23,4 +23,10 @@ json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errle
  * itself (the API's answers, from cmark). */
 int ljson_push(lua_State *L, json_t *j, int depth, bool html);
 
+/* Pushes the JSON text TEXT (LEN bytes) as a Lua value in one pass, with
+ * no tree in between: for the large answers of the API's reads. The same
+ * values as ljson_push (null: nil; HTML: as there). Raises on malformed
+ * text or memory: call under protection. */
+void ljson_decode(lua_State *L, const char *text, size_t len, bool html);
+
 #endif
