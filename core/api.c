@@ -30,11 +30,11 @@ extern const unsigned long openapi_json_len;
 static const struct api_route routes[] = {
 	{"GET", "/me", "me", 0, NULL, NULL},
 	{"GET", "/tokens", "tokens_list", API_PLATFORM | API_SESSION, NULL, NULL},
-	{"POST", "/tokens", "token_create", API_WRITE | API_SECRET | API_PLATFORM | API_SESSION, NULL, NULL},
-	{"DELETE", "/tokens/{id}", "token_revoke", API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/tokens", "token_create", API_WRITE | API_PRIVATE | API_SECRET | API_PLATFORM | API_SESSION, NULL, NULL},
+	{"DELETE", "/tokens/{id}", "token_revoke", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
 	{"GET", "/members", "members_list", API_PLATFORM, NULL, NULL},
-	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM, NULL, NULL},
-	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PLATFORM, NULL, NULL},
+	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
+	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
 	{"POST", "/session", "session_create", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
 	{"DELETE", "/session", "session_delete", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
 	{"POST", "/accounts", "account_create", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
@@ -51,7 +51,7 @@ static const struct api_route routes[] = {
 	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN, NULL, "table.created"},
 	{"GET", "/tables/{id}", "table_get", 0, NULL, NULL},
 	{"PATCH", "/tables/{id}", "table_update", API_WRITE | API_MARKDOWN, NULL, "table.updated"},
-	{"POST", "/tables/{id}/visit", "table_visit", API_WRITE, NULL, NULL},
+	{"POST", "/tables/{id}/visit", "table_visit", API_WRITE | API_PRIVATE, NULL, NULL},
 	{"POST", "/tables/{id}/join", "table_join", API_WRITE, NULL, "member.joined"},
 	{"POST", "/tables/{id}/leave", "table_leave", API_WRITE, NULL, NULL},
 	{"GET", "/tables/{id}/people", "table_people", 0, NULL, NULL},
@@ -775,7 +775,7 @@ static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct api_req *ar = arg;
 	ar->txn = NULL;
-	if ((ar->route->flags & API_WRITE) && ar->status < 400)
+	if ((ar->route->flags & (API_WRITE | API_PRIVATE)) == API_WRITE && ar->status < 400)
 		datagen_bump(ar->tenant_id);    /* the guests' cached reads of this daemon */
 	if (st != DB_OK) {
 		log_warn("request=%s tenant=%s: api commit failed: %s", http_req_id(ar->req), ar->slug,

@@ -24,6 +24,7 @@ enum {
 	API_SESSION = 8,        /* over HTTP: a signed-in session, not an API token */
 	API_MARKDOWN = 16,      /* "body" and "description" become safe HTML through cmark */
 	API_LUA = 32,           /* done by a platform plugin's handler named fn (accounts: passwords, mails) */
+	API_PRIVATE = 64,       /* writes only what guests never see: their cached reads stay valid */
 };
 
 struct api_route {

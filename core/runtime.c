@@ -2029,7 +2029,7 @@ static void rq_committed(struct db_txn *txn, enum db_status st, void *arg)
 	rq->txn = NULL;
 	/* What this daemon's guests read is stale from now on; the other
 	 * daemons hear it by NOTIFY. */
-	if (rq->wrote)
+	if (rq->changed)
 		datagen_bump(rq->tenant_id);
 	if (st != DB_OK) {
 		log_warn("request=%s tenant=%s: commit failed: %s", http_req_id(rq->req), rq->slug,

@@ -178,6 +178,8 @@ void rq_api_send(struct rt_req *rq)
 	snprintf(who.roles, sizeof(who.roles), "%s", rq->user_roles);
 	if (r->flags & API_WRITE)
 		rq->wrote = true;
+	if ((r->flags & (API_WRITE | API_PRIVATE)) == API_WRITE)
+		rq->changed = true;
 	int rc = api_prepare(r, r->method, &who, args, rq->api_secret);
 	if (rc == 0)
 		rc = api_query(rq->txn, r, rq->tenant_id, &who, args);

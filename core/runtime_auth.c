@@ -235,8 +235,10 @@ static void rq_delete_done(struct auth_reset *r, void *arg)
 	struct rt_req *rq = arg;
 	if (rq->nparams > 2 && rq->params[2])
 		memset(rq->params[2], 0, strlen(rq->params[2]));
-	if (r->result == AUTH_OK)
+	if (r->result == AUTH_OK) {
 		rq->clear_session = true;
+		rq->changed = true;     /* the author's name: "voormalig deelnemer" */
+	}
 	rq_reset_done(r, arg);
 }
 

@@ -75,6 +75,7 @@ struct rt_req {
 	char *params[6];
 	bool asset;                     /* serving /assets/ only */
 	bool wrote;                     /* a call that writes was sent */
+	bool changed;                   /* ... to what guests may see: their cached reads are stale */
 	struct answer *answer;          /* built, waiting for COMMIT */
 	char *json;
 	char csrf[TOKEN_CHARS + 1];     /* the request's CSRF token (cookie at_csrf) */

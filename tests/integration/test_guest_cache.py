@@ -66,6 +66,9 @@ def test_a_cached_page_needs_no_database(pg, make_daemon):
     assert st == 200 and "Blijft staan" in body
     st, _, api = Api(a, HOST).get(f"/tables/{tid}")
     assert st == 200
+    # A signed-in person's visit writes only their own mark: the guests'
+    # cached reads stay valid.
+    assert fac.post(f"/tables/{tid}/visit")[0] == 200
     pg.stop()
     try:
         st2, body2 = page(a, f"/tafels/{tid}")
