@@ -15,6 +15,7 @@
 #include "apicache.h"
 #include "app.h"
 #include "datagen.h"
+#include "ljson.h"
 #include "log.h"
 #include "runtime.h"
 #include "urlenc.h"
@@ -418,6 +419,33 @@ static int add_query(json_t *args, const char *q)
 	return 0;
 }
 
+/* How deep J nests: 0 for a scalar, 1 for a flat object or array. */
+static int json_depth(const json_t *j)
+{
+	int deepest = 0;
+	if (json_is_object(j)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)j, k, v) {
+			int d = json_depth(v);
+			if (d > deepest)
+				deepest = d;
+		}
+		return 1 + deepest;
+	}
+	if (json_is_array(j)) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v) {
+			int d = json_depth(v);
+			if (d > deepest)
+				deepest = d;
+		}
+		return 1 + deepest;
+	}
+	return 0;
+}
+
 static void api_begun(struct db_txn *txn, enum db_status st, void *arg);
 static void api_who(struct db_txn *txn, enum db_status st, void *arg);
 static void api_run(struct api_req *ar);
@@ -521,6 +549,19 @@ void api_handle(struct http_request *req, const struct tenant *t)
 		}
 		return;
 	}
+	/* A change takes its arguments from the path and a JSON body only:
+	 * a form of another site can put anything in the query string of
+	 * its action (with an empty body and its own content type), which
+	 * would sign a guest's browser in to the attacker's account, or sign
+	 * up and send mails in their name. Reads keep their query string. */
+	const char *query = http_req_query(req);
+	enum http_verb verb = http_req_method(req);
+	if (query && *query && verb != HTTP_M_GET && verb != HTTP_M_HEAD) {
+		json_decref(params);
+		fail(ar, 400, "invalid_query", "Send the arguments of a change as a JSON body, not in the query string.",
+		     NULL);
+		return;
+	}
 	/* The body: a JSON object, for the methods that carry one. */
 	size_t blen = 0;
 	const char *body = http_req_body(req, &blen);
@@ -539,10 +580,18 @@ void api_handle(struct http_request *req, const struct tenant *t)
 			fail(ar, 400, "invalid_json", "The body must be one JSON object.", NULL);
 			return;
 		}
+		/* No deeper than Lua takes it (an operation with events runs
+		 * there): deeper is the client's mistake, not a 500 later. */
+		if (json_depth(b) > JSON_DEPTH_MAX) {
+			json_decref(b);
+			json_decref(params);
+			fail(ar, 400, "invalid_json", "The body is nested too deep.", NULL);
+			return;
+		}
 		json_object_update(ar->args, b);
 		json_decref(b);
 	}
-	if (add_query(ar->args, http_req_query(req)) != 0) {
+	if (add_query(ar->args, query) != 0) {
 		json_decref(params);
 		fail(ar, 400, "invalid_query", "The query string is not valid.", NULL);
 		return;

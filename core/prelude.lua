@@ -305,7 +305,7 @@ end
 local function call_api(method, path, args, platform, ctx)
 	if type(path) ~= "string" then error("api: the path must be a string", 3) end
 	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
-	local before, after, params, handler = core.api_route(method, path)
+	local before, after, params, handler = core.api_route(method, path, platform)
 	if handler then
 		-- Done by a platform plugin (accounts: passwords and mails).
 		local fn = api_handlers[handler]

@@ -31,18 +31,26 @@ static const struct api_route *route_of(lua_State *L, const char *method, const 
 	return r;
 }
 
-/* core.api_route(method, path) -> before, after, params, handler: the
- * events of the operation, the parameters in its path, and for an
- * operation a platform plugin does, the name of its handler. */
+/* core.api_route(method, path, platform) -> before, after, params,
+ * handler: the events of the operation, the parameters in its path, and
+ * for an operation a platform plugin does, the name of its handler. The
+ * platform's operations are refused here to the others, before the
+ * prelude calls a handler (sign-in, sign-out, password mails), which
+ * core.api would never see. */
 int core_api_route(lua_State *L)
 {
 	const char *method = luaL_checkstring(L, 1);
 	size_t len;
 	const char *path = luaL_checklstring(L, 2, &len);
+	bool platform = lua_toboolean(L, 3);
 	json_t *params = json_object();
 	if (!params)
 		return luaL_error(L, "out of memory");
 	const struct api_route *r = route_of(L, method, path, len, params);
+	if ((r->flags & API_PLATFORM) && !platform) {
+		json_decref(params);
+		return plugin_error(L, "api: %s %s is for the platform's own plugins", method, path);
+	}
 	if (r->before)
 		lua_pushstring(L, r->before);
 	else
