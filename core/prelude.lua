@@ -302,7 +302,7 @@ end
 -- on its "after" event see the answer when it succeeded. Gives status,
 -- body (a table; *_html fields are safe HTML), and true when the answer is
 -- the core's own (not a guard's refusal).
-local function call_api(method, path, args, platform, ctx)
+local function call_api(method, path, args, platform, ctx, own)
 	if type(path) ~= "string" then error("api: the path must be a string", 3) end
 	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
 	local before, after, params, handler = core.api_route(method, path, platform)
@@ -326,7 +326,7 @@ local function call_api(method, path, args, platform, ctx)
 				message = type(reason) == "string" and reason or "Refused." } }
 		end
 	end
-	local status, body = core.api(method, path, args, platform)
+	local status, body = core.api(method, path, args, platform, own)
 	if after and status < 300 then
 		fire(after, body, params)
 	end
@@ -597,7 +597,7 @@ end
 -- A request of the JSON API whose operation has events: the same call as
 -- a plugin's, answered as JSON by the core.
 local function handle_api(method, path, args, lang)
-	local status, body, own = call_api(method, path, args, true, { lang = LANGS[lang] and lang or tenant.locale })
+	local status, body, own = call_api(method, path, args, true, { lang = LANGS[lang] and lang or tenant.locale }, true)
 	return status, body, own
 end
 

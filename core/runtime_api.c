@@ -70,16 +70,19 @@ int core_api_route(lua_State *L)
 	return 4;
 }
 
-/* core.api(method, path, args, platform) -> status, body. Checks the
- * route (a platform plugin's operations are refused to the others) and
- * encodes the arguments, then yields with the core tag:
- * (tag, "api", nil, method, path, json, platform and "1"). */
+/* core.api(method, path, args, platform, own) -> status, body. Checks
+ * the route (a platform plugin's operations are refused to the others)
+ * and encodes the arguments, then yields with the core tag:
+ * (tag, "api", nil, method, path, json, platform and "1" or "own"). OWN:
+ * the operation an API request asked for (handle_api), whose answer is
+ * the request's; not the reads and writes of its hooks. */
 int core_api(lua_State *L)
 {
 	const char *method = luaL_checkstring(L, 1);
 	size_t len;
 	const char *path = luaL_checklstring(L, 2, &len);
 	bool platform = lua_toboolean(L, 4);
+	bool own = platform && lua_toboolean(L, 5);
 	if (!lua_isyieldable(L))
 		return plugin_error(L, "api: operations can be called while serving a request, not while loading"
 				     " (or inside a sort comparator, gsub callback or metamethod)");
@@ -107,7 +110,9 @@ int core_api(lua_State *L)
 	lua_pushvalue(L, 1);
 	lua_pushvalue(L, 2);
 	lua_pushlstring(L, text, need);
-	if (platform)
+	if (own)
+		lua_pushliteral(L, "own");
+	else if (platform)
 		lua_pushliteral(L, "1");
 	else
 		lua_pushnil(L);
@@ -166,6 +171,7 @@ void rq_api_send(struct rt_req *rq)
 	const char *method = rq->nparams > 2 ? rq->params[2] : NULL;
 	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
 	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
+	rq->api_own = rq->nparams > 5 && rq->params[5] && strcmp(rq->params[5], "own") == 0;
 	json_t *args = text ? json_loads(text, 0, NULL) : NULL;
 	json_t *params = json_object();
 	int status;
@@ -220,6 +226,8 @@ int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 	int status;
 	json_t *body;
 	int rc;
+	bool own = rq->api_own;
+	rq->api_own = false;
 	if (!rq->api_done && !rq->api_secret[0]) {
 		if (rq->api_cached)
 			return push_api_text(L, rq, rq->api_cached, strlen(rq->api_cached));
@@ -251,8 +259,10 @@ int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 	if (rc != 0)
 		return luaL_error(L, "api: the operation gave no answer");
 	*slot = body;
-	if (rq->api_done) {
-		/* Answered to the API as given: Lua has no null. */
+	if (rq->api_done && own) {
+		/* Answered to the API as given: Lua has no null. Only the
+		 * request's own operation: a hook's read after it (or a guard's
+		 * before it) is not the answer. */
 		json_decref(rq->api_answer);
 		rq->api_answer = json_incref(body);
 	}

@@ -104,7 +104,8 @@ struct rt_req {
 	void (*api_done)(void *arg, int status, json_t *body);
 	void *api_arg;
 	json_t *api_args;
-	json_t *api_answer;             /* the last operation's answer as the core gave it */
+	json_t *api_answer;             /* the request's own operation's answer as the core gave it */
+	bool api_own;                   /* op "api": this call is that operation (not a hook's) */
 	char *api_cached;               /* op "api": a guest's read answered from the worker's cache */
 	char *api_cache_key;            /* op "api": where to keep this guest's read, NULL: not kept */
 	uint64_t api_cache_gen;         /* the tenant's data generation before it was read */

@@ -109,3 +109,31 @@ def test_a_tenant_plugin_cannot_do_the_platforms_account_operations(w, pg, tmp_p
     with pg.connect("super") as c, c.cursor() as cur:
         cur.execute("SELECT count(*) FROM mail_outbox WHERE to_addr = 'lid@example.nl' AND created_at > now() - interval '1 minute'")
         assert cur.fetchone()[0] == 0
+
+
+# A municipality's hook that reads through plugin.api after a change.
+READER = r'''
+plugin.hook("contribution.created", function(c)
+	plugin.api.get("/tables/" .. c.table_id)
+end)
+plugin.hook("invitation.created", function(inv)
+	plugin.api.get("/tables/" .. inv.table_id .. "/groups")
+end)
+plugin.route("GET", "/reader", function(req) return { json = { ready = true } } end)
+'''
+
+
+def test_an_after_hooks_read_does_not_replace_the_operations_answer(w, pg, tmp_path):
+    folder = write_bundle(tmp_path / "bundle", {
+        "tenant.lua": 'return { name = "Gemeente Wereld", plugins = { reader = true } }\n',
+        "plugins/reader.lua": READER,
+    })
+    deployed(pg, "wereld-a", folder)
+    wait_page(w.d, HOST, '"ready":true', "/reader")
+    fac = w.api["fac"]
+    # The API answers the contribution, not what the hook read.
+    st, _, body = fac.post(f"/tables/{w.P}/contributions", {"body": "Na de haak"})
+    assert st == 201 and body.get("body") == "Na de haak", (st, body)
+    # And the invitation with its secret, shown only this once.
+    st, _, body = fac.post(f"/tables/{w.P}/invitations", {})
+    assert st == 201 and body.get("token", "").startswith("at_"), (st, body)
