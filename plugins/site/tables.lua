@@ -698,10 +698,11 @@ end
 M.feed = by_id(function(req, id, p)
 	local st, t = plugin.api.get("/tables/" .. id)
 	if st ~= 200 or t.visibility ~= "public" then return { status = 404 } end
-	local cst, body = plugin.api.get("/tables/" .. id .. "/contributions", { limit = 100 })
+	-- Newest first: oldest first, a busy table's feed ended at its 100th.
+	local cst, body = plugin.api.get("/tables/" .. id .. "/contributions", { limit = 100, order = "newest" })
 	if cst ~= 200 then return { status = 404 } end
 	local entries = {}
-	for i = #body.items, 1, -1 do
+	for i = 1, #body.items do
 		local c = body.items[i]
 		if not c.hidden then
 			entries[#entries + 1] = {

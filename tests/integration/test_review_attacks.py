@@ -137,3 +137,25 @@ def test_an_after_hooks_read_does_not_replace_the_operations_answer(w, pg, tmp_p
     # And the invitation with its secret, shown only this once.
     st, _, body = fac.post(f"/tables/{w.P}/invitations", {})
     assert st == 201 and body.get("token", "").startswith("at_"), (st, body)
+
+
+def test_a_long_tables_feed_has_its_newest_contributions(w):
+    fac = w.api["fac"]
+    st, _, t = fac.post("/tables", {"title": "Drukke tafel", "question": "Wat is ervoor nodig?", "visibility": "public"})
+    assert st == 201
+    for i in range(1, 106):
+        assert fac.post(f"/tables/{t['id']}/contributions", {"body": f"Bijdrage nummer {i}."})[0] == 201
+    st, _, body = w.d.get(f"/tafels/{t['id']}/feed.atom", host=HOST)
+    assert st == 200
+    feed = body.decode()
+    assert "Bijdrage nummer 105." in feed and "Bijdrage nummer 56." in feed
+    assert "Bijdrage nummer 55." not in feed and "Bijdrage nummer 1." not in feed
+    # Newest first, as a feed reads.
+    assert feed.index("nummer 105.") < feed.index("nummer 104.")
+    # The API's own order is unchanged: oldest first.
+    st, _, page = w.api["guest"].get(f"/tables/{t['id']}/contributions?limit=2")
+    assert [c["body"] for c in page["items"]] == ["Bijdrage nummer 1.", "Bijdrage nummer 2."]
+    st, _, page = w.api["guest"].get(f"/tables/{t['id']}/contributions?limit=2&order=newest")
+    assert [c["body"] for c in page["items"]] == ["Bijdrage nummer 105.", "Bijdrage nummer 104."]
+    st, _, page = w.api["guest"].get(f"/tables/{t['id']}/contributions?limit=2&order=newest&cursor={page['next_cursor']}")
+    assert [c["body"] for c in page["items"]] == ["Bijdrage nummer 103.", "Bijdrage nummer 102."]
