@@ -428,6 +428,9 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 	for _, m in ipairs({ "GET", "POST", "PUT", "PATCH", "DELETE" }) do
 		api[m:lower()] = function(path, args) return call_api(m, path, args, from_platform) end
 	end
+	-- plugin.api.batch({ {method, path, args}, ... }): several operations
+	-- (without events) in one round trip; a list of {status =, body =}.
+	function api.batch(calls) return core.api_batch(calls, from_platform) end
 	P.api = core.protect(api)
 
 	if from_platform then

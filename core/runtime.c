@@ -820,6 +820,7 @@ static const luaL_Reg core_funcs[] = {
 	{"file", core_file},     {"new_env", core_new_env}, {"load", core_load},     {"describe", core_describe},
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
 	{"db", core_db},         {"auth", core_auth},       {"api", core_api},       {"api_route", core_api_route},
+	{"api_batch", core_api_batch},
 	{"url", core_url},       {"text", core_text},       {NULL, NULL},
 };
 
@@ -1490,6 +1491,7 @@ static const struct {
 	[OP_REVOKE] = {"revoke", true},
 	[OP_RESEND] = {"resend", true},
 	[OP_API] = {"api", false},      /* writes or not: the route says (rq_api_send) */
+	[OP_APIB] = {"apib", false},    /* likewise, per call */
 };
 
 /* The operation named NAME; false for a name no core call has. */
@@ -1536,6 +1538,8 @@ static void rq_core_call(struct rt_req *rq, int nres)
 		rq->wrote = true;
 	/* A guest's read the worker has: no transaction at all. */
 	if (rq->op == OP_API && rq_api_cached(rq))
+		return;
+	if (rq->op == OP_APIB && rq_apib_prepare(rq))
 		return;
 	struct app_worker *a = app_of(rq->rw->w);
 	if (!a || !a->pool) {
@@ -1586,6 +1590,9 @@ static void rq_send(struct rt_req *rq)
 	case OP_API:
 		rq_api_send(rq);
 		return;
+	case OP_APIB:
+		rq_apib_send(rq);
+		return;
 	default:
 		rq_auth_send(rq);
 		return;
@@ -1605,6 +1612,8 @@ static int push_answer(lua_State *L)
 	json_t **slot = lua_touserdata(L, 2);
 	if (rq->op == OP_API)
 		return push_api_answer(L, rq, slot);
+	if (rq->op == OP_APIB)
+		return push_apib_answer(L, rq);
 	if (!core_op_store(rq->op))
 		return push_auth_answer(L, rq);
 	const PGresult *r = db_result(rq->txn, 0);
@@ -2073,6 +2082,7 @@ static void rq_free(struct rt_req *rq)
 	json_decref(rq->api_answer);
 	free(rq->api_cached);
 	free(rq->api_cache_key);
+	rq_apib_free(rq);
 	if (rq->ts) {
 		lua_State *L = rq->ts->sb->L;
 		luaL_unref(L, LUA_REGISTRYINDEX, rq->co_ref);

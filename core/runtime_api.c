@@ -127,27 +127,46 @@ int core_api(lua_State *L)
 /* params: tenant, plugin (NULL), method, path, arguments (JSON), platform.
  * Only a guest's reads are cached: what they see depends on the tenant's
  * data alone, which bumps its generation whenever it changes. */
+/* The cache key of a guest's read of PATH with ARGS (JSON text) through
+ * route R, or NULL when it is not one to keep. */
+static char *guest_key(const struct rt_req *rq, const struct api_route *r, const char *path, const char *args)
+{
+	if (rq->has_user || !rq_cache(rq) || !r || strcmp(r->method, "GET") != 0 ||
+	    (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
+		return NULL;
+	size_t klen = 24 + strlen(path) + strlen(args) + 3;
+	char *key = malloc(klen);
+	if (key)
+		snprintf(key, klen, "%lld %s %s", (long long)rq->tenant_id, path, args);
+	return key;
+}
+
+/* A copy of the cached answer under KEY for generation GEN, or NULL. */
+static char *cached_copy(const struct rt_req *rq, const char *key, uint64_t gen)
+{
+	size_t len;
+	const char *hit = apicache_get(rq_cache(rq), key, gen, &len);
+	char *copy = hit ? malloc(len + 1) : NULL;
+	if (copy)
+		memcpy(copy, hit, len + 1);
+	return copy;
+}
+
 bool rq_api_cached(struct rt_req *rq)
 {
 	const char *method = rq->nparams > 2 ? rq->params[2] : NULL;
 	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
 	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
-	struct apicache *cache = rq_cache(rq);
-	if (rq->has_user || !cache || !method || !path || !text || strcmp(method, "GET") != 0)
+	if (!method || !path || !text || strcmp(method, "GET") != 0)
 		return false;
 	int status;
 	char allow[64];
 	const struct api_route *r = api_route_find(method, path, strlen(path), NULL, &status, allow, sizeof(allow));
-	if (!r || (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
-		return false;
-	size_t klen = 24 + strlen(path) + strlen(text) + 3;
-	char *key = malloc(klen);
+	char *key = guest_key(rq, r, path, text);
 	if (!key)
 		return false;
-	snprintf(key, klen, "%lld %s %s", (long long)rq->tenant_id, path, text);
 	uint64_t gen = datagen_get(rq->tenant_id);
-	size_t len;
-	const char *hit = apicache_get(cache, key, gen, &len);
+	char *hit = cached_copy(rq, key, gen);
 	if (!hit) {
 		/* Kept under the generation from before the read: a write that
 		 * commits meanwhile makes it stale at once. */
@@ -158,10 +177,7 @@ bool rq_api_cached(struct rt_req *rq)
 	}
 	free(key);
 	free(rq->api_cached);
-	rq->api_cached = malloc(len + 1);
-	if (!rq->api_cached)
-		return false;
-	memcpy(rq->api_cached, hit, len + 1);
+	rq->api_cached = hit;
 	rq_answered(rq->txn, DB_OK, rq);
 	return true;
 }
@@ -269,4 +285,200 @@ int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 	lua_pushinteger(L, status);
 	ljson_push(L, body, 0, true);
 	return 2;
+}
+
+/* ---------------------------------------------------------------- batches */
+
+#define APIB_MAX 8
+
+struct apib_item {
+	const struct api_route *route;
+	json_t *args;
+	char *key;                      /* a guest's read to keep, or NULL */
+	uint64_t gen;
+	char *cached;                   /* answered from the cache */
+	int qindex;                     /* its result in the batch, -1 when cached */
+};
+
+void rq_apib_free(struct rt_req *rq)
+{
+	for (int i = 0; i < rq->nbatch; i++) {
+		json_decref(rq->batch[i].args);
+		free(rq->batch[i].key);
+		free(rq->batch[i].cached);
+	}
+	free(rq->batch);
+	rq->batch = NULL;
+	rq->nbatch = 0;
+}
+
+/* core.api_batch(calls, platform) -> {{status=, body=}, ...}: several of
+ * the API's operations in one round trip to the database, in order, in
+ * the request's transaction. Only operations without events and without
+ * secrets (the prelude checks the events); yields (tag, "apib", nil,
+ * json, platform and "1"). */
+int core_api_batch(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	bool platform = lua_toboolean(L, 2);
+	if (!lua_isyieldable(L))
+		return plugin_error(L, "api.batch: works while serving a request only");
+	lua_Integer n = (lua_Integer)lua_rawlen(L, 1);
+	if (n < 1 || n > APIB_MAX)
+		return plugin_error(L, "api.batch: 1 to %d calls", APIB_MAX);
+	json_t *list = json_array();
+	for (lua_Integer i = 1; list && i <= n; i++) {
+		lua_rawgeti(L, 1, i);
+		lua_rawgeti(L, -1, 1);
+		lua_rawgeti(L, -2, 2);
+		lua_rawgeti(L, -3, 3);
+		const char *method = lua_type(L, -3) == LUA_TSTRING ? lua_tostring(L, -3) : NULL;
+		const char *path = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+		char err[200] = "";
+		json_t *args = lua_isnil(L, -1) ? json_object() : ljson_from_lua(L, -1, 0, err, sizeof(err));
+		int status;
+		char allow[64];
+		const struct api_route *r = method && path ? api_route_find(method, path, strlen(path), NULL, &status,
+									   allow, sizeof(allow))
+							   : NULL;
+		const char *bad = !method || !path ? "each call is {method, path, args}"
+				  : !r ? "no such operation"
+				  : !json_is_object(args) ? "the arguments must be a table of named fields"
+				  : (r->flags & API_PLATFORM) && !platform ? "an operation of the platform's own plugins"
+				  : (r->flags & (API_LUA | API_SECRET)) || r->before || r->after
+					  ? "an operation with events or secrets: call it alone"
+					  : NULL;
+		if (bad) {
+			json_decref(args);
+			json_decref(list);
+			return plugin_error(L, "api.batch: call %d: %s", (int)i, bad);
+		}
+		json_array_append_new(list, json_pack("[s, s, o]", method, path, args));
+		lua_pop(L, 4);
+	}
+	size_t need = list ? json_dumpb(list, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS) : 0;
+	char *text = need ? lua_newuserdatauv(L, need, 0) : NULL;
+	if (!text || json_dumpb(list, text, need, JSON_COMPACT | JSON_SORT_KEYS) != need) {
+		json_decref(list);
+		return plugin_error(L, "api.batch: the calls cannot be encoded");
+	}
+	json_decref(list);
+	lua_pushliteral(L, "apib");
+	lua_pushnil(L);
+	lua_pushlstring(L, text, need);
+	if (platform)
+		lua_pushliteral(L, "1");
+	else
+		lua_pushnil(L);
+	lua_rotate(L, 1, 4);
+	lua_settop(L, 4);
+	lsb_push_core_tag(L);
+	lua_insert(L, 1);
+	return lua_yield(L, 5);
+}
+
+/* params: tenant, plugin (NULL), the calls as JSON, platform. */
+bool rq_apib_prepare(struct rt_req *rq)
+{
+	const char *text = rq->nparams > 2 ? rq->params[2] : NULL;
+	json_t *list = text ? json_loads(text, 0, NULL) : NULL;
+	size_t n = json_array_size(list);
+	rq_apib_free(rq);
+	rq->batch = n ? calloc(n, sizeof(*rq->batch)) : NULL;
+	if (!rq->batch) {
+		json_decref(list);
+		return false;           /* rq_apib_send fails the request */
+	}
+	rq->nbatch = (int)n;
+	int pending = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct apib_item *it = &rq->batch[i];
+		json_t *call = json_array_get(list, i);
+		const char *method = json_string_value(json_array_get(call, 0));
+		const char *path = json_string_value(json_array_get(call, 1));
+		json_t *args = json_array_get(call, 2);
+		int status;
+		char allow[64];
+		it->qindex = -1;
+		it->route = method && path ? api_route_find(method, path, strlen(path), NULL, &status, allow, sizeof(allow))
+					   : NULL;
+		if (!it->route || !json_is_object(args)) {
+			it->route = NULL;
+			pending++;
+			continue;
+		}
+		char *argtext = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+		it->key = argtext ? guest_key(rq, it->route, path, argtext) : NULL;
+		free(argtext);
+		it->gen = datagen_get(rq->tenant_id);
+		it->cached = it->key ? cached_copy(rq, it->key, it->gen) : NULL;
+		if (!it->cached) {
+			/* The path's parameters over the arguments, as for one call. */
+			json_t *params = json_object();
+			api_route_find(method, path, strlen(path), params, &status, allow, sizeof(allow));
+			it->args = json_deep_copy(args);
+			if (it->args)
+				json_object_update(it->args, params);
+			json_decref(params);
+			pending++;
+		}
+	}
+	json_decref(list);
+	if (pending)
+		return false;
+	rq_clear_params(rq);
+	rq_answered(rq->txn, DB_OK, rq);
+	return true;
+}
+
+void rq_apib_send(struct rt_req *rq)
+{
+	rq_clear_params(rq);
+	struct api_principal who = {.viewer = rq->has_user ? rq->user_id : 0};
+	snprintf(who.roles, sizeof(who.roles), "%s", rq->user_roles);
+	int q = 0;
+	for (int i = 0; i < rq->nbatch; i++) {
+		struct apib_item *it = &rq->batch[i];
+		if (it->cached)
+			continue;
+		char secret[API_SECRET_CHARS + 1] = "";
+		if (!it->route || !it->args || api_prepare(it->route, it->route->method, &who, it->args, secret) != 0 ||
+		    api_query(rq->txn, it->route, rq->tenant_id, &who, it->args) != 0) {
+			rq_fail(rq, 500, "api.batch: a call could not be sent");
+			return;
+		}
+		if (it->route->flags & API_WRITE)
+			rq->wrote = true;
+		if ((it->route->flags & (API_WRITE | API_PRIVATE)) == API_WRITE)
+			rq->changed = true;
+		it->qindex = q++;
+	}
+	if (!q || !rq->batch) {
+		rq_fail(rq, 500, "api.batch: nothing to send");
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
+
+/* {{status=, body=}, ...} in the calls' order. */
+int push_apib_answer(lua_State *L, struct rt_req *rq)
+{
+	lua_createtable(L, rq->nbatch, 0);
+	for (int i = 0; i < rq->nbatch; i++) {
+		struct apib_item *it = &rq->batch[i];
+		if (it->cached) {
+			ljson_decode(L, it->cached, strlen(it->cached), true);
+		} else {
+			const PGresult *r = it->qindex >= 0 ? db_result(rq->txn, it->qindex) : NULL;
+			if (!r || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
+				return luaL_error(L, "api.batch: call %d gave no answer", i + 1);
+			const char *text = PQgetvalue(r, 0, 0);
+			size_t len = (size_t)PQgetlength(r, 0, 0);
+			if (it->key && len > 14 && memcmp(text + len - 14, "\"status\": 200}", 14) == 0)
+				apicache_put(rq_cache(rq), it->key, it->gen, text, len);
+			ljson_decode(L, text, len, true);
+		}
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 1;
 }

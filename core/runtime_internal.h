@@ -51,6 +51,7 @@ enum core_op {
 	OP_REVOKE,
 	OP_RESEND,
 	OP_API,                         /* core.api: one of the JSON API's operations */
+	OP_APIB,                        /* core.api_batch: several, in one round trip */
 };
 
 static inline bool core_op_store(enum core_op op)
@@ -109,6 +110,8 @@ struct rt_req {
 	char *api_cached;               /* op "api": a guest's read answered from the worker's cache */
 	char *api_cache_key;            /* op "api": where to keep this guest's read, NULL: not kept */
 	uint64_t api_cache_gen;         /* the tenant's data generation before it was read */
+	struct apib_item *batch;        /* op "apib": its calls */
+	int nbatch;
 	char api_method[8];
 	char api_path[256];
 };
@@ -129,6 +132,13 @@ struct apicache *rq_cache(const struct rt_req *rq);
 /* A guest's read answered from the cache: true when the answer is ready
  * (rq_answered was called); else the key to keep it under is set. */
 bool rq_api_cached(struct rt_req *rq);
+/* core.api_batch's calls read and checked; true when every one was in the
+ * guests' cache (answered, no transaction needed). */
+bool rq_apib_prepare(struct rt_req *rq);
+void rq_apib_send(struct rt_req *rq);
+int push_apib_answer(lua_State *L, struct rt_req *rq);
+int core_api_batch(lua_State *L);
+void rq_apib_free(struct rt_req *rq);
 int core_api(lua_State *L);
 int core_api_route(lua_State *L);
 void rq_api_send(struct rt_req *rq);

@@ -280,8 +280,9 @@ local function post_form(req, action, errors, value, facilitator)
 	}
 end
 
-local function contributions_of(req, path, since, cursor)
-	local st, body = plugin.api.get(path, { limit = 100, cursor = cursor })
+-- A page of contributions from the API's answer ST, BODY, marking what
+-- came after SINCE.
+local function contributions_from(req, st, body, since)
 	if st ~= 200 then return nil, st end
 	local list, new = {}, 0
 	for _, c in ipairs(body.items) do
@@ -292,16 +293,30 @@ local function contributions_of(req, path, since, cursor)
 	return list, nil, new, body.next_cursor
 end
 
+local function contributions_of(req, path, since, cursor)
+	local st, body = plugin.api.get(path, { limit = 100, cursor = cursor })
+	return contributions_from(req, st, body, since)
+end
+
 local function show_table(req, id, status, errors, value)
-	local st, t = plugin.api.get("/tables/" .. id)
+	-- One round trip: the table, its conversation, its groups and, signed
+	-- in, the visit (last: the reads before it see the previous mark).
+	local base = "/tables/" .. id
+	local calls = {
+		{ "GET", base },
+		{ "GET", base .. "/contributions", { limit = 100, cursor = req.query.na } },
+		{ "GET", base .. "/groups" },
+	}
+	if req.user then calls[4] = { "POST", base .. "/visit" } end
+	local r = plugin.api.batch(calls)
+	local st, t = r[1].status, r[1].body
 	if st ~= 200 then return refused(st) end
 	-- What is new is what came after the previous visit; this visit
 	-- counts from now on.
 	local since = t.last_visit_at
-	if req.user then plugin.api.post("/tables/" .. id .. "/visit") end
-	local list, err, new, more = contributions_of(req, "/tables/" .. id .. "/contributions", since, req.query.na)
+	local list, err, new, more = contributions_from(req, r[2].status, r[2].body, since)
 	if not list then return refused(err) end
-	local gst, groups = plugin.api.get("/tables/" .. id .. "/groups")
+	local gst, groups = r[3].status, r[3].body
 	local glist = {}
 	for _, g in ipairs(gst == 200 and groups.items or {}) do
 		glist[#glist + 1] = {
