@@ -1,7 +1,6 @@
 /* Lua values and JSON, both ways. */
 #include "ljson.h"
 
-#include <errno.h>
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -371,29 +370,15 @@ static void jp_value(struct jp *p, int depth, bool html)
 		p->s += 4;
 		lua_pushnil(L);
 	} else if (c == '-' || (c >= '0' && c <= '9')) {
-		char num[64];
-		size_t n = 0;
-		bool real = false;
-		while (p->s < p->end && n < sizeof(num) - 1 &&
-		       (strchr("0123456789+-.eE", *p->s) != NULL)) {
-			if (*p->s == '.' || *p->s == 'e' || *p->s == 'E')
-				real = true;
-			num[n++] = *p->s++;
-		}
-		num[n] = '\0';
-		char *end;
-		if (!real) {
-			errno = 0;
-			long long v = strtoll(num, &end, 10);
-			if (errno == 0 && *end == '\0') {
-				lua_pushinteger(L, (lua_Integer)v);
-				return;
-			}
-		}
-		double d = strtod(num, &end);
-		if (*end != '\0')
+		/* Lua reads the number (integer, or float when it has a point, an
+		 * exponent or no room as an integer), however long it is. */
+		const char *start = p->s;
+		while (p->s < p->end && strchr("0123456789+-.eE", *p->s) && *p->s)
+			p->s++;
+		lua_pushlstring(L, start, (size_t)(p->s - start));
+		if (lua_stringtonumber(L, lua_tostring(L, -1)) == 0)
 			jp_fail(p, "bad number");
-		lua_pushnumber(L, d);
+		lua_remove(L, -2);
 	} else {
 		jp_fail(p, "unexpected character");
 	}
