@@ -268,10 +268,10 @@ M.update = by_id(function(req, id, p)
 end)
 
 -- The contribution form of a place ("/tafels/ID" or "/groepen/ID").
-local function post_form(req, action, errors, value, facilitator)
+local function post_form(req, action, errors, value, facilitator, label)
 	return {
 		action = action,
-		fields = { field(req, "body", "tables.field_contribution", value, errors,
+		fields = { field(req, "body", label or "tables.field_contribution", value, errors,
 			{ textarea = true, rows = 5, max = 10000, required = true, hint = "tables.hint_markdown" }) },
 		behalf = facilitator,
 		behalf_fields = facilitator and { field(req, "behalf_name", "tables.field_behalf", nil, errors,
@@ -495,7 +495,8 @@ local function show_thread(req, id, status, errors, value)
 	-- the table closed meanwhile): otherwise the refusal would be silent.
 	view.can_reply = (c.parent_id == nil and t.status == "open" and req.user ~= nil)
 		or (errors ~= nil and errors.reply ~= nil)
-	view.reply_forms = { post_form(req, "/bijdragen/" .. id .. "/reactie", errors and errors.reply, value) }
+	view.reply_forms = { post_form(req, "/bijdragen/" .. id .. "/reactie", errors and errors.reply, value, nil,
+		"tables.field_reply") }
 	view.errors = errors or {}
 	view.signin = not req.user
 	-- Likewise a refused edit (the 15 minutes passed meanwhile) keeps its

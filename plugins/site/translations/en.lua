@@ -273,4 +273,5 @@ return {
 	["tables.admin_caption"] = "Tables with this status",
 	["tables.member_one"] = "member",
 	["site.other_lang"] = "Nederlands",
+	["tables.field_reply"] = "Your reply",
 }

@@ -273,4 +273,5 @@ return {
 	["tables.admin_caption"] = "Tafels met deze status",
 	["tables.member_one"] = "lid",
 	["site.other_lang"] = "English",
+	["tables.field_reply"] = "Uw reactie",
 }
