@@ -147,3 +147,17 @@ def test_ids_do_not_leak_through_errors(w):
         st1, _, b1 = a.post(f"/tables/{w.C}/join")
         st2, _, b2 = a.post(f"/tables/{never}/join")
         assert (st1, b1) == (st2, b2)
+
+
+def test_a_closed_groups_size_is_for_those_inside(w):
+    """Name and purpose show to whoever reads the table; the number of
+    members is part of what is closed."""
+    gid = w.groups["Pcl"]
+    for viewer in ("guest", "member"):
+        st, _, g = w.api[viewer].get(f"/groups/{gid}")
+        assert st == 200 and g["name"] and g["members"] is None, viewer
+        listed = {x["id"]: x for x in w.api[viewer].get(f"/tables/{w.P}/groups")[2]["items"]}
+        assert listed[gid]["members"] is None
+    for viewer in ("cgm", "fac", "admin"):
+        assert w.api[viewer].get(f"/groups/{gid}")[2]["members"] >= 1, viewer
+    assert w.api["guest"].get(f"/groups/{w.groups['Ppub']}")[2]["members"] >= 1
