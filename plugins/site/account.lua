@@ -57,8 +57,7 @@ local function signup_page(req, status, form, errors)
 		html = plugin.render("signup.html", {
 			csrf = req.csrf,
 			user = req.user,
-			name = form.name,
-			email = form.email,
+			fields = forms().account(req, { "name", "email", "password" }, form, errors),
 			errors = errors,
 			has_errors = next(errors) ~= nil and not errors.form,
 		}, req.lang),
@@ -201,6 +200,7 @@ end
 local function reset_page(req, status, view)
 	view.csrf = req.csrf
 	view.user = req.user
+	view.fields = forms().account(req, { "new_password" }, nil, { password = view.error })
 	return { status = status, html = plugin.render("reset.html", view, req.lang) }
 end
 
@@ -235,6 +235,7 @@ local function password_page(req, status, view)
 	view.csrf = req.csrf
 	view.user = req.user
 	view.errors = view.errors or {}
+	view.fields = forms().account(req, { "current", "new_password" }, nil, view.errors)
 	return { status = status, html = plugin.render("password.html", view, req.lang) }
 end
 
@@ -290,6 +291,7 @@ end
 local function delete_page(req, status, view)
 	view.csrf = req.csrf
 	view.user = req.user
+	view.fields = forms().account(req, { "current" }, nil, view.errors)
 	return { status = status, html = plugin.render("delete.html", view, req.lang) }
 end
 
@@ -409,6 +411,7 @@ end
 local function email_page(req, status, view)
 	view.csrf = req.csrf
 	view.user = req.user
+	view.fields = forms().account(req, { "new_email", "current" }, { email = view.email }, view.errors)
 	return { status = status, html = plugin.render("email.html", view, req.lang) }
 end
 

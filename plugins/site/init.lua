@@ -9,6 +9,10 @@ local notices = plugin.option("notices", "integer", 5, { min = 0, max = 20 })
 local counter = plugin.option("counter", "boolean", true)
 local activity = plugin.option("activity", "integer", 5, { min = 0, max = 20 })
 
+-- Form fields for the pages' templates (forms.lua), shared by the
+-- modules below through the plugin's globals.
+forms = plugin.module("forms")
+
 -- The tables' pages and the mails of their events, loaded on first use.
 local tables = plugin.module("tables")
 

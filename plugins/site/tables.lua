@@ -59,26 +59,8 @@ local function field_errors(req, body)
 	return out
 end
 
--- One form field for partials/field.html.
-local function field(req, name, label, value, errors, extra)
-	local f = extra or {}
-	f.name = name
-	f.id = "f-" .. name
-	f.label = T(req, label)
-	f.value = value
-	f.error = errors and errors[name]
-	if f.hint then f.hint = T(req, f.hint) end
-	f.type = f.type or "text"
-	return f
-end
-
-local function choices(req, prefix, list, selected)
-	local out = {}
-	for _, v in ipairs(list) do
-		out[#out + 1] = { value = v, label = T(req, prefix .. v), selected = v == selected }
-	end
-	return out
-end
+local function field(...) return forms().field(...) end
+local function choices(...) return forms().choices(...) end
 
 local function author(req, c)
 	local a = c.author or {}

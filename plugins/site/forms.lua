@@ -1,0 +1,56 @@
+-- Form fields for templates/partials/field.html, shared by the tables'
+-- and the account pages: label, hint and error tied to the control
+-- (aria-describedby, aria-invalid), in the request's language.
+
+local M = {}
+
+-- One field. EXTRA may set: id (default "f-NAME"), type, textarea, rows,
+-- choices, max, min, minlength, required, autocomplete, hint (a key).
+function M.field(req, name, label, value, errors, extra)
+	local f = extra or {}
+	f.name = name
+	f.id = f.id or ("f-" .. name)
+	f.label = plugin.t(label, nil, req.lang)
+	f.value = value
+	f.error = errors and errors[name]
+	if f.hint then f.hint = plugin.t(f.hint, nil, req.lang) end
+	f.type = f.type or "text"
+	return f
+end
+
+-- The options of a select: {value, label (PREFIX .. value), selected}.
+function M.choices(req, prefix, list, selected)
+	local out = {}
+	for _, v in ipairs(list) do
+		out[#out + 1] = { value = v, label = plugin.t(prefix .. v, nil, req.lang), selected = v == selected }
+	end
+	return out
+end
+
+-- The account pages' fields, by name.
+local ACCOUNT = {
+	name = { "site.name", { type = "text", autocomplete = "name", max = 100 } },
+	email = { "site.email", { type = "email", autocomplete = "email" } },
+	new_email = { "site.new_email", { type = "email", autocomplete = "email" }, "email" },
+	current = { "site.current_password", { type = "password", autocomplete = "current-password" } },
+	password = { "site.password", { type = "password", autocomplete = "new-password", minlength = 12,
+		hint = "site.password_hint" } },
+	new_password = { "site.new_password", { type = "password", autocomplete = "new-password", minlength = 12,
+		hint = "site.password_hint" }, "password" },
+}
+
+-- The fields KINDS (names above) of an account page, with VALUES and
+-- ERRORS by field name; their ids are the plain names.
+function M.account(req, kinds, values, errors)
+	local out = {}
+	for _, kind in ipairs(kinds) do
+		local spec = ACCOUNT[kind]
+		local name = spec[3] or kind
+		local extra = { id = name, required = true }
+		for k, v in pairs(spec[2]) do extra[k] = v end
+		out[#out + 1] = M.field(req, name, spec[1], values and values[name], errors, extra)
+	end
+	return out
+end
+
+return M
