@@ -25,17 +25,10 @@
 #include "../../core/lang.c"
 
 #include "http_error.h"
+#include "fz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-#define FZ_ASSERT(cond)                                                                   \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
 
 enum fz_way {
 	FZ_PLAIN,               /* a small body, sent at once */

@@ -16,16 +16,9 @@
  * core library: only so does it get libFuzzer's coverage instrumentation
  * and the sanitizers. */
 #include "../../core/http_head.c"
+#include "fz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FZ_ASSERT(cond)                                                                   \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                          \
-		}                                                                         \
-	} while (0)
 
 static struct http_header fz_headers[1000];
 
