@@ -230,6 +230,33 @@ static bool daemon_key(const char *k)
 	return k[0] == '_' || (n >= 5 && strcmp(k + n - 5, "_html") == 0);
 }
 
+/* Links people write are theirs, not the municipality's: search engines
+ * give them no weight (nofollow, ugc) and the page opened gets no handle
+ * on ours (noopener). cmark writes every link as `<a href="`, and text
+ * never holds that (its `<` is escaped, raw HTML is left out). */
+static char *mark_links(const char *html)
+{
+	static const char from[] = "<a href=\"", to[] = "<a rel=\"nofollow ugc noopener\" href=\"";
+	size_t n = 0;
+	for (const char *p = strstr(html, from); p; p = strstr(p + 1, from))
+		n++;
+	size_t len = strlen(html), grow = sizeof(to) - sizeof(from);
+	char *out = malloc(len + n * grow + 1);
+	if (!out)
+		return NULL;
+	char *o = out;
+	const char *p = html, *q;
+	while ((q = strstr(p, from))) {
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		memcpy(o, to, sizeof(to) - 1);
+		o += sizeof(to) - 1;
+		p = q + sizeof(from) - 1;
+	}
+	strcpy(o, p);
+	return out;
+}
+
 /* Markdown to HTML by cmark: raw HTML and unsafe links (javascript:,
  * vbscript:, file:, data: other than images) are left out. */
 static int render_markdown(json_t *args, const char *field)
@@ -241,10 +268,14 @@ static int render_markdown(json_t *args, const char *field)
 					    CMARK_OPT_DEFAULT | CMARK_OPT_VALIDATE_UTF8);
 	if (!html)
 		return -1;
+	char *marked = mark_links(html);
+	free(html);
+	if (!marked)
+		return -1;
 	char key[64];
 	snprintf(key, sizeof(key), "_%s_html", field);
-	int rc = json_object_set_new(args, key, json_string(html));
-	free(html);
+	int rc = json_object_set_new(args, key, json_string(marked));
+	free(marked);
 	return rc;
 }
 

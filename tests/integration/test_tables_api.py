@@ -704,3 +704,13 @@ def test_a_reporters_reason_is_not_made_public(w):
     ok(w.api["fac"].post(f"/reports/{r['id']}", {"action": "hide"}))
     got = ok(w.api["member"].get(f"/contributions/{c['id']}"))
     assert got["hidden"] is True and got["hidden_reason"] is None
+
+
+def test_links_people_write_carry_no_weight(w):
+    tid = joined_table(w, "member")
+    c = contribute(w.api["member"], tid, "Zie [de gemeente](https://example.nl/a?b=1&c=2) en <https://example.org>.")
+    html = c["body_html"]
+    assert html.count('<a rel="nofollow ugc noopener" href="') == 2, html
+    assert 'href="https://example.nl/a?b=1&amp;c=2"' in html
+    c = contribute(w.api["member"], tid, 'Geen link: `<a href="x">` en \\<a href="y">')
+    assert "nofollow" not in c["body_html"] and "<a " not in c["body_html"], c["body_html"]
