@@ -121,22 +121,17 @@ end
 
 -- For the home page: the public tables and, signed in, the person's own.
 function M.home_lists(req)
-	local out = {}
-	local st, body = plugin.api.get("/tables", { limit = 50 })
-	out.tables = {}
-	if st == 200 then
-		for _, t in ipairs(body.items) do out.tables[#out.tables + 1] = table_view(req, t) end
-	end
-	if req.user then
-		out.mine = {}
-		st, body = plugin.api.get("/tables", { filter = "mine", limit = 50 })
-		if st == 200 then
-			for _, t in ipairs(body.items) do out.mine[#out.mine + 1] = table_view(req, t) end
-		end
+	-- One round trip: the tables anyone may read and, signed in, one's own.
+	local calls = { { "GET", "/tables", { limit = 50 } } }
+	if req.user then calls[2] = { "GET", "/tables", { filter = "mine", limit = 50 } } end
+	local r = plugin.api.batch(calls)
+	local function views(a)
+		local out = {}
+		for _, t in ipairs(a and a.status == 200 and a.body.items or {}) do out[#out + 1] = table_view(req, t) end
+		return out
 	end
 	local roles = req.user and req.user.roles or {}
-	out.can_open = roles.admin or roles.facilitator
-	return out
+	return { tables = views(r[1]), mine = req.user and views(r[2]) or nil, can_open = roles.admin or roles.facilitator }
 end
 
 -- Admin: every table of the municipality, by status (the core shows an
