@@ -222,6 +222,33 @@ const struct api_route *api_route_find(const char *method, const char *path, siz
 	return NULL;
 }
 
+const struct api_route *api_route_at(long i)
+{
+	return i >= 0 && (size_t)i < NROUTES ? &routes[i] : NULL;
+}
+
+long api_route_index(const struct api_route *r)
+{
+	return (long)(r - routes);
+}
+
+int api_route_params(const struct api_route *r, const char *path, size_t len, json_t *params)
+{
+	return route_match(r->pattern, path, len, params) ? 0 : -1;
+}
+
+char *api_guest_key(const struct api_route *r, int64_t tenant_id, const char *path, const char *args)
+{
+	if (!r || strcmp(r->method, "GET") != 0 || r->before || r->after ||
+	    (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
+		return NULL;
+	size_t klen = 24 + strlen(path) + strlen(args) + 3;
+	char *key = malloc(klen);
+	if (key)
+		snprintf(key, klen, "%lld %s %s", (long long)tenant_id, path, args);
+	return key;
+}
+
 /* ---------------------------------------------------------------- arguments */
 
 static bool daemon_key(const char *k)
@@ -245,7 +272,7 @@ static char *mark_links(const char *html)
 	if (!out)
 		return NULL;
 	char *o = out;
-	const char *p = html, *q;
+	const char *p = html, *q, *end = html + len;
 	while ((q = strstr(p, from))) {
 		memcpy(o, p, (size_t)(q - p));
 		o += q - p;
@@ -253,7 +280,7 @@ static char *mark_links(const char *html)
 		o += sizeof(to) - 1;
 		p = q + sizeof(from) - 1;
 	}
-	strcpy(o, p);
+	memcpy(o, p, (size_t)(end - p) + 1);    /* the rest and its NUL */
 	return out;
 }
 
@@ -670,20 +697,12 @@ void api_handle(struct http_request *req, const struct tenant *t)
  * keep the answer under. What a guest sees depends on the data alone. */
 static bool from_cache(struct api_req *ar, struct app_worker *a)
 {
-	const struct api_route *r = ar->route;
 	struct apicache *cache = a->rt ? runtime_cache(a->rt) : NULL;
-	if (!cache || strcmp(r->method, "GET") != 0 || r->before || r->after ||
-	    (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
-		return false;
-	char *args = json_dumps(ar->args, JSON_COMPACT | JSON_SORT_KEYS);
-	size_t klen = args ? 32 + strlen(ar->path) + strlen(args) : 0;
-	char *key = args ? malloc(klen) : NULL;
-	if (!key) {
-		free(args);
-		return false;
-	}
-	snprintf(key, klen, "%lld api %s %s", (long long)ar->tenant_id, ar->path, args);
+	char *args = cache ? json_dumps(ar->args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *key = args ? api_guest_key(ar->route, ar->tenant_id, ar->path, args) : NULL;
 	free(args);
+	if (!key)
+		return false;
 	uint64_t gen = datagen_get(ar->tenant_id);
 	size_t len;
 	const char *hit = apicache_get(cache, key, gen, &len);
@@ -855,14 +874,14 @@ static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct api_req *ar = arg;
 	ar->txn = NULL;
-	if ((ar->route->flags & (API_WRITE | API_PRIVATE)) == API_WRITE && ar->status < 400)
-		datagen_bump(ar->tenant_id);    /* the guests' cached reads of this daemon */
 	if (st != DB_OK) {
 		log_warn("request=%s tenant=%s: api commit failed: %s", http_req_id(ar->req), ar->slug,
 			 st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));
 		fail(ar, 503, "unavailable", "The change was not saved; try again.", NULL);
 		return;
 	}
+	if ((ar->route->flags & (API_WRITE | API_PRIVATE)) == API_WRITE && ar->status < 400)
+		datagen_bump(ar->tenant_id);    /* the guests' cached reads of this daemon */
 	struct http_request *req = ar->req;
 	size_t len = strlen(ar->body);
 	if (ar->route->flags & API_WRITE || ar->status != 200) {

@@ -78,6 +78,20 @@ int api_answer(const PGresult *r, const char *secret, int *status, json_t **body
 /* The same from the operation's answer as text (a cached one). */
 int api_answer_text(const char *text, const char *secret, int *status, json_t **body);
 
+/* A route by its place in the table (what a Lua call carries to the
+ * database step, so the path is matched once), or NULL. */
+const struct api_route *api_route_at(long i);
+long api_route_index(const struct api_route *r);
+
+/* Adds R's path parameters in PATH to PARAMS; -1 when PATH is not R's. */
+int api_route_params(const struct api_route *r, const char *path, size_t len, json_t *params);
+
+/* The key under which a guest's read of PATH with ARGS (JSON, keys
+ * sorted) through R is cached, or NULL when R is not such a read (only
+ * GETs without events, secrets or platform-only use; what a guest sees
+ * depends on the tenant's data alone). Malloc'd. */
+char *api_guest_key(const struct api_route *r, int64_t tenant_id, const char *path, const char *args);
+
 /* Every route, for the tests that compare them with openapi.json. */
 const struct api_route *api_routes(size_t *n);
 

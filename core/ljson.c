@@ -97,6 +97,12 @@ json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errle
 	return out;
 }
 
+/* A field the core filled with safe HTML: its name ends in "_html". */
+static bool html_key(const char *k, size_t n)
+{
+	return n > 5 && memcmp(k + n - 5, "_html", 5) == 0;
+}
+
 int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 {
 	if (depth > JSON_DEPTH_MAX + 1)
@@ -108,8 +114,7 @@ int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 		const char *k;
 		json_t *v;
 		json_object_foreach(j, k, v) {
-			size_t n = strlen(k);
-			if (html && json_is_string(v) && n > 5 && strcmp(k + n - 5, "_html") == 0)
+			if (html && json_is_string(v) && html_key(k, strlen(k)))
 				tmpl_push_safehtml(L, json_string_value(v), json_string_length(v));
 			else
 				ljson_push(L, v, depth + 1, html);
@@ -296,7 +301,7 @@ static void jp_object(struct jp *p, int depth)
 		const char *k = p->s;
 		jp_string(p, false);
 		size_t klen = (size_t)(p->s - 1 - k);
-		bool html = p->html && klen > 5 && memcmp(k + klen - 5, "_html", 5) == 0;
+		bool html = p->html && html_key(k, klen);
 		jp_ws(p);
 		if (p->s >= p->end || *p->s != ':')
 			jp_fail(p, "expected ':'");

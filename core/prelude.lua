@@ -306,21 +306,23 @@ local function call_api(method, path, args, platform, ctx, own)
 	if type(path) ~= "string" then error("api: the path must be a string", 3) end
 	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
 	local before, after, params, handler = core.api_route(method, path, platform)
+	-- The arguments with the path's parameters over them, for handlers
+	-- and guards (a copy: the caller's table stays as it was).
+	local function with_params()
+		local info = {}
+		for k, v in pairs(args or {}) do info[k] = v end
+		for k, v in pairs(params) do info[k] = v end
+		return info
+	end
 	if handler then
 		-- Done by a platform plugin (accounts: passwords and mails).
 		local fn = api_handlers[handler]
 		if not fn then error("api: " .. method .. " " .. path .. " has no handler", 3) end
-		local info = {}
-		for k, v in pairs(args or {}) do info[k] = v end
-		for k, v in pairs(params) do info[k] = v end
-		local status, body = fn(info, ctx or {})
+		local status, body = fn(with_params(), ctx or {})
 		return status, body
 	end
 	if before then
-		local info = {}
-		for k, v in pairs(args or {}) do info[k] = v end
-		for k, v in pairs(params) do info[k] = v end
-		local ok, reason = fire(before, info)
+		local ok, reason = fire(before, with_params())
 		if ok == false then
 			return 422, { error = { code = "refused", fields = {},
 				message = type(reason) == "string" and reason or "Refused." } }

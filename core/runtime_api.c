@@ -73,7 +73,7 @@ int core_api_route(lua_State *L)
 /* core.api(method, path, args, platform, own) -> status, body. Checks
  * the route (a platform plugin's operations are refused to the others)
  * and encodes the arguments, then yields with the core tag:
- * (tag, "api", nil, method, path, json, platform and "1" or "own"). OWN:
+ * (tag, "api", nil, route index, path, json, platform and "1" or "own"). OWN:
  * the operation an API request asked for (handle_api), whose answer is
  * the request's; not the reads and writes of its hooks. */
 int core_api(lua_State *L)
@@ -107,7 +107,7 @@ int core_api(lua_State *L)
 	json_decref(args);
 	lua_pushliteral(L, "api");
 	lua_pushnil(L);                         /* the plugin slot of a core call */
-	lua_pushvalue(L, 1);
+	lua_pushinteger(L, api_route_index(r)); /* found once, here */
 	lua_pushvalue(L, 2);
 	lua_pushlstring(L, text, need);
 	if (own)
@@ -127,18 +127,19 @@ int core_api(lua_State *L)
 /* params: tenant, plugin (NULL), method, path, arguments (JSON), platform.
  * Only a guest's reads are cached: what they see depends on the tenant's
  * data alone, which bumps its generation whenever it changes. */
-/* The cache key of a guest's read of PATH with ARGS (JSON text) through
- * route R, or NULL when it is not one to keep. */
+/* The route a core call carries (its index in the table, as text). */
+static const struct api_route *route_param(const char *s)
+{
+	char *end;
+	long i = s ? strtol(s, &end, 10) : -1;
+	return s && *s && !*end ? api_route_at(i) : NULL;
+}
+
+/* Where a guest's read is kept: only a guest's (rq_cache's rules in
+ * api_guest_key). */
 static char *guest_key(const struct rt_req *rq, const struct api_route *r, const char *path, const char *args)
 {
-	if (rq->has_user || !rq_cache(rq) || !r || strcmp(r->method, "GET") != 0 ||
-	    (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
-		return NULL;
-	size_t klen = 24 + strlen(path) + strlen(args) + 3;
-	char *key = malloc(klen);
-	if (key)
-		snprintf(key, klen, "%lld %s %s", (long long)rq->tenant_id, path, args);
-	return key;
+	return rq->has_user || !rq_cache(rq) ? NULL : api_guest_key(r, rq->tenant_id, path, args);
 }
 
 /* A copy of the cached answer under KEY for generation GEN, or NULL. */
@@ -154,14 +155,11 @@ static char *cached_copy(const struct rt_req *rq, const char *key, uint64_t gen)
 
 bool rq_api_cached(struct rt_req *rq)
 {
-	const char *method = rq->nparams > 2 ? rq->params[2] : NULL;
+	const struct api_route *r = route_param(rq->nparams > 2 ? rq->params[2] : NULL);
 	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
 	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
-	if (!method || !path || !text || strcmp(method, "GET") != 0)
+	if (!r || !path || !text)
 		return false;
-	int status;
-	char allow[64];
-	const struct api_route *r = api_route_find(method, path, strlen(path), NULL, &status, allow, sizeof(allow));
 	char *key = guest_key(rq, r, path, text);
 	if (!key)
 		return false;
@@ -184,22 +182,18 @@ bool rq_api_cached(struct rt_req *rq)
 
 void rq_api_send(struct rt_req *rq)
 {
-	const char *method = rq->nparams > 2 ? rq->params[2] : NULL;
+	const struct api_route *r = route_param(rq->nparams > 2 ? rq->params[2] : NULL);
 	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
 	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
 	rq->api_own = rq->nparams > 5 && rq->params[5] && strcmp(rq->params[5], "own") == 0;
-	json_t *args = text ? json_loads(text, 0, NULL) : NULL;
+	json_t *args = r && path && text ? json_loads(text, 0, NULL) : NULL;
 	json_t *params = json_object();
-	int status;
-	char allow[64];
-	const struct api_route *r = method && path && args && params
-					    ? api_route_find(method, path, strlen(path), params, &status, allow, sizeof(allow))
-					    : NULL;
-	if (r)
-		json_object_update(args, params);
+	/* The path's parameters over the arguments. */
+	bool ok = args && params && api_route_params(r, path, strlen(path), params) == 0 &&
+		  json_object_update(args, params) == 0;
 	json_decref(params);
 	rq_clear_params(rq);
-	if (!r) {
+	if (!ok) {
 		json_decref(args);
 		rq_fail(rq, 500, "api: the call's arguments were lost");
 		return;
@@ -221,12 +215,25 @@ void rq_api_send(struct rt_req *rq)
 	db_send(rq->txn, rq_answered, rq);
 }
 
-/* The answer straight from its text to Lua, in one pass: the reads of
- * the site's pages (not the API's own requests, which answer JSON, nor a
- * drawn secret, which is added to the answer). */
-static int push_api_text(lua_State *L, struct rt_req *rq, const char *text, size_t len)
+/* Decodes an operation's answer ({body, status}) onto L in one pass, and
+ * keeps it in the guests' cache under KEY when it is a success. */
+static void decode_answer(lua_State *L, struct rt_req *rq, const char *text, size_t len, const char *key, uint64_t gen)
 {
 	ljson_decode(L, text, len, true);
+	if (!key)
+		return;
+	lua_getfield(L, -1, "status");
+	if (lua_tointeger(L, -1) == 200)
+		apicache_put(rq_cache(rq), key, gen, text, len);
+	lua_pop(L, 1);
+}
+
+/* The answer straight from its text to Lua (status, body): the reads of
+ * the site's pages (not the API's own requests, which answer JSON, nor a
+ * drawn secret, which is added to the answer). */
+static int push_api_text(lua_State *L, struct rt_req *rq, const char *text, size_t len, const char *key)
+{
+	decode_answer(L, rq, text, len, key, rq->api_cache_gen);
 	lua_getfield(L, -1, "status");
 	lua_getfield(L, -2, "body");
 	lua_remove(L, -3);
@@ -234,6 +241,8 @@ static int push_api_text(lua_State *L, struct rt_req *rq, const char *text, size
 		return luaL_error(L, "api: the operation gave no answer");
 	free(rq->api_cached);
 	rq->api_cached = NULL;
+	free(rq->api_cache_key);
+	rq->api_cache_key = NULL;
 	return 2;
 }
 
@@ -246,17 +255,11 @@ int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 	rq->api_own = false;
 	if (!rq->api_done && !rq->api_secret[0]) {
 		if (rq->api_cached)
-			return push_api_text(L, rq, rq->api_cached, strlen(rq->api_cached));
+			return push_api_text(L, rq, rq->api_cached, strlen(rq->api_cached), NULL);
 		const PGresult *r = db_result(rq->txn, 0);
 		if (!r || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
 			return luaL_error(L, "api: the operation gave no answer");
-		const char *text = PQgetvalue(r, 0, 0);
-		size_t len = (size_t)PQgetlength(r, 0, 0);
-		if (rq->api_cache_key && len > 14 && memcmp(text + len - 14, "\"status\": 200}", 14) == 0)
-			apicache_put(rq_cache(rq), rq->api_cache_key, rq->api_cache_gen, text, len);
-		free(rq->api_cache_key);
-		rq->api_cache_key = NULL;
-		return push_api_text(L, rq, text, len);
+		return push_api_text(L, rq, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), rq->api_cache_key);
 	}
 	if (rq->api_cached) {
 		rc = api_answer_text(rq->api_cached, NULL, &status, &body);
@@ -353,7 +356,7 @@ int core_api_batch(lua_State *L)
 			json_decref(list);
 			return plugin_error(L, "api.batch: call %d: %s", (int)i, bad);
 		}
-		json_array_append_new(list, json_pack("[s, s, o]", method, path, args));
+		json_array_append_new(list, json_pack("[I, s, o]", (json_int_t)api_route_index(r), path, args));
 		lua_pop(L, 4);
 	}
 	size_t need = list ? json_dumpb(list, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS) : 0;
@@ -394,14 +397,10 @@ bool rq_apib_prepare(struct rt_req *rq)
 	for (size_t i = 0; i < n; i++) {
 		struct apib_item *it = &rq->batch[i];
 		json_t *call = json_array_get(list, i);
-		const char *method = json_string_value(json_array_get(call, 0));
 		const char *path = json_string_value(json_array_get(call, 1));
 		json_t *args = json_array_get(call, 2);
-		int status;
-		char allow[64];
 		it->qindex = -1;
-		it->route = method && path ? api_route_find(method, path, strlen(path), NULL, &status, allow, sizeof(allow))
-					   : NULL;
+		it->route = path ? api_route_at((long)json_integer_value(json_array_get(call, 0))) : NULL;
 		if (!it->route || !json_is_object(args)) {
 			it->route = NULL;
 			pending++;
@@ -415,10 +414,12 @@ bool rq_apib_prepare(struct rt_req *rq)
 		if (!it->cached) {
 			/* The path's parameters over the arguments, as for one call. */
 			json_t *params = json_object();
-			api_route_find(method, path, strlen(path), params, &status, allow, sizeof(allow));
 			it->args = json_deep_copy(args);
-			if (it->args)
-				json_object_update(it->args, params);
+			if (it->args && (!params || api_route_params(it->route, path, strlen(path), params) != 0 ||
+					 json_object_update(it->args, params) != 0)) {
+				json_decref(it->args);
+				it->args = NULL;        /* rq_apib_send fails the request */
+			}
 			json_decref(params);
 			pending++;
 		}
@@ -467,16 +468,12 @@ int push_apib_answer(lua_State *L, struct rt_req *rq)
 	for (int i = 0; i < rq->nbatch; i++) {
 		struct apib_item *it = &rq->batch[i];
 		if (it->cached) {
-			ljson_decode(L, it->cached, strlen(it->cached), true);
+			decode_answer(L, rq, it->cached, strlen(it->cached), NULL, 0);
 		} else {
 			const PGresult *r = it->qindex >= 0 ? db_result(rq->txn, it->qindex) : NULL;
 			if (!r || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
 				return luaL_error(L, "api.batch: call %d gave no answer", i + 1);
-			const char *text = PQgetvalue(r, 0, 0);
-			size_t len = (size_t)PQgetlength(r, 0, 0);
-			if (it->key && len > 14 && memcmp(text + len - 14, "\"status\": 200}", 14) == 0)
-				apicache_put(rq_cache(rq), it->key, it->gen, text, len);
-			ljson_decode(L, text, len, true);
+			decode_answer(L, rq, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), it->key, it->gen);
 		}
 		lua_rawseti(L, -2, i + 1);
 	}
