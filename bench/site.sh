@@ -229,7 +229,7 @@ views=$(packaging/pg.sh psql "$work/pg" -X -v ON_ERROR_STOP=1 -Atq -c "
 served=$(grep -c "tenant=zutphen method=GET path=/ status=200" "$work/aantafel.log" || true)
 
 echo "GET / (home page: Lua, plugin store, templates), $conns connections, $workers worker(s) each, loopback;"
-echo "database pool ${AANTAFEL_DB_POOL_SIZE:-8} per worker, PostgreSQL fsync ${AANTAFEL_PG_FSYNC:-on}"
+echo "database pool ${AANTAFEL_DB_POOL_SIZE:-8} per worker, PostgreSQL fsync ${AANTAFEL_PG_THROWAWAY:+off}${AANTAFEL_PG_THROWAWAY:-on}"
 printf '%-22s %12s %9s %9s %8s\n' server 'requests/s' 'p50 ms' 'p99 ms' bytes
 printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'aantafel zutphen' "$a_rps" "$a_p50" "$a_p99" "$bytes_rw"
 printf '%-22s %12.0f %9.2f %9.2f %8d\n' 'nginx same bytes' "$n_rps" "$n_p50" "$n_p99" "$bytes_rw"

@@ -8,6 +8,9 @@
 #   packaging/pg.sh stop DIR    stop (fast)
 #   packaging/pg.sh env DIR     print the AANTAFEL_* database variables
 #   packaging/pg.sh psql DIR [ARGS]   psql as the superuser
+# AANTAFEL_PG_THROWAWAY=1 makes a cluster for tests: no fsync, and WAL in
+# 1 MB segments with a small floor, so that it takes a few megabytes of
+# disk rather than a hundred (the defaults keep 80 MB of WAL).
 set -eu
 
 cmd=${1:-}; dir=${2:-}
@@ -41,19 +44,26 @@ start)
     chown postgres: "$dir"
   fi
   if [ ! -s "$data/PG_VERSION" ]; then
+    throwaway=${AANTAFEL_PG_THROWAWAY:-}
+    walopt=; durable=on
+    if [ -n "$throwaway" ]; then walopt=--wal-segsize=1; durable=off; fi
     as_owner mkdir -p "$data" "$run"
-    as_owner "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
-      || { cat "$dir/initdb.log" >&2; exit 1; }
+    as_owner "$bindir/initdb" -D "$data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 $walopt \
+      >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; df -h "$dir" >&2; exit 1; }
     cat >> "$data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$run'
 unix_socket_permissions = 0700
 max_connections = 200
-fsync = ${AANTAFEL_PG_FSYNC:-on}
-full_page_writes = ${AANTAFEL_PG_FSYNC:-on}
+fsync = $durable
+full_page_writes = $durable
 logging_collector = off
 log_min_messages = warning
 CONF
+    if [ -n "$throwaway" ]; then
+      printf 'min_wal_size = 4MB\nmax_wal_size = 32MB\n' >> "$data/postgresql.conf"
+    fi
     fresh=1
   else
     fresh=0

@@ -71,10 +71,14 @@ def site(tmp_path_factory):
         wait_for(lambda: daemon.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
         yield node, daemon, maildir
     finally:
-        if daemon is not None:
-            rc = daemon.stop()
-            assert rc == 0, f"daemon exit code {rc}:\n{daemon.log()[-4000:]}"
-        pg.stop()
+        try:
+            if daemon is not None:
+                rc = daemon.stop()
+                assert rc == 0, f"daemon exit code {rc}:\n{daemon.log()[-4000:]}"
+        finally:
+            if daemon is not None:
+                daemon.remove_dir()
+            pg.stop()
 
 
 def test_flows_in_chromium_with_axe(site):

@@ -19,10 +19,14 @@ def _daemons():
         return d.start() if start else d
 
     yield make
-    for d in started:
-        if d.proc is not None and d.proc.poll() is None:
-            rc = d.stop()
-            assert rc == 0, f"daemon exit code {rc}:\n{d.log()[-4000:]}"
+    try:
+        for d in started:
+            if d.proc is not None and d.proc.poll() is None:
+                rc = d.stop()
+                assert rc == 0, f"daemon exit code {rc}:\n{d.log()[-4000:]}"
+    finally:
+        for d in started:
+            d.remove_dir()
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 real sockets. Shared by every tests/integration/test_*.py."""
 import collections
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ class Daemon:
     """One `aantafel serve` process with its own config file and log."""
 
     def __init__(self, options=None, env=None, workdir=None):
+        self.owns_dir = workdir is None
         self.dir = workdir or tempfile.mkdtemp(prefix="aantafel-test-")
         self.port = free_port()
         self.options = {"listen": f"127.0.0.1:{self.port}", "workers": "2",
@@ -108,6 +110,12 @@ class Daemon:
         self.logf.close()
         self.assert_clean_log()
         return rc
+
+    def remove_dir(self):
+        """Removes the daemon's temporary directory (config, log, static)
+        unless the test gave its own or AANTAFEL_KEEP_TEST_DIRS is set."""
+        if self.owns_dir:
+            remove_tree(self.dir)
 
     def assert_clean_log(self):
         text = self.log()
@@ -404,6 +412,14 @@ class Conn:
             return True
 
 
+def remove_tree(path):
+    """Removes a test's temporary directory, so that a whole run leaves
+    nothing behind and a small disk does not fill up while it runs;
+    AANTAFEL_KEEP_TEST_DIRS=1 keeps them for a post-mortem."""
+    if not os.environ.get("AANTAFEL_KEEP_TEST_DIRS"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def make_request(method="GET", path="/healthz", host="localhost", headers=None, body=None,
                  version="HTTP/1.1"):
     """The bytes of one request. HOST None leaves Host out; a body gets a
@@ -434,15 +450,23 @@ class Postgres:
         self.env = {}
 
     def start(self):
-        out = subprocess.run([self.script, "start", self.dir], check=True, capture_output=True, text=True,
-                             env={**os.environ, "AANTAFEL_PG_FSYNC": "off"}).stdout
+        # A throwaway cluster: no fsync, and small WAL segments so that
+        # each one takes a few megabytes of disk, not a hundred.
+        p = subprocess.run([self.script, "start", self.dir], capture_output=True, text=True,
+                           env={**os.environ, "AANTAFEL_PG_THROWAWAY": "1"})
+        if p.returncode != 0:
+            raise RuntimeError(f"packaging/pg.sh start {self.dir} exited {p.returncode}:\n"
+                               f"{p.stderr}\n{shutil.disk_usage(self.dir)}")
+        out = p.stdout
         for line in out.splitlines():
             k, _, v = line.partition("=")
             self.env[k] = v.strip("'")
         return self
 
     def stop(self):
+        """Stops the cluster and removes its directory (see remove_tree)."""
         subprocess.run([self.script, "stop", self.dir], check=False, capture_output=True)
+        remove_tree(self.dir)
 
     def restart_immediate(self):
         """pg_ctl restart -m immediate: a crash and recovery."""
