@@ -78,7 +78,7 @@ def site(tmp_path_factory):
         finally:
             if daemon is not None:
                 daemon.remove_dir()
-            pg.stop()
+            pg.destroy()
 
 
 def test_flows_in_chromium_with_axe(site):

@@ -49,10 +49,13 @@ def daemon(make_daemon):
 def pg():
     """One migrated PostgreSQL cluster per test file (each file is its own
     pytest session under ctest)."""
-    p = Postgres().start()
-    aantafel("migrate", env=p.daemon_env())
-    yield p
-    p.stop()
+    p = Postgres()
+    try:
+        p.start()
+        aantafel("migrate", env=p.daemon_env())
+        yield p
+    finally:
+        p.destroy()
 
 
 @pytest.fixture

@@ -464,8 +464,12 @@ class Postgres:
         return self
 
     def stop(self):
-        """Stops the cluster and removes its directory (see remove_tree)."""
+        """Stops the cluster (fast shutdown); start() starts it again."""
         subprocess.run([self.script, "stop", self.dir], check=False, capture_output=True)
+
+    def destroy(self):
+        """Stops the cluster and removes its directory (see remove_tree)."""
+        self.stop()
         remove_tree(self.dir)
 
     def restart_immediate(self):
