@@ -823,3 +823,50 @@ def test_a_refused_state_changing_request_sends_each_header_once(pg, tenants, db
     names = [line.split(":", 1)[0].lower() for line in head.split("\r\n")[1:] if line]
     dup = sorted({n for n in names if names.count(n) > 1})
     assert not dup, f"headers sent twice: {dup}\n{head}"
+
+
+# ---------------------------------------------------------------- translations
+
+FILL = r'''-- plugin.t fills {name} places from its variables.
+plugin.route("GET", "/fill", function(req)
+	local out = {
+		plugin.t("fill.greet", { name = "Ada", n = 3, yes = true }),
+		plugin.t("fill.greet", { name = "Bo", n = 0, yes = false }),
+		plugin.t("fill.plain", { name = "Ada" }),
+		plugin.t("fill.greet"),
+		plugin.t("fill.edges", { a = "%1", b = "{b}" }),
+	}
+	-- More texts than the daemon keeps split at once (untranslated keys
+	-- are their own text), then the first ones again.
+	local many = {}
+	for i = 1, 600 do many[#many + 1] = plugin.t("k" .. i .. " {i}", { i = i }) end
+	out[#out + 1] = table.concat(many, ","):sub(1, 23)
+	out[#out + 1] = many[600]
+	out[#out + 1] = plugin.t("fill.greet", { name = "Cy", n = 1, yes = true })
+	return { json = out }
+end)
+'''
+
+
+def test_translations_fill_their_places(pg, tenants, db_daemon, tmp_path):
+    tenants(("rt-fill", "Gemeente Vul", "fill.rt.test"))
+    deployed(pg, "rt-fill", write_bundle(tmp_path / "b", {
+        "tenant.lua": 'return { plugins = { fill = true } }\n',
+        "plugins/fill.lua": FILL,
+        "translations/nl.lua": 'return { ["fill.greet"] = "Dag {name}: {n} keer, {missing}, {yes}{name}",'
+                               ' ["fill.plain"] = "Zonder plaatsen", ["fill.edges"] = "{a}{b}{}{ a}{a}" }\n',
+    }))
+    d = db_daemon()
+    wait_page(d, "fill.rt.test", "Dag", path="/fill")
+    st, _, body = get(d, "fill.rt.test", "/fill")
+    assert st == 200, body
+    assert json.loads(body) == [
+        "Dag Ada: 3 keer, {missing}, trueAda",
+        "Dag Bo: 0 keer, {missing}, falseBo",
+        "Zonder plaatsen",
+        "Dag {name}: {n} keer, {missing}, {yes}{name}",   # no variables: the text as written
+        "%1{b}{}{ a}%1",                                  # values are not patterns or places
+        "k1 1,k2 2,k3 3,k4 4,k5 ",
+        "k600 600",
+        "Dag Cy: 1 keer, {missing}, trueCy",
+    ]
