@@ -9,8 +9,9 @@
 # activity = 0) is measured too, since the counter serialises on one row.
 # Then a table's page with 50 contributions (GET /tafels/ID: the table, its
 # groups and its conversation through plugin.api, Markdown already
-# rendered), once as a guest (from the worker's cache of guests' reads
-# after the first view) and once signed in (every read from PostgreSQL,
+# rendered), once as a guest (the site answers it shared = true: after
+# the first view the worker gives the kept page, with the guest's own
+# CSRF token, without running Lua) and once signed in (every read from PostgreSQL,
 # and the visit mark), each against nginx serving the same bytes.
 #
 # Then the memory of many tenants: 1,000 tenants without a bundle (the

@@ -103,8 +103,8 @@ static const struct option options[] = {
 	 "Addresses and networks of the proxies in front (`127.0.0.1, 10.0.0.0/8`); only from them are "
 	 "`X-Forwarded-For` and `X-Forwarded-Proto` believed."},
 	{"api_cache_size", OPT_SIZE, OFF(api_cache_size), "16MiB", 0, 4 * GIB, true, NULL,
-	 "Memory per worker for the answers guests get from the API's reads (pages and /api/v1), valid until the "
-	 "tenant's data changes; 0 turns the cache off."},
+	 "Memory per worker for what guests get from the API's reads (through pages and /api/v1) and for the pages "
+	 "answered with `shared = true`, valid until the tenant's data changes; 0 turns the cache off."},
 	{"time_zone", OPT_STRING, OFF(time_zone), "Europe/Amsterdam", 1, 64, false, NULL,
 	 "Time zone (IANA name) of the database sessions: the offset of every timestamp the API gives and the "
 	 "local time the pages show."},

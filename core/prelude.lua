@@ -576,6 +576,9 @@ local function load_tenant(info)
 	end
 	local ok, err = pcall(fire, "tenant.loaded", { name = tenant.name, slug = tenant.slug })
 	if not ok then problem(message(err, "tenant.loaded")) end
+	-- A guard on every request must see every request: no page is then
+	-- given to a guest from the worker's cache.
+	if hooks["request.before"] and #hooks["request.before"] > 0 then core.guarded() end
 	return problems
 end
 

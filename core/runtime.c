@@ -58,6 +58,7 @@ struct tstate {
 	struct lsandbox *sb;
 	int handle_ref;
 	int api_ref;                    /* the prelude's handle_api */
+	bool guarded;                   /* a request.before hook sees every request: no kept pages */
 	struct rt_req *running;         /* the request whose coroutine runs now */
 	int active;                     /* requests running in it */
 	bool stale;                     /* a newer version replaced it */
@@ -88,6 +89,7 @@ struct answer {
 	int nheaders;
 	char headers[16][2][256];
 	const char *set_lang;           /* "nl" or "en": remember the person's choice (cookie at_lang) */
+	bool shared;                    /* the same for every guest asking this (see page_keep) */
 };
 
 static struct bundle *platform;
@@ -117,6 +119,9 @@ static void send_answer(struct rt_req *rq);
 static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg);
 static void serve_asset(struct rt_req *rq, struct bundle *b);
 static void error_page(struct http_request *req, int status);
+static bool page_from_cache(struct rt_req *rq);
+static void page_keep(struct rt_req *rq, const struct answer *a);
+static void add_common_headers(struct http_request *req);
 static void add_problem(struct tstate *ts, const char *msg);
 
 /* ---------------------------------------------------------------- global */
@@ -425,6 +430,14 @@ static int core_is_safe(lua_State *L)
 
 /* core.url(path): PATH on this request's host as an absolute URL (links
  * in mails), or PATH itself when the Host is not a plain host[:port]. */
+/* core.guarded(): the tenant has request.before hooks, which must see
+ * every request: its guests' pages are not given from the cache. */
+static int core_guarded(lua_State *L)
+{
+	ts_of(L)->guarded = true;
+	return 0;
+}
+
 static int core_url(lua_State *L)
 {
 	struct tstate *ts = ts_of(L);
@@ -821,7 +834,7 @@ static const luaL_Reg core_funcs[] = {
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
 	{"db", core_db},         {"auth", core_auth},       {"api", core_api},       {"api_route", core_api_route},
 	{"api_batch", core_api_batch},
-	{"url", core_url},       {"text", core_text},       {NULL, NULL},
+	{"url", core_url},       {"text", core_text},       {"guarded", core_guarded}, {NULL, NULL},
 };
 
 /* Builds the state: sandbox, prelude, tenant.lua and plugins. Problems
@@ -1317,7 +1330,8 @@ static void rq_start(struct rt_req *rq)
 	struct app_worker *a = app_of(rq->rw->w);
 	if (cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
 	    !token_valid(token) || !a || !a->pool) {
-		rq_run_lua(rq);
+		if (!page_from_cache(rq))
+			rq_run_lua(rq);
 		return;
 	}
 	char hash[65];
@@ -1536,6 +1550,11 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	lua_pop(co, nres);
 	if (core_ops[rq->op].writes)
 		rq->wrote = true;
+	/* A guest's page is kept only when it is made of the API's reads a
+	 * guest may have from the cache (the store, mail and accounts are not
+	 * in the tenant's data generation). */
+	if (rq->op != OP_API && rq->op != OP_APIB)
+		rq->page_unshared = true;
 	/* A guest's read the worker has: no transaction at all. */
 	if (rq->op == OP_API && rq_api_cached(rq))
 		return;
@@ -1826,6 +1845,12 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 			a->status = 303;
 	}
 	lua_settop(co, top);
+	if (rawfield(co, idx, "shared") != LUA_TNIL) {
+		if (lua_type(co, -1) != LUA_TBOOLEAN)
+			return "shared must be true or false";
+		a->shared = lua_toboolean(co, -1);
+	}
+	lua_settop(co, top);
 	if (rawfield(co, idx, "lang") != LUA_TNIL) {
 		const char *l = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : "";
 		if (strcmp(l, "nl") != 0 && strcmp(l, "en") != 0)
@@ -2027,9 +2052,149 @@ static void send_answer(struct rt_req *rq)
 			http_resp_body(req, a.body, a.len);
 		}
 	}
+	if (rq->page_key)
+		page_keep(rq, &a);
 	if (a.body || a.location[0] || a.status < 400)
 		http_resp_send(req);
 	rq_free(rq);
+}
+
+/* ---------------------------------------------------------------- guests' pages */
+
+/* A page whose answer says shared = true is the same for every guest
+ * (nobody signed in) who asks for it: it is made from the tenant's
+ * bundle, the API's reads, and the request's path, query, language,
+ * scheme and host only. Each worker keeps such pages in its cache of
+ * guests' reads (apicache.h), under all of those and the tenant's bundle
+ * version and name, valid while the tenant's data generation is the one
+ * the page was made under. The one thing in a guest's page that is
+ * theirs, the CSRF token of a form, is kept as places to put the asking
+ * guest's own token in. An entry is "TYPE\nN OFF...\nBODY". */
+#define PAGE_TOKENS_MAX 32
+
+static char *page_key(const struct rt_req *rq)
+{
+	struct http_request *req = rq->req;
+	size_t plen;
+	const char *path = http_req_path(req, &plen);
+	const char *query = http_req_query(req);
+	const char *host = http_req_header(req, "Host");    /* with its port, as plugin.url uses it */
+	if (!query)
+		query = "";
+	if (!host)
+		host = "";
+	/* Lengths before the strings a request chooses, so that no two
+	 * requests share a key by moving a separator. */
+#define PAGE_KEY_FMT "page %lld %d %s %s %zu:%s %zu:%s %zu:%.*s %zu:%s"
+	int n = snprintf(NULL, 0, PAGE_KEY_FMT, (long long)rq->tenant_id, rq->version, rq->secure ? "https" : "http",
+			 http_req_lang(req), strlen(rq->name), rq->name, strlen(host), host, plen, (int)plen, path,
+			 strlen(query), query);
+	char *key = n > 0 ? malloc((size_t)n + 1) : NULL;
+	if (key)
+		snprintf(key, (size_t)n + 1, PAGE_KEY_FMT, (long long)rq->tenant_id, rq->version, rq->secure ? "https" : "http",
+			 http_req_lang(req), strlen(rq->name), rq->name, strlen(host), host, plen, (int)plen, path,
+			 strlen(query), query);
+	return key;
+}
+
+/* A guest's GET: answered from the cache (true), or marked to be kept
+ * when its answer is shared. */
+static bool page_from_cache(struct rt_req *rq)
+{
+	struct http_request *req = rq->req;
+	if (rq->api_done || rq->ts->guarded || strcmp(http_req_method_name(req), "GET") != 0)
+		return false;
+	char *key = page_key(rq);
+	if (!key)
+		return false;
+	uint64_t gen = datagen_get(rq->tenant_id);
+	size_t len;
+	const char *hit = apicache_get(rq_cache(rq), key, gen, &len);
+	if (!hit) {
+		rq->page_key = key;
+		rq->page_gen = gen;
+		return false;
+	}
+	free(key);
+	const char *end = hit + len;
+	const char *nl = memchr(hit, '\n', len);
+	char type[128];
+	if (!nl || (size_t)(nl - hit) >= sizeof(type))
+		return false;
+	memcpy(type, hit, (size_t)(nl - hit));
+	type[nl - hit] = '\0';
+	const char *p = nl + 1;
+	char *stop;
+	unsigned long n = strtoul(p, &stop, 10);
+	size_t offs[PAGE_TOKENS_MAX];
+	if (stop == p || n > PAGE_TOKENS_MAX)
+		return false;
+	p = stop;
+	for (unsigned long i = 0; i < n; i++) {
+		offs[i] = strtoul(p, &stop, 10);
+		if (stop == p)
+			return false;
+		p = stop;
+	}
+	if (p >= end || *p != '\n')
+		return false;
+	p++;
+	size_t blen = (size_t)(end - p);
+	char *body = malloc(blen ? blen : 1);
+	if (!body)
+		return false;
+	memcpy(body, p, blen);
+	for (unsigned long i = 0; i < n; i++) {
+		if (offs[i] > blen || blen - offs[i] < TOKEN_CHARS) {
+			free(body);
+			return false;
+		}
+		memcpy(body + offs[i], rq->csrf, TOKEN_CHARS);
+	}
+	http_resp_status(req, 200);
+	add_common_headers(req);
+	add_cookies(rq);
+	http_resp_header(req, "Cache-Control", "no-cache");
+	http_resp_header(req, "Content-Type", type);
+	http_resp_body(req, body, blen);
+	free(body);
+	http_resp_send(req);
+	rq_free(rq);
+	return true;
+}
+
+/* Keeps the answer A when it is a shared page that a guest may be given
+ * as it is: 200 with a body, no cookie or header of its own, nothing
+ * written. */
+static void page_keep(struct rt_req *rq, const struct answer *a)
+{
+	if (!a->shared || a->status != 200 || !a->body || a->location[0] || a->nheaders || a->set_lang ||
+	    rq->page_unshared || rq->wrote || rq->has_user || rq->set_session[0] || rq->clear_session ||
+	    strlen(rq->csrf) != TOKEN_CHARS)
+		return;
+	size_t offs[PAGE_TOKENS_MAX];
+	size_t n = 0;
+	for (const char *at = a->body, *end = a->body + a->len; at < end;) {
+		const char *f = memmem(at, (size_t)(end - at), rq->csrf, TOKEN_CHARS);
+		if (!f)
+			break;
+		if (n == PAGE_TOKENS_MAX)
+			return;
+		offs[n++] = (size_t)(f - a->body);
+		at = f + TOKEN_CHARS;
+	}
+	size_t cap = strlen(a->type) + 24 + n * 24 + a->len;
+	char *text = malloc(cap);
+	if (!text)
+		return;
+	size_t len = (size_t)snprintf(text, cap, "%s\n%zu", a->type, n);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, " %zu", offs[i]);
+	text[len++] = '\n';
+	memcpy(text + len, a->body, a->len);
+	len += a->len;
+	apicache_put(rq_cache(rq), rq->page_key, rq->page_gen, text, len);
+	free(text);
 }
 
 static void rq_committed(struct db_txn *txn, enum db_status st, void *arg)
@@ -2082,6 +2247,7 @@ static void rq_free(struct rt_req *rq)
 	json_decref(rq->api_answer);
 	free(rq->api_cached);
 	free(rq->api_cache_key);
+	free(rq->page_key);
 	rq_apib_free(rq);
 	if (rq->ts) {
 		lua_State *L = rq->ts->sb->L;

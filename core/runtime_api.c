@@ -161,8 +161,10 @@ bool rq_api_cached(struct rt_req *rq)
 	if (!r || !path || !text)
 		return false;
 	char *key = guest_key(rq, r, path, text);
-	if (!key)
+	if (!key) {
+		rq->page_unshared = true;       /* a read the data generation does not follow */
 		return false;
+	}
 	uint64_t gen = datagen_get(rq->tenant_id);
 	char *hit = cached_copy(rq, key, gen);
 	if (!hit) {
@@ -409,6 +411,8 @@ bool rq_apib_prepare(struct rt_req *rq)
 		char *argtext = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 		it->key = argtext ? guest_key(rq, it->route, path, argtext) : NULL;
 		free(argtext);
+		if (!it->key)
+			rq->page_unshared = true;       /* a read the data generation does not follow */
 		it->gen = datagen_get(rq->tenant_id);
 		it->cached = it->key ? cached_copy(rq, it->key, it->gen) : NULL;
 		if (!it->cached) {

@@ -110,6 +110,9 @@ struct rt_req {
 	char *api_cached;               /* op "api": a guest's read answered from the worker's cache */
 	char *api_cache_key;            /* op "api": where to keep this guest's read, NULL: not kept */
 	uint64_t api_cache_gen;         /* the tenant's data generation before it was read */
+	char *page_key;                 /* a guest's GET: where a shared page is kept, NULL: not kept */
+	uint64_t page_gen;              /* the tenant's data generation before the page was made */
+	bool page_unshared;             /* it read or did what the generation does not follow: not kept */
 	struct apib_item *batch;        /* op "apib": its calls */
 	int nbatch;
 	char api_method[8];

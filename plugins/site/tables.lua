@@ -26,10 +26,13 @@ local function when(req, ts)
 	})
 end
 
-local function page(req, status, template, view)
+-- SHARED: the page is made of the API's reads and the request's path,
+-- query and language alone, so that for guests the core may keep it and
+-- give it to the next guest until the tenant's data changes.
+local function page(req, status, template, view, shared)
 	view.csrf = req.csrf
 	view.user = req.user
-	return { status = status, html = plugin.render(template, view, req.lang) }
+	return { status = status, html = plugin.render(template, view, req.lang), shared = shared and req.user == nil }
 end
 
 -- The page for an API refusal: sign in first, or the static 403/404.
@@ -176,7 +179,7 @@ function M.search(req)
 			view.error = field_errors(req, body).q or T(req, "tables.search_invalid")
 		end
 	end
-	return page(req, view.error and 422 or 200, "tables/search.html", view)
+	return page(req, view.error and 422 or 200, "tables/search.html", view, true)
 end
 
 ------------------------------------------------------------------ a table
@@ -314,7 +317,7 @@ local function show_table(req, id, status, errors, value)
 	view.feed = not view.closed and ("/tafels/" .. id .. "/feed.atom")
 	view.form = post_form(req, "/tafels/" .. id .. "/bijdragen", errors, value, view.facilitator)
 	view.signin = not req.user
-	return page(req, status or 200, "tables/table.html", view)
+	return page(req, status or 200, "tables/table.html", view, true)
 end
 
 M.show = by_id(function(req, id, p)
@@ -403,7 +406,7 @@ local function show_group(req, id, status, errors, value, message)
 	view.errors = errors
 	view.message = message           -- a refused request keeps what was typed
 	view.signin = not req.user
-	return page(req, status or 200, "tables/group.html", view)
+	return page(req, status or 200, "tables/group.html", view, true)
 end
 
 M.group = by_id(function(req, id, p)
@@ -491,7 +494,7 @@ local function show_thread(req, id, status, errors, value)
 	view.hide_fields = view.hide_field and { view.hide_field }
 	view.report_fields = view.report_field and { view.report_field }
 	view.reported = req.query.gemeld == "1"
-	return page(req, status or 200, "tables/thread.html", view)
+	return page(req, status or 200, "tables/thread.html", view, true)
 end
 
 M.thread = by_id(function(req, id, p)
@@ -711,6 +714,7 @@ M.feed = by_id(function(req, id, p)
 			self = plugin.url("/tafels/" .. id .. "/feed.atom"),
 			updated = entries[1] and entries[1].updated or t.updated_at, entries = entries,
 		}, req.lang),
+		shared = req.user == nil,
 	}
 end)
 

@@ -87,3 +87,159 @@ def test_a_cached_page_needs_no_database(pg, make_daemon):
     finally:
         pg.start()
     wait_for(lambda: Api(a, HOST).get("/search?q=park")[0] == 200, what="the database back")
+
+
+# ---------------------------------------------------------------- shared pages
+
+SHARED = r'''-- Pages that count how often their Lua ran (per worker: the test's
+-- daemon has one).
+local renders = 0
+
+local function show(req, extra)
+	renders = renders + 1
+	local st, body = plugin.api.get("/tables", { limit = 50 })
+	local view = { n = renders, tables = st == 200 and #body.items or -1, q = req.query.q or "",
+	               csrf = req.csrf, who = req.user and req.user.name or "gast" }
+	local answer = { html = plugin.render("gedeeld.html", view, req.lang), shared = req.user == nil }
+	for k, v in pairs(extra or {}) do answer[k] = v end
+	return answer
+end
+
+plugin.route("GET", "/gedeeld", function(req) return show(req) end)
+plugin.route("GET", "/eigen", function(req) return show(req, { shared = false }) end)
+plugin.route("GET", "/met-kop", function(req) return show(req, { headers = { ["X-Eigen"] = "ja" } }) end)
+plugin.route("GET", "/met-winkel", function(req)
+	plugin.store.get("iets")
+	return show(req)
+end)
+plugin.route("GET", "/status", function(req) return show(req, { status = 202 }) end)
+'''
+
+SHARED_TEMPLATE = ('<p id="tn">{{ tenant.name }}</p><p id="n">{{ n }}</p><p id="t">{{ tables }}</p><p id="q">{{ q }}</p><p id="w">{{ who }}</p>'
+                   '<p id="l">{% t "site.signin" %}</p>'
+                   '<form method="post" action="/x"><input name="csrf" value="{{ csrf }}">'
+                   '<input name="again" value="{{ csrf }}"></form>\n')
+
+
+def field(body, name):
+    import re
+    m = re.search(rf'<p id="{name}">([^<]*)</p>', body)
+    return m and m.group(1)
+
+
+def test_guests_shared_pages_are_kept_until_the_data_changes(pg, make_daemon, tmp_path):
+    from bundle_util import deployed, write_bundle
+    aantafel("tenant", "create", "cache-s", "--name", "Gemeente Gedeeld", "--host", "shared.test",
+             env=pg.daemon_env(), check=False)
+    aantafel("user", "create", "--tenant", "cache-s", "--email", "gl@example.nl", "--role", "facilitator",
+             "--name", "Gea", env={**pg.daemon_env(), **SMALL}, input=PASSWORD + "\n", check=False)
+    deployed(pg, "cache-s", write_bundle(tmp_path / "b", {
+        "tenant.lua": 'return { plugins = { gedeeld = true } }\n',
+        "plugins/gedeeld.lua": SHARED,
+        "plugins/gedeeld/templates/gedeeld.html": SHARED_TEMPLATE,
+    }))
+    d = make_daemon({"workers": "1"}, {**pg.daemon_env(), **SMALL})
+    host = "shared.test"
+    wait_for(lambda: d.get("/gedeeld", host=host)[0] == 200, what="the shared page")
+
+    def get(path, headers=None):
+        st, hdr, body = parse_response(d.raw(make_request("GET", path, host, {"Connection": "close",
+                                                                              **(headers or {})})))
+        return st, hdr, body.decode()
+
+    def token_of(hdr):
+        line = hdr.get("set-cookie", "")
+        return line.split(";", 1)[0].split("=", 1)[1] if line.startswith("at_csrf=") else None
+
+    # Two guests without cookies: one rendering, each with their own token
+    # in the form and in the cookie.
+    st, hdr, first = get("/gedeeld")
+    n = field(first, "n")
+    ta = token_of(hdr)
+    assert st == 200 and ta and first.count(ta) == 2 and field(first, "w") == "gast"
+    st, hdr, second = get("/gedeeld")
+    tb = token_of(hdr)
+    assert st == 200 and tb and tb != ta
+    assert field(second, "n") == n                                          # no Lua ran
+    assert second.count(tb) == 2 and ta not in second
+    assert second.replace(tb, ta) == first
+    assert hdr["content-type"] == "text/html; charset=utf-8" and hdr["cache-control"] == "no-cache"
+    assert "frame-ancestors 'none'" in hdr["content-security-policy"]
+    # A guest who has a token keeps it: no new cookie.
+    st, hdr, body = get("/gedeeld", {"Cookie": f"at_csrf={ta}"})
+    assert field(body, "n") == n and "set-cookie" not in hdr and body.count(ta) == 2
+    # Another query or language is another page.
+    st, _, body = get("/gedeeld?q=park")
+    assert field(body, "n") == str(int(n) + 1) and field(body, "q") == "park"
+    assert field(get("/gedeeld?q=park")[2], "n") == str(int(n) + 1)
+    st, _, en = get("/gedeeld", {"Accept-Language": "en"})
+    assert field(en, "n") == str(int(n) + 2) and field(en, "l") != field(first, "l")
+    st, _, en2 = get("/gedeeld", {"Cookie": "at_lang=en"})
+    assert field(en2, "n") == str(int(n) + 2)
+    m = int(n) + 2
+    # Not kept: not shared, an answer with its own header, a page that read
+    # the store, a status other than 200.
+    for path in ("/eigen", "/met-kop", "/met-winkel", "/status"):
+        before = m
+        for _ in range(2):
+            st, hdr, body = get(path)
+            assert st in (200, 202), (path, st, body)
+            m += 1
+            assert field(body, "n") == str(m), path
+        assert int(field(body, "n")) == before + 2
+    assert get("/met-kop")[1]["x-eigen"] == "ja"
+    m += 1
+    # Someone signed in gets their own page, never the guests'.
+    br = Browser(d, host)
+    assert br.signin("gl@example.nl", PASSWORD)[0] == 303
+    st, _, mine, _ = br.go("GET", "/gedeeld")
+
+    m += 1
+    assert field(mine, "w") == "Gea" and field(mine, "n") == str(m)
+    assert field(get("/gedeeld")[2], "n") == n                              # the guests' page still
+    # A change to the tenant's data: made again, with it.
+    tables_before = field(first, "t")
+    st, _, me = Api(d, host, browser=br).get("/me")
+    fac = Api(d, host, browser=br, csrf=me["csrf_token"])
+    assert fac.post("/tables", {"title": "Nieuw", "question": "Wat is ervoor nodig?", "visibility": "public"})[0] == 201
+    st, _, body = get("/gedeeld")
+    m += 1
+    assert field(body, "n") == str(m) and int(field(body, "t")) == int(tables_before) + 1
+    assert field(get("/gedeeld")[2], "n") == str(m)
+    # Another tenant with the same bundle and path has its own pages.
+    aantafel("tenant", "create", "cache-t", "--name", "Gemeente Ander", "--host", "shared2.test",
+             env=pg.daemon_env(), check=False)
+    deployed(pg, "cache-t", str(tmp_path / "b"))
+    wait_for(lambda: d.get("/gedeeld", host="shared2.test")[0] == 200, what="the other tenant's page")
+    st, _, other = parse_response(d.raw(make_request("GET", "/gedeeld", "shared2.test", {"Connection": "close"})))
+    other = other.decode()
+    assert field(other, "tn") == "Gemeente Ander" and field(other, "t") == "0"
+    assert field(get("/gedeeld")[2], "tn") == "Gemeente Gedeeld"
+
+
+GUARD = r'''-- A guard that must see every request, with a shared page behind it.
+plugin.hook("request.before", function(req)
+	if req.headers["user-agent"] == "slechte-robot" then return false, "Geweigerd voor robots" end
+end)
+plugin.route("GET", "/gedeeld", function(req)
+	return { html = plugin.render("gedeeld.html", { n = 1, tables = 0, q = "", csrf = req.csrf, who = "gast" }, req.lang),
+	         shared = true }
+end)
+'''
+
+
+def test_a_guard_on_every_request_sees_every_request(pg, make_daemon, tmp_path):
+    from bundle_util import deployed, write_bundle
+    aantafel("tenant", "create", "cache-g", "--name", "Gemeente Wacht", "--host", "guard.test",
+             env=pg.daemon_env(), check=False)
+    deployed(pg, "cache-g", write_bundle(tmp_path / "b", {
+        "tenant.lua": 'return { plugins = { wacht = true } }\n',
+        "plugins/wacht.lua": GUARD,
+        "plugins/wacht/templates/gedeeld.html": SHARED_TEMPLATE,
+    }))
+    d = make_daemon({"workers": "1"}, pg.daemon_env())
+    wait_for(lambda: d.get("/gedeeld", host="guard.test")[0] == 200, what="the page")
+    for _ in range(3):
+        assert d.get("/gedeeld", host="guard.test")[0] == 200
+        st, _, body = d.get("/gedeeld", host="guard.test", headers={"User-Agent": "slechte-robot"})
+        assert st == 403 and b"Geweigerd voor robots" in body
