@@ -2102,7 +2102,7 @@ static char *page_key(const struct rt_req *rq)
 static bool page_from_cache(struct rt_req *rq)
 {
 	struct http_request *req = rq->req;
-	if (rq->api_done || rq->ts->guarded || strcmp(http_req_method_name(req), "GET") != 0)
+	if (rq->api_done || rq->ts->guarded || !rq_cache(rq) || strcmp(http_req_method_name(req), "GET") != 0)
 		return false;
 	char *key = page_key(rq);
 	if (!key)
@@ -2140,24 +2140,24 @@ static bool page_from_cache(struct rt_req *rq)
 		return false;
 	p++;
 	size_t blen = (size_t)(end - p);
-	char *body = malloc(blen ? blen : 1);
-	if (!body)
-		return false;
-	memcpy(body, p, blen);
-	for (unsigned long i = 0; i < n; i++) {
-		if (offs[i] > blen || blen - offs[i] < TOKEN_CHARS) {
-			free(body);
+	for (unsigned long i = 0, from = 0; i < n; i++) {
+		if (offs[i] < from || offs[i] > blen || blen - offs[i] < TOKEN_CHARS)
 			return false;
-		}
-		memcpy(body + offs[i], rq->csrf, TOKEN_CHARS);
+		from = offs[i] + TOKEN_CHARS;
 	}
 	http_resp_status(req, 200);
 	add_common_headers(req);
 	add_cookies(rq);
 	http_resp_header(req, "Cache-Control", "no-cache");
 	http_resp_header(req, "Content-Type", type);
-	http_resp_body(req, body, blen);
-	free(body);
+	/* The kept body, this guest's token where the page had one. */
+	size_t from = 0;
+	for (unsigned long i = 0; i < n; i++) {
+		http_resp_body(req, p + from, offs[i] - from);
+		http_resp_body(req, rq->csrf, TOKEN_CHARS);
+		from = offs[i] + TOKEN_CHARS;
+	}
+	http_resp_body(req, p + from, blen - from);
 	http_resp_send(req);
 	rq_free(rq);
 	return true;
