@@ -120,6 +120,9 @@ static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg);
 static void serve_asset(struct rt_req *rq, struct bundle *b);
 static void error_page(struct http_request *req, int status);
 static bool page_from_cache(struct rt_req *rq);
+static void put_token(char *s, size_t len, const char *from, const char *to);
+static void body_with_token(struct http_request *req, const char *body, size_t len, const char *from,
+			    const char *to);
 static void page_keep(struct rt_req *rq, const struct answer *a);
 static void add_common_headers(struct http_request *req);
 static void add_problem(struct tstate *ts, const char *msg);
@@ -1235,7 +1238,9 @@ static int push_request(lua_State *L)
 	const void *body = http_req_body(req, &blen);
 	lua_pushlstring(L, body ? body : "", body ? blen : 0);
 	lua_setfield(L, -2, "body");
-	lua_pushstring(L, rq->csrf);
+	/* A page that may be kept is made with a stand-in token the daemon
+	 * drew, never the guest's own, which the guest chooses (page_keep). */
+	lua_pushstring(L, rq->page_key ? rq->page_csrf : rq->csrf);
 	lua_setfield(L, -2, "csrf");
 	lua_pushstring(L, rq->secure ? "https" : "http");
 	lua_setfield(L, -2, "scheme");
@@ -2043,13 +2048,22 @@ static void send_answer(struct rt_req *rq)
 			http_resp_header(req, "Set-Cookie", cookie);
 		}
 		http_resp_header(req, "Cache-Control", "no-cache");
+		if (rq->page_key) {
+			/* The guest's own token where the Lua put the stand-in. */
+			for (int i = 0; i < a.nheaders; i++)
+				put_token(rq->answer->headers[i][1], strlen(a.headers[i][1]), rq->page_csrf, rq->csrf);
+			put_token(rq->answer->location, strlen(a.location), rq->page_csrf, rq->csrf);
+		}
 		for (int i = 0; i < a.nheaders; i++)
-			http_resp_header(req, a.headers[i][0], a.headers[i][1]);
+			http_resp_header(req, rq->answer->headers[i][0], rq->answer->headers[i][1]);
 		if (a.location[0])
-			http_resp_header(req, "Location", a.location);
+			http_resp_header(req, "Location", rq->answer->location);
 		if (a.body) {
 			http_resp_header(req, "Content-Type", a.type);
-			http_resp_body(req, a.body, a.len);
+			if (rq->page_key)
+				body_with_token(req, a.body, a.len, rq->page_csrf, rq->csrf);
+			else
+				http_resp_body(req, a.body, a.len);
 		}
 	}
 	if (rq->page_key)
@@ -2069,8 +2083,36 @@ static void send_answer(struct rt_req *rq)
  * version and name, valid while the tenant's data generation is the one
  * the page was made under. The one thing in a guest's page that is
  * theirs, the CSRF token of a form, is kept as places to put the asking
- * guest's own token in. An entry is "TYPE\nN OFF...\nBODY". */
+ * guest's own token in. Those places are found by a stand-in token the
+ * daemon draws for the request and gives the Lua as req.csrf: the
+ * guest's own token is theirs to choose (any 43 such characters pass),
+ * and text on the page holding the same characters would otherwise be
+ * taken for a form's token and replaced by every later guest's. What is
+ * sent now gets the guest's token in the stand-in's places too. An entry
+ * is "TYPE\nN OFF...\nBODY". */
 #define PAGE_TOKENS_MAX 32
+
+/* Writes TO over each FROM in S (both TOKEN_CHARS long). */
+static void put_token(char *s, size_t len, const char *from, const char *to)
+{
+	char *end = s + len;
+	for (char *f = memmem(s, len, from, TOKEN_CHARS); f;
+	     f = memmem(f + TOKEN_CHARS, (size_t)(end - f) - TOKEN_CHARS, from, TOKEN_CHARS))
+		memcpy(f, to, TOKEN_CHARS);
+}
+
+/* Sends BODY with TO for each FROM, in pieces, without a copy. */
+static void body_with_token(struct http_request *req, const char *body, size_t len, const char *from,
+			    const char *to)
+{
+	const char *p = body, *end = body + len, *f;
+	while ((f = memmem(p, (size_t)(end - p), from, TOKEN_CHARS))) {
+		http_resp_body(req, p, (size_t)(f - p));
+		http_resp_body(req, to, TOKEN_CHARS);
+		p = f + TOKEN_CHARS;
+	}
+	http_resp_body(req, p, (size_t)(end - p));
+}
 
 static char *page_key(const struct rt_req *rq)
 {
@@ -2111,6 +2153,10 @@ static bool page_from_cache(struct rt_req *rq)
 	size_t len;
 	const char *hit = apicache_get(rq_cache(rq), key, gen, &len);
 	if (!hit) {
+		if (token_new(rq->page_csrf) != 0) {
+			free(key);
+			return false;
+		}
 		rq->page_key = key;
 		rq->page_gen = gen;
 		return false;
@@ -2169,13 +2215,12 @@ static bool page_from_cache(struct rt_req *rq)
 static void page_keep(struct rt_req *rq, const struct answer *a)
 {
 	if (!a->shared || a->status != 200 || !a->body || a->location[0] || a->nheaders || a->set_lang ||
-	    rq->page_unshared || rq->wrote || rq->has_user || rq->set_session[0] || rq->clear_session ||
-	    strlen(rq->csrf) != TOKEN_CHARS)
+	    rq->page_unshared || rq->wrote || rq->has_user || rq->set_session[0] || rq->clear_session)
 		return;
 	size_t offs[PAGE_TOKENS_MAX];
 	size_t n = 0;
 	for (const char *at = a->body, *end = a->body + a->len; at < end;) {
-		const char *f = memmem(at, (size_t)(end - at), rq->csrf, TOKEN_CHARS);
+		const char *f = memmem(at, (size_t)(end - at), rq->page_csrf, TOKEN_CHARS);
 		if (!f)
 			break;
 		if (n == PAGE_TOKENS_MAX)

@@ -113,6 +113,7 @@ struct rt_req {
 	char *page_key;                 /* a guest's GET: where a shared page is kept, NULL: not kept */
 	uint64_t page_gen;              /* the tenant's data generation before the page was made */
 	bool page_unshared;             /* it read or did what the generation does not follow: not kept */
+	char page_csrf[TOKEN_CHARS + 1];        /* what the Lua sees as req.csrf while page_key is set */
 	struct apib_item *batch;        /* op "apib": its calls */
 	int nbatch;
 	char api_method[8];
