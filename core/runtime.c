@@ -431,8 +431,6 @@ static int core_is_safe(lua_State *L)
 	return 1;
 }
 
-/* core.url(path): PATH on this request's host as an absolute URL (links
- * in mails), or PATH itself when the Host is not a plain host[:port]. */
 /* core.guarded(): the tenant has request.before hooks, which must see
  * every request: its guests' pages are not given from the cache. */
 static int core_guarded(lua_State *L)
@@ -441,6 +439,8 @@ static int core_guarded(lua_State *L)
 	return 0;
 }
 
+/* core.url(path): PATH on this request's host as an absolute URL (links
+ * in mails), or PATH itself when the Host is not a plain host[:port]. */
 static int core_url(lua_State *L)
 {
 	struct tstate *ts = ts_of(L);
@@ -2088,9 +2088,9 @@ static void send_answer(struct rt_req *rq)
  * guest's own token is theirs to choose (any 43 such characters pass),
  * and text on the page holding the same characters would otherwise be
  * taken for a form's token and replaced by every later guest's. What is
- * sent now gets the guest's token in the stand-in's places too. An entry
- * is "TYPE\nN OFF...\nBODY". */
-#define PAGE_TOKENS_MAX 32
+ * sent now, and each time the page is given from the cache, gets the
+ * guest's token in the stand-in's places. An entry is "TYPE\nSTAND-IN\nBODY"
+ * (the stand-in is never sent). */
 
 /* Writes TO over each FROM in S (both TOKEN_CHARS long). */
 static void put_token(char *s, size_t len, const char *from, const char *to)
@@ -2162,48 +2162,21 @@ static bool page_from_cache(struct rt_req *rq)
 		return false;
 	}
 	free(key);
-	const char *end = hit + len;
+	/* TYPE \n STAND-IN \n BODY */
 	const char *nl = memchr(hit, '\n', len);
 	char type[128];
-	if (!nl || (size_t)(nl - hit) >= sizeof(type))
+	if (!nl || (size_t)(nl - hit) >= sizeof(type) || len - (size_t)(nl + 1 - hit) < TOKEN_CHARS + 1 ||
+	    nl[1 + TOKEN_CHARS] != '\n')
 		return false;
 	memcpy(type, hit, (size_t)(nl - hit));
 	type[nl - hit] = '\0';
-	const char *p = nl + 1;
-	char *stop;
-	unsigned long n = strtoul(p, &stop, 10);
-	size_t offs[PAGE_TOKENS_MAX];
-	if (stop == p || n > PAGE_TOKENS_MAX)
-		return false;
-	p = stop;
-	for (unsigned long i = 0; i < n; i++) {
-		offs[i] = strtoul(p, &stop, 10);
-		if (stop == p)
-			return false;
-		p = stop;
-	}
-	if (p >= end || *p != '\n')
-		return false;
-	p++;
-	size_t blen = (size_t)(end - p);
-	for (unsigned long i = 0, from = 0; i < n; i++) {
-		if (offs[i] < from || offs[i] > blen || blen - offs[i] < TOKEN_CHARS)
-			return false;
-		from = offs[i] + TOKEN_CHARS;
-	}
+	const char *standin = nl + 1, *body = standin + TOKEN_CHARS + 1;
 	http_resp_status(req, 200);
 	add_common_headers(req);
 	add_cookies(rq);
 	http_resp_header(req, "Cache-Control", "no-cache");
 	http_resp_header(req, "Content-Type", type);
-	/* The kept body, this guest's token where the page had one. */
-	size_t from = 0;
-	for (unsigned long i = 0; i < n; i++) {
-		http_resp_body(req, p + from, offs[i] - from);
-		http_resp_body(req, rq->csrf, TOKEN_CHARS);
-		from = offs[i] + TOKEN_CHARS;
-	}
-	http_resp_body(req, p + from, blen - from);
+	body_with_token(req, body, (size_t)(hit + len - body), standin, rq->csrf);
 	http_resp_send(req);
 	rq_free(rq);
 	return true;
@@ -2217,25 +2190,11 @@ static void page_keep(struct rt_req *rq, const struct answer *a)
 	if (!a->shared || a->status != 200 || !a->body || a->location[0] || a->nheaders || a->set_lang ||
 	    rq->page_unshared || rq->wrote || rq->has_user || rq->set_session[0] || rq->clear_session)
 		return;
-	size_t offs[PAGE_TOKENS_MAX];
-	size_t n = 0;
-	for (const char *at = a->body, *end = a->body + a->len; at < end;) {
-		const char *f = memmem(at, (size_t)(end - at), rq->page_csrf, TOKEN_CHARS);
-		if (!f)
-			break;
-		if (n == PAGE_TOKENS_MAX)
-			return;
-		offs[n++] = (size_t)(f - a->body);
-		at = f + TOKEN_CHARS;
-	}
-	size_t cap = strlen(a->type) + 24 + n * 24 + a->len;
+	size_t cap = strlen(a->type) + TOKEN_CHARS + 3 + a->len;     /* and snprintf's NUL */
 	char *text = malloc(cap);
 	if (!text)
 		return;
-	size_t len = (size_t)snprintf(text, cap, "%s\n%zu", a->type, n);
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(text + len, cap - len, " %zu", offs[i]);
-	text[len++] = '\n';
+	size_t len = (size_t)snprintf(text, cap, "%s\n%s\n", a->type, rq->page_csrf);
 	memcpy(text + len, a->body, a->len);
 	len += a->len;
 	apicache_put(rq_cache(rq), rq->page_key, rq->page_gen, text, len);
