@@ -162,3 +162,16 @@ def healthy(d, *hosts):
     for h in hosts:
         st, _, body = get(d, h, "/")
         assert st == 200, (h, st, body[:300])
+
+
+def field(body, name):
+    """The text of <p id="NAME"> in BODY (the test pages' way of showing a
+    value), or None."""
+    m = re.search(rf'<p id="{name}">([^<]*)</p>', body)
+    return m and m.group(1)
+
+
+def csrf_cookie(hdr):
+    """The at_csrf token a response sets, or None."""
+    line = hdr.get("set-cookie", "")
+    return line.split(";", 1)[0].split("=", 1)[1] if line.startswith("at_csrf=") else None

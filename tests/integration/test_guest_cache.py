@@ -2,9 +2,9 @@
 cache until the tenant's data changes: a write through this daemon makes
 it stale at once, a write elsewhere (another daemon, SQL) by the
 database's notification. A cached page needs no database at all."""
-import json
 
 from api_client import Api
+from bundle_util import csrf_cookie, field
 from harness import aantafel, make_request, parse_response, wait_for
 from test_signin import SMALL, Browser
 
@@ -121,12 +121,6 @@ SHARED_TEMPLATE = ('<p id="tn">{{ tenant.name }}</p><p id="n">{{ n }}</p><p id="
                    '<input name="again" value="{{ csrf }}"></form>\n')
 
 
-def field(body, name):
-    import re
-    m = re.search(rf'<p id="{name}">([^<]*)</p>', body)
-    return m and m.group(1)
-
-
 def test_guests_shared_pages_are_kept_until_the_data_changes(pg, make_daemon, tmp_path):
     from bundle_util import deployed, write_bundle
     aantafel("tenant", "create", "cache-s", "--name", "Gemeente Gedeeld", "--host", "shared.test",
@@ -147,18 +141,14 @@ def test_guests_shared_pages_are_kept_until_the_data_changes(pg, make_daemon, tm
                                                                               **(headers or {})})))
         return st, hdr, body.decode()
 
-    def token_of(hdr):
-        line = hdr.get("set-cookie", "")
-        return line.split(";", 1)[0].split("=", 1)[1] if line.startswith("at_csrf=") else None
-
     # Two guests without cookies: one rendering, each with their own token
     # in the form and in the cookie.
     st, hdr, first = get("/gedeeld")
     n = field(first, "n")
-    ta = token_of(hdr)
+    ta = csrf_cookie(hdr)
     assert st == 200 and ta and first.count(ta) == 2 and field(first, "w") == "gast"
     st, hdr, second = get("/gedeeld")
-    tb = token_of(hdr)
+    tb = csrf_cookie(hdr)
     assert st == 200 and tb and tb != ta
     assert field(second, "n") == n                                          # no Lua ran
     assert second.count(tb) == 2 and ta not in second

@@ -1,10 +1,9 @@
 """Attacks on guests' shared pages (core/runtime.c page_key,
 page_from_cache, page_keep): what one person's page may never carry to
 another, and what must make a kept page stale."""
-import re
 
 from api_client import Api
-from bundle_util import deployed, write_bundle
+from bundle_util import csrf_cookie, deployed, field, write_bundle
 from harness import aantafel, make_request, parse_response, wait_for
 from test_signin import SMALL, Browser
 
@@ -32,11 +31,6 @@ def site(pg, make_daemon, slug, host, name="Gemeente Aanval"):
 def get(d, host, path, headers=None, method="GET"):
     st, hdr, body = parse_response(d.raw(make_request(method, path, host, {"Connection": "close", **(headers or {})})))
     return st, hdr, body.decode("utf-8", "replace")
-
-
-def token_of(hdr):
-    line = hdr.get("set-cookie", "")
-    return line.split(";", 1)[0].split("=", 1)[1] if line.startswith("at_csrf=") else None
 
 
 def new_table(fac, title, visibility="public"):
@@ -69,7 +63,7 @@ def test_a_chosen_csrf_cookie_does_not_poison_the_page(pg, make_daemon):
     # The victim, another guest: the contribution as it was written, and
     # their own token nowhere but in the forms.
     st, hdr, victim = get(d, host, f"/tafels/{tid}")
-    tv = token_of(hdr)
+    tv = csrf_cookie(hdr)
     assert st == 200 and tv
     assert f"evil.example/plan?{tv}" not in victim, "the victim's CSRF token was put into a foreign link"
     assert link in victim, "the victim's page no longer shows the contribution as written"
@@ -242,11 +236,6 @@ PROBE_TEMPLATE = ('<p id="tn">{{ tenant.name }}</p><p id="n">{{ n }}</p><p id="t
                   '<form method="post" action="/x"><input name="csrf" value="{{ csrf }}"></form>\n')
 
 
-def field(body, name):
-    m = re.search(rf'<p id="{name}">([^<]*)</p>', body)
-    return m and m.group(1)
-
-
 def probe_site(pg, make_daemon, tmp_path, slug, hosts, files=None):
     aantafel("tenant", "create", slug, "--name", "Gemeente " + slug, *[a for h in hosts for a in ("--host", h)],
              env=pg.daemon_env())
@@ -294,7 +283,7 @@ def test_each_guest_gets_only_their_own_token(pg, make_daemon, tmp_path):
     seen, ns = [], set()
     for i in range(4):
         st, hdr, body = get(d, host, "/probe")
-        t = token_of(hdr)
+        t = csrf_cookie(hdr)
         assert st == 200 and t and body.count(t) == 1
         assert not any(other in body for other in seen)
         seen.append(t)
@@ -307,7 +296,7 @@ def test_each_guest_gets_only_their_own_token(pg, make_daemon, tmp_path):
     # An invalid cookie (too short, a bad character, too long) is replaced.
     for bad in ("kort", fixed_token("Q")[:42] + "!", fixed_token("Q") + "Q"):
         st, hdr, body = get(d, host, "/probe", {"Cookie": f"at_csrf={bad}"})
-        t = token_of(hdr)
+        t = csrf_cookie(hdr)
         assert t and t != mine and body.count(t) == 1 and mine not in body
     # A signed-in person's token never goes to a guest, nor the reverse.
     br = Browser(d, host)
