@@ -155,9 +155,9 @@ static char *cached_copy(const struct rt_req *rq, const char *key, uint64_t gen)
 
 bool rq_api_cached(struct rt_req *rq)
 {
-	const struct api_route *r = route_param(rq->nparams > 2 ? rq->params[2] : NULL);
-	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
-	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
+	const struct api_route *r = route_param(rq_param(rq, 2));
+	const char *path = rq_param(rq, 3);
+	const char *text = rq_param(rq, 4);
 	if (!r || !path || !text)
 		return false;
 	char *key = guest_key(rq, r, path, text);
@@ -184,10 +184,10 @@ bool rq_api_cached(struct rt_req *rq)
 
 void rq_api_send(struct rt_req *rq)
 {
-	const struct api_route *r = route_param(rq->nparams > 2 ? rq->params[2] : NULL);
-	const char *path = rq->nparams > 3 ? rq->params[3] : NULL;
-	const char *text = rq->nparams > 4 ? rq->params[4] : NULL;
-	rq->api_own = rq->nparams > 5 && rq->params[5] && strcmp(rq->params[5], "own") == 0;
+	const struct api_route *r = route_param(rq_param(rq, 2));
+	const char *path = rq_param(rq, 3);
+	const char *text = rq_param(rq, 4);
+	rq->api_own = rq_param(rq, 5) && strcmp(rq->params[5], "own") == 0;
 	json_t *args = r && path && text ? json_loads(text, 0, NULL) : NULL;
 	json_t *params = json_object();
 	/* The path's parameters over the arguments. */
@@ -385,7 +385,7 @@ int core_api_batch(lua_State *L)
 /* params: tenant, plugin (NULL), the calls as JSON, platform. */
 bool rq_apib_prepare(struct rt_req *rq)
 {
-	const char *text = rq->nparams > 2 ? rq->params[2] : NULL;
+	const char *text = rq_param(rq, 2);
 	json_t *list = text ? json_loads(text, 0, NULL) : NULL;
 	size_t n = json_array_size(list);
 	rq_apib_free(rq);

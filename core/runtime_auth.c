@@ -85,13 +85,13 @@ static void rq_signin(struct rt_req *rq)
 	rq->signin = s;
 	s->tenant_id = rq->tenant_id;
 	/* params: tenant, plugin (NULL), email, password */
-	const char *email = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
+	const char *email = rq_param_or(rq, 2, "");
 	size_t i = 0;
 	for (; email[i] && i < sizeof(s->email) - 1; i++)
 		s->email[i] = (char)((email[i] >= 'A' && email[i] <= 'Z') ? email[i] + 32 : email[i]);
 	s->email[i] = '\0';
-	snprintf(s->password, sizeof(s->password), "%s", rq->nparams > 3 && rq->params[3] ? rq->params[3] : "");
-	if (rq->nparams > 3 && rq->params[3])
+	snprintf(s->password, sizeof(s->password), "%s", rq_param_or(rq, 3, ""));
+	if (rq_param(rq, 3))
 		memset(rq->params[3], 0, strlen(rq->params[3]));
 	rq_clear_params(rq);
 	snprintf(s->address, sizeof(s->address), "%s", http_req_peer(rq->req));
@@ -143,15 +143,15 @@ static void rq_signup(struct rt_req *rq)
 	rq->signup = s;
 	s->tenant_id = rq->tenant_id;
 	snprintf(s->address, sizeof(s->address), "%s", http_req_peer(rq->req));
-	const char *lang = rq->nparams > 5 && rq->params[5] ? rq->params[5] : http_req_lang(rq->req);
-	auth_signup_start(s, rq->nparams > 2 ? rq->params[2] : NULL, rq->nparams > 3 ? rq->params[3] : NULL,
-			  rq->nparams > 4 ? rq->params[4] : NULL, lang, rq->txn, rq_event_base(rq), rq_signed_up, rq);
+	const char *lang = rq_param_or(rq, 5, http_req_lang(rq->req));
+	auth_signup_start(s, rq_param(rq, 2), rq_param(rq, 3), rq_param(rq, 4), lang, rq->txn, rq_event_base(rq),
+			  rq_signed_up, rq);
 }
 
 static void rq_signed_up(struct auth_signup *s, void *arg)
 {
 	struct rt_req *rq = arg;
-	if (rq->nparams > 4 && rq->params[4])
+	if (rq_param(rq, 4))
 		memset(rq->params[4], 0, strlen(rq->params[4]));
 	if (rq_hash_failed(rq, s->result, "sign-up"))
 		return;
@@ -167,7 +167,7 @@ static void rq_verify(struct rt_req *rq)
 		return;
 	}
 	rq->verify = v;
-	auth_verify_start(v, rq->tenant_id, rq->nparams > 2 ? rq->params[2] : NULL, rq->txn, rq_verified, rq);
+	auth_verify_start(v, rq->tenant_id, rq_param(rq, 2), rq->txn, rq_verified, rq);
 }
 
 static void rq_verified(struct auth_verify *v, void *arg)
@@ -210,8 +210,8 @@ static void rq_roles(struct rt_req *rq)
 		const char *p[1] = {tid};
 		rc = db_query(rq->txn, stmt_members, 1, p);
 	} else {
-		const char *aid = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "0";
-		const char *role = rq->nparams > 3 && rq->params[3] ? rq->params[3] : "";
+		const char *aid = rq_param_or(rq, 2, "0");
+		const char *role = rq_param_or(rq, 3, "");
 		if (rq->op == OP_REVOKE && strcmp(aid, uid) == 0 && strcmp(role, "admin") == 0) {
 			rq->roles_ok = false;
 			rq_clear_params(rq);
@@ -233,7 +233,7 @@ static void rq_roles(struct rt_req *rq)
 static void rq_delete_done(struct auth_reset *r, void *arg)
 {
 	struct rt_req *rq = arg;
-	if (rq->nparams > 2 && rq->params[2])
+	if (rq_param(rq, 2))
 		memset(rq->params[2], 0, strlen(rq->params[2]));
 	if (r->result == AUTH_OK) {
 		rq->clear_session = true;
@@ -252,9 +252,9 @@ static void rq_reset(struct rt_req *rq)
 		return;
 	rq->reset = r;
 	r->tenant_id = rq->tenant_id;
-	const char *a = rq->nparams > 2 ? rq->params[2] : NULL;
-	const char *b = rq->nparams > 3 ? rq->params[3] : NULL;
-	const char *lang = rq->nparams > 4 && rq->params[4] ? rq->params[4] : http_req_lang(rq->req);
+	const char *a = rq_param(rq, 2);
+	const char *b = rq_param(rq, 3);
+	const char *lang = rq_param_or(rq, 4, http_req_lang(rq->req));
 	struct event_base *base = rq_event_base(rq);
 	if (rq->op == OP_FORGOT) {
 		auth_forgot_start(r, a, rq->txn, rq_reset_done, rq);
@@ -284,9 +284,9 @@ static void rq_reset_done(struct auth_reset *r, void *arg)
 	struct rt_req *rq = arg;
 	/* The passwords (reset: the new one; passwd: both) leave memory. */
 	bool passwd = rq->op == OP_PASSWD;
-	if ((passwd || rq->op == OP_RESET) && rq->nparams > 3 && rq->params[3])
+	if ((passwd || rq->op == OP_RESET) && rq_param(rq, 3))
 		memset(rq->params[3], 0, strlen(rq->params[3]));
-	if (passwd && rq->nparams > 2 && rq->params[2])
+	if (passwd && rq_param(rq, 2))
 		memset(rq->params[2], 0, strlen(rq->params[2]));
 	if (rq_hash_failed(rq, r->result, "password"))
 		return;
@@ -300,7 +300,7 @@ static void rq_mail(struct rt_req *rq)
 	const char *from = mail_header_text_valid(rq->name, MAIL_NAME_MAX) ? rq->name : NULL;
 	rq->mail_ok = rq->nparams > 4 &&
 		      mail_enqueue(rq->txn, rq->tenant_id, rq->params[2], from, rq->params[3], rq->params[4],
-				   rq->nparams > 5 ? rq->params[5] : NULL) == 0;
+				   rq_param(rq, 5)) == 0;
 	if (!rq->mail_ok) {
 		rq_answered(rq->txn, DB_OK, rq);
 		return;
@@ -328,7 +328,7 @@ static void rq_send_with_tenant(struct rt_req *rq, int stmt, const char *arg, co
 static void rq_email_confirm(struct rt_req *rq)
 {
 	char hash[65];
-	const char *token = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
+	const char *token = rq_param_or(rq, 2, "");
 	if (!token_valid(token)) {
 		rq_clear_params(rq);
 		rq->roles_ok = false;
@@ -371,7 +371,7 @@ static void rq_signout(struct rt_req *rq)
 static void rq_resend(struct rt_req *rq)
 {
 	char tid[24], hash[65];
-	const char *email = rq->nparams > 2 && rq->params[2] ? rq->params[2] : "";
+	const char *email = rq_param_or(rq, 2, "");
 	if (token_new(rq->token) != 0) {
 		rq_fail(rq, 503, "no randomness for a verification token");
 		return;

@@ -120,6 +120,20 @@ struct rt_req {
 	char api_path[256];
 };
 
+/* The core call's parameter I (0: the tenant, 1: the plugin, then the
+ * call's own), NULL when the call had none there or sent nil. */
+static inline const char *rq_param(const struct rt_req *rq, int i)
+{
+	return i < rq->nparams ? rq->params[i] : NULL;
+}
+
+/* A parameter that may be absent, or DEFAULT. */
+static inline const char *rq_param_or(const struct rt_req *rq, int i, const char *dflt)
+{
+	const char *v = rq_param(rq, i);
+	return v ? v : dflt;
+}
+
 /* runtime.c: the request's lifecycle. */
 void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
 void rq_fail(struct rt_req *rq, int status, const char *why);
