@@ -8,6 +8,7 @@
  * transaction, which commits before the answer is sent. */
 #include "runtime.h"
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <lauxlib.h>
 #include <stdarg.h>
@@ -1528,6 +1529,25 @@ static bool core_op_lookup(const char *name, enum core_op *op)
 struct event_base *rq_event_base(const struct rt_req *rq)
 {
 	return rq->rw->w->base;
+}
+
+static void answered_soon(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct rt_req *rq = arg;
+	rq_answered(rq->txn, DB_OK, rq);
+}
+
+/* A call answered without the database (a guest's read the worker has, a
+ * refusal, a mail the outbox refused) goes on from the event loop, as a
+ * database answer does: answered from inside the call, a plugin calling
+ * in a loop would nest rq_step in rq_step on the C stack, one level a
+ * call, until the worker's stack ran out. */
+void rq_answer_soon(struct rt_req *rq)
+{
+	if (event_base_once(rq_event_base(rq), -1, EV_TIMEOUT, answered_soon, rq, NULL) != 0)
+		rq_fail(rq, 503, "the call's answer could not be scheduled");
 }
 
 /* A core call: (tag, op, plugin, args...) on the coroutine's stack. The

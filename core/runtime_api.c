@@ -178,7 +178,7 @@ bool rq_api_cached(struct rt_req *rq)
 	free(key);
 	free(rq->api_cached);
 	rq->api_cached = hit;
-	rq_answered(rq->txn, DB_OK, rq);
+	rq_answer_soon(rq);
 	return true;
 }
 
@@ -432,7 +432,7 @@ bool rq_apib_prepare(struct rt_req *rq)
 	if (pending)
 		return false;
 	rq_clear_params(rq);
-	rq_answered(rq->txn, DB_OK, rq);
+	rq_answer_soon(rq);
 	return true;
 }
 

@@ -113,7 +113,7 @@ static void rq_signed_in(struct auth_signin *s, void *arg)
 		log_info("request=%s tenant=%s: sign-in for an unknown address (dummy hash)", http_req_id(rq->req),
 			 rq->slug);
 	}
-	rq_answered(rq->txn, DB_OK, rq);
+	rq_answer_soon(rq);
 }
 
 /* The request's state for one kind of account call: allocated by the
@@ -155,7 +155,7 @@ static void rq_signed_up(struct auth_signup *s, void *arg)
 		memset(rq->params[4], 0, strlen(rq->params[4]));
 	if (rq_hash_failed(rq, s->result, "sign-up"))
 		return;
-	rq_answered(rq->txn, DB_OK, rq);
+	rq_answer_soon(rq);
 }
 
 /* params: tenant, plugin (NULL), token */
@@ -177,7 +177,7 @@ static void rq_verified(struct auth_verify *v, void *arg)
 		rq_fail(rq, 503, "verification: the database failed");
 		return;
 	}
-	rq_answered(rq->txn, DB_OK, rq);
+	rq_answer_soon(rq);
 }
 
 static void rq_reset_done(struct auth_reset *r, void *arg);
@@ -201,7 +201,7 @@ static void rq_roles(struct rt_req *rq)
 	rq->roles_ok = false;
 	if (!is_admin(rq)) {
 		rq_clear_params(rq);
-		rq_answered(rq->txn, DB_OK, rq);
+		rq_answer_soon(rq);
 		return;
 	}
 	rq->roles_ok = true;
@@ -215,7 +215,7 @@ static void rq_roles(struct rt_req *rq)
 		if (rq->op == OP_REVOKE && strcmp(aid, uid) == 0 && strcmp(role, "admin") == 0) {
 			rq->roles_ok = false;
 			rq_clear_params(rq);
-			rq_answered(rq->txn, DB_OK, rq);
+			rq_answer_soon(rq);
 			return;
 		}
 		const char *p[3] = {tid, aid, role};
@@ -290,7 +290,7 @@ static void rq_reset_done(struct auth_reset *r, void *arg)
 		memset(rq->params[2], 0, strlen(rq->params[2]));
 	if (rq_hash_failed(rq, r->result, "password"))
 		return;
-	rq_answered(rq->txn, DB_OK, rq);
+	rq_answer_soon(rq);
 }
 
 /* params: tenant, plugin (NULL), to, subject, text, html; the tenant's
@@ -302,7 +302,7 @@ static void rq_mail(struct rt_req *rq)
 		      mail_enqueue(rq->txn, rq->tenant_id, rq->params[2], from, rq->params[3], rq->params[4],
 				   rq_param(rq, 5)) == 0;
 	if (!rq->mail_ok) {
-		rq_answered(rq->txn, DB_OK, rq);
+		rq_answer_soon(rq);
 		return;
 	}
 	db_send(rq->txn, rq_answered, rq);
@@ -332,7 +332,7 @@ static void rq_email_confirm(struct rt_req *rq)
 	if (!token_valid(token)) {
 		rq_clear_params(rq);
 		rq->roles_ok = false;
-		rq_answered(rq->txn, DB_OK, rq);
+		rq_answer_soon(rq);
 		return;
 	}
 	token_hash_hex(token, hash);
@@ -346,7 +346,7 @@ static void rq_export(struct rt_req *rq)
 {
 	rq_clear_params(rq);
 	if (!rq->has_user) {
-		rq_answered(rq->txn, DB_OK, rq);
+		rq_answer_soon(rq);
 		return;
 	}
 	char aid[24];
@@ -361,7 +361,7 @@ static void rq_signout(struct rt_req *rq)
 	rq->clear_session = true;
 	if (!rq->session_hash[0]) {
 		/* Nobody signed in: nothing to end but the cookie. */
-		rq_answered(rq->txn, DB_OK, rq);
+		rq_answer_soon(rq);
 		return;
 	}
 	rq_send_with_tenant(rq, stmt_signout, rq->session_hash, "sign-out");

@@ -136,6 +136,7 @@ static inline const char *rq_param_or(const struct rt_req *rq, int i, const char
 
 /* runtime.c: the request's lifecycle. */
 void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
+void rq_answer_soon(struct rt_req *rq);
 void rq_fail(struct rt_req *rq, int status, const char *why);
 void rq_clear_params(struct rt_req *rq);
 struct event_base *rq_event_base(const struct rt_req *rq);

@@ -233,3 +233,36 @@ def test_a_guard_on_every_request_sees_every_request(pg, make_daemon, tmp_path):
         assert d.get("/gedeeld", host="guard.test")[0] == 200
         st, _, body = d.get("/gedeeld", host="guard.test", headers={"User-Agent": "slechte-robot"})
         assert st == 403 and b"Geweigerd voor robots" in body
+
+
+LOOP = r'''-- Many cached reads in a row, each answered without the database.
+plugin.route("GET", "/lus", function(req)
+	local n = 0
+	for _ = 1, tonumber(req.query.n or "1") do
+		local st = plugin.api.get("/tables", { limit = 1 })
+		if st == 200 then n = n + 1 end
+	end
+	local r = plugin.api.batch({ { "GET", "/tables" }, { "GET", "/tables", { limit = 2 } } })
+	for _ = 1, tonumber(req.query.n or "1") do
+		r = plugin.api.batch({ { "GET", "/tables" }, { "GET", "/tables", { limit = 2 } } })
+	end
+	return { text = n .. " " .. r[2].status }
+end)
+'''
+
+
+def test_many_cached_reads_in_one_request(pg, make_daemon, tmp_path):
+    # Each read the worker has answers without the database; answering
+    # them must not nest deeper on the C stack with every call.
+    from bundle_util import deployed, write_bundle
+    aantafel("tenant", "create", "cache-l", "--name", "Gemeente Lus", "--host", "loop.test",
+             env=pg.daemon_env(), check=False)
+    deployed(pg, "cache-l", write_bundle(tmp_path / "b", {
+        "tenant.lua": 'return { plugins = { lus = true } }\n',
+        "plugins/lus.lua": LOOP,
+    }))
+    d = make_daemon({"workers": "1"}, pg.daemon_env())
+    wait_for(lambda: d.get("/lus", host="loop.test")[0] == 200, what="the page")
+    st, _, body = d.get("/lus?n=20000", host="loop.test", timeout=60)
+    assert (st, body) == (200, b"20000 200")
+    assert d.get("/lus", host="loop.test")[0] == 200
