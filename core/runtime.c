@@ -180,9 +180,13 @@ void runtime_register_statements(void)
 			       " WHERE s.tenant_id = $1 AND s.token_hash = decode($2, 'hex') AND a.deleted_at IS NULL"
 			       " AND s.last_seen_at > now() - make_interval(secs => $3::bigint)"
 			       " AND s.created_at > now() - make_interval(secs => $4::bigint)");
+	/* Only a live session: an expired one touched here would live again
+	 * when the request commits (any guest write does). */
 	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
 				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
-				     " AND last_seen_at < now() - interval '60 seconds'");
+				     " AND last_seen_at < now() - interval '60 seconds'"
+				     " AND last_seen_at > now() - make_interval(secs => $3::bigint)"
+				     " AND created_at > now() - make_interval(secs => $4::bigint)");
 	runtime_auth_register_statements();
 	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
 			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
@@ -1360,7 +1364,7 @@ static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)
 	snprintf(idle, sizeof(idle), "%lld", (long long)rq->rw->session_idle_s);
 	snprintf(absolute, sizeof(absolute), "%lld", (long long)rq->rw->session_absolute_s);
 	const char *p[4] = {tid, rq->params[0], idle, absolute};
-	if (db_query(txn, stmt_session, 4, p) != 0 || db_query(txn, stmt_session_touch, 2, p) != 0) {
+	if (db_query(txn, stmt_session, 4, p) != 0 || db_query(txn, stmt_session_touch, 4, p) != 0) {
 		rq_fail(rq, 500, "session lookup refused by the pool");
 		return;
 	}

@@ -20,6 +20,10 @@ end)
 plugin.route("POST", "/echo", function(req)
 	return { json = { form = req.form, user = req.user or false } }
 end)
+plugin.route("POST", "/write", function(req)
+	assert(plugin.store.put("written", { by = req.user and req.user.name or "guest" }))
+	return { json = { user = req.user or false } }
+end)
 """
 
 
@@ -138,6 +142,21 @@ def test_expired_and_deleted_sessions_are_guests(site, pg):
     for t in (idle, old, gone):
         assert get_json(d, "/whoami", "sess-a.test", {"Cookie": f"at_session={t}"})["user"] is False
     assert get_json(d, "/whoami", "sess-a.test", {"Cookie": f"at_session={fresh}"})["user"]["name"] == "Fresh"
+
+
+def test_an_expired_session_stays_expired_after_a_write(site, pg):
+    # The request runs as a guest and commits its write; the session it
+    # carried must not be touched back to life in that transaction.
+    d, ids = site
+    t = add_session(pg, ids["sess-a"], "lapsed@example.nl", "Lapsed", idle="31 minutes")
+    c = token()
+    st, _, body = post(d, "/write", "sess-a.test", f"csrf={c}", {"Cookie": f"at_csrf={c}; at_session={t}"})
+    assert st == 200 and b'"user": false' in body.replace(b'":false', b'": false'), body
+    with pg.connect("super") as conn, conn.cursor() as cur:
+        cur.execute("SELECT extract(epoch FROM now() - last_seen_at) FROM sessions WHERE token_hash = %s",
+                    (hashlib.sha256(t.encode()).digest(),))
+        assert cur.fetchone()[0] > 30 * 60
+    assert get_json(d, "/whoami", "sess-a.test", {"Cookie": f"at_session={t}"})["user"] is False
 
 
 def test_a_used_session_is_touched(site, pg):
