@@ -385,9 +385,10 @@ local function show_group(req, id, status, errors, value, message)
 		open = g.table.status == "open",
 	}
 	if g.can_read then
-		local list, err = contributions_of(req, "/groups/" .. id .. "/contributions")
+		local list, err, _, more = contributions_of(req, "/groups/" .. id .. "/contributions", nil, req.query.na)
 		if not list then return refused(err) end
 		view.contributions = list
+		view.more = more and ("/groepen/" .. id .. "?na=" .. more)
 	end
 	view.can_post = (view.member or view.manage) and view.open
 	view.can_join = req.user and not view.member and not view.requested and not view.manage

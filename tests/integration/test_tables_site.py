@@ -907,6 +907,26 @@ def test_events_from_a_tenant_plugin(w, pg, tmp_path):
     assert get(w, G, f"/tafels/{w.P}")[0] == 200
 
 
+def test_long_conversations_go_on_over_pages(w, pg):
+    # More than one page (100) of contributions, at a table and in a
+    # group: a link leads on to the rest.
+    fac = w.api[F]
+    tid = w.ok(fac.post("/tables", {"title": "Lange tafel", "question": "Wat is ervoor nodig?", "visibility": "public"}), 201)["id"]
+    gid = w.ok(fac.post(f"/tables/{tid}/groups", {"name": "Lange groep", "visibility": "public"}), 201)["id"]
+    author = one(pg, "SELECT id FROM accounts WHERE tenant_id = %s AND email = 'gespreks@example.nl'", w.tenant_id)
+    for group in (None, gid):
+        q(pg, "INSERT INTO contributions (tenant_id, table_id, group_id, author_id, body, body_html)"
+              " SELECT %s, %s, %s, %s, 'Bijdrage nr' || i || '.', '<p>Bijdrage nr' || i || '.</p>'"
+              " FROM generate_series(1, 101) i", w.tenant_id, tid, group, author)
+    for path in (f"/tafels/{tid}", f"/groepen/{gid}"):
+        st, _, body = get(w, G, path)
+        assert st == 200 and "Bijdrage nr100." in body and "Bijdrage nr101." not in body, path
+        more = re.search(r'href="(' + re.escape(path) + r'\?na=[A-Za-z0-9_-]+)"', body)
+        assert more, path
+        st, _, body = get(w, G, more.group(1))
+        assert st == 200 and "Bijdrage nr101." in body and "Bijdrage nr100." not in body, path
+
+
 def test_no_other_errors_in_the_log(w):
     """The only errors the pages caused are the two the failing hook made."""
     lines = [line for line in w.d.log().splitlines() if re.search(r"\berror request=", line)]
