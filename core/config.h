@@ -58,8 +58,8 @@ struct config {
 	int64_t lua_instruction_limit;
 	int64_t lua_time_limit;        /* ms */
 	char *trusted_proxies;
-	char *time_zone;
-	int64_t api_cache_size;         /* bytes per worker for guests' API reads; 0: none */                /* of the database sessions: timestamps in the API and on pages */
+	char *time_zone;                /* of the database sessions: timestamps in the API and on pages */
+	int64_t api_cache_size;         /* bytes per worker for guests' reads and shared pages; 0: none */
 	int64_t session_idle_timeout;  /* ms */
 	int64_t session_absolute_timeout; /* ms */
 

@@ -2056,43 +2056,43 @@ static void add_cookies(struct rt_req *rq)
 
 static void send_answer(struct rt_req *rq)
 {
-	const struct answer a = *rq->answer;
+	struct answer *a = rq->answer;
 	struct http_request *req = rq->req;
-	if (!a.body && !a.location[0] && a.status >= 400) {
+	if (!a->body && !a->location[0] && a->status >= 400) {
 		/* {status = 404}: the static page in the request's language. */
-		error_page(req, a.status);
+		error_page(req, a->status);
 	} else {
-		http_resp_status(req, a.status);
+		http_resp_status(req, a->status);
 		add_common_headers(req);
 		add_cookies(rq);
-		if (a.set_lang) {
+		if (a->set_lang) {
 			char cookie[96];
-			snprintf(cookie, sizeof(cookie), "at_lang=%s; Path=/; SameSite=Lax; Max-Age=31536000%s", a.set_lang,
+			snprintf(cookie, sizeof(cookie), "at_lang=%s; Path=/; SameSite=Lax; Max-Age=31536000%s", a->set_lang,
 				 rq->secure ? "; Secure" : "");
 			http_resp_header(req, "Set-Cookie", cookie);
 		}
 		http_resp_header(req, "Cache-Control", "no-cache");
 		if (rq->page_key) {
 			/* The guest's own token where the Lua put the stand-in. */
-			for (int i = 0; i < a.nheaders; i++)
-				put_token(rq->answer->headers[i][1], strlen(a.headers[i][1]), rq->page_csrf, rq->csrf);
-			put_token(rq->answer->location, strlen(a.location), rq->page_csrf, rq->csrf);
+			for (int i = 0; i < a->nheaders; i++)
+				put_token(a->headers[i][1], strlen(a->headers[i][1]), rq->page_csrf, rq->csrf);
+			put_token(a->location, strlen(a->location), rq->page_csrf, rq->csrf);
 		}
-		for (int i = 0; i < a.nheaders; i++)
-			http_resp_header(req, rq->answer->headers[i][0], rq->answer->headers[i][1]);
-		if (a.location[0])
-			http_resp_header(req, "Location", rq->answer->location);
-		if (a.body) {
-			http_resp_header(req, "Content-Type", a.type);
+		for (int i = 0; i < a->nheaders; i++)
+			http_resp_header(req, a->headers[i][0], a->headers[i][1]);
+		if (a->location[0])
+			http_resp_header(req, "Location", a->location);
+		if (a->body) {
+			http_resp_header(req, "Content-Type", a->type);
 			if (rq->page_key)
-				body_with_token(req, a.body, a.len, rq->page_csrf, rq->csrf);
+				body_with_token(req, a->body, a->len, rq->page_csrf, rq->csrf);
 			else
-				http_resp_body(req, a.body, a.len);
+				http_resp_body(req, a->body, a->len);
 		}
 	}
 	if (rq->page_key)
-		page_keep(rq, &a);
-	if (a.body || a.location[0] || a.status < 400)
+		page_keep(rq, a);
+	if (a->body || a->location[0] || a->status < 400)
 		http_resp_send(req);
 	rq_free(rq);
 }
@@ -2106,8 +2106,7 @@ static void send_answer(struct rt_req *rq)
  * guests' reads (apicache.h), under all of those and the tenant's bundle
  * version and name, valid while the tenant's data generation is the one
  * the page was made under. The one thing in a guest's page that is
- * theirs, the CSRF token of a form, is kept as places to put the asking
- * guest's own token in. Those places are found by a stand-in token the
+ * theirs, the CSRF token of a form, is marked by a stand-in token the
  * daemon draws for the request and gives the Lua as req.csrf: the
  * guest's own token is theirs to choose (any 43 such characters pass),
  * and text on the page holding the same characters would otherwise be
