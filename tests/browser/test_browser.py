@@ -51,9 +51,10 @@ def check_prerequisites():
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     node = check_prerequisites()
-    pg = Postgres().start()
+    pg = Postgres()
     daemon = None
     try:
+        pg.start()
         env = {**pg.daemon_env(), **SMALL}
         aantafel("migrate", env=pg.daemon_env())
         aantafel("tenant", "create", SLUG, "--name", NAME, "--host", HOST, env=pg.daemon_env())

@@ -160,9 +160,10 @@ def test_new_address_export_and_deletion(site, pg):
     assert st == 200 and data["account"]["email"] == "joke@nieuw.example" and data["contributions"] == []
     st, _, body = api.delete("/me", body={"current": "fout"})
     assert st == 422
+    joke = query(pg, "SELECT id FROM accounts WHERE email = 'joke@nieuw.example'")[0][0]
     st, hdr, body = api.delete("/me", body={"current": PASSWORD})
     assert st == 200 and body == {"deleted": True}
-    assert query(pg, "SELECT email, display_name FROM accounts WHERE display_name = 'voormalig deelnemer'"
-                     " AND email IS NULL") != []
+    assert query(pg, "SELECT email, display_name, deleted_at IS NOT NULL FROM accounts WHERE id = %s", joke) == \
+        [(None, "voormalig deelnemer", True)]
     assert api.get("/me")[0] == 401
     assert Api(site, HOST).get("/me/export")[0] == 401

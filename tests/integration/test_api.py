@@ -4,6 +4,7 @@ cursor pagination, ETags on reads, tokens shown once and stored hashed,
 a session cookie accepted for changes only with its CSRF header, and
 nothing of one municipality reachable from another's host. Every answer
 is validated against the OpenAPI document (api_client.check_answer)."""
+import hashlib
 import json
 import re
 
@@ -103,7 +104,7 @@ def test_a_token_is_shown_once_stored_hashed_and_works_until_revoked(site, pg):
     token, tid, s = new_token(site, "lid@example.nl", "backup script")
     assert token.startswith("at_") and len(token) == 46
     rows = query(pg, "SELECT encode(token_hash, 'hex'), name FROM api_tokens WHERE id = %s", tid)
-    assert rows[0][1] == "backup script" and token[3:] not in rows[0][0]
+    assert rows[0] == (hashlib.sha256(token[3:].encode()).hexdigest(), "backup script")
     dump = query(pg, "SELECT string_agg(t::text, ' ') FROM api_tokens t")[0][0]
     assert token[3:] not in dump
     t = Api(site, A, token=token)
@@ -168,9 +169,7 @@ def test_at_most_twenty_live_tokens(site):
     s = session(site, "vreemd@example.nl", B)
     for i in range(20):
         st, _, body = s.post("/tokens", {"name": f"n{i}"})
-        if st == 409:
-            break
-        assert st == 201
+        assert st == 201, (i, body)
     st, _, body = s.post("/tokens", {"name": "one too many"})
     assert st == 409 and body["error"]["code"] == "too_many"
 
@@ -243,8 +242,7 @@ def test_tokens_on_the_account_page(site, pg):
     other = Browser(site, A)
     assert other.signin("baas@example.nl", PASSWORD)[0] == 303
     # Another person cannot revoke it, nor see it.
-    kid2 = query(pg, "SELECT k.id FROM api_tokens k JOIN accounts a ON a.id = k.account_id"
-                     " WHERE a.email = 'lid@example.nl' AND k.revoked_at IS NULL LIMIT 1")
-    if kid2:
-        assert other.go("POST", f"/account/sleutels/{kid2[0][0]}/intrekken", {"csrf": other.jar["at_csrf"]})[0] == 404
+    _, kid2, _ = new_token(site, "lid@example.nl", "nog een")
+    assert other.go("POST", f"/account/sleutels/{kid2}/intrekken", {"csrf": other.jar["at_csrf"]})[0] == 404
+    assert query(pg, "SELECT revoked_at IS NULL FROM api_tokens WHERE id = %s", kid2)[0][0]
     assert "koppeling" not in other.go("GET", "/account/sleutels")[2]

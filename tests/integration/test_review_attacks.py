@@ -93,6 +93,9 @@ end)
 
 def test_a_tenant_plugin_cannot_do_the_platforms_account_operations(w, pg, tmp_path):
     mark = w.d.log_mark()
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT count(*) FROM mail_outbox WHERE to_addr = 'lid@example.nl'")
+        mails_before = cur.fetchone()[0]
     folder = write_bundle(tmp_path / "bundle", {
         "tenant.lua": 'return { name = "Gemeente Wereld", plugins = { probe = true } }\n',
         "plugins/probe.lua": PROBE,
@@ -107,8 +110,8 @@ def test_a_tenant_plugin_cannot_do_the_platforms_account_operations(w, pg, tmp_p
     assert body["tables"] == {"ok": True, "status": 200}
     # No reset mail went out.
     with pg.connect("super") as c, c.cursor() as cur:
-        cur.execute("SELECT count(*) FROM mail_outbox WHERE to_addr = 'lid@example.nl' AND created_at > now() - interval '1 minute'")
-        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM mail_outbox WHERE to_addr = 'lid@example.nl'")
+        assert cur.fetchone()[0] == mails_before
 
 
 # A municipality's hook that reads through plugin.api after a change.
