@@ -25,8 +25,9 @@ extern const char openapi_json[];
 extern const unsigned long openapi_json_len;
 
 #define API_PREFIX "/api/v1"
-#define ARGS_MAX (512 * 1024)          /* the arguments as JSON text */
 #define QUERY_VALUE_MAX 1024
+
+#define TOO_LARGE_MESSAGE "The arguments are over 512 KiB as JSON."
 
 static const struct api_route routes[] = {
 	{"GET", "/me", "me", 0, NULL, NULL},
@@ -347,7 +348,7 @@ int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_
 	if (!text)
 		return -1;
 	const char *p[4] = {tid, who->viewer ? uid : NULL, who->roles, text};
-	int rc = strlen(text) > ARGS_MAX ? -1 : db_query(txn, route_stmt[route - routes], 4, p);
+	int rc = strlen(text) > API_ARGS_MAX ? API_TOO_LARGE : db_query(txn, route_stmt[route - routes], 4, p);
 	free(text);
 	return rc;
 }
@@ -788,7 +789,7 @@ static void api_lua_done(void *arg, int status, json_t *body)
 		if (status == 503)
 			fail(ar, 503, "unavailable", "Busy or unavailable; try again.", NULL);
 		else if (status == 413)
-			fail(ar, 413, "too_large", "The arguments are too large.", NULL);
+			fail(ar, 413, "too_large", TOO_LARGE_MESSAGE, NULL);
 		else
 			fail(ar, 500, "internal", "Something went wrong on our side.", NULL);
 		return;
@@ -817,8 +818,13 @@ static void api_run(struct api_req *ar)
 		fail(ar, 503, "unavailable", "Out of memory; try again.", "preparing the arguments");
 		return;
 	}
-	if (api_query(ar->txn, ar->route, ar->tenant_id, &ar->who, ar->args) != 0) {
-		fail(ar, 413, "too_large", "The arguments are too large.", NULL);
+	int rc = api_query(ar->txn, ar->route, ar->tenant_id, &ar->who, ar->args);
+	if (rc == API_TOO_LARGE) {
+		fail(ar, 413, "too_large", TOO_LARGE_MESSAGE, NULL);
+		return;
+	}
+	if (rc != 0) {
+		fail(ar, 503, "unavailable", "The operation could not be sent; try again.", "sending the operation");
 		return;
 	}
 	db_send(ar->txn, api_done, ar);

@@ -67,7 +67,11 @@ const struct api_route *api_route_find(const char *method, const char *path, siz
 int api_prepare(const struct api_route *route, const char *method, const struct api_principal *who,
 		json_t *args, char *secret);
 
-/* Queues ROUTE's statement on TXN. */
+/* Queues ROUTE's statement on TXN: 0, API_TOO_LARGE when the arguments
+ * as JSON are over API_ARGS_MAX bytes, or -1 (out of memory, the pool
+ * refused, or a route that Lua answers). */
+#define API_ARGS_MAX (512 * 1024)
+#define API_TOO_LARGE (-2)
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,
 	      const json_t *args);
 

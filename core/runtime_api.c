@@ -207,11 +207,17 @@ void rq_api_send(struct rt_req *rq)
 	if ((r->flags & (API_WRITE | API_PRIVATE)) == API_WRITE)
 		rq->changed = true;
 	int rc = api_prepare(r, r->method, &who, args, rq->api_secret);
-	if (rc == 0)
-		rc = api_query(rq->txn, r, rq->tenant_id, &who, args);
+	if (rc != 0) {
+		json_decref(args);
+		rq_fail(rq, 503, "api: the arguments could not be prepared (out of memory or randomness)");
+		return;
+	}
+	rc = api_query(rq->txn, r, rq->tenant_id, &who, args);
 	json_decref(args);
 	if (rc != 0) {
-		rq_fail(rq, 413, "api: the arguments are too large");
+		rq_fail(rq, rc == API_TOO_LARGE ? 413 : 503,
+			rc == API_TOO_LARGE ? "api: the arguments are over 512 KiB as JSON"
+					    : "api: the operation could not be sent");
 		return;
 	}
 	db_send(rq->txn, rq_answered, rq);
@@ -447,9 +453,19 @@ void rq_apib_send(struct rt_req *rq)
 		if (it->cached)
 			continue;
 		char secret[API_SECRET_CHARS + 1] = "";
-		if (!it->route || !it->args || api_prepare(it->route, it->route->method, &who, it->args, secret) != 0 ||
-		    api_query(rq->txn, it->route, rq->tenant_id, &who, it->args) != 0) {
-			rq_fail(rq, 500, "api.batch: a call could not be sent");
+		if (!it->route || !it->args) {
+			rq_fail(rq, 500, "api.batch: a call's arguments were lost");
+			return;
+		}
+		int rc = api_prepare(it->route, it->route->method, &who, it->args, secret);
+		if (rc == 0)
+			rc = api_query(rq->txn, it->route, rq->tenant_id, &who, it->args);
+		if (rc != 0) {
+			char why[128];
+			snprintf(why, sizeof(why), "api.batch: call %d: %s", i + 1,
+				 rc == API_TOO_LARGE ? "the arguments are over 512 KiB as JSON"
+						     : "could not be prepared or sent");
+			rq_fail(rq, rc == API_TOO_LARGE ? 413 : 503, why);
 			return;
 		}
 		if (it->route->flags & API_WRITE)

@@ -165,6 +165,12 @@ def test_cursor_pagination_walks_every_item_once(site):
     assert st == 200 and len(body["items"]) <= 100
 
 
+def test_arguments_over_the_limit_are_refused_with_the_reason(site):
+    s = session(site, "lid@example.nl")
+    st, _, body = s.post("/tables", {"title": "Groot", "question": "Wat?", "description": "a" * 600_000})
+    assert st == 413 and body["error"]["code"] == "too_large" and "512 KiB" in body["error"]["message"], body
+
+
 def test_at_most_twenty_live_tokens(site):
     s = session(site, "vreemd@example.nl", B)
     for i in range(20):
