@@ -43,14 +43,16 @@ static size_t conn_input_room(struct http_conn *c);
 static void conn_arm_read_timer(struct http_conn *c, enum read_timer_kind kind, int64_t ms);
 static void conn_begin_linger(struct http_conn *c);
 static struct http_conn *conn_new(struct worker *w, int fd);
+static int conn_body_append(struct http_conn *c, const char *at, size_t len);
 static int on_body(http_parser *p, const char *at, size_t len);
 static int on_message_complete(http_parser *p);
-static int on_chunk_header(http_parser *p);
+static int on_chunk_data(void *arg, const char *data, size_t len);
 
+/* http-parser never sees a chunked body (http_chunked.c reads those), so
+ * it needs no chunk callbacks. */
 static const http_parser_settings parser_settings = {
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
-	.on_chunk_header = on_chunk_header,
 };
 
 /* ---------------------------------------------------------------- public */
@@ -412,12 +414,14 @@ static bool conn_read_head(struct http_conn *c)
 		return false;
 	}
 
-	/* http-parser frames the message: it sees the checked head now and
-	 * the body bytes as they come. */
+	/* http-parser frames the message: it sees the checked head now and a
+	 * Content-Length body's bytes as they come. A chunked body goes to
+	 * the strict decoder instead; http-parser is given nothing after the
+	 * head, so its lax reading of chunk lines never counts. */
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	c->message_done = false;
-	c->body_too_large = false;
+	c->body_refused = 0;
 	size_t parsed = http_parser_execute(&c->parser, &parser_settings, req->head, len);
 	enum http_errno perr = HTTP_PARSER_ERRNO(&c->parser);
 	if (perr == HPE_INVALID_METHOD) {
@@ -439,7 +443,7 @@ static bool conn_read_head(struct http_conn *c)
 		return false;
 	}
 
-	if (c->message_done) {
+	if (c->message_done && !req->h.chunked) {
 		conn_dispatch(c);
 		return true;
 	}
@@ -461,6 +465,8 @@ static bool conn_read_head(struct http_conn *c)
 		req->body_cap = want;
 	}
 	req->body_len = 0;
+	if (req->h.chunked)
+		http_chunked_init(&c->chunked, (uint64_t)cfg->max_body_size);
 	c->state = CONN_BODY;
 	conn_arm_read_timer(c, RT_BODY, cfg->body_timeout);
 	if (req->h.expect_continue && req->h.minor == 1 && c->in_off == c->in_len) {
@@ -476,10 +482,35 @@ static bool conn_read_body(struct http_conn *c)
 	size_t avail = c->in_len - c->in_off;
 	if (avail == 0)
 		return false;
+	if (c->req->h.chunked) {
+		size_t n = 0;
+		enum http_chunked_result r =
+			http_chunked_feed(&c->chunked, c->in + c->in_off, avail, &n, on_chunk_data, c);
+		c->in_off += n;
+		switch (r) {
+		case HTTP_CHUNKED_MORE:
+			return false;
+		case HTTP_CHUNKED_DONE:
+			/* What follows the body stays for the next request. */
+			conn_dispatch(c);
+			return true;
+		case HTTP_CHUNKED_TOO_LARGE:
+			conn_reject(c, 413, "chunked body over max_body_size");
+			return false;
+		case HTTP_CHUNKED_BAD:
+			conn_reject(c, 400, c->chunked.reason);
+			return false;
+		case HTTP_CHUNKED_STOPPED:
+			conn_reject(c, c->body_refused, "chunked body not stored");
+			return false;
+		}
+		return false;
+	}
 	size_t n = http_parser_execute(&c->parser, &parser_settings, c->in + c->in_off, avail);
 	c->in_off += n;
-	if (c->body_too_large) {
-		conn_reject(c, 413, "chunked body over max_body_size");
+	if (c->body_refused) {
+		conn_reject(c, c->body_refused,
+			    c->body_refused == 413 ? "body over max_body_size" : "out of memory for the body");
 		return false;
 	}
 	enum http_errno perr = HTTP_PARSER_ERRNO(&c->parser);
@@ -741,13 +772,14 @@ static void conn_begin_linger(struct http_conn *c)
 
 /* ---------------------------------------------------------------- framing */
 
-static int on_body(http_parser *p, const char *at, size_t len)
+/* Adds body bytes to the request, growing its buffer up to
+ * max_body_size. Returns 0, or sets c->body_refused and returns -1. */
+static int conn_body_append(struct http_conn *c, const char *at, size_t len)
 {
-	struct http_conn *c = p->data;
 	struct http_request *req = c->req;
 	if (req->body_len + len > (size_t)c->cfg->max_body_size) {
-		c->body_too_large = true;
-		return 1;
+		c->body_refused = 413;
+		return -1;
 	}
 	if (req->body_len + len > req->body_cap) {
 		size_t cap = req->body_cap * 2;
@@ -756,8 +788,10 @@ static int on_body(http_parser *p, const char *at, size_t len)
 		if (cap > (size_t)c->cfg->max_body_size)
 			cap = (size_t)c->cfg->max_body_size;
 		char *b = realloc(req->body, cap);
-		if (!b)
-			return 1;
+		if (!b) {
+			c->body_refused = 503;
+			return -1;
+		}
 		req->body = b;
 		req->body_cap = cap;
 	}
@@ -766,16 +800,17 @@ static int on_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
-static int on_chunk_header(http_parser *p)
+static int on_body(http_parser *p, const char *at, size_t len)
 {
-	struct http_conn *c = p->data;
-	/* Refuse an oversized chunk when its size line arrives, before its
-	 * bytes are read. */
-	if (c->req->body_len + p->content_length > (uint64_t)c->cfg->max_body_size) {
-		c->body_too_large = true;
-		return 1;
-	}
-	return 0;
+	return conn_body_append(p->data, at, len) != 0;
+}
+
+/* The decoder refuses a chunk whose size would pass max_body_size when
+ * its size line arrives, before its bytes are read; what reaches here
+ * fits. */
+static int on_chunk_data(void *arg, const char *data, size_t len)
+{
+	return conn_body_append(arg, data, len);
 }
 
 static int on_message_complete(http_parser *p)

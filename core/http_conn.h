@@ -1,6 +1,7 @@
 /* The HTTP/1.1 connection: reads with deadlines, checks heads, frames
- * bodies with http-parser, hands requests to the worker's handler in order,
- * and writes responses with backpressure. */
+ * bodies (http-parser for Content-Length, http_chunked.c for chunked),
+ * hands requests to the worker's handler in order, and writes responses
+ * with backpressure. */
 #ifndef AANTAFEL_HTTP_CONN_H
 #define AANTAFEL_HTTP_CONN_H
 

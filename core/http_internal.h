@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "http.h"
+#include "http_chunked.h"
 #include "http_head.h"
 
 struct evbuffer;
@@ -94,9 +95,10 @@ struct http_conn {
 	size_t scan, skip;
 
 	struct evbuffer *out;
-	http_parser parser;
+	http_parser parser;             /* the head; a Content-Length body */
+	struct http_chunked chunked;    /* a chunked body */
 	bool message_done;
-	bool body_too_large;
+	int body_refused;               /* 413 or 503 when body bytes were not taken */
 
 	struct http_request *req;
 	uint32_t requests;

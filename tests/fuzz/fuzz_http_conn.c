@@ -1,5 +1,5 @@
 /* Fuzzes the parser glue: a connection without a socket (http_conn_detached)
- * fed a byte stream in pieces, through head checks, http-parser framing
+ * fed a byte stream in pieces, through head checks, body framing
  * (Content-Length and chunked bodies, pipelining, Expect), limits and a
  * handler that answers in every way the http.h API allows: at once, later
  * (after more input, or after the connection is gone), streamed, with an
@@ -19,6 +19,7 @@
  * core library: only so does it get libFuzzer's coverage instrumentation
  * and the sanitizers. The library supplies the rest (config, log, error
  * pages, worker). */
+#include "../../core/http_chunked.c"
 #include "../../core/http_head.c"
 #include "../../core/http_response.c"
 #include "../../core/http_conn.c"
