@@ -16,7 +16,7 @@ static struct job_queue *hashq;
 static pthread_mutex_t params_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pw_params params;
 static atomic_ullong dummies;
-static int stmt_lookup, stmt_fail, stmt_session_new, stmt_clear, stmt_rehash, stmt_signup, stmt_verify;
+static int stmt_lookup, stmt_good, stmt_session_new, stmt_clear, stmt_rehash, stmt_signup, stmt_verify;
 static int stmt_email_token, stmt_delete_account, stmt_signup_count, stmt_forgot, stmt_reset_check, stmt_reset, stmt_change_lookup, stmt_change;
 
 static void on_lookup(struct db_txn *txn, enum db_status st, void *arg);
@@ -25,6 +25,7 @@ static void hash_work(void *arg);
 static void hash_done(void *arg);
 static void on_written(struct db_txn *txn, enum db_status st, void *arg);
 static void finish(struct auth_signin *s, enum auth_result r);
+static int limited(const PGresult *r, int col, int *retry_after);
 
 int auth_init(const struct config *cfg, char *err, size_t errlen)
 {
@@ -59,36 +60,27 @@ unsigned long long auth_dummy_count(void)
 
 void auth_register_statements(void)
 {
-	/* Limits first: nothing is hashed for an address or account over
-	 * its limit. Windows are an hour from the first failure. */
+	/* Every attempt is counted before its password is hashed, under a
+	 * lock on its counters (platform.attempt, sql/017): the address asked
+	 * for (known or not, alike) and the client's address. A wrong
+	 * password then writes nothing more: the count is the failure, kept
+	 * by the commit that every answer to a counted attempt makes. */
 	stmt_lookup = db_stmt(
-		"WITH acct AS (SELECT id, password_hash FROM accounts"
-		"   WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL),"
-		" lim AS (SELECT key, failures, 3600 - extract(epoch FROM now() - window_start)::int AS left_s"
-		"   FROM signin_limits WHERE tenant_id = $1 AND window_start > now() - interval '1 hour'"
-		"   AND (key = 'ip:' || $3 OR key = 'a:' || (SELECT id FROM acct)))"
-		" SELECT (SELECT id FROM acct), (SELECT password_hash FROM acct),"
-		"  coalesce((SELECT failures FROM lim WHERE key LIKE 'ip:%'), 0),"
-		"  coalesce((SELECT left_s FROM lim WHERE key LIKE 'ip:%'), 0),"
-		"  coalesce((SELECT failures FROM lim WHERE key LIKE 'a:%'), 0),"
-		"  coalesce((SELECT left_s FROM lim WHERE key LIKE 'a:%'), 0)");
-	stmt_fail = db_stmt("INSERT INTO signin_limits AS l (tenant_id, key, window_start, failures)"
-			    " VALUES ($1, $2, now(), 1) ON CONFLICT (tenant_id, key) DO UPDATE SET"
-			    " failures = CASE WHEN l.window_start > now() - interval '1 hour' THEN l.failures + 1 ELSE 1 END,"
-			    " window_start = CASE WHEN l.window_start > now() - interval '1 hour'"
-			    "   THEN l.window_start ELSE now() END");
+		"SELECT (SELECT id FROM accounts WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL),"
+		" (SELECT password_hash FROM accounts WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL),"
+		" r.allowed, r.retry_after"
+		" FROM platform.attempt($1, ARRAY[platform.address_key($2), 'ip:' || $3], ARRAY[$4::int, $5::int]) r");
+	/* A good password: the address's count ends, the client's loses
+	 * this attempt. */
+	stmt_good = db_stmt("SELECT platform.attempt_good($1, ARRAY[platform.address_key($2)], ARRAY['ip:' || $3])");
 	stmt_session_new = db_stmt("INSERT INTO sessions (tenant_id, token_hash, account_id, csrf_token)"
 				   " VALUES ($1, decode($2, 'hex'), $3, $4)");
-	stmt_clear = db_stmt("DELETE FROM signin_limits WHERE tenant_id = $1 AND key = 'a:' || $2");
+	/* The current password was right: the account's count ends. */
+	stmt_clear = db_stmt("SELECT platform.attempt_good($1, ARRAY[$2::text], '{}')");
 	stmt_rehash = db_stmt("UPDATE accounts SET password_hash = $3 WHERE tenant_id = $1 AND id = $2");
 	/* Counts a sign-up attempt of a client address in the hour. */
-	stmt_signup_count = db_stmt("INSERT INTO signin_limits AS l (tenant_id, key, window_start, failures)"
-				    " VALUES ($1, $2, now(), 1) ON CONFLICT (tenant_id, key) DO UPDATE SET"
-				    " failures = CASE WHEN l.window_start > now() - interval '1 hour'"
-				    "   THEN l.failures + 1 ELSE 1 END,"
-				    " window_start = CASE WHEN l.window_start > now() - interval '1 hour'"
-				    "   THEN l.window_start ELSE now() END"
-				    " RETURNING failures, 3600 - extract(epoch FROM now() - window_start)::int");
+	stmt_signup_count = db_stmt("SELECT allowed, retry_after FROM platform.attempt($1, ARRAY['signup-ip:' || $2],"
+				    " ARRAY[$3::int])");
 	/* A new account with its member role and verification token; no row
 	 * when the address has an account already. */
 	stmt_signup = db_stmt(
@@ -114,17 +106,8 @@ void auth_register_statements(void)
 		"   AND o.used_at IS NOT NULL AND o.expires_at > now() AND a.email_verified_at IS NOT NULL"
 		"   AND a.deleted_at IS NULL");
 	/* A reset token for an existing, not deleted account; no row for an
-	 * unknown address, nor when 5 unused ones are still valid (nobody can
-	 * flood an inbox with reset mails: the page says the same). */
-	stmt_forgot = db_stmt(
-		"WITH a AS (SELECT id, display_name FROM accounts"
-		"   WHERE tenant_id = $1::bigint AND email = $2 AND deleted_at IS NULL),"
-		" t AS (INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)"
-		"   SELECT $1::bigint, decode($3, 'hex'), id, 'reset', now() + make_interval(hours => $4::int) FROM a"
-		"   WHERE (SELECT count(*) FROM account_tokens o WHERE o.tenant_id = $1::bigint AND o.account_id = a.id"
-		"          AND o.purpose = 'reset' AND o.used_at IS NULL AND o.expires_at > now()) < 5"
-		"   RETURNING account_id)"
-		" SELECT a.display_name FROM a JOIN t ON t.account_id = a.id");
+	 * unknown address, nor when 5 unused ones are still valid (sql/017). */
+	stmt_forgot = db_stmt("SELECT display_name FROM platform.reset_link($1, $2, $3, $4::int)");
 	/* Looks only: a GET must not spend the token. */
 	stmt_reset_check = db_stmt(
 		"SELECT t.account_id FROM account_tokens t JOIN accounts a"
@@ -140,48 +123,27 @@ void auth_register_statements(void)
 		"   WHERE tenant_id = $1 AND token_hash = decode($2, 'hex') AND purpose = 'reset'"
 		"   AND used_at IS NULL AND expires_at > now() RETURNING account_id),"
 		" a AS (UPDATE accounts a SET password_hash = $3, email_verified_at = coalesce(a.email_verified_at, now())"
-		"   FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL RETURNING a.id),"
+		"   FROM t WHERE a.tenant_id = $1 AND a.id = t.account_id AND a.deleted_at IS NULL RETURNING a.id, a.email),"
 		" o AS (UPDATE account_tokens SET used_at = now() WHERE tenant_id = $1"
 		"   AND account_id IN (SELECT id FROM a) AND purpose = 'reset' AND used_at IS NULL"
 		"   AND token_hash <> decode($2, 'hex')),"
 		" s AS (DELETE FROM sessions WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
-		" l AS (DELETE FROM signin_limits WHERE tenant_id = $1 AND key IN (SELECT 'a:' || id FROM a))"
+		" l AS (DELETE FROM signin_limits WHERE tenant_id = $1 AND key IN (SELECT platform.address_key(email) FROM a))"
 		" SELECT id FROM a");
-	/* The stored hash and the account's failures (key $3 = 'a:ID'). */
+	/* The stored hash, and the attempt counted on the account's address
+	 * (whose key comes back for the clearing after a right password). */
 	stmt_change_lookup = db_stmt(
-		"SELECT password_hash,"
-		"  coalesce((SELECT failures FROM signin_limits WHERE tenant_id = $1 AND key = $3"
-		"    AND window_start > now() - interval '1 hour'), 0),"
-		"  coalesce((SELECT 3600 - extract(epoch FROM now() - window_start)::int FROM signin_limits"
-		"    WHERE tenant_id = $1 AND key = $3 AND window_start > now() - interval '1 hour'), 0)"
-		" FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL");
-	/* Deleting an account: the person's data goes (e-mail, password,
-	 * name, sessions, tokens, roles, counts, mails and invitations to the
-	 * address, requests to join groups with their messages); the
-	 * row stays as "voormalig deelnemer" so that contributions keep an
-	 * author. */
-	stmt_delete_account = db_stmt(
-		"WITH old AS (SELECT email FROM accounts WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL),"
-		" a AS (UPDATE accounts SET email = NULL, password_hash = NULL, display_name = 'voormalig deelnemer',"
-		"   email_verified_at = NULL, deleted_at = now()"
-		"   WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING id),"
-		" s AS (DELETE FROM sessions WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
-		" t AS (DELETE FROM account_tokens WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
-		" k AS (DELETE FROM api_tokens WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
-		" r AS (DELETE FROM account_roles WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
-		" l AS (DELETE FROM signin_limits WHERE tenant_id = $1 AND key = 'a:' || $2),"
-		" i AS (DELETE FROM invitations WHERE tenant_id = $1 AND email = (SELECT email FROM old)),"
-		" q AS (DELETE FROM group_requests WHERE tenant_id = $1 AND account_id IN (SELECT id FROM a)),"
-		" m AS (DELETE FROM mail_outbox WHERE tenant_id = $1 AND to_addr = (SELECT email FROM old)"
-		"   AND status <> 'sending')"
-		" SELECT id FROM a");
+		"SELECT a.password_hash, platform.address_key(a.email), r.allowed, r.retry_after FROM accounts a"
+		" CROSS JOIN LATERAL platform.attempt($1, ARRAY[platform.address_key(a.email)], ARRAY[$3::int]) r"
+		" WHERE a.tenant_id = $1 AND a.id = $2 AND a.deleted_at IS NULL");
+	/* Deleting an account: its personal data goes, for every address it
+	 * had or asked for (platform.account_erase, sql/017); the row stays
+	 * as "voormalig deelnemer" so that contributions keep an author. */
+	stmt_delete_account = db_stmt("SELECT id FROM platform.account_erase($1, $2) AS e(id)");
 	/* A new address waits for its confirmation link (24 hours); no row
-	 * when another account of the tenant has it. */
-	stmt_email_token = db_stmt(
-		"INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, new_email, expires_at)"
-		" SELECT $1, decode($3, 'hex'), $2, 'email', $4, now() + interval '24 hours'"
-		" WHERE NOT EXISTS (SELECT 1 FROM accounts WHERE tenant_id = $1 AND email = $4)"
-		" RETURNING account_id");
+	 * when another account of the tenant has it, nor when 5 links are
+	 * out already. */
+	stmt_email_token = db_stmt("SELECT * FROM platform.email_link($1, $2, $3, $4)");
 	/* The new hash; every other session of the account ends. */
 	stmt_change = db_stmt(
 		"WITH a AS (UPDATE accounts SET password_hash = $3"
@@ -198,10 +160,12 @@ void auth_signin_start(struct auth_signin *s, struct db_txn *txn, struct event_b
 	s->done = done;
 	s->arg = arg;
 	s->base = base;
-	char tid[24];
+	char tid[24], per_account[12], per_address[12];
 	snprintf(tid, sizeof(tid), "%lld", (long long)s->tenant_id);
-	const char *p[3] = {tid, s->email, s->address};
-	if (db_query(txn, stmt_lookup, 3, p) != 0) {
+	snprintf(per_account, sizeof(per_account), "%d", AUTH_FAILURES_PER_ACCOUNT);
+	snprintf(per_address, sizeof(per_address), "%d", AUTH_FAILURES_PER_ADDRESS);
+	const char *p[5] = {tid, s->email, s->address, per_account, per_address};
+	if (db_query(txn, stmt_lookup, 5, p) != 0) {
 		finish(s, AUTH_DB);
 		return;
 	}
@@ -216,17 +180,13 @@ static void on_lookup(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	const PGresult *r = db_result(txn, 0);
+	if (PQntuples(r) != 1) {
+		finish(s, AUTH_DB);
+		return;
+	}
 	s->account_id = PQgetisnull(r, 0, 0) ? 0 : db_int(r, 0, 0);
 	snprintf(s->stored, sizeof(s->stored), "%s", PQgetisnull(r, 0, 1) ? "" : PQgetvalue(r, 0, 1));
-	int ip_fail = (int)db_int(r, 0, 2), ip_left = (int)db_int(r, 0, 3);
-	int ac_fail = (int)db_int(r, 0, 4), ac_left = (int)db_int(r, 0, 5);
-	if (ip_fail >= AUTH_FAILURES_PER_ADDRESS || ac_fail >= AUTH_FAILURES_PER_ACCOUNT) {
-		int left = 0;
-		if (ip_fail >= AUTH_FAILURES_PER_ADDRESS)
-			left = ip_left;
-		if (ac_fail >= AUTH_FAILURES_PER_ACCOUNT && ac_left > left)
-			left = ac_left;
-		s->retry_after = left > 0 ? left : 1;
+	if (limited(r, 2, &s->retry_after)) {
 		finish(s, AUTH_LIMITED);
 		return;
 	}
@@ -260,37 +220,40 @@ static void hash_work(void *arg)
 	memset(s->password, 0, sizeof(s->password));
 }
 
+/* The lookup's columns COL (allowed) and COL + 1 (seconds left): true,
+ * with *RETRY_AFTER set, when the attempt was refused. */
+static int limited(const PGresult *r, int col, int *retry_after)
+{
+	if (PQgetvalue(r, 0, col)[0] == 't')
+		return 0;
+	int left = (int)db_int(r, 0, col + 1);
+	*retry_after = left > 0 ? left : 1;
+	return 1;
+}
+
 static void hash_done(void *arg)
 {
 	struct auth_signin *s = arg;
 	char tid[24], aid[24], hash[65];
 	snprintf(tid, sizeof(tid), "%lld", (long long)s->tenant_id);
 	snprintf(aid, sizeof(aid), "%lld", (long long)s->account_id);
-	int rc = 0;
-	if (s->verified) {
-		if (token_new(s->token) != 0 || token_new(s->csrf) != 0) {
-			finish(s, AUTH_BUSY);
-			return;
-		}
-		token_hash_hex(s->token, hash);
-		const char *ps[4] = {tid, hash, aid, s->csrf};
-		const char *pc[2] = {tid, aid};
-		rc |= db_query(s->txn, stmt_session_new, 4, ps);
-		rc |= db_query(s->txn, stmt_clear, 2, pc);
-		if (s->rehash[0]) {
-			const char *pr[3] = {tid, aid, s->rehash};
-			rc |= db_query(s->txn, stmt_rehash, 3, pr);
-		}
-	} else {
-		char key[80];
-		snprintf(key, sizeof(key), "ip:%s", s->address);
-		const char *pi[2] = {tid, key};
-		rc |= db_query(s->txn, stmt_fail, 2, pi);
-		if (s->account_id) {
-			snprintf(key, sizeof(key), "a:%s", aid);
-			const char *pa[2] = {tid, key};
-			rc |= db_query(s->txn, stmt_fail, 2, pa);
-		}
+	if (!s->verified) {
+		/* The attempt was counted before the hashing: nothing to write. */
+		finish(s, AUTH_INVALID);
+		return;
+	}
+	if (token_new(s->token) != 0 || token_new(s->csrf) != 0) {
+		finish(s, AUTH_BUSY);
+		return;
+	}
+	token_hash_hex(s->token, hash);
+	const char *ps[4] = {tid, hash, aid, s->csrf};
+	const char *pg[3] = {tid, s->email, s->address};
+	int rc = db_query(s->txn, stmt_session_new, 4, ps);
+	rc |= db_query(s->txn, stmt_good, 3, pg);
+	if (s->rehash[0]) {
+		const char *pr[3] = {tid, aid, s->rehash};
+		rc |= db_query(s->txn, stmt_rehash, 3, pr);
 	}
 	if (rc != 0) {
 		finish(s, AUTH_DB);
@@ -302,10 +265,7 @@ static void hash_done(void *arg)
 static void on_written(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct auth_signin *s = arg;
-	if (st != DB_OK)
-		finish(s, AUTH_DB);
-	else
-		finish(s, s->verified ? AUTH_OK : AUTH_INVALID);
+	finish(s, st == DB_OK ? AUTH_OK : AUTH_DB);
 }
 
 static void finish(struct auth_signin *s, enum auth_result r)
@@ -422,11 +382,11 @@ void auth_signup_start(struct auth_signup *s, const char *email, const char *nam
 	}
 	memcpy(s->password, password, plen + 1);
 	/* The address's count first: no hashing beyond the limit. */
-	char tid[24], key[80];
+	char tid[24], per_address[12];
 	snprintf(tid, sizeof(tid), "%lld", (long long)s->tenant_id);
-	snprintf(key, sizeof(key), "signup-ip:%s", s->address);
-	const char *p[2] = {tid, key};
-	if (db_query(txn, stmt_signup_count, 2, p) != 0) {
+	snprintf(per_address, sizeof(per_address), "%d", AUTH_SIGNUPS_PER_ADDRESS);
+	const char *p[3] = {tid, s->address, per_address};
+	if (db_query(txn, stmt_signup_count, 3, p) != 0) {
 		signup_finish(s, AUTH_DB);
 		return;
 	}
@@ -441,9 +401,11 @@ static void signup_counted(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	const PGresult *r = db_result(txn, 0);
-	if ((int)db_int(r, 0, 0) > AUTH_SIGNUPS_PER_ADDRESS) {
-		int left = (int)db_int(r, 0, 1);
-		s->retry_after = left > 0 ? left : 1;
+	if (PQntuples(r) != 1) {
+		signup_finish(s, AUTH_DB);
+		return;
+	}
+	if (limited(r, 0, &s->retry_after)) {
 		signup_finish(s, AUTH_LIMITED);
 		return;
 	}
@@ -565,6 +527,7 @@ static void reset_init(struct auth_reset *r, struct db_txn *txn, struct event_ba
 	r->verified = 0;
 	r->hash[0] = '\0';
 	r->stored[0] = '\0';
+	r->key[0] = '\0';
 }
 
 /* Copies PASSWORD into R's new password; one too long for R is kept as ""
@@ -729,12 +692,9 @@ static void reset_written(struct db_txn *txn, enum db_status st, void *arg)
 		reset_finish(r, AUTH_DB);
 		return;
 	}
-	if (VERIFIES(r) && !r->verified) {
-		reset_finish(r, AUTH_INVALID);
-		return;
-	}
 	if (r->step == STEP_EMAIL) {
-		/* No row: the address is taken; the caller answers alike. */
+		/* No row: the address is taken, or 5 links are out; the
+		 * caller answers alike. */
 		if (PQntuples(db_result(txn, 0)) == 0)
 			memset(r->token, 0, sizeof(r->token));
 		reset_finish(r, AUTH_OK);
@@ -747,14 +707,16 @@ static void reset_written(struct db_txn *txn, enum db_status st, void *arg)
 static void reset_hash_done(void *arg)
 {
 	struct auth_reset *r = arg;
-	char tid[24], aid[24], thash[65], key[40];
+	char tid[24], aid[24], thash[65];
 	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
 	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
+	const char *pk[2] = {tid, r->key};
 	int rc = 0;
 	if (VERIFIES(r) && !r->verified) {
-		snprintf(key, sizeof(key), "a:%s", aid);
-		const char *pf[2] = {tid, key};
-		rc = db_query(r->txn, stmt_fail, 2, pf);
+		/* The attempt was counted before the hashing: nothing to write. */
+		memset(r->hash, 0, sizeof(r->hash));
+		reset_finish(r, AUTH_INVALID);
+		return;
 	} else if (r->step == STEP_EMAIL) {
 		if (token_new(r->token) != 0) {
 			reset_finish(r, AUTH_BUSY);
@@ -763,6 +725,7 @@ static void reset_hash_done(void *arg)
 		token_hash_hex(r->token, thash);
 		const char *pe[4] = {tid, aid, thash, r->email};
 		rc = db_query(r->txn, stmt_email_token, 4, pe);
+		rc |= db_query(r->txn, stmt_clear, 2, pk);
 	} else if (r->step == STEP_DELETE) {
 		const char *pd[2] = {tid, aid};
 		rc = db_query(r->txn, stmt_delete_account, 2, pd);
@@ -771,9 +734,8 @@ static void reset_hash_done(void *arg)
 		return;
 	} else if (r->step == STEP_CHANGE) {
 		const char *pc[4] = {tid, aid, r->hash, r->session_hash};
-		const char *pl[2] = {tid, aid};
 		rc = db_query(r->txn, stmt_change, 4, pc);
-		rc |= db_query(r->txn, stmt_clear, 2, pl);
+		rc |= db_query(r->txn, stmt_clear, 2, pk);
 	} else {
 		token_hash_hex(r->token, thash);
 		const char *pr[3] = {tid, thash, r->hash};
@@ -801,9 +763,8 @@ static void change_looked_up(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	snprintf(r->stored, sizeof(r->stored), "%s", PQgetisnull(res, 0, 0) ? "" : PQgetvalue(res, 0, 0));
-	int fails = (int)db_int(res, 0, 1), left = (int)db_int(res, 0, 2);
-	if (fails >= AUTH_FAILURES_PER_ACCOUNT) {
-		r->retry_after = left > 0 ? left : 1;
+	snprintf(r->key, sizeof(r->key), "%s", PQgetvalue(res, 0, 1));
+	if (limited(res, 2, &r->retry_after)) {
 		reset_finish(r, AUTH_LIMITED);
 		return;
 	}
@@ -820,11 +781,11 @@ static void start_verified(struct auth_reset *r, const char *current, int step)
 	if (clen >= sizeof(r->current))
 		clen = 0;
 	memcpy(r->current, clen ? current : "", clen + 1);
-	char tid[24], aid[24], key[40];
+	char tid[24], aid[24], per_account[12];
 	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
 	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
-	snprintf(key, sizeof(key), "a:%s", aid);
-	const char *p[3] = {tid, aid, key};
+	snprintf(per_account, sizeof(per_account), "%d", AUTH_FAILURES_PER_ACCOUNT);
+	const char *p[3] = {tid, aid, per_account};
 	if (db_query(r->txn, stmt_change_lookup, 3, p) != 0) {
 		reset_finish(r, AUTH_DB);
 		return;
@@ -877,11 +838,11 @@ void auth_change_start(struct auth_reset *r, const char *current, const char *pa
 		reset_finish(r, AUTH_REFUSED);
 		return;
 	}
-	char tid[24], aid[24], key[40];
+	char tid[24], aid[24], per_account[12];
 	snprintf(tid, sizeof(tid), "%lld", (long long)r->tenant_id);
 	snprintf(aid, sizeof(aid), "%lld", (long long)r->account_id);
-	snprintf(key, sizeof(key), "a:%s", aid);
-	const char *p[3] = {tid, aid, key};
+	snprintf(per_account, sizeof(per_account), "%d", AUTH_FAILURES_PER_ACCOUNT);
+	const char *p[3] = {tid, aid, per_account};
 	if (db_query(txn, stmt_change_lookup, 3, p) != 0) {
 		reset_finish(r, AUTH_DB);
 		return;

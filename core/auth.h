@@ -1,7 +1,17 @@
 /* Sign-in and sign-out inside a request's transaction: rate limits before
  * any hashing, scrypt on the hashing queue (never on a loop thread), the
- * same work for an unknown address as for a wrong password, a new session
- * token at every sign-in. */
+ * same work, counts and limits for an unknown address as for a wrong
+ * password, a new session token at every sign-in.
+ *
+ * Every attempt that hashes a password (sign-in, sign-up, the current
+ * password of a change or deletion) is counted before the hashing, with
+ * its counters locked until the transaction ends (platform.attempt,
+ * sql/017): attempts on one counter wait for each other, so no more are
+ * hashed than the limit allows, however many arrive at once. A refused
+ * attempt writes nothing after that, and its count is kept only when the
+ * caller commits: the caller commits every answer to a counted attempt,
+ * refusals (AUTH_INVALID, AUTH_LIMITED) included; only AUTH_BUSY and
+ * AUTH_DB roll back (nothing was hashed, or the count was not written). */
 #ifndef AANTAFEL_AUTH_H
 #define AANTAFEL_AUTH_H
 
@@ -14,8 +24,8 @@
 struct event_base;
 struct job_queue;
 
-#define AUTH_FAILURES_PER_ACCOUNT 100   /* an hour */
-#define AUTH_FAILURES_PER_ADDRESS 300   /* an hour */
+#define AUTH_FAILURES_PER_ACCOUNT 100   /* an hour, per address asked for, whether it has an account or not */
+#define AUTH_FAILURES_PER_ADDRESS 300   /* an hour, per client address */
 #define AUTH_SIGNUPS_PER_ADDRESS 100    /* an hour: a meeting on one wifi may sign up together */
 
 enum auth_result {
@@ -57,14 +67,15 @@ void auth_register_statements(void);
 
 /* Runs a sign-in in TXN (whose tenant is S->tenant_id); DONE runs on
  * BASE's loop with S filled in. The caller commits when result is
- * AUTH_OK or AUTH_INVALID (the failure counts are writes too). */
+ * AUTH_OK, AUTH_INVALID or AUTH_LIMITED (the count is a write). */
 void auth_signin_start(struct auth_signin *s, struct db_txn *txn, struct event_base *base,
 		       void (*done)(struct auth_signin *s, void *arg), void *arg);
 
 /* A sign-up: the fields are checked on the loop (cheap), the password is
  * hashed on the hashing queue, and then the account (unverified, role
  * member) and a verification token (24 hours, stored hashed) are inserted
- * in the request's transaction. An address that already has an account
+ * in the request's transaction (the client address's attempt is counted
+ * first, before the hashing). An address that already has an account
  * gets the same result as a new one with EXISTED set and no token: the
  * caller answers alike and may tell the owner by mail. */
 #define AUTH_NAME_MAX_CHARS 100
@@ -135,13 +146,15 @@ void auth_verify_start(struct auth_verify *v, int64_t tenant_id, const char *tok
  *   mail reached it) and deletes all the account's sessions and sign-in
  *   failure counts.
  * - change: ACCOUNT_ID's CURRENT password is checked on the hashing queue
- *   (the account's failure limit applies before, and a wrong one counts as
- *   a failure: AUTH_LIMITED or AUTH_INVALID), the new PASSWORD against the
- *   policy first (AUTH_REFUSED "password"); then the hash is stored and
- *   every session of the account but SESSION_HASH is deleted.
+ *   (counted before, as a sign-in with the account's address:
+ *   AUTH_LIMITED or AUTH_INVALID), the new PASSWORD against the policy
+ *   first (AUTH_REFUSED "password"); then the hash is stored, every
+ *   session of the account but SESSION_HASH is deleted and the address's
+ *   count ends.
  * DONE runs on BASE's loop (possibly before the start call returns). The
- * caller commits when result is AUTH_OK, and for a change also when it is
- * AUTH_INVALID (the failure count is a write). */
+ * caller commits when result is AUTH_OK, and for a change, a change of
+ * address or a deletion also when it is AUTH_INVALID or AUTH_LIMITED (the
+ * count is a write). */
 #define AUTH_RESET_HOURS 1
 
 struct auth_reset {
@@ -166,6 +179,7 @@ struct auth_reset {
 	struct event_base *base;
 	int step;
 	char stored[160];
+	char key[72];                   /* the account's address's key in signin_limits */
 	char hash[160];
 	int verified;
 	void (*done)(struct auth_reset *r, void *arg);
@@ -179,13 +193,14 @@ void auth_reset_check_start(struct auth_reset *r, const char *token, struct db_t
 void auth_reset_start(struct auth_reset *r, const char *token, const char *password, const char *lang,
 		      struct db_txn *txn, struct event_base *base, void (*done)(struct auth_reset *r, void *arg),
 		      void *arg);
-/* Deletes the signed-in account (R->account_id) once CURRENT is its
- * password: personal data removed, the row kept as "voormalig deelnemer". */
 /* Asks to change the signed-in account's address to EMAIL once CURRENT
  * is its password: R->token is the confirmation link's token, "" when
- * another account has the address (answer alike). */
+ * another account has the address or 5 links are out (answer alike). */
 void auth_email_start(struct auth_reset *r, const char *current, const char *email, struct db_txn *txn,
 		      struct event_base *base, void (*done)(struct auth_reset *r, void *arg), void *arg);
+/* Deletes the signed-in account (R->account_id) once CURRENT is its
+ * password: personal data removed for every address it had (mails,
+ * invitations, counts), the row kept as "voormalig deelnemer". */
 void auth_delete_start(struct auth_reset *r, const char *current, struct db_txn *txn, struct event_base *base,
 		       void (*done)(struct auth_reset *r, void *arg), void *arg);
 void auth_change_start(struct auth_reset *r, const char *current, const char *password, const char *lang,

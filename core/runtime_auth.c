@@ -46,16 +46,10 @@ void runtime_auth_register_statements(void)
 			      " WHERE e ->> 'status' = '200'");
 	stmt_signout = db_stmt("DELETE FROM sessions WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')");
 	/* A new verification link for an account that has not confirmed its
-	 * address: at most five valid ones at a time, so that the page cannot
-	 * be used to flood someone's mailbox. No row for any other address. */
-	stmt_resend = db_stmt(
-		"WITH a AS (SELECT id, display_name FROM accounts WHERE tenant_id = $1 AND email = $2"
-		"   AND deleted_at IS NULL AND email_verified_at IS NULL)"
-		" INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)"
-		" SELECT $1, decode($3, 'hex'), a.id, 'verify', now() + interval '24 hours' FROM a"
-		" WHERE (SELECT count(*) FROM account_tokens k WHERE k.tenant_id = $1 AND k.account_id = a.id"
-		"   AND k.purpose = 'verify' AND k.used_at IS NULL AND k.expires_at > now()) < 5"
-		" RETURNING (SELECT display_name FROM a)");
+	 * address: at most five valid ones at a time (sql/017), so that the
+	 * page cannot be used to flood someone's mailbox. No row for any
+	 * other address. */
+	stmt_resend = db_stmt("SELECT display_name FROM platform.verify_link($1, $2, $3)");
 }
 
 /* A call that hashed a password ended: a full hashing queue or a failed

@@ -141,9 +141,8 @@ def test_sign_in_needs_the_csrf_token(site):
 def test_too_many_failures_are_refused_before_hashing(site, pg, key, limit):
     d, tid = site
     with pg.connect("super") as c, c.cursor() as cur:
-        cur.execute("SELECT id FROM accounts WHERE tenant_id = %s AND email = 'anne@example.nl'", (tid,))
-        aid = cur.fetchone()[0]
-        k = f"a:{aid}" if key == "account" else "ip:127.0.0.1"
+        cur.execute("SELECT platform.address_key('anne@example.nl')")
+        k = cur.fetchone()[0] if key == "account" else "ip:127.0.0.1"
         cur.execute("INSERT INTO signin_limits (tenant_id, key, window_start, failures)"
                     " VALUES (%s, %s, now() - interval '10 minutes', %s)"
                     " ON CONFLICT (tenant_id, key) DO UPDATE SET failures = EXCLUDED.failures,"
@@ -171,12 +170,18 @@ def test_failures_are_counted(site, pg):
     with pg.connect("super") as c, c.cursor() as cur:
         cur.execute("SELECT key, failures FROM signin_limits WHERE tenant_id = %s ORDER BY key", (tid,))
         rows = dict(cur.fetchall())
-    assert rows.get("ip:127.0.0.1", 0) >= 3 and any(k.startswith("a:") and v >= 3 for k, v in rows.items())
-    # A good sign-in clears the account's count (the address's stays).
+    assert rows.get("ip:127.0.0.1", 0) >= 3 and any(k.startswith("e:") and v >= 3 for k, v in rows.items())
+    assert not any("anne" in k for k in rows)                          # a hash of the address, not the address
+    ip_before = rows["ip:127.0.0.1"]
+    # A good sign-in clears the account's count; the client address's
+    # keeps its failures (the good attempt is not one of them).
     assert b.signin("anne@example.nl", PASSWORD)[0] == 303
     with pg.connect("super") as c, c.cursor() as cur:
-        cur.execute("SELECT count(*) FROM signin_limits WHERE tenant_id = %s AND key LIKE 'a:%%'", (tid,))
+        cur.execute("SELECT count(*) FROM signin_limits WHERE tenant_id = %s AND key = platform.address_key(%s)",
+                    (tid, "anne@example.nl"))
         assert cur.fetchone()[0] == 0
+        cur.execute("SELECT failures FROM signin_limits WHERE tenant_id = %s AND key = 'ip:127.0.0.1'", (tid,))
+        assert cur.fetchone()[0] == ip_before
         cur.execute("DELETE FROM signin_limits WHERE tenant_id = %s", (tid,))
 
 
