@@ -37,18 +37,18 @@ static const struct api_route routes[] = {
 	{"GET", "/members", "members_list", API_PLATFORM, NULL, NULL},
 	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
 	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
-	{"POST", "/session", "session_create", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/session", "session_create", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
 	{"DELETE", "/session", "session_delete", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"POST", "/accounts", "account_create", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/accounts", "account_create", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
 	{"POST", "/accounts/verify", "account_verify", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
 	{"POST", "/accounts/verify/resend", "account_resend", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
 	{"POST", "/password/forgot", "password_forgot", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
 	{"POST", "/password/reset", "password_reset", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"PUT", "/me/password", "password_change", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"POST", "/me/email", "email_change", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"PUT", "/me/password", "password_change", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
+	{"POST", "/me/email", "email_change", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
 	{"POST", "/me/email/confirm", "email_confirm", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
 	{"GET", "/me/export", "account_export", API_PLATFORM, NULL, NULL},
-	{"DELETE", "/me", "account_delete", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"DELETE", "/me", "account_delete", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
 	{"GET", "/tables", "tables_list", 0, NULL, NULL},
 	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN, NULL, "table.created"},
 	{"GET", "/tables/{id}", "table_get", 0, NULL, NULL},
@@ -108,6 +108,7 @@ struct api_req {
 	struct api_principal who;
 	struct db_txn *txn;
 	int status;
+	int retry_after;                /* a 429's seconds (error.retry_after), sent as Retry-After; 0 none */
 	char *body;                     /* the answer's JSON text */
 	char *cache_key;                /* a guest's read to keep in the worker's cache */
 	uint64_t cache_gen;
@@ -781,6 +782,15 @@ static void api_who(struct db_txn *txn, enum db_status st, void *arg)
 	api_run(ar);
 }
 
+/* A 429's error.retry_after (whole seconds, at least 1), else 0. */
+static int retry_after_of(int status, const json_t *body)
+{
+	const json_t *n = status == 429 ? json_object_get(json_object_get(body, "error"), "retry_after") : NULL;
+	if (!json_is_integer(n) || json_integer_value(n) < 1 || json_integer_value(n) > 86400 * 366)
+		return 0;
+	return (int)json_integer_value(n);
+}
+
 /* An operation with events ran through the tenant's Lua. */
 static void api_lua_done(void *arg, int status, json_t *body)
 {
@@ -795,7 +805,10 @@ static void api_lua_done(void *arg, int status, json_t *body)
 		return;
 	}
 	ar->status = status;
-	ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	ar->retry_after = retry_after_of(status, body);
+	/* Keys sorted: the Lua table's order changes with the state's hash
+	 * seed, and two answers alike must be alike to the byte. */
+	ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_SORT_KEYS);
 	if (!ar->body) {
 		fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
 		return;
@@ -848,6 +861,7 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg)
 		apicache_put(a && a->rt ? runtime_cache(a->rt) : NULL, ar->cache_key, ar->cache_gen, PQgetvalue(r, 0, 0),
 			     (size_t)PQgetlength(r, 0, 0));
 	}
+	ar->retry_after = retry_after_of(ar->status, body);
 	ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
 	json_decref(body);
 	if (!ar->body) {
@@ -858,11 +872,15 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg)
 }
 
 /* Ends the transaction as the answer says: a failure rolls back, a
- * success commits before it is sent. */
+ * success commits before it is sent. An operation that counts password
+ * attempts commits its refusals too: the count, written before the
+ * password was hashed, is all such a refusal wrote, and rolled back it
+ * would let anyone try passwords without limit (auth.h). */
 static void api_finish(struct api_req *ar)
 {
 	struct db_txn *txn = ar->txn;
-	if (ar->status >= 400) {
+	bool counted = (ar->route->flags & API_ATTEMPTS) && ar->status < 500;
+	if (ar->status >= 400 && !counted) {
 		db_rollback(txn);
 		ar->txn = NULL;
 		api_sent(NULL, DB_OK, ar);
@@ -891,6 +909,11 @@ static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
 	struct http_request *req = ar->req;
 	size_t len = strlen(ar->body);
 	if (ar->route->flags & API_WRITE || ar->status != 200) {
+		if (ar->retry_after) {
+			char secs[16];
+			snprintf(secs, sizeof(secs), "%d", ar->retry_after);
+			http_resp_header(req, "Retry-After", secs);
+		}
 		send_json(req, ar->status, ar->body, len);
 		api_free(ar);
 		return;

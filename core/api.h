@@ -25,6 +25,7 @@ enum {
 	API_MARKDOWN = 16,      /* "body" and "description" become safe HTML through cmark */
 	API_LUA = 32,           /* done by a platform plugin's handler named fn (accounts: passwords, mails) */
 	API_PRIVATE = 64,       /* writes only what guests never see: their cached reads stay valid */
+	API_ATTEMPTS = 128,     /* counts password attempts: every answer below 500 commits, refusals too */
 };
 
 struct api_route {

@@ -4,6 +4,13 @@
 -- language for mails and password messages) and answers status, body in
 -- the API's shape. As on the pages: an unknown address gets the same
 -- answer as a known one wherever the answer would tell them apart.
+--
+-- The operations that check a password (session_create, account_create,
+-- password_change, email_change, account_delete) are committed whatever
+-- they answer below 500, because the core counted the attempt before it
+-- hashed (core/api.c, API_ATTEMPTS): when they refuse, they must have
+-- written nothing else. A failure after a write raises instead (a 500,
+-- rolled back).
 
 local M = {}
 
@@ -19,10 +26,14 @@ local function text(v)
 	return type(v) == "string" and v or nil
 end
 
--- The answer for the failures the password calls share.
+-- The answer for the failures the password calls share. A 429 says in
+-- error.retry_after when to try again (the daemon sends it as Retry-After
+-- too).
 local function refused(why, extra)
 	if why == "limited" then
-		return fail(429, "limited", "Too many failed attempts; try again in " .. tostring(extra) .. " seconds.")
+		local status, body = fail(429, "limited", "Too many failed attempts; try again in " .. tostring(extra) .. " seconds.")
+		body.error.retry_after = math.tointeger(extra)
+		return status, body
 	end
 	if why == "signin" then return fail(401, "unauthorized", "Sign in or send an API token.") end
 	if why == "current" then return invalid("current", "wrong", "The current password is not right.") end
@@ -108,7 +119,7 @@ function M.email_change(a, ctx)
 	local ok, token, why = plugin.auth.change_email(text(a.current) or "", email)
 	if ok then
 		if token and not account_mails().email(ctx, email, nil, token) then
-			return invalid("email", "email", "Not an e-mail address.")
+			error("the address confirmation mail could not be queued")
 		end
 		return 202, { status = "sent" }
 	end
