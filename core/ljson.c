@@ -6,11 +6,49 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lsandbox.h"
 #include "template.h"
+
+/* One conversion from Lua: its size so far (about the JSON text's bytes)
+ * and values visited. A table may hold the same subtable many times, so
+ * the tree can be far larger than the Lua memory behind it: the size is
+ * capped as it grows, and the work is charged to the request's budget
+ * once the tree is freed or handed over (raising in between would leak
+ * it). */
+struct conv {
+	lua_State *L;
+	char *err;
+	size_t errlen;
+	size_t bytes;
+	size_t values;
+};
+
+static json_t *from_lua(struct conv *c, int idx, int depth);
+static size_t push_tree(lua_State *L, json_t *j, int depth, bool html);
 
 json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errlen)
 {
+	struct conv c = {L, err, errlen, 0, 0};
+	json_t *j = from_lua(&c, idx, depth);
+	if (!lsb_try_charge(L, (int64_t)c.values + (int64_t)(c.bytes / LSB_BYTES_PER_UNIT))) {
+		json_decref(j);
+		lsb_charge(L, 0);       /* raises the kill */
+	}
+	return j;
+}
+
+static json_t *from_lua(struct conv *c, int idx, int depth)
+{
+	lua_State *L = c->L;
+	char *err = c->err;
+	size_t errlen = c->errlen;
 	idx = lua_absindex(L, idx);
+	c->values++;
+	c->bytes += 8;
+	if (c->bytes > LJSON_TEXT_MAX) {
+		snprintf(err, errlen, "the document is larger than %d bytes", LJSON_TEXT_MAX);
+		return NULL;
+	}
 	if (depth > JSON_DEPTH_MAX) {
 		snprintf(err, errlen, "the document is nested deeper than %d", JSON_DEPTH_MAX);
 		return NULL;
@@ -27,6 +65,11 @@ json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errle
 	case LUA_TSTRING: {
 		size_t len;
 		const char *s = lua_tolstring(L, idx, &len);
+		c->bytes += len;
+		if (c->bytes > LJSON_TEXT_MAX) {
+			snprintf(err, errlen, "the document is larger than %d bytes", LJSON_TEXT_MAX);
+			return NULL;
+		}
 		json_t *j = json_stringn(s, len);
 		if (!j)
 			snprintf(err, errlen, "a string is not valid UTF-8");
@@ -56,7 +99,7 @@ json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errle
 	lua_pushnil(L);
 	while (out && lua_next(L, idx)) {
 		count++;
-		json_t *v = ljson_from_lua(L, -1, depth + 1, err, errlen);
+		json_t *v = from_lua(c, -1, depth + 1);
 		if (!v) {
 			lua_pop(L, 2);
 			json_decref(out);
@@ -105,6 +148,15 @@ static bool html_key(const char *k, size_t n)
 
 int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 {
+	size_t values = push_tree(L, j, depth, html);
+	lsb_charge(L, (int64_t)values);
+	return 1;
+}
+
+/* Pushes J; returns the values pushed. */
+static size_t push_tree(lua_State *L, json_t *j, int depth, bool html)
+{
+	size_t values = 1;
 	if (depth > JSON_DEPTH_MAX + 1)
 		return luaL_error(L, "stored document nested too deep");
 	luaL_checkstack(L, 3, "json");
@@ -117,7 +169,7 @@ int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 			if (html && json_is_string(v) && html_key(k, strlen(k)))
 				tmpl_push_safehtml(L, json_string_value(v), json_string_length(v));
 			else
-				ljson_push(L, v, depth + 1, html);
+				values += push_tree(L, v, depth + 1, html);
 			lua_setfield(L, -2, k);
 		}
 		break;
@@ -127,7 +179,7 @@ int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 		size_t i;
 		json_t *v;
 		json_array_foreach(j, i, v) {
-			ljson_push(L, v, depth + 1, html);
+			values += push_tree(L, v, depth + 1, html);
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
 		break;
@@ -151,9 +203,8 @@ int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 		lua_pushnil(L);
 		break;
 	}
-	return 1;
+	return values;
 }
-
 
 /* ---------------------------------------------------------------- one-pass decoding */
 
@@ -392,6 +443,7 @@ static void jp_value(struct jp *p, int depth, bool html)
 void ljson_decode(lua_State *L, const char *text, size_t len, bool html)
 {
 	struct jp p = {.L = L, .s = text, .end = text + len, .html = html};
+	lsb_charge(L, (int64_t)(len / LSB_SCAN_BYTES_PER_UNIT));
 	jp_value(&p, 0, false);
 	jp_ws(&p);
 	if (p.s != p.end)

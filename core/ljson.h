@@ -9,12 +9,15 @@
 #include <stddef.h>
 
 #define JSON_DEPTH_MAX 32
+#define LJSON_TEXT_MAX (16 * 1024 * 1024)      /* about the JSON text of one value from Lua */
 
 /* The Lua value at IDX as JSON: tables with keys 1..n are arrays, tables
  * with string keys objects, the empty table an object, safe HTML its
  * text. NULL with the
  * reason in ERR for what JSON cannot hold (functions, mixed tables,
- * invalid UTF-8, nesting deeper than JSON_DEPTH_MAX). DEPTH starts at 0. */
+ * invalid UTF-8, nesting deeper than JSON_DEPTH_MAX, more than about
+ * LJSON_TEXT_MAX bytes of text). DEPTH starts at 0. The work is charged to
+ * the running request's budget, which may raise after the conversion. */
 json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errlen);
 
 /* Pushes J as a Lua value; may raise (memory): call under protection.

@@ -1,20 +1,22 @@
 /* The sandbox. An allow-list, not a deny-list (Redis script_lua.c): the
  * state opens the standard libraries, copies the permitted functions into
  * one read-only base table, then empties the global table, so the only
- * way to reach a function is through the base. Everything that can run
- * long without executing Lua instructions (string.rep, pattern matching)
- * is checked against the size of its input before it runs. */
+ * way to reach a function is through the base. Every library function
+ * whose work grows with its input is replaced by a metered one
+ * (lmetered.c, lpattern.c) that charges the work to the request's budget,
+ * and so is every allocation: nothing runs long unseen by the budget. */
 #include "lsandbox.h"
 
 #include <lauxlib.h>
 #include <lualib.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "lmetered.h"
 #include "log.h"
+#include "lpattern.h"
 
 static char core_tag;           /* its address tags core yields */
 
@@ -38,13 +40,19 @@ static int sb_co_wrap(lua_State *L);
 static int sb_co_wrapped(lua_State *L);
 static int resume_cont(lua_State *L, int status, lua_KContext ctx);
 static int resume_inner(lua_State *L, lua_State *co, int nargs, int wrap);
-static int sb_str_rep(lua_State *L);
-static int sb_str_pattern(lua_State *L);
-static int sb_str_find(lua_State *L);
-static int check_pattern(lua_State *L, bool plain);
 static int traceback(lua_State *L);
-static void add_lib(lua_State *L, int base, const char *lib, const char *const *names, lua_CFunction *over,
-		    const char *const *over_names);
+static bool alloc_allowed(struct lsandbox *sb, size_t growth);
+static bool spend(struct lbudget *b, int64_t units);
+static int64_t now_ns(void);
+
+/* A library function replaced by ours; WRAPS: ours gets the original as
+ * upvalue 1. */
+struct lib_fn {
+	const char *name;
+	lua_CFunction fn;
+	bool wraps;
+};
+static void add_lib(lua_State *L, int base, const char *lib, const char *const *names, const struct lib_fn *over);
 
 /* ---------------------------------------------------------------- creation */
 
@@ -79,7 +87,7 @@ struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_
 	lua_newtable(L); /* base, index 1 */
 	int base = 1;
 	static const char *const base_names[] = {
-		"assert", "error", "ipairs", "next", "pairs", "select", "tonumber", "tostring",
+		"assert", "error", "ipairs", "next", "pairs", "select", "tostring",
 		"type", "rawequal", "rawlen", "rawget", "getmetatable", "_VERSION", NULL,
 	};
 	lua_getglobal(L, "_G");
@@ -87,6 +95,9 @@ struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_
 		lua_getfield(L, -1, *n);
 		lua_setfield(L, base, *n);
 	}
+	lua_getfield(L, -1, "tonumber");
+	lua_pushcclosure(L, lmt_tonumber, 1);
+	lua_setfield(L, base, "tonumber");
 	lua_pop(L, 1);
 	lua_getglobal(L, "setmetatable");
 	lua_pushcclosure(L, sb_setmetatable, 1);
@@ -100,30 +111,47 @@ struct lsandbox *lsb_new(size_t mem_limit, const char *log_tag, char *err, size_
 	lua_pushcfunction(L, sb_print);
 	lua_setfield(L, base, "print");
 
-	static const char *const string_names[] = {
-		"byte", "char", "format", "len", "lower", "upper", "reverse", "sub",
-		"pack", "packsize", "unpack", NULL,
+	static const char *const string_names[] = {"len", NULL};
+	static const struct lib_fn string_over[] = {
+		{"rep", lmt_str_rep, true},           {"format", lmt_str_format, true},
+		{"byte", lmt_str_byte, true},         {"char", lmt_str_char, true},
+		{"lower", lmt_str_by_length, true},   {"upper", lmt_str_by_length, true},
+		{"reverse", lmt_str_by_length, true}, {"sub", lmt_str_sub, true},
+		{"pack", lmt_str_pack, true},         {"packsize", lmt_str_pack, true},
+		{"unpack", lmt_str_pack, true},       {"find", lpat_find, false},
+		{"match", lpat_match, false},         {"gmatch", lpat_gmatch, false},
+		{"gsub", lpat_gsub, false},           {NULL, NULL, false},
 	};
-	static const char *const string_over[] = {"rep", "find", "match", "gmatch", "gsub", NULL};
-	lua_CFunction string_fns[] = {sb_str_rep, sb_str_find, sb_str_pattern, sb_str_pattern, sb_str_pattern};
-	add_lib(L, base, "string", string_names, string_fns, string_over);
+	add_lib(L, base, "string", string_names, string_over);
 
-	static const char *const table_names[] = {"concat", "insert", "move", "pack", "remove", "sort", "unpack", NULL};
-	add_lib(L, base, "table", table_names, NULL, NULL);
+	static const char *const table_names[] = {NULL};
+	static const struct lib_fn table_over[] = {
+		{"concat", lmt_tbl_concat, false}, {"insert", lmt_tbl_insert, false}, {"move", lmt_tbl_move, false},
+		{"pack", lmt_tbl_pack, true},      {"remove", lmt_tbl_remove, false}, {"sort", lmt_tbl_sort, false},
+		{"unpack", lmt_tbl_unpack, false}, {NULL, NULL, false},
+	};
+	add_lib(L, base, "table", table_names, table_over);
 	static const char *const math_names[] = {
 		"abs", "ceil", "floor", "fmod", "huge", "max", "maxinteger", "min", "mininteger", "modf",
 		"pi", "sqrt", "tointeger", "type", "ult", "exp", "log", "sin", "cos", "tan", "asin", "acos",
 		"atan", "random", "randomseed", NULL,
 	};
-	add_lib(L, base, "math", math_names, NULL, NULL);
-	static const char *const utf8_names[] = {"char", "charpattern", "codepoint", "codes", "len", "offset", NULL};
-	add_lib(L, base, "utf8", utf8_names, NULL, NULL);
+	add_lib(L, base, "math", math_names, NULL);
+	static const char *const utf8_names[] = {"charpattern", "codes", NULL};
+	static const struct lib_fn utf8_over[] = {
+		{"char", lmt_utf8_char, true},     {"codepoint", lmt_utf8_codepoint, true},
+		{"len", lmt_utf8_len, true},       {"offset", lmt_utf8_offset, true},
+		{NULL, NULL, false},
+	};
+	add_lib(L, base, "utf8", utf8_names, utf8_over);
 	static const char *const co_names[] = {"create", "isyieldable", "running", "status", "yield", NULL};
-	static const char *const co_over[] = {"resume", "wrap", NULL};
-	lua_CFunction co_fns[] = {sb_co_resume, sb_co_wrap};
-	add_lib(L, base, "coroutine", co_names, co_fns, co_over);
-	static const char *const os_names[] = {"time", "date", "clock", "difftime", NULL};
-	add_lib(L, base, "os", os_names, NULL, NULL);
+	static const struct lib_fn co_over[] = {
+		{"resume", sb_co_resume, false}, {"wrap", sb_co_wrap, false}, {NULL, NULL, false},
+	};
+	add_lib(L, base, "coroutine", co_names, co_over);
+	static const char *const os_names[] = {"time", "clock", "difftime", NULL};
+	static const struct lib_fn os_over[] = {{"date", lmt_os_date, true}, {NULL, NULL, false}};
+	add_lib(L, base, "os", os_names, os_over);
 
 	/* The string metatable stays (methods on strings), but hidden: its
 	 * __index is the real string library, which must not be changed. */
@@ -233,6 +261,9 @@ int lsb_call(struct lsandbox *sb, int nargs, int nresults, struct lbudget *b, ch
 	sb->budget = b;
 	int st = lua_pcall(L, nargs, nresults, fn);
 	sb->budget = saved;
+	/* The hook may have come closer for costly instructions: the next
+	 * code on this thread starts with the usual step. */
+	lua_sethook(L, sb_hook, LUA_MASKCOUNT, LSB_HOOK_STEP);
 	lua_remove(L, fn);
 	if (st != LUA_OK) {
 		const char *msg = b && b->killed ? b->why : lua_tostring(L, -1);
@@ -286,9 +317,14 @@ void lsb_protect(lua_State *L)
 
 int64_t lsb_now_ms(void)
 {
+	return now_ns() / 1000000;
+}
+
+static int64_t now_ns(void)
+{
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* ---------------------------------------------------------------- limits */
@@ -303,21 +339,69 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 		sb->mem_used -= osize;
 		return NULL;
 	}
-	if (nsize > osize && sb->mem_used + (nsize - osize) > sb->mem_limit) {
-		/* Refused; sticky for the running request so that catching
-		 * "not enough memory" in pcall and retrying goes nowhere. */
-		if (sb->budget && !sb->budget->killed) {
-			sb->budget->killed = true;
-			sb->budget->why = "memory limit exceeded";
-		}
+	if (nsize > osize && !alloc_allowed(sb, nsize - osize))
 		return NULL;
-	}
 	void *p = realloc(ptr, nsize);
 	if (p)
 		sb->mem_used = sb->mem_used - osize + nsize;
 	return p;
 }
 
+/* Whether GROWTH more bytes may be allocated. Building big values is
+ * work too (concatenating long strings, filling tables take few
+ * instructions each), so with a budget the bytes are charged here; the
+ * allocator may not raise, so a refused allocation is the error and the
+ * sticky kill says why. */
+static bool alloc_allowed(struct lsandbox *sb, size_t growth)
+{
+	struct lbudget *b = sb->budget;
+	if (sb->mem_used + growth > sb->mem_limit) {
+		/* Sticky for the running request, so that catching "not enough
+		 * memory" in pcall and retrying goes nowhere. */
+		if (b && !b->killed) {
+			b->killed = true;
+			b->why = "memory limit exceeded";
+		}
+		return false;
+	}
+	if (!b)
+		return true;
+	b->alloc_bytes += growth;
+	if (b->alloc_bytes >= LSB_ALLOC_CHECK) {
+		int64_t units = (int64_t)(b->alloc_bytes / LSB_BYTES_PER_UNIT);
+		b->alloc_bytes = 0;
+		return spend(b, units);
+	}
+	return !b->killed;
+}
+
+/* Takes UNITS from B and looks at the clock every LSB_CLOCK_UNITS; false
+ * (and B killed) when either is spent. Never raises. */
+static bool spend(struct lbudget *b, int64_t units)
+{
+	if (b->killed)
+		return false;
+	b->instructions -= units;
+	b->unclocked += units;
+	if (b->instructions <= 0) {
+		b->killed = true;
+		b->why = "instruction limit exceeded";
+	} else if (b->unclocked >= LSB_CLOCK_UNITS) {
+		b->unclocked = 0;
+		if (lsb_now_ms() > b->deadline_ms) {
+			b->killed = true;
+			b->why = "time limit exceeded";
+		}
+	}
+	return !b->killed;
+}
+
+/* Every LSB_HOOK_STEP instructions (fewer once they turned out costly):
+ * charges them and looks at the clock. One instruction may do much work
+ * in C (comparing or copying long strings, passing a million values), so
+ * when an interval took long the hook comes more often for the rest of
+ * the coroutine's life: the deadline then holds within a few such
+ * instructions. */
 static void sb_hook(lua_State *L, lua_Debug *ar)
 {
 	struct lsandbox *sb = lsb_of(L);
@@ -328,12 +412,39 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 		lua_pushstring(L, b->why);
 		lua_error(L);
 	}
-	b->instructions -= LSB_HOOK_STEP;
+	int step = lua_gethookcount(L);
+	b->instructions -= step;
 	if (b->instructions <= 0)
 		kill_now(L, b, "instruction limit exceeded");
-	if (lsb_now_ms() > b->deadline_ms)
+	int64_t now = now_ns();
+	if (now / 1000000 > b->deadline_ms)
 		kill_now(L, b, "time limit exceeded");
+	if (b->hook_ns && step > LSB_HOOK_STEP_SLOW && now - b->hook_ns > LSB_SLOW_INTERVAL_NS)
+		lua_sethook(L, sb_hook, LUA_MASKCOUNT, LSB_HOOK_STEP_SLOW);
+	b->hook_ns = now;
+	b->unclocked = 0;
 }
+
+void lsb_charge(lua_State *L, int64_t units)
+{
+	if (!lsb_try_charge(L, units)) {
+		lua_pushstring(L, lsb_of(L)->budget->why);
+		lua_error(L);
+	}
+}
+
+bool lsb_try_charge(lua_State *L, int64_t units)
+{
+	struct lsandbox *sb = lsb_of(L);
+	struct lbudget *b = sb ? sb->budget : NULL;
+	return !b || spend(b, units);
+}
+
+void lsb_charge_bytes(lua_State *L, size_t n)
+{
+	lsb_charge(L, (int64_t)(n / LSB_BYTES_PER_UNIT));
+}
+
 
 static void kill_now(lua_State *L, struct lbudget *b, const char *why)
 {
@@ -379,11 +490,10 @@ static int readonly_newindex(lua_State *L)
 	return luaL_error(L, "the table is read-only");
 }
 
-/* Copies the permitted fields of library LIB into a new table, replaces
- * some with our versions (each gets the original as upvalue 1), and puts
+/* Copies the permitted fields of library LIB into a new table, adds our
+ * replacements (those that wrap get the original as upvalue 1), and puts
  * a read-only proxy of it in the base under LIB. */
-static void add_lib(lua_State *L, int base, const char *lib, const char *const *names, lua_CFunction *over,
-		    const char *const *over_names)
+static void add_lib(lua_State *L, int base, const char *lib, const char *const *names, const struct lib_fn *over)
 {
 	lua_getglobal(L, lib);
 	int src = lua_gettop(L);
@@ -392,10 +502,14 @@ static void add_lib(lua_State *L, int base, const char *lib, const char *const *
 		lua_getfield(L, src, *n);
 		lua_setfield(L, -2, *n);
 	}
-	for (int i = 0; over_names && over_names[i]; i++) {
-		lua_getfield(L, src, over_names[i]);
-		lua_pushcclosure(L, over[i], 1);
-		lua_setfield(L, -2, over_names[i]);
+	for (const struct lib_fn *f = over; f && f->name; f++) {
+		if (f->wraps) {
+			lua_getfield(L, src, f->name);
+			lua_pushcclosure(L, f->fn, 1);
+		} else {
+			lua_pushcfunction(L, f->fn);
+		}
+		lua_setfield(L, -2, f->name);
 	}
 	lsb_protect(L);
 	lua_setfield(L, base, lib);
@@ -496,6 +610,7 @@ static int sb_load(lua_State *L)
 		lua_pushliteral(L, "only text chunks can be loaded");
 		return 2;
 	}
+	lsb_charge(L, (int64_t)(len / LSB_SCAN_BYTES_PER_UNIT) + 1);      /* compiling reads every byte */
 	int env = 4;
 	if (lua_isnoneornil(L, 4)) {
 		lsb_push_env(lsb_of(L));
@@ -600,6 +715,7 @@ static int resume_inner(lua_State *L, lua_State *co, int nargs, int wrap)
 		lua_pushliteral(L, "cannot resume dead coroutine");
 		return 2;
 	}
+	lsb_charge(L, nargs);
 	if (!lua_checkstack(co, nargs))
 		return luaL_error(L, "too many arguments to resume");
 	lua_xmove(L, co, nargs);
@@ -647,80 +763,4 @@ static int resume_cont(lua_State *L, int status, lua_KContext ctx)
 		nargs = lua_gettop(L) - 1;
 	}
 	return resume_inner(L, co, nargs, wrap);
-}
-
-/* ---------------------------------------------------------------- strings */
-
-static int sb_str_rep(lua_State *L)
-{
-	size_t l, lsep;
-	luaL_checklstring(L, 1, &l);
-	lua_Integer n = luaL_checkinteger(L, 2);
-	luaL_optlstring(L, 3, "", &lsep);
-	if (n > 0) {
-		double total = (double)l * (double)n + (double)lsep * (double)(n - 1);
-		if (total > LSB_STRING_MAX)
-			return luaL_error(L, "string.rep: result of %I bytes is over the limit of %d",
-					  (lua_Integer)(total > 9e18 ? 9e18 : total),
-					  LSB_STRING_MAX);
-	}
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
-}
-
-/* Lua's matcher backtracks: with k quantifiers a subject of n bytes may
- * cost about n^k steps (n^(k+1) unanchored), inside one C call the count
- * hook never sees. Refuse the combinations whose worst case is too
- * large; plain searches and patterns without quantifiers always run. */
-static int sb_str_find(lua_State *L)
-{
-	return check_pattern(L, lua_gettop(L) >= 4 && lua_toboolean(L, 4));
-}
-
-static int sb_str_pattern(lua_State *L)
-{
-	return check_pattern(L, false);
-}
-
-static int check_pattern(lua_State *L, bool plain)
-{
-	size_t n, plen;
-	luaL_checklstring(L, 1, &n);
-	const char *p = luaL_checklstring(L, 2, &plen);
-	if (!plain) {
-		int quantifiers = 0;
-		bool anchored = plen > 0 && p[0] == '^';
-		for (size_t i = 0; i < plen; i++) {
-			if (p[i] == '%') {
-				i++;
-				continue;
-			}
-			if (p[i] == '[') {
-				/* skip the set: ']' right after '[' or '[^' is literal */
-				i++;
-				if (i < plen && p[i] == '^')
-					i++;
-				if (i < plen && p[i] == ']')
-					i++;
-				while (i < plen && p[i] != ']') {
-					if (p[i] == '%')
-						i++;
-					i++;
-				}
-				continue;
-			}
-			if (p[i] == '*' || p[i] == '+' || p[i] == '-' || p[i] == '?')
-				quantifiers++;
-		}
-		double exponent = quantifiers + (anchored ? 0 : 1);
-		if (quantifiers > 0 && pow((double)n + 1, exponent) > LSB_PATTERN_COST_MAX)
-			return luaL_error(L, "pattern too costly for a subject of %d bytes (%d quantifiers); "
-					     "use a shorter subject or a simpler pattern", (int)n, quantifiers);
-	}
-	lua_pushvalue(L, lua_upvalueindex(1));
-	lua_insert(L, 1);
-	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-	return lua_gettop(L);
 }

@@ -14,14 +14,25 @@
 #include <stdint.h>
 
 #define LSB_HOOK_STEP 1000              /* instructions between hook calls */
+#define LSB_HOOK_STEP_SLOW 10           /* ... once instructions turned out costly */
+#define LSB_SLOW_INTERVAL_NS 1000000    /* a hook interval this long means costly instructions */
+#define LSB_CLOCK_UNITS 1000            /* charged units between looks at the clock */
+#define LSB_ALLOC_CHECK (64 * 1024)     /* allocated bytes between charges */
+#define LSB_BYTES_PER_UNIT 16           /* bytes copied that one unit stands for */
+#define LSB_SCAN_BYTES_PER_UNIT 4       /* bytes looked at one by one (decoded, converted, parsed) */
 #define LSB_STRING_MAX (8 * 1024 * 1024) /* largest string.rep result */
-#define LSB_PATTERN_COST_MAX 1e9        /* estimated backtracking steps */
 #define LSB_PRINT_MAX 100               /* print lines logged per budget */
 
-/* What one request (or one load) may spend. */
+/* What one request (or one load) may spend. A unit is about one Lua
+ * instruction's worth of work: the count hook charges the instructions,
+ * the library functions whose work grows with their input charge theirs
+ * (lsb_charge), and so does every allocation. */
 struct lbudget {
-	int64_t instructions;   /* left; the hook takes LSB_HOOK_STEP at a time */
+	int64_t instructions;   /* units left */
 	int64_t deadline_ms;    /* CLOCK_MONOTONIC milliseconds */
+	int64_t unclocked;      /* units charged since the clock was last read */
+	int64_t hook_ns;        /* when the count hook last ran (0: not yet) */
+	size_t alloc_bytes;     /* allocated since the last charge for it */
 	bool killed;            /* sticky: every later hook and pcall re-raises */
 	const char *why;
 	unsigned prints;
@@ -72,6 +83,19 @@ int lsb_resume(struct lsandbox *sb, lua_State *co, int nargs, int *nres, struct 
 /* Core functions yield with this tag as their first value. */
 void lsb_push_core_tag(lua_State *L);
 bool lsb_core_yield(lua_State *co, int nres);
+
+/* Charges UNITS of work done by C code (a library function, a core
+ * function) to the running budget; raises the sticky kill when the units
+ * or the time are spent. Call it before the work where the cost is known
+ * in advance, so that a refused call does none of it. Nothing happens on
+ * a state without a budget. */
+void lsb_charge(lua_State *L, int64_t units);
+/* The same without raising, for a caller that holds what Lua would not
+ * free: false when the budget is now spent (then free it and call
+ * lsb_charge(L, 0), which raises the kill). */
+bool lsb_try_charge(lua_State *L, int64_t units);
+/* The same for copying N bytes (LSB_BYTES_PER_UNIT each unit). */
+void lsb_charge_bytes(lua_State *L, size_t n);
 
 /* A budget from limits: instructions and milliseconds from now. */
 void lsb_budget_init(struct lbudget *b, int64_t instructions, int64_t ms);

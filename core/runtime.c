@@ -574,6 +574,8 @@ static const char *template_translate(void *arg, const char *key)
 }
 
 /* core.render(plugin, name, view, strings) -> safe HTML */
+static int push_rendered(lua_State *L);
+
 static int core_render(lua_State *L)
 {
 	struct render_ctx rc = {.ts = ts_of(L), .L = L, .strings = LUA_NOREF};
@@ -598,8 +600,21 @@ static int core_render(lua_State *L)
 		tbuf_free(&out);
 		return plugin_error(L, "render: %s", err);
 	}
-	tmpl_push_safehtml(L, out.data ? out.data : "", out.len);
+	/* Pushing may fail (memory, a spent budget): the buffer is freed
+	 * either way before the error goes on. */
+	lua_pushcfunction(L, push_rendered);
+	lua_pushlightuserdata(L, &out);
+	int st = lua_pcall(L, 1, 1, 0);
 	tbuf_free(&out);
+	if (st != LUA_OK)
+		return lua_error(L);
+	return 1;
+}
+
+static int push_rendered(lua_State *L)
+{
+	const struct tbuf *out = lua_touserdata(L, 1);
+	tmpl_push_safehtml(L, out->data ? out->data : "", out->len);
 	return 1;
 }
 
@@ -1451,13 +1466,15 @@ static void rq_step(struct rt_req *rq, int nargs)
 		const char *msg = rq->budget.killed ? rq->budget.why : lua_tostring(rq->co, -1);
 		char where[600] = "";
 		if (rq->budget.killed) {
-			/* Say where it was stopped. */
+			/* Say where it was stopped: in the plugin's code, not in
+			 * the runtime's wrapper (plugin.render) that it called. */
 			lua_Debug ar;
 			for (int level = 0; lua_getstack(rq->co, level, &ar); level++) {
 				lua_getinfo(rq->co, "Sl", &ar);
 				if (ar.currentline > 0) {
 					snprintf(where, sizeof(where), "%s:%d: ", ar.short_src, ar.currentline);
-					break;
+					if (strcmp(ar.short_src, "prelude") != 0)
+						break;
 				}
 			}
 		}
@@ -1800,7 +1817,7 @@ static int rawfield(lua_State *L, int idx, const char *name)
  * redirect, headers}. Returns NULL or what is wrong with it. Strings stay
  * valid while the answer table is on the stack; JSON is encoded into
  * *json (freed by the caller). */
-static const char *read_answer(lua_State *co, int idx, struct answer *a, char **json)
+static const char *read_answer(lua_State *co, int idx, struct answer *a, char **json, char *why, size_t whylen)
 {
 	size_t len;
 	a->status = 200;
@@ -1840,10 +1857,9 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 	}
 	lua_settop(co, top);
 	if (!a->body && rawfield(co, idx, "json") != LUA_TNIL) {
-		char err[200];
-		json_t *j = ljson_from_lua(co, -1, 0, err, sizeof(err));
+		json_t *j = ljson_from_lua(co, -1, 0, why, whylen);
 		if (!j)
-			return "json cannot be encoded";
+			return why;
 		*json = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
 		json_decref(j);
 		if (!*json)
@@ -1911,12 +1927,13 @@ struct read_ctx {
 	struct answer *a;
 	char **json;
 	const char *bad;
+	char why[240];
 };
 
 static int read_answer_protected(lua_State *co)
 {
 	struct read_ctx *c = lua_touserdata(co, 2);
-	c->bad = read_answer(co, 1, c->a, c->json);
+	c->bad = read_answer(co, 1, c->a, c->json, c->why, sizeof(c->why));
 	return 0;
 }
 

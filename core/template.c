@@ -2,6 +2,7 @@
  * value is fixed at compile time from the HTML context around it, so no
  * view data can become markup, script or a dangerous URL. */
 #include "template.h"
+#include "lsandbox.h"
 #include "utf8.h"
 
 #include <lauxlib.h>
@@ -172,6 +173,7 @@ struct rstate {
 	int view;
 	struct tbuf *out;
 	size_t iterations, max_iter, max_depth, nest;
+	unsigned steps;         /* nodes rendered, not yet charged to the Lua budget */
 	int rcdata;             /* inside <title>/<textarea>: safe HTML is escaped too */
 	int failed;
 	char *err;
@@ -1733,6 +1735,8 @@ static int render_protected(lua_State *L)
 	struct rstate *rs = lua_touserdata(L, 1);
 	rs->view = 2;
 	render_template(rs, rs->cur, 0, NULL);
+	/* The nodes and the bytes made, as work of the request's Lua. */
+	lsb_charge(L, (int64_t)rs->steps + (int64_t)(rs->out->len / LSB_BYTES_PER_UNIT));
 	return 0;
 }
 
@@ -1776,6 +1780,10 @@ static int render_node(struct rstate *rs, const struct chain *ch, const struct t
 	lua_State *L = rs->L;
 	rs->cur = t;
 	rs->line = n->line;
+	if (++rs->steps >= 1024) {
+		lsb_charge(L, rs->steps);
+		rs->steps = 0;
+	}
 	switch (n->kind) {
 	case N_TEXT:
 		return out(rs, t->pool + n->str, n->len);

@@ -117,6 +117,51 @@ R["coroutine-close"] = function()
 end
 for name, fn in pairs(R) do plugin.route("GET", "/bomb/" .. name, fn) end
 
+-- Work done in C, by the library and by the plugin API: each bounded by
+-- the time limit and the instruction limit like Lua's own instructions.
+local C = {}
+C["pattern-b"] = function() return { text = "survived " .. tostring(string.rep("(", 1e6):match("%b()")) } end
+C["gmatch-b"] = function()
+	for _ in string.rep("(", 1e6):gmatch("%b()") do end
+	return { text = "survived" }
+end
+C["gsub-loop"] = function()
+	local s = ("a"):rep(2 * 2^20)
+	while true do s = s:gsub("a", "c"); s = s:gsub("c", "a") end
+end
+C["sort-loop"] = function()
+	local t = {}
+	for i = 1, 1e5 do t[i] = -i end
+	while true do table.sort(t) end
+end
+C["move"] = function()
+	table.move({ 1 }, 1, 2^53, 2)
+	return { text = "survived" }
+end
+C["render-loop"] = function()
+	local items = {}
+	for i = 1, 1e4 do items[i] = i end
+	while true do plugin.render("loop.html", { items = items }) end
+end
+for name, fn in pairs(C) do plugin.route("GET", "/work/" .. name, fn) end
+
+-- A table that holds the same subtable twice at every level: 2^30 leaves
+-- in a few kilobytes of Lua.
+local function dag()
+	local t = { 1 }
+	for _ = 1, 30 do t = { t, t } end
+	return t
+end
+plugin.route("GET", "/work/store-dag", function()
+	plugin.store.put("dag", dag())
+	return { text = "survived" }
+end)
+plugin.route("GET", "/work/api-dag", function()
+	plugin.api.post("/tables", { title = dag() })
+	return { text = "survived" }
+end)
+plugin.route("GET", "/work/json-dag", function() return { json = dag() } end)
+
 -- Loops until the time limit: the instruction limit is set high.
 plugin.route("GET", "/slow", function()
 	local t0 = os.clock()
@@ -149,8 +194,8 @@ LIMITS = {
     "concat": "limit exceeded",
     "rep": "string.rep",
     "rep-sep": "string.rep",
-    "find": "pattern too costly",
-    "gmatch": "pattern too costly",
+    "find": "instruction limit exceeded",
+    "gmatch": "instruction limit exceeded",
     "recursion": "",
     "io": "undeclared global 'io'",
     "io-open": "undeclared global 'io'",
@@ -176,6 +221,7 @@ def bomb_bundle(root, name="Gemeente Bom"):
     return write_bundle(root, {
         "tenant.lua": f'return {{ name = "{name}", plugins = {{ bomb = true }} }}\n',
         "plugins/bomb.lua": BOMB,
+        "templates/loop.html": "{% for i in items %}<i>{{ i }}</i>{% end %}\n",
     })
 
 
@@ -224,6 +270,50 @@ def test_a_time_limit_stops_a_loop_that_pcall_cannot_swallow(bombed):
         healthy(d, host, other)
     st, _, body = get(d, host, "/ok")
     assert (st, body) == (200, "ok")
+
+
+WORK_IN_C = ("pattern-b", "gmatch-b", "gsub-loop", "sort-loop", "move", "render-loop")
+
+
+def test_work_in_c_is_stopped_by_the_time_limit(bombed):
+    """With instructions to spare, the deadline alone stops work that the
+    library or the plugin API does in C; before it was metered, "%b()"
+    over a million "(" ran for minutes."""
+    d, host, other = bombed("rl-cwork", env={"AANTAFEL_LUA_TIME_LIMIT": "300ms",
+                                             "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000000",
+                                             "AANTAFEL_LUA_MEMORY_LIMIT": "64MiB"})
+    for route in WORK_IN_C:
+        rid = expect_500(d, host, f"/work/{route}")
+        line = error_line(d, rid)
+        assert "time limit exceeded" in line, (route, line)
+        assert re.search(r"plugins/bomb\.lua:\d+: ", line), (route, line)
+        healthy(d, host, other)
+
+
+def test_work_in_c_is_counted_by_the_instruction_limit(bombed):
+    """With time to spare, the instruction limit stops the same work: it is
+    charged to the request as instructions are."""
+    d, host, other = bombed("rl-cunits", env={"AANTAFEL_LUA_TIME_LIMIT": "60s",
+                                              "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000",
+                                              "AANTAFEL_LUA_MEMORY_LIMIT": "64MiB"})
+    for route in WORK_IN_C:
+        rid = expect_500(d, host, f"/work/{route}")
+        line = error_line(d, rid)
+        assert "instruction limit exceeded" in line, (route, line)
+        healthy(d, host, other)
+
+
+def test_a_document_of_shared_subtables_is_refused_by_its_size(bombed):
+    """2^30 leaves in a few kilobytes of Lua: turned into JSON they would
+    take the process's memory (jansson's, outside the Lua cap). The
+    conversion stops at its size limit with a clear error."""
+    d, host, other = bombed("rl-dag", env={"AANTAFEL_LUA_TIME_LIMIT": "60s",
+                                           "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000000"})
+    for route in ("store-dag", "api-dag", "json-dag"):
+        rid = expect_500(d, host, f"/work/{route}")
+        line = error_line(d, rid)
+        assert "larger than 16777216 bytes" in line, (route, line)
+        healthy(d, host, other)
 
 
 def test_a_slow_tenant_does_not_stop_the_others(bombed):

@@ -3,6 +3,8 @@
  * must fail cleanly, every runaway must be stopped, and the state must
  * stay usable afterwards. */
 #include <lauxlib.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +25,14 @@ static int failures;
 
 static struct lsandbox *sb;
 
-/* Runs CODE in a fresh environment on the main thread; returns 0 and puts
- * the first result (as string) in out, or -1 with the error in out. */
-static int run(const char *code, char *out, size_t outlen)
+/* Runs CODE in a fresh environment on the main thread within INSTRUCTIONS
+ * and MS; returns 0 and puts the first result (as string) in out, or -1
+ * with the error in out. */
+static int run_within(const char *code, int64_t instructions, int64_t ms, char *out, size_t outlen)
 {
 	char err[512];
 	struct lbudget b;
-	lsb_budget_init(&b, 20 * 1000 * 1000, 5000);
+	lsb_budget_init(&b, instructions, ms);
 	lsb_push_env(sb);
 	if (lsb_load(sb, code, strlen(code), "test.lua", -1, err, sizeof(err)) != 0) {
 		lua_pop(sb->L, 1);
@@ -46,6 +49,92 @@ static int run(const char *code, char *out, size_t outlen)
 	snprintf(out, outlen, "%s", s ? s : "");
 	lua_pop(sb->L, 2);
 	return 0;
+}
+
+static int run(const char *code, char *out, size_t outlen)
+{
+	return run_within(code, 20 * 1000 * 1000, 5000, out, outlen);
+}
+
+/* Work done in C by library functions, and by single instructions over
+ * long values. Each must be stopped by the deadline alone (an instruction
+ * budget that never runs out, 100 ms) and, where the work is the library
+ * function's, by the instruction budget alone (a deadline that never
+ * comes in this test's lifetime): a function that did its work unseen
+ * would run for minutes and fail by ctest's timeout. */
+struct c_work {
+	const char *code;
+	bool charged;           /* the library charges it: the instruction budget stops it too */
+};
+
+static const struct c_work c_work[] = {
+	/* patterns of every kind */
+	{"return string.rep('(', 1000000):match('%b()')", true},
+	{"for _ in string.rep('(', 1000000):gmatch('%b()') do end", true},
+	{"return string.rep('(', 1000000):find('%b()')", true},
+	{"return (string.rep('(', 1000000):gsub('%b()', ''))", true},
+	{"return ('a'):rep(100000):match('.-.-.-b')", true},
+	{"return ('a'):rep(2^22):find('.-%f[b]')", true},
+	{"return ('a'):rep(2^20):find('(a*)%1b')", true},
+	{"local s = ('a'):rep(2^22) while true do s = s:gsub('a', 'c') s = s:gsub('c', 'a') end", true},
+	{"local s = ('a'):rep(2^20) while true do s = s:gsub('a', '%0') end", true},
+	{"local s = ('a'):rep(2^20) while true do s = s:gsub('a', {}) end", true},
+	{"return ('a'):rep(2^22):find(('a'):rep(2^20) .. 'b', 1, true)", true},
+	{"for _ in ('a'):rep(2^22):gmatch('') do end", true},
+	/* string */
+	{"local s = ('x'):rep(2^22) while true do local _ = s:upper() end", true},
+	{"local s = ('x'):rep(2^22) while true do local _ = s:reverse() end", true},
+	{"local s = ('x'):rep(2^22) while true do local _ = string.format('%s', s) end", true},
+	{"local s = ('x'):rep(2^20) while true do local _ = string.format('%q', s) end", true},
+	{"local s = ('x'):rep(2^20) while true do local _ = s:sub(2) end", true},
+	{"local s = ('x'):rep(2^19) while true do local _ = s:byte(1, -1) end", true},
+	{"local t = {} for i = 1, 2^16 do t[i] = 65 end while true do local _ = string.char(table.unpack(t)) end", true},
+	{"local s = ('x'):rep(2^20) while true do local _ = string.pack('s4', s) end", true},
+	{"local s = ('9'):rep(2^20) while true do local _ = tonumber(s) end", true},
+	{"local f = ('%c'):rep(1000) while true do local _ = os.date(f) end", true},
+	{"local src = 'return ' .. ('1 + '):rep(2^16) .. '1' while true do load(src) end", true},
+	/* table */
+	{"local t = {} for i = 1, 1e5 do t[i] = 'abcdefgh' end while true do local _ = table.concat(t, ',') end", true},
+	{"local t = {} for i = 1, 1e5 do t[i] = 1e5 - i end while true do table.sort(t) end", true},
+	{"local t = {} for i = 1, 1e5 do t[i] = i end while true do table.sort(t, function(a, b) return a > b end) end",
+	 true},
+	{"local t = {} for i = 1, 2e5 do t[i] = i end while true do local _ = select('#', table.unpack(t)) end", true},
+	{"local t = {} for i = 1, 2e5 do t[i] = i end while true do local _ = table.pack(table.unpack(t)) end", true},
+	{"return table.move({1}, 1, 2^53, 2)", true},
+	{"table.insert(setmetatable({}, {__len = function() return 2^53 end}), 1, 'x')", true},
+	{"table.remove(setmetatable({}, {__len = function() return 2^53 end}), 1)", true},
+	{"return table.concat(setmetatable({}, {__len = function() return 2^53 end, __index = function() return 'x' end}))",
+	 true},
+	{"local t = {} for i = 1, 1e5 do t[i] = i end while true do table.insert(t, 1, 0) table.remove(t, 1) end", true},
+	/* utf8 */
+	{"local s = ('\xc3\xa9'):rep(2^20) while true do local _ = utf8.len(s) end", true},
+	{"local s = ('x'):rep(2^19) while true do local _ = utf8.codepoint(s, 1, -1) end", true},
+	{"local s = ('x'):rep(2^22) while true do local _ = utf8.offset(s, -1) end", true},
+	{"local t = {} for i = 1, 2^16 do t[i] = 233 end while true do local _ = utf8.char(table.unpack(t)) end", true},
+	/* coroutines carrying many values */
+	{"local co = coroutine.wrap(function() while true do coroutine.yield() end end)"
+	 " local t = {} for i = 1, 1e5 do t[i] = i end while true do co(table.unpack(t)) end", true},
+	/* single instructions over long values: the deadline only */
+	{"local s, t = ('x'):rep(2^22), ('x'):rep(2^22) while true do local _ = (s == t) end", false},
+	{"local s, t = ('x'):rep(2^22), ('x'):rep(2^22) while true do local _ = (s < t) end", false},
+	{"local s = ('x'):rep(2^22) while true do local _ = s .. 'y' end", true},
+	{"local t = {} for i = 1, 2e5 do t[i] = i end local function f(...) return ... end"
+	 " while true do f(table.unpack(t)) end", true},
+	{NULL, false},
+};
+
+static void expect_bounded(void)
+{
+	char out[512];
+	for (const struct c_work *w = c_work; w->code; w++) {
+		int rc = run_within(w->code, INT64_MAX / 4, 100, out, sizeof(out));
+		CHECK(rc == -1 && strstr(out, "time limit exceeded"), "[%s] within 100 ms: %s", w->code, out);
+		if (!w->charged)
+			continue;
+		rc = run_within(w->code, 10 * 1000 * 1000, 600 * 1000, out, sizeof(out));
+		CHECK(rc == -1 && (strstr(out, "instruction limit exceeded") || strstr(out, "memory limit exceeded")),
+		      "[%s] within 10 million units: %s", w->code, out);
+	}
 }
 
 static void expect_error(const char *code, const char *needle)
@@ -200,14 +289,23 @@ int main(void)
 		     " local t = {} for i = 1, 1e6 do t[i] = i end return 'survived'",
 		     "memory limit exceeded");
 	expect_error("return ('a'):rep(1e9)", "over the limit");
-	expect_error("return ('a'):rep(2000):find('.-.-.-b')", "pattern too costly");
+	expect_error("return ('a'):rep(2000):find('.-.-.-b')", "instruction limit exceeded");
 	expect_error("return string.rep('ab', 1e8, ',')", "over the limit");
-	expect_error("return (('a'):rep(24)):find(('a?'):rep(24) .. ('a'):rep(24))", "pattern too costly");
+	expect_error("return (('a'):rep(24)):find(('a?'):rep(24) .. ('a'):rep(24))", "instruction limit exceeded");
 	expect_error("setmetatable({}, {__gc = function() while true do end end})", "finalizers (__gc) are not available");
 	expect_error("setmetatable({}, {__gc = false})", "finalizers");
 	expect_result("return getmetatable(setmetatable({}, {__index = {x = 1}})).__index.x", "1");
 	expect_result("return 'still alive'", "still alive");
 	CHECK(sb->mem_used < 8 * 1024 * 1024, "memory after the bombs: %zu bytes", sb->mem_used);
+
+	expect_bounded();
+	/* Repeating nothing is nothing, at once (Lua's own copies nothing 2^50 times). */
+	expect_result("return #string.rep('', 2^50) + #string.rep('', 2^50, '')", "0");
+	/* The length is asked once: a __len that answers 1 to a check and 2^53
+	 * afterwards gets the work of 1. */
+	expect_result("local n = 0 local t = setmetatable({}, {__len = function() n = n + 1 return n == 1 and 1 or 2^53 end})"
+		      " table.insert(t, 1, 'x') return n .. rawget(t, 1)", "1x");
+	expect_result("return 'still alive'", "still alive");
 
 	/* Core yields travel through the plugin's own coroutines. */
 	int calls;
