@@ -1757,45 +1757,63 @@ void rq_answered(struct db_txn *txn, enum db_status st, void *arg)
 /* ---------------------------------------------------------------- answering */
 
 
-static bool header_name_ok(const char *s)
+/* What a handler may answer as a raw body: an allow-list, since markup
+ * (HTML, XML, SVG, XSL, multipart/x-mixed-replace and whatever a browser
+ * learns to render next) may come from templates only. docs/plugins.md
+ * lists them. */
+static const char *const body_types[] = {
+	"text/plain", "text/css", "text/csv", "text/calendar", "text/markdown",
+	"application/json", "application/geo+json", "application/ld+json", "application/pdf", "application/zip",
+	"application/octet-stream",
+	"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/x-icon",
+	"font/woff", "font/woff2",
+	NULL,
+};
+
+/* ... and the headers it may set beside them. */
+static const char *const answer_headers[] = {
+	"Cache-Control", "Content-Disposition", "Content-Language", "ETag", "Expires", "Last-Modified",
+	"Retry-After", "Vary", "X-Robots-Tag", NULL,
+};
+
+/* A type of the list, in any case, with at most a charset parameter:
+ * "text/csv; charset=utf-8". */
+static bool body_type_ok(const char *t)
 {
-	if (!*s || strlen(s) > 64)
+	size_t n = strcspn(t, ";");
+	bool listed = false;
+	for (const char *const *b = body_types; *b && !listed; b++)
+		listed = strlen(*b) == n && strncasecmp(*b, t, n) == 0;
+	if (!listed)
 		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-'))
+	if (t[n] == '\0')
+		return true;
+	const char *p = t + n + 1;
+	while (*p == ' ')
+		p++;
+	if (strncasecmp(p, "charset=", 8) != 0)
+		return false;
+	p += 8;
+	if (!*p)
+		return false;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_'))
 			return false;
 	return true;
 }
 
-/* A media type "type/subtype" with optional ";params": no spaces before
- * it, no list (browsers take the last of "a, b"), and nothing a browser
- * renders as a document with script: HTML, XML, SVG. */
-static bool body_type_ok(const char *t)
+static bool answer_header_ok(const char *name, const char *value)
 {
-	size_t n = strlen(t);
-	if (n == 0 || n > 100 || strchr(t, ','))
-		return false;
-	size_t slash = 0, i = 0;
-	for (; i < n && t[i] != ';'; i++) {
-		char c = t[i];
-		if (c == '/' && slash == 0 && i > 0) {
-			slash = i;
+	for (const char *const *h = answer_headers; *h; h++) {
+		if (strcasecmp(*h, name) != 0)
 			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-		      c == '+' || c == '-' || c == '_'))
-			return false;
+		/* A download or shown in place; the name is the plugin's. */
+		if (strcasecmp(name, "Content-Disposition") == 0)
+			return strncasecmp(value, "attachment", 10) == 0 || strncasecmp(value, "inline", 6) == 0;
+		return true;
 	}
-	if (slash == 0 || slash + 1 >= i)
-		return false;
-	for (size_t k = i; k < n; k++)
-		if ((unsigned char)t[k] < 0x20 || t[k] == 0x7f)
-			return false;
-	char mt[101];
-	for (size_t k = 0; k < i; k++)
-		mt[k] = (char)((t[k] >= 'A' && t[k] <= 'Z') ? t[k] + 32 : t[k]);
-	mt[i] = '\0';
-	return strcmp(mt, "text/html") != 0 && !strstr(mt, "xml") && !strstr(mt, "svg") && !strstr(mt, "html");
+	return false;
 }
 
 static bool header_value_ok(const char *s)
@@ -1877,7 +1895,10 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 			return "a body needs its type, e.g. type = \"text/css\"";
 		a->type = lua_tostring(co, -1);
 		if (!body_type_ok(a->type))
-			return "a body's type must be one media type, and it may not be HTML, XML or SVG: use html = plugin.render(...)";
+			return "a body's type must be one of text/plain, text/css, text/csv, text/calendar, text/markdown,"
+			       " application/json, geo+json, ld+json, pdf, zip, octet-stream, image/png, jpeg, gif, webp,"
+			       " avif, x-icon, font/woff, woff2 (with at most a charset): markup comes from"
+			       " html = plugin.render(...)";
 	}
 	lua_settop(co, top);
 	if (rawfield(co, idx, "redirect") != LUA_TNIL) {
@@ -1908,11 +1929,10 @@ static const char *read_answer(lua_State *co, int idx, struct answer *a, char **
 		while (lua_next(co, -2)) {
 			const char *k = lua_type(co, -2) == LUA_TSTRING ? lua_tostring(co, -2) : NULL;
 			const char *v = lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1) : NULL;
-			if (!k || !v || !header_name_ok(k) || !header_value_ok(v) || strlen(v) > 255 ||
-			    a->nheaders == 16 || strcasecmp(k, "content-type") == 0 || strcasecmp(k, "content-length") == 0 ||
-			    strcasecmp(k, "set-cookie") == 0 || strcasecmp(k, "transfer-encoding") == 0)
-				return "headers must be at most 16 name = value strings (not Content-Type, Content-Length,"
-				       " Transfer-Encoding or Set-Cookie)";
+			if (!k || !v || !header_value_ok(v) || strlen(v) > 255 || a->nheaders == 16 || !answer_header_ok(k, v))
+				return "headers must be at most 16 name = value strings of Cache-Control, Content-Disposition"
+				       " (attachment or inline), Content-Language, ETag, Expires, Last-Modified, Retry-After,"
+				       " Vary and X-Robots-Tag";
 			snprintf(a->headers[a->nheaders][0], 256, "%s", k);
 			snprintf(a->headers[a->nheaders][1], 256, "%s", v);
 			a->nheaders++;

@@ -107,7 +107,7 @@ end
 
 plugin.route("GET", "/gedeeld", function(req) return show(req) end)
 plugin.route("GET", "/eigen", function(req) return show(req, { shared = false }) end)
-plugin.route("GET", "/met-kop", function(req) return show(req, { headers = { ["X-Eigen"] = "ja" } }) end)
+plugin.route("GET", "/met-kop", function(req) return show(req, { headers = { ["X-Robots-Tag"] = "noindex" } }) end)
 plugin.route("GET", "/met-winkel", function(req)
 	plugin.store.get("iets")
 	return show(req)
@@ -177,7 +177,7 @@ def test_guests_shared_pages_are_kept_until_the_data_changes(pg, make_daemon, tm
             m += 1
             assert field(body, "n") == str(m), path
         assert int(field(body, "n")) == before + 2
-    assert get("/met-kop")[1]["x-eigen"] == "ja"
+    assert get("/met-kop")[1]["x-robots-tag"] == "noindex"
     m += 1
     # Someone signed in gets their own page, never the guests'.
     br = Browser(d, host)
