@@ -57,6 +57,9 @@ struct config {
 	int64_t lua_states_max_bytes;  /* bytes of live states per worker */
 	int64_t lua_instruction_limit;
 	int64_t lua_time_limit;        /* ms */
+	int64_t lua_slice;             /* ms */
+	int64_t lua_tenant_concurrency;
+	int64_t lua_tenant_queue;
 	char *trusted_proxies;
 	char *time_zone;                /* of the database sessions: timestamps in the API and on pages */
 	int64_t api_cache_size;         /* bytes per worker for guests' reads and shared pages; 0: none */

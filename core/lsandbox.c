@@ -423,6 +423,13 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 		lua_sethook(L, sb_hook, LUA_MASKCOUNT, LSB_HOOK_STEP_SLOW);
 	b->hook_ns = now;
 	b->unclocked = 0;
+	/* The request's slice is spent: it gives the worker back to the
+	 * scheduler, where it can (not inside a sort comparator, a gsub
+	 * callback or a metamethod called from C: then it goes on). */
+	if (b->slice_end_ns && now >= b->slice_end_ns && lua_isyieldable(L)) {
+		b->sliced = true;
+		lua_yield(L, 0);
+	}
 }
 
 void lsb_charge(lua_State *L, int64_t units)
@@ -721,6 +728,17 @@ static int resume_inner(lua_State *L, lua_State *co, int nargs, int wrap)
 	lua_xmove(L, co, nargs);
 	int st = lua_resume(co, L, nargs, &nres);
 	check_killed(L);
+	struct lbudget *b = lsb_of(L)->budget;
+	while (st == LUA_YIELD && nres == 0 && b && b->sliced) {
+		/* The hook ended the request's slice inside CO: the yield goes
+		 * on outward to the scheduler, or, where L cannot yield, CO
+		 * goes on at once. */
+		if (lua_isyieldable(L))
+			return lua_yieldk(L, 0, (lua_KContext)wrap, resume_cont);
+		b->sliced = false;
+		st = lua_resume(co, L, 0, &nres);
+		check_killed(L);
+	}
 	if (st == LUA_YIELD && lsb_core_yield(co, nres)) {
 		if (!lua_checkstack(L, nres))
 			return luaL_error(L, "too many results to resume");

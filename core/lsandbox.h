@@ -33,6 +33,8 @@ struct lbudget {
 	int64_t unclocked;      /* units charged since the clock was last read */
 	int64_t hook_ns;        /* when the count hook last ran (0: not yet) */
 	size_t alloc_bytes;     /* allocated since the last charge for it */
+	int64_t slice_end_ns;   /* the hook yields the request after this (0: never) */
+	bool sliced;            /* ... and did: the yield is the scheduler's, not a core call */
 	bool killed;            /* sticky: every later hook and pcall re-raises */
 	const char *why;
 	unsigned prints;

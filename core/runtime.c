@@ -61,6 +61,7 @@ struct tstate {
 	int api_ref;                    /* the prelude's handle_api */
 	bool guarded;                   /* a request.before hook sees every request: no kept pages */
 	struct rt_req *running;         /* the request whose coroutine runs now */
+	struct lsched_tenant sched;     /* its turns in the worker's scheduler */
 	int active;                     /* requests running in it */
 	bool stale;                     /* a newer version replaced it */
 	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
@@ -79,6 +80,7 @@ struct rt_worker {
 	unsigned live;
 	unsigned releases;              /* requests ended, for RW_TRIM_EVERY */
 	struct apicache *cache;         /* guests' API reads */
+	struct lsched *sched;           /* whose Lua runs next */
 };
 
 struct answer {
@@ -108,6 +110,9 @@ static void on_bundle(struct bundle *b, const char *why, void *arg);
 static void start_with_bundle(struct rt_req *rq, struct bundle *b);
 static void rq_start(struct rt_req *rq);
 static void rq_step(struct rt_req *rq, int nargs);
+static void rq_slice(struct rt_req *rq, int nargs);
+static void rq_sched_run(struct lsched_item *it, void *arg);
+static void rq_sched_refuse(struct lsched_item *it, int retry_after, void *arg);
 static void rq_core_call(struct rt_req *rq, int nres);
 static void rq_begun(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_send(struct rt_req *rq);
@@ -201,7 +206,10 @@ struct rt_worker *runtime_worker_new(struct worker *w)
 		return NULL;
 	rw->w = w;
 	rw->cache = apicache_new((size_t)w->cfg->api_cache_size);
-	if (!rw->cache) {
+	rw->sched = lsched_new(w->base, rq_sched_run, rq_sched_refuse, rw);
+	if (!rw->cache || !rw->sched) {
+		apicache_free(rw->cache);
+		lsched_free(rw->sched);
 		free(rw);
 		return NULL;
 	}
@@ -219,6 +227,15 @@ void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg)
 	rw->session_absolute_s = cfg->session_absolute_timeout / 1000;
 	if (rw->cache)
 		apicache_configure(rw->cache, (size_t)cfg->api_cache_size);
+	if (rw->sched) {
+		struct lsched_limits lim = {
+			.concurrency = (unsigned)cfg->lua_tenant_concurrency,
+			.queue = (unsigned)cfg->lua_tenant_queue,
+			.wait_ns = cfg->lua_time_limit * 1000000,
+			.slice_ns = cfg->lua_slice * 1000000,
+		};
+		lsched_configure(rw->sched, &lim);
+	}
 }
 
 struct apicache *rq_cache(const struct rt_req *rq)
@@ -235,6 +252,9 @@ void runtime_worker_free(struct rt_worker *rw)
 {
 	if (!rw)
 		return;
+	/* What still waits for its turn is answered 503 first. */
+	lsched_free(rw->sched);
+	rw->sched = NULL;
 	while (rw->head) {
 		struct tstate *ts = rw->head;
 		ts_unlink(rw, ts);
@@ -873,6 +893,8 @@ static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const ch
 		return NULL;
 	}
 	ts->rw = rw;
+	if (rw)
+		lsched_tenant_init(rw->sched, &ts->sched);
 	ts->tenant_id = tenant_id;
 	ts->version = b->version;
 	ts->handle_ref = LUA_NOREF;
@@ -939,6 +961,7 @@ static void ts_free(struct tstate *ts)
 {
 	if (!ts)
 		return;
+	lsched_tenant_fini(&ts->sched);
 	while (ts->templates) {
 		struct tmpl_entry *e = ts->templates;
 		ts->templates = e->next;
@@ -1312,6 +1335,7 @@ static bool unsafe_method(const struct http_request *req)
 static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg);
 static void rq_run_lua(struct rt_req *rq);
+static void rq_begin_lua(struct rt_req *rq);
 
 /* Before any Lua: the CSRF token (a cookie, given to every page; a
  * state-changing request must send it back as the form field `csrf` or
@@ -1419,7 +1443,35 @@ static int push_api_request(lua_State *L)
 	return 4;
 }
 
+/* The request's Lua starts when the worker's scheduler gives it a turn. */
 static void rq_run_lua(struct rt_req *rq)
+{
+	lsched_start(&rq->ts->sched, &rq->item);
+}
+
+static void rq_sched_run(struct lsched_item *it, void *arg)
+{
+	(void)arg;
+	struct rt_req *rq = (struct rt_req *)((char *)it - offsetof(struct rt_req, item));
+	if (!rq->co)
+		rq_begin_lua(rq);
+	else
+		rq_slice(rq, rq->resume_nargs);
+}
+
+/* Its tenant has too many requests waiting for Lua, or this one waited
+ * too long: 503 with Retry-After, rather than taking the others' time. */
+static void rq_sched_refuse(struct lsched_item *it, int retry_after, void *arg)
+{
+	(void)arg;
+	(void)retry_after;
+	struct rt_req *rq = (struct rt_req *)((char *)it - offsetof(struct rt_req, item));
+	log_warn("request=%s tenant=%s: refused: the tenant's requests wait for their turn at Lua",
+		 http_req_id(rq->req), rq->slug);
+	rq_fail(rq, 503, NULL);
+}
+
+static void rq_begin_lua(struct rt_req *rq)
 {
 	struct tstate *ts = rq->ts;
 	lua_State *L = ts->sb->L;
@@ -1442,19 +1494,37 @@ static void rq_run_lua(struct rt_req *rq)
 		return;
 	}
 	lua_xmove(L, rq->co, nargs + 1);
-	rq_step(rq, nargs);
+	rq_slice(rq, nargs);
 }
 
-/* Resumes the request's coroutine with NARGS values on its stack. */
+/* The request's coroutine goes on with NARGS values on its stack, when
+ * the scheduler gives it its turn. */
 static void rq_step(struct rt_req *rq, int nargs)
+{
+	rq->resume_nargs = nargs;
+	lsched_continue(&rq->item);
+}
+
+/* Runs the request's coroutine for one slice of Lua time. */
+static void rq_slice(struct rt_req *rq, int nargs)
 {
 	struct tstate *ts = rq->ts;
 	int nres = 0;
 	ts->running = rq;
+	rq->budget.slice_end_ns = lsched_now_ns() + lsched_slice_ns(rq->rw->sched);
+	int64_t cpu = lsched_cpu_ns();
 	int st = lsb_resume(ts->sb, rq->co, nargs, &nres, &rq->budget);
+	lsched_charge(&rq->item, lsched_cpu_ns() - cpu);
 	ts->running = NULL;
 	if (st == LUA_YIELD && lsb_core_yield(rq->co, nres)) {
 		rq_core_call(rq, nres);
+		return;
+	}
+	if (st == LUA_YIELD && rq->budget.sliced) {
+		/* Its slice is spent: the others' turn, then its next. */
+		rq->budget.sliced = false;
+		lua_pop(rq->co, nres);
+		rq_step(rq, 0);
 		return;
 	}
 	if (st == LUA_YIELD) {
@@ -2303,6 +2373,7 @@ void rq_fail(struct rt_req *rq, int status, const char *why)
 
 static void rq_free(struct rt_req *rq)
 {
+	lsched_done(&rq->item);
 	rq_clear_params(rq);
 	rq_auth_free(rq);
 	free(rq->answer);

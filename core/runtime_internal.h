@@ -14,6 +14,7 @@
 #include "cookie.h"
 #include "db.h"
 #include "lsandbox.h"
+#include "lsched.h"
 
 struct answer;
 struct auth_reset;
@@ -70,6 +71,8 @@ struct rt_req {
 	lua_State *co;
 	int co_ref;
 	struct lbudget budget;
+	struct lsched_item item;        /* its turns at Lua in the worker */
+	int resume_nargs;               /* values waiting on the coroutine's stack for its turn */
 	struct db_txn *txn;
 	enum core_op op;                /* the call waiting on the database */
 	int nparams;

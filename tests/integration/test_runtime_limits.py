@@ -355,6 +355,48 @@ def test_a_slow_tenant_does_not_stop_the_others(bombed):
 # ---------------------------------------------------------------- the state cache
 
 
+def test_a_burning_tenant_gives_its_one_worker_to_the_others(bombed):
+    """One worker. A tenant's requests loop until their time limit of 3 s;
+    its Lua runs in slices, so the worker serves the neighbour between
+    them. Before, the worker was the loop's until its deadline: no
+    neighbour's request was answered while a loop ran. The tenant gets two
+    places at once and two in the queue: the rest is refused at once with
+    503 and Retry-After, and the queued ones when they waited longer than
+    the time limit."""
+    d, host, other = bombed("rl-fair", env={"AANTAFEL_LUA_TIME_LIMIT": "3s",
+                                            "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000000",
+                                            "AANTAFEL_LUA_TENANT_CONCURRENCY": "2",
+                                            "AANTAFEL_LUA_TENANT_QUEUE": "2"},
+                            options={"workers": "1"})
+    burns = []
+    lock = threading.Lock()
+
+    def burn():
+        st, hdr, _ = get(d, host, "/bomb/loop", timeout=60)
+        with lock:
+            burns.append((st, hdr.get("retry-after"), time.monotonic()))
+
+    threads = [threading.Thread(target=burn) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)     # the loops have begun
+    answered = []
+    while len(burns) < 6 and len(answered) < 200:
+        st = get(d, other, "/", timeout=60)[0]
+        answered.append((st, time.monotonic()))
+    for t in threads:
+        t.join(90)
+    statuses = sorted(st for st, _, _ in burns)
+    assert all(st in (500, 503) for st in statuses), statuses
+    refused = [ra for st, ra, _ in burns if st == 503]
+    assert len(refused) >= 2 and all(ra and int(ra) >= 1 for ra in refused), burns
+    # The neighbour was answered while the loops ran, not after them.
+    first_loop_done = min(at for st, _, at in burns if st == 500)
+    during = [st for st, at in answered if at < first_loop_done]
+    assert len(during) >= 10 and all(st == 200 for st in during), (len(during), answered[:5])
+    healthy(d, host, other)
+
+
 def test_states_are_evicted_and_rebuilt_under_a_small_budget(pg, tenants, db_daemon, tmp_path):
     n = 30
     specs = [(f"rl-lru-{i:02d}", f"Gemeente Lru {i:02d}", f"lru-{i:02d}.rl.test") for i in range(n)]
