@@ -113,7 +113,7 @@ bool lsched_tenant_busy(const struct lsched_tenant *t)
 
 /* ---------------------------------------------------------------- items */
 
-void lsched_start(struct lsched_tenant *t, struct lsched_item *it)
+void lsched_start(struct lsched_tenant *t, struct lsched_item *it, bool may_wait)
 {
 	struct lsched *s = t->s;
 	it->tenant = t;
@@ -123,7 +123,7 @@ void lsched_start(struct lsched_tenant *t, struct lsched_item *it)
 		run_item(s, it);
 		return;
 	}
-	if (t->nwait >= s->lim.queue) {
+	if (t->nwait >= s->lim.queue || (!may_wait && t->running >= s->lim.concurrency)) {
 		it->state = LSCHED_IDLE;
 		s->refuse(it, 1, s->arg);
 		return;

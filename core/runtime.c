@@ -1347,8 +1347,9 @@ static void rq_start(struct rt_req *rq)
 	rq->ts->active++;
 	ts_touch(rq->rw, rq->ts);
 	if (rq->api_done) {
-		/* The API checked who asks, and its CSRF header. */
-		rq_run_lua(rq);
+		/* The API checked who asks, and its CSRF header. It holds a
+		 * transaction: refused rather than left waiting for a place. */
+		lsched_start(&rq->ts->sched, &rq->item, false);
 		return;
 	}
 	const char *cookies = http_req_header(req, "Cookie");
@@ -1380,14 +1381,17 @@ static void rq_start(struct rt_req *rq)
 	if (cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
 	    !token_valid(token) || !a || !a->pool) {
 		if (!page_from_cache(rq))
-			rq_run_lua(rq);
+			lsched_start(&rq->ts->sched, &rq->item, true);
 		return;
 	}
+	/* The session is read once the request has its place: a request that
+	 * waits for one holds no connection of the pool. */
 	char hash[65];
 	token_hash_hex(token, hash);
 	rq->params[0] = strdup(hash);
 	rq->nparams = 1;
-	db_begin(a->pool, rq->tenant_id, rq_session_begun, rq);
+	rq->session_pending = true;
+	lsched_start(&rq->ts->sched, &rq->item, true);
 }
 
 static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)
@@ -1443,20 +1447,25 @@ static int push_api_request(lua_State *L)
 	return 4;
 }
 
-/* The request's Lua starts when the worker's scheduler gives it a turn. */
+/* The request (which has its place) starts its Lua at its next turn. */
 static void rq_run_lua(struct rt_req *rq)
 {
-	lsched_start(&rq->ts->sched, &rq->item);
+	lsched_continue(&rq->item);
 }
 
 static void rq_sched_run(struct lsched_item *it, void *arg)
 {
 	(void)arg;
 	struct rt_req *rq = (struct rt_req *)((char *)it - offsetof(struct rt_req, item));
-	if (!rq->co)
+	if (rq->session_pending) {
+		rq->session_pending = false;
+		struct app_worker *a = app_of(rq->rw->w);
+		db_begin(a->pool, rq->tenant_id, rq_session_begun, rq);
+	} else if (!rq->co) {
 		rq_begin_lua(rq);
-	else
+	} else {
 		rq_slice(rq, rq->resume_nargs);
+	}
 }
 
 /* Its tenant has too many requests waiting for Lua, or this one waited

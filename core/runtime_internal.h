@@ -73,6 +73,7 @@ struct rt_req {
 	struct lbudget budget;
 	struct lsched_item item;        /* its turns at Lua in the worker */
 	int resume_nargs;               /* values waiting on the coroutine's stack for its turn */
+	bool session_pending;           /* its session is read when it gets its place */
 	struct db_txn *txn;
 	enum core_op op;                /* the call waiting on the database */
 	int nparams;
