@@ -750,6 +750,7 @@ fail:
 static void conn_read_results(struct db_conn *c)
 {
 	struct db_txn *t = &c->txn;
+	int idle_at_sync = 0;
 	while (c->state == DBC_BUSY || c->state == DBC_RESETTING) {
 		if (PQisBusy(c->pg))
 			return;
@@ -763,11 +764,26 @@ static void conn_read_results(struct db_conn *c)
 		}
 		struct item *it = &t->items[t->pos];
 		if (!r) {
-			/* End of one statement's results. */
-			if (it->kind != IT_SYNC)
+			/* End of one statement's results. Once the connection has
+			 * broken (libpq dropped it on a garbled message, say),
+			 * libpq is idle rather than busy and answers NULL for
+			 * ever: without these checks the loop would spin at the
+			 * sync and the worker with it. A NULL at the sync is
+			 * expected once, after an error that came in its place;
+			 * two in a row mean libpq waits for nothing. */
+			if (PQstatus(c->pg) == CONNECTION_BAD) {
+				conn_fail(c, PQerrorMessage(c->pg));
+				return;
+			}
+			if (it->kind != IT_SYNC) {
 				t->pos++;
+			} else if (++idle_at_sync > 1) {
+				conn_fail(c, "the database connection lost its place in the pipeline");
+				return;
+			}
 			continue;
 		}
+		idle_at_sync = 0;
 		ExecStatusType st = PQresultStatus(r);
 		if (st == PGRES_PIPELINE_SYNC) {
 			PQclear(r);

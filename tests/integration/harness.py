@@ -2,11 +2,15 @@
 real sockets. Shared by every tests/integration/test_*.py."""
 import collections
 import os
+import random
+import selectors
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 BIN = os.environ.get("AANTAFEL_BIN", os.path.join(os.getcwd(), "build", "aantafel"))
@@ -482,6 +486,17 @@ class Postgres:
             cmd = ["runuser", "-u", "postgres", "--"] + cmd
         subprocess.run(cmd, check=True, capture_output=True)
 
+    def pg_ctl(self, *args):
+        """pg_ctl ARGS on the cluster, as its owner, waiting for the
+        outcome: pg_ctl("restart", "-m", "fast"), pg_ctl("stop", "-m",
+        "immediate")."""
+        bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+        cmd = [f"/usr/lib/postgresql/{bindir}/bin/pg_ctl", "-D", os.path.join(self.dir, "data"), "-w", "-t", "60",
+               "-l", os.path.join(self.dir, "postgresql.log"), *args]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        subprocess.run(cmd, check=True, capture_output=True)
+
     @property
     def app_url(self):
         return self.env["AANTAFEL_DATABASE_URL"]
@@ -526,3 +541,167 @@ def wait_for(cond, timeout=20, interval=0.05, what="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+class FaultyProxy:
+    """A PostgreSQL Unix socket in a directory of its own (connect with
+    host=proxy.dir) that forwards to PG's and, while .faults is set,
+    breaks connections on purpose, each in one way drawn at random:
+    refused at once; cut after a number of the server's bytes (in the
+    start-up or in the middle of a batch's results) or after a while;
+    stalled in the start-up; desynchronised by a message of impossible
+    length slipped in between two of the server's, which makes libpq drop
+    the connection itself while results are being read. The server's own
+    bytes are never altered. With .faults unset, everything goes through
+    (connections cut earlier stay cut)."""
+
+    KINDS = {"pass": 40, "cut": 25, "refuse": 10, "desync": 17, "stall": 8}
+    BAD_MESSAGE = b"D\x00\x00\x00\x01"       # a length below the minimum of 4
+
+    def __init__(self, pg, seed=None):
+        self.dir = tempfile.mkdtemp(prefix="aantafel-proxy-")
+        os.chmod(self.dir, 0o755)
+        self.target = os.path.join(pg.dir, "run", ".s.PGSQL.5432")
+        self.rnd = random.Random(seed)
+        self.lock = threading.Lock()
+        self.faults = True
+        self.closing = False
+        self.counts = collections.Counter()     # connections by kind
+        self.listener = socket.socket(socket.AF_UNIX)
+        path = os.path.join(self.dir, ".s.PGSQL.5432")
+        self.listener.bind(path)
+        os.chmod(path, 0o777)
+        self.listener.listen(128)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closing = True
+        self.listener.close()
+        remove_tree(self.dir)
+
+    def _plan(self):
+        with self.lock:
+            kind = "pass"
+            if self.faults:
+                kind = self.rnd.choices(list(self.KINDS), list(self.KINDS.values()))[0]
+            self.counts[kind] += 1
+            r = self.rnd
+            return {"kind": kind,
+                    "life": r.uniform(0, 1.5),               # pass: how long while faults are on
+                    "bytes": r.randint(1, 4000) if r.random() < 0.6 else None,
+                    "secs": r.uniform(0, 0.5),
+                    "after": r.randint(1, 60) if kind == "desync" else r.randint(1, 4),
+                    "stall": r.uniform(2, 4),
+                    "reset": r.random() < 0.5}
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            plan = self._plan()
+            if plan["kind"] == "refuse":
+                c.close()
+                continue
+            threading.Thread(target=self._serve, args=(c, plan), daemon=True).start()
+
+    def _serve(self, c, plan):
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(self.target)
+        except OSError:
+            c.close()
+            s.close()
+            return
+        kind = plan["kind"]
+        start = time.monotonic()
+        budget = plan["bytes"] if kind == "cut" else None
+        deadline = start + (plan["life"] if kind == "pass" else plan["secs"])
+        parser = _ServerMessages()
+        sel = selectors.DefaultSelector()
+        sel.register(c, selectors.EVENT_READ, s)
+        sel.register(s, selectors.EVENT_READ, c)
+        try:
+            while not self.closing:
+                if self.faults and kind in ("pass", "cut") and budget is None and time.monotonic() > deadline:
+                    break
+                done = False
+                for key, _ in sel.select(0.05):
+                    try:
+                        data = key.fileobj.recv(65536)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        done = True
+                        break
+                    if key.fileobj is s and self.faults:
+                        if budget is not None:
+                            if len(data) >= budget:
+                                c.sendall(data[:budget])
+                                done = True
+                                break
+                            budget -= len(data)
+                        elif kind in ("desync", "stall") and parser.count < plan["after"]:
+                            at = parser.feed(data, plan["after"])
+                            if parser.count == plan["after"]:
+                                if kind == "desync":
+                                    data = data[:at] + self.BAD_MESSAGE + data[at:]
+                                else:
+                                    c.sendall(data[:at])
+                                    self._stall(plan["stall"])
+                                    done = True
+                                    break
+                    try:
+                        key.data.sendall(data)
+                    except OSError:
+                        done = True
+                        break
+                if done:
+                    break
+        finally:
+            if plan["reset"]:
+                try:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            sel.close()
+            c.close()
+            s.close()
+
+    def _stall(self, secs):
+        end = time.monotonic() + secs
+        while time.monotonic() < end and self.faults and not self.closing:
+            time.sleep(0.05)
+
+
+class _ServerMessages:
+    """Counts the messages in a PostgreSQL server's byte stream, given in
+    pieces (type byte, four bytes of length, the rest)."""
+
+    def __init__(self):
+        self.head = b""
+        self.left = 0
+        self.count = 0
+
+    def feed(self, data, upto):
+        """Takes DATA; when message number UPTO ends in it, stops there and
+        returns the offset just after it, else len(DATA)."""
+        i = 0
+        while i < len(data):
+            if len(self.head) < 5:
+                take = min(5 - len(self.head), len(data) - i)
+                self.head += data[i:i + take]
+                i += take
+                if len(self.head) < 5:
+                    continue
+                self.left = max(int.from_bytes(self.head[1:5], "big") - 4, 0)
+            take = min(self.left, len(data) - i)
+            self.left -= take
+            i += take
+            if self.left == 0:
+                self.head = b""
+                self.count += 1
+                if self.count == upto:
+                    return i
+        return i

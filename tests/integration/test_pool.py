@@ -5,8 +5,12 @@ import subprocess
 import threading
 import time
 
+from harness import FaultyProxy
+
 BUILD_DIR = os.environ.get("AANTAFEL_BUILD_DIR", os.path.join(os.getcwd(), "build"))
 STRESS = os.path.join(BUILD_DIR, "tests", "db", "db_stress")
+BACK = 30                 # service is back after the faults stop (it takes about a second)
+SILENT = 60               # no transaction ended for this long: the pool hangs
 
 
 def run_stress(pg, a, b, count, prefix):
@@ -17,8 +21,9 @@ def run_stress(pg, a, b, count, prefix):
 def acked(stdout):
     out = {}
     for line in stdout.splitlines():
-        _, tenant, key = line.split()
-        out[key] = int(tenant)
+        word, *rest = line.split()
+        if word == "ack":
+            out[rest[1]] = int(rest[0])
     return out
 
 
@@ -70,3 +75,71 @@ def test_acknowledged_writes_survive_a_database_crash(pg, tenants):
     assert not missing, f"acknowledged but lost: {sorted(missing)[:10]}"
     for key, tenant in acks.items():
         assert rows[key] == tenant
+
+
+def test_faults_on_every_connection_end_no_transaction_and_lose_no_write(pg, tenants):
+    """The pool's connections go through a proxy that cuts them at any byte
+    (start-up, a batch's results, between two), refuses them, stalls them
+    in the start-up or desynchronises them (libpq drops the connection
+    while results are being read). Every transaction still ends, none sees
+    another tenant, no acknowledged write is lost, and once the faults
+    stop the pool serves again."""
+    ids = tenants(("pool-a", "Pool A", "pool-a.test"), ("pool-b", "Pool B", "pool-b.test"))
+    seed = int(os.environ.get("AANTAFEL_FAULT_SEED", time.time_ns() % 1_000_000))
+    proxy = FaultyProxy(pg, seed)
+    try:
+        p = subprocess.Popen([STRESS, f"host={proxy.dir} dbname=aantafel user=aantafel_app", str(ids["pool-a"]),
+                              str(ids["pool-b"]), "16000", "faults"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lines = []                   # (seconds since the faults stopped or None, line)
+        state = {"acks": 0, "stopped_at": None, "last": time.monotonic()}
+
+        def read():
+            for line in p.stdout:
+                state["last"] = time.monotonic()
+                if line.startswith("ack"):
+                    state["acks"] += 1
+                    # Faults while the first 5000 commits are made; then none.
+                    if state["acks"] == 5000:
+                        proxy.faults = False
+                        state["stopped_at"] = time.monotonic()
+                at = state["stopped_at"]
+                lines.append((None if at is None else time.monotonic() - at, line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        # A pool that stops ending transactions (a worker spinning, a
+        # connection waiting for an event that never comes) ends the run.
+        while p.poll() is None and time.monotonic() - state["last"] < SILENT:
+            time.sleep(0.2)
+        hung = p.poll() is None
+        if hung:
+            p.kill()
+        reader.join(10)
+        stopped_at = state["stopped_at"]
+        err = p.communicate(timeout=60)[1]
+    finally:
+        proxy.close()
+    kinds = dict(proxy.counts)
+    print(f"seed {seed}: connections {kinds}")
+    assert not hung, f"seed {seed} {kinds}: no transaction ended for {SILENT} s: the pool hung"
+    # Every transaction ended (none hung: the run ended), none saw another
+    # tenant, no statement failed that should not have.
+    assert p.returncode == 0 and "transactions 16000" in err, f"seed {seed} {kinds}: {err[-2000:]}"
+    assert "leaks 0" in err and "unexpected 0" in err, err
+    # The faults happened and cost transactions.
+    assert kinds.get("cut", 0) + kinds.get("refuse", 0) > 5 and kinds.get("desync", 0) > 5, kinds
+    assert stopped_at is not None and "unavailable" in "".join(line for _, line in lines)
+    # After the faults the pool came back and stayed: the last transaction
+    # that found no database ended soon after they stopped, and thousands
+    # committed after it.
+    last = max(i for i, (_, line) in enumerate(lines) if line.startswith("unavailable"))
+    since, _ = lines[last]
+    assert since is None or since < BACK, f"seed {seed}: still unavailable {since:.1f} s after the faults stopped"
+    assert sum(line.startswith("ack") for _, line in lines[last:]) >= 2000, f"seed {seed} {kinds}: {err[-500:]}"
+    # Every acknowledged write is there, under its own tenant.
+    acked_rows = acked("".join(line for _, line in lines))
+    rows = stored(pg, "faults")
+    missing = set(acked_rows) - set(rows)
+    assert not missing, f"seed {seed}: acknowledged but lost: {sorted(missing)[:10]}"
+    assert all(rows[k] == t for k, t in acked_rows.items())
