@@ -1,7 +1,10 @@
-/* `aantafel migrate`: applies sql/NNN_*.sql in order, each once, as the
+/* `aantafel migrate`: applies sql/NNN_name.sql in order, each once, as the
  * owner role; records each with its SHA-256 and refuses to go on when an
- * applied file has changed. An advisory lock makes concurrent runs wait
- * for each other, so running it twice, or from two hosts, is safe. */
+ * applied file has changed. Then applies the database's code (the .sql
+ * files of sql/code: every function of the schemas api and platform, and
+ * their grants) every time, in one transaction, dropping the functions it
+ * no longer defines. An advisory lock makes concurrent runs wait for each
+ * other, so running it twice, or from two hosts, is safe. */
 #ifndef AANTAFEL_MIGRATE_H
 #define AANTAFEL_MIGRATE_H
 

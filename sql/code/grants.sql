@@ -1,0 +1,32 @@
+-- Who may call what. `aantafel migrate` applies this file after every
+-- other file of sql/code, once it has taken every privilege on the
+-- functions of the schemas api and platform away from everyone but their
+-- owner: what is granted here is all there is, and nothing is executable
+-- by PUBLIC. Trigger functions need no grant (a trigger runs its function
+-- whoever fires it), nor does platform.make_tenant_table, which only the
+-- migrations call.
+
+-- The daemon's role calls every operation of the API, and the operations
+-- call the helpers of the schema as the caller.
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO aantafel_app;
+
+-- What the daemon calls in schema platform (and what those call in turn:
+-- account_erase and api.account_export read account_addresses_of, the
+-- store's writes lock with plugin_store_lock).
+GRANT EXECUTE ON FUNCTION
+    platform.plugin_store_put(bigint, text, text, jsonb, bigint),
+    platform.plugin_store_lock(bigint),
+    platform.mail_claim(int, bigint[]),
+    platform.mail_sent(bigint, bigint),
+    platform.mail_retry(bigint, bigint, text, int),
+    platform.mail_release(bigint, bigint),
+    platform.mail_requeue_stale(interval, int),
+    platform.address_key(text),
+    platform.attempt(bigint, text[], int[]),
+    platform.attempt_good(bigint, text[], text[]),
+    platform.account_addresses_of(bigint, bigint),
+    platform.account_erase(bigint, bigint),
+    platform.reset_link(bigint, text, text, int),
+    platform.verify_link(bigint, text, text),
+    platform.email_link(bigint, bigint, text, text)
+TO aantafel_app;
