@@ -1,87 +1,17 @@
 """`aantafel migrate` against fresh databases of the test cluster: applies
-each file once with a checksum, is safe twice and from two processes at
-once, refuses changed applied files, and leaves nothing of a broken one."""
-import glob
-import hashlib
-import itertools
+each numbered file once with a checksum, and the code of sql/code after
+them; is safe twice and from two processes at once, refuses changed
+applied files, and leaves nothing of a broken one. The code's own rules
+are test_sql_code.py's."""
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 
 import pytest
 
 from harness import BIN, SOURCE_DIR, aantafel
-
-SQL_DIR = os.path.join(SOURCE_DIR, "sql")
-_n = itertools.count()
-
-
-def sql_files(d=SQL_DIR):
-    return sorted(os.path.basename(f) for f in glob.glob(os.path.join(d, "[0-9][0-9][0-9]_*.sql")))
-
-
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
-
-
-class FreshDb:
-    """A new empty database in the test cluster, set up the way
-    packaging/pg.sh sets up 'aantafel'."""
-
-    def __init__(self, pg):
-        import psycopg2
-        self.pg = pg
-        self.name = f"mig_{os.getpid()}_{next(_n)}"
-        # Autocommit, and no `with conn:` (psycopg2 >= 2.9 opens a
-        # transaction there even in autocommit; CREATE DATABASE refuses).
-        c = pg.connect("super")
-        try:
-            cur = c.cursor()
-            cur.execute(f"CREATE DATABASE {self.name} OWNER aantafel_owner")
-            cur.execute(f"REVOKE ALL ON DATABASE {self.name} FROM PUBLIC")
-            cur.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {self.name} TO aantafel_app")
-        finally:
-            c.close()
-        c = psycopg2.connect(self.url("super"))
-        c.autocommit = True
-        try:
-            cur = c.cursor()
-            cur.execute("ALTER SCHEMA public OWNER TO aantafel_owner")
-            cur.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
-            cur.execute("GRANT USAGE ON SCHEMA public TO aantafel_app")
-        finally:
-            c.close()
-
-    def url(self, role="owner"):
-        base = {"app": self.pg.app_url, "owner": self.pg.owner_url, "super": self.pg.super_url}[role]
-        assert "dbname=aantafel " in base + " "
-        return re.sub(r"dbname=aantafel\b", f"dbname={self.name}", base)
-
-    def env(self, sql_dir=SQL_DIR):
-        return {"AANTAFEL_OWNER_DATABASE_URL": self.url("owner"), "AANTAFEL_SQL_DIR": sql_dir}
-
-    def migrate(self, sql_dir=SQL_DIR):
-        return aantafel("migrate", env=self.env(sql_dir), check=False)
-
-    def query(self, sql, args=()):
-        import psycopg2
-        c = psycopg2.connect(self.url("super"))
-        c.autocommit = True
-        try:
-            cur = c.cursor()
-            cur.execute(sql, args)
-            return cur.fetchall()
-        finally:
-            c.close()
-
-    def recorded(self):
-        return self.query("SELECT name, checksum, applied_at FROM platform.schema_migrations ORDER BY name")
-
-    def exists(self, regclass):
-        return self.query("SELECT to_regclass(%s) IS NOT NULL", (regclass,))[0][0]
+from migrate_util import SQL_DIR, FreshDb, applied, copy_sql, sha256, sql_files
 
 
 @pytest.fixture
@@ -91,9 +21,7 @@ def fresh(pg):
 
 @pytest.fixture
 def sqlcopy():
-    d = tempfile.mkdtemp(prefix="aantafel-sql-")
-    for f in sql_files():
-        shutil.copy(os.path.join(SQL_DIR, f), d)
+    d = copy_sql()
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -103,18 +31,21 @@ def test_fresh_database_then_up_to_date(fresh):
     assert files and files[0].startswith("001_")
     p = fresh.migrate()
     assert p.returncode == 0, p.stderr
-    assert re.findall(r"^applied (\S+)$", p.stdout, re.M) == files
+    assert applied(p.stdout) == files
+    assert re.search(r"^code from \S+/code: \d+ files, \d+ functions$", p.stdout, re.M), p.stdout
     rec = fresh.recorded()
     assert [(n, s) for n, s, _ in rec] == [(f, sha256(os.path.join(SQL_DIR, f))) for f in files]
     # The schema is there: the registry and the tenant tables.
     assert fresh.exists("platform.tenants") and fresh.exists("platform.tenant_hosts")
     assert fresh.exists("public.plugin_store")
 
+    dump = fresh.dump()
     p = fresh.migrate()
     assert p.returncode == 0, p.stderr
     assert "up to date" in p.stdout
-    assert "applied" not in p.stdout
+    assert applied(p.stdout) == [] and "dropped" not in p.stdout
     assert fresh.recorded() == rec                         # nothing re-applied, not even re-stamped
+    assert fresh.dump() == dump                            # the code again, the same catalogue
 
 
 def test_migrate_help_and_bad_arguments():
@@ -134,6 +65,20 @@ def test_no_owner_url_or_unreachable_database(fresh, tmp_path):
     assert p.returncode == 1 and "missing" in p.stderr
 
 
+def test_no_code_no_migration(fresh, sqlcopy):
+    """Without its code (sql/code missing or empty) a tree is incomplete:
+    nothing is applied, since the code's sweep would drop every function."""
+    code = os.path.join(sqlcopy, "code")
+    for f in os.listdir(code):
+        os.remove(os.path.join(code, f))
+    p = fresh.migrate(sqlcopy)
+    assert p.returncode == 1 and "holds no .sql files" in p.stderr, p.stderr
+    os.rmdir(code)
+    p = fresh.migrate(sqlcopy)
+    assert p.returncode == 1 and code in p.stderr, p.stderr
+    assert not fresh.exists("platform.tenants")
+
+
 @pytest.mark.parametrize("round", range(3))
 def test_two_processes_at_the_same_moment(pg, round):
     fresh = FreshDb(pg)
@@ -148,9 +93,10 @@ def test_two_processes_at_the_same_moment(pg, round):
         assert "AddressSanitizer" not in err
     # Between them, each file was applied exactly once; the one that
     # waited found nothing left to do.
-    applied = [f for out, _ in outs for f in re.findall(r"^applied (\S+)$", out, re.M)]
-    assert sorted(applied) == sql_files()
+    done = [f for out, _ in outs for f in applied(out)]
+    assert sorted(done) == sql_files()
     assert sum("up to date" in out for out, _ in outs) >= 1
+    assert all("code from" in out for out, _ in outs)
     rec = fresh.recorded()
     assert [n for n, _, _ in rec] == sql_files()
     assert fresh.exists("public.plugin_store")
@@ -188,8 +134,8 @@ def test_two_processes_held_until_both_are_connected(pg):
     outs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, f"exit {p.returncode}:\n{out}\n{err}"
-    applied = [f for out, _ in outs for f in re.findall(r"^applied (\S+)$", out, re.M)]
-    assert sorted(applied) == sql_files()
+    done = [f for out, _ in outs for f in applied(out)]
+    assert sorted(done) == sql_files()
     assert sum("up to date" in out for out, _ in outs) == 1
     assert [n for n, _, _ in fresh.recorded()] == sql_files()
 
@@ -269,7 +215,7 @@ def test_broken_migration_reports_file_and_line_and_leaves_nothing(fresh, sqlcop
         f.write("CREATE TABLE platform.probe_ok (id int);\n")
     p = fresh.migrate(sqlcopy)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.strip() == f"applied {name}"
+    assert applied(p.stdout) == [name]
     assert fresh.exists("platform.probe_ok")
 
 
