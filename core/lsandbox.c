@@ -642,13 +642,20 @@ static int sb_print(lua_State *L)
 	luaL_Buffer b;
 	luaL_buffinit(L, &b);
 	int n = lua_gettop(L);
-	for (int i = 1; i <= n; i++) {
-		size_t len;
-		const char *s = luaL_tolstring(L, i, &len);
+	lsb_charge(L, n);
+	/* A log line holds 4 KiB: the values beyond are not even converted. */
+	for (int i = 1; i <= n && luaL_bufflen(&b) < 4096; i++) {
 		if (i > 1)
 			luaL_addchar(&b, '\t');
-		luaL_addlstring(&b, s, len > 1000 ? 1000 : len);
-		lua_pop(L, 1);
+		/* The value goes in with luaL_addvalue: the buffer must be on
+		 * top of the stack whenever it may grow. */
+		size_t len;
+		const char *s = luaL_tolstring(L, i, &len);
+		if (len > 1000) {
+			lua_pushlstring(L, s, 1000);
+			lua_remove(L, -2);
+		}
+		luaL_addvalue(&b);
 	}
 	luaL_pushresult(&b);
 	log_info("lua tenant=%s: %s", sb->log_tag, lua_tostring(L, -1));

@@ -401,6 +401,7 @@ static int core_load(lua_State *L)
 	const char *src = luaL_checklstring(L, 1, &len);
 	const char *name = luaL_checkstring(L, 2);
 	luaL_checktype(L, 3, LUA_TTABLE);
+	lsb_charge(L, (int64_t)(len / LSB_SCAN_BYTES_PER_UNIT) + 1);    /* compiling reads every byte */
 	char err[512];
 	if (lsb_load_in(L, src, len, name, 3, err, sizeof(err)) != 0) {
 		lua_pushnil(L);

@@ -111,6 +111,8 @@ static const struct c_work c_work[] = {
 	{"local s = ('x'):rep(2^19) while true do local _ = utf8.codepoint(s, 1, -1) end", true},
 	{"local s = ('x'):rep(2^22) while true do local _ = utf8.offset(s, -1) end", true},
 	{"local t = {} for i = 1, 2^16 do t[i] = 233 end while true do local _ = utf8.char(table.unpack(t)) end", true},
+	/* print of many values: converted up to a log line only */
+	{"local t = {} for i = 1, 2e5 do t[i] = i end while true do print(table.unpack(t)) end", true},
 	/* coroutines carrying many values */
 	{"local co = coroutine.wrap(function() while true do coroutine.yield() end end)"
 	 " local t = {} for i = 1, 1e5 do t[i] = i end while true do co(table.unpack(t)) end", true},
@@ -299,6 +301,11 @@ int main(void)
 	CHECK(sb->mem_used < 8 * 1024 * 1024, "memory after the bombs: %zu bytes", sb->mem_used);
 
 	expect_bounded();
+	/* print built its line with a value pushed above the buffer, so a line
+	 * that outgrew the buffer's first block was written through freed
+	 * memory (ASan: heap-use-after-free). */
+	expect_result("local t = {} for i = 1, 40 do t[i] = ('x'):rep(900) end print(table.unpack(t)) return 'printed'",
+		      "printed");
 	/* Repeating nothing is nothing, at once (Lua's own copies nothing 2^50 times). */
 	expect_result("return #string.rep('', 2^50) + #string.rep('', 2^50, '')", "0");
 	/* The length is asked once: a __len that answers 1 to a check and 2^53
