@@ -144,6 +144,7 @@ static void conn_read_results(struct db_conn *c);
 static void conn_batch_done(struct db_conn *c);
 static void conn_flush(struct db_conn *c);
 static void conn_want(struct db_conn *c, bool read, bool write);
+static void conn_unwatch(struct db_conn *c);
 static void conn_arm(struct db_conn *c, int64_t ms);
 static void txn_reset(struct db_txn *t, int64_t tenant_id);
 static int send_stmt(struct db_conn *c, int stmt, int nparams, const char *const *values, enum item_kind kind,
@@ -480,7 +481,12 @@ static void conn_connect(struct db_conn *c)
 	c->state = DBC_CONNECTING;
 	c->broken = false;
 	conn_arm(c, p->connect_timeout);
-	conn_poll_connect(c);
+	/* libpq's rule: just after PQconnectStart, wait as if PQconnectPoll
+	 * had answered PGRES_POLLING_WRITING. Polling at once finds a TCP
+	 * connect still in flight and takes it for made: a refusal then
+	 * surfaces as a failed send of the start-up packet, and libpq gives
+	 * up instead of trying the next address or host. */
+	conn_want(c, false, true);
 }
 
 static void conn_poll_connect(struct db_conn *c)
@@ -494,6 +500,14 @@ static void conn_poll_connect(struct db_conn *c)
 		conn_connected(c);
 		return;
 	}
+	/* Inside PQconnectPoll libpq may have closed its socket and opened
+	 * another (next address or host, SSL or GSS fallback,
+	 * target_session_attrs), usually under the same number. The kernel
+	 * dropped the old socket from epoll when it closed, while libevent
+	 * still counts it as registered: left as they are, the events would
+	 * never fire again and the attempt would wait for its deadline, every
+	 * time. So they are made anew after every poll. */
+	conn_unwatch(c);
 	conn_want(c, st == PGRES_POLLING_READING, st == PGRES_POLLING_WRITING);
 }
 
@@ -610,22 +624,13 @@ static void conn_fail(struct db_conn *c, const char *why)
 
 static void conn_close_pg(struct db_conn *c)
 {
-	if (c->rev) {
-		event_free(c->rev);
-		c->rev = NULL;
-	}
-	if (c->wev) {
-		event_free(c->wev);
-		c->wev = NULL;
-	}
-	c->rev_on = c->wev_on = false;
+	conn_unwatch(c);
 	if (c->timer)
 		event_del(c->timer);
 	if (c->pg) {
 		PQfinish(c->pg);
 		c->pg = NULL;
 	}
-	c->fd = -1;
 	c->pending_rollback = false;
 }
 
@@ -956,16 +961,27 @@ static void pool_arm_wait_timer(struct db_pool *p)
 	event_add(p->wait_timer, &(struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000});
 }
 
+/* Drops the socket's events (before libpq closes the socket, or after it
+ * may have replaced it). */
+static void conn_unwatch(struct db_conn *c)
+{
+	if (c->rev) {
+		event_free(c->rev);
+		c->rev = NULL;
+	}
+	if (c->wev) {
+		event_free(c->wev);
+		c->wev = NULL;
+	}
+	c->rev_on = c->wev_on = false;
+	c->fd = -1;
+}
+
 static void conn_want(struct db_conn *c, bool read, bool write)
 {
 	int fd = PQsocket(c->pg);
 	if (fd != c->fd) {
-		/* libpq may move to another socket while connecting (another
-		 * host or address). */
-		if (c->rev)
-			event_free(c->rev);
-		if (c->wev)
-			event_free(c->wev);
+		conn_unwatch(c);
 		c->rev = event_new(c->pool->base, fd, EV_READ | EV_PERSIST, on_conn_read, c);
 		c->wev = event_new(c->pool->base, fd, EV_WRITE | EV_PERSIST, on_conn_write, c);
 		c->rev_on = c->wev_on = false;

@@ -74,6 +74,7 @@ static void ls_read(struct registry_listener *l);
 static void ls_fail(struct registry_listener *l, const char *why);
 static void ls_close(struct registry_listener *l);
 static void ls_want(struct registry_listener *l, bool read, bool write);
+static void ls_unwatch(struct registry_listener *l);
 static void ls_arm(struct registry_listener *l, int ms);
 static void on_ls_read(evutil_socket_t fd, short what, void *arg);
 static void on_ls_write(evutil_socket_t fd, short what, void *arg);
@@ -292,7 +293,9 @@ static void ls_connect(struct registry_listener *l)
 	l->state = LS_CONNECTING;
 	l->listening = false;
 	ls_arm(l, CONNECT_TIMEOUT_MS);
-	ls_poll_connect(l);
+	/* As the pool does (db.c): the first poll waits for write
+	 * readiness, and the events are made anew after every poll. */
+	ls_want(l, false, true);
 }
 
 static void ls_poll_connect(struct registry_listener *l)
@@ -311,6 +314,7 @@ static void ls_poll_connect(struct registry_listener *l)
 		ls_send_load(l);
 		return;
 	}
+	ls_unwatch(l);
 	ls_want(l, st == PGRES_POLLING_READING, st == PGRES_POLLING_WRITING);
 }
 
@@ -422,16 +426,21 @@ static void ls_fail(struct registry_listener *l, const char *why)
 
 static void ls_close(struct registry_listener *l)
 {
-	if (l->rev)
-		event_free(l->rev);
-	if (l->wev)
-		event_free(l->wev);
-	l->rev = l->wev = NULL;
+	ls_unwatch(l);
 	if (l->timer)
 		event_del(l->timer);
 	if (l->pg)
 		PQfinish(l->pg);
 	l->pg = NULL;
+}
+
+static void ls_unwatch(struct registry_listener *l)
+{
+	if (l->rev)
+		event_free(l->rev);
+	if (l->wev)
+		event_free(l->wev);
+	l->rev = l->wev = NULL;
 	l->fd = -1;
 }
 
@@ -439,10 +448,7 @@ static void ls_want(struct registry_listener *l, bool read, bool write)
 {
 	int fd = PQsocket(l->pg);
 	if (fd != l->fd) {
-		if (l->rev)
-			event_free(l->rev);
-		if (l->wev)
-			event_free(l->wev);
+		ls_unwatch(l);
 		l->rev = event_new(l->base, fd, EV_READ | EV_PERSIST, on_ls_read, l);
 		l->wev = event_new(l->base, fd, EV_WRITE | EV_PERSIST, on_ls_write, l);
 		l->fd = fd;

@@ -7,6 +7,7 @@ import collections
 import contextlib
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -298,6 +299,46 @@ def test_daemon_started_while_the_database_is_down(db_daemon, pg, tenant, up):
     wait_for(lambda: all(status(d, "/readyz") == 200 for _ in range(6)), timeout=RECOVER, interval=0.2,
              what="/readyz 200 on every worker")
     assert status(d, "/", host="unknown.test") == 404
+
+
+def test_the_next_host_is_tried_when_the_first_refuses(db_daemon, pg, tenant, up):
+    """database_url names two hosts: a TCP port that refuses and the
+    cluster's socket. At start-up the port refuses late (its listen queue
+    is full, so the connection waits for a retransmission, refused once
+    the port is closed): libpq sees that only if it is polled when the
+    socket is ready, as its rules say. It then tries the next host inside
+    PQconnectPoll, on a new socket that mostly gets the old one's number,
+    which the pools and the registry's listener must watch afresh. After
+    a restart of the database, every reconnect goes the same way."""
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(0)
+    port = dead.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))     # the queue is full: SYNs are dropped
+    closer = threading.Timer(0.5, lambda: (dead.close(), filler.close()))
+    closer.start()
+    url = f"host=127.0.0.1,{os.path.join(pg.dir, 'run')} port={port},5432 dbname=aantafel user=aantafel_app"
+    try:
+        d = db_daemon(env={"AANTAFEL_DATABASE_URL": url})
+    finally:
+        closer.join()
+    wait_for(lambda: status(d) == 200, timeout=RECOVER, interval=0.2, what="tenant page")
+    wait_for(lambda: all(status(d, "/readyz") == 200 for _ in range(6)), timeout=RECOVER, interval=0.2,
+             what="/readyz 200 on every worker")
+    wait_for(lambda: registry_listening(pg), timeout=RECOVER, interval=0.2, what="registry listening")
+    failed = [line for line in d.log().splitlines()
+              if "database connection failed" in line or "registry: database connection lost" in line]
+    assert not failed, "a connection attempt failed with the database up:\n" + "\n".join(failed[:5])
+
+    pg.pg_ctl("restart", "-m", "fast")
+    mark = d.log_mark()
+    wait_for(lambda: status(d) == 200, timeout=RECOVER, interval=0.2, what="tenant page after the restart")
+    wait_for(lambda: all(status(d, "/readyz") == 200 for _ in range(6)), timeout=RECOVER, interval=0.2,
+             what="/readyz 200 on every worker after the restart")
+    wait_for(lambda: registry_listening(pg), timeout=RECOVER, interval=0.2, what="registry listening again")
+    assert "connect timeout" not in d.log_since(mark)
+    aantafel("tenant", "suspend", "herstart", env=pg.daemon_env())
+    wait_for(lambda: status(d) == 503, timeout=LIVE, interval=0.1, what="suspend seen after the restart")
 
 
 def test_registry_reloads_after_its_listen_connection_is_cut(db_daemon, pg, tenant):
