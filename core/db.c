@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "datagen.h"
 #include "log.h"
 
 #define PARAM_MAX (1024 * 1024)
@@ -36,7 +37,7 @@ enum dbc_state {
 	DBC_RESETTING,          /* ROLLBACK in flight after the request let go */
 };
 
-enum item_kind { IT_PREPARE, IT_BEGIN, IT_TENANT, IT_USER, IT_COMMIT, IT_ROLLBACK, IT_SYNC };
+enum item_kind { IT_PREPARE, IT_BEGIN, IT_TENANT, IT_USER, IT_CHANGED, IT_COMMIT, IT_ROLLBACK, IT_SYNC };
 
 struct item {
 	uint8_t kind;
@@ -54,7 +55,10 @@ struct db_txn {
 	struct db_conn *conn;
 	int64_t tenant_id;
 	char tenant_str[24];
+	uint64_t writer;        /* this transaction's number (datagen.h) */
+	char writer_tag[DATAGEN_TAG_MAX];
 	bool begun;             /* BEGIN sent */
+	bool changed;           /* the data triggers fired: guests' data changed */
 	bool failed;            /* a statement failed */
 	bool unavailable;       /* the connection broke */
 	bool committing;
@@ -65,7 +69,10 @@ struct db_txn {
 	char *pbuf;
 	size_t plen, pcap;
 
-	struct item items[2 * DB_BATCH_MAX + 8];
+	/* At most: ROLLBACK, BEGIN, the tenant, the user's statements, the
+	 * check for changed data and COMMIT, each with its PREPARE; and the
+	 * sync. */
+	struct item items[2 * (DB_BATCH_MAX + 5) + 1];
 	int nitems, pos;
 	PGresult *res[DB_BATCH_MAX];
 	int nres;
@@ -117,12 +124,20 @@ struct db_pool {
 	uint64_t connects, failures;
 };
 
-/* Statements 0..3 are the pool's own; the rest are registered by the
- * application before the workers start, then only read. */
-enum { STMT_BEGIN, STMT_TENANT, STMT_COMMIT, STMT_ROLLBACK, STMT_FIRST_USER };
+/* Statements 0..4 are the pool's own; the rest are registered by the
+ * application before the workers start, then only read.
+ *
+ * A transaction with a tenant carries this process's writer tag
+ * (aantafel.writer), which the data triggers send in their notification,
+ * and they mark the transaction (aantafel.data_changed); before COMMIT
+ * the pool reads the mark, and a commit that changed what guests see is
+ * applied to this process's data generation before it is answered
+ * (datagen.h, sql/019). */
+enum { STMT_BEGIN, STMT_TENANT, STMT_CHANGED, STMT_COMMIT, STMT_ROLLBACK, STMT_FIRST_USER };
 static const char *stmt_sql[DB_STMTS_MAX] = {
 	[STMT_BEGIN] = "BEGIN",
-	[STMT_TENANT] = "SELECT set_config('aantafel.tenant_id', $1, true)",
+	[STMT_TENANT] = "SELECT set_config('aantafel.tenant_id', $1, true), set_config('aantafel.writer', $2, true)",
+	[STMT_CHANGED] = "SELECT current_setting('aantafel.data_changed', true)",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
 };
@@ -719,8 +734,8 @@ static void conn_send(struct db_conn *c)
 		if (send_stmt(c, STMT_BEGIN, 0, NULL, IT_BEGIN, 0) != 0)
 			goto fail;
 		if (t->tenant_id > 0) {
-			const char *v[1] = {t->tenant_str};
-			if (send_stmt(c, STMT_TENANT, 1, v, IT_TENANT, 0) != 0)
+			const char *v[2] = {t->tenant_str, t->writer_tag};
+			if (send_stmt(c, STMT_TENANT, 2, v, IT_TENANT, 0) != 0)
 				goto fail;
 		}
 		t->begun = true;
@@ -736,6 +751,8 @@ static void conn_send(struct db_conn *c)
 	t->nres = t->nq;
 	t->nq = 0;
 	t->plen = 0;
+	if (t->committing && t->tenant_id > 0 && send_stmt(c, STMT_CHANGED, 0, NULL, IT_CHANGED, 0) != 0)
+		goto fail;
 	if (t->committing && send_stmt(c, STMT_COMMIT, 0, NULL, IT_COMMIT, 0) != 0)
 		goto fail;
 	if (PQpipelineSync(c->pg) != 1)
@@ -809,6 +826,8 @@ static void conn_read_results(struct db_conn *c)
 			t->res[it->index] = r;
 			continue;
 		}
+		if (it->kind == IT_CHANGED && PQntuples(r) == 1 && PQnfields(r) == 1)
+			t->changed = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
 		if (it->kind == IT_COMMIT && strcmp(PQcmdStatus(r), "COMMIT") != 0) {
 			/* COMMIT of an aborted transaction answers ROLLBACK. */
 			t->failed = true;
@@ -832,6 +851,10 @@ static void conn_batch_done(struct db_conn *c)
 	enum db_status st = t->failed ? DB_ERROR : DB_OK;
 	if (t->committing) {
 		t->done = true;
+		/* Before anyone hears of the commit: a guest's read that starts
+		 * after the answer must not be kept under the old generation. */
+		if (st == DB_OK && t->changed)
+			datagen_applied(t->tenant_id, t->writer);
 		t->cb(t, st, t->arg);
 		/* A failed COMMIT batch leaves an aborted transaction open. */
 		conn_release(c);
@@ -1014,7 +1037,9 @@ static void txn_reset(struct db_txn *t, int64_t tenant_id)
 {
 	t->tenant_id = tenant_id;
 	snprintf(t->tenant_str, sizeof(t->tenant_str), "%" PRId64, tenant_id);
-	t->begun = t->failed = t->unavailable = t->committing = t->done = false;
+	t->writer = datagen_writer_next();
+	datagen_writer_tag(t->writer, t->writer_tag);
+	t->begun = t->failed = t->unavailable = t->committing = t->done = t->changed = false;
 	t->nq = 0;
 	t->plen = 0;
 	t->nitems = t->pos = 0;

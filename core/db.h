@@ -62,7 +62,10 @@ int db_query(struct db_txn *t, int stmt, int nparams, const char *const *values)
 void db_send(struct db_txn *t, db_done_cb cb, void *arg);
 
 /* Sends the queued statements and COMMIT. DB_OK means committed: only
- * then may a write be acknowledged. The transaction is over after cb. */
+ * then may a write be acknowledged. A commit that changed what guests see
+ * (the data triggers of sql/010 fired) has bumped the tenant's data
+ * generation (datagen.h) before cb runs. The transaction is over after
+ * cb. */
 void db_commit(struct db_txn *t, db_done_cb cb, void *arg);
 
 /* Ends a transaction that wrote nothing: the connection is free at once

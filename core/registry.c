@@ -338,7 +338,9 @@ static void ls_send_load(struct registry_listener *l)
 }
 
 /* A registry change reloads the registry; a tenant's data changed bumps
- * its generation (the payload is its id). */
+ * its generation, unless it is the echo of this daemon's own write (the
+ * payload is the tenant's id, then the writer's tag when a daemon wrote:
+ * datagen.h). */
 static void take_notifications(struct registry_listener *l)
 {
 	PGnotify *n;
@@ -346,8 +348,10 @@ static void take_notifications(struct registry_listener *l)
 		if (strcmp(n->relname, "aantafel_data") == 0) {
 			char *end;
 			long long id = strtoll(n->extra, &end, 10);
-			if (*n->extra && !*end)
-				datagen_bump(id);
+			if (end != n->extra && !*end)
+				datagen_notified(id, NULL);
+			else if (end != n->extra && *end == ' ')
+				datagen_notified(id, end + 1);
 			else
 				datagen_bump_all();
 		} else {
