@@ -19,6 +19,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define CONNECT_TIMEOUT_MS 5000
+#define LOAD_TIMEOUT_MS 15000   /* LISTEN and the registry's SELECT */
 
 struct host_slot {
 	const char *host;       /* NULL: empty slot */
@@ -37,7 +38,7 @@ struct registry {
 enum ls_state {
 	LS_DOWN,                /* waiting for the backoff timer */
 	LS_CONNECTING,
-	LS_LOADING,             /* LISTEN + SELECT in flight */
+	LS_LOADING,             /* LISTEN + SELECT in flight, under a deadline */
 	LS_IDLE,                /* waiting for notifications */
 };
 
@@ -329,6 +330,9 @@ static void ls_send_load(struct registry_listener *l)
 	}
 	l->state = LS_LOADING;
 	l->reload_again = false;
+	/* A server that takes the connection and then says nothing must not
+	 * hold the listener (and every cache's invalidation) for ever. */
+	ls_arm(l, LOAD_TIMEOUT_MS);
 	int r = PQflush(l->pg);
 	if (r < 0) {
 		ls_fail(l, PQerrorMessage(l->pg));
@@ -381,6 +385,7 @@ static void ls_read(struct registry_listener *l)
 				return;
 			}
 			l->state = LS_IDLE;
+			event_del(l->timer);
 			break;
 		}
 		ExecStatusType st = PQresultStatus(r);
@@ -502,6 +507,8 @@ static void on_ls_timer(evutil_socket_t fd, short what, void *arg)
 	struct registry_listener *l = arg;
 	if (l->state == LS_CONNECTING)
 		ls_fail(l, "connect timeout");
+	else if (l->state == LS_LOADING)
+		ls_fail(l, "the registry did not load in time");
 	else if (l->state == LS_DOWN)
 		ls_connect(l);
 }

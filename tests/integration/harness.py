@@ -553,7 +553,10 @@ class FaultyProxy:
     length slipped in between two of the server's, which makes libpq drop
     the connection itself while results are being read. The server's own
     bytes are never altered. With .faults unset, everything goes through
-    (connections cut earlier stay cut)."""
+    (connections cut earlier stay cut). And .mute_queries = N holds the
+    server's answers to the next N simple queries, whatever the faults
+    (the registry's LISTEN: the pool's statements use the extended
+    protocol), for a minute before it cuts their connections."""
 
     KINDS = {"pass": 40, "cut": 25, "refuse": 10, "desync": 17, "stall": 8}
     BAD_MESSAGE = b"D\x00\x00\x00\x01"       # a length below the minimum of 4
@@ -565,6 +568,7 @@ class FaultyProxy:
         self.rnd = random.Random(seed)
         self.lock = threading.Lock()
         self.faults = True
+        self.mute_queries = 0
         self.closing = False
         self.counts = collections.Counter()     # connections by kind
         self.listener = socket.socket(socket.AF_UNIX)
@@ -635,6 +639,11 @@ class FaultyProxy:
                     if not data:
                         done = True
                         break
+                    if key.fileobj is c and data[:1] == b"Q" and self._take_mute():
+                        s.sendall(data)
+                        self._stall(60, always=True)
+                        done = True
+                        break
                     if key.fileobj is s and self.faults:
                         if budget is not None:
                             if len(data) >= budget:
@@ -669,9 +678,16 @@ class FaultyProxy:
             c.close()
             s.close()
 
-    def _stall(self, secs):
+    def _take_mute(self):
+        with self.lock:
+            if self.mute_queries <= 0:
+                return False
+            self.mute_queries -= 1
+            return True
+
+    def _stall(self, secs, always=False):
         end = time.monotonic() + secs
-        while time.monotonic() < end and self.faults and not self.closing:
+        while time.monotonic() < end and (self.faults or always) and not self.closing:
             time.sleep(0.05)
 
 

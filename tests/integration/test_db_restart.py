@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import aantafel, wait_for
+from harness import FaultyProxy, aantafel, wait_for
 
 REQ_TIMEOUT = 10          # every request must complete well within this
 FAST_503 = 5              # "503 within a second or two", loosely
@@ -339,6 +339,34 @@ def test_the_next_host_is_tried_when_the_first_refuses(db_daemon, pg, tenant, up
     assert "connect timeout" not in d.log_since(mark)
     aantafel("tenant", "suspend", "herstart", env=pg.daemon_env())
     wait_for(lambda: status(d) == 503, timeout=LIVE, interval=0.1, what="suspend seen after the restart")
+
+
+def test_a_registry_connection_that_gets_no_answer_is_given_up(db_daemon, pg, tenant):
+    """The registry's listener connects again and the server takes the
+    connection, then never answers its LISTEN (a server that hangs, a
+    network that drops packets without a word; here a proxy holds the
+    answer for a minute). The listener gives up on it by its deadline and
+    connects once more, so a registry change is seen long before the
+    silent connection would have ended."""
+    proxy = FaultyProxy(pg)
+    proxy.faults = False
+    try:
+        d = db_daemon(env={"AANTAFEL_DATABASE_URL": f"host={proxy.dir} dbname=aantafel user=aantafel_app"})
+        wait_for(lambda: status(d) == 200, timeout=LIVE, what="tenant page")
+        wait_for(lambda: registry_listening(pg), timeout=LIVE, interval=0.1, what="registry listening")
+        proxy.mute_queries = 1
+        mark = d.log_mark()
+        with cursor(pg) as cur:
+            cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE application_name = 'aantafel-registry'")
+        wait_for(lambda: proxy.mute_queries == 0, timeout=LIVE, what="the listener's LISTEN held")
+        assert aantafel("tenant", "suspend", "herstart", env=pg.daemon_env()).returncode == 0
+        # Seen after the deadline (15 s) and a reconnect, while the held
+        # connection would still be silent for most of its minute.
+        wait_for(lambda: status(d) == 503, timeout=45, interval=0.2, what="suspend seen")
+        assert "the registry did not load in time" in d.log_since(mark)
+    finally:
+        proxy.close()
 
 
 def test_registry_reloads_after_its_listen_connection_is_cut(db_daemon, pg, tenant):
