@@ -488,13 +488,13 @@ static void test_cache(void)
 
 int main(void)
 {
-	test_read_sorted_and_hidden_skipped();
-	test_refused_entries();
-	test_limits();
-	test_from_files_paths();
-	test_find_and_prefix();
-	test_checksum();
-	test_cache();
+	RUN(test_read_sorted_and_hidden_skipped());
+	RUN(test_refused_entries());
+	RUN(test_limits());
+	RUN(test_from_files_paths());
+	RUN(test_find_and_prefix());
+	RUN(test_checksum());
+	RUN(test_cache());
 	if (root[0])
 		rm_rf(root);
 	return check_exit("test_bundle");

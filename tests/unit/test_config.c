@@ -580,14 +580,14 @@ int main(void)
 {
 	clear_env();
 	unsetenv("AANTAFEL_CONFIG");
-	test_defaults();
-	test_every_type();
-	test_sizes_durations();
-	test_errors();
-	test_environment();
-	test_keep_fixed();
-	test_refcount();
-	test_table_and_docs();
-	test_password_options();
+	RUN(test_defaults());
+	RUN(test_every_type());
+	RUN(test_sizes_durations());
+	RUN(test_errors());
+	RUN(test_environment());
+	RUN(test_keep_fixed());
+	RUN(test_refcount());
+	RUN(test_table_and_docs());
+	RUN(test_password_options());
 	return check_exit("test_config");
 }

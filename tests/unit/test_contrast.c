@@ -87,8 +87,8 @@ static void test_warning(void)
 
 int main(void)
 {
-	test_parse();
-	test_ratio();
-	test_warning();
+	RUN(test_parse());
+	RUN(test_ratio());
+	RUN(test_warning());
 	return check_exit("test_contrast");
 }

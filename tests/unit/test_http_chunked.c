@@ -371,10 +371,10 @@ static void test_large_body(void)
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		run_row(&rows[i]);
-	test_line_cap();
-	test_trailer_cap();
-	test_stop();
-	test_large_body();
+		RUN(run_row(&rows[i]));
+	RUN(test_line_cap());
+	RUN(test_trailer_cap());
+	RUN(test_stop());
+	RUN(test_large_body());
 	return check_exit("test_http_chunked");
 }

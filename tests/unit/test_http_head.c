@@ -629,23 +629,23 @@ static void test_token_chars(void)
 
 int main(void)
 {
-	test_valid();
-	test_bare_lf();
-	test_bare_cr();
-	test_folding();
-	test_header_names();
-	test_request_line();
-	test_host();
-	test_framing();
-	test_control_bytes();
-	test_targets();
-	test_connection_expect();
-	test_head_size(DEF_HEAD);
-	test_head_size(1024);
-	test_head_size(65536);
-	test_header_count();
-	test_leading_empty_lines();
-	test_arrival();
-	test_token_chars();
+	RUN(test_valid());
+	RUN(test_bare_lf());
+	RUN(test_bare_cr());
+	RUN(test_folding());
+	RUN(test_header_names());
+	RUN(test_request_line());
+	RUN(test_host());
+	RUN(test_framing());
+	RUN(test_control_bytes());
+	RUN(test_targets());
+	RUN(test_connection_expect());
+	RUN(test_head_size(DEF_HEAD));
+	RUN(test_head_size(1024));
+	RUN(test_head_size(65536));
+	RUN(test_header_count());
+	RUN(test_leading_empty_lines());
+	RUN(test_arrival());
+	RUN(test_token_chars());
 	return check_exit("test_http_head");
 }

@@ -415,10 +415,10 @@ static void test_bounds(void)
 int main(void)
 {
 	evthread_use_pthreads();
-	test_bounds();
-	test_capacity();
-	test_concurrency();
-	test_two_loops();
-	test_free_after_load();
+	RUN(test_bounds());
+	RUN(test_capacity());
+	RUN(test_concurrency());
+	RUN(test_two_loops());
+	RUN(test_free_after_load());
 	return check_exit("test_jobs");
 }

@@ -106,10 +106,10 @@ static void test_garbage(void)
 
 int main(void)
 {
-	test_plain();
-	test_q_values();
-	test_ties();
-	test_star();
-	test_garbage();
+	RUN(test_plain());
+	RUN(test_q_values());
+	RUN(test_ties());
+	RUN(test_star());
+	RUN(test_garbage());
 	return check_exit("test_lang");
 }

@@ -116,10 +116,10 @@ static void test_truncation(void)
 
 int main(void)
 {
-	test_values();
-	test_no_query();
-	test_fragment();
-	test_controls();
-	test_truncation();
+	RUN(test_values());
+	RUN(test_no_query());
+	RUN(test_fragment());
+	RUN(test_controls());
+	RUN(test_truncation());
 	return check_exit("test_log");
 }

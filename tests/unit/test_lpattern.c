@@ -9,9 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "lsandbox.h"
-
-static int failures, compared;
 
 /* Both states run the same chunk: it serializes what the call gave, or
  * the error it raised. */
@@ -70,11 +69,8 @@ static void compare(const char *expr)
 	snprintf(code, sizeof(code), "%s%s%s", prelude, expr, postlude);
 	run_stock(code, want, sizeof(want));
 	run_sandbox(code, got, sizeof(got));
-	compared++;
-	if (strcmp(want, got) != 0 || strncmp(want, "chunk error", 11) == 0) {
-		failures++;
-		fprintf(stderr, "differs: %s\n  lua:     %s\n  sandbox: %s\n", expr, want, got);
-	}
+	CHECK_MSG(strcmp(want, got) == 0 && strncmp(want, "chunk error", 11) != 0, "differs: %s\n  lua:     %s\n  sandbox: %s",
+		  expr, want, got);
 }
 
 static const char *const subjects[] = {
@@ -160,10 +156,5 @@ int main(void)
 
 	lsb_free(sb);
 	lua_close(stock);
-	if (failures) {
-		fprintf(stderr, "%d of %d comparisons differ\n", failures, compared);
-		return 1;
-	}
-	printf("lpattern: %d comparisons agree\n", compared);
-	return 0;
+	return check_exit("test_lpattern");
 }

@@ -9,19 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "lsandbox.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			failures++;                                               \
-			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                             \
-			fputc('\n', stderr);                                      \
-		}                                                                 \
-	} while (0)
 
 static struct lsandbox *sb;
 
@@ -130,11 +119,11 @@ static void expect_bounded(void)
 	char out[512];
 	for (const struct c_work *w = c_work; w->code; w++) {
 		int rc = run_within(w->code, INT64_MAX / 4, 100, out, sizeof(out));
-		CHECK(rc == -1 && strstr(out, "time limit exceeded"), "[%s] within 100 ms: %s", w->code, out);
+		CHECK_MSG(rc == -1 && strstr(out, "time limit exceeded"), "[%s] within 100 ms: %s", w->code, out);
 		if (!w->charged)
 			continue;
 		rc = run_within(w->code, 10 * 1000 * 1000, 600 * 1000, out, sizeof(out));
-		CHECK(rc == -1 && (strstr(out, "instruction limit exceeded") || strstr(out, "memory limit exceeded")),
+		CHECK_MSG(rc == -1 && (strstr(out, "instruction limit exceeded") || strstr(out, "memory limit exceeded")),
 		      "[%s] within 10 million units: %s", w->code, out);
 	}
 }
@@ -143,16 +132,16 @@ static void expect_error(const char *code, const char *needle)
 {
 	char out[512];
 	int rc = run(code, out, sizeof(out));
-	CHECK(rc == -1, "expected an error from [%s], got result '%s'", code, out);
+	CHECK_MSG(rc == -1, "expected an error from [%s], got result '%s'", code, out);
 	if (rc == -1 && needle)
-		CHECK(strstr(out, needle) != NULL, "error of [%s] is '%s', expected '%s'", code, out, needle);
+		CHECK_MSG(strstr(out, needle) != NULL, "error of [%s] is '%s', expected '%s'", code, out, needle);
 }
 
 static void expect_result(const char *code, const char *want)
 {
 	char out[512];
 	int rc = run(code, out, sizeof(out));
-	CHECK(rc == 0 && strcmp(out, want) == 0, "[%s] gave %s '%s', expected '%s'", code,
+	CHECK_MSG(rc == 0 && strcmp(out, want) == 0, "[%s] gave %s '%s', expected '%s'", code,
 	      rc == 0 ? "result" : "error", out, want);
 }
 
@@ -298,9 +287,9 @@ int main(void)
 	expect_error("setmetatable({}, {__gc = false})", "finalizers");
 	expect_result("return getmetatable(setmetatable({}, {__index = {x = 1}})).__index.x", "1");
 	expect_result("return 'still alive'", "still alive");
-	CHECK(sb->mem_used < 8 * 1024 * 1024, "memory after the bombs: %zu bytes", sb->mem_used);
+	CHECK_MSG(sb->mem_used < 8 * 1024 * 1024, "memory after the bombs: %zu bytes", sb->mem_used);
 
-	expect_bounded();
+	RUN(expect_bounded());
 	/* print built its line with a value pushed above the buffer, so a line
 	 * that outgrew the buffer's first block was written through freed
 	 * memory (ASan: heap-use-after-free). */
@@ -317,43 +306,39 @@ int main(void)
 	/* Core yields travel through the plugin's own coroutines. */
 	int calls;
 	int rc = run_request("return core_wait(4) + 2", out, sizeof(out), &calls);
-	CHECK(rc == 0 && strcmp(out, "42") == 0 && calls == 1, "direct core call: %d %s", rc, out);
+	CHECK_MSG(rc == 0 && strcmp(out, "42") == 0 && calls == 1, "direct core call: %d %s", rc, out);
 	rc = run_request("local co = coroutine.wrap(function() return core_wait(1) + core_wait(2) end);"
 			 " return co()", out, sizeof(out), &calls);
-	CHECK(rc == 0 && strcmp(out, "30") == 0 && calls == 2, "core call in wrap: %d %s", rc, out);
+	CHECK_MSG(rc == 0 && strcmp(out, "30") == 0 && calls == 2, "core call in wrap: %d %s", rc, out);
 	rc = run_request("local co = coroutine.create(function(a) local x = core_wait(a); local y = coroutine.yield(x);"
 			 " return y + core_wait(3) end);"
 			 " local ok1, v1 = coroutine.resume(co, 5); local ok2, v2 = coroutine.resume(co, v1 + 1);"
 			 " return tostring(ok1) .. v1 .. tostring(ok2) .. v2", out, sizeof(out), &calls);
-	CHECK(rc == 0 && strcmp(out, "true50true81") == 0 && calls == 2, "core call in resume: %d %s", rc, out);
+	CHECK_MSG(rc == 0 && strcmp(out, "true50true81") == 0 && calls == 2, "core call in resume: %d %s", rc, out);
 	rc = run_request("local ok, v = pcall(core_wait, 7); return v", out, sizeof(out), &calls);
-	CHECK(rc == 0 && strcmp(out, "70") == 0, "core call inside pcall: %d %s", rc, out);
+	CHECK_MSG(rc == 0 && strcmp(out, "70") == 0, "core call inside pcall: %d %s", rc, out);
 	rc = run_request("local co = coroutine.wrap(function() return coroutine.wrap(function() return core_wait(9) end)() end);"
 			 " return co()", out, sizeof(out), &calls);
-	CHECK(rc == 0 && strcmp(out, "90") == 0, "nested coroutines: %d %s", rc, out);
+	CHECK_MSG(rc == 0 && strcmp(out, "90") == 0, "nested coroutines: %d %s", rc, out);
 
 	/* A yield across a C boundary fails with a clear error. */
 	rc = run_request("local t = {3, 2, 1}; table.sort(t, function(a, b) core_wait(1) return a < b end)",
 			 out, sizeof(out), &calls);
-	CHECK(rc == -1 && strstr(out, "yield across a C-call boundary"), "yield in sort: %d %s", rc, out);
+	CHECK_MSG(rc == -1 && strstr(out, "yield across a C-call boundary"), "yield in sort: %d %s", rc, out);
 	rc = run_request("return (('abc'):gsub('.', function(c) return core_wait(1) end))", out, sizeof(out), &calls);
-	CHECK(rc == -1 && strstr(out, "yield across a C-call boundary"), "yield in gsub: %d %s", rc, out);
+	CHECK_MSG(rc == -1 && strstr(out, "yield across a C-call boundary"), "yield in gsub: %d %s", rc, out);
 	rc = run_request("local t = setmetatable({}, {__tostring = function() core_wait(1) return 'x' end});"
 			 " return tostring(t)", out, sizeof(out), &calls);
-	CHECK(rc == -1 && strstr(out, "yield"), "yield in __tostring: %d %s", rc, out);
+	CHECK_MSG(rc == -1 && strstr(out, "yield"), "yield in __tostring: %d %s", rc, out);
 	rc = run_request("coroutine.yield(1)", out, sizeof(out), &calls);
-	CHECK(rc == -1 && strstr(out, "stray yield"), "stray yield: %d %s", rc, out);
+	CHECK_MSG(rc == -1 && strstr(out, "stray yield"), "stray yield: %d %s", rc, out);
 	rc = run_request("local n = 0; while true do n = n + core_wait(1) end", out, sizeof(out), &calls);
-	CHECK(rc == -1 && strstr(out, "limit exceeded"), "budget across yields: %d %s", rc, out);
+	CHECK_MSG(rc == -1 && strstr(out, "limit exceeded"), "budget across yields: %d %s", rc, out);
 	rc = run_request("local co = coroutine.wrap(function() while true do end end);"
 			 " local ok = pcall(co); return 'swallowed'", out, sizeof(out), &calls);
-	CHECK(rc == -1 && strstr(out, "instruction limit exceeded"), "kill in coroutine under pcall: %d %s", rc, out);
+	CHECK_MSG(rc == -1 && strstr(out, "instruction limit exceeded"), "kill in coroutine under pcall: %d %s", rc, out);
 
 	expect_result("return 'still alive'", "still alive");
 	lsb_free(sb);
-	if (failures)
-		fprintf(stderr, "%d checks failed\n", failures);
-	else
-		printf("lsandbox: all checks passed\n");
-	return failures ? 1 : 0;
+	return check_exit("test_lsandbox");
 }

@@ -8,19 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "check.h"
 #include "lsched.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			failures++;                                                       \
-			fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                                     \
-			fputc('\n', stderr);                                              \
-		}                                                                         \
-	} while (0)
 
 #define MS 1000000LL
 
@@ -65,7 +54,7 @@ static void refuse(struct lsched_item *it, int retry_after, void *arg)
 {
 	(void)arg;
 	struct job *j = (struct job *)it;
-	CHECK(retry_after >= 1, "retry after %d", retry_after);
+	CHECK_MSG(retry_after >= 1, "retry after %d", retry_after);
 	j->refused = true;
 }
 
@@ -115,9 +104,9 @@ static void test_fair_pick(void)
 	loop(220);
 	size_t b = count('B'), l = count('l');
 	/* Equal time: ten light requests for each burning slice. */
-	CHECK(l >= 8 * b && l <= 12 * b + 12, "light %zu, burner %zu: %s", l, b, order);
+	CHECK_MSG(l >= 8 * b && l <= 12 * b + 12, "light %zu, burner %zu: %s", l, b, order);
 	/* And never more than one burning slice between two light requests. */
-	CHECK(strstr(order, "BB") == NULL, "two burning slices in a row while light work waited: %s", order);
+	CHECK_MSG(strstr(order, "BB") == NULL, "two burning slices in a row while light work waited: %s", order);
 	for (int i = 0; i < 4; i++)
 		lsched_done(&burn[i].item);
 	for (int i = 0; i < 200; i++)
@@ -136,7 +125,7 @@ static void test_alone_runs_inline(void)
 	struct job j = {.tenant = 'a', .slices_left = 1, .slice_ns = MS};
 	turns_left = 100;
 	lsched_start(&t, &j.item, true);
-	CHECK(j.ran == 1 && j.done, "ran %d", j.ran);
+	CHECK_MSG(j.ran == 1 && j.done, "ran %d", j.ran);
 	lsched_tenant_fini(&t);
 	lsched_free(s);
 }
@@ -154,10 +143,10 @@ static void test_concurrency(void)
 		lsched_start(&t, &j[i].item, true);
 	}
 	loop(5);
-	CHECK(j[0].ran == 1 && j[1].ran == 1 && j[2].ran == 0, "ran %d %d %d", j[0].ran, j[1].ran, j[2].ran);
+	CHECK_MSG(j[0].ran == 1 && j[1].ran == 1 && j[2].ran == 0, "ran %d %d %d", j[0].ran, j[1].ran, j[2].ran);
 	lsched_done(&j[0].item);
 	loop(1);
-	CHECK(j[2].ran == 1, "the third after a place came free: %d", j[2].ran);
+	CHECK_MSG(j[2].ran == 1, "the third after a place came free: %d", j[2].ran);
 	lsched_done(&j[1].item);
 	lsched_done(&j[2].item);
 	lsched_tenant_fini(&t);
@@ -177,7 +166,7 @@ static void test_queue_bound(void)
 		lsched_start(&t, &j[i].item, true);
 	}
 	/* One runs, two wait, two are refused. */
-	CHECK(j[0].ran == 1 && !j[1].refused && !j[2].refused && j[3].refused && j[4].refused,
+	CHECK_MSG(j[0].ran == 1 && !j[1].refused && !j[2].refused && j[3].refused && j[4].refused,
 	      "%d %d %d %d %d", j[0].ran, j[1].refused, j[2].refused, j[3].refused, j[4].refused);
 	for (int i = 0; i < 3; i++)
 		lsched_done(&j[i].item);
@@ -197,7 +186,7 @@ static void test_no_wait(void)
 	turns_left = 100;
 	lsched_start(&t, &a.item, true);
 	lsched_start(&t, &b.item, false);
-	CHECK(a.ran == 1 && b.refused && b.ran == 0, "ran %d refused %d", a.ran, b.refused);
+	CHECK_MSG(a.ran == 1 && b.refused && b.ran == 0, "ran %d refused %d", a.ran, b.refused);
 	lsched_done(&a.item);
 	lsched_tenant_fini(&t);
 	lsched_free(s);
@@ -218,7 +207,7 @@ static void test_wait_limit(void)
 	nanosleep(&pause, NULL);
 	lsched_done(&a.item);   /* a place: the turn finds b waited too long */
 	loop(1);
-	CHECK(b.refused && b.ran == 0, "refused %d ran %d", b.refused, b.ran);
+	CHECK_MSG(b.refused && b.ran == 0, "refused %d ran %d", b.refused, b.ran);
 	lsched_tenant_fini(&t);
 	lsched_free(s);
 }
@@ -235,24 +224,19 @@ static void test_free_refuses(void)
 	lsched_start(&t, &a.item, true);
 	lsched_start(&t, &b.item, true);
 	lsched_free(s);
-	CHECK(b.refused && !a.refused, "waiting refused %d, running %d", b.refused, a.refused);
+	CHECK_MSG(b.refused && !a.refused, "waiting refused %d, running %d", b.refused, a.refused);
 }
 
 int main(void)
 {
 	base = event_base_new();
-	test_alone_runs_inline();
-	test_fair_pick();
-	test_concurrency();
-	test_queue_bound();
-	test_no_wait();
-	test_wait_limit();
-	test_free_refuses();
+	RUN(test_alone_runs_inline());
+	RUN(test_fair_pick());
+	RUN(test_concurrency());
+	RUN(test_queue_bound());
+	RUN(test_no_wait());
+	RUN(test_wait_limit());
+	RUN(test_free_refuses());
 	event_base_free(base);
-	if (failures) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("lsched: all checks passed\n");
-	return 0;
+	return check_exit("test_lsched");
 }

@@ -727,12 +727,12 @@ static void test_bodies(void)
 
 int main(void)
 {
-	test_addresses();
-	test_header_texts();
-	test_transports();
-	test_plain_message();
-	test_utf8_headers();
-	test_no_header_injection();
-	test_bodies();
+	RUN(test_addresses());
+	RUN(test_header_texts());
+	RUN(test_transports());
+	RUN(test_plain_message());
+	RUN(test_utf8_headers());
+	RUN(test_no_header_injection());
+	RUN(test_bodies());
 	return check_exit("test_mail");
 }

@@ -447,13 +447,13 @@ static void test_policy(void)
 
 int main(void)
 {
-	test_hash_verify();
-	test_format();
-	test_tampered();
-	test_needs_rehash();
-	test_other_parameters();
-	test_params_check();
-	test_policy();
-	test_default_cost();
+	RUN(test_hash_verify());
+	RUN(test_format());
+	RUN(test_tampered());
+	RUN(test_needs_rehash());
+	RUN(test_other_parameters());
+	RUN(test_params_check());
+	RUN(test_policy());
+	RUN(test_default_cost());
 	return check_exit("test_password");
 }

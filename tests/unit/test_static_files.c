@@ -122,9 +122,9 @@ static void test_content_type(void)
 
 int main(void)
 {
-	test_decode();
-	test_refused();
-	test_overflow();
-	test_content_type();
+	RUN(test_decode());
+	RUN(test_refused());
+	RUN(test_overflow());
+	RUN(test_content_type());
 	return check_exit("test_static_files");
 }

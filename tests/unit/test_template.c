@@ -701,22 +701,22 @@ int main(void)
 	lua_pushcfunction(L, lua_safe);
 	lua_setglobal(L, "safe");
 
-	test_values();
-	test_escaping_text();
-	test_escaping_attributes();
-	test_escaping_urls();
-	test_safe_html();
-	test_conditionals();
-	test_loops();
-	test_regression_loop_alone_reads_past_segments();
-	test_include();
-	test_inheritance();
-	test_translate();
-	test_compile_errors();
-	test_caps();
-	test_metatables_ignored();
-	test_memory_error();
-	test_stack_balance_on_errors();
+	RUN(test_values());
+	RUN(test_escaping_text());
+	RUN(test_escaping_attributes());
+	RUN(test_escaping_urls());
+	RUN(test_safe_html());
+	RUN(test_conditionals());
+	RUN(test_loops());
+	RUN(test_regression_loop_alone_reads_past_segments());
+	RUN(test_include());
+	RUN(test_inheritance());
+	RUN(test_translate());
+	RUN(test_compile_errors());
+	RUN(test_caps());
+	RUN(test_metatables_ignored());
+	RUN(test_memory_error());
+	RUN(test_stack_balance_on_errors());
 
 	CHECK_MSG(lua_gettop(L) == 0, "stack left at %d", lua_gettop(L));
 	lua_close(L);
