@@ -598,11 +598,15 @@ static void test_arrival(void)
 	CHECK_INT_EQ(http_head_find_end(bad, 30, DEF_HEAD, &scan, &skip, &end, &status), HTTP_HEAD_BAD);
 	CHECK_INT_EQ(status, 400);
 
-	/* The scan state means a long head is scanned once: resuming from
-	 * scan never goes back before it. */
+	/* The scan state means a long head is scanned once: the next call
+	 * resumes after every byte already seen (a CR at the end of a read is
+	 * met again by the look one byte back from the LF after it). */
 	scan = skip = end = 0;
-	http_head_find_end(head, 20, DEF_HEAD, &scan, &skip, &end, &status);
-	CHECK(scan >= 16 && scan <= 20);
+	CHECK_INT_EQ(http_head_find_end(head, 20, DEF_HEAD, &scan, &skip, &end, &status), HTTP_HEAD_INCOMPLETE);
+	CHECK_INT_EQ(scan, 20);
+	scan = skip = end = 0;
+	CHECK_INT_EQ(http_head_find_end(head, 15, DEF_HEAD, &scan, &skip, &end, &status), HTTP_HEAD_INCOMPLETE);
+	CHECK_INT_EQ(scan, 15);
 
 	SPLITS("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
 	SPLITS("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n");
