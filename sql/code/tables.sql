@@ -4,32 +4,53 @@
 
 -- ---------------------------------------------------------------- JSON
 
--- Tables IDS as VIEWER sees them, in the order of IDS: the viewer's role
--- there (admins stand as facilitators; NULL when not one of its people)
--- and the number of visible contributions to its own conversation. One
--- set-based query for a whole list.
+-- A table in answers, from its columns, the viewer's role there (NULL:
+-- not one of its people) and its number of visible contributions to its
+-- own conversation. Immutable and without subqueries, so PostgreSQL
+-- inlines it into the query that reads the table.
+CREATE OR REPLACE FUNCTION api.table_object(id bigint, title text, question text, description text,
+                                            description_html text, visibility text, status text,
+                                            created_at timestamptz, updated_at timestamptz,
+                                            my_role text, contributions bigint) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('id', id, 'title', title, 'question', question,
+        'description', description, 'description_html', description_html,
+        'visibility', visibility, 'status', status, 'created_at', created_at, 'updated_at', updated_at,
+        'my_role', my_role, 'contributions', contributions)
+$$;
+
+-- Tables IDS as VIEWER sees them, in the order of IDS (admins stand as
+-- facilitators). One query for a page: the counts are read together.
 CREATE OR REPLACE FUNCTION api.tables_json(t bigint, viewer bigint, admin boolean, ids bigint[]) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN coalesce((SELECT jsonb_agg(jsonb_build_object('id', x.id, 'title', x.title, 'question', x.question,
-            'description', x.description, 'description_html', x.description_html,
-            'visibility', x.visibility, 'status', x.status, 'created_at', x.created_at, 'updated_at', x.updated_at,
-            'my_role', CASE WHEN admin THEN 'facilitator'
-                            WHEN viewer IS NOT NULL THEN (SELECT m.role FROM table_members m
-                                 WHERE m.tenant_id = x.tenant_id AND m.table_id = x.id AND m.account_id = viewer) END,
-            'contributions', coalesce(n.contributions, 0)) ORDER BY o.pos)
+    RETURN coalesce((SELECT jsonb_agg(api.table_object(x.id, x.title, x.question, x.description, x.description_html,
+            x.visibility, x.status, x.created_at, x.updated_at,
+            CASE WHEN admin THEN 'facilitator'
+                 WHEN viewer IS NOT NULL THEN (SELECT m.role FROM table_members m
+                      WHERE m.tenant_id = x.tenant_id AND m.table_id = x.id AND m.account_id = viewer) END,
+            coalesce(n.contributions, 0)) ORDER BY o.pos)
         FROM unnest(ids) WITH ORDINALITY AS o(id, pos)
         JOIN tables x ON x.tenant_id = t AND x.id = o.id
         LEFT JOIN (SELECT c.tenant_id, c.table_id, count(*) AS contributions FROM contributions c
                     WHERE c.tenant_id = t AND c.table_id = ANY (ids) AND c.group_id IS NULL AND c.hidden_at IS NULL
-                    GROUP BY c.tenant_id, c.table_id) n ON n.tenant_id = x.tenant_id AND n.table_id = x.id), '[]');
+                    GROUP BY c.tenant_id, c.table_id) n ON n.tenant_id = x.tenant_id AND n.table_id = x.id), '[]'::jsonb);
 END $$;
 
--- Table X as the viewer sees it, in the same shape.
+-- Table X as the viewer sees it, in the same shape: one row, one plan.
 CREATE OR REPLACE FUNCTION api.table_json(t bigint, viewer bigint, roles text, x bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    admin boolean := viewer IS NOT NULL AND api.has_role(roles, 'admin');
 BEGIN
-    RETURN api.tables_json(t, viewer, viewer IS NOT NULL AND api.has_role(roles, 'admin'), ARRAY[x]) -> 0;
+    RETURN (SELECT api.table_object(y.id, y.title, y.question, y.description, y.description_html,
+            y.visibility, y.status, y.created_at, y.updated_at,
+            CASE WHEN admin THEN 'facilitator'
+                 WHEN viewer IS NOT NULL THEN (SELECT m.role FROM table_members m
+                      WHERE m.tenant_id = y.tenant_id AND m.table_id = y.id AND m.account_id = viewer) END,
+            (SELECT count(*) FROM contributions c WHERE c.tenant_id = y.tenant_id AND c.table_id = y.id
+                AND c.group_id IS NULL AND c.hidden_at IS NULL))
+      FROM tables y WHERE y.tenant_id = t AND y.id = x);
 END $$;
 
 -- ---------------------------------------------------------------- tables
