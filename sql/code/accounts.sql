@@ -1,51 +1,100 @@
--- Accounts: who asks (a session cookie or an API token), the account's
--- own answer, every address an account has had or asked for, the links
--- sent by mail (reset, verification, a new address) and deleting an
--- account. Password attempts are counted in limits.sql; API tokens are
--- tokens.sql, members and roles members.sql, the export export.sql.
+-- Accounts: the account's own answer, signing up and confirming the
+-- address, a forgotten password, changing the password or the address,
+-- deleting the account; every address an account has had or asked for,
+-- and the links sent by mail (reset, verification, a new address). Who
+-- asks and signing in are sessions.sql; password attempts are counted in
+-- limits.sql; API tokens are tokens.sql, members and roles members.sql,
+-- the export export.sql.
+--
+-- The steps that need C are flags on the routes (core/api.h): the core
+-- takes the passwords out of the arguments, checks a new one against the
+-- policy (_password_refused: why not) and hashes it on its hashing queue
+-- (_password_hash), checks a current one against the hash the lookup
+-- gives (_verified), and draws the links' secrets (_secret_hash), which
+-- only the events see: the site plugin mails them.
 
--- ---------------------------------------------------------------- who asks
+-- ---------------------------------------------------------------- helpers
 
--- The account of a session cookie (hash of the token) that is neither idle
--- nor too old; its last_seen_at moves at most once a minute.
-CREATE OR REPLACE FUNCTION api.session_principal(t bigint, hash text, idle bigint, absolute bigint)
-RETURNS TABLE (account_id bigint, display_name text, roles text, csrf_token text)
+-- Whether EMAIL (lower case) is an address an account may have and a mail
+-- may be sent to: a dot-atom of at most 64 bytes, one '@', a domain of at
+-- least two labels of letters, digits and inner hyphens, at most 254 bytes
+-- in all (what the outbox takes, core/mail.c).
+CREATE OR REPLACE FUNCTION api.email_valid(email text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(octet_length(email) BETWEEN 3 AND 254
+       AND email ~ '^[a-z0-9!#$%&''*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&''*+/=?^_`{|}~-]+)*@[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$'
+       AND octet_length(split_part(email, '@', 1)) <= 64
+       AND octet_length(split_part(email, '@', 2)) <= 253, false)
+$$;
+
+-- The address in argument NAME as a form gives it: spaces around it gone,
+-- in lower case; '' when there is none.
+CREATE OR REPLACE FUNCTION api.email_arg(a jsonb, name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT lower(btrim(coalesce(api.text_arg(a, name), ''), E' \t\n\r\f\v'))
+$$;
+
+-- The stored hash of the link's secret in argument NAME, or NULL when it
+-- is not a secret's shape (43 characters of base64url).
+CREATE OR REPLACE FUNCTION api.link_hash(a jsonb, name text) RETURNS bytea
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN api.text_arg(a, name) ~ '^[A-Za-z0-9_-]{43}$'
+                THEN sha256(convert_to(api.text_arg(a, name), 'UTF8')) END
+$$;
+
+CREATE OR REPLACE FUNCTION api.link_refused() RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT api.error(400, 'invalid_token', 'The link is not valid (any more).')
+$$;
+
+-- The answer alike for every address (sign-up, a forgotten password, the
+-- link again, a new address).
+CREATE OR REPLACE FUNCTION api.sent() RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT api.ok(jsonb_build_object('status', 'sent'), 202)
+$$;
+
+CREATE OR REPLACE FUNCTION api.password_refused(a jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT api.invalid(api.field('password', 'policy', coalesce(a ->> '_password_refused', 'This password cannot be used.')))
+$$;
+
+CREATE OR REPLACE FUNCTION api.current_wrong() RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT api.invalid(api.field('current', 'wrong', 'The current password is not right.'))
+$$;
+
+-- The lookup of an operation that asks for the signed-in account's
+-- current password (API_VERIFY): the attempt counted on the account's
+-- address, as a sign-in with it is (100 an hour), before anything is
+-- hashed; then the stored hash for the core to check.
+CREATE OR REPLACE FUNCTION api.current_lookup(t bigint, viewer bigint) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    at timestamptz := now();
+    addr text;
+    stored text;
+    allowed boolean;
+    wait int;
 BEGIN
-    UPDATE sessions s SET last_seen_at = at
-     WHERE s.tenant_id = t AND s.token_hash = decode(hash, 'hex')
-       AND s.last_seen_at < at - interval '60 seconds'
-       AND s.last_seen_at > at - make_interval(secs => idle);
-    RETURN QUERY
-    SELECT a.id, a.display_name,
-           coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r
-                      WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), ''),
-           s.csrf_token
-      FROM sessions s JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
-     WHERE s.tenant_id = t AND s.token_hash = decode(hash, 'hex') AND a.deleted_at IS NULL
-       AND s.last_seen_at > at - make_interval(secs => idle)
-       AND s.created_at > at - make_interval(secs => absolute);
+    SELECT x.email, x.password_hash INTO addr, stored FROM accounts x
+     WHERE x.tenant_id = t AND x.id = viewer AND x.deleted_at IS NULL;
+    IF addr IS NULL THEN
+        RETURN api.current_wrong();
+    END IF;
+    SELECT r.allowed, r.retry_after INTO allowed, wait
+      FROM platform.attempt(t, ARRAY[platform.address_key(addr)], ARRAY[100]) r;
+    IF NOT allowed THEN
+        RETURN api.limited(wait);
+    END IF;
+    RETURN api.proceed(jsonb_build_object('password_hash', stored));
 END $$;
 
--- The account of an API token that is not revoked.
-CREATE OR REPLACE FUNCTION api.token_principal(t bigint, hash text)
-RETURNS TABLE (account_id bigint, display_name text, roles text)
+-- The current password was right: the count of the account's address ends.
+CREATE OR REPLACE FUNCTION api.current_right(t bigint, viewer bigint) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    at timestamptz := now();
 BEGIN
-    UPDATE api_tokens k SET last_used_at = at
-     WHERE k.tenant_id = t AND k.token_hash = decode(hash, 'hex') AND k.revoked_at IS NULL
-       AND (k.last_used_at IS NULL OR k.last_used_at < at - interval '60 seconds');
-    RETURN QUERY
-    SELECT a.id, a.display_name,
-           coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r
-                      WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '')
-      FROM api_tokens k JOIN accounts a ON a.tenant_id = k.tenant_id AND a.id = k.account_id
-     WHERE k.tenant_id = t AND k.token_hash = decode(hash, 'hex') AND k.revoked_at IS NULL
-       AND a.deleted_at IS NULL;
+    PERFORM platform.attempt_good(t, ARRAY(SELECT platform.address_key(x.email) FROM accounts x
+                                            WHERE x.tenant_id = t AND x.id = viewer AND x.email IS NOT NULL), '{}');
 END $$;
 
 CREATE OR REPLACE FUNCTION api.me(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
@@ -66,6 +115,301 @@ BEGIN
         RETURN api.unauthorized();
     END IF;
     RETURN api.ok(r);
+END $$;
+
+-- ---------------------------------------------------------------- signing up
+
+-- Sign-up (API_HASH, API_EVENT_SECRET, API_ATTEMPTS): the name (1 to 100
+-- characters, no control characters, spaces around it gone), the address
+-- and the password's policy, each field's problem named; the lookup then
+-- counts the client address's sign-ups (100 an hour) before the password
+-- is hashed. A new address gets an unverified account (role
+-- member) and a verification link (24 hours), mailed from the event
+-- account.created; a taken one the same answer, and its owner is told
+-- (account.exists).
+CREATE OR REPLACE FUNCTION api.account_create(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    name text := btrim(api.text_arg(a, 'name'), E' \t');
+    addr text := api.email_arg(a, 'email');
+    f jsonb := '{}';
+    allowed boolean;
+    wait int;
+    who bigint;
+    at timestamptz := now();
+BEGIN
+    IF coalesce(name, '') = '' OR char_length(name) > 100 OR name ~ '[\x01-\x1f\x7f-\x9f]' THEN
+        f := api.field('name', 'required', 'A name of 1 to 100 characters.');
+    END IF;
+    IF NOT api.email_valid(addr) THEN
+        f := f || api.field('email', 'email', 'Not an e-mail address.');
+    END IF;
+    IF a ? '_password_refused' THEN
+        f := f || (api.password_refused(a) #> '{body,error,fields}');
+    END IF;
+    IF f <> '{}'::jsonb THEN
+        RETURN api.invalid(f);
+    END IF;
+    IF a ? '_lookup' THEN
+        SELECT r.allowed, r.retry_after INTO allowed, wait
+          FROM platform.attempt(t, ARRAY['signup-ip:' || coalesce(a ->> '_client', '')], ARRAY[100]) r;
+        IF NOT allowed THEN
+            RETURN api.limited(wait);
+        END IF;
+        RETURN api.proceed();
+    END IF;
+    INSERT INTO accounts (tenant_id, email, display_name, password_hash)
+    VALUES (t, addr, name, a ->> '_password_hash')
+    ON CONFLICT (tenant_id, email) DO NOTHING RETURNING id INTO who;
+    IF who IS NULL THEN
+        RETURN api.event(api.sent(), 'account.exists', jsonb_build_object('email', addr));
+    END IF;
+    INSERT INTO account_roles (tenant_id, account_id, role) VALUES (t, who, 'member');
+    INSERT INTO account_tokens (tenant_id, token_hash, account_id, purpose, expires_at)
+    VALUES (t, decode(a ->> '_secret_hash', 'hex'), who, 'verify', at + interval '24 hours');
+    RETURN api.event(api.sent(), 'account.created', jsonb_build_object('email', addr, 'name', name));
+END $$;
+
+-- The link in the verification mail marks the address verified. The
+-- first use spends it; following it again while it is valid confirms
+-- again instead of failing (mail scanners open links before people do).
+CREATE OR REPLACE FUNCTION api.account_verify(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    h bytea := api.link_hash(a, 'token');
+    who bigint;
+    at timestamptz := now();
+BEGIN
+    IF h IS NULL THEN
+        RETURN api.link_refused();
+    END IF;
+    UPDATE account_tokens k SET used_at = at
+     WHERE k.tenant_id = t AND k.token_hash = h AND k.purpose = 'verify' AND k.used_at IS NULL AND k.expires_at > at
+    RETURNING k.account_id INTO who;
+    IF who IS NOT NULL THEN
+        UPDATE accounts x SET email_verified_at = coalesce(x.email_verified_at, at)
+         WHERE x.tenant_id = t AND x.id = who AND x.deleted_at IS NULL RETURNING x.id INTO who;
+    ELSE
+        SELECT k.account_id INTO who FROM account_tokens k
+          JOIN accounts x ON x.tenant_id = k.tenant_id AND x.id = k.account_id
+         WHERE k.tenant_id = t AND k.token_hash = h AND k.purpose = 'verify' AND k.used_at IS NOT NULL
+           AND k.expires_at > at AND x.email_verified_at IS NOT NULL AND x.deleted_at IS NULL;
+    END IF;
+    IF who IS NULL THEN
+        RETURN api.link_refused();
+    END IF;
+    RETURN api.ok(jsonb_build_object('verified', true));
+END $$;
+
+-- The verification link again (API_EVENT_SECRET), for an address whose
+-- account has not confirmed it: the same answer for every address, a new
+-- link (verification.resent) only for such an account, at most five valid
+-- ones at a time.
+CREATE OR REPLACE FUNCTION api.account_resend(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    addr text := api.email_arg(a, 'email');
+    name text;
+BEGIN
+    IF api.email_valid(addr) THEN
+        SELECT l.display_name INTO name FROM platform.verify_link(t, addr, a ->> '_secret_hash') l;
+        IF FOUND THEN
+            RETURN api.event(api.sent(), 'verification.resent', jsonb_build_object('email', addr, 'name', name));
+        END IF;
+    END IF;
+    RETURN api.sent();
+END $$;
+
+-- ---------------------------------------------------------------- passwords
+
+-- A forgotten password (API_EVENT_SECRET): for an existing account a reset
+-- link (1 hour, single use, at most five valid), mailed from the event
+-- password.forgotten; the same answer for every address.
+CREATE OR REPLACE FUNCTION api.password_forgot(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    addr text := api.email_arg(a, 'email');
+    name text;
+BEGIN
+    IF api.email_valid(addr) THEN
+        SELECT l.display_name INTO name FROM platform.reset_link(t, addr, a ->> '_secret_hash', 1) l;
+        IF FOUND THEN
+            RETURN api.event(api.sent(), 'password.forgotten', jsonb_build_object('email', addr, 'name', name));
+        END IF;
+    END IF;
+    RETURN api.sent();
+END $$;
+
+-- Whether the reset link's token is valid; spends nothing (the page that
+-- shows the form).
+CREATE OR REPLACE FUNCTION api.reset_valid(t bigint, h bytea) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT h IS NOT NULL AND EXISTS (SELECT 1 FROM account_tokens k
+                                       JOIN accounts x ON x.tenant_id = k.tenant_id AND x.id = k.account_id
+                                      WHERE k.tenant_id = t AND k.token_hash = h AND k.purpose = 'reset'
+                                        AND k.used_at IS NULL AND k.expires_at > now() AND x.deleted_at IS NULL)
+$$;
+
+CREATE OR REPLACE FUNCTION api.password_reset_check(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT api.reset_valid(t, api.link_hash(a, 'token')) THEN
+        RETURN api.link_refused();
+    END IF;
+    RETURN api.ok(jsonb_build_object('valid', true));
+END $$;
+
+-- A new password with the reset link (API_HASH): the token first, then
+-- the policy (the token stays unspent), then the hash; the operation
+-- spends the token and the account's other reset tokens, stores the hash,
+-- marks the address verified (the mail reached it) and ends every session
+-- and the address's count of attempts. A token spent twice at once
+-- changes nothing the second time.
+CREATE OR REPLACE FUNCTION api.password_reset(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    h bytea := api.link_hash(a, 'token');
+    who bigint;
+    addr text;
+    at timestamptz := now();
+BEGIN
+    IF a ? '_lookup' THEN
+        IF NOT api.reset_valid(t, h) THEN
+            RETURN api.link_refused();
+        END IF;
+        IF a ? '_password_refused' THEN
+            RETURN api.password_refused(a);
+        END IF;
+        RETURN api.proceed();
+    END IF;
+    UPDATE account_tokens k SET used_at = at
+     WHERE k.tenant_id = t AND k.token_hash = h AND k.purpose = 'reset' AND k.used_at IS NULL AND k.expires_at > at
+    RETURNING k.account_id INTO who;
+    IF who IS NOT NULL THEN
+        UPDATE accounts x SET password_hash = a ->> '_password_hash',
+                              email_verified_at = coalesce(x.email_verified_at, at)
+         WHERE x.tenant_id = t AND x.id = who AND x.deleted_at IS NULL RETURNING x.email INTO addr;
+    END IF;
+    IF addr IS NULL THEN
+        RETURN api.link_refused();
+    END IF;
+    UPDATE account_tokens k SET used_at = at
+     WHERE k.tenant_id = t AND k.account_id = who AND k.purpose = 'reset' AND k.used_at IS NULL;
+    DELETE FROM sessions s WHERE s.tenant_id = t AND s.account_id = who;
+    PERFORM platform.attempt_good(t, ARRAY[platform.address_key(addr)], '{}');
+    RETURN api.ok(jsonb_build_object('reset', true));
+END $$;
+
+-- The signed-in account's password (API_VERIFY, API_HASH, API_ATTEMPTS):
+-- the new one against the policy, the current one counted and checked
+-- (api.current_lookup), then the new hash; every other session of the
+-- account ends (this one, _session, stays).
+CREATE OR REPLACE FUNCTION api.password_change(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    IF a ? '_password_refused' THEN
+        RETURN api.password_refused(a);
+    END IF;
+    IF a ? '_lookup' THEN
+        RETURN api.current_lookup(t, viewer);
+    END IF;
+    IF (a ->> '_verified') IS DISTINCT FROM 'true' THEN
+        RETURN api.current_wrong();
+    END IF;
+    UPDATE accounts x SET password_hash = a ->> '_password_hash'
+     WHERE x.tenant_id = t AND x.id = viewer AND x.deleted_at IS NULL;
+    DELETE FROM sessions s WHERE s.tenant_id = t AND s.account_id = viewer
+       AND s.token_hash IS DISTINCT FROM decode(a ->> '_session', 'hex');
+    PERFORM api.current_right(t, viewer);
+    RETURN api.ok(jsonb_build_object('changed', true));
+END $$;
+
+-- ---------------------------------------------------------------- a new address
+
+-- A new address for the signed-in account (API_VERIFY, API_EVENT_SECRET,
+-- API_ATTEMPTS) once the current password is right: a confirmation link
+-- to it (24 hours, single use), mailed from email.change_requested. The
+-- same answer when another account has the address or five links are out
+-- (then no link). The address moves only when the link is followed.
+CREATE OR REPLACE FUNCTION api.email_change(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    addr text := api.email_arg(a, 'email');
+    name text;
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    IF NOT api.email_valid(addr) THEN
+        RETURN api.invalid(api.field('email', 'email', 'Not an e-mail address.'));
+    END IF;
+    IF a ? '_lookup' THEN
+        RETURN api.current_lookup(t, viewer);
+    END IF;
+    IF (a ->> '_verified') IS DISTINCT FROM 'true' THEN
+        RETURN api.current_wrong();
+    END IF;
+    PERFORM api.current_right(t, viewer);
+    SELECT x.display_name INTO name FROM accounts x WHERE x.tenant_id = t AND x.id = viewer;
+    PERFORM 1 FROM platform.email_link(t, viewer, a ->> '_secret_hash', addr);
+    IF FOUND THEN
+        RETURN api.event(api.sent(), 'email.change_requested', jsonb_build_object('email', addr, 'name', name));
+    END IF;
+    RETURN api.sent();
+END $$;
+
+-- The link to the new address moves it, once, unless another account took
+-- the address meanwhile.
+CREATE OR REPLACE FUNCTION api.email_confirm(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    h bytea := api.link_hash(a, 'token');
+    who bigint;
+    addr text;
+    moved bigint;
+    at timestamptz := now();
+BEGIN
+    IF h IS NOT NULL THEN
+        UPDATE account_tokens k SET used_at = at
+         WHERE k.tenant_id = t AND k.token_hash = h AND k.purpose = 'email' AND k.used_at IS NULL
+           AND k.expires_at > at
+        RETURNING k.account_id, k.new_email INTO who, addr;
+    END IF;
+    IF who IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts b WHERE b.tenant_id = t AND b.email = addr) THEN
+        UPDATE accounts x SET email = addr, email_verified_at = at
+         WHERE x.tenant_id = t AND x.id = who AND x.deleted_at IS NULL RETURNING x.id INTO moved;
+    END IF;
+    IF moved IS NULL THEN
+        RETURN api.link_refused();
+    END IF;
+    RETURN api.ok(jsonb_build_object('confirmed', true));
+END $$;
+
+-- ---------------------------------------------------------------- deleting
+
+-- Deleting the signed-in account (API_VERIFY, API_SIGNOUT, API_ATTEMPTS)
+-- once the current password is right: platform.account_erase below; the
+-- core clears the session cookie.
+CREATE OR REPLACE FUNCTION api.account_delete(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    IF a ? '_lookup' THEN
+        RETURN api.current_lookup(t, viewer);
+    END IF;
+    IF (a ->> '_verified') IS DISTINCT FROM 'true' THEN
+        RETURN api.current_wrong();
+    END IF;
+    PERFORM 1 FROM platform.account_erase(t, viewer);
+    IF NOT FOUND THEN
+        RETURN api.current_wrong();
+    END IF;
+    RETURN api.ok(jsonb_build_object('deleted', true));
 END $$;
 
 -- ---------------------------------------------------------------- addresses

@@ -5,7 +5,11 @@
 -- ("admin facilitator member", as granted) and the arguments (query, body
 -- and path parameters; keys starting with "_" are set by the daemon only).
 -- It answers {"status": N, "body": …}; an error body is always
--- {"error": {"code", "message", "fields"}}. The site's pages call the same
+-- {"error": {"code", "message", "fields"}}. An operation whose route has
+-- API_EVENTS may add "events": [{"name", "data"}, …] (api.event), which the
+-- core fires for the tenant's plugins after a success and never answers;
+-- the lookup of a route with password steps (API_HASH, API_VERIFY)
+-- answers status 100 (api.proceed) to let the core go on (core/api.h). The site's pages call the same
 -- functions through the Lua runtime, so the pages and the API share one set
 -- of rules. The functions run as the caller (row-level security applies)
 -- and also filter on t explicitly so that the indexes are used.
@@ -52,6 +56,38 @@ $$;
 CREATE OR REPLACE FUNCTION api.too_many(message text, seconds int) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_set(api.error(429, 'too_many', message), '{body,error,retry_after}', to_jsonb(greatest(seconds, 1)))
+$$;
+
+-- A 429 for too many password attempts (platform.attempt), with the
+-- seconds until the window ends.
+CREATE OR REPLACE FUNCTION api.limited(seconds int) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_set(api.error(429, 'limited', format('Too many failed attempts; try again in %s seconds.',
+                                                      greatest(seconds, 1))),
+                     '{body,error,retry_after}', to_jsonb(greatest(seconds, 1)))
+$$;
+
+-- One field's problem, for api.invalid.
+CREATE OR REPLACE FUNCTION api.field(name text, code text, message text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object(name, jsonb_build_object('code', code, 'message', message))
+$$;
+
+-- The lookup of an operation with password steps found nothing to refuse:
+-- the core goes on (verifies or hashes on its hashing queue, then calls the
+-- operation again). BODY holds what the core needs: password_hash, the
+-- stored hash to check a password against (NULL: none, the dummy work).
+CREATE OR REPLACE FUNCTION api.proceed(body jsonb DEFAULT '{}') RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('status', 100, 'body', body)
+$$;
+
+-- ANSWER with the event NAME added, fired with DATA for the tenant's
+-- plugins once the operation succeeded (the site plugin's hooks mail).
+CREATE OR REPLACE FUNCTION api.event(answer jsonb, name text, data jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT answer || jsonb_build_object('events', coalesce(answer -> 'events', '[]'::jsonb)
+                                                  || jsonb_build_array(jsonb_build_object('name', name, 'data', data)))
 $$;
 
 -- ---------------------------------------------------------------- roles
