@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "apicache.h"
+#include "apicall.h"
 #include "app.h"
 #include "datagen.h"
 #include "ljson.h"
@@ -37,18 +38,25 @@ static const struct api_route routes[] = {
 	{"GET", "/members", "members_list", API_PLATFORM, NULL, NULL},
 	{"PUT", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
 	{"DELETE", "/members/{id}/roles/{role}", "member_role", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
-	{"POST", "/session", "session_create", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
-	{"DELETE", "/session", "session_delete", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"POST", "/accounts", "account_create", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
-	{"POST", "/accounts/verify", "account_verify", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"POST", "/accounts/verify/resend", "account_resend", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"POST", "/password/forgot", "password_forgot", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"POST", "/password/reset", "password_reset", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
-	{"PUT", "/me/password", "password_change", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
-	{"POST", "/me/email", "email_change", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
-	{"POST", "/me/email/confirm", "email_confirm", API_LUA | API_WRITE | API_PLATFORM, NULL, NULL},
+	{"POST", "/session", "session_create",
+	 API_WRITE | API_PRIVATE | API_ATTEMPTS | API_PLATFORM | API_VERIFY | API_SIGNIN, NULL, NULL},
+	{"DELETE", "/session", "session_delete", API_WRITE | API_PRIVATE | API_PLATFORM | API_SIGNOUT, NULL, NULL},
+	{"POST", "/accounts", "account_create",
+	 API_WRITE | API_PRIVATE | API_ATTEMPTS | API_PLATFORM | API_HASH | API_EVENTS | API_EVENT_SECRET, NULL, NULL},
+	{"POST", "/accounts/verify", "account_verify", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
+	{"POST", "/accounts/verify/resend", "account_resend",
+	 API_WRITE | API_PRIVATE | API_PLATFORM | API_EVENTS | API_EVENT_SECRET, NULL, NULL},
+	{"POST", "/password/forgot", "password_forgot",
+	 API_WRITE | API_PRIVATE | API_PLATFORM | API_EVENTS | API_EVENT_SECRET, NULL, NULL},
+	{"GET", "/password/reset", "password_reset_check", API_PLATFORM, NULL, NULL},
+	{"POST", "/password/reset", "password_reset", API_WRITE | API_PRIVATE | API_PLATFORM | API_HASH, NULL, NULL},
+	{"PUT", "/me/password", "password_change",
+	 API_WRITE | API_PRIVATE | API_ATTEMPTS | API_PLATFORM | API_VERIFY | API_HASH, NULL, NULL},
+	{"POST", "/me/email", "email_change",
+	 API_WRITE | API_PRIVATE | API_ATTEMPTS | API_PLATFORM | API_VERIFY | API_EVENTS | API_EVENT_SECRET, NULL, NULL},
+	{"POST", "/me/email/confirm", "email_confirm", API_WRITE | API_PRIVATE | API_PLATFORM, NULL, NULL},
 	{"GET", "/me/export", "account_export", API_PLATFORM, NULL, NULL},
-	{"DELETE", "/me", "account_delete", API_LUA | API_WRITE | API_ATTEMPTS | API_PLATFORM, NULL, NULL},
+	{"DELETE", "/me", "account_delete", API_WRITE | API_ATTEMPTS | API_PLATFORM | API_VERIFY | API_SIGNOUT, NULL, NULL},
 	{"GET", "/tables", "tables_list", 0, NULL, NULL},
 	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN, NULL, "table.created"},
 	{"GET", "/tables/{id}", "table_get", 0, NULL, NULL},
@@ -112,6 +120,7 @@ struct api_req {
 	char *body;                     /* the answer's JSON text */
 	char *cache_key;                /* a guest's read to keep in the worker's cache */
 	uint64_t cache_gen;
+	struct api_call *call;          /* an operation with steps (apicall.h), or NULL */
 };
 
 const struct api_route *api_routes(size_t *n)
@@ -131,8 +140,6 @@ void api_register_statements(void)
 	/* The pool keeps the pointers: the texts live as long as the process. */
 	static char sql[NROUTES][128];
 	for (size_t i = 0; i < NROUTES; i++) {
-		if (routes[i].flags & API_LUA)
-			continue;       /* no SQL function: a plugin's handler */
 		snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text", routes[i].fn);
 		route_stmt[i] = db_stmt(sql[i]);
 	}
@@ -242,7 +249,7 @@ int api_route_params(const struct api_route *r, const char *path, size_t len, js
 char *api_guest_key(const struct api_route *r, int64_t tenant_id, const char *path, const char *args)
 {
 	if (!r || strcmp(r->method, "GET") != 0 || r->before || r->after ||
-	    (r->flags & (API_PLATFORM | API_SESSION | API_LUA | API_WRITE)))
+	    (r->flags & (API_PLATFORM | API_SESSION | API_STEPS | API_WRITE)))
 		return NULL;
 	size_t klen = 24 + strlen(path) + strlen(args) + 3;
 	char *key = malloc(klen);
@@ -322,6 +329,8 @@ int api_prepare(const struct api_route *route, const char *method, const struct 
 		return -1;
 	if (who->csrf[0] && json_object_set_new(args, "_csrf", json_string(who->csrf)) != 0)
 		return -1;
+	if (who->session[0] && json_object_set_new(args, "_session", json_string(who->session)) != 0)
+		return -1;
 	if ((route->flags & API_MARKDOWN) &&
 	    (render_markdown(args, "body") != 0 || render_markdown(args, "description") != 0))
 		return -1;
@@ -340,8 +349,6 @@ int api_prepare(const struct api_route *route, const char *method, const struct 
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,
 	      const json_t *args)
 {
-	if (route->flags & API_LUA)
-		return -1;
 	char tid[24], uid[24];
 	snprintf(tid, sizeof(tid), "%lld", (long long)tenant_id);
 	snprintf(uid, sizeof(uid), "%lld", (long long)who->viewer);
@@ -382,8 +389,29 @@ int api_answer_text(const char *text, const char *secret, int *status, json_t **
 
 /* ---------------------------------------------------------------- HTTP */
 
+/* The cookies of a sign-in (the session and its CSRF token) or of a
+ * sign-out or deletion, once the change is committed. */
+static void add_cookies(struct http_request *req, const struct api_call *c)
+{
+	char value[COOKIE_SET_MAX];
+	bool secure = http_req_secure(req);
+	if (c->session[0]) {
+		cookie_csrf_value(value, secure, c->csrf);
+		http_resp_header(req, "Set-Cookie", value);
+		cookie_session_value(value, secure, c->session);
+		http_resp_header(req, "Set-Cookie", value);
+	} else if (c->signed_out) {
+		cookie_session_value(value, secure, NULL);
+		http_resp_header(req, "Set-Cookie", value);
+	}
+}
+
 static void api_free(struct api_req *ar)
 {
+	if (ar->call) {
+		api_call_clear(ar->call);
+		free(ar->call);
+	}
 	json_decref(ar->args);
 	free(ar->body);
 	free(ar->cache_key);
@@ -791,17 +819,24 @@ static int retry_after_of(int status, const json_t *body)
 	return (int)json_integer_value(n);
 }
 
+/* The failure of an operation run elsewhere (its Lua, its steps): STATUS
+ * 503, 413 or 500. */
+static void fail_call(struct api_req *ar, int status, const char *why)
+{
+	if (status == 503)
+		fail(ar, 503, "unavailable", "Busy or unavailable; try again.", why);
+	else if (status == 413)
+		fail(ar, 413, "too_large", TOO_LARGE_MESSAGE, NULL);
+	else
+		fail(ar, 500, "internal", "Something went wrong on our side.", why);
+}
+
 /* An operation with events ran through the tenant's Lua. */
 static void api_lua_done(void *arg, int status, json_t *body)
 {
 	struct api_req *ar = arg;
 	if (!body) {
-		if (status == 503)
-			fail(ar, 503, "unavailable", "Busy or unavailable; try again.", NULL);
-		else if (status == 413)
-			fail(ar, 413, "too_large", TOO_LARGE_MESSAGE, NULL);
-		else
-			fail(ar, 500, "internal", "Something went wrong on our side.", NULL);
+		fail_call(ar, status, NULL);
 		return;
 	}
 	ar->status = status;
@@ -816,15 +851,44 @@ static void api_lua_done(void *arg, int status, json_t *body)
 	api_finish(ar);
 }
 
+/* An operation with steps (passwords, secrets, cookies) answered. */
+static void api_called(struct api_call *c)
+{
+	struct api_req *ar = c->arg;
+	if (!c->status) {
+		fail_call(ar, c->fail_status, c->why);
+		return;
+	}
+	ar->status = c->status;
+	ar->retry_after = retry_after_of(c->status, c->body);
+	ar->body = json_dumps(c->body, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (!ar->body) {
+		fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
+		return;
+	}
+	api_finish(ar);
+}
+
 static void api_run(struct api_req *ar)
 {
-	if (ar->route->before || ar->route->after || (ar->route->flags & API_LUA)) {
-		/* Its events fire in the tenant's Lua, as when a page calls it;
-		 * or a platform plugin does it (accounts: passwords, mails). */
+	if (ar->route->before || ar->route->after || (ar->route->flags & API_EVENTS)) {
+		/* Its events fire in the tenant's Lua, as when a page calls it. */
 		struct app_worker *a = app_of(http_req_worker(ar->req));
 		struct tenant t = {.id = ar->tenant_id, .slug = ar->slug, .name = ar->name,
 				   .bundle_version = ar->bundle_version};
 		runtime_api(a->rt, ar->req, &t, ar->txn, &ar->who, ar->route->method, ar->path, ar->args, api_lua_done, ar);
+		return;
+	}
+	if (api_call_needed(ar->route)) {
+		ar->call = calloc(1, sizeof(*ar->call));
+		if (!ar->call) {
+			fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
+			return;
+		}
+		*ar->call = (struct api_call){.route = ar->route, .req = ar->req, .txn = ar->txn, .tenant_id = ar->tenant_id,
+					      .who = ar->who, .args = ar->args, .done = api_called, .arg = ar};
+		ar->args = NULL;        /* the call's now */
+		api_call_start(ar->call);
 		return;
 	}
 	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0) {
@@ -908,6 +972,8 @@ static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
 		datagen_bump(ar->tenant_id);    /* the guests' cached reads of this daemon */
 	struct http_request *req = ar->req;
 	size_t len = strlen(ar->body);
+	if (ar->call)
+		add_cookies(req, ar->call);
 	if (ar->route->flags & API_WRITE || ar->status != 200) {
 		if (ar->retry_after) {
 			char secs[16];

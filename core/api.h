@@ -1,10 +1,49 @@
 /* The JSON API under /api/v1. Every operation is one SQL function of
- * schema "api" (sql/006_api.sql and later), called in the request's one
- * transaction with the tenant, the account asking and its roles, and the
- * arguments as one JSON object. The HTTP front (api_handle) and the Lua
- * runtime (the site's pages) reach the same operations through the same
- * route table, so the pages and the API cannot disagree on who may see
- * or change what. */
+ * schema "api" (sql/code/), called in the request's one transaction with
+ * the tenant, the account asking and its roles, and the arguments as one
+ * JSON object. The HTTP front (api_handle) and the Lua runtime (the
+ * site's pages) reach the same operations through the same route table,
+ * so the pages and the API cannot disagree on who may see or change what.
+ *
+ * What an operation needs of C is a flag on its route, a step the core
+ * runs around the SQL (apicall.c), so that the SQL decides everything else
+ * and never sees a password or a mailed secret:
+ *
+ *   API_HASH      the new password `password` is taken out of the
+ *                 arguments and checked against the policy (length, the
+ *                 common passwords): the SQL gets _password_refused (why
+ *                 not, in the caller's language) or, once its lookup let it
+ *                 go on, the hash made on the hashing queue (_password_hash).
+ *   API_VERIFY    a password is checked against the stored hash: `current`,
+ *                 or a sign-in's `password`. The operation is called twice:
+ *                 first with _lookup, to count the attempt under the limits
+ *                 (platform.attempt) and refuse, or answer 100 with the
+ *                 stored hash (api.proceed: NULL for an unknown address,
+ *                 which gets the same work against a dummy hash); then,
+ *                 after the check on the hashing queue, with the verdict
+ *                 (_verified). API_HASH routes have the same lookup.
+ *                 Each password taken is replaced by its length in bytes
+ *                 (_password_bytes, _current_bytes).
+ *   API_SECRET    a secret is drawn: its hash goes in (_secret_hash), the
+ *                 secret comes back once, in the answer (`token`).
+ *   API_EVENT_SECRET  a secret is drawn for the events only: its hash goes
+ *                 in (_secret_hash), the secret to each event the answer
+ *                 names (`token`), never to the answer: a link to be mailed.
+ *   API_EVENTS    the answer may name events ("events": [{name, data}],
+ *                 api.event), fired for the tenant's plugins after a
+ *                 success with the data, the event secret and the caller's
+ *                 language (`lang`); the operation runs through the Lua.
+ *   API_SIGNIN    a session token and its CSRF token are drawn (the SQL
+ *                 gets _session_hash and _new_csrf); a success sets the
+ *                 session and CSRF cookies, on a page as over the API.
+ *   API_SIGNOUT   a success clears the session cookie.
+ *   API_ATTEMPTS  counts password attempts: every answer below 500 commits,
+ *                 refusals too (the count is what a refusal wrote).
+ *
+ * Every call also gets _method, and from a session _csrf and _session
+ * (the hash of its cookie); the stepped ones _client, the client's
+ * address. Keys starting with "_" (and "…_html") never come from a
+ * client. */
 #ifndef AANTAFEL_API_H
 #define AANTAFEL_API_H
 
@@ -23,10 +62,18 @@ enum {
 	API_PLATFORM = 4,       /* from Lua: platform plugins only */
 	API_SESSION = 8,        /* over HTTP: a signed-in session, not an API token */
 	API_MARKDOWN = 16,      /* "body" and "description" become safe HTML through cmark */
-	API_LUA = 32,           /* done by a platform plugin's handler named fn (accounts: passwords, mails) */
+	API_EVENTS = 32,        /* its answer may name events to fire (runs through the tenant's Lua) */
 	API_PRIVATE = 64,       /* writes only what guests never see: their cached reads stay valid */
 	API_ATTEMPTS = 128,     /* counts password attempts: every answer below 500 commits, refusals too */
+	API_EVENT_SECRET = 256, /* the daemon draws a secret that only the events see (a link to mail) */
+	API_HASH = 512,         /* the new password: the policy, then hashed on the hashing queue */
+	API_VERIFY = 1024,      /* a password checked against the stored hash (a lookup first) */
+	API_SIGNIN = 2048,      /* draws a session and its CSRF token; a success sets their cookies */
+	API_SIGNOUT = 4096,     /* a success clears the session cookie */
 };
+
+/* The flags whose steps an api_call runs (apicall.h). */
+#define API_STEPS (API_EVENTS | API_EVENT_SECRET | API_HASH | API_VERIFY | API_SIGNIN | API_SIGNOUT)
 
 struct api_route {
 	const char *method;
@@ -62,15 +109,17 @@ const struct api_route *api_route_find(const char *method, const char *path, siz
 				       int *status, char *allow, size_t allowlen);
 
 /* Completes ARGS for ROUTE: drops keys the daemon sets ("_…", "…_html"),
- * renders Markdown, draws the secret (API_SECRET: SECRET receives it, it
- * must hold API_SECRET_CHARS + 1). -1 when out of memory or randomness. */
+ * adds _method, and a session's _csrf and _session, renders Markdown,
+ * draws the secret (API_SECRET: SECRET receives it, it must hold
+ * API_SECRET_CHARS + 1). -1 when out of memory or randomness. The other
+ * steps are apicall.c's. */
 #define API_SECRET_CHARS (sizeof(API_TOKEN_PREFIX) - 1 + TOKEN_CHARS)
 int api_prepare(const struct api_route *route, const char *method, const struct api_principal *who,
 		json_t *args, char *secret);
 
 /* Queues ROUTE's statement on TXN: 0, API_TOO_LARGE when the arguments
  * as JSON are over API_ARGS_MAX bytes, or -1 (out of memory, the pool
- * refused, or a route that Lua answers). */
+ * refused). */
 #define API_ARGS_MAX (512 * 1024)
 #define API_TOO_LARGE (-2)
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,
@@ -93,7 +142,7 @@ int api_route_params(const struct api_route *r, const char *path, size_t len, js
 
 /* The key under which a guest's read of PATH with ARGS (JSON, keys
  * sorted) through R is cached, or NULL when R is not such a read (only
- * GETs without events, secrets or platform-only use; what a guest sees
+ * GETs without events, steps or platform-only use; what a guest sees
  * depends on the tenant's data alone). Malloc'd. */
 char *api_guest_key(const struct api_route *r, int64_t tenant_id, const char *path, const char *args);
 

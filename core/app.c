@@ -44,7 +44,6 @@ int app_serve(struct config *cfg)
 		runtime_global_fini();
 		return 1;
 	}
-	auth_register_statements();
 	runtime_register_statements();
 	api_register_statements();
 	api_configure(cfg->session_idle_timeout / 1000, cfg->session_absolute_timeout / 1000);

@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <stdio.h>
 #include <string.h>
 
 long cookie_get(const char *header, const char *name, char *out, size_t outlen)
@@ -84,4 +85,16 @@ bool token_equal(const char *a, const char *b)
 	if (la != lb)
 		return false;
 	return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+void cookie_session_value(char *out, bool secure, const char *token)
+{
+	snprintf(out, COOKIE_SET_MAX, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s%s", COOKIE_SESSION(secure),
+		 token ? token : "", secure ? "; Secure" : "", token ? "" : "; Max-Age=0");
+}
+
+void cookie_csrf_value(char *out, bool secure, const char *token)
+{
+	snprintf(out, COOKIE_SET_MAX, "%s=%s; Path=/; HttpOnly; SameSite=Lax%s", COOKIE_CSRF(secure), token,
+		 secure ? "; Secure" : "");
 }

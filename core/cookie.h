@@ -1,5 +1,6 @@
-/* Request cookies (RFC 6265 §5.4 as browsers send them) and the random
- * tokens behind sessions and CSRF. */
+/* Request cookies (RFC 6265 §5.4 as browsers send them), the random
+ * tokens behind sessions and CSRF, and the Set-Cookie values of the
+ * session and CSRF cookies (the pages and the API set them alike). */
 #ifndef AANTAFEL_COOKIE_H
 #define AANTAFEL_COOKIE_H
 
@@ -26,5 +27,16 @@ void token_hash_hex(const char *token, char *out);
 
 /* Constant-time comparison of two NUL-terminated strings. */
 bool token_equal(const char *a, const char *b);
+
+/* The cookies' names: over TLS (SECURE) with the __Host- prefix. */
+#define COOKIE_SESSION(secure) ((secure) ? "__Host-at_session" : "at_session")
+#define COOKIE_CSRF(secure) ((secure) ? "__Host-at_csrf" : "at_csrf")
+
+/* Set-Cookie values: the session cookie with TOKEN (or, TOKEN NULL,
+ * cleared), and the CSRF cookie with TOKEN. HttpOnly, SameSite=Lax,
+ * Path=/, and Secure over TLS. OUT holds COOKIE_SET_MAX bytes. */
+#define COOKIE_SET_MAX 128
+void cookie_session_value(char *out, bool secure, const char *token);
+void cookie_csrf_value(char *out, bool secure, const char *token);
 
 #endif

@@ -15,13 +15,18 @@ local EVENTS = {
 	["table.created"] = true, ["table.updated"] = true, ["member.joined"] = true,
 	["contribution.before_create"] = true, ["contribution.created"] = true,
 	["invitation.created"] = true, ["group.joined"] = true, ["group.request_decided"] = true,
+	-- Named by the account operations' answers (API_EVENTS), with what a
+	-- mail needs: a link's secret among it, so only the platform's own
+	-- plugins may hook them.
+	["account.created"] = "platform", ["account.exists"] = "platform",
+	["verification.resent"] = "platform", ["password.forgotten"] = "platform",
+	["email.change_requested"] = "platform",
 }
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 
 local tenant = {}          -- name, slug, locale, theme
 local hooks = {}           -- event -> { {fn, priority, plugin, seq}, ... }
 local routes = {}          -- method -> { {parts, fn, plugin}, ... }
-local api_handlers = {}    -- name -> fn: the API operations platform plugins do
 local strings = { nl = {}, en = {} }
 local plugins = {}         -- name -> { options, source }
 local problems = {}
@@ -299,38 +304,31 @@ end
 -- One operation of the JSON API on behalf of the person asking: the core
 -- decides who may see and change what. A guard on the operation's
 -- "before" event may refuse (false, reason): 422 with the reason. Hooks
--- on its "after" event see the answer when it succeeded. Gives status,
--- body (a table; *_html fields are safe HTML), and true when the answer is
--- the core's own (not a guard's refusal).
-local function call_api(method, path, args, platform, ctx, own)
+-- on its "after" event see the answer when it succeeded, and so do the
+-- hooks of the events the operation's answer names, with their data.
+-- Gives status, body (a table, or with TEXT the API's JSON text; *_html
+-- fields are safe HTML), and true when the answer is the core's own (not
+-- a guard's refusal).
+local function call_api(method, path, args, platform, own, text)
 	if type(path) ~= "string" then error("api: the path must be a string", 3) end
 	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
-	local before, after, params, handler = core.api_route(method, path, platform)
-	-- The arguments with the path's parameters over them, for handlers
-	-- and guards (a copy: the caller's table stays as it was).
-	local function with_params()
+	local before, after, params = core.api_route(method, path, platform)
+	if before then
+		-- The arguments with the path's parameters over them (a copy:
+		-- the caller's table stays as it was).
 		local info = {}
 		for k, v in pairs(args or {}) do info[k] = v end
 		for k, v in pairs(params) do info[k] = v end
-		return info
-	end
-	if handler then
-		-- Done by a platform plugin (accounts: passwords and mails).
-		local fn = api_handlers[handler]
-		if not fn then error("api: " .. method .. " " .. path .. " has no handler", 3) end
-		local status, body = fn(with_params(), ctx or {})
-		return status, body
-	end
-	if before then
-		local ok, reason = fire(before, with_params())
+		local ok, reason = fire(before, info)
 		if ok == false then
 			return 422, { error = { code = "refused", fields = {},
 				message = type(reason) == "string" and reason or "Refused." } }
 		end
 	end
-	local status, body = core.api(method, path, args, platform, own)
-	if after and status < 300 then
-		fire(after, body, params)
+	local status, body, events = core.api(method, path, args, platform, own, text)
+	if status < 300 then
+		if after then fire(after, body, params) end
+		for _, e in ipairs(events or {}) do fire(e.name, e.data) end
 	end
 	return status, body, true
 end
@@ -345,6 +343,9 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 	function P.hook(event, fn, priority)
 		if home.loaded then error("hooks are declared while the plugin loads", 2) end
 		if not EVENTS[event] then error("unknown event '" .. tostring(event) .. "'", 2) end
+		if EVENTS[event] == "platform" and not from_platform then
+			error("the event '" .. event .. "' is for the platform's own plugins", 2)
+		end
 		if type(fn) ~= "function" then error("hook needs a function", 2) end
 		if priority ~= nil and math.type(priority) ~= "integer" then error("priority must be an integer", 2) end
 		seq = seq + 1
@@ -424,11 +425,15 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 
 	-- plugin.api.get(path, query), .post(path, body), .put, .patch,
 	-- .delete: the JSON API's operations (docs/plugins.md), in this
-	-- request's transaction. Some (API tokens, members) are the platform
-	-- plugins' only.
+	-- request's transaction. Some (API tokens, members, the accounts) are
+	-- the platform plugins' only, as is { text = true } as the third
+	-- argument: the body as the API's JSON text (a download).
 	local api = {}
 	for _, m in ipairs({ "GET", "POST", "PUT", "PATCH", "DELETE" }) do
-		api[m:lower()] = function(path, args) return call_api(m, path, args, from_platform) end
+		api[m:lower()] = function(path, args, opts)
+			if opts ~= nil and type(opts) ~= "table" then error("api: the options must be a table", 2) end
+			return call_api(m, path, args, from_platform, nil, opts and opts.text == true)
+		end
 	end
 	-- plugin.api.batch({ {method, path, args}, ... }): several operations
 	-- (without events) in one round trip; a list of {status =, body =}.
@@ -436,65 +441,11 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 	P.api = core.protect(api)
 
 	if from_platform then
-		-- Sign-in is the platform's: a municipality's plugin never
-		-- handles passwords.
-		local auth = {}
-		function auth.signin(email, password) return core.auth("signin", email, password) end
-		function auth.signout() return core.auth("signout") end
-		function auth.signup(email, name, password, lang)
-			return core.auth("signup", email, name, password, lang)
-		end
-		function auth.verify(token) return core.auth("verify", token) end
-		-- A new verification link for an address whose account has not
-		-- confirmed it: token, name; or nil, "unknown" (answer alike!).
-		function auth.resend(email) return core.auth("resend", email) end
-		-- Password reset by mail: forgot(email) gives the token and the
-		-- account's name, or nil, "unknown" (answer alike!);
-		-- reset_check(token) looks without spending; reset(token, password,
-		-- lang) spends it and ends every session of the account.
-		function auth.forgot(email) return core.auth("forgot", email) end
-		function auth.reset_check(token) return core.auth("rcheck", token) end
-		function auth.reset(token, password, lang) return core.auth("reset", token, password, lang) end
-		-- The signed-in user's password: nil, "current" | "password", why |
-		-- "limited", seconds | "signin"; other sessions end.
-		function auth.change_password(current, password, lang)
-			return core.auth("passwd", current, password, lang)
-		end
-		-- Deletes the signed-in account once CURRENT is its password:
-		-- true, or nil, "current" | "limited", seconds | "signin".
-		function auth.delete_account(current) return core.auth("delacct", current) end
-		-- Everything kept about the signed-in person, as JSON text; nil,
-		-- "signin" for a guest.
-		function auth.export() return core.auth("export") end
-		-- For the tenant's admins (the core checks): members() lists the
-		-- accounts with their roles; grant/revoke(account_id, role) give
-		-- true (changed) or false; nil, "forbidden" for others, nil,
-		-- "self" for an admin revoking their own admin role.
-		-- The signed-in user's address: change_email(current, new) gives
-		-- true, token (for the confirmation link to the new address) or
-		-- true, nil, "exists" (another account has it: answer alike);
-		-- nil, "current" | "email" | "limited", seconds | "signin".
-		-- confirm_email(token) moves the address: true or nil, "invalid".
-		function auth.change_email(current, email) return core.auth("email", current, email) end
-		function auth.confirm_email(token) return core.auth("emailok", token) end
-		function auth.members() return core.auth("members") end
-		function auth.grant(id, role) return core.auth("grant", id, role) end
-		function auth.revoke(id, role) return core.auth("revoke", id, role) end
-		P.auth = core.protect(auth)
-		-- plugin.api_handler(name, fn): does the API operation NAME that
-		-- the core's route table gives to a platform plugin; fn(args, ctx)
-		-- returns status, body (ctx.lang: the caller's language).
-		function P.api_handler(hname, fn)
-			if home.loaded then error("API handlers are declared while the plugin loads", 2) end
-			if type(hname) ~= "string" or type(fn) ~= "function" then
-				error("api_handler needs a name and a function", 2)
-			end
-			pending[#pending + 1] = { kind = "api", name = hname, fn = fn }
-		end
 		-- Mail in the request's transaction, from the tenant's name: sent
-		-- only when the request commits.
+		-- only when the request commits. A municipality's plugin sends
+		-- none of its own.
 		local mail = {}
-		function mail.send(to, subject, text, html) return core.auth("mail", to, subject, text, html) end
+		function mail.send(to, subject, text, html) return core.mail(to, subject, text, html) end
 		P.mail = core.protect(mail)
 	end
 	return core.protect(P)
@@ -510,8 +461,6 @@ local function commit(name, pending)
 				if a.priority ~= b.priority then return a.priority > b.priority end
 				return a.seq < b.seq
 			end)
-		elseif p.kind == "api" then
-			api_handlers[p.name] = p.fn
 		else
 			local list = routes[p.method] or {}
 			routes[p.method] = list
@@ -604,8 +553,8 @@ end
 
 -- A request of the JSON API whose operation has events: the same call as
 -- a plugin's, answered as JSON by the core.
-local function handle_api(method, path, args, lang)
-	local status, body, own = call_api(method, path, args, true, { lang = LANGS[lang] and lang or tenant.locale }, true)
+local function handle_api(method, path, args)
+	local status, body, own = call_api(method, path, args, true, true)
 	return status, body, own
 end
 

@@ -24,10 +24,12 @@
 #include "cookie.h"
 #include "ljson.h"
 #include "lsandbox.h"
+#include "mail.h"
 #include "static_files.h"
 #include "template.h"
 #include "urlenc.h"
 #include "texts.h"
+#include "utf8.h"
 #include "runtime_internal.h"
 #include "worker.h"
 
@@ -97,7 +99,7 @@ struct answer {
 
 static struct bundle *platform;
 static struct texts *platform_texts;     /* the platform's translations, shared by all states */
-static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session, stmt_session_touch;
+static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete, stmt_session;
 
 static struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
 			       struct bundle *b, size_t mem_limit, char *err, size_t errlen);
@@ -178,21 +180,9 @@ void runtime_register_statements(void)
 	stmt_list_recent = db_stmt("SELECT key, value::text, version, extract(epoch FROM updated_at)::bigint"
 				   " FROM plugin_store WHERE tenant_id = $1 AND plugin = $2"
 				   " AND left(key, length($3)) = $3 ORDER BY updated_at DESC, key LIMIT $4");
-	stmt_session = db_stmt("SELECT a.id, a.display_name,"
-			       " coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r"
-			       "   WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '')"
-			       " FROM sessions s JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id"
-			       " WHERE s.tenant_id = $1 AND s.token_hash = decode($2, 'hex') AND a.deleted_at IS NULL"
-			       " AND s.last_seen_at > now() - make_interval(secs => $3::bigint)"
-			       " AND s.created_at > now() - make_interval(secs => $4::bigint)");
-	/* Only a live session: an expired one touched here would live again
-	 * when the request commits (any guest write does). */
-	stmt_session_touch = db_stmt("UPDATE sessions SET last_seen_at = now()"
-				     " WHERE tenant_id = $1 AND token_hash = decode($2, 'hex')"
-				     " AND last_seen_at < now() - interval '60 seconds'"
-				     " AND last_seen_at > now() - make_interval(secs => $3::bigint)"
-				     " AND created_at > now() - make_interval(secs => $4::bigint)");
-	runtime_auth_register_statements();
+	/* The one look-up of a session, the API's too (sql/code/sessions.sql):
+	 * it moves the session's last use, kept when the request commits. */
+	stmt_session = db_stmt("SELECT account_id, display_name, roles FROM api.session_principal($1, $2, $3, $4)");
 	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
 			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
 }
@@ -740,102 +730,41 @@ static int core_db(lua_State *L)
 	return lua_yield(L, n + 1);
 }
 
-/* core.auth(op, ...): "signin"(email, password), "signout"(),
- * "signup"(email, name, password, lang), "verify"(token) and
- * "mail"(to, subject, text, html), "forgot"(email), "rcheck"(token),
- * "reset"(token, password, lang) and "passwd"(current, password, lang);
- * only platform plugins get a handle to it. Yields like core.db. */
-static int core_auth(lua_State *L)
+/* core.mail(to, subject, text, html): a message into the outbox, only
+ * for platform plugins. What the outbox would refuse is refused here,
+ * before the yield: nil, "invalid". Yields like core.db. */
+static int core_mail(lua_State *L)
 {
-	const char *op = luaL_checkstring(L, 1);
 	if (!lua_isyieldable(L))
-		return plugin_error(L, "sign-in and sign-out work while serving a request only");
-	if (strcmp(op, "signin") == 0) {
-		size_t elen, plen;
-		const char *email = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &elen) : NULL;
-		const char *pw = lua_type(L, 3) == LUA_TSTRING ? lua_tolstring(L, 3, &plen) : NULL;
-		if (!email || !pw)
-			return plugin_error(L, "auth.signin needs an e-mail address and a password");
-		if (elen > 254 || plen > 1024 || elen == 0 || plen == 0) {
-			lua_pushnil(L);
-			lua_pushliteral(L, "invalid");
-			return 2;
-		}
-		lua_settop(L, 3);
-	} else if (strcmp(op, "signout") == 0) {
-		lua_settop(L, 1);
-	} else if (strcmp(op, "signup") == 0) {
-		for (int i = 2; i <= 4; i++)
-			if (lua_type(L, i) != LUA_TSTRING)
-				return plugin_error(L, "auth.signup needs an e-mail address, a name and a password");
-		if (!lua_isnil(L, 5) && lua_type(L, 5) != LUA_TSTRING)
-			return plugin_error(L, "auth.signup: the language must be a string or nil");
-		lua_settop(L, 5);
-	} else if (strcmp(op, "verify") == 0) {
-		if (lua_type(L, 2) != LUA_TSTRING) {
-			lua_pushnil(L);
-			lua_pushliteral(L, "invalid");
-			return 2;
-		}
-		lua_settop(L, 2);
-	} else if (strcmp(op, "forgot") == 0 || strcmp(op, "rcheck") == 0 || strcmp(op, "resend") == 0) {
-		if (lua_type(L, 2) != LUA_TSTRING) {
-			lua_pushnil(L);
-			lua_pushliteral(L, "invalid");
-			return 2;
-		}
-		lua_settop(L, 2);
-	} else if (strcmp(op, "email") == 0) {
-		if (lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING)
-			return plugin_error(L, "auth.change_email needs the current password and the new address");
-		lua_settop(L, 3);
-	} else if (strcmp(op, "emailok") == 0) {
-		if (lua_type(L, 2) != LUA_TSTRING) {
-			lua_pushnil(L);
-			lua_pushliteral(L, "invalid");
-			return 2;
-		}
-		lua_settop(L, 2);
-	} else if (strcmp(op, "delacct") == 0) {
-		if (lua_type(L, 2) != LUA_TSTRING)
-			return plugin_error(L, "auth.delete_account needs the current password");
-		lua_settop(L, 2);
-	} else if (strcmp(op, "export") == 0 || strcmp(op, "members") == 0) {
-		lua_settop(L, 1);
-	} else if (strcmp(op, "grant") == 0 || strcmp(op, "revoke") == 0) {
-		if (!lua_isinteger(L, 2) || lua_type(L, 3) != LUA_TSTRING)
-			return plugin_error(L, "auth.%s needs an account id and a role", op);
-		const char *role = lua_tostring(L, 3);
-		if (strcmp(role, "admin") != 0 && strcmp(role, "facilitator") != 0 && strcmp(role, "member") != 0)
-			return plugin_error(L, "auth.%s: the role is admin, facilitator or member", op);
-		lua_settop(L, 3);
-	} else if (strcmp(op, "reset") == 0 || strcmp(op, "passwd") == 0) {
-		if (lua_type(L, 2) != LUA_TSTRING || lua_type(L, 3) != LUA_TSTRING)
-			return plugin_error(L, strcmp(op, "reset") == 0
-						       ? "auth.reset needs a token and a password"
-						       : "auth.change_password needs the current and a new password");
-		if (!lua_isnil(L, 4) && lua_type(L, 4) != LUA_TSTRING)
-			return plugin_error(L, "auth: the language must be a string or nil");
-		lua_settop(L, 4);
-	} else if (strcmp(op, "mail") == 0) {
-		for (int i = 2; i <= 4; i++)
-			if (lua_type(L, i) != LUA_TSTRING)
-				return plugin_error(L, "mail.send needs an address, a subject and a text");
-		if (!lua_isnoneornil(L, 5)) {
-			size_t hlen;
-			const char *html = tmpl_to_safehtml(L, 5, &hlen);
-			if (!html)
-				return plugin_error(L, "mail.send: html must be safe HTML from plugin.render");
-			lua_pushlstring(L, html, hlen);
-			lua_replace(L, 5);
-		}
-		lua_settop(L, 5);
-	} else {
-		return plugin_error(L, "unknown auth operation");
+		return plugin_error(L, "mail.send works while serving a request only");
+	for (int i = 1; i <= 3; i++)
+		if (lua_type(L, i) != LUA_TSTRING)
+			return plugin_error(L, "mail.send needs an address, a subject and a text");
+	size_t hlen = 0;
+	const char *html = NULL;
+	if (!lua_isnoneornil(L, 4) && !(html = tmpl_to_safehtml(L, 4, &hlen)))
+		return plugin_error(L, "mail.send: html must be safe HTML from plugin.render");
+	size_t tlen;
+	const char *text = lua_tolstring(L, 3, &tlen);
+	if (!mail_address_valid(lua_tostring(L, 1)) || !mail_header_text_valid(lua_tostring(L, 2), MAIL_SUBJECT_MAX) ||
+	    tlen > MAIL_BODY_MAX || utf8_count(text, tlen) < 0 || strlen(text) != tlen ||
+	    (html && (hlen > MAIL_BODY_MAX || utf8_count(html, hlen) < 0 || strlen(html) != hlen))) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "invalid");
+		return 2;
 	}
-	lua_pushnil(L);         /* the plugin slot of a store call */
-	lua_insert(L, 2);
-	int n = lua_gettop(L);
+	lua_pushliteral(L, "mail");
+	lua_pushnil(L);         /* the plugin slot of a core call */
+	lua_pushvalue(L, 1);
+	lua_pushvalue(L, 2);
+	lua_pushvalue(L, 3);
+	if (html)
+		lua_pushlstring(L, html, hlen);
+	else
+		lua_pushnil(L);
+	int n = 6;
+	lua_rotate(L, 1, n);
+	lua_settop(L, n);
 	lsb_push_core_tag(L);
 	lua_insert(L, 1);
 	return lua_yield(L, n + 1);
@@ -876,7 +805,7 @@ static void add_problem(struct tstate *ts, const char *msg)
 static const luaL_Reg core_funcs[] = {
 	{"file", core_file},     {"new_env", core_new_env}, {"load", core_load},     {"describe", core_describe},
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
-	{"db", core_db},         {"auth", core_auth},       {"api", core_api},       {"api_route", core_api_route},
+	{"db", core_db},         {"mail", core_mail},       {"api", core_api},       {"api_route", core_api_route},
 	{"api_batch", core_api_batch},
 	{"url", core_url},       {"text", core_text},       {"guarded", core_guarded}, {NULL, NULL},
 };
@@ -1408,7 +1337,7 @@ static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)
 	snprintf(idle, sizeof(idle), "%lld", (long long)rq->rw->session_idle_s);
 	snprintf(absolute, sizeof(absolute), "%lld", (long long)rq->rw->session_absolute_s);
 	const char *p[4] = {tid, rq->params[0], idle, absolute};
-	if (db_query(txn, stmt_session, 4, p) != 0 || db_query(txn, stmt_session_touch, 4, p) != 0) {
+	if (db_query(txn, stmt_session, 4, p) != 0) {
 		rq_fail(rq, 500, "session lookup refused by the pool");
 		return;
 	}
@@ -1432,20 +1361,19 @@ static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 		rq->user_id = db_int(r, 0, 0);
 		snprintf(rq->user_name, sizeof(rq->user_name), "%s", PQgetvalue(r, 0, 1));
 		snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", PQgetvalue(r, 0, 2));
-		rq->touched = strcmp(PQcmdTuples((PGresult *)db_result(txn, 1)), "1") == 0;
+		rq->touched = true;     /* its last use may have moved: committed */
 	}
 	rq_run_lua(rq);
 }
 
-/* handle_api(method, path, args, lang): the API request's arguments. */
+/* handle_api(method, path, args): the API request's arguments. */
 static int push_api_request(lua_State *L)
 {
 	struct rt_req *rq = lua_touserdata(L, 1);
 	lua_pushstring(L, rq->api_method);
 	lua_pushstring(L, rq->api_path);
 	ljson_push(L, rq->api_args, 0, false);
-	lua_pushstring(L, http_req_lang(rq->req));
-	return 4;
+	return 3;
 }
 
 /* The request (which has its place) starts its Lua at its next turn. */
@@ -1491,7 +1419,7 @@ static void rq_begin_lua(struct rt_req *rq)
 	/* handle(request), or handle_api(method, path, args), the arguments
 	 * built under protection. */
 	bool api = rq->api_done != NULL;
-	int nargs = api ? 4 : 1;
+	int nargs = api ? 3 : 1;
 	lua_rawgeti(L, LUA_REGISTRYINDEX, api ? ts->api_ref : ts->handle_ref);
 	lua_pushcfunction(L, api ? push_api_request : push_request);
 	lua_pushlightuserdata(L, rq);
@@ -1594,23 +1522,7 @@ static const struct {
 	[OP_PUT] = {"put", true},
 	[OP_DELETE] = {"delete", true},
 	[OP_LIST] = {"list", false},
-	[OP_SIGNIN] = {"signin", true},
-	[OP_SIGNOUT] = {"signout", true},
-	[OP_SIGNUP] = {"signup", true},
-	[OP_VERIFY] = {"verify", true},
 	[OP_MAIL] = {"mail", true},
-	[OP_FORGOT] = {"forgot", true},
-	[OP_RCHECK] = {"rcheck", false},
-	[OP_RESET] = {"reset", true},
-	[OP_PASSWD] = {"passwd", true},
-	[OP_DELACCT] = {"delacct", true},
-	[OP_EMAIL] = {"email", true},
-	[OP_EMAILOK] = {"emailok", true},
-	[OP_EXPORT] = {"export", false},
-	[OP_MEMBERS] = {"members", false},
-	[OP_GRANT] = {"grant", true},
-	[OP_REVOKE] = {"revoke", true},
-	[OP_RESEND] = {"resend", true},
 	[OP_API] = {"api", false},      /* writes or not: the route says (rq_api_send) */
 	[OP_APIB] = {"apib", false},    /* likewise, per call */
 };
@@ -1709,7 +1621,21 @@ static void rq_begun(struct db_txn *txn, enum db_status st, void *arg)
 	rq_send(rq);
 }
 
-/* The store's statements here; the account calls in runtime_auth.c. */
+/* params: tenant, plugin (NULL), to, subject, text, html (core_mail
+ * checked them); the tenant's name is the sender's. */
+static void rq_mail(struct rt_req *rq)
+{
+	const char *from = mail_header_text_valid(rq->name, MAIL_NAME_MAX) ? rq->name : NULL;
+	if (rq->nparams < 5 ||
+	    mail_enqueue(rq->txn, rq->tenant_id, rq->params[2], from, rq->params[3], rq->params[4], rq_param(rq, 5)) != 0) {
+		rq_fail(rq, 500, "mail.send: the outbox refused a checked message");
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
+
+/* The store's statements and the outbox's here; the API's operations in
+ * runtime_api.c. */
 static void rq_send(struct rt_req *rq)
 {
 	int stmt, n = rq->nparams;
@@ -1738,8 +1664,11 @@ static void rq_send(struct rt_req *rq)
 	case OP_APIB:
 		rq_apib_send(rq);
 		return;
+	case OP_MAIL:
+		rq_mail(rq);
+		return;
 	default:
-		rq_auth_send(rq);
+		rq_fail(rq, 500, "core call with an unknown operation");
 		return;
 	}
 	if (db_query(rq->txn, stmt, n, (const char *const *)rq->params) != 0) {
@@ -1759,8 +1688,10 @@ static int push_answer(lua_State *L)
 		return push_api_answer(L, rq, slot);
 	if (rq->op == OP_APIB)
 		return push_apib_answer(L, rq);
-	if (!core_op_store(rq->op))
-		return push_auth_answer(L, rq);
+	if (rq->op == OP_MAIL) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
 	const PGresult *r = db_result(rq->txn, 0);
 	int rows = PQntuples(r);
 	switch (rq->op) {
@@ -2153,21 +2084,14 @@ static void commit_ignored(struct db_txn *txn, enum db_status st, void *arg)
 static void add_cookies(struct rt_req *rq)
 {
 	struct http_request *req = rq->req;
+	char cookie[COOKIE_SET_MAX];
 	if (rq->new_csrf) {
-		char cookie[128];
-		snprintf(cookie, sizeof(cookie), "%sat_csrf=%s; Path=/; HttpOnly; SameSite=Lax%s",
-			 rq->secure ? "__Host-" : "", rq->csrf, rq->secure ? "; Secure" : "");
+		cookie_csrf_value(cookie, rq->secure, rq->csrf);
 		http_resp_header(req, "Set-Cookie", cookie);
 	}
-	if (rq->set_session[0]) {
-		char cookie[128];
-		snprintf(cookie, sizeof(cookie), "%sat_session=%s; Path=/; HttpOnly; SameSite=Lax%s",
-			 rq->secure ? "__Host-" : "", rq->set_session, rq->secure ? "; Secure" : "");
+	if (rq->set_session[0] || rq->clear_session) {
+		cookie_session_value(cookie, rq->secure, rq->set_session[0] ? rq->set_session : NULL);
 		http_resp_header(req, "Set-Cookie", cookie);
-	} else if (rq->clear_session) {
-		http_resp_header(req, "Set-Cookie",
-				 rq->secure ? "__Host-at_session=; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=0"
-					    : "at_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
 	}
 }
 
@@ -2385,7 +2309,7 @@ static void rq_free(struct rt_req *rq)
 {
 	lsched_done(&rq->item);
 	rq_clear_params(rq);
-	rq_auth_free(rq);
+	rq_api_free(rq);
 	free(rq->answer);
 	free(rq->json);
 	json_decref(rq->api_args);

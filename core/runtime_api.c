@@ -1,8 +1,9 @@
 /* The JSON API's operations called from Lua (plugin.api.get/post/…):
  * the same route table and SQL functions as /api/v1, on behalf of the
- * request's signed-in person, in the request's transaction. The prelude
- * fires the operation's events around the call (core.api_route names
- * them). */
+ * request's signed-in person, in the request's transaction, with the same
+ * steps around the SQL (apicall.h: passwords, secrets, cookies). The
+ * prelude fires the operation's events around the call (core.api_route
+ * names the route's, the answer those the operation names). */
 #include <lauxlib.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "api.h"
 #include "apicache.h"
+#include "apicall.h"
 #include "datagen.h"
 #include "http.h"
 #include "ljson.h"
@@ -31,12 +33,9 @@ static const struct api_route *route_of(lua_State *L, const char *method, const 
 	return r;
 }
 
-/* core.api_route(method, path, platform) -> before, after, params,
- * handler: the events of the operation, the parameters in its path, and
- * for an operation a platform plugin does, the name of its handler. The
- * platform's operations are refused here to the others, before the
- * prelude calls a handler (sign-in, sign-out, password mails), which
- * core.api would never see. */
+/* core.api_route(method, path, platform) -> before, after, params: the
+ * events of the operation and the parameters in its path. The platform's
+ * operations are refused here to the others, before a guard runs. */
 int core_api_route(lua_State *L)
 {
 	const char *method = luaL_checkstring(L, 1);
@@ -63,19 +62,18 @@ int core_api_route(lua_State *L)
 	 * except on a memory error, which ends the request anyway. */
 	ljson_push(L, params, 0, false);
 	json_decref(params);
-	if (r->flags & API_LUA)
-		lua_pushstring(L, r->fn);
-	else
-		lua_pushnil(L);
-	return 4;
+	return 3;
 }
 
-/* core.api(method, path, args, platform, own) -> status, body. Checks
- * the route (a platform plugin's operations are refused to the others)
- * and encodes the arguments, then yields with the core tag:
- * (tag, "api", nil, route index, path, json, platform and "1" or "own"). OWN:
- * the operation an API request asked for (handle_api), whose answer is
- * the request's; not the reads and writes of its hooks. */
+/* core.api(method, path, args, platform, own, text) -> status, body,
+ * events. Checks the route (a platform plugin's operations are refused to
+ * the others) and encodes the arguments, then yields with the core tag:
+ * (tag, "api", nil, route index, path, json, platform and "1", "own" or
+ * "text"). OWN: the operation an API request asked for (handle_api), whose
+ * answer is the request's; not the reads and writes of its hooks. TEXT
+ * (platform plugins): the body comes as the API's JSON text, nulls and
+ * empty lists kept (a download). EVENTS: those the operation names
+ * (API_EVENTS), for the prelude to fire. */
 int core_api(lua_State *L)
 {
 	const char *method = luaL_checkstring(L, 1);
@@ -83,14 +81,13 @@ int core_api(lua_State *L)
 	const char *path = luaL_checklstring(L, 2, &len);
 	bool platform = lua_toboolean(L, 4);
 	bool own = platform && lua_toboolean(L, 5);
+	bool as_text = platform && lua_toboolean(L, 6);
 	if (!lua_isyieldable(L))
 		return plugin_error(L, "api: operations can be called while serving a request, not while loading"
 				     " (or inside a sort comparator, gsub callback or metamethod)");
 	const struct api_route *r = route_of(L, method, path, len, NULL);
 	if ((r->flags & API_PLATFORM) && !platform)
 		return plugin_error(L, "api: %s %s is for the platform's own plugins", method, path);
-	if (r->flags & API_LUA)
-		return plugin_error(L, "api: %s %s has no handler (the site plugin is not loaded)", method, path);
 	char err[200] = "";
 	json_t *args = lua_isnoneornil(L, 3) ? json_object() : ljson_from_lua(L, 3, 0, err, sizeof(err));
 	if (!json_is_object(args)) {
@@ -112,6 +109,8 @@ int core_api(lua_State *L)
 	lua_pushlstring(L, text, need);
 	if (own)
 		lua_pushliteral(L, "own");
+	else if (as_text)
+		lua_pushliteral(L, "text");
 	else if (platform)
 		lua_pushliteral(L, "1");
 	else
@@ -182,12 +181,44 @@ bool rq_api_cached(struct rt_req *rq)
 	return true;
 }
 
+void rq_api_free(struct rt_req *rq)
+{
+	if (rq->api_call) {
+		api_call_clear(rq->api_call);
+		free(rq->api_call);
+		rq->api_call = NULL;
+	}
+}
+
+/* An operation with steps answered: its cookies are the request's. */
+static void rq_api_called(struct api_call *c)
+{
+	struct rt_req *rq = c->arg;
+	if (!c->status) {
+		rq_fail(rq, c->fail_status, c->why);
+		return;
+	}
+	if (c->session[0]) {
+		/* A new session, and a new CSRF token with it. */
+		snprintf(rq->set_session, sizeof(rq->set_session), "%s", c->session);
+		snprintf(rq->csrf, sizeof(rq->csrf), "%s", c->csrf);
+		rq->new_csrf = true;
+		rq->clear_session = false;
+	} else if (c->signed_out) {
+		rq->set_session[0] = '\0';
+		rq->clear_session = true;
+	}
+	rq_answered(rq->txn, DB_OK, rq);
+}
+
 void rq_api_send(struct rt_req *rq)
 {
 	const struct api_route *r = route_param(rq_param(rq, 2));
 	const char *path = rq_param(rq, 3);
 	const char *text = rq_param(rq, 4);
 	rq->api_own = rq_param(rq, 5) && strcmp(rq->params[5], "own") == 0;
+	rq->api_text = rq_param(rq, 5) && strcmp(rq->params[5], "text") == 0;
+	rq_api_free(rq);        /* the last call's, answered */
 	json_t *args = r && path && text ? json_loads(text, 0, NULL) : NULL;
 	json_t *params = json_object();
 	/* The path's parameters over the arguments. */
@@ -202,10 +233,24 @@ void rq_api_send(struct rt_req *rq)
 	}
 	struct api_principal who = {.viewer = rq->has_user ? rq->user_id : 0};
 	snprintf(who.roles, sizeof(who.roles), "%s", rq->user_roles);
+	snprintf(who.session, sizeof(who.session), "%s", rq->session_hash);
 	if (r->flags & API_WRITE)
 		rq->wrote = true;
 	if ((r->flags & (API_WRITE | API_PRIVATE)) == API_WRITE)
 		rq->changed = true;
+	if (api_call_needed(r)) {
+		struct api_call *c = calloc(1, sizeof(*c));
+		if (!c) {
+			json_decref(args);
+			rq_fail(rq, 503, "api: out of memory");
+			return;
+		}
+		*c = (struct api_call){.route = r, .req = rq->req, .txn = rq->txn, .tenant_id = rq->tenant_id, .who = who,
+				       .args = args, .done = rq_api_called, .arg = rq};
+		rq->api_call = c;
+		api_call_start(c);
+		return;
+	}
 	int rc = api_prepare(r, r->method, &who, args, rq->api_secret);
 	if (rc != 0) {
 		json_decref(args);
@@ -254,14 +299,49 @@ static int push_api_text(lua_State *L, struct rt_req *rq, const char *text, size
 	return 2;
 }
 
+/* BODY as the API's JSON text (a download): nulls and empty lists stay. */
+static void push_body_text(lua_State *L, const json_t *body)
+{
+	size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+	size_t need = json_dumpb(body, NULL, 0, flags);
+	char *buf = need ? lua_newuserdatauv(L, need, 0) : NULL;   /* collected, even if a push raises */
+	if (!buf || json_dumpb(body, buf, need, flags) != need)
+		luaL_error(L, "api: the answer cannot be encoded");
+	lua_pushlstring(L, buf, need);
+	lua_remove(L, -2);
+}
+
+/* The answer of an operation with steps: status, body, events. */
+static int push_call_answer(lua_State *L, struct rt_req *rq, bool own, bool text)
+{
+	struct api_call *c = rq->api_call;
+	if (rq->api_done && own) {
+		json_decref(rq->api_answer);
+		rq->api_answer = json_incref(c->body);
+	}
+	lua_pushinteger(L, c->status);
+	if (text)
+		push_body_text(L, c->body);
+	else
+		ljson_push(L, c->body, 0, true);
+	if (c->events)
+		ljson_push(L, c->events, 0, false);
+	else
+		lua_pushnil(L);
+	return 3;
+}
+
 int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 {
 	int status;
 	json_t *body;
 	int rc;
-	bool own = rq->api_own;
+	bool own = rq->api_own, text = rq->api_text;
 	rq->api_own = false;
-	if (!rq->api_done && !rq->api_secret[0]) {
+	rq->api_text = false;
+	if (rq->api_call)
+		return push_call_answer(L, rq, own, text);
+	if (!rq->api_done && !rq->api_secret[0] && !text) {
 		if (rq->api_cached)
 			return push_api_text(L, rq, rq->api_cached, strlen(rq->api_cached), NULL);
 		const PGresult *r = db_result(rq->txn, 0);
@@ -294,7 +374,10 @@ int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 		rq->api_answer = json_incref(body);
 	}
 	lua_pushinteger(L, status);
-	ljson_push(L, body, 0, true);
+	if (text)
+		push_body_text(L, body);
+	else
+		ljson_push(L, body, 0, true);
 	return 2;
 }
 
@@ -356,7 +439,7 @@ int core_api_batch(lua_State *L)
 				  : !r ? "no such operation"
 				  : !json_is_object(args) ? "the arguments must be a table of named fields"
 				  : (r->flags & API_PLATFORM) && !platform ? "an operation of the platform's own plugins"
-				  : (r->flags & (API_LUA | API_SECRET)) || r->before || r->after
+				  : (r->flags & (API_STEPS | API_SECRET)) || r->before || r->after
 					  ? "an operation with events or secrets: call it alone"
 					  : NULL;
 		if (bad) {

@@ -1,6 +1,6 @@
-/* What the runtime's request lifecycle (runtime.c) shares with the
- * account operations (runtime_auth.c). Nothing outside core/runtime*.c
- * includes this header. */
+/* What the runtime's request lifecycle (runtime.c) shares with the JSON
+ * API's operations called from Lua (runtime_api.c). Nothing outside
+ * core/runtime*.c includes this header. */
 #ifndef AANTAFEL_RUNTIME_INTERNAL_H
 #define AANTAFEL_RUNTIME_INTERNAL_H
 
@@ -17,48 +17,24 @@
 #include "lsched.h"
 
 struct answer;
-struct auth_reset;
-struct auth_signin;
-struct auth_signup;
-struct auth_verify;
+struct api_call;
 struct event_base;
 struct http_request;
 struct rt_worker;
 struct tstate;
 
 /* The core calls a request can wait on, resolved once from the name the
- * Lua yielded with (core.db's store calls, core.auth's account calls).
- * The store's come first: core_op_store() relies on it. */
+ * Lua yielded with (core.db's store calls, core.mail, core.api's
+ * operations). */
 enum core_op {
 	OP_GET,
 	OP_PUT,
 	OP_DELETE,
 	OP_LIST,
-	OP_SIGNIN,
-	OP_SIGNOUT,
-	OP_SIGNUP,
-	OP_VERIFY,
-	OP_MAIL,
-	OP_FORGOT,
-	OP_RCHECK,
-	OP_RESET,
-	OP_PASSWD,
-	OP_DELACCT,
-	OP_EMAIL,
-	OP_EMAILOK,
-	OP_EXPORT,
-	OP_MEMBERS,
-	OP_GRANT,
-	OP_REVOKE,
-	OP_RESEND,
+	OP_MAIL,                        /* core.mail: a message into the outbox */
 	OP_API,                         /* core.api: one of the JSON API's operations */
 	OP_APIB,                        /* core.api_batch: several, in one round trip */
 };
-
-static inline bool core_op_store(enum core_op op)
-{
-	return op <= OP_LIST;
-}
 
 struct rt_req {
 	struct rt_worker *rw;
@@ -86,22 +62,17 @@ struct rt_req {
 	char csrf[TOKEN_CHARS + 1];     /* the request's CSRF token (cookie at_csrf) */
 	bool new_csrf;                  /* set the cookie with the answer */
 	bool secure;                    /* over TLS (a trusted proxy says so): __Host- cookies, HSTS */
-	bool touched;                   /* the session's last_seen_at was moved */
+	bool touched;                   /* a session was read, its last use moved: commit */
 	bool has_user;
-	bool roles_ok;                  /* a roles call was allowed and sent */
 	char session_hash[65];          /* of the session cookie that was valid */
 	char set_session[TOKEN_CHARS + 1];      /* a new session to set ("" none) */
 	bool clear_session;
-	struct auth_signin *signin;
-	struct auth_signup *signup;
-	struct auth_verify *verify;
-	struct auth_reset *reset;       /* ops forgot, rcheck, reset, passwd */
-	bool mail_ok;                   /* op "mail": the message was queued */
 	int64_t user_id;
 	char user_name[401];
 	char user_roles[64];            /* "admin facilitator member", as granted */
 	char api_secret[API_SECRET_CHARS + 1];  /* op "api": a secret drawn for the operation */
-	char token[TOKEN_CHARS + 1];    /* op "resend": the new verification token */
+	struct api_call *api_call;      /* op "api": an operation with steps (apicall.h) */
+	bool api_text;                  /* op "api": its body wanted as the API's JSON text */
 	/* A JSON API request whose operation has events runs through the
 	 * tenant's Lua (runtime_api): the transaction is the API's, and the
 	 * answer goes to api_done (body NULL: failed, rolled back by the
@@ -167,15 +138,7 @@ int core_api_route(lua_State *L);
 void rq_api_send(struct rt_req *rq);
 int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot);
 
-/* runtime_auth.c: the account calls. */
-void runtime_auth_register_statements(void);
-/* Sends the account call rq->op within the request's transaction; every
- * path ends in rq_answered or rq_fail. */
-void rq_auth_send(struct rt_req *rq);
-/* The account call's result as Lua values on L; returns their number.
- * Runs under pcall, like the store's. */
-int push_auth_answer(lua_State *L, struct rt_req *rq);
-/* Frees the account calls' state of a request that ends. */
-void rq_auth_free(struct rt_req *rq);
+/* Frees the state of an operation with steps. */
+void rq_api_free(struct rt_req *rq);
 
 #endif

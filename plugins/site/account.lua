@@ -1,14 +1,28 @@
 -- The account pages: sign-in and out, sign-up and its confirmation,
 -- a forgotten password, my account (password, address, data, deletion,
--- API keys) and the admins' members page; and the mails they send. A
--- module (plugin.module): a tenant's state holds this code only once
--- someone opens one of these pages.
+-- API keys) and the admins' members page, each through the API's account
+-- operations (plugin.api), as the tables' pages are; and the mails of
+-- those operations' events (init.lua hooks them). A module
+-- (plugin.module): a tenant's state holds this code only once someone
+-- opens one of these pages or an event mails.
 
 local M = {}
 
--- Signing in and out. The core checks the password on its hashing
--- threads, counts failures and sets the session cookie; this page only
--- asks and answers.
+-- A refusal's field problem, or nil.
+local function field(body, name)
+	local e = type(body) == "table" and body.error
+	return e and e.fields and e.fields[name]
+end
+
+-- A page that says "too many attempts", with the API's Retry-After.
+local function limited(page, body)
+	page.headers = { ["Retry-After"] = tostring(body.error.retry_after) }
+	return page
+end
+
+-- Signing in and out. The core counts the attempt, checks the password on
+-- its hashing threads and sets the session cookie with the operation's
+-- answer; this page only asks and answers.
 local function signin_page(req, status, message, email)
 	return {
 		status = status,
@@ -27,28 +41,27 @@ end
 
 M["POST /inloggen"] = function(req)
 	local email = req.form.email or ""
-	local ok, why, retry = plugin.auth.signin(email, req.form.password or "")
-	if ok then
+	local st, body = plugin.api.post("/session", { email = email, password = req.form.password or "" })
+	if st == 200 then
 		return { redirect = "/" }
 	end
-	if why == "limited" then
-		local page = signin_page(req, 429, plugin.t("site.signin_limited", nil, req.lang), email)
-		page.headers = { ["Retry-After"] = tostring(retry) }
-		return page
+	if st == 429 then
+		return limited(signin_page(req, 429, plugin.t("site.signin_limited", nil, req.lang), email), body)
 	end
 	return signin_page(req, 401, plugin.t("site.signin_invalid", nil, req.lang), email)
 end
 
 M["POST /uitloggen"] = function(req)
-	plugin.auth.signout()
+	plugin.api.delete("/session")
 	return { redirect = "/" }
 end
 
 -- Signing up. The core checks the fields, hashes the password on its
--- hashing threads and inserts the account with a verification token; this
--- page sends the mail (in the same transaction: it goes out only if the
--- account was stored) and answers. An address that has an account already
--- gets the same page, and its owner a mail that says so.
+-- hashing threads and inserts the account with a verification token; the
+-- event account.created mails the link (in the same transaction: it goes
+-- out only if the account was stored). An address that has an account
+-- already gets the same page, and its owner a mail that says so
+-- (account.exists).
 
 local function signup_page(req, status, form, errors)
 	errors = errors or {}
@@ -69,13 +82,11 @@ local function mail_text(lines)
 end
 
 -- A mail with one link: greeting, body, the link, a line on what to do
--- if it was not you, in plain text and HTML. KEYS names the translations:
--- KEYS.subject, .body, .link, .ignore ("site.mail_<x>_..."), NAME nil for
--- the plain greeting. REQ needs only .lang (the API's handlers pass their
--- ctx). Returns whether the outbox took it.
-local function send_link_mail(req, to, name, keys, path)
+-- if it was not you, in plain text and HTML, in LANG. KEYS names the
+-- translations: KEYS.subject, .body, .link, .ignore ("site.mail_<x>_..."),
+-- NAME nil for the plain greeting. Returns whether the outbox took it.
+local function send_link_mail(lang, to, name, keys, path)
 	local tenant = plugin.tenant().name
-	local lang = req.lang
 	local link = plugin.url(path)
 	local view = {
 		greeting = name and plugin.t("site.mail_greeting", { name = name }, lang)
@@ -90,18 +101,20 @@ local function send_link_mail(req, to, name, keys, path)
 	return plugin.mail.send(to, plugin.t(keys.subject, { tenant = tenant }, lang), text, html)
 end
 
-local function send_verify_mail(req, email, name, token)
-	local ok = send_link_mail(req, email, name, { subject = "site.mail_verify_subject", body = "site.mail_verify_body",
-		link = "site.mail_verify_link", ignore = "site.mail_verify_ignore" }, "/bevestigen?token=" .. token)
+-- The mails of the account operations' events: E = {email, name,
+-- token, lang} as the operation gave them.
+local function send_verify_mail(e)
+	local ok = send_link_mail(e.lang, e.email, e.name, { subject = "site.mail_verify_subject",
+		body = "site.mail_verify_body", link = "site.mail_verify_link", ignore = "site.mail_verify_ignore" },
+		"/bevestigen?token=" .. e.token)
 	if not ok then error("the verification mail could not be queued") end
 end
 
-local function send_exists_mail(req, email)
-	local ok = send_link_mail(req, email, nil, { subject = "site.mail_exists_subject", body = "site.mail_exists_body",
-		link = "site.signin", ignore = "site.mail_exists_ignore" }, "/inloggen")
+local function send_exists_mail(e)
+	local ok = send_link_mail(e.lang, e.email, nil, { subject = "site.mail_exists_subject",
+		body = "site.mail_exists_body", link = "site.signin", ignore = "site.mail_exists_ignore" }, "/inloggen")
 	if not ok then error("the sign-up mail could not be queued") end
 end
-
 
 M["GET /registreren"] = function(req)
 	return signup_page(req, 200, {})
@@ -112,29 +125,24 @@ M["POST /registreren"] = function(req)
 		name = req.form.name or "",
 		email = (req.form.email or ""):match("^%s*(.-)%s*$"),
 	}
-	local ok, token, why = plugin.auth.signup(form.email, form.name, req.form.password or "", req.lang)
-	if not ok and token == "limited" then
-		local page = signup_page(req, 429, form, { form = plugin.t("site.signin_limited", nil, req.lang) })
-		page.headers = { ["Retry-After"] = tostring(why) }
-		return page
+	local st, body = plugin.api.post("/accounts", { name = form.name, email = form.email,
+		password = req.form.password or "" })
+	if st == 429 then
+		return limited(signup_page(req, 429, form, { form = plugin.t("site.signin_limited", nil, req.lang) }), body)
 	end
-	if not ok then
+	if st ~= 202 then
+		-- Each field's problem at its field (the policy's own words for
+		-- the password, in the page's language).
 		local errors = {}
-		if token == "password" then
-			errors.password = why or plugin.t("site.signup_password_invalid", nil, req.lang)
-		elseif token == "email" then
-			errors.email = plugin.t("site.signup_email_invalid", nil, req.lang)
-		else
-			errors.name = plugin.t("site.signup_name_invalid", nil, req.lang)
+		if field(body, "name") then errors.name = plugin.t("site.signup_name_invalid", nil, req.lang) end
+		if field(body, "email") then errors.email = plugin.t("site.signup_email_invalid", nil, req.lang) end
+		if field(body, "password") then
+			errors.password = field(body, "password").message or plugin.t("site.signup_password_invalid", nil, req.lang)
 		end
+		if next(errors) == nil then errors.name = plugin.t("site.signup_name_invalid", nil, req.lang) end
 		return signup_page(req, 422, form, errors)
 	end
 	local email = form.email:lower()
-	if token then
-		send_verify_mail(req, email, form.name:match("^%s*(.-)%s*$"), token)
-	elseif why == "exists" then
-		send_exists_mail(req, email)
-	end
 	return {
 		html = plugin.render("signup_sent.html", { csrf = req.csrf, user = req.user, email = email }, req.lang),
 	}
@@ -142,7 +150,7 @@ end
 
 -- The link in the verification mail: single use, 24 hours.
 M["GET /bevestigen"] = function(req)
-	local ok = plugin.auth.verify(req.query.token or "")
+	local ok = plugin.api.post("/accounts/verify", { token = req.query.token or "" }) == 200
 	return {
 		status = ok and 200 or 400,
 		html = plugin.render("verify.html", { csrf = req.csrf, user = req.user, ok = ok }, req.lang),
@@ -158,42 +166,43 @@ M["GET /bevestiging-opnieuw"] = function(req)
 end
 
 M["POST /bevestiging-opnieuw"] = function(req)
-	local email = (req.form.email or ""):match("^%s*(.-)%s*$"):lower()
-	local token, name = plugin.auth.resend(email)
-	if token then
-		send_verify_mail(req, email, name, token)
-	end
+	plugin.api.post("/accounts/verify/resend", { email = req.form.email or "" })
 	return { html = plugin.render("resend.html", { csrf = req.csrf, user = req.user, sent = true }, req.lang) }
 end
 
 -- Password reset by mail. The page answers alike whether or not the
 -- address has an account; only an existing one gets a token (1 hour,
--- single use, stored hashed) and the mail, queued in the same transaction.
-local function send_reset_mail(req, email, name, token)
-	local ok = send_link_mail(req, email, name, { subject = "site.mail_reset_subject", body = "site.mail_reset_body",
-		link = "site.mail_reset_link", ignore = "site.mail_reset_ignore" }, "/wachtwoord-herstellen?token=" .. token)
+-- single use, stored hashed) and the mail (password.forgotten), queued in
+-- the same transaction.
+local function send_reset_mail(e)
+	local ok = send_link_mail(e.lang, e.email, e.name, { subject = "site.mail_reset_subject",
+		body = "site.mail_reset_body", link = "site.mail_reset_link", ignore = "site.mail_reset_ignore" },
+		"/wachtwoord-herstellen?token=" .. e.token)
 	if not ok then error("the password reset mail could not be queued") end
 end
 
-local function send_email_mail(req, email, name, token)
-	return send_link_mail(req, email, name, { subject = "site.mail_email_subject",
+local function send_email_mail(e)
+	local ok = send_link_mail(e.lang, e.email, e.name, { subject = "site.mail_email_subject",
 		body = "site.mail_email_body", link = "site.mail_email_link", ignore = "site.mail_verify_ignore" },
-		"/email-bevestigen?token=" .. token)
+		"/email-bevestigen?token=" .. e.token)
+	if not ok then error("the address confirmation mail could not be queued") end
 end
 
--- The account mails, for the API's handlers (account_api.lua).
-M.mails = { verify = send_verify_mail, exists = send_exists_mail, reset = send_reset_mail, email = send_email_mail }
+-- The mails of the account operations' events (init.lua hooks them).
+M.mails = {
+	["account.created"] = send_verify_mail,
+	["account.exists"] = send_exists_mail,
+	["verification.resent"] = send_verify_mail,
+	["password.forgotten"] = send_reset_mail,
+	["email.change_requested"] = send_email_mail,
+}
 
 M["GET /wachtwoord-vergeten"] = function(req)
 	return { html = plugin.render("forgot.html", { csrf = req.csrf, user = req.user }, req.lang) }
 end
 
 M["POST /wachtwoord-vergeten"] = function(req)
-	local email = (req.form.email or ""):match("^%s*(.-)%s*$"):lower()
-	local token, name = plugin.auth.forgot(email)
-	if token then
-		send_reset_mail(req, email, name, token)
-	end
+	plugin.api.post("/password/forgot", { email = req.form.email or "" })
 	return { html = plugin.render("forgot.html", { csrf = req.csrf, user = req.user, sent = true }, req.lang) }
 end
 
@@ -208,7 +217,7 @@ end
 -- token.
 M["GET /wachtwoord-herstellen"] = function(req)
 	local token = req.query.token or ""
-	if not plugin.auth.reset_check(token) then
+	if plugin.api.get("/password/reset", { token = token }) ~= 200 then
 		return reset_page(req, 400, { invalid = true })
 	end
 	return reset_page(req, 200, { token = token })
@@ -216,14 +225,14 @@ end
 
 M["POST /wachtwoord-herstellen"] = function(req)
 	local token = req.form.token or ""
-	local ok, why, message = plugin.auth.reset(token, req.form.password or "", req.lang)
-	if ok then
+	local st, body = plugin.api.post("/password/reset", { token = token, password = req.form.password or "" })
+	if st == 200 then
 		return reset_page(req, 200, { done = true })
 	end
-	if why == "password" then
+	if field(body, "password") then
 		return reset_page(req, 422, {
 			token = token,
-			error = message or plugin.t("site.signup_password_invalid", nil, req.lang),
+			error = field(body, "password").message or plugin.t("site.signup_password_invalid", nil, req.lang),
 		})
 	end
 	return reset_page(req, 400, { invalid = true })
@@ -246,21 +255,21 @@ end
 
 M["POST /account/wachtwoord"] = function(req)
 	if not req.user then return { redirect = "/inloggen" } end
-	local ok, why, extra = plugin.auth.change_password(req.form.current or "", req.form.password or "", req.lang)
-	if ok then
+	local st, body = plugin.api.put("/me/password", { current = req.form.current or "",
+		password = req.form.password or "" })
+	if st == 200 then
 		return password_page(req, 200, { done = true })
 	end
-	if why == "signin" then
+	if st == 401 then
 		return { redirect = "/inloggen" }
 	end
-	if why == "limited" then
-		local page = password_page(req, 429, { message = plugin.t("site.signin_limited", nil, req.lang) })
-		page.headers = { ["Retry-After"] = tostring(extra) }
-		return page
+	if st == 429 then
+		return limited(password_page(req, 429, { message = plugin.t("site.signin_limited", nil, req.lang) }), body)
 	end
-	if why == "password" then
+	if field(body, "password") then
 		return password_page(req, 422, {
-			errors = { password = extra or plugin.t("site.signup_password_invalid", nil, req.lang) },
+			errors = { password = field(body, "password").message
+				or plugin.t("site.signup_password_invalid", nil, req.lang) },
 		})
 	end
 	return password_page(req, 422, {
@@ -276,8 +285,10 @@ end
 
 M["GET /account/gegevens"] = function(req)
 	if not req.user then return { redirect = "/inloggen" } end
-	local data = plugin.auth.export()
-	if not data then return { redirect = "/inloggen" } end
+	-- The API's own document, as its JSON text: the download and
+	-- GET /api/v1/me/export cannot differ.
+	local st, data = plugin.api.get("/me/export", nil, { text = true })
+	if st ~= 200 then return { redirect = "/inloggen" } end
 	return {
 		body = data,
 		type = "application/json; charset=utf-8",
@@ -302,42 +313,43 @@ end
 
 M["POST /account/verwijderen"] = function(req)
 	if not req.user then return { redirect = "/inloggen" } end
-	local ok, why, extra = plugin.auth.delete_account(req.form.current or "")
-	if ok then
+	local st, body = plugin.api.delete("/me", { current = req.form.current or "" })
+	if st == 200 then
 		return delete_page(req, 200, { done = true, user = false })
 	end
-	if why == "signin" then return { redirect = "/inloggen" } end
-	if why == "limited" then
-		local page = delete_page(req, 429, { message = plugin.t("site.signin_limited", nil, req.lang) })
-		page.headers = { ["Retry-After"] = tostring(extra) }
-		return page
+	if st == 401 then return { redirect = "/inloggen" } end
+	if st == 429 then
+		return limited(delete_page(req, 429, { message = plugin.t("site.signin_limited", nil, req.lang) }), body)
 	end
 	return delete_page(req, 422, { errors = { current = plugin.t("site.change_current_invalid", nil, req.lang) } })
 end
 
--- Admin: the tenant's members and their roles. The core checks that the
--- signed-in person is an admin; this page only shows and asks.
+-- Admin: the tenant's members and their roles, through the API's
+-- operations (GET /members, PUT and DELETE /members/ID/roles/ROLE): the
+-- same members in the same order and pages, the same refusals. The core
+-- decides who is an admin; this page only shows and asks.
 local ROLES = { "admin", "facilitator", "member" }
 
 local function members_page(req, status, message)
-	local members, why = plugin.auth.members()
-	if not members then
-		return { status = why == "forbidden" and 403 or 500 }
-	end
-	for _, m in ipairs(members) do
-		m.role_list = {}
+	local st, body = plugin.api.get("/members", { cursor = req.query.na })
+	if st == 401 then return { redirect = "/inloggen" } end
+	if st ~= 200 then return { status = st } end
+	local members = {}
+	for _, m in ipairs(body.items) do
+		local has = {}
+		for _, r in ipairs(m.roles) do has[r] = true end
+		local list = {}
 		for _, r in ipairs(ROLES) do
-			m.role_list[#m.role_list + 1] = {
-				role = r,
-				label = plugin.t("site.role_" .. r, nil, req.lang),
-				has = m.roles[r] == true,
-			}
+			list[#list + 1] = { role = r, label = plugin.t("site.role_" .. r, nil, req.lang), has = has[r] == true }
 		end
+		members[#members + 1] = { id = m.id, name = m.name, email = m.email, verified = m.email_verified,
+			role_list = list }
 	end
 	return {
 		status = status,
 		html = plugin.render("members.html", {
 			csrf = req.csrf, user = req.user, members = members, message = message,
+			more = body.next_cursor and ("/beheer/leden?na=" .. body.next_cursor),
 		}, req.lang),
 	}
 end
@@ -353,19 +365,23 @@ M["POST /beheer/leden"] = function(req)
 	local role = req.form.role
 	local valid = false
 	for _, r in ipairs(ROLES) do if r == role then valid = true end end
-	if not id or not valid or (req.form.action ~= "grant" and req.form.action ~= "revoke") then
+	local action = req.form.action
+	if not id or id < 1 or id >= 10 ^ 18 or not valid or (action ~= "grant" and action ~= "revoke") then
 		return members_page(req, 422, plugin.t("site.members_bad", nil, req.lang))
 	end
-	local ok, why
-	if req.form.action == "grant" then
-		ok, why = plugin.auth.grant(id, role)
+	local path = "/members/" .. id .. "/roles/" .. role
+	local st, body
+	if action == "grant" then
+		st, body = plugin.api.put(path)
 	else
-		ok, why = plugin.auth.revoke(id, role)
+		st, body = plugin.api.delete(path)
 	end
-	if ok == nil and why == "forbidden" then return { status = 403 } end
-	if ok == nil and why == "self" then
+	if st == 401 then return { redirect = "/inloggen" } end
+	if st == 403 then return { status = 403 } end
+	if st == 409 and body.error.code == "own_admin" then
 		return members_page(req, 422, plugin.t("site.members_self", nil, req.lang))
 	end
+	-- Done, or no such account here (404): nothing to say but the list.
 	return { redirect = "/beheer/leden" }
 end
 
@@ -423,23 +439,16 @@ end
 M["POST /account/email"] = function(req)
 	if not req.user then return { redirect = "/inloggen" } end
 	local email = (req.form.email or ""):match("^%s*(.-)%s*$")
-	local ok, token, why = plugin.auth.change_email(req.form.current or "", email)
-	if ok then
-		if token then
-			if not send_email_mail(req, email:lower(), req.user.name, token) then
-				return email_page(req, 422, { email = email,
-					errors = { email = plugin.t("site.signup_email_invalid", nil, req.lang) } })
-			end
-		end
+	local st, body = plugin.api.post("/me/email", { current = req.form.current or "", email = email })
+	if st == 202 then
 		return email_page(req, 200, { sent = true, email = email })
 	end
-	if token == "signin" then return { redirect = "/inloggen" } end
-	if token == "limited" then
-		local page = email_page(req, 429, { email = email, message = plugin.t("site.signin_limited", nil, req.lang) })
-		page.headers = { ["Retry-After"] = tostring(why) }
-		return page
+	if st == 401 then return { redirect = "/inloggen" } end
+	if st == 429 then
+		return limited(email_page(req, 429, { email = email,
+			message = plugin.t("site.signin_limited", nil, req.lang) }), body)
 	end
-	if token == "email" then
+	if field(body, "email") then
 		return email_page(req, 422, { email = email,
 			errors = { email = plugin.t("site.signup_email_invalid", nil, req.lang) } })
 	end
@@ -448,7 +457,7 @@ M["POST /account/email"] = function(req)
 end
 
 M["GET /email-bevestigen"] = function(req)
-	local ok = plugin.auth.confirm_email(req.query.token or "")
+	local ok = plugin.api.post("/me/email/confirm", { token = req.query.token or "" }) == 200
 	return {
 		status = ok and 200 or 400,
 		html = plugin.render("email_done.html", { ok = ok, csrf = req.csrf, user = req.user }, req.lang),

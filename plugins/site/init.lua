@@ -1,5 +1,6 @@
 -- The site plugin: each tenant's home page, its theme's stylesheet, the
--- account pages and (tables.lua, loaded on first use) the tables' pages.
+-- account pages and their mails (account.lua) and the tables' pages
+-- (tables.lua), both loaded on first use.
 -- The home page reads the tenant's notices and visit counter from the
 -- plugin store (the database), counts the visit with a compare-and-set
 -- write, and renders home.html inside layout.html.
@@ -189,11 +190,11 @@ for _, key in ipairs({
 	plugin.route(method, path, function(req, params) return account()[key](req, params) end)
 end
 
--- The JSON API's account operations (sign-in, sign-up, reset, …) done
--- by this plugin (account_api.lua), with the account pages' mails.
-function account_mails() return account().mails end
-local account_api = plugin.module("account_api")
-for _, name in ipairs({ "session_create", "session_delete", "account_create", "account_verify", "account_resend",
-	"password_forgot", "password_reset", "password_change", "email_change", "email_confirm", "account_delete" }) do
-	plugin.api_handler(name, function(args, ctx) return account_api()[name](args, ctx) end)
+-- The mails of the account operations (sign-up, the link again, a
+-- forgotten password, a new address): the core's operations name these
+-- events with what a mail needs, the link's secret among it; the pages
+-- and the JSON API lead to the same mails.
+for _, event in ipairs({ "account.created", "account.exists", "verification.resent", "password.forgotten",
+	"email.change_requested" }) do
+	plugin.hook(event, function(e) account().mails[event](e) end)
 end

@@ -71,6 +71,7 @@ return {
 	["site.members_revoke"] = "revoke",
 	["site.members_bad"] = "That request is not right.",
 	["site.members_self"] = "You cannot revoke your own admin role.",
+	["site.members_more"] = "More members",
 	["site.role_admin"] = "Administrator",
 	["site.role_facilitator"] = "Facilitator",
 	["site.role_member"] = "Participant",

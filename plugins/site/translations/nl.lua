@@ -71,6 +71,7 @@ return {
 	["site.members_revoke"] = "intrekken",
 	["site.members_bad"] = "Dat verzoek klopt niet.",
 	["site.members_self"] = "U kunt uw eigen beheerdersrol niet intrekken.",
+	["site.members_more"] = "Meer leden",
 	["site.role_admin"] = "Beheerder",
 	["site.role_facilitator"] = "Gespreksleider",
 	["site.role_member"] = "Deelnemer",
