@@ -17,7 +17,7 @@ HOST = "acc-api.test"
 
 @pytest.fixture(scope="module")
 def site(pg, make_daemon_module):
-    aantafel("tenant", "create", "acc-api", "--name", "Gemeente Api", "--host", HOST, env=pg.daemon_env(), check=False)
+    aantafel("tenant", "create", "acc-api", "--name", "Gemeente Api", "--host", HOST, env=pg.daemon_env())
     r = aantafel("user", "create", "--tenant", "acc-api", "--email", "bestaand@example.nl", "--role", "member",
                  "--name", "Bea", env={**pg.daemon_env(), **SMALL}, input=PASSWORD + "\n", check=False)
     assert r.returncode == 0, r.stderr

@@ -26,8 +26,7 @@ VOLATILE = {"date", "x-request-id", "set-cookie", "retry-after", "content-length
 
 @pytest.fixture(scope="module")
 def site(pg, make_daemon_module):
-    aantafel("tenant", "create", "pogingen", "--name", "Gemeente Pogingen", "--host", HOST, env=pg.daemon_env(),
-             check=False)
+    aantafel("tenant", "create", "pogingen", "--name", "Gemeente Pogingen", "--host", HOST, env=pg.daemon_env())
     for email, name in (("echt@example.nl", "Echte Persoon"), ("api@example.nl", "Api Persoon"),
                         ("mix@example.nl", "Mix Persoon"), ("wissel@example.nl", "Wissel Persoon"),
                         ("veel@example.nl", "Veel Persoon"), ("form@example.nl", "Form Persoon")):
