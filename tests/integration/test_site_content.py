@@ -10,7 +10,7 @@ from harness import SOURCE_DIR, aantafel, wait_for
 
 def test_demo_content(pg, make_daemon):
     aantafel("tenant", "create", "zutphen", "--name", "Gemeente Zutphen", "--host", "zutphen.localhost",
-             env=pg.daemon_env(), check=False)
+             env=pg.daemon_env())
     for _ in range(2):
         subprocess.run(["psql", "-d", pg.owner_url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f",
                         os.path.join(SOURCE_DIR, "etc", "demo.sql")], check=True, capture_output=True)
@@ -34,7 +34,7 @@ def test_the_admin_tables_page(pg, make_daemon):
     others get 403, guests the sign-in page."""
     from test_signin import SMALL, Browser
     aantafel("tenant", "create", "beheer-t", "--name", "Gemeente Beheer", "--host", "beheer-t.test",
-             env=pg.daemon_env(), check=False)
+             env=pg.daemon_env())
     for email, role in (("baas@example.nl", "admin"), ("lid@example.nl", "member"), ("gl@example.nl", "facilitator")):
         aantafel("user", "create", "--tenant", "beheer-t", "--email", email, "--role", role, "--name", email,
                  env={**pg.daemon_env(), **SMALL}, input="een lang wachtwoord 123\n")

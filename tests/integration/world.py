@@ -39,7 +39,7 @@ class World:
     def __init__(self, d, pg):
         self.d, self.pg = d, pg
         for slug, name, host in (("wereld-a", "Gemeente Wereld", HOST), ("wereld-b", "Gemeente Elders", OTHER)):
-            aantafel("tenant", "create", slug, "--name", name, "--host", host, env=pg.daemon_env(), check=False)
+            aantafel("tenant", "create", slug, "--name", name, "--host", host, env=pg.daemon_env())
         people = {"member": ("lid@example.nl", "member", "Lies Lid"),
                   "cgm": ("kring@example.nl", "member", "Kees Kring"),
                   "fac": ("gespreks@example.nl", "facilitator", "Fien Facilitator"),
