@@ -41,14 +41,14 @@ def test_http10_with_keepalive_stays_open(daemon):
         # Without the header the next one is the last.
         r = c.request("GET", "/healthz", host=None, version="HTTP/1.0")
         assert r.headers["connection"] == "close"
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_http10_keepalive_and_close_means_close(daemon):
     with daemon.conn() as c:
         r = c.request("GET", "/healthz", version="HTTP/1.0", headers={"Connection": "keep-alive, close"})
         assert r.headers["connection"] == "close"
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_connection_close(daemon):
@@ -64,7 +64,7 @@ def test_connection_close_among_other_tokens(daemon):
     with daemon.conn() as c:
         r = c.request(headers={"Connection": "TE, Close"})
         assert r.headers["connection"] == "close"
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_max_requests_per_connection(make_daemon):
@@ -182,11 +182,11 @@ def test_expect_100_continue_with_body_already_sent(daemon):
     with daemon.conn() as c:
         c.send(b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
                b"Content-Length: 5\r\n\r\nhello")
+        # Head and body go in one send, which the loopback delivers in one
+        # read: the body is there when the head is read (http_conn.c sends
+        # 100 only when nothing of it is).
         r = c.read_response()
-        assert r.status in (100, 200)
-        if r.status == 100:
-            r = c.read_response()
-        assert r.status == 200
+        assert r.status == 200, r.raw
         assert c.request().status == 200
 
 
@@ -214,7 +214,8 @@ def test_head_has_length_and_no_body(daemon):
             r2 = c.read_response()
             assert r2.status == 200 and r2.body == b"ok\n"
         r = c.request("HEAD", "/nope")
-        assert r.status == 404 and int(r.headers["content-length"]) > 0
+        page = c.request("GET", "/nope")
+        assert r.status == page.status == 404 and r.headers["content-length"] == str(len(page.body)) != "0"
         r = c.request("HEAD", "/healthz")
         assert r.status == 200 and r.headers["content-length"] == "3"
         assert c.request().body == b"ok\n"
@@ -254,7 +255,7 @@ def test_client_half_close_still_gets_its_answer(daemon):
         c.sock.shutdown(socket.SHUT_WR)
         r = c.read_response()
         assert r.status == 200
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 # ---------------------------------------------------------------- queued output
@@ -284,7 +285,7 @@ def test_half_closed_client_gets_the_whole_response(make_daemon, cap):
         r = c.read_response()
         assert r.status == 200
         assert len(r.body) == len(body) and r.body == body
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_half_closed_client_with_pipelined_requests(make_daemon):
@@ -298,7 +299,7 @@ def test_half_closed_client_with_pipelined_requests(make_daemon):
         got = [c.read_response() for _ in range(3)]
         assert [r.status for r in got] == [200, 200, 200]
         assert got[0].body == body and got[2].body == body
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_slow_reader_is_bound_by_write_timeout_not_keepalive(make_daemon):

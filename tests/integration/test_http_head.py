@@ -170,7 +170,7 @@ def test_incomplete_head_over_max_head_size_is_431(make_daemon):
         r = c.read_response()
         assert r.status == 431
         assert r.headers["connection"] == "close"
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_head_of_exactly_max_head_size_is_served(make_daemon):
@@ -228,7 +228,7 @@ def test_huge_content_length_is_413(daemon):
     with daemon.conn() as c:
         c.send(b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 999999999999999999\r\n\r\n")
         assert c.read_response().status == 413
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_body_of_exactly_max_body_size_is_served(make_daemon):
@@ -246,7 +246,7 @@ def test_expect_continue_over_limit_gets_413_not_100(make_daemon):
                b"Content-Length: 5000\r\n\r\n")
         r = c.read_response()
         assert r.status == 413
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_chunked_body_growing_past_the_limit_is_413(make_daemon):
@@ -263,7 +263,7 @@ def test_chunked_body_growing_past_the_limit_is_413(make_daemon):
         r = c.read_response()
         assert r.status == 413
         assert r.headers["connection"] == "close"
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_chunked_body_within_the_limit_is_served(make_daemon):
@@ -282,7 +282,7 @@ def test_chunk_size_line_over_limit_is_413_before_its_bytes(make_daemon):
                b"100000\r\n")
         r = c.read_response()
         assert r.status == 413
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 def test_bad_chunk_framing_is_400(daemon):
@@ -292,4 +292,4 @@ def test_bad_chunk_framing_is_400(daemon):
         r = c.read_response()
         assert r.status == 400
         assert r.headers["connection"] == "close"
-        c.wait_closed()
+        assert c.wait_closed() == b""

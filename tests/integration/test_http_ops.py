@@ -64,7 +64,7 @@ def test_rejected_request_is_logged_with_its_id(daemon):
     with daemon.conn() as c:
         c.send(b"GET /x?token=secret HTTP/1.1\r\nHost: localhost\r\nHost: other\r\n\r\n")
         r = c.read_response()
-        c.wait_closed()
+        assert c.wait_closed() == b""
     assert r.status == 400
     rid = r.headers["x-request-id"]
     lines = daemon.access_log(mark)

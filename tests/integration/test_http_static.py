@@ -74,10 +74,8 @@ def test_etag_and_cache_control(daemon):
     r = fetch(daemon, "/static/a.css")
     etag = r.headers["etag"]
     assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2
-    cc = r.headers["cache-control"]
-    assert "public" in cc
-    max_age = int(cc.split("max-age=")[1].split(",")[0])
-    assert max_age >= 30 * 86400
+    # A year: long, and the ETag makes a change seen at revalidation.
+    assert r.headers["cache-control"] == "public, max-age=31536000"
     # Stable across requests (and workers).
     for _ in range(4):
         assert fetch(daemon, "/static/a.css").headers["etag"] == etag
@@ -369,4 +367,4 @@ def test_vendored_nl_design_system_css(make_daemon):
     r = fetch(d, "/static/vendor/utrecht/index.css")
     assert r.status == 200 and r.body == built
     assert r.headers["content-type"] == "text/css; charset=utf-8"
-    assert int(r.headers["cache-control"].split("max-age=")[1].split(",")[0]) >= 30 * 86400
+    assert r.headers["cache-control"] == "public, max-age=31536000"

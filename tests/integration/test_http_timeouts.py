@@ -56,7 +56,7 @@ def test_stalled_body_is_closed(make_daemon):
     d = make_daemon({"body_timeout": "1s", "head_timeout": "60s"})
     with d.conn() as c:
         c.send(b"POST /healthz HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
-        c.wait_closed(CLOSED_WITHIN)
+        assert c.wait_closed(CLOSED_WITHIN) == b"", "a timed-out body gets no answer"
     assert "body timeout" in d.log()
 
 
@@ -115,7 +115,7 @@ def test_keepalive_timeout_zero_turns_keepalive_off(make_daemon):
     with d.conn() as c:
         r = c.request()
         assert r.status == 200 and r.headers["connection"] == "close"
-        c.wait_closed()
+        assert c.wait_closed() == b""
 
 
 # ---------------------------------------------------------------- connection cap
