@@ -355,45 +355,94 @@ def test_a_slow_tenant_does_not_stop_the_others(bombed):
 # ---------------------------------------------------------------- the state cache
 
 
+def burn_in_waves(d, host, other, waves):
+    """Sends /bomb/loop requests in WAVES (lists of names), half a second
+    apart, while asking the neighbour OTHER for its page; returns ({name:
+    (status, Retry-After, seconds from the first wave)}, [(neighbour's
+    status, seconds)])."""
+    burns = {}
+    lock = threading.Lock()
+    threads = []
+
+    def burn(name):
+        st, hdr, _ = get(d, host, "/bomb/loop", timeout=60)
+        with lock:
+            burns[name] = (st, hdr.get("retry-after"), time.monotonic() - t0)
+
+    def send_waves():
+        for wave in waves:
+            for name in wave:
+                threads.append(threading.Thread(target=burn, args=(name,)))
+                threads[-1].start()
+            time.sleep(0.5)     # the wave has arrived before the next
+
+    t0 = time.monotonic()
+    sender = threading.Thread(target=send_waves)
+    sender.start()
+    time.sleep(0.5)     # the first loops have begun
+    answered = []
+    n = sum(len(w) for w in waves)
+    while len(burns) < n and len(answered) < 200:
+        st = get(d, other, "/", timeout=60)[0]
+        answered.append((st, time.monotonic() - t0))
+    sender.join(90)
+    for t in threads:
+        t.join(90)
+    return burns, answered
+
+
 def test_a_burning_tenant_gives_its_one_worker_to_the_others(bombed):
     """One worker. A tenant's requests loop until their time limit of 3 s;
     its Lua runs in slices, so the worker serves the neighbour between
     them. Before, the worker was the loop's until its deadline: no
-    neighbour's request was answered while a loop ran. The tenant gets two
-    places at once and two in the queue: the rest is refused at once with
-    503 and Retry-After, and the queued ones when they waited longer than
-    the time limit."""
+    neighbour's request was answered while a loop ran. The tenant gets one
+    place and one in the queue: the rest is refused at once with 503 and
+    Retry-After.
+
+    The loops are sent in waves, so that each one's fate is one: the first
+    runs, the second waits about 2.5 s for its place (less than the time
+    limit, so it runs after the first), the last two find the queue full.
+    A queued request that waits longer than the time limit is refused too,
+    but sent with the first, it would meet that limit just as the place
+    came free (both are the time limit), and which of the two comes first
+    is a race: test_lsched shows that refusal with made-up time."""
     d, host, other = bombed("rl-fair", env={"AANTAFEL_LUA_TIME_LIMIT": "3s",
                                             "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000000",
-                                            "AANTAFEL_LUA_TENANT_CONCURRENCY": "2",
-                                            "AANTAFEL_LUA_TENANT_QUEUE": "2"},
+                                            "AANTAFEL_LUA_TENANT_CONCURRENCY": "1",
+                                            "AANTAFEL_LUA_TENANT_QUEUE": "1"},
                             options={"workers": "1"})
-    burns = []
-    lock = threading.Lock()
-
-    def burn():
-        st, hdr, _ = get(d, host, "/bomb/loop", timeout=60)
-        with lock:
-            burns.append((st, hdr.get("retry-after"), time.monotonic()))
-
-    threads = [threading.Thread(target=burn) for _ in range(6)]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)     # the loops have begun
-    answered = []
-    while len(burns) < 6 and len(answered) < 200:
-        st = get(d, other, "/", timeout=60)[0]
-        answered.append((st, time.monotonic()))
-    for t in threads:
-        t.join(90)
-    statuses = sorted(st for st, _, _ in burns)
-    assert all(st in (500, 503) for st in statuses), statuses
-    refused = [ra for st, ra, _ in burns if st == 503]
-    assert len(refused) >= 2 and all(ra and int(ra) >= 1 for ra in refused), burns
+    burns, answered = burn_in_waves(d, host, other, [["run"], ["queued"], ["full1", "full2"]])
+    seen = sorted((n, st, ra, round(at, 2)) for n, (st, ra, at) in burns.items())
+    assert {n: st for n, (st, _, _) in burns.items()} == {"run": 500, "queued": 500, "full1": 503, "full2": 503}, seen
+    # Refused at once, with the Retry-After of every 503 page, long
+    # before the first loop met its limit; the queued one ran after it,
+    # for its own 3 s.
+    assert all(burns[n][1] == "5" and burns[n][2] < 2 for n in ("full1", "full2")), seen
+    assert 2.9 < burns["run"][2] < burns["queued"][2] and burns["queued"][2] > 5.9, seen
     # The neighbour was answered while the loops ran, not after them.
-    first_loop_done = min(at for st, _, at in burns if st == 500)
-    during = [st for st, at in answered if at < first_loop_done]
+    during = [st for st, at in answered if at < burns["run"][2]]
     assert len(during) >= 10 and all(st == 200 for st in during), (len(during), answered[:5])
+    healthy(d, host, other)
+
+
+@pytest.mark.xfail(strict=True, reason="core/lsched.c on_turn starts a tenant's waiting request only when none of "
+                                       "its started ones is ready, so one request that burns holds the tenant to "
+                                       "one place whatever lua_tenant_concurrency says")
+def test_a_tenant_runs_as_many_requests_at_once_as_its_concurrency(bombed):
+    """Two places: the first two loops run side by side and end together
+    at their time limit, the next two wait about 2.5 s for those places,
+    the last two find the queue of two full."""
+    d, host, other = bombed("rl-two", env={"AANTAFEL_LUA_TIME_LIMIT": "3s",
+                                           "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000000",
+                                           "AANTAFEL_LUA_TENANT_CONCURRENCY": "2",
+                                           "AANTAFEL_LUA_TENANT_QUEUE": "2"},
+                            options={"workers": "1"})
+    burns, _ = burn_in_waves(d, host, other, [["run1", "run2"], ["queued1", "queued2"], ["full1", "full2"]])
+    seen = sorted((n, st, ra, round(at, 2)) for n, (st, ra, at) in burns.items())
+    assert {n: st for n, (st, _, _) in burns.items()} == {
+        "run1": 500, "run2": 500, "queued1": 500, "queued2": 500, "full1": 503, "full2": 503}, seen
+    assert all(2.9 < burns[n][2] < 4.5 for n in ("run1", "run2")), seen
+    assert all(burns[n][2] > 5.9 for n in ("queued1", "queued2")), seen
     healthy(d, host, other)
 
 
