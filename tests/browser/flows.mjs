@@ -208,7 +208,10 @@ test('sign up, verify by mail, sign in, my account, sign out', async () => {
   await check('02-signup');
   // Sent empty first: the form with its error messages.
   await submit(page, 'Registreren');
-  assert.ok(await page.locator('[aria-invalid="true"]').count() >= 1, 'the empty form shows errors');
+  // The fields are checked in turn (name, e-mail address, password) and
+  // the first refused is the one marked (core/auth.c, signup).
+  assert.deepEqual(await page.locator('[aria-invalid="true"]').evaluateAll((els) => els.map((el) => el.id)),
+    ['name'], 'the empty form marks its first field');
   await check('03-signup-errors');
 
   await page.getByLabel('Naam').fill(name);
