@@ -31,7 +31,7 @@ $$;
 -- in lower case; '' when there is none.
 CREATE OR REPLACE FUNCTION api.email_arg(a jsonb, name text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT lower(btrim(coalesce(api.text_arg(a, name), ''), E' \t\n\r\f\v'))
+    SELECT lower(btrim(coalesce(api.text_arg(a, name), ''), E' \t\n\r\f\x0b'))
 $$;
 
 -- The stored hash of the link's secret in argument NAME, or NULL when it
@@ -132,7 +132,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     name text := btrim(api.text_arg(a, 'name'), E' \t');
     addr text := api.email_arg(a, 'email');
-    f jsonb := '{}';
+    f jsonb := '{}'::jsonb;
     allowed boolean;
     wait int;
     who bigint;
