@@ -939,7 +939,7 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg)
  * success commits before it is sent. An operation that counts password
  * attempts commits its refusals too: the count, written before the
  * password was hashed, is all such a refusal wrote, and rolled back it
- * would let anyone try passwords without limit (auth.h). */
+ * would let anyone try passwords without limit (api.h, API_ATTEMPTS). */
 static void api_finish(struct api_req *ar)
 {
 	struct db_txn *txn = ar->txn;

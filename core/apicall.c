@@ -201,6 +201,11 @@ static void call_answered(struct db_txn *txn, enum db_status st, void *arg)
 	/* The lookup let it go on: the work on the hashing queue. */
 	json_decref(events);
 	unsigned f = c->route->flags;
+	if ((f & API_HASH) && json_object_get(c->args, "_password_refused")) {
+		json_decref(body);
+		call_fail(c, 500, "the lookup let a refused password through");
+		return;
+	}
 	json_t *stored = json_object_get(body, "password_hash");
 	snprintf(c->job.stored, sizeof(c->job.stored), "%s", json_is_string(stored) ? json_string_value(stored) : "");
 	json_decref(body);

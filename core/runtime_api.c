@@ -328,6 +328,7 @@ static int push_call_answer(lua_State *L, struct rt_req *rq, bool own, bool text
 		ljson_push(L, c->events, 0, false);
 	else
 		lua_pushnil(L);
+	rq_api_free(rq);        /* answered: the next call may come from the cache */
 	return 3;
 }
 
