@@ -131,15 +131,16 @@ M["POST /registreren"] = function(req)
 		return limited(signup_page(req, 429, form, { form = plugin.t("site.signin_limited", nil, req.lang) }), body)
 	end
 	if st ~= 202 then
-		-- Each field's problem at its field (the policy's own words for
-		-- the password, in the page's language).
+		-- The field refused (the policy's own words for the password, in
+		-- the page's language).
 		local errors = {}
-		if field(body, "name") then errors.name = plugin.t("site.signup_name_invalid", nil, req.lang) end
-		if field(body, "email") then errors.email = plugin.t("site.signup_email_invalid", nil, req.lang) end
 		if field(body, "password") then
 			errors.password = field(body, "password").message or plugin.t("site.signup_password_invalid", nil, req.lang)
+		elseif field(body, "email") then
+			errors.email = plugin.t("site.signup_email_invalid", nil, req.lang)
+		else
+			errors.name = plugin.t("site.signup_name_invalid", nil, req.lang)
 		end
-		if next(errors) == nil then errors.name = plugin.t("site.signup_name_invalid", nil, req.lang) end
 		return signup_page(req, 422, form, errors)
 	end
 	local email = form.email:lower()

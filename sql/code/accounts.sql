@@ -119,11 +119,11 @@ END $$;
 
 -- ---------------------------------------------------------------- signing up
 
--- Sign-up (API_HASH, API_EVENT_SECRET, API_ATTEMPTS): the name (1 to 100
--- characters, no control characters, spaces around it gone), the address
--- and the password's policy, each field's problem named; the lookup then
--- counts the client address's sign-ups (100 an hour) before the password
--- is hashed. A new address gets an unverified account (role
+-- Sign-up (API_HASH, API_EVENT_SECRET, API_ATTEMPTS), checked in the
+-- form's order, the first problem answered: the name (1 to 100
+-- characters, no control characters, spaces around it gone), the address,
+-- the password's policy; the lookup then counts the client address's
+-- sign-ups (100 an hour) before the password is hashed. A new address gets an unverified account (role
 -- member) and a verification link (24 hours), mailed from the event
 -- account.created; a taken one the same answer, and its owner is told
 -- (account.exists).
@@ -132,23 +132,19 @@ LANGUAGE plpgsql AS $$
 DECLARE
     name text := btrim(api.text_arg(a, 'name'), E' \t');
     addr text := api.email_arg(a, 'email');
-    f jsonb := '{}'::jsonb;
     allowed boolean;
     wait int;
     who bigint;
     at timestamptz := now();
 BEGIN
     IF coalesce(name, '') = '' OR char_length(name) > 100 OR name ~ '[\x01-\x1f\x7f-\x9f]' THEN
-        f := api.field('name', 'required', 'A name of 1 to 100 characters.');
+        RETURN api.invalid(api.field('name', 'required', 'A name of 1 to 100 characters.'));
     END IF;
     IF NOT api.email_valid(addr) THEN
-        f := f || api.field('email', 'email', 'Not an e-mail address.');
+        RETURN api.invalid(api.field('email', 'email', 'Not an e-mail address.'));
     END IF;
     IF a ? '_password_refused' THEN
-        f := f || (api.password_refused(a) #> '{body,error,fields}');
-    END IF;
-    IF f <> '{}'::jsonb THEN
-        RETURN api.invalid(f);
+        RETURN api.password_refused(a);
     END IF;
     IF a ? '_lookup' THEN
         SELECT r.allowed, r.retry_after INTO allowed, wait
