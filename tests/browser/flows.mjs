@@ -209,7 +209,7 @@ test('sign up, verify by mail, sign in, my account, sign out', async () => {
   // Sent empty first: the form with its error messages.
   await submit(page, 'Registreren');
   // The fields are checked in turn (name, e-mail address, password) and
-  // the first refused is the one marked (core/auth.c, signup).
+  // the first refused is the one marked (api.account_create, sql/code/accounts.sql).
   assert.deepEqual(await page.locator('[aria-invalid="true"]').evaluateAll((els) => els.map((el) => el.id)),
     ['name'], 'the empty form marks its first field');
   await check('03-signup-errors');
