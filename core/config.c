@@ -102,7 +102,7 @@ static const struct option options[] = {
 	{"lua_slice", OPT_DURATION, OFF(lua_slice), "2ms", 1, 1000, true, NULL,
 	 "Lua time a request runs before it yields its worker to the next request of the fairest tenant."},
 	{"lua_tenant_concurrency", OPT_INT, OFF(lua_tenant_concurrency), "4", 1, 10000, true, NULL,
-	 "Requests of one tenant whose Lua runs at once in a worker; more wait for a place (an API request, which holds a database connection, is refused with 503 instead). Keep it below db_pool_size, so that one tenant cannot hold every connection."},
+	 "Requests of one tenant whose Lua runs at once in a worker; more wait for a place. Keep it below db_pool_size: a request running Lua may hold a database connection."},
 	{"lua_tenant_queue", OPT_INT, OFF(lua_tenant_queue), "64", 0, 100000, true, NULL,
 	 "Requests of one tenant that may wait for a place in a worker; more get 503 with Retry-After, as do those that wait longer than lua_time_limit."},
 	{"trusted_proxies", OPT_STRING, OFF(trusted_proxies), "", 0, 4096, true, NULL,

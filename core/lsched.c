@@ -113,7 +113,7 @@ bool lsched_tenant_busy(const struct lsched_tenant *t)
 
 /* ---------------------------------------------------------------- items */
 
-void lsched_start(struct lsched_tenant *t, struct lsched_item *it, bool may_wait)
+void lsched_start(struct lsched_tenant *t, struct lsched_item *it)
 {
 	struct lsched *s = t->s;
 	it->tenant = t;
@@ -123,7 +123,7 @@ void lsched_start(struct lsched_tenant *t, struct lsched_item *it, bool may_wait
 		run_item(s, it);
 		return;
 	}
-	if (t->nwait >= s->lim.queue || (!may_wait && t->running >= s->lim.concurrency)) {
+	if (t->nwait >= s->lim.queue) {
 		it->state = LSCHED_IDLE;
 		s->refuse(it, 1, s->arg);
 		return;

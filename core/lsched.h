@@ -71,10 +71,8 @@ void lsched_tenant_fini(struct lsched_tenant *t);
 bool lsched_tenant_busy(const struct lsched_tenant *t);
 
 /* IT of tenant T wants a place: started at once when nothing competes,
- * else queued; refused when the tenant's queue is full, or when it is at
- * its concurrency and IT may not wait (it holds what others need, such as
- * a database connection). */
-void lsched_start(struct lsched_tenant *t, struct lsched_item *it, bool may_wait);
+ * else queued; refused when the tenant's queue is full. */
+void lsched_start(struct lsched_tenant *t, struct lsched_item *it);
 /* A started IT wants to go on (its slice ended, or what it waited for
  * came): at once when nothing competes, else queued. */
 void lsched_continue(struct lsched_item *it);

@@ -1277,9 +1277,10 @@ static void rq_start(struct rt_req *rq)
 	rq->ts->active++;
 	ts_touch(rq->rw, rq->ts);
 	if (rq->api_done) {
-		/* The API checked who asks, and its CSRF header. It holds a
-		 * transaction: refused rather than left waiting for a place. */
-		lsched_start(&rq->ts->sched, &rq->item, false);
+		/* The API checked who asks, and its CSRF header. It comes with
+		 * its transaction, and waits for a place as it would wait for a
+		 * connection of the pool. */
+		lsched_start(&rq->ts->sched, &rq->item);
 		return;
 	}
 	const char *cookies = http_req_header(req, "Cookie");
@@ -1311,7 +1312,7 @@ static void rq_start(struct rt_req *rq)
 	if (cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
 	    !token_valid(token) || !a || !a->pool) {
 		if (!page_from_cache(rq))
-			lsched_start(&rq->ts->sched, &rq->item, true);
+			lsched_start(&rq->ts->sched, &rq->item);
 		return;
 	}
 	/* The session is read once the request has its place: a request that
@@ -1321,7 +1322,7 @@ static void rq_start(struct rt_req *rq)
 	rq->params[0] = strdup(hash);
 	rq->nparams = 1;
 	rq->session_pending = true;
-	lsched_start(&rq->ts->sched, &rq->item, true);
+	lsched_start(&rq->ts->sched, &rq->item);
 }
 
 static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)

@@ -87,11 +87,11 @@ static void test_fair_pick(void)
 	static struct job burn[4], req[200];
 	for (int i = 0; i < 4; i++) {
 		burn[i] = (struct job){.tenant = 'B', .slices_left = -1, .slice_ns = 2 * MS};
-		lsched_start(&burner, &burn[i].item, true);
+		lsched_start(&burner, &burn[i].item);
 	}
 	for (int i = 0; i < 200; i++) {
 		req[i] = (struct job){.tenant = 'l', .slices_left = 1, .slice_ns = MS / 5};
-		lsched_start(&light, &req[i].item, true);
+		lsched_start(&light, &req[i].item);
 	}
 	loop(220);
 	/* Equal time: after every turn, the two have used the same time to
@@ -126,7 +126,7 @@ static void test_alone_runs_inline(void)
 	lsched_tenant_init(s, &t);
 	struct job j = {.tenant = 'a', .slices_left = 1, .slice_ns = MS};
 	turns_left = 100;
-	lsched_start(&t, &j.item, true);
+	lsched_start(&t, &j.item);
 	CHECK_MSG(j.ran == 1 && j.done, "ran %d", j.ran);
 	lsched_tenant_fini(&t);
 	lsched_free(s);
@@ -142,7 +142,7 @@ static void test_concurrency(void)
 	for (int i = 0; i < 3; i++) {
 		j[i] = (struct job){.tenant = 'a', .slices_left = 1, .slice_ns = MS, .hold = true};
 		turns_left = 100;
-		lsched_start(&t, &j[i].item, true);
+		lsched_start(&t, &j[i].item);
 	}
 	loop(5);
 	CHECK_MSG(j[0].ran == 1 && j[1].ran == 1 && j[2].ran == 0, "ran %d %d %d", j[0].ran, j[1].ran, j[2].ran);
@@ -165,31 +165,13 @@ static void test_queue_bound(void)
 	for (int i = 0; i < 5; i++) {
 		j[i] = (struct job){.tenant = 'a', .slices_left = 1, .slice_ns = MS, .hold = true};
 		turns_left = 100;
-		lsched_start(&t, &j[i].item, true);
+		lsched_start(&t, &j[i].item);
 	}
 	/* One runs, two wait, two are refused. */
 	CHECK_MSG(j[0].ran == 1 && !j[1].refused && !j[2].refused && j[3].refused && j[4].refused,
 	      "%d %d %d %d %d", j[0].ran, j[1].refused, j[2].refused, j[3].refused, j[4].refused);
 	for (int i = 0; i < 3; i++)
 		lsched_done(&j[i].item);
-	lsched_tenant_fini(&t);
-	lsched_free(s);
-}
-
-/* One that may not wait (it holds a connection) is refused at once when
- * its tenant is at its concurrency, though the queue has room. */
-static void test_no_wait(void)
-{
-	struct lsched *s = fresh(1, 10, 60000 * MS);
-	struct lsched_tenant t;
-	lsched_tenant_init(s, &t);
-	struct job a = {.tenant = 'a', .slices_left = 1, .slice_ns = MS, .hold = true};
-	struct job b = {.tenant = 'a', .slices_left = 1, .slice_ns = MS};
-	turns_left = 100;
-	lsched_start(&t, &a.item, true);
-	lsched_start(&t, &b.item, false);
-	CHECK_MSG(a.ran == 1 && b.refused && b.ran == 0, "ran %d refused %d", a.ran, b.refused);
-	lsched_done(&a.item);
 	lsched_tenant_fini(&t);
 	lsched_free(s);
 }
@@ -203,8 +185,8 @@ static void test_wait_limit(void)
 	struct job a = {.tenant = 'a', .slices_left = 1, .slice_ns = MS, .hold = true};
 	struct job b = {.tenant = 'a', .slices_left = 1, .slice_ns = MS};
 	turns_left = 100;
-	lsched_start(&t, &a.item, true);
-	lsched_start(&t, &b.item, true);
+	lsched_start(&t, &a.item);
+	lsched_start(&t, &b.item);
 	struct timespec pause = {0, 5 * MS};
 	nanosleep(&pause, NULL);
 	lsched_done(&a.item);   /* a place: the turn finds b waited too long */
@@ -223,8 +205,8 @@ static void test_free_refuses(void)
 	struct job a = {.tenant = 'a', .slices_left = 1, .slice_ns = MS, .hold = true};
 	struct job b = {.tenant = 'a', .slices_left = 1, .slice_ns = MS};
 	turns_left = 100;
-	lsched_start(&t, &a.item, true);
-	lsched_start(&t, &b.item, true);
+	lsched_start(&t, &a.item);
+	lsched_start(&t, &b.item);
 	lsched_free(s);
 	CHECK_MSG(b.refused && !a.refused, "waiting refused %d, running %d", b.refused, a.refused);
 }
