@@ -1,6 +1,6 @@
 /* The per-worker PostgreSQL pool. Each connection is an explicit state
- * machine (enum dbc_state) driven by its socket events, in the order
- * DESIGN.md gives: PQconnectStartParams/PQconnectPoll to connect,
+ * machine (enum dbc_state) driven by its socket events, in libpq's order
+ * for non-blocking use: PQconnectStartParams/PQconnectPoll to connect,
  * PQsetnonblocking and pipeline mode once up, PQsend* to queue, PQflush on
  * write readiness, PQconsumeInput/PQisBusy/PQgetResult on read readiness.
  * Nothing here may block the worker's loop.

@@ -1,7 +1,7 @@
 /* The connection state machine. One driver, conn_process(), moves a
  * connection through enum conn_state; event callbacks only do I/O and then
- * call it. Every wait has a deadline and every buffer a cap (DESIGN.md,
- * HTTP): head deadline, body idle time, write deadline, idle keep-alive,
+ * call it. Every wait has a deadline and every buffer a cap (README, HTTP):
+ * head deadline, body idle time, write deadline, idle keep-alive,
  * head size, body size and the output queued behind pipelined requests. */
 #include "http_conn.h"
 

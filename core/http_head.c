@@ -1,5 +1,5 @@
-/* The request-head checks listed in DESIGN.md ("rejects what nginx
- * rejects"). Pure functions over a byte range so the unit tests and the
+/* The request-head checks the README's HTTP section lists: what nginx
+ * rejects is rejected here. Pure functions over a byte range so the unit tests and the
  * fuzzer can drive them without a socket. */
 #include "http_head.h"
 
