@@ -1,6 +1,6 @@
 /* The request-head checks the README's HTTP section lists: what nginx
- * rejects is rejected here. Pure functions over a byte range so the unit tests and the
- * fuzzer can drive them without a socket. */
+ * rejects is rejected here. Pure functions over a byte range, so that the
+ * unit tests and the fuzzer can drive them without a socket. */
 #include "http_head.h"
 
 #include <string.h>
