@@ -30,9 +30,12 @@ json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errle
 {
 	struct conv c = {L, err, errlen, 0, 0};
 	json_t *j = from_lua(&c, idx, depth);
-	if (!lsb_try_charge(L, (int64_t)c.values + (int64_t)(c.bytes / LSB_BYTES_PER_UNIT))) {
+	if (!lsb_try_charge(L, (int64_t)c.values + (int64_t)(c.bytes / LSB_BYTES_PER_UNIT)) && j) {
+		/* Never raises: the caller holds what Lua would not free. It
+		 * fails, and the kill stays marked for the next charge. */
 		json_decref(j);
-		lsb_charge(L, 0);       /* raises the kill */
+		snprintf(err, errlen, "the request's limit was exceeded");
+		return NULL;
 	}
 	return j;
 }

@@ -16,8 +16,8 @@
  * text. NULL with the
  * reason in ERR for what JSON cannot hold (functions, mixed tables,
  * invalid UTF-8, nesting deeper than JSON_DEPTH_MAX, more than about
- * LJSON_TEXT_MAX bytes of text). DEPTH starts at 0. The work is charged to
- * the running request's budget, which may raise after the conversion. */
+ * LJSON_TEXT_MAX bytes of text, or the request's budget spent by the
+ * conversion, which is charged to it). DEPTH starts at 0. Never raises. */
 json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errlen);
 
 /* Pushes J as a Lua value; may raise (memory): call under protection.

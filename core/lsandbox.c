@@ -347,11 +347,14 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 	return p;
 }
 
-/* Whether GROWTH more bytes may be allocated. Building big values is
- * work too (concatenating long strings, filling tables take few
- * instructions each), so with a budget the bytes are charged here; the
- * allocator may not raise, so a refused allocation is the error and the
- * sticky kill says why. */
+/* Whether GROWTH more bytes may be allocated: not beyond the memory cap.
+ * Building big values is work too (concatenating long strings, filling
+ * tables take few instructions each), so with a budget the bytes are
+ * charged here. The allocator may not raise, and C code that holds memory
+ * of its own while it calls Lua must not see an allocation fail for a
+ * spent budget: a spent budget only marks the kill, which the next hook
+ * or charge raises (the hook comes within a few instructions once they
+ * are costly). */
 static bool alloc_allowed(struct lsandbox *sb, size_t growth)
 {
 	struct lbudget *b = sb->budget;
@@ -370,9 +373,9 @@ static bool alloc_allowed(struct lsandbox *sb, size_t growth)
 	if (b->alloc_bytes >= LSB_ALLOC_CHECK) {
 		int64_t units = (int64_t)(b->alloc_bytes / LSB_BYTES_PER_UNIT);
 		b->alloc_bytes = 0;
-		return spend(b, units);
+		spend(b, units);
 	}
-	return !b->killed;
+	return true;
 }
 
 /* Takes UNITS from B and looks at the clock every LSB_CLOCK_UNITS; false

@@ -675,19 +675,22 @@ static int core_db(lua_State *L)
 		json_t *j = ljson_from_lua(L, 4, 0, err, sizeof(err));
 		if (!j)
 			return plugin_error(L, "store.put: %s", err);
-		char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-		json_decref(j);
-		if (!text)
-			return plugin_error(L, "store.put: the document cannot be encoded");
-		size_t tlen = strlen(text);
+		size_t tlen = json_dumpb(j, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
 		if (tlen > STORE_DOC_MAX) {
-			free(text);
+			json_decref(j);
 			return plugin_error(L, "store.put: the document is %d bytes, over the limit of %d", (int)tlen,
 					  STORE_DOC_MAX);
 		}
+		/* Written into Lua's memory: collected, even if a later push raises. */
+		char *text = tlen ? lua_newuserdatauv(L, tlen, 0) : NULL;
+		if (!text || json_dumpb(j, text, tlen, JSON_COMPACT | JSON_ENCODE_ANY) != tlen) {
+			json_decref(j);
+			return plugin_error(L, "store.put: the document cannot be encoded");
+		}
+		json_decref(j);
 		lua_pushlstring(L, text, tlen);
-		free(text);
 		lua_replace(L, 4);
+		lua_settop(L, 5);       /* the userdata goes */
 		if (!lua_isnil(L, 5) && !lua_isinteger(L, 5))
 			return plugin_error(L, "store.put: the expected version must be an integer or nil");
 	} else if (strcmp(op, "delete") == 0) {
