@@ -218,7 +218,6 @@ int main(void)
 	RUN(test_fair_pick());
 	RUN(test_concurrency());
 	RUN(test_queue_bound());
-	RUN(test_no_wait());
 	RUN(test_wait_limit());
 	RUN(test_free_refuses());
 	event_base_free(base);
