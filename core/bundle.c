@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "encode.h"
 #include "log.h"
 #include "registry.h"
 
@@ -84,7 +85,6 @@ static int cmp_file(const void *a, const void *b);
 static struct bundle *build(int64_t tenant_id, int version, struct bundle_file *files, size_t n, size_t total,
 			    char *err, size_t errlen);
 static int hash_files(struct bundle *b);
-static void hex(const unsigned char *in, size_t n, char *out);
 static int read_tree(struct reader *r, int dirfd, char *rel, size_t rellen);
 static int read_entry(struct reader *r, int dirfd, const char *name, char *rel, size_t rellen);
 static int read_file(struct reader *r, int fd, const char *rel);
@@ -321,28 +321,18 @@ static int hash_files(struct bundle *b)
 		if (EVP_Digest(f->data, f->len, md, &mdlen, EVP_sha256(), NULL) != 1)
 			goto fail;
 		f->etag[0] = '"';
-		hex(md, 8, f->etag + 1);
+		enc_hex(md, 8, f->etag + 1);
 		f->etag[17] = '"';
 		f->etag[18] = '\0';
 	}
 	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
 		goto fail;
-	hex(md, mdlen < 32 ? mdlen : 32, b->checksum);
+	enc_hex(md, mdlen < 32 ? mdlen : 32, b->checksum);
 	EVP_MD_CTX_free(ctx);
 	return 0;
 fail:
 	EVP_MD_CTX_free(ctx);
 	return -1;
-}
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* ---------------------------------------------------------------- reading a directory */

@@ -8,15 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)tolower((unsigned char)c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+#include "encode.h"
 
 /* An integer 0-255 at *p (digits only); advances *p past it. */
 static bool parse_channel(const char **p, unsigned char *out)
@@ -48,13 +40,13 @@ static bool parse_hex(const char *s, size_t n, unsigned char rgb[3])
 	if (n != 3 && n != 6)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (hex_value(s[i]) < 0)
+		if (enc_hex_value(s[i]) < 0)
 			return false;
 	for (int i = 0; i < 3; i++) {
 		if (n == 3)
-			rgb[i] = (unsigned char)(hex_value(s[i]) * 17);
+			rgb[i] = (unsigned char)(enc_hex_value(s[i]) * 17);
 		else
-			rgb[i] = (unsigned char)(hex_value(s[2 * i]) * 16 + hex_value(s[2 * i + 1]));
+			rgb[i] = (unsigned char)(enc_hex_value(s[2 * i]) * 16 + enc_hex_value(s[2 * i + 1]));
 	}
 	return true;
 }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "encode.h"
+
 #define SLOTS 4096
 /* Applied transactions remembered, by number modulo the size. An echo
  * comes within milliseconds; one that comes after APPLIED_MAX later
@@ -100,9 +102,10 @@ static bool own_and_applied(const char *writer)
 	uint64_t inst = 0, seq = 0;
 	const char *p = writer;
 	for (int i = 0; i < INSTANCE_DIGITS; i++, p++) {
-		if (!isxdigit((unsigned char)*p))
+		int v = enc_hex_value((unsigned char)*p);
+		if (v < 0)
 			return false;
-		inst = inst << 4 | (uint64_t)(isdigit((unsigned char)*p) ? *p - '0' : (tolower((unsigned char)*p) - 'a' + 10));
+		inst = inst << 4 | (uint64_t)v;
 	}
 	if (*p++ != '.' || !*p)
 		return false;

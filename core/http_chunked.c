@@ -7,11 +7,11 @@
 
 #include <stdbool.h>
 
+#include "encode.h"
 #include "http_head.h"
 
 static enum http_chunked_result stop(struct http_chunked *d, enum http_chunked_state state, const char *reason);
 static enum http_chunked_result result_of(enum http_chunked_state state);
-static int hex_value(unsigned char c);
 static bool is_ctl(unsigned char c);
 static bool in_line(enum http_chunked_state state);
 static bool in_trailer(enum http_chunked_state state);
@@ -68,7 +68,7 @@ enum http_chunked_result http_chunked_feed(struct http_chunked *d, const char *i
 
 		switch (d->state) {
 		case CHUNKED_SIZE_START:
-			if ((v = hex_value(c)) < 0) {
+			if ((v = enc_hex_value(c)) < 0) {
 				r = stop(d, CHUNKED_BAD, "chunk size missing or not hexadecimal");
 				break;
 			}
@@ -77,7 +77,7 @@ enum http_chunked_result http_chunked_feed(struct http_chunked *d, const char *i
 			d->state = CHUNKED_SIZE;
 			break;
 		case CHUNKED_SIZE:
-			if ((v = hex_value(c)) >= 0) {
+			if ((v = enc_hex_value(c)) >= 0) {
 				/* Sixteen digits hold any 64-bit size: no overflow. */
 				if (++d->digits > HTTP_CHUNKED_DIGITS_MAX) {
 					r = stop(d, CHUNKED_BAD, "chunk size over 16 hex digits");
@@ -277,17 +277,6 @@ static enum http_chunked_result result_of(enum http_chunked_state state)
 	default:
 		return HTTP_CHUNKED_MORE;
 	}
-}
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* CTL as RFC 5234 has it, less HTAB, which field values and quoted

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cookie.h"
+#include "encode.h"
 #include "http_error.h"
 #include "http_internal.h"
 #include "netaddr.h"
@@ -89,7 +90,7 @@ void http_request_reset(struct http_request *req)
 void http_request_begin(struct http_request *req)
 {
 	struct worker *w = req->worker;
-	static const char hex[] = "0123456789abcdef";
+	const char *hex = enc_hex_digits;
 	clock_gettime(CLOCK_MONOTONIC, &req->start);
 	/* Request id: worker and counter: unique within a run and short
 	 * enough to read out over the phone. */

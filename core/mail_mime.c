@@ -1,6 +1,7 @@
 /* Mail: the MIME builder. A message is plain text and, when given, HTML
  * as multipart/alternative, quoted-printable, with RFC 2047 encoded words
  * in the headers; it grows in a buffer with a maximum and fails whole. */
+#include "encode.h"
 #include "mail.h"
 
 #include <stdarg.h>
@@ -76,8 +77,8 @@ int mail_build(const struct mail_message *m, char **out, size_t *outlen, char *e
 	}
 	memcpy(boundary, "=_aantafel_", 11);
 	for (size_t i = 0; i < sizeof(rnd); i++) {
-		boundary[11 + 2 * i] = "0123456789abcdef"[rnd[i] >> 4];
-		boundary[12 + 2 * i] = "0123456789abcdef"[rnd[i] & 15];
+		boundary[11 + 2 * i] = enc_hex_digits[rnd[i] >> 4];
+		boundary[12 + 2 * i] = enc_hex_digits[rnd[i] & 15];
 	}
 	boundary[11 + 2 * sizeof(rnd)] = '\0';
 
@@ -254,7 +255,6 @@ static size_t word_room(size_t col)
  * word. */
 static size_t put_encoded_words(struct mbuf *b, size_t col, const char *s)
 {
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t n = strlen(s), i = 0;
 	bool first = true;
@@ -273,18 +273,10 @@ static size_t put_encoded_words(struct mbuf *b, size_t col, const char *s)
 			mb_put(b, " ", 1);
 		col += sep;
 		mb_puts(b, "=?UTF-8?B?");
-		for (size_t k = 0; k < take; k += 3) {
-			size_t left = take - k;
-			unsigned v = (unsigned)p[i + k] << 16;
-			if (left > 1)
-				v |= (unsigned)p[i + k + 1] << 8;
-			if (left > 2)
-				v |= p[i + k + 2];
-			char q[4] = {b64[(v >> 18) & 63], b64[(v >> 12) & 63], left > 1 ? b64[(v >> 6) & 63] : '=',
-				     left > 2 ? b64[v & 63] : '='};
-			mb_put(b, q, 4);
-			col += 4;
-		}
+		char word[HEADER_LINE + 1];     /* word_room keeps a word within a line */
+		size_t wlen = enc_base64(p + i, take, true, word, sizeof(word));
+		mb_put(b, word, wlen);
+		col += wlen;
 		mb_puts(b, "?=");
 		col += 12;
 		i += take;

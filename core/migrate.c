@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "admin.h"
+#include "encode.h"
 
 #define MIGRATION_MAX (4 * 1024 * 1024)
 #define MIGRATIONS_MAX 10000
@@ -541,11 +542,6 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
-	static const char hex[] = "0123456789abcdef";
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	enc_hex(md, 32, out);
 }

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "encode.h"
 #include "utf8.h"
 
 #define PREFIX "$scrypt$"
@@ -81,8 +82,6 @@ static int parse_stored(const char *s, struct pw_stored *out);
 static int parse_dec(const char **s, uint32_t min, uint32_t max, uint32_t *out);
 static int scrypt_derive(const char *pw, size_t len, const unsigned char *salt, size_t salt_len, uint64_t n,
 			 uint32_t r, uint32_t p, uint64_t maxmem, unsigned char *key, size_t key_len);
-static size_t b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen);
-static long b64_decode(const char *in, size_t n, unsigned char *out, size_t outlen);
 static bool common_contains(const char *pw, size_t len);
 static int cmp_entries(const void *a, const void *b);
 static int cmp_key_entry(const void *key, const void *entry);
@@ -144,11 +143,11 @@ int password_hash(const char *pw, size_t len, const struct pw_params *p, char *o
 	int head = snprintf(out, outlen, PREFIX "ln=%u,r=%" PRIu32 ",p=%" PRIu32 "$", log2_exact(p->n), p->r, p->p);
 	if (head > 0 && (size_t)head < outlen) {
 		size_t used = (size_t)head;
-		size_t n = b64_encode(salt, sizeof(salt), out + used, outlen - used);
+		size_t n = enc_base64(salt, sizeof(salt), false, out + used, outlen - used);
 		if (n && used + n + 1 < outlen) {
 			used += n;
 			out[used++] = '$';
-			n = b64_encode(key, sizeof(key), out + used, outlen - used);
+			n = enc_base64(key, sizeof(key), false, out + used, outlen - used);
 			if (n)
 				rc = 0;
 		}
@@ -366,12 +365,12 @@ static int parse_stored(const char *s, struct pw_stored *out)
 	const char *dollar = strchr(s, '$');
 	if (!dollar)
 		return -1;
-	long n = b64_decode(s, (size_t)(dollar - s), out->salt, sizeof(out->salt));
+	long n = enc_base64_decode(s, (size_t)(dollar - s), out->salt, sizeof(out->salt));
 	if (n < SALT_MIN)
 		return -1;
 	out->salt_len = (size_t)n;
 	s = dollar + 1;
-	n = b64_decode(s, strlen(s), out->key, sizeof(out->key));
+	n = enc_base64_decode(s, strlen(s), out->key, sizeof(out->key));
 	if (n < KEY_MIN)
 		return -1;
 	out->key_len = (size_t)n;
@@ -395,81 +394,6 @@ static int parse_dec(const char **s, uint32_t min, uint32_t max, uint32_t *out)
 	*out = (uint32_t)v;
 	*s = p;
 	return 0;
-}
-
-static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Standard base64 without padding into OUT (NUL-terminated); returns the
- * length, or 0 when OUTLEN is too small. */
-static size_t b64_encode(const unsigned char *in, size_t n, char *out, size_t outlen)
-{
-	size_t need = n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
-	if (need + 1 > outlen)
-		return 0;
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64_chars[v >> 18 & 63];
-		out[o++] = b64_chars[v >> 12 & 63];
-		out[o++] = b64_chars[v >> 6 & 63];
-		out[o++] = b64_chars[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		out[o++] = b64_chars[v >> 18 & 63];
-		out[o++] = b64_chars[v >> 12 & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = b64_chars[v >> 18 & 63];
-		out[o++] = b64_chars[v >> 12 & 63];
-		out[o++] = b64_chars[v >> 6 & 63];
-	}
-	out[o] = '\0';
-	return o;
-}
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict unpadded base64: only the 64 characters, no length that leaves a
- * lone character, unused low bits zero (one encoding per value). Returns
- * the decoded length, or -1. */
-static long b64_decode(const char *in, size_t n, unsigned char *out, size_t outlen)
-{
-	if (n % 4 == 1)
-		return -1;
-	size_t len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-	if (len > outlen)
-		return -1;
-	uint32_t acc = 0;
-	int bits = 0;
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64_value(in[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (unsigned char)(acc >> bits);
-		}
-	}
-	if (acc & ((1u << bits) - 1))
-		return -1;
-	return (long)o;
 }
 
 /* Whether PW (already checked to be at most PW_MAX_BYTES) is on the list,

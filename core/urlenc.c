@@ -1,16 +1,7 @@
 /* application/x-www-form-urlencoded decoding. */
 #include "urlenc.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "encode.h"
 
 long urlenc_decode(const char *src, size_t n, char *dst, size_t dstlen)
 {
@@ -20,7 +11,7 @@ long urlenc_decode(const char *src, size_t n, char *dst, size_t dstlen)
 		if (c == '%') {
 			if (i + 2 >= n)
 				return -1;
-			int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+			int h = enc_hex_value(src[i + 1]), l = enc_hex_value(src[i + 2]);
 			if (h < 0 || l < 0 || (h == 0 && l == 0))
 				return -1;
 			c = (char)(h * 16 + l);
