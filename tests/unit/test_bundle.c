@@ -74,7 +74,7 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n;
 	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	hex(md, 32, out);
+	enc_hex(md, 32, out);
 }
 
 /* ---------------------------------------------------------------- reading */
