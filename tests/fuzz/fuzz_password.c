@@ -13,6 +13,7 @@
 #include <string.h>
 
 /* Compiled in, for coverage and the sanitizers (see fuzz_http_head.c). */
+#include "../../core/encode.c"
 #include "../../core/password.c"
 #include "fz.h"
 
@@ -35,11 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char again[STORED_MAX + 8];
 		int n = snprintf(again, sizeof(again), PREFIX "ln=%u,r=%" PRIu32 ",p=%" PRIu32 "$", st.ln, st.r, st.p);
 		FZ_ASSERT(n > 0 && (size_t)n < sizeof(again));
-		size_t k = b64_encode(st.salt, st.salt_len, again + n, sizeof(again) - (size_t)n);
+		size_t k = enc_base64(st.salt, st.salt_len, false, again + n, sizeof(again) - (size_t)n);
 		FZ_ASSERT(k > 0);
 		n += (int)k;
 		again[n++] = '$';
-		k = b64_encode(st.key, st.key_len, again + n, sizeof(again) - (size_t)n);
+		k = enc_base64(st.key, st.key_len, false, again + n, sizeof(again) - (size_t)n);
 		FZ_ASSERT(k > 0);
 		FZ_ASSERT(strcmp(again, s) == 0);
 		uint64_t cost = (1ULL << st.ln) * st.r * st.p;
@@ -51,9 +52,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	unsigned char bin[96];
 	char text[160];
-	long got = b64_decode(s, size < 128 ? size : 128, bin, sizeof(bin));
+	long got = enc_base64_decode(s, size < 128 ? size : 128, bin, sizeof(bin));
 	if (got >= 0) {
-		size_t e = b64_encode(bin, (size_t)got, text, sizeof(text));
+		size_t e = enc_base64(bin, (size_t)got, false, text, sizeof(text));
 		FZ_ASSERT(e == (size < 128 ? size : 128));
 		FZ_ASSERT(memcmp(text, s, e) == 0);
 	}
