@@ -7,7 +7,8 @@
  *
  * What an operation needs of C is a flag on its route, a step the core
  * runs around the SQL (apicall.c), so that the SQL decides everything else
- * and never sees a password or a mailed secret:
+ * and never sees a password or a mailed secret (docs/architecture.md,
+ * "Accounts, and the core's steps around an operation"):
  *
  *   API_HASH      the new password `password` is taken out of the
  *                 arguments and checked against the policy (length, the
