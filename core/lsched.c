@@ -214,12 +214,18 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 	}
 	if (!best)
 		return;
-	/* Those that started go on first: they hold memory and a transaction. */
-	struct lsched_item *it = pop(&best->ready_head, &best->ready_tail);
-	if (!it) {
+	/* Within the tenant, first come first served across both queues: a
+	 * started request that burns its slices must not keep the tenant's
+	 * free places from the ones that wait to start. */
+	bool start = best->wait_head && best->running < s->lim.concurrency &&
+		     (!best->ready_head || best->wait_head->queued_ns <= best->ready_head->queued_ns);
+	struct lsched_item *it;
+	if (start) {
 		it = pop(&best->wait_head, &best->wait_tail);
 		best->nwait--;
 		best->running++;
+	} else {
+		it = pop(&best->ready_head, &best->ready_tail);
 	}
 	it->state = LSCHED_RUNNING;
 	if (best->vtime_ns > s->vclock)

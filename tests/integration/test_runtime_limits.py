@@ -436,9 +436,6 @@ def test_a_burning_tenant_gives_its_one_worker_to_the_others(bombed):
     healthy(d, host, other)
 
 
-@pytest.mark.xfail(strict=True, reason="core/lsched.c on_turn starts a tenant's waiting request only when none of "
-                                       "its started ones is ready, so one request that burns holds the tenant to "
-                                       "one place whatever lua_tenant_concurrency says")
 def test_a_tenant_runs_as_many_requests_at_once_as_its_concurrency(bombed):
     """Two places: the first two loops run side by side and end together
     at their time limit, the next two wait about 2.5 s for those places,

@@ -155,6 +155,25 @@ static void test_concurrency(void)
 	lsched_free(s);
 }
 
+/* A started request that burns its slices does not keep the tenant's
+ * free places from one that waits to start: they take turns. */
+static void test_burning_keeps_no_place(void)
+{
+	struct lsched *s = fresh(2, 10, 60000 * MS);
+	struct lsched_tenant t;
+	lsched_tenant_init(s, &t);
+	struct job burn = {.tenant = 'B', .slices_left = -1, .slice_ns = 2 * MS};
+	struct job next = {.tenant = 'n', .slices_left = 1, .slice_ns = MS};
+	turns_left = 100;
+	lsched_start(&t, &burn.item);   /* alone: inline, then queued to go on */
+	lsched_start(&t, &next.item);   /* a second place is free */
+	loop(2);
+	CHECK_MSG(next.ran == 1 && next.done, "the waiting one ran %d times: %s", next.ran, order);
+	lsched_done(&burn.item);
+	lsched_tenant_fini(&t);
+	lsched_free(s);
+}
+
 /* Beyond the queue: refused at once, with a Retry-After. */
 static void test_queue_bound(void)
 {
@@ -218,6 +237,7 @@ int main(void)
 	RUN(test_fair_pick());
 	RUN(test_concurrency());
 	RUN(test_queue_bound());
+	RUN(test_burning_keeps_no_place());
 	RUN(test_wait_limit());
 	RUN(test_free_refuses());
 	event_base_free(base);
