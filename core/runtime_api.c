@@ -152,7 +152,7 @@ static char *cached_copy(const struct rt_req *rq, const char *key, uint64_t gen)
 	return copy;
 }
 
-bool rq_api_cached(struct rt_req *rq)
+static bool rq_api_cached(struct rt_req *rq)
 {
 	const struct api_route *r = route_param(rq_param(rq, 2));
 	const char *path = rq_param(rq, 3);
@@ -181,7 +181,7 @@ bool rq_api_cached(struct rt_req *rq)
 	return true;
 }
 
-void rq_api_free(struct rt_req *rq)
+static void rq_api_free(struct rt_req *rq)
 {
 	if (rq->api_call) {
 		api_call_clear(rq->api_call);
@@ -211,7 +211,7 @@ static void rq_api_called(struct api_call *c)
 	rq_answered(rq->txn, DB_OK, rq);
 }
 
-void rq_api_send(struct rt_req *rq)
+static void rq_api_send(struct rt_req *rq)
 {
 	const struct api_route *r = route_param(rq_param(rq, 2));
 	const char *path = rq_param(rq, 3);
@@ -332,7 +332,7 @@ static int push_call_answer(lua_State *L, struct rt_req *rq, bool own, bool text
 	return 3;
 }
 
-int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
+static int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 {
 	int status;
 	json_t *body;
@@ -395,7 +395,7 @@ struct apib_item {
 	int qindex;                     /* its result in the batch, -1 when cached */
 };
 
-void rq_apib_free(struct rt_req *rq)
+static void rq_apib_free(struct rt_req *rq)
 {
 	for (int i = 0; i < rq->nbatch; i++) {
 		json_decref(rq->batch[i].args);
@@ -473,7 +473,7 @@ int core_api_batch(lua_State *L)
 }
 
 /* params: tenant, plugin (NULL), the calls as JSON, platform. */
-bool rq_apib_prepare(struct rt_req *rq)
+static bool rq_apib_prepare(struct rt_req *rq)
 {
 	const char *text = rq_param(rq, 2);
 	json_t *list = text ? json_loads(text, 0, NULL) : NULL;
@@ -526,7 +526,7 @@ bool rq_apib_prepare(struct rt_req *rq)
 	return true;
 }
 
-void rq_apib_send(struct rt_req *rq)
+static void rq_apib_send(struct rt_req *rq)
 {
 	rq_clear_params(rq);
 	struct api_principal who = {.viewer = rq->has_user ? rq->user_id : 0};
@@ -566,8 +566,9 @@ void rq_apib_send(struct rt_req *rq)
 }
 
 /* {{status=, body=}, ...} in the calls' order. */
-int push_apib_answer(lua_State *L, struct rt_req *rq)
+static int push_apib_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 {
+	(void)slot;
 	lua_createtable(L, rq->nbatch, 0);
 	for (int i = 0; i < rq->nbatch; i++) {
 		struct apib_item *it = &rq->batch[i];
@@ -583,3 +584,22 @@ int push_apib_answer(lua_State *L, struct rt_req *rq)
 	}
 	return 1;
 }
+
+/* ---------------------------------------------------------------- the operations */
+
+/* What an API call kept, once answered or when the request ends. */
+static void api_op_free(struct rt_req *rq)
+{
+	rq_api_free(rq);
+	free(rq->api_cached);
+	rq->api_cached = NULL;
+	free(rq->api_cache_key);
+	rq->api_cache_key = NULL;
+}
+
+/* Whether a call writes is its route's to say (rq_api_send, rq_apib_send);
+ * what guests read through them follows the tenant's data generation. */
+const struct core_op rt_op_api = {.name = "api", .guest_data = true, .ready = rq_api_cached,
+				  .send = rq_api_send, .push = push_api_answer, .free = api_op_free};
+const struct core_op rt_op_apib = {.name = "apib", .guest_data = true, .ready = rq_apib_prepare,
+				   .send = rq_apib_send, .push = push_apib_answer, .free = rq_apib_free};

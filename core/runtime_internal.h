@@ -1,6 +1,10 @@
-/* What the runtime's request lifecycle (runtime.c) shares with the JSON
- * API's operations called from Lua (runtime_api.c). Nothing outside
- * core/runtime*.c includes this header. */
+/* What the parts of the runtime share, and nothing outside core/runtime*.c
+ * includes: the tenant state, the worker's runtime, the request and its
+ * states, and the table of core operations. runtime.c keeps the states,
+ * runtime_request.c drives a request, runtime_answer.c reads and sends its
+ * answer, runtime_page.c keeps guests' shared pages, and runtime_core.c,
+ * runtime_store.c and runtime_api.c hold the core functions Lua calls and
+ * their operations. */
 #ifndef AANTAFEL_RUNTIME_INTERNAL_H
 #define AANTAFEL_RUNTIME_INTERNAL_H
 
@@ -16,25 +20,103 @@
 #include "lsandbox.h"
 #include "lsched.h"
 
-struct answer;
+#define ASSETS_PREFIX "/assets/"         /* a bundle's static files */
+
 struct api_call;
+struct apicache;
+struct bundle;
 struct event_base;
 struct http_request;
-struct rt_worker;
-struct tstate;
+struct lsched;
+struct texts;
+struct tmpl;
+struct worker;
 
-/* The core calls a request can wait on, resolved once from the name the
- * Lua yielded with (core.db's store calls, core.mail, core.api's
- * operations). */
-enum core_op {
-	OP_GET,
-	OP_PUT,
-	OP_DELETE,
-	OP_LIST,
-	OP_MAIL,                        /* core.mail: a message into the outbox */
-	OP_API,                         /* core.api: one of the JSON API's operations */
-	OP_APIB,                        /* core.api_batch: several, in one round trip */
+struct tmpl_entry {
+	char *key;                      /* "T:path" or "P:path" */
+	struct tmpl *t;
+	struct tmpl_entry *next;
 };
+
+struct tstate {
+	struct rt_worker *rw;           /* NULL when built by runtime_check_bundle */
+	int64_t tenant_id;
+	int version;
+	char slug[64];
+	char name[801];
+	struct bundle *bundle;
+	struct lsandbox *sb;
+	int handle_ref;
+	int api_ref;                    /* the prelude's handle_api */
+	bool guarded;                   /* a request.before hook sees every request: no kept pages */
+	struct rt_req *running;         /* the request whose coroutine runs now */
+	struct lsched_tenant sched;     /* its turns in the worker's scheduler */
+	int active;                     /* requests running in it */
+	bool stale;                     /* a newer version replaced it */
+	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
+	struct tmpl_entry *templates;
+	char *problems;                 /* check mode: collected messages */
+	size_t problems_len;
+};
+
+struct rt_worker {
+	struct worker *w;
+	struct tstate *head, *tail;
+	struct tstate *stale;
+	size_t max_bytes, state_limit;
+	int64_t instructions, time_ms;
+	int64_t session_idle_s, session_absolute_s;
+	unsigned live;
+	unsigned releases;              /* requests ended, for RW_TRIM_EVERY */
+	struct apicache *cache;         /* guests' API reads */
+	struct lsched *sched;           /* whose Lua runs next */
+};
+
+struct answer {
+	int status;
+	const char *type;
+	const char *body;
+	size_t len;
+	char location[512];
+	int nheaders;
+	char headers[16][2][256];
+	const char *set_lang;           /* "nl" or "en": remember the person's choice (cookie at_lang) */
+	bool shared;                    /* the same for every guest asking this (see page_keep) */
+};
+
+/* Where a request is. */
+enum rq_state {
+	RQ_LOCATING,            /* finding its tenant's state (the bundle may be fetched) */
+	RQ_QUEUED,              /* waiting for a place in the worker's scheduler */
+	RQ_SESSION,             /* has its place; its session is read */
+	RQ_RUNNING,             /* its Lua runs, or waits for its next turn */
+	RQ_CALLING,             /* a core call of its Lua waits for its answer */
+	RQ_COMMITTING,          /* answered; its transaction commits before the answer goes */
+	RQ_ANSWERED,            /* sent or failed: it is freed now */
+};
+
+struct rt_req;
+
+/* A core call: what the prelude's core functions yield with, by name.
+ * The function that yields checked and encoded the arguments into the
+ * request's params (0: the tenant, 1: the plugin, then its own); the
+ * lifecycle begins the transaction when needed, then SEND sends the
+ * statements (ending in rq_answered or rq_fail), PUSH turns the answer
+ * into Lua values (under pcall: it may raise), and FREE drops what the
+ * call kept in the request once it is answered, or the request ends. */
+struct core_op {
+	const char *name;
+	bool writes;                    /* the answer waits for COMMIT (the API's: per route, it says) */
+	bool guest_data;                /* what guests see and the data generation follows: a guest's page made with it may be kept */
+	bool (*ready)(struct rt_req *rq);   /* answered without the database: true, and rq_answered follows */
+	void (*send)(struct rt_req *rq);
+	int (*push)(lua_State *L, struct rt_req *rq, json_t **slot);
+	void (*free)(struct rt_req *rq);
+};
+
+extern const struct core_op rt_op_get, rt_op_put, rt_op_delete, rt_op_list;    /* runtime_store.c */
+extern const struct core_op rt_op_mail;                                          /* runtime_core.c */
+extern const struct core_op rt_op_api, rt_op_apib;                               /* runtime_api.c */
 
 struct rt_req {
 	struct rt_worker *rw;
@@ -51,7 +133,8 @@ struct rt_req {
 	int resume_nargs;               /* values waiting on the coroutine's stack for its turn */
 	bool session_pending;           /* its session is read when it gets its place */
 	struct db_txn *txn;
-	enum core_op op;                /* the call waiting on the database */
+	enum rq_state state;
+	const struct core_op *op;       /* the core call it waits on, or NULL */
 	int nparams;
 	char *params[6];
 	bool asset;                     /* serving /assets/ only */
@@ -123,22 +206,58 @@ int plugin_error(lua_State *L, const char *fmt, ...) __attribute__((format(print
 struct apicache *rq_cache(const struct rt_req *rq);
 
 /* runtime_api.c: the JSON API's operations from Lua. */
-/* A guest's read answered from the cache: true when the answer is ready
- * (rq_answered was called); else the key to keep it under is set. */
-bool rq_api_cached(struct rt_req *rq);
-/* core.api_batch's calls read and checked; true when every one was in the
- * guests' cache (answered, no transaction needed). */
-bool rq_apib_prepare(struct rt_req *rq);
-void rq_apib_send(struct rt_req *rq);
-int push_apib_answer(lua_State *L, struct rt_req *rq);
 int core_api_batch(lua_State *L);
-void rq_apib_free(struct rt_req *rq);
 int core_api(lua_State *L);
 int core_api_route(lua_State *L);
-void rq_api_send(struct rt_req *rq);
-int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot);
 
-/* Frees the state of an operation with steps. */
-void rq_api_free(struct rt_req *rq);
+/* runtime.c: the states. */
+const struct texts *rt_platform_texts(void);
+void add_problem(struct tstate *ts, const char *msg);
+void ts_touch(struct rt_worker *rw, struct tstate *ts);
+struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id);
+void ts_retire(struct rt_worker *rw, struct tstate *ts);
+void ts_release(struct tstate *ts);
+void rw_trim(struct rt_worker *rw, const struct tstate *keep);
+struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
+			struct bundle *b, size_t mem_limit, char *err, size_t errlen);
+
+/* runtime_core.c, runtime_store.c, runtime_api.c: the core functions. */
+int core_file(lua_State *L);
+int core_new_env(lua_State *L);
+int core_load(lua_State *L);
+int core_describe(lua_State *L);
+int core_log(lua_State *L);
+int core_protect(lua_State *L);
+int core_is_safe(lua_State *L);
+int core_guarded(lua_State *L);
+int core_url(lua_State *L);
+int core_text(lua_State *L);
+int core_render(lua_State *L);
+int core_mail(lua_State *L);
+int core_db(lua_State *L);
+void rt_store_register_statements(void);
+
+/* runtime_request.c: the lifecycle. */
+void rq_register_statements(void);
+void rq_scheduler_callbacks(void (**run)(struct lsched_item *, void *),
+			    void (**refuse)(struct lsched_item *, int, void *));
+void rq_respond_done(struct rt_req *rq);
+void rq_free(struct rt_req *rq);
+void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
+
+/* runtime_answer.c: the answer. */
+void rq_respond(struct rt_req *rq, int idx);
+void rq_api_respond(struct rt_req *rq, int nres);
+void send_answer(struct rt_req *rq);
+void error_page(struct http_request *req, int status);
+void serve_asset(struct rt_req *rq, struct bundle *b);
+void add_cookies(struct rt_req *rq);
+void add_common_headers(struct http_request *req);
+
+/* runtime_page.c: guests' shared pages. */
+bool page_from_cache(struct rt_req *rq);
+void page_keep(struct rt_req *rq, const struct answer *a);
+void body_with_token(struct http_request *req, const char *body, size_t len, const char *from, const char *to);
+void put_token(char *s, size_t len, const char *from, const char *to);
 
 #endif
