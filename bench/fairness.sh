@@ -97,8 +97,9 @@ measure() { # NAME -> "rps p99ms"
   echo "$rps $p99"
 }
 
-measure warm >/dev/null
-set -- $(measure idle)
+measure warm >/dev/null || exit 1
+r=$(measure idle) || exit 1
+set -- $r
 idle_rps=$1 idle_p99=$2
 
 # The burn: 20 connections that each ask for the burning route again as
@@ -106,7 +107,8 @@ idle_rps=$1 idle_p99=$2
 wrk -t1 -c20 -d"$((secs + 6))s" --timeout 30s -H "Host: brand.localhost" \
     "http://127.0.0.1:$aport/brand" > "$work/wrk-burner.out" 2>&1 & bpid=$!
 sleep 3
-set -- $(measure burn)
+r=$(measure burn) || exit 1
+set -- $r
 burn_rps=$1 burn_p99=$2
 wait "$bpid" 2>/dev/null || true
 bpid=

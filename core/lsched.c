@@ -3,7 +3,8 @@
  * The fair pick is start-time fair queueing by tenant: each tenant's
  * vtime grows by the Lua time it used, the tenant with the least goes
  * next, and a tenant that had nothing queued comes back at the vtime of
- * the last tenant picked, so that idleness is not saved up. A turn is a zero timer:
+ * the last tenant that ran, so that idleness is not saved up, and neither
+ * is the time used alone. A turn is a zero timer:
  * libevent runs timers after it has polled the sockets, so every
  * connection is served between two slices. */
 #include "lsched.h"
@@ -29,7 +30,7 @@ struct lsched {
 static void on_turn(evutil_socket_t fd, short what, void *arg);
 static void arm(struct lsched *s);
 static void run_item(struct lsched *s, struct lsched_item *it);
-static bool may_run_inline(const struct lsched_tenant *t);
+static bool may_run_inline(struct lsched_tenant *t);
 static void list_tenant(struct lsched_tenant *t);
 static void unlist_if_empty(struct lsched_tenant *t);
 static void push(struct lsched_item **head, struct lsched_item **tail, struct lsched_item *it);
@@ -193,10 +194,15 @@ void lsched_done(struct lsched_item *it)
 /* Nothing else competes: no tenant has anything queued, and no item is
  * running (an item that continues from inside another's slice would nest
  * one slice in the other). */
-static bool may_run_inline(const struct lsched_tenant *t)
+static bool may_run_inline(struct lsched_tenant *t)
 {
 	const struct lsched *s = t->s;
-	return !s->tenants && s->depth == 0;
+	if (s->tenants || s->depth != 0)
+		return false;
+	/* It runs alone: its idle time is not saved up either. */
+	if (t->vtime_ns < s->vclock)
+		t->vtime_ns = s->vclock;
+	return true;
 }
 
 static void on_turn(evutil_socket_t fd, short what, void *arg)
@@ -228,16 +234,19 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
 		it = pop(&best->ready_head, &best->ready_tail);
 	}
 	it->state = LSCHED_RUNNING;
-	if (best->vtime_ns > s->vclock)
-		s->vclock = best->vtime_ns;
 	unlist_if_empty(best);
 	run_item(s, it);        /* may free the item and its tenant */
 	if (s->tenants)
 		arm(s);
 }
 
+/* The clock follows the tenant that runs, also when it runs alone: time
+ * a tenant used while nobody else wanted any is not held against it when
+ * another comes. */
 static void run_item(struct lsched *s, struct lsched_item *it)
 {
+	if (it->tenant->vtime_ns > s->vclock)
+		s->vclock = it->tenant->vtime_ns;
 	s->depth++;
 	s->run(it, s->arg);
 	s->depth--;

@@ -118,6 +118,50 @@ static void test_fair_pick(void)
 	lsched_free(s);
 }
 
+/* A tenant that ran alone for a long time (a thousand requests inline,
+ * one second of Lua) is not behind the one that comes next: when a burner
+ * arrives, the light tenant's next requests go first, one burning slice
+ * between two of them at most. */
+static void test_time_alone_not_held(void)
+{
+	struct lsched *s = fresh(100, 1000, 60000 * MS);
+	struct lsched_tenant burner, light;
+	lsched_tenant_init(s, &burner);
+	lsched_tenant_init(s, &light);
+	static struct job alone[1000], burn[4], req[10];
+	turns_left = 100000;
+	for (int i = 0; i < 1000; i++) {
+		alone[i] = (struct job){.tenant = 'l', .slices_left = 1, .slice_ns = MS};
+		lsched_start(&light, &alone[i].item);
+		CHECK_MSG(alone[i].done, "request %d did not run inline", i);
+	}
+	norder = 0;
+	memset(order, 0, sizeof(order));
+	for (int i = 0; i < 4; i++) {
+		burn[i] = (struct job){.tenant = 'B', .slices_left = -1, .slice_ns = 2 * MS};
+		lsched_start(&burner, &burn[i].item);
+	}
+	for (int i = 0; i < 10; i++) {
+		req[i] = (struct job){.tenant = 'l', .slices_left = 1, .slice_ns = MS / 5};
+		lsched_start(&light, &req[i].item);
+	}
+	loop(30);
+	int done = 0;
+	for (int i = 0; i < 10; i++)
+		done += req[i].done;
+	CHECK_MSG(done == 10, "%d of 10 light requests done in 30 turns: %s", done, order);
+	/* The first burning slice ran inline, before the light requests came. */
+	const char *bb = strstr(order + 1, "BB");
+	CHECK_MSG(!bb || bb > strrchr(order, 'l'), "two burning slices in a row while light work waited: %s", order);
+	for (int i = 0; i < 4; i++)
+		lsched_done(&burn[i].item);
+	for (int i = 0; i < 10; i++)
+		lsched_done(&req[i].item);
+	lsched_tenant_fini(&burner);
+	lsched_tenant_fini(&light);
+	lsched_free(s);
+}
+
 /* With nothing else queued, an item runs at once, inside the call. */
 static void test_alone_runs_inline(void)
 {
@@ -235,6 +279,7 @@ int main(void)
 	base = event_base_new();
 	RUN(test_alone_runs_inline());
 	RUN(test_fair_pick());
+	RUN(test_time_alone_not_held());
 	RUN(test_concurrency());
 	RUN(test_queue_bound());
 	RUN(test_burning_keeps_no_place());
