@@ -78,7 +78,6 @@ struct db_txn {
 	int nres;
 
 	char err[512];
-	char sqlstate[6];
 	db_done_cb cb;
 	void *arg;
 };
@@ -121,7 +120,6 @@ struct db_pool {
 	char time_zone[65];
 	bool healthy;
 	int up;
-	uint64_t connects, failures;
 };
 
 /* Statements 0..4 are the pool's own; the rest are registered by the
@@ -415,11 +413,6 @@ void db_rollback(struct db_txn *t)
 	conn_release(c);
 }
 
-int db_nresults(const struct db_txn *t)
-{
-	return t->nres;
-}
-
 const PGresult *db_result(const struct db_txn *t, int i)
 {
 	return i >= 0 && i < t->nres ? t->res[i] : NULL;
@@ -430,6 +423,10 @@ int64_t db_int(const PGresult *r, int row, int col)
 	if (!r || row < 0 || col < 0 || row >= PQntuples(r) || col >= PQnfields(r) || PQgetisnull(r, row, col))
 		return 0;
 	const char *v = PQgetvalue(r, row, col);
+	/* Digits with an optional '-', as PostgreSQL writes an integer:
+	 * strtoll would also take white space and a '+'. */
+	if (!(*v >= '0' && *v <= '9') && !(*v == '-' && v[1] >= '0' && v[1] <= '9'))
+		return 0;
 	char *end;
 	errno = 0;
 	long long n = strtoll(v, &end, 10);
@@ -441,25 +438,6 @@ int64_t db_int(const PGresult *r, int row, int col)
 const char *db_error(const struct db_txn *t)
 {
 	return t->err;
-}
-
-const char *db_sqlstate(const struct db_txn *t)
-{
-	return t->sqlstate;
-}
-
-void db_pool_stats(const struct db_pool *p, struct db_pool_stats *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->size = p->size;
-	out->up = p->up;
-	out->waiting = p->qlen;
-	out->healthy = p->healthy;
-	out->connects = p->connects;
-	out->failures = p->failures;
-	for (int i = 0; i < p->size; i++)
-		if (p->conns[i].state == DBC_IDLE)
-			out->idle++;
 }
 
 static int stmt_register(const char *sql, bool binary)
@@ -537,7 +515,6 @@ static void conn_connected(struct db_conn *c)
 	memset(c->prepared, 0, sizeof(c->prepared));
 	c->backoff_ms = 0;
 	p->up++;
-	p->connects++;
 	if (!p->healthy)
 		log_info("worker %d: database reachable again", p->worker_index);
 	p->healthy = true;
@@ -549,7 +526,6 @@ static void conn_connected(struct db_conn *c)
 static void conn_connect_failed(struct db_conn *c, const char *why)
 {
 	struct db_pool *p = c->pool;
-	p->failures++;
 	if (p->healthy || c->backoff_ms == 0)
 		log_warn("worker %d: database connection failed: %.*s", p->worker_index,
 			 (int)strcspn(why, "\n"), why);
@@ -1044,7 +1020,6 @@ static void txn_reset(struct db_txn *t, int64_t tenant_id)
 	t->plen = 0;
 	t->nitems = t->pos = 0;
 	t->err[0] = '\0';
-	t->sqlstate[0] = '\0';
 	txn_clear_results(t);
 }
 
@@ -1062,9 +1037,7 @@ static void txn_clear_results(struct db_txn *t)
 static void txn_set_error(struct db_txn *t, const PGresult *r, const char *fallback)
 {
 	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	snprintf(t->err, sizeof(t->err), "%s", msg ? msg : fallback);
-	snprintf(t->sqlstate, sizeof(t->sqlstate), "%s", state ? state : "");
 }
 
 static int64_t now_ms(void)
