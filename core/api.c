@@ -16,6 +16,7 @@
 #include "apicall.h"
 #include "app.h"
 #include "datagen.h"
+#include "encode.h"
 #include "ljson.h"
 #include "log.h"
 #include "runtime.h"
@@ -546,15 +547,11 @@ static bool from_cache(struct api_req *ar, struct app_worker *a);
 #define ETAG_SIZE 35
 static void etag_of(const void *data, size_t len, char out[ETAG_SIZE])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned mdlen = 0;
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
 	out[0] = '"';
-	for (int i = 0; i < 16; i++) {
-		out[1 + 2 * i] = hex[md[i] >> 4];
-		out[2 + 2 * i] = hex[md[i] & 15];
-	}
+	enc_hex(md, 16, out + 1);
 	out[33] = '"';
 	out[34] = '\0';
 }

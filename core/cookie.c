@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "encode.h"
+
 long cookie_get(const char *header, const char *name, char *out, size_t outlen)
 {
 	size_t nlen = strlen(name);
@@ -71,12 +73,7 @@ void token_hash_hex(const char *token, char *out)
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 	EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL);
-	static const char hex[] = "0123456789abcdef";
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	enc_hex(md, 32, out);
 }
 
 bool token_equal(const char *a, const char *b)

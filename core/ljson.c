@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "encode.h"
 #include "lsandbox.h"
 #include "template.h"
 
@@ -234,16 +235,10 @@ static unsigned jp_hex4(struct jp *p)
 		jp_fail(p, "short \\u escape");
 	unsigned v = 0;
 	for (int i = 0; i < 4; i++) {
-		char c = *p->s++;
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			v |= (unsigned)(c - 'A' + 10);
-		else
+		int d = enc_hex_value((unsigned char)*p->s++);
+		if (d < 0)
 			jp_fail(p, "bad \\u escape");
+		v = v << 4 | (unsigned)d;
 	}
 	return v;
 }

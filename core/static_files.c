@@ -17,6 +17,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "encode.h"
+
 #define STATIC_PATH_MAX 1024
 #define CACHE_BUCKETS 256
 #define CACHE_FILE_MAX (256 * 1024)         /* larger files go from disk */
@@ -180,16 +182,10 @@ long static_percent_decode(const char *src, size_t len, char *dst, size_t dstlen
 				return -1;
 			int v = 0;
 			for (int k = 1; k <= 2; k++) {
-				unsigned char h = (unsigned char)src[i + (size_t)k];
-				v <<= 4;
-				if (h >= '0' && h <= '9')
-					v |= h - '0';
-				else if (h >= 'a' && h <= 'f')
-					v |= h - 'a' + 10;
-				else if (h >= 'A' && h <= 'F')
-					v |= h - 'A' + 10;
-				else
+				int d = enc_hex_value((unsigned char)src[i + (size_t)k]);
+				if (d < 0)
 					return -1;
+				v = v << 4 | d;
 			}
 			if (v == 0)
 				return -1;
