@@ -5,7 +5,6 @@
 #include <string.h>
 
 static char last_sqlstate[6];
-static char last_constraint[64];
 static bool quiet_next;
 
 PGconn *admin_connect(const struct config *cfg, const char *who)
@@ -41,13 +40,11 @@ PGresult *admin_exec_params(PGconn *pg, const char *who, const char *sql, int np
 	bool quiet = quiet_next;
 	quiet_next = false;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		last_sqlstate[0] = last_constraint[0] = '\0';
+		last_sqlstate[0] = '\0';
 		return r;
 	}
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	const char *cons = PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME);
 	snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
-	snprintf(last_constraint, sizeof(last_constraint), "%s", cons ? cons : "");
 	if (!quiet) {
 		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 		fprintf(stderr, "%s: %s\n", who, msg ? msg : PQerrorMessage(pg));
@@ -59,11 +56,6 @@ PGresult *admin_exec_params(PGconn *pg, const char *who, const char *sql, int np
 const char *admin_last_sqlstate(void)
 {
 	return last_sqlstate;
-}
-
-const char *admin_last_constraint(void)
-{
-	return last_constraint;
 }
 
 void admin_quiet_next(void)

@@ -23,8 +23,6 @@ PGresult *admin_exec_params(PGconn *pg, const char *who, const char *sql, int np
 
 /* SQLSTATE of the last failed admin_exec ("" when none). */
 const char *admin_last_sqlstate(void);
-/* Constraint name of the last failed admin_exec ("" when none). */
-const char *admin_last_constraint(void);
 /* Suppresses the printed error of the next failing admin_exec (the caller
  * turns it into a better message). */
 void admin_quiet_next(void);

@@ -81,22 +81,13 @@ void db_rollback(struct db_txn *t);
 
 /* Results of the last batch, in db_query order; valid until the next
  * db_send, db_commit or db_rollback. */
-int db_nresults(const struct db_txn *t);
 const PGresult *db_result(const struct db_txn *t, int i);
 /* The integer in column COL of row ROW, checked (an SQL integer in
  * text form): 0 when the row or column is missing, the value NULL, or the
  * text not a whole number within int64_t. */
 int64_t db_int(const PGresult *r, int row, int col);
 
-/* The failing statement's message and SQLSTATE ("" when none). */
+/* The failing statement's message ("" when none). */
 const char *db_error(const struct db_txn *t);
-const char *db_sqlstate(const struct db_txn *t);
-
-struct db_pool_stats {
-	int size, up, idle, waiting;
-	bool healthy;
-	uint64_t connects, failures;
-};
-void db_pool_stats(const struct db_pool *p, struct db_pool_stats *out);
 
 #endif

@@ -47,7 +47,7 @@ int log_configure(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-bool log_enabled(int level)
+static bool log_enabled(int level)
 {
 	return level >= atomic_load_explicit(&log_level, memory_order_relaxed);
 }

@@ -21,8 +21,6 @@ void log_msg(int level, const char *req_id, const char *fmt, ...) __attribute__(
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, NULL, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, NULL, __VA_ARGS__)
 
-bool log_enabled(int level);
-
 struct log_access {
 	const char *req_id;
 	const char *tenant;     /* NULL when no tenant was resolved */

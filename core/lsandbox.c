@@ -44,6 +44,7 @@ static int traceback(lua_State *L);
 static bool alloc_allowed(struct lsandbox *sb, size_t growth);
 static bool spend(struct lbudget *b, int64_t units);
 static int64_t now_ns(void);
+static int64_t lsb_now_ms(void);
 
 /* A library function replaced by ours; WRAPS: ours gets the original as
  * upvalue 1. */
@@ -315,7 +316,7 @@ void lsb_protect(lua_State *L)
 	lua_remove(L, -2);
 }
 
-int64_t lsb_now_ms(void)
+static int64_t lsb_now_ms(void)
 {
 	return now_ns() / 1000000;
 }

@@ -106,6 +106,4 @@ void lsb_budget_init(struct lbudget *b, int64_t instructions, int64_t ms);
  * whose writes, rawset-free, fail and whose metatable is hidden. */
 void lsb_protect(lua_State *L);
 
-int64_t lsb_now_ms(void);
-
 #endif

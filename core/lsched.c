@@ -107,11 +107,6 @@ void lsched_tenant_fini(struct lsched_tenant *t)
 		unlist_if_empty(t);
 }
 
-bool lsched_tenant_busy(const struct lsched_tenant *t)
-{
-	return t->running > 0 || t->nwait > 0;
-}
-
 /* ---------------------------------------------------------------- items */
 
 void lsched_start(struct lsched_tenant *t, struct lsched_item *it)

@@ -67,8 +67,6 @@ int64_t lsched_slice_ns(const struct lsched *s);
 void lsched_tenant_init(struct lsched *s, struct lsched_tenant *t);
 /* The tenant must hold no item. */
 void lsched_tenant_fini(struct lsched_tenant *t);
-/* Whether the tenant holds items (started or waiting). */
-bool lsched_tenant_busy(const struct lsched_tenant *t);
 
 /* IT of tenant T wants a place: started at once when nothing competes,
  * else queued; refused when the tenant's queue is full. */

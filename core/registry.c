@@ -113,15 +113,6 @@ const struct tenant *registry_by_host(const struct registry *r, const char *host
 	}
 }
 
-const struct tenant *registry_by_slug(const struct registry *r, const char *slug)
-{
-	/* Rare (commands and tests); the host lookup is the hot one. */
-	for (size_t i = 0; r && i < r->ntenants; i++)
-		if (strcmp(r->tenants[i].slug, slug) == 0)
-			return &r->tenants[i];
-	return NULL;
-}
-
 size_t registry_count(const struct registry *r)
 {
 	return r ? r->ntenants : 0;

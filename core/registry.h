@@ -30,7 +30,6 @@ struct registry *registry_acquire(void);
 void registry_unref(struct registry *r);
 
 const struct tenant *registry_by_host(const struct registry *r, const char *host);
-const struct tenant *registry_by_slug(const struct registry *r, const char *slug);
 size_t registry_count(const struct registry *r);
 const struct tenant *registry_at(const struct registry *r, size_t i);
 

@@ -160,11 +160,6 @@ void runtime_worker_free(struct rt_worker *rw)
 	free(rw);
 }
 
-unsigned runtime_live_states(const struct rt_worker *rw)
-{
-	return rw->live;
-}
-
 /* ---------------------------------------------------------------- LRU */
 
 static void ts_unlink(struct rt_worker *rw, struct tstate *ts)
@@ -178,7 +173,6 @@ static void ts_unlink(struct rt_worker *rw, struct tstate *ts)
 	else
 		rw->tail = ts->prev;
 	ts->prev = ts->next = NULL;
-	rw->live--;
 }
 
 void ts_touch(struct rt_worker *rw, struct tstate *ts)
@@ -194,7 +188,6 @@ void ts_touch(struct rt_worker *rw, struct tstate *ts)
 	rw->head = ts;
 	if (!rw->tail)
 		rw->tail = ts;
-	rw->live++;
 }
 
 struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id)

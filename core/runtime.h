@@ -39,7 +39,6 @@ void runtime_register_statements(void);
 int runtime_check_platform(const struct bundle *platform, char *err, size_t errlen);
 
 struct rt_worker *runtime_worker_new(struct worker *w);
-unsigned runtime_live_states(const struct rt_worker *rw);
 void runtime_worker_free(struct rt_worker *rw);
 void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg);
 

@@ -66,7 +66,6 @@ struct rt_worker {
 	size_t max_bytes, state_limit;
 	int64_t instructions, time_ms;
 	int64_t session_idle_s, session_absolute_s;
-	unsigned live;
 	unsigned releases;              /* requests ended, for RW_TRIM_EVERY */
 	struct apicache *cache;         /* guests' API reads */
 	struct lsched *sched;           /* whose Lua runs next */

@@ -27,7 +27,10 @@ struct server {
 
 static struct server *running;
 
+/* Parses "HOST:PORT" / "[V6]:PORT" / ":PORT" into a socket address. */
+static int server_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned *sslen, char *err, size_t errlen);
 static int bind_listener(const struct sockaddr_storage *ss, socklen_t len, bool reuseport, char *err, size_t errlen);
+
 void server_broadcast(unsigned msg)
 {
 	for (int i = 0; running && i < running->nworkers; i++)
@@ -145,7 +148,7 @@ out:
 	return rc;
 }
 
-int server_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned *sslen, char *err, size_t errlen)
+static int server_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned *sslen, char *err, size_t errlen)
 {
 	char host[256];
 	const char *port;

@@ -26,8 +26,5 @@ int server_run(struct config *cfg, http_handler_fn handler, const struct server_
  * thread only. */
 void server_broadcast(unsigned msg);
 
-/* Parses "HOST:PORT" / "[V6]:PORT" / ":PORT" into a socket address. */
-struct sockaddr_storage;
-int server_parse_listen(const char *listen, struct sockaddr_storage *ss, unsigned *sslen, char *err, size_t errlen);
 
 #endif

@@ -89,7 +89,7 @@ static void rollback(PGconn *pg);
 static void format_size(size_t bytes, char *out, size_t outlen);
 static void os_user(char *out, size_t outlen);
 
-bool tenant_slug_valid(const char *slug)
+static bool tenant_slug_valid(const char *slug)
 {
 	size_t n = strlen(slug);
 	if (n < 1 || n > 63 || !(slug[0] >= 'a' && slug[0] <= 'z'))
@@ -102,7 +102,7 @@ bool tenant_slug_valid(const char *slug)
 	return true;
 }
 
-const char *tenant_host_normalize(const char *host, char *out, size_t outlen)
+static const char *tenant_host_normalize(const char *host, char *out, size_t outlen)
 {
 	size_t n = strlen(host);
 	if (n == 0)

@@ -11,13 +11,6 @@
 int tenant_cmd(int argc, char **argv, const char *config_path);
 extern const char tenant_cmd_usage[];
 
-/* A slug: a lowercase letter, then up to 62 lowercase letters, digits or
- * hyphens. */
-bool tenant_slug_valid(const char *slug);
-
-/* Lower-cases HOST into OUT and checks it is a DNS name without port or
- * trailing dot. Returns NULL when valid, else the reason. */
-const char *tenant_host_normalize(const char *host, char *out, size_t outlen);
 
 /* `aantafel check`: reads PLUGINS_DIR and checks every bundle in the
  * folders of TENANTS_DIR against it; prints "ok: DIR" or each problem.

@@ -225,10 +225,6 @@ plugin.route("GET", "/probe-store-put", function(req)
 	plugin.store.put("teller", { n = renders })
 	return shared(req)
 end)
-plugin.route("GET", "/probe-forgot", function(req)
-	local tok = plugin.auth and plugin.auth.forgot and plugin.auth.forgot("gl@example.nl")
-	return shared(req, { q = "forgot" })
-end)
 local failed = false
 plugin.route("GET", "/probe-error", function(req)
 	if not failed then failed = true; error("boem") end
