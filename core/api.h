@@ -1,7 +1,7 @@
-/* The JSON API under /api/v1. Every operation is one SQL function of
+/* The operations of the JSON API. Every operation is one SQL function of
  * schema "api" (sql/code/), called in the request's one transaction with
  * the tenant, the account asking and its roles, and the arguments as one
- * JSON object. The HTTP front (api_handle) and the Lua runtime (the
+ * JSON object. The HTTP front (api_http.c) and the Lua runtime (the
  * site's pages) reach the same operations through the same route table,
  * so the pages and the API cannot disagree on who may see or change what.
  *
@@ -96,12 +96,6 @@ struct api_principal {
 
 /* Prepared statements; before the workers start. */
 void api_register_statements(void);
-
-/* Session timeouts (seconds), from the configuration. */
-void api_configure(int64_t idle_s, int64_t absolute_s);
-
-/* Serves REQ (a path under /api/v1) for tenant T. */
-void api_handle(struct http_request *req, const struct tenant *t);
 
 /* Finds the route of METHOD and PATH (relative to /api/v1, e.g.
  * "/tokens/3") and adds its path parameters to PARAMS. NULL when none

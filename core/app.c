@@ -5,9 +5,14 @@
 #include <stdlib.h>
 
 #include "api.h"
+#include "api_http.h"
+#include "apicache.h"
+#include "app_worker.h"
 #include "auth.h"
+#include "db.h"
 #include "dispatch.h"
 #include "log.h"
+#include "registry.h"
 #include "mail.h"
 #include "server.h"
 #include "runtime.h"
@@ -46,7 +51,8 @@ int app_serve(struct config *cfg)
 	}
 	runtime_register_statements();
 	api_register_statements();
-	api_configure(cfg->session_idle_timeout / 1000, cfg->session_absolute_timeout / 1000);
+	api_http_register_statements();
+	api_http_configure(cfg->session_idle_timeout / 1000, cfg->session_absolute_timeout / 1000);
 	bundle_register_statements();
 	dispatch_register_statements();
 	mail_register_statements();
@@ -57,11 +63,6 @@ int app_serve(struct config *cfg)
 	auth_fini();            /* after the workers: their loops are gone */
 	runtime_global_fini();
 	return rc;
-}
-
-struct app_worker *app_of(const struct worker *w)
-{
-	return w->app;
 }
 
 static int worker_init_app(struct worker *w)
@@ -76,7 +77,10 @@ static int worker_init_app(struct worker *w)
 			return -1;
 	}
 	a->registry = registry_acquire();
-	a->rt = runtime_worker_new(w);
+	a->cache = apicache_new((size_t)w->cfg->api_cache_size);
+	if (!a->cache)
+		return -1;
+	a->rt = runtime_worker_new(w, a->pool, a->cache);
 	if (!a->rt)
 		return -1;
 	return 0;
@@ -91,9 +95,11 @@ static void worker_message(struct worker *w, unsigned msg)
 		db_pool_configure(a->pool, w->cfg);
 	if ((msg & WORKER_MSG_RELOAD) && a->rt)
 		runtime_worker_configure(a->rt, w->cfg);
+	if ((msg & WORKER_MSG_RELOAD) && a->cache)
+		apicache_configure(a->cache, (size_t)w->cfg->api_cache_size);
 	if ((msg & WORKER_MSG_RELOAD) && w->index == 0) {
 		auth_configure(w->cfg);
-		api_configure(w->cfg->session_idle_timeout / 1000, w->cfg->session_absolute_timeout / 1000);
+		api_http_configure(w->cfg->session_idle_timeout / 1000, w->cfg->session_absolute_timeout / 1000);
 	}
 	if (msg & WORKER_MSG_REGISTRY) {
 		struct registry *r = registry_acquire();
@@ -108,6 +114,7 @@ static void worker_fini_app(struct worker *w)
 	if (!a)
 		return;
 	runtime_worker_free(a->rt);
+	apicache_free(a->cache);
 	db_pool_free(a->pool);
 	registry_unref(a->registry);
 	free(a);

@@ -5,8 +5,9 @@
 
 #include <string.h>
 
-#include "api.h"
-#include "app.h"
+#include "api_http.h"
+#include "app_worker.h"
+#include "db.h"
 #include "runtime.h"
 #include "static_files.h"
 #include "worker.h"
@@ -45,7 +46,7 @@ void dispatch_request(struct http_request *req)
 		return;
 	}
 
-	struct app_worker *a = app_of(w);
+	struct app_worker *a = w->app;
 	if (a && !a->registry)
 		a->registry = registry_acquire();   /* loaded before this worker heard of it */
 	if (!a || !a->registry) {
@@ -65,7 +66,7 @@ void dispatch_request(struct http_request *req)
 		return;
 	}
 	if (len >= 7 && memcmp(path, "/api/v1", 7) == 0 && (len == 7 || path[7] == '/')) {
-		api_handle(req, t);
+		api_handle(a, req, t);
 		return;
 	}
 	runtime_handle(a->rt, req, t);
@@ -75,7 +76,7 @@ void dispatch_request(struct http_request *req)
 
 static void readyz(struct http_request *req)
 {
-	struct app_worker *a = app_of(http_req_worker(req));
+	struct app_worker *a = http_req_worker(req)->app;
 	if (!a || !a->pool) {
 		plain(req, 503, "not ready: no database configured\n");
 		return;

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apicache.h"
 #include "bundle.h"
 #include "db.h"
 #include "log.h"
@@ -88,19 +87,18 @@ void runtime_register_statements(void)
 
 /* ---------------------------------------------------------------- worker */
 
-struct rt_worker *runtime_worker_new(struct worker *w)
+struct rt_worker *runtime_worker_new(struct worker *w, struct db_pool *pool, struct apicache *cache)
 {
 	struct rt_worker *rw = calloc(1, sizeof(*rw));
 	if (!rw)
 		return NULL;
 	rw->w = w;
-	rw->cache = apicache_new((size_t)w->cfg->api_cache_size);
+	rw->pool = pool;
+	rw->cache = cache;
 	void (*run)(struct lsched_item *, void *), (*refuse)(struct lsched_item *, int, void *);
 	rq_scheduler_callbacks(&run, &refuse);
 	rw->sched = lsched_new(w->base, run, refuse, rw);
-	if (!rw->cache || !rw->sched) {
-		apicache_free(rw->cache);
-		lsched_free(rw->sched);
+	if (!rw->sched) {
 		free(rw);
 		return NULL;
 	}
@@ -116,8 +114,6 @@ void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg)
 	rw->time_ms = cfg->lua_time_limit;
 	rw->session_idle_s = cfg->session_idle_timeout / 1000;
 	rw->session_absolute_s = cfg->session_absolute_timeout / 1000;
-	if (rw->cache)
-		apicache_configure(rw->cache, (size_t)cfg->api_cache_size);
 	if (rw->sched) {
 		struct lsched_limits lim = {
 			.concurrency = (unsigned)cfg->lua_tenant_concurrency,
@@ -132,11 +128,6 @@ void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg)
 struct apicache *rq_cache(const struct rt_req *rq)
 {
 	return rq->rw->cache;
-}
-
-struct apicache *runtime_cache(struct rt_worker *rw)
-{
-	return rw->cache;
 }
 
 void runtime_worker_free(struct rt_worker *rw)
@@ -156,7 +147,6 @@ void runtime_worker_free(struct rt_worker *rw)
 		rw->stale = ts->next;
 		ts_free(ts);
 	}
-	apicache_free(rw->cache);
 	free(rw);
 }
 

@@ -38,13 +38,12 @@ void runtime_register_statements(void);
  * every template, and each plugin loaded with its defaults. */
 int runtime_check_platform(const struct bundle *platform, char *err, size_t errlen);
 
-struct rt_worker *runtime_worker_new(struct worker *w);
+/* The worker's Lua states; POOL (NULL when no database is configured) and
+ * CACHE (the guests' API reads) are the worker's and outlive them. */
+struct apicache;
+struct rt_worker *runtime_worker_new(struct worker *w, struct db_pool *pool, struct apicache *cache);
 void runtime_worker_free(struct rt_worker *rw);
 void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg);
-
-/* The worker's cache of guests' API reads (apicache.h). */
-struct apicache;
-struct apicache *runtime_cache(struct rt_worker *rw);
 
 /* Serves REQ for tenant T through its Lua state. */
 void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t);

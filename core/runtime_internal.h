@@ -67,7 +67,8 @@ struct rt_worker {
 	int64_t instructions, time_ms;
 	int64_t session_idle_s, session_absolute_s;
 	unsigned releases;              /* requests ended, for RW_TRIM_EVERY */
-	struct apicache *cache;         /* guests' API reads */
+	struct db_pool *pool;           /* the worker's; NULL when no database is configured */
+	struct apicache *cache;         /* the worker's cache of guests' API reads */
 	struct lsched *sched;           /* whose Lua runs next */
 };
 

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "apicache.h"
-#include "app.h"
 #include "bundle.h"
 #include "cookie.h"
 #include "datagen.h"
@@ -106,8 +105,7 @@ static void rq_locate(struct rt_req *rq)
 		on_bundle(b, b ? NULL : "out of memory", rq);
 		return;
 	}
-	struct app_worker *a = app_of(rw->w);
-	bundle_get(a ? a->pool : NULL, rq->tenant_id, rq->version, on_bundle, rq);
+	bundle_get(rw->pool, rq->tenant_id, rq->version, on_bundle, rq);
 }
 
 void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t)
@@ -355,9 +353,8 @@ static void rq_start(struct rt_req *rq)
 		}
 	}
 	char token[TOKEN_CHARS + 2];
-	struct app_worker *a = app_of(rq->rw->w);
 	if (cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
-	    !token_valid(token) || !a || !a->pool) {
+	    !token_valid(token) || !rq->rw->pool) {
 		if (!page_from_cache(rq)) {
 			rq->state = RQ_QUEUED;
 			lsched_start(&rq->ts->sched, &rq->item);
@@ -442,8 +439,7 @@ static void rq_sched_run(struct lsched_item *it, void *arg)
 	if (rq->session_pending) {
 		rq->session_pending = false;
 		rq->state = RQ_SESSION;
-		struct app_worker *a = app_of(rq->rw->w);
-		db_begin(a->pool, rq->tenant_id, rq_session_begun, rq);
+		db_begin(rq->rw->pool, rq->tenant_id, rq_session_begun, rq);
 	} else if (!rq->co) {
 		rq->state = RQ_RUNNING;
 		rq_begin_lua(rq);
@@ -637,13 +633,12 @@ static void rq_core_call(struct rt_req *rq, int nres)
 	/* A guest's read the worker has: no transaction at all. */
 	if (rq->op->ready && rq->op->ready(rq))
 		return;
-	struct app_worker *a = app_of(rq->rw->w);
-	if (!a || !a->pool) {
+	if (!rq->rw->pool) {
 		rq_fail(rq, 503, "no database configured");
 		return;
 	}
 	if (!rq->txn) {
-		db_begin(a->pool, rq->tenant_id, rq_begun, rq);
+		db_begin(rq->rw->pool, rq->tenant_id, rq_begun, rq);
 		return;
 	}
 	rq->op->send(rq);
