@@ -56,7 +56,7 @@ ANALYZE plugin_store;
 SQL
 run=$(echo "$AANTAFEL_DATABASE_URL" | sed -n 's/.*host=\([^ ]*\).*/\1/p')
 
-# The transaction the daemon runs per request (core/site.c, core/db.c).
+# The transaction the daemon runs per request (core/lua/runtime_request.c, core/db/db.c).
 cat > "$work/txn.sql" <<'SQL'
 \startpipeline
 BEGIN;

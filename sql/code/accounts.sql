@@ -6,7 +6,7 @@
 -- limits.sql; API tokens are tokens.sql, members and roles members.sql,
 -- the export export.sql.
 --
--- The steps that need C are flags on the routes (core/api.h): the core
+-- The steps that need C are flags on the routes (core/app/api.h): the core
 -- takes the passwords out of the arguments, checks a new one against the
 -- policy (_password_refused: why not) and hashes it on its hashing queue
 -- (_password_hash), checks a current one against the hash the lookup
@@ -18,7 +18,7 @@
 -- Whether EMAIL (lower case) is an address an account may have and a mail
 -- may be sent to: a dot-atom of at most 64 bytes, one '@', a domain of at
 -- least two labels of letters, digits and inner hyphens, at most 254 bytes
--- in all (what the outbox takes, core/mail.c).
+-- in all (what the outbox takes, core/app/mail.c).
 CREATE OR REPLACE FUNCTION api.email_valid(email text) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$
     SELECT coalesce(octet_length(email) BETWEEN 3 AND 254

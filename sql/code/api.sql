@@ -9,7 +9,7 @@
 -- API_EVENTS may add "events": [{"name", "data"}, …] (api.event), which the
 -- core fires for the tenant's plugins after a success and never answers;
 -- the lookup of a route with password steps (API_HASH, API_VERIFY)
--- answers status 100 (api.proceed) to let the core go on (core/api.h). The site's pages call the same
+-- answers status 100 (api.proceed) to let the core go on (core/app/api.h). The site's pages call the same
 -- functions through the Lua runtime, so the pages and the API share one set
 -- of rules. The functions run as the caller (row-level security applies)
 -- and also filter on t explicitly so that the indexes are used.

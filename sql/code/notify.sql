@@ -13,11 +13,11 @@ END $$;
 
 -- Every write to what a guest's page can show notifies "aantafel_data";
 -- the daemons' listeners bump that tenant's data generation and their
--- caches of guests' reads drop what is older (core/datagen.h,
--- core/apicache.h). The payload is the tenant's id, then, when a daemon
+-- caches of guests' reads drop what is older (core/db/datagen.h,
+-- core/app/apicache.h). The payload is the tenant's id, then, when a daemon
 -- wrote, a space and the transaction's writer tag (the setting
 -- aantafel.writer: the daemon process's instance and the transaction's
--- number, core/datagen.h). The trigger also marks the transaction
+-- number, core/db/datagen.h). The trigger also marks the transaction
 -- (aantafel.data_changed), which the daemon's pool reads before COMMIT: a
 -- commit that changed what guests see is applied to the daemon's caches
 -- when it is answered, and the notification that comes back to the same

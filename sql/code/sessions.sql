@@ -1,6 +1,6 @@
 -- Sessions: who asks (a session cookie or an API token), signing in and
 -- signing out. The core draws the session's token and its CSRF token and
--- checks the password on its hashing queue (core/api.h: API_VERIFY,
+-- checks the password on its hashing queue (core/app/api.h: API_VERIFY,
 -- API_SIGNIN); these functions count the attempt, look up the stored hash
 -- and write the session. Password attempts are counted in limits.sql.
 

@@ -18,8 +18,8 @@
 /* The code under test is compiled into this target, not taken from the
  * core library: only so does it get libFuzzer's coverage instrumentation
  * and the sanitizers. */
-#include "../../core/http_chunked.c"
-#include "../../core/http_head.c"
+#include "../../core/net/http_chunked.c"
+#include "../../core/net/http_head.c"
 #include "fz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

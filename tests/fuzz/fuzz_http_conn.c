@@ -19,11 +19,11 @@
  * core library: only so does it get libFuzzer's coverage instrumentation
  * and the sanitizers. The library supplies the rest (config, log, error
  * pages, worker). */
-#include "../../core/http_chunked.c"
-#include "../../core/http_head.c"
-#include "../../core/http_response.c"
-#include "../../core/http_conn.c"
-#include "../../core/lang.c"
+#include "../../core/net/http_chunked.c"
+#include "../../core/net/http_head.c"
+#include "../../core/net/http_response.c"
+#include "../../core/net/http_conn.c"
+#include "../../core/base/lang.c"
 
 #include "http_error.h"
 #include "fz.h"

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/cookie.c"
-#include "../../core/netaddr.c"
+#include "../../core/app/cookie.c"
+#include "../../core/net/netaddr.c"
 #include "fz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

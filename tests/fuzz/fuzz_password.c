@@ -13,8 +13,8 @@
 #include <string.h>
 
 /* Compiled in, for coverage and the sanitizers (see fuzz_http_head.c). */
-#include "../../core/encode.c"
-#include "../../core/password.c"
+#include "../../core/base/encode.c"
+#include "../../core/app/password.c"
 #include "fz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -15,10 +15,10 @@
 /* The code under test is compiled into this target, not taken from the
  * core library: only so does it get libFuzzer's coverage instrumentation
  * and the sanitizers (the library is built without them). */
-#include "../../core/template.c"
-#include "../../core/template_parse.c"
-#include "../../core/template_render.c"
-#include "../../core/template_scan.c"
+#include "../../core/lua/template.c"
+#include "../../core/lua/template_parse.c"
+#include "../../core/lua/template_render.c"
+#include "../../core/lua/template_scan.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

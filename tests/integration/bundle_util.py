@@ -72,7 +72,7 @@ def version_numbers(pg, slug):
 
 
 def checksum(files):
-    """The bundle checksum (core/bundle.c): SHA-256 over each file in path
+    """The bundle checksum (core/app/bundle.c): SHA-256 over each file in path
     order as path, NUL, length (8 bytes, big-endian), content."""
     h = hashlib.sha256()
     for path in sorted(files, key=lambda p: p.encode()):

@@ -39,7 +39,7 @@ def base_files(name="Bundeltest"):
 
 
 def checksum(files):
-    """The bundle checksum as documented in core/bundle.c: SHA-256 over
+    """The bundle checksum as documented in core/app/bundle.c: SHA-256 over
     each file in path order as path, NUL, length (8 bytes, big-endian),
     content."""
     h = hashlib.sha256()

@@ -1,4 +1,4 @@
-"""Attacks from a review of the JSON API (core/api.c, core/runtime_api.c,
+"""Attacks from a review of the JSON API (core/app/api.c, core/lua/runtime_api.c,
 the prelude's plugin.api): each test here failed before its fix.
 
 * A cross-site form cannot carry an API write's arguments in the query

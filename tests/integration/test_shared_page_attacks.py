@@ -1,4 +1,4 @@
-"""Attacks on guests' shared pages (core/runtime.c page_key,
+"""Attacks on guests' shared pages (core/lua/runtime.c page_key,
 page_from_cache, page_keep): what one person's page may never carry to
 another, and what must make a kept page stale."""
 

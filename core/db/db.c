@@ -130,7 +130,7 @@ struct db_pool {
  * and they mark the transaction (aantafel.data_changed); before COMMIT
  * the pool reads the mark, and a commit that changed what guests see is
  * applied to this process's data generation before it is answered
- * (datagen.h, sql/019). */
+ * (datagen.h, sql/code/notify.sql). */
 enum { STMT_BEGIN, STMT_TENANT, STMT_CHANGED, STMT_COMMIT, STMT_ROLLBACK, STMT_FIRST_USER };
 static const char *stmt_sql[DB_STMTS_MAX] = {
 	[STMT_BEGIN] = "BEGIN",

@@ -1,5 +1,6 @@
 /* Mail: requests queue messages in the outbox table inside their own
- * transaction (sql/004_mail.sql), and one deliverer thread per daemon
+ * transaction (the table: sql/004_mail.sql; the functions:
+ * sql/code/mail.sql), and one deliverer thread per daemon
  * sends what was committed: it builds the MIME message and hands it to a
  * transport (files for development, SMTP through libcurl). */
 #ifndef AANTAFEL_MAIL_H

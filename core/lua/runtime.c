@@ -1,6 +1,6 @@
 /* The Lua runtime: each worker's live tenant states. A state is built from
  * the platform plugins and one version of the tenant's bundle by the
- * embedded prelude (core/prelude.lua), which loads tenant.lua and the
+ * embedded prelude (core/lua/prelude.lua), which loads tenant.lua and the
  * plugins and keeps the hooks and routes; the states are kept in an LRU
  * list bounded by their total bytes, and a state retired by a newer
  * version goes when its last request ends. Check mode builds a state to

@@ -49,12 +49,15 @@ static const struct command commands[] = {
 	 "      --tenants DIR  the folders of the tenant bundles (default: tenants;\n"
 	 "                     when that is missing there is nothing to check)\n"
 	 "      --options      print the table of options (Markdown) and exit\n"},
-	{"migrate", cmd_migrate, "apply the database migrations",
+	{"migrate", cmd_migrate, "apply the schema migrations and the database's code",
 	 "usage: aantafel migrate [-c FILE]\n\n"
 	 "Applies sql_dir/NNN_*.sql in order, each once, as the owner role\n"
 	 "(owner_database_url). Each file runs in one transaction with its record\n"
 	 "(name, SHA-256). Refuses to continue when an applied file has changed.\n"
-	 "Safe to run twice, and from two processes at once (advisory lock).\n"},
+	 "Then applies the database's code, sql_dir/code/*.sql (functions, views,\n"
+	 "grants), every time, in one transaction, dropping what the files no\n"
+	 "longer define. Safe to run twice, and from two processes at once\n"
+	 "(advisory lock).\n"},
 	{"tenant", cmd_tenant, "create, list, change, suspend and resume tenants", tenant_cmd_usage},
 	{"user", cmd_user, "create accounts (a municipality's first administrator)", user_cmd_usage},
 	{"help", cmd_help, "show help for a command", "usage: aantafel help [COMMAND]\n"},

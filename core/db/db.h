@@ -63,7 +63,7 @@ void db_send(struct db_txn *t, db_done_cb cb, void *arg);
 
 /* Sends the queued statements and COMMIT. DB_OK means committed: only
  * then may a write be acknowledged. A commit that changed what guests see
- * (the data triggers of sql/010 fired) has bumped the tenant's data
+ * (the data triggers of sql/010_data_notify.sql fired) has bumped the tenant's data
  * generation (datagen.h) before cb runs. The transaction is over after
  * cb. */
 void db_commit(struct db_txn *t, db_done_cb cb, void *arg);

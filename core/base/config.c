@@ -68,7 +68,7 @@ static const struct option options[] = {
 	{"errors_dir", OPT_STRING, OFF(errors_dir), "errors", 1, 4096, true, NULL,
 	 "Directory of static error pages, `LANG/STATUS.html`."},
 	{"sql_dir", OPT_STRING, OFF(sql_dir), "sql", 1, 4096, false, NULL,
-	 "Directory of the numbered migrations `NNN_name.sql` that `aantafel migrate` applies."},
+	 "Directory of the numbered migrations `NNN_name.sql` and of the database's code `code/*.sql` that `aantafel migrate` applies."},
 	{"plugins_dir", OPT_STRING, OFF(plugins_dir), "plugins", 1, 4096, false, NULL,
 	 "Directory of the platform's own Lua plugins and default templates, read once at start."},
 	{"log_file", OPT_STRING, OFF(log_file), "", 0, 4096, true, NULL,
