@@ -20,6 +20,7 @@
 
 #include "db.h"
 #include "encode.h"
+#include "errbuf.h"
 #include "log.h"
 #include "registry.h"
 
@@ -79,7 +80,6 @@ struct fetch {
 static _Thread_local struct fetch *fetches;
 static int stmt_head = -1, stmt_files = -1;
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static const char *path_problem(const char *path);
 static int cmp_file(const void *a, const void *b);
 static struct bundle *build(int64_t tenant_id, int version, struct bundle_file *files, size_t n, size_t total,
@@ -820,12 +820,3 @@ static void fetch_finish(struct fetch *f, struct bundle *b, const char *why)
 	}
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}

@@ -86,6 +86,7 @@ static int smtp_deliver(struct mail_deliverer *d, const struct config *c, const 
 			const char *msg, size_t len, char *err, size_t errlen);
 static size_t smtp_read(char *buf, size_t size, size_t nitems, void *arg);
 static int smtp_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+static void deliverer_free(struct mail_deliverer *d);
 static void *dl_main(void *arg);
 static void dl_step(struct mail_deliverer *d);
 static void dl_connect(struct mail_deliverer *d);
@@ -413,6 +414,13 @@ int mail_deliverer_start(const struct config *cfg, struct mail_deliverer **out)
 	*out = d;
 	return 0;
 fail:
+	deliverer_free(d);
+	return -1;
+}
+
+/* What start made, once the thread is gone (or was never started). */
+static void deliverer_free(struct mail_deliverer *d)
+{
 	if (d->curl) {
 		curl_easy_cleanup(d->curl);
 		curl_global_cleanup();
@@ -427,7 +435,6 @@ fail:
 	free(d->dir);
 	free(d->smtp_url);
 	free(d);
-	return -1;
 }
 
 void mail_deliverer_stop(struct mail_deliverer *d)
@@ -440,18 +447,7 @@ void mail_deliverer_stop(struct mail_deliverer *d)
 		w = write(d->wake[1], "x", 1);
 	while (w < 0 && errno == EINTR);
 	pthread_join(d->thread, NULL);
-	if (d->curl) {
-		curl_easy_cleanup(d->curl);
-		curl_global_cleanup();
-	}
-	close(d->wake[0]);
-	close(d->wake[1]);
-	free(d->transport);
-	free(d->conninfo);
-	free(d->from_addr);
-	free(d->dir);
-	free(d->smtp_url);
-	free(d);
+	deliverer_free(d);
 	log_info("mail: deliverer stopped");
 }
 

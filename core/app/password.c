@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "encode.h"
+#include "errbuf.h"
 #include "utf8.h"
 
 #define PREFIX "$scrypt$"
@@ -86,7 +87,6 @@ static bool common_contains(const char *pw, size_t len);
 static int cmp_entries(const void *a, const void *b);
 static int cmp_key_entry(const void *key, const void *entry);
 static void common_list_free(struct common_list *l);
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------- hashing */
 
@@ -439,12 +439,3 @@ static void common_list_free(struct common_list *l)
 	free(l);
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}

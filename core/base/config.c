@@ -2,6 +2,7 @@
  * default, bounds and whether a reload may change it (after PgBouncer's
  * CF_ABS rows). The file format is "name = value" per line, '#' comments. */
 #include "config.h"
+#include "errbuf.h"
 #include "netaddr.h"
 
 #include <ctype.h>
@@ -182,7 +183,6 @@ static struct config *current;
 
 static int apply(struct config *c, const struct option *o, const char *value, char *why, size_t whylen);
 static int check_whole(const struct config *c, char *why, size_t whylen);
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------- public */
 
@@ -611,12 +611,3 @@ static int check_whole(const struct config *c, char *why, size_t whylen)
 	return -1;
 }
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}

@@ -55,6 +55,24 @@ const char tenant_cmd_usage[] =
 
 static const char *WHO = "aantafel tenant";
 
+/* Whether HOST belongs to a tenant already (said on standard error), or
+ * could not be looked up: true either way, and the command stops. */
+static bool host_taken(PGconn *pg, const char *host)
+{
+	const char *v[] = {host};
+	PGresult *r = admin_exec(pg, WHO,
+				 "SELECT t.slug FROM platform.tenant_hosts h JOIN platform.tenants t ON t.id = h.tenant_id"
+				 " WHERE h.host = $1",
+				 1, v);
+	if (!r)
+		return true;
+	bool taken = PQntuples(r) > 0;
+	if (taken)
+		fprintf(stderr, "%s: host '%s' already belongs to tenant '%s'\n", WHO, host, PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return taken;
+}
+
 struct opts {
 	const char *slug;
 	const char *arg;        /* deploy: DIR; rollback: N */
@@ -365,22 +383,9 @@ static int do_create(PGconn *pg, const struct opts *o)
 		goto fail;
 	}
 	PQclear(r);
-	for (int i = 0; i < o->nadd; i++) {
-		const char *hv[] = {hosts[i]};
-		r = admin_exec(pg, WHO,
-			       "SELECT t.slug FROM platform.tenant_hosts h JOIN platform.tenants t ON t.id = h.tenant_id"
-			       " WHERE h.host = $1",
-			       1, hv);
-		if (!r)
+	for (int i = 0; i < o->nadd; i++)
+		if (host_taken(pg, hosts[i]))
 			goto fail;
-		if (PQntuples(r) > 0) {
-			fprintf(stderr, "%s: host '%s' already belongs to tenant '%s'\n", WHO, hosts[i],
-				PQgetvalue(r, 0, 0));
-			PQclear(r);
-			goto fail;
-		}
-		PQclear(r);
-	}
 	const char *tv[] = {o->slug, o->name};
 	admin_quiet_next();
 	r = admin_exec(pg, WHO, "INSERT INTO platform.tenants (slug, name) VALUES ($1, $2) RETURNING id", 2, tv);
@@ -462,19 +467,8 @@ static int do_hosts(PGconn *pg, const struct opts *o)
 		PQclear(r);
 	}
 	for (int i = 0; i < o->nadd; i++) {
-		const char *v[] = {add[i]};
-		r = admin_exec(pg, WHO,
-			       "SELECT t.slug FROM platform.tenant_hosts h JOIN platform.tenants t ON t.id = h.tenant_id"
-			       " WHERE h.host = $1",
-			       1, v);
-		if (!r)
+		if (host_taken(pg, add[i]))
 			goto fail;
-		if (PQntuples(r) > 0) {
-			fprintf(stderr, "%s: host '%s' already belongs to tenant '%s'\n", WHO, add[i], PQgetvalue(r, 0, 0));
-			PQclear(r);
-			goto fail;
-		}
-		PQclear(r);
 		const char *iv[] = {add[i], ids};
 		admin_quiet_next();
 		r = admin_exec(pg, WHO, "INSERT INTO platform.tenant_hosts (host, tenant_id) VALUES ($1, $2)", 2, iv);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lpattern.h"
 #include "lsandbox.h"
 
 #define STEP_BATCH 1024
@@ -66,18 +67,6 @@ static size_t string_bytes(lua_State *L, int first)
 		if (lua_type(L, i) == LUA_TSTRING)
 			n += lua_rawlen(L, i);
 	return n;
-}
-
-/* string.byte's and string.sub's start: 1-based, negative from the end. */
-static size_t start_position(lua_Integer pos, size_t len)
-{
-	if (pos > 0)
-		return (size_t)pos;
-	if (pos == 0)
-		return 1;
-	if (pos < -(lua_Integer)len)
-		return 1;
-	return len + (size_t)pos + 1;
 }
 
 /* ... and its end, clipped to the string. */
@@ -143,7 +132,7 @@ int lmt_str_byte(lua_State *L)
 	size_t l;
 	luaL_checklstring(L, 1, &l);
 	lua_Integer pi = luaL_optinteger(L, 2, 1);
-	size_t posi = start_position(pi, l);
+	size_t posi = lpat_position(pi, l);
 	size_t pose = end_position(L, 3, pi, l);
 	if (posi <= pose)
 		lsb_charge(L, (int64_t)(pose - posi + 1));

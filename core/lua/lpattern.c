@@ -90,9 +90,7 @@ static void state_reset(struct mstate *ms)
 	ms->depth_left = MAX_DEPTH;
 }
 
-/* A relative initial position (negative counts from the end) made 1-based
- * and clipped below, as Lua's posrelatI. */
-static size_t position_from(lua_Integer pos, size_t len)
+size_t lpat_position(lua_Integer pos, size_t len)
 {
 	if (pos > 0)
 		return (size_t)pos;
@@ -481,7 +479,7 @@ static int find_or_match(lua_State *L, int find)
 	size_t ls, lp;
 	const char *s = luaL_checklstring(L, 1, &ls);
 	const char *p = luaL_checklstring(L, 2, &lp);
-	size_t init = position_from(luaL_optinteger(L, 3, 1), ls) - 1;
+	size_t init = lpat_position(luaL_optinteger(L, 3, 1), ls) - 1;
 	if (init > ls) {
 		luaL_pushfail(L);
 		return 1;
@@ -557,7 +555,7 @@ int lpat_gmatch(lua_State *L)
 	size_t ls, lp;
 	const char *s = luaL_checklstring(L, 1, &ls);
 	const char *p = luaL_checklstring(L, 2, &lp);
-	size_t init = position_from(luaL_optinteger(L, 3, 1), ls) - 1;
+	size_t init = lpat_position(luaL_optinteger(L, 3, 1), ls) - 1;
 	lua_settop(L, 2);       /* the closure keeps both strings alive */
 	struct gmatch_state *gm = lua_newuserdatauv(L, sizeof(*gm), 0);
 	if (init > ls)

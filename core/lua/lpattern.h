@@ -10,10 +10,16 @@
 #define AANTAFEL_LPATTERN_H
 
 #include <lua.h>
+#include <stddef.h>
 
 int lpat_find(lua_State *L);
 int lpat_match(lua_State *L);
 int lpat_gmatch(lua_State *L);
 int lpat_gsub(lua_State *L);
+
+/* A start position of the string library (negative counts from the end)
+ * made 1-based and clipped below, as Lua's posrelatI: what find, match,
+ * gmatch, byte and sub take. */
+size_t lpat_position(lua_Integer pos, size_t len);
 
 #endif
