@@ -18,6 +18,17 @@
 #include "log.h"
 #include "runtime_internal.h"
 
+/* An "api" call's own state (rq->op_state), from its ready to its free. */
+struct api_op {
+	char secret[API_SECRET_CHARS + 1];      /* drawn for the operation */
+	struct api_call *call;          /* an operation with steps (apicall.h), or NULL */
+	bool own;                       /* this call is the API request's operation (not a hook's) */
+	bool text;                      /* its body wanted as the API's JSON text */
+	char *cached;                   /* a guest's read answered from the worker's cache */
+	char *cache_key;                /* where to keep this guest's read, NULL: not kept */
+	uint64_t cache_gen;             /* the tenant's data generation before it was read */
+};
+
 /* The route of METHOD PATH, or a raised error naming the plugin's line. */
 static const struct api_route *route_of(lua_State *L, const char *method, const char *path, size_t len,
 					json_t *params)
@@ -154,10 +165,12 @@ static char *cached_copy(const struct rt_req *rq, const char *key, uint64_t gen)
 
 static bool rq_api_cached(struct rt_req *rq)
 {
+	struct api_op *st = calloc(1, sizeof(*st));
+	rq->op_state = st;      /* NULL: rq_api_send fails the request */
 	const struct api_route *r = route_param(rq_param(rq, 2));
 	const char *path = rq_param(rq, 3);
 	const char *text = rq_param(rq, 4);
-	if (!r || !path || !text)
+	if (!st || !r || !path || !text)
 		return false;
 	char *key = guest_key(rq, r, path, text);
 	if (!key) {
@@ -169,25 +182,14 @@ static bool rq_api_cached(struct rt_req *rq)
 	if (!hit) {
 		/* Kept under the generation from before the read: a write that
 		 * commits meanwhile makes it stale at once. */
-		free(rq->api_cache_key);
-		rq->api_cache_key = key;
-		rq->api_cache_gen = gen;
+		st->cache_key = key;
+		st->cache_gen = gen;
 		return false;
 	}
 	free(key);
-	free(rq->api_cached);
-	rq->api_cached = hit;
+	st->cached = hit;
 	rq_answer_soon(rq);
 	return true;
-}
-
-static void rq_api_free(struct rt_req *rq)
-{
-	if (rq->api_call) {
-		api_call_clear(rq->api_call);
-		free(rq->api_call);
-		rq->api_call = NULL;
-	}
 }
 
 /* An operation with steps answered: its cookies are the request's. */
@@ -216,9 +218,13 @@ static void rq_api_send(struct rt_req *rq)
 	const struct api_route *r = route_param(rq_param(rq, 2));
 	const char *path = rq_param(rq, 3);
 	const char *text = rq_param(rq, 4);
-	rq->api_own = rq_param(rq, 5) && strcmp(rq->params[5], "own") == 0;
-	rq->api_text = rq_param(rq, 5) && strcmp(rq->params[5], "text") == 0;
-	rq_api_free(rq);        /* the last call's, answered */
+	struct api_op *st = rq->op_state;
+	if (!st) {
+		rq_fail(rq, 503, "api: out of memory");
+		return;
+	}
+	st->own = rq_param(rq, 5) && strcmp(rq->params[5], "own") == 0;
+	st->text = rq_param(rq, 5) && strcmp(rq->params[5], "text") == 0;
 	json_t *args = r && path && text ? json_loads(text, 0, NULL) : NULL;
 	json_t *params = json_object();
 	/* The path's parameters over the arguments. */
@@ -247,11 +253,11 @@ static void rq_api_send(struct rt_req *rq)
 		}
 		*c = (struct api_call){.route = r, .req = rq->req, .txn = rq->txn, .tenant_id = rq->tenant_id, .who = who,
 				       .args = args, .done = rq_api_called, .arg = rq};
-		rq->api_call = c;
+		st->call = c;
 		api_call_start(c);
 		return;
 	}
-	int rc = api_prepare(r, r->method, &who, args, rq->api_secret);
+	int rc = api_prepare(r, r->method, &who, args, st->secret);
 	if (rc != 0) {
 		json_decref(args);
 		rq_fail(rq, 503, "api: the arguments could not be prepared (out of memory or randomness)");
@@ -284,18 +290,14 @@ static void decode_answer(lua_State *L, struct rt_req *rq, const char *text, siz
 /* The answer straight from its text to Lua (status, body): the reads of
  * the site's pages (not the API's own requests, which answer JSON, nor a
  * drawn secret, which is added to the answer). */
-static int push_api_text(lua_State *L, struct rt_req *rq, const char *text, size_t len, const char *key)
+static int push_api_text(lua_State *L, struct rt_req *rq, const char *text, size_t len, const char *key, uint64_t gen)
 {
-	decode_answer(L, rq, text, len, key, rq->api_cache_gen);
+	decode_answer(L, rq, text, len, key, gen);
 	lua_getfield(L, -1, "status");
 	lua_getfield(L, -2, "body");
 	lua_remove(L, -3);
 	if (!lua_isinteger(L, -2))
 		return luaL_error(L, "api: the operation gave no answer");
-	free(rq->api_cached);
-	rq->api_cached = NULL;
-	free(rq->api_cache_key);
-	rq->api_cache_key = NULL;
 	return 2;
 }
 
@@ -312,10 +314,11 @@ static void push_body_text(lua_State *L, const json_t *body)
 }
 
 /* The answer of an operation with steps: status, body, events. */
-static int push_call_answer(lua_State *L, struct rt_req *rq, bool own, bool text)
+static int push_call_answer(lua_State *L, struct rt_req *rq, const struct api_op *st)
 {
-	struct api_call *c = rq->api_call;
-	if (rq->api_done && own) {
+	const struct api_call *c = st->call;
+	bool text = st->text;
+	if (rq->api_done && st->own) {
 		json_decref(rq->api_answer);
 		rq->api_answer = json_incref(c->body);
 	}
@@ -328,7 +331,6 @@ static int push_call_answer(lua_State *L, struct rt_req *rq, bool own, bool text
 		ljson_push(L, c->events, 0, false);
 	else
 		lua_pushnil(L);
-	rq_api_free(rq);        /* answered: the next call may come from the cache */
 	return 3;
 }
 
@@ -337,33 +339,28 @@ static int push_api_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 	int status;
 	json_t *body;
 	int rc;
-	bool own = rq->api_own, text = rq->api_text;
-	rq->api_own = false;
-	rq->api_text = false;
-	if (rq->api_call)
-		return push_call_answer(L, rq, own, text);
-	if (!rq->api_done && !rq->api_secret[0] && !text) {
-		if (rq->api_cached)
-			return push_api_text(L, rq, rq->api_cached, strlen(rq->api_cached), NULL);
+	const struct api_op *st = rq->op_state;
+	bool own = st->own, text = st->text;
+	if (st->call)
+		return push_call_answer(L, rq, st);
+	if (!rq->api_done && !st->secret[0] && !text) {
+		if (st->cached)
+			return push_api_text(L, rq, st->cached, strlen(st->cached), NULL, 0);
 		const PGresult *r = db_result(rq->txn, 0);
 		if (!r || PQntuples(r) != 1 || PQgetisnull(r, 0, 0))
 			return luaL_error(L, "api: the operation gave no answer");
-		return push_api_text(L, rq, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), rq->api_cache_key);
+		return push_api_text(L, rq, PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), st->cache_key,
+				     st->cache_gen);
 	}
-	if (rq->api_cached) {
-		rc = api_answer_text(rq->api_cached, NULL, &status, &body);
-		free(rq->api_cached);
-		rq->api_cached = NULL;
+	if (st->cached) {
+		rc = api_answer_text(st->cached, NULL, &status, &body);
 	} else {
 		const PGresult *r = db_result(rq->txn, 0);
-		rc = api_answer(r, rq->api_secret, &status, &body);
-		if (rc == 0 && status == 200 && rq->api_cache_key && PQntuples(r) == 1)
-			apicache_put(rq_cache(rq), rq->api_cache_key, rq->api_cache_gen, PQgetvalue(r, 0, 0),
+		rc = api_answer(r, st->secret, &status, &body);
+		if (rc == 0 && status == 200 && st->cache_key && PQntuples(r) == 1)
+			apicache_put(rq_cache(rq), st->cache_key, st->cache_gen, PQgetvalue(r, 0, 0),
 				     (size_t)PQgetlength(r, 0, 0));
 	}
-	free(rq->api_cache_key);
-	rq->api_cache_key = NULL;
-	OPENSSL_cleanse(rq->api_secret, sizeof(rq->api_secret));
 	if (rc != 0)
 		return luaL_error(L, "api: the operation gave no answer");
 	*slot = body;
@@ -395,16 +392,22 @@ struct apib_item {
 	int qindex;                     /* its result in the batch, -1 when cached */
 };
 
+/* An "apib" call's own state (rq->op_state): its calls. */
+struct apib_op {
+	int n;
+	struct apib_item items[];
+};
+
 static void rq_apib_free(struct rt_req *rq)
 {
-	for (int i = 0; i < rq->nbatch; i++) {
-		json_decref(rq->batch[i].args);
-		free(rq->batch[i].key);
-		free(rq->batch[i].cached);
+	struct apib_op *b = rq->op_state;
+	for (int i = 0; b && i < b->n; i++) {
+		json_decref(b->items[i].args);
+		free(b->items[i].key);
+		free(b->items[i].cached);
 	}
-	free(rq->batch);
-	rq->batch = NULL;
-	rq->nbatch = 0;
+	free(b);
+	rq->op_state = NULL;
 }
 
 /* core.api_batch(calls, platform) -> {{status=, body=}, ...}: several of
@@ -478,16 +481,16 @@ static bool rq_apib_prepare(struct rt_req *rq)
 	const char *text = rq_param(rq, 2);
 	json_t *list = text ? json_loads(text, 0, NULL) : NULL;
 	size_t n = json_array_size(list);
-	rq_apib_free(rq);
-	rq->batch = n ? calloc(n, sizeof(*rq->batch)) : NULL;
-	if (!rq->batch) {
+	struct apib_op *b = n ? calloc(1, sizeof(*b) + n * sizeof(b->items[0])) : NULL;
+	rq->op_state = b;
+	if (!b) {
 		json_decref(list);
 		return false;           /* rq_apib_send fails the request */
 	}
-	rq->nbatch = (int)n;
+	b->n = (int)n;
 	int pending = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct apib_item *it = &rq->batch[i];
+		struct apib_item *it = &b->items[i];
 		json_t *call = json_array_get(list, i);
 		const char *path = json_string_value(json_array_get(call, 1));
 		json_t *args = json_array_get(call, 2);
@@ -529,11 +532,12 @@ static bool rq_apib_prepare(struct rt_req *rq)
 static void rq_apib_send(struct rt_req *rq)
 {
 	rq_clear_params(rq);
+	struct apib_op *b = rq->op_state;
 	struct api_principal who = {.viewer = rq->has_user ? rq->user_id : 0};
 	snprintf(who.roles, sizeof(who.roles), "%s", rq->user_roles);
 	int q = 0;
-	for (int i = 0; i < rq->nbatch; i++) {
-		struct apib_item *it = &rq->batch[i];
+	for (int i = 0; b && i < b->n; i++) {
+		struct apib_item *it = &b->items[i];
 		if (it->cached)
 			continue;
 		char secret[API_SECRET_CHARS + 1] = "";
@@ -558,7 +562,7 @@ static void rq_apib_send(struct rt_req *rq)
 			rq->changed = true;
 		it->qindex = q++;
 	}
-	if (!q || !rq->batch) {
+	if (!q) {
 		rq_fail(rq, 500, "api.batch: nothing to send");
 		return;
 	}
@@ -569,9 +573,10 @@ static void rq_apib_send(struct rt_req *rq)
 static int push_apib_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 {
 	(void)slot;
-	lua_createtable(L, rq->nbatch, 0);
-	for (int i = 0; i < rq->nbatch; i++) {
-		struct apib_item *it = &rq->batch[i];
+	const struct apib_op *b = rq->op_state;
+	lua_createtable(L, b->n, 0);
+	for (int i = 0; i < b->n; i++) {
+		const struct apib_item *it = &b->items[i];
 		if (it->cached) {
 			decode_answer(L, rq, it->cached, strlen(it->cached), NULL, 0);
 		} else {
@@ -590,11 +595,18 @@ static int push_apib_answer(lua_State *L, struct rt_req *rq, json_t **slot)
 /* What an API call kept, once answered or when the request ends. */
 static void api_op_free(struct rt_req *rq)
 {
-	rq_api_free(rq);
-	free(rq->api_cached);
-	rq->api_cached = NULL;
-	free(rq->api_cache_key);
-	rq->api_cache_key = NULL;
+	struct api_op *st = rq->op_state;
+	if (!st)
+		return;
+	if (st->call) {
+		api_call_clear(st->call);
+		free(st->call);
+	}
+	free(st->cached);
+	free(st->cache_key);
+	OPENSSL_cleanse(st->secret, sizeof(st->secret));
+	free(st);
+	rq->op_state = NULL;
 }
 
 /* Whether a call writes is its route's to say (rq_api_send, rq_apib_send);

@@ -103,7 +103,8 @@ struct rt_req;
  * lifecycle begins the transaction when needed, then SEND sends the
  * statements (ending in rq_answered or rq_fail), PUSH turns the answer
  * into Lua values (under pcall: it may raise), and FREE drops what the
- * call kept in the request once it is answered, or the request ends. */
+ * call kept (rq->op_state, which READY or SEND made) once it is answered,
+ * or the request ends. */
 struct core_op {
 	const char *name;
 	bool writes;                    /* the answer waits for COMMIT (the API's: per route, it says) */
@@ -135,6 +136,7 @@ struct rt_req {
 	struct db_txn *txn;
 	enum rq_state state;
 	const struct core_op *op;       /* the core call it waits on, or NULL */
+	void *op_state;                 /* that call's own state: made by its ready or send, dropped by its free */
 	int nparams;
 	char *params[6];
 	bool asset;                     /* serving /assets/ only */
@@ -153,9 +155,6 @@ struct rt_req {
 	int64_t user_id;
 	char user_name[401];
 	char user_roles[64];            /* "admin facilitator member", as granted */
-	char api_secret[API_SECRET_CHARS + 1];  /* op "api": a secret drawn for the operation */
-	struct api_call *api_call;      /* op "api": an operation with steps (apicall.h) */
-	bool api_text;                  /* op "api": its body wanted as the API's JSON text */
 	/* A JSON API request whose operation has events runs through the
 	 * tenant's Lua (runtime_api): the transaction is the API's, and the
 	 * answer goes to api_done (body NULL: failed, rolled back by the
@@ -164,16 +163,10 @@ struct rt_req {
 	void *api_arg;
 	json_t *api_args;
 	json_t *api_answer;             /* the request's own operation's answer as the core gave it */
-	bool api_own;                   /* op "api": this call is that operation (not a hook's) */
-	char *api_cached;               /* op "api": a guest's read answered from the worker's cache */
-	char *api_cache_key;            /* op "api": where to keep this guest's read, NULL: not kept */
-	uint64_t api_cache_gen;         /* the tenant's data generation before it was read */
 	char *page_key;                 /* a guest's GET: where a shared page is kept, NULL: not kept */
 	uint64_t page_gen;              /* the tenant's data generation before the page was made */
 	bool page_unshared;             /* it read or did what the generation does not follow: not kept */
 	char page_csrf[TOKEN_CHARS + 1];        /* what the Lua sees as req.csrf while page_key is set */
-	struct apib_item *batch;        /* op "apib": its calls */
-	int nbatch;
 	char api_method[8];
 	char api_path[256];
 };
