@@ -50,14 +50,20 @@ static const struct command commands[] = {
 	 "                     when that is missing there is nothing to check)\n"
 	 "      --options      print the table of options (Markdown) and exit\n"},
 	{"migrate", cmd_migrate, "apply the schema migrations and the database's code",
-	 "usage: aantafel migrate [-c FILE]\n\n"
+	 "usage: aantafel migrate [-c FILE] [--distribute]\n\n"
 	 "Applies sql_dir/NNN_*.sql in order, each once, as the owner role\n"
 	 "(owner_database_url). Each file runs in one transaction with its record\n"
 	 "(name, SHA-256). Refuses to continue when an applied file has changed.\n"
 	 "Then applies the database's code, sql_dir/code/*.sql (functions, views,\n"
 	 "grants), every time, in one transaction, dropping what the files no\n"
 	 "longer define. Safe to run twice, and from two processes at once\n"
-	 "(advisory lock).\n"},
+	 "(advisory lock).\n\n"
+	 "      --distribute  then spread the tables over a Citus cluster\n"
+	 "                    (sql_dir/citus/distribute.sql): the tenant tables\n"
+	 "                    by tenant_id, colocated, the registry and bundles as\n"
+	 "                    reference tables. Needs the citus extension in the\n"
+	 "                    database; safe to repeat (docs/operations.md,\n"
+	 "                    \"Scaling out\").\n"},
 	{"tenant", cmd_tenant, "create, list, change, suspend and resume tenants", tenant_cmd_usage},
 	{"user", cmd_user, "create accounts (a municipality's first administrator)", user_cmd_usage},
 	{"help", cmd_help, "show help for a command", "usage: aantafel help [COMMAND]\n"},
@@ -217,12 +223,21 @@ static const char *take_config(int *argc, char **argv)
 static int cmd_migrate(int argc, char **argv)
 {
 	const char *path;
+	bool distribute = false;
+	int o = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--distribute") == 0)
+			distribute = true;
+		else
+			argv[o++] = argv[i];
+	}
+	argc = o;
 	if (config_args(argc, argv, &path, NULL, NULL) != 0)
 		return 2;
 	struct config *cfg = admin_config(path, "aantafel migrate");
 	if (!cfg)
 		return 1;
-	int rc = migrate_run(cfg);
+	int rc = migrate_run(cfg, distribute);
 	config_unref(cfg);
 	return rc;
 }

@@ -138,7 +138,7 @@ static int do_create(const struct config *cfg, const struct uopts *o)
 	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
 	PQclear(r);
 	const char *p1[1] = {o->tenant};
-	r = admin_exec(pg, WHO, "SELECT id, set_config('aantafel.tenant_id', id::text, true) FROM platform.tenants"
+	r = admin_exec(pg, WHO, "SELECT id, platform.enter_tenant(id::text) FROM platform.tenants"
 			   " WHERE slug = $1", 1, p1);
 	if (!r || PQntuples(r) != 1) {
 		if (r)

@@ -130,12 +130,15 @@ struct db_pool {
  * and they mark the transaction (aantafel.data_changed); before COMMIT
  * the pool reads the mark, and a commit that changed what guests see is
  * applied to this process's data generation before it is answered
- * (datagen.h, sql/code/notify.sql). */
+ * (datagen.h, sql/code/notify.sql). The tenant is entered and the marks
+ * are read by functions (sql/code/tenancy.sql, notify.sql) that do it the
+ * way a Citus cluster needs: SET LOCAL, and the notifications sent from
+ * this session. */
 enum { STMT_BEGIN, STMT_TENANT, STMT_CHANGED, STMT_COMMIT, STMT_ROLLBACK, STMT_FIRST_USER };
 static const char *stmt_sql[DB_STMTS_MAX] = {
 	[STMT_BEGIN] = "BEGIN",
-	[STMT_TENANT] = "SELECT set_config('aantafel.tenant_id', $1, true), set_config('aantafel.writer', $2, true)",
-	[STMT_CHANGED] = "SELECT current_setting('aantafel.data_changed', true)",
+	[STMT_TENANT] = "SELECT platform.enter_tenant($1, $2)",
+	[STMT_CHANGED] = "SELECT platform.commit_marks($1::bigint)",
 	[STMT_COMMIT] = "COMMIT",
 	[STMT_ROLLBACK] = "ROLLBACK",
 };
@@ -727,8 +730,11 @@ static void conn_send(struct db_conn *c)
 	t->nres = t->nq;
 	t->nq = 0;
 	t->plen = 0;
-	if (t->committing && t->tenant_id > 0 && send_stmt(c, STMT_CHANGED, 0, NULL, IT_CHANGED, 0) != 0)
-		goto fail;
+	if (t->committing && t->tenant_id > 0) {
+		const char *v[1] = {t->tenant_str};
+		if (send_stmt(c, STMT_CHANGED, 1, v, IT_CHANGED, 0) != 0)
+			goto fail;
+	}
 	if (t->committing && send_stmt(c, STMT_COMMIT, 0, NULL, IT_COMMIT, 0) != 0)
 		goto fail;
 	if (PQpipelineSync(c->pg) != 1)

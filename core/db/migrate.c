@@ -23,6 +23,7 @@
 #define CODE_DIR "code"
 #define CODE_GRANTS "grants.sql"    /* applied last, after the privileges are reset */
 #define CODE_SCHEMAS "{api,platform}"
+#define DISTRIBUTE_FILE "citus/distribute.sql"
 
 static const char *WHO = "aantafel migrate";
 
@@ -34,6 +35,7 @@ static void sha256_hex(const char *data, size_t len, char out[65]);
 static int apply_one(PGconn *pg, const char *dir, const char *name, const char *sql, const char *sum);
 static int apply_code(PGconn *pg, const char *dir, char **files, size_t n);
 static int run_code_file(PGconn *pg, const char *dir, const char *name);
+static int distribute(PGconn *pg, const char *dir);
 static PGresult *sweep_code(PGconn *pg, const char *dir);
 static int validate_code(PGconn *pg, const char *dir, int *nfunctions);
 static PGresult *code_exec(PGconn *pg, const char *dir, const char *sql, int nparams, const char *const *values);
@@ -42,7 +44,7 @@ static int error_line(const char *sql, const PGresult *r);
 static void rollback(PGconn *pg);
 static int cmp_names(const void *a, const void *b);
 
-int migrate_run(const struct config *cfg)
+int migrate_run(const struct config *cfg, bool distribute_tables)
 {
 	char **files = NULL, **code = NULL;
 	size_t nfiles = 0, ncode = 0;
@@ -129,6 +131,10 @@ int migrate_run(const struct config *cfg)
 	PQclear(done);
 	if (applied == 0)
 		printf("database schema is up to date (%zu migrations)\n", nfiles);
+	/* Distributed before the code is applied: Citus creates a function on
+	 * the workers only once the tables it uses are distributed. */
+	if (distribute_tables && distribute(pg, cfg->sql_dir) != 0)
+		goto out;
 	if (apply_code(pg, code_dir, code, ncode) != 0)
 		goto out;
 	rc = 0;
@@ -255,6 +261,24 @@ fail:
 	PQclear(dropped);
 	rollback(pg);
 	return -1;
+}
+
+/* --distribute: the tables spread over a Citus cluster, in a transaction
+ * of its own (the file says what and why). Its notices are its report. */
+static int distribute(PGconn *pg, const char *dir)
+{
+	PGresult *r;
+	if (!(r = admin_exec(pg, WHO, "BEGIN", 0, NULL)))
+		return -1;
+	PQclear(r);
+	if (run_code_file(pg, dir, DISTRIBUTE_FILE) != 0) {
+		rollback(pg);
+		return -1;
+	}
+	if (!(r = admin_exec(pg, WHO, "COMMIT", 0, NULL)))
+		return -1;
+	PQclear(r);
+	return 0;
 }
 
 static int run_code_file(PGconn *pg, const char *dir, const char *name)

@@ -8,9 +8,13 @@
 #ifndef AANTAFEL_MIGRATE_H
 #define AANTAFEL_MIGRATE_H
 
+#include <stdbool.h>
+
 #include "config.h"
 
-/* Returns the exit code: 0 done (or nothing to do), 1 on any error. */
-int migrate_run(const struct config *cfg);
+/* With DISTRIBUTE, then runs sql_dir/citus/distribute.sql, which spreads
+ * the tables over a Citus cluster (and fails without the extension).
+ * Returns the exit code: 0 done (or nothing to do), 1 on any error. */
+int migrate_run(const struct config *cfg, bool distribute);
 
 #endif

@@ -239,12 +239,13 @@ END $$;
 -- Whether the reset link's token is valid; spends nothing (the page that
 -- shows the form).
 CREATE OR REPLACE FUNCTION api.reset_valid(t bigint, h bytea) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT h IS NOT NULL AND EXISTS (SELECT 1 FROM account_tokens k
-                                       JOIN accounts x ON x.tenant_id = k.tenant_id AND x.id = k.account_id
-                                      WHERE k.tenant_id = t AND k.token_hash = h AND k.purpose = 'reset'
-                                        AND k.used_at IS NULL AND k.expires_at > now() AND x.deleted_at IS NULL)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT h IS NOT NULL AND EXISTS (SELECT 1 FROM account_tokens k
+                                           JOIN accounts x ON x.tenant_id = k.tenant_id AND x.id = k.account_id
+                                          WHERE k.tenant_id = t AND k.token_hash = h AND k.purpose = 'reset'
+                                            AND k.used_at IS NULL AND k.expires_at > now() AND x.deleted_at IS NULL));
+END $$;
 
 CREATE OR REPLACE FUNCTION api.password_reset_check(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -437,13 +438,15 @@ END $$;
 -- to it belongs to the account that holds it now (NULL: to nobody else).
 CREATE OR REPLACE FUNCTION platform.account_addresses_of(p_tenant bigint, p_account bigint)
 RETURNS TABLE (email text, since timestamptz, others_from timestamptz)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
     SELECT h.email, h.since,
            (SELECT o.since FROM account_addresses o JOIN accounts b ON b.tenant_id = o.tenant_id AND b.id = o.account_id
              WHERE o.tenant_id = p_tenant AND o.email = h.email AND o.account_id <> p_account
                AND b.email = h.email AND b.deleted_at IS NULL)
-      FROM account_addresses h WHERE h.tenant_id = p_tenant AND h.account_id = p_account
-$$;
+      FROM account_addresses h WHERE h.tenant_id = p_tenant AND h.account_id = p_account;
+END $$;
 
 -- ---------------------------------------------------------------- links by mail
 

@@ -14,6 +14,9 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO aantafel_app;
 -- account_erase and api.account_export read account_addresses_of, the
 -- store's writes lock with plugin_store_lock).
 GRANT EXECUTE ON FUNCTION
+    platform.enter_tenant(text, text),
+    platform.commit_marks(bigint),
+    platform.in_citus_task(),
     platform.plugin_store_put(bigint, text, text, jsonb, bigint),
     platform.plugin_store_lock(bigint),
     platform.mail_claim(int, bigint[]),

@@ -30,6 +30,10 @@ CREATE OR REPLACE FUNCTION platform.attempt(p_tenant bigint, p_keys text[], p_li
 LANGUAGE plpgsql AS $$
 DECLARE
     at timestamptz := now();
+    -- Computed here: timestamptz - interval is only stable, and Citus
+    -- takes nothing but constants and immutable functions in ON CONFLICT
+    -- DO UPDATE SET.
+    window_from timestamptz := at - interval '1 hour';
     k record;
     n int;
     since timestamptz;
@@ -39,8 +43,8 @@ BEGIN
     FOR k IN SELECT u.key, u.lim FROM unnest(p_keys, p_limits) AS u(key, lim) ORDER BY u.key LOOP
         INSERT INTO signin_limits AS l (tenant_id, key, window_start, failures) VALUES (p_tenant, k.key, at, 0)
         ON CONFLICT (tenant_id, key) DO UPDATE SET
-            failures = CASE WHEN l.window_start > at - interval '1 hour' THEN l.failures ELSE 0 END,
-            window_start = CASE WHEN l.window_start > at - interval '1 hour' THEN l.window_start ELSE at END
+            failures = CASE WHEN l.window_start > window_from THEN l.failures ELSE 0 END,
+            window_start = CASE WHEN l.window_start > window_from THEN l.window_start ELSE at END
         RETURNING l.failures, l.window_start INTO n, since;
         IF n >= k.lim THEN
             allowed := false;

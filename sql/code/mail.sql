@@ -17,10 +17,15 @@
 -- is the tenant's id, so that a woken deliverer looks at that tenant only;
 -- PostgreSQL sends one notification per distinct payload and transaction,
 -- at commit, and none for a rollback. Runs as the inserting role.
+-- On a cluster's worker it leaves a mark instead, which the daemon's
+-- commit turns into the notification (platform.commit_marks, notify.sql).
 CREATE OR REPLACE FUNCTION platform.mail_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('aantafel_mail', NEW.tenant_id::text);
+    PERFORM set_config('aantafel.mail_queued', '1', true);
+    IF NOT platform.in_citus_task() THEN
+        PERFORM pg_notify('aantafel_mail', NEW.tenant_id::text);
+    END IF;
     RETURN NULL;
 END $$;
 
@@ -50,7 +55,7 @@ BEGIN
               WHERE pt.status = 'active' AND (p_tenants IS NULL OR pt.id = ANY (p_tenants))
               ORDER BY random() LOOP
         EXIT WHEN wanted <= 0;
-        PERFORM set_config('aantafel.tenant_id', t.id::text, true);
+        PERFORM platform.enter_tenant(t.id::text);
         RETURN QUERY
             WITH due AS (
                 SELECT m.id FROM public.mail_outbox m
@@ -68,7 +73,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
         wanted := wanted - n::int;
     END LOOP;
-    PERFORM set_config('aantafel.tenant_id', coalesce(prev, ''), true);
+    PERFORM platform.enter_tenant(coalesce(prev, ''));
 END $$;
 
 -- The message went out. A row the stale sweep put back meanwhile is marked
@@ -82,12 +87,12 @@ DECLARE
     done boolean;
     at timestamptz := now();
 BEGIN
-    PERFORM set_config('aantafel.tenant_id', p_tenant::text, true);
+    PERFORM platform.enter_tenant(p_tenant::text);
     UPDATE public.mail_outbox m
        SET status = 'sent', sent_at = at, claimed_at = NULL, last_error = NULL
      WHERE m.tenant_id = p_tenant AND m.id = p_id AND m.status IN ('sending', 'queued');
     done := FOUND;
-    PERFORM set_config('aantafel.tenant_id', coalesce(prev, ''), true);
+    PERFORM platform.enter_tenant(coalesce(prev, ''));
     RETURN done;
 END $$;
 
@@ -105,7 +110,7 @@ DECLARE
     prev text := current_setting('aantafel.tenant_id', true);
     at timestamptz := now();
 BEGIN
-    PERFORM set_config('aantafel.tenant_id', p_tenant::text, true);
+    PERFORM platform.enter_tenant(p_tenant::text);
     UPDATE public.mail_outbox m
        SET status = CASE WHEN m.attempts >= p_max_attempts THEN 'failed' ELSE 'queued' END,
            next_attempt_at = CASE WHEN m.attempts >= p_max_attempts THEN m.next_attempt_at
@@ -115,7 +120,7 @@ BEGIN
            last_error = left(coalesce(p_error, 'unknown error'), 1000)
      WHERE m.tenant_id = p_tenant AND m.id = p_id AND m.status = 'sending'
     RETURNING m.status, m.next_attempt_at INTO mail_retry.status, mail_retry.next_attempt_at;
-    PERFORM set_config('aantafel.tenant_id', coalesce(prev, ''), true);
+    PERFORM platform.enter_tenant(coalesce(prev, ''));
 END $$;
 
 -- A claimed message that was never tried (the deliverer is stopping): back
@@ -128,12 +133,12 @@ DECLARE
     prev text := current_setting('aantafel.tenant_id', true);
     done boolean;
 BEGIN
-    PERFORM set_config('aantafel.tenant_id', p_tenant::text, true);
+    PERFORM platform.enter_tenant(p_tenant::text);
     UPDATE public.mail_outbox m
        SET status = 'queued', attempts = greatest(m.attempts - 1, 0), claimed_at = NULL
      WHERE m.tenant_id = p_tenant AND m.id = p_id AND m.status = 'sending';
     done := FOUND;
-    PERFORM set_config('aantafel.tenant_id', coalesce(prev, ''), true);
+    PERFORM platform.enter_tenant(coalesce(prev, ''));
     RETURN done;
 END $$;
 
@@ -152,7 +157,7 @@ DECLARE
     at timestamptz := now();
 BEGIN
     FOR t IN SELECT pt.id FROM platform.tenants pt LOOP
-        PERFORM set_config('aantafel.tenant_id', t.id::text, true);
+        PERFORM platform.enter_tenant(t.id::text);
         UPDATE public.mail_outbox m
            SET status = CASE WHEN m.attempts >= p_max_attempts THEN 'failed' ELSE 'queued' END,
                claimed_at = NULL,
@@ -161,6 +166,6 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
     END LOOP;
-    PERFORM set_config('aantafel.tenant_id', coalesce(prev, ''), true);
+    PERFORM platform.enter_tenant(coalesce(prev, ''));
     RETURN total;
 END $$;

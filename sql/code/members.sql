@@ -2,15 +2,16 @@
 
 -- Accounts IDS, in the order of IDS, with their roles.
 CREATE OR REPLACE FUNCTION api.members_json(t bigint, ids bigint[]) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object('id', x.id, 'name', x.display_name, 'email', x.email,
-        'email_verified', x.email_verified_at IS NOT NULL,
-        'roles', coalesce((SELECT jsonb_agg(r.role ORDER BY r.role) FROM account_roles r
-                            WHERE r.tenant_id = x.tenant_id AND r.account_id = x.id), '[]'::jsonb),
-        'created_at', x.created_at) ORDER BY o.pos), '[]'::jsonb)
-      FROM unnest(ids) WITH ORDINALITY AS o(id, pos)
-      JOIN accounts x ON x.tenant_id = t AND x.id = o.id
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', x.id, 'name', x.display_name, 'email', x.email,
+            'email_verified', x.email_verified_at IS NOT NULL,
+            'roles', coalesce((SELECT jsonb_agg(r.role ORDER BY r.role) FROM account_roles r
+                                WHERE r.tenant_id = x.tenant_id AND r.account_id = x.id), '[]'::jsonb),
+            'created_at', x.created_at) ORDER BY o.pos), '[]'::jsonb)
+          FROM unnest(ids) WITH ORDINALITY AS o(id, pos)
+          JOIN accounts x ON x.tenant_id = t AND x.id = o.id);
+END $$;
 
 CREATE OR REPLACE FUNCTION api.members_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$

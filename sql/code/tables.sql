@@ -139,14 +139,18 @@ CREATE OR REPLACE FUNCTION api.table_get(t bigint, viewer bigint, roles text, a 
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     it record;
+    seen timestamptz;
 BEGIN
     SELECT * INTO it FROM api.find_table(t, viewer, roles, a, NULL);
     IF it.refused IS NOT NULL THEN
         RETURN it.refused;
     END IF;
-    RETURN api.ok(api.table_json(t, viewer, roles, (it.x).id) || jsonb_build_object(
-        'last_visit_at', (SELECT v.seen_at FROM table_visits v WHERE v.tenant_id = t AND v.table_id = (it.x).id
-                            AND v.account_id = viewer)));
+    -- Read on its own: a statement that reads a tenant table and calls a
+    -- function that reads others (table_json) is two queries at once on
+    -- the same worker of a Citus cluster, which it refuses.
+    seen := (SELECT v.seen_at FROM table_visits v WHERE v.tenant_id = t AND v.table_id = (it.x).id
+                AND v.account_id = viewer);
+    RETURN api.ok(api.table_json(t, viewer, roles, (it.x).id) || jsonb_build_object('last_visit_at', seen));
 END $$;
 
 CREATE OR REPLACE FUNCTION api.table_update(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
@@ -246,13 +250,14 @@ END $$;
 -- contributions still point at it) but facilitates nothing, so only the
 -- others with a live account count.
 CREATE OR REPLACE FUNCTION api.last_facilitator(t bigint, x bigint, who bigint) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x AND m.account_id = who
-                     AND m.role = 'facilitator')
-       AND NOT EXISTS (SELECT 1 FROM table_members m JOIN accounts p ON p.tenant_id = m.tenant_id AND p.id = m.account_id
-                        WHERE m.tenant_id = t AND m.table_id = x AND m.account_id <> who
-                          AND m.role = 'facilitator' AND p.deleted_at IS NULL)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x AND m.account_id = who
+                         AND m.role = 'facilitator')
+           AND NOT EXISTS (SELECT 1 FROM table_members m JOIN accounts p ON p.tenant_id = m.tenant_id AND p.id = m.account_id
+                            WHERE m.tenant_id = t AND m.table_id = x AND m.account_id <> who
+                              AND m.role = 'facilitator' AND p.deleted_at IS NULL));
+END $$;
 
 CREATE OR REPLACE FUNCTION api.table_people(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$

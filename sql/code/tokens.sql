@@ -5,13 +5,14 @@
 
 -- Tokens IDS, in the order of IDS.
 CREATE OR REPLACE FUNCTION api.tokens_json(t bigint, ids bigint[]) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object('id', k.id, 'name', k.name, 'created_at', k.created_at,
-                                                 'last_used_at', k.last_used_at, 'revoked_at', k.revoked_at)
-                              ORDER BY o.pos), '[]'::jsonb)
-      FROM unnest(ids) WITH ORDINALITY AS o(id, pos)
-      JOIN api_tokens k ON k.tenant_id = t AND k.id = o.id
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object('id', k.id, 'name', k.name, 'created_at', k.created_at,
+                                                     'last_used_at', k.last_used_at, 'revoked_at', k.revoked_at)
+                                  ORDER BY o.pos), '[]'::jsonb)
+          FROM unnest(ids) WITH ORDINALITY AS o(id, pos)
+          JOIN api_tokens k ON k.tenant_id = t AND k.id = o.id);
+END $$;
 
 CREATE OR REPLACE FUNCTION api.tokens_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$

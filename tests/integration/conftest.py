@@ -52,7 +52,7 @@ def pg():
     p = Postgres()
     try:
         p.start()
-        aantafel("migrate", env=p.daemon_env())
+        aantafel(*p.migrate_args, env=p.daemon_env())
         yield p
     finally:
         p.destroy()

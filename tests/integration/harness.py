@@ -445,13 +445,22 @@ def make_request(method="GET", path="/healthz", host="localhost", headers=None, 
 class Postgres:
     """A throwaway PostgreSQL cluster made by packaging/pg.sh (as the
     'postgres' user when the tests run as root), migrated with the
-    daemon's own `aantafel migrate`."""
+    daemon's own `aantafel migrate`. With AANTAFEL_TEST_CITUS set, a Citus
+    cluster instead (packaging/citus.sh: a coordinator and two workers),
+    migrated with `aantafel migrate --distribute`; the tests talk to the
+    coordinator as they would to one server."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="aantafel-pg-")
+        self.citus = bool(os.environ.get("AANTAFEL_TEST_CITUS"))
+        self.dir = tempfile.mkdtemp(prefix="aantafel-citus-" if self.citus else "aantafel-pg-")
         os.chmod(self.dir, 0o755)
-        self.script = os.path.join(SOURCE_DIR, "packaging", "pg.sh")
+        self.script = os.path.join(SOURCE_DIR, "packaging", "citus.sh" if self.citus else "pg.sh")
         self.env = {}
+
+    @property
+    def migrate_args(self):
+        """The arguments of `aantafel` that migrate this cluster."""
+        return ("migrate", "--distribute") if self.citus else ("migrate",)
 
     def start(self):
         # A throwaway cluster: no fsync, and small WAL segments so that
