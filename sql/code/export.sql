@@ -8,17 +8,25 @@ CREATE OR REPLACE FUNCTION api.account_export(t bigint, viewer bigint, roles tex
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     doc jsonb;
+    addresses jsonb;
+    emails text[];
+    others_from timestamptz[];
 BEGIN
     IF viewer IS NULL THEN
         RETURN api.unauthorized();
     END IF;
+    -- The addresses first: account_addresses_of reads tenant tables, and a
+    -- query on a tenant's shard cannot call what queries the shards again.
+    SELECT coalesce(jsonb_agg(jsonb_build_object('email', h.email, 'since', h.since) ORDER BY h.since, h.email), '[]'),
+           coalesce(array_agg(h.email), '{}'), coalesce(array_agg(h.others_from), '{}')
+      INTO addresses, emails, others_from
+      FROM platform.account_addresses_of(t, viewer) h;
     SELECT jsonb_build_object(
         'account', jsonb_build_object('email', x.email, 'name', x.display_name, 'created_at', x.created_at,
             'email_verified_at', x.email_verified_at,
             'roles', coalesce((SELECT jsonb_agg(r.role ORDER BY r.role) FROM account_roles r
                                 WHERE r.tenant_id = t AND r.account_id = x.id), '[]')),
-        'addresses', coalesce((SELECT jsonb_agg(jsonb_build_object('email', h.email, 'since', h.since)
-                ORDER BY h.since, h.email) FROM platform.account_addresses_of(t, x.id) h), '[]'),
+        'addresses', addresses,
         'sessions', coalesce((SELECT jsonb_agg(jsonb_build_object('created_at', s.created_at,
                 'last_seen_at', s.last_seen_at) ORDER BY s.created_at) FROM sessions s
              WHERE s.tenant_id = t AND s.account_id = x.id), '[]'),
@@ -27,7 +35,7 @@ BEGIN
              WHERE k.tenant_id = t AND k.account_id = x.id), '[]'),
         'mails', coalesce((SELECT jsonb_agg(jsonb_build_object('to', m.to_addr, 'subject', m.subject,
                 'created_at', m.created_at, 'status', m.status) ORDER BY m.created_at, m.id)
-             FROM mail_outbox m JOIN platform.account_addresses_of(t, x.id) h ON m.to_addr = h.email
+             FROM mail_outbox m JOIN unnest(emails, others_from) AS h(email, others_from) ON m.to_addr = h.email
              WHERE m.tenant_id = t AND (h.others_from IS NULL OR m.created_at < h.others_from)), '[]'),
         'tables', coalesce((SELECT jsonb_agg(jsonb_build_object('id', tb.id, 'title', tb.title, 'role', tm.role,
                 'joined_at', tm.joined_at) ORDER BY tm.joined_at) FROM table_members tm

@@ -23,14 +23,14 @@ CREATE OR REPLACE FUNCTION api.invitations_list(t bigint, viewer bigint, roles t
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     it record;
+    ids bigint[];
 BEGIN
     SELECT * INTO it FROM api.find_table(t, viewer, roles, a, '{facilitator}');
     IF it.refused IS NOT NULL THEN
         RETURN it.refused;
     END IF;
-    RETURN api.ok(jsonb_build_object('items', api.invitations_json(t, ARRAY(
-        SELECT i.id FROM invitations i WHERE i.tenant_id = t AND i.table_id = (it.x).id ORDER BY i.id DESC)),
-        'next_cursor', NULL));
+    ids := ARRAY(SELECT i.id FROM invitations i WHERE i.tenant_id = t AND i.table_id = (it.x).id ORDER BY i.id DESC);
+    RETURN api.ok(jsonb_build_object('items', api.invitations_json(t, ids), 'next_cursor', NULL));
 END $$;
 
 -- An e-mail invitation is mailed by the site's hook on invitation.created.

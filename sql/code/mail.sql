@@ -46,6 +46,7 @@ AS $$
 #variable_conflict use_column
 DECLARE
     t record;
+    c record;
     wanted int := least(greatest(coalesce(p_limit, 0), 0), 1000);
     n bigint;
     prev text := current_setting('aantafel.tenant_id', true);
@@ -56,7 +57,10 @@ BEGIN
               ORDER BY random() LOOP
         EXIT WHEN wanted <= 0;
         PERFORM platform.enter_tenant(t.id::text);
-        RETURN QUERY
+        -- The epoch is computed here, not in RETURNING, where Citus takes
+        -- immutable functions only (extract from a timestamptz is stable).
+        n := 0;
+        FOR c IN
             WITH due AS (
                 SELECT m.id FROM public.mail_outbox m
                  WHERE m.tenant_id = t.id AND m.status = 'queued' AND m.next_attempt_at <= at
@@ -67,10 +71,13 @@ BEGIN
                SET status = 'sending', attempts = m.attempts + 1, claimed_at = at
               FROM due
              WHERE m.tenant_id = t.id AND m.id = due.id
-            RETURNING m.tenant_id, m.id, t.slug, t.name,
-                      (extract(epoch FROM m.created_at) * 1000000)::bigint,
-                      m.to_addr, m.from_name, m.subject, m.body_text, m.body_html, m.attempts;
-        GET DIAGNOSTICS n = ROW_COUNT;
+            RETURNING m.tenant_id, m.id, m.created_at, m.to_addr, m.from_name, m.subject, m.body_text,
+                      m.body_html, m.attempts
+        LOOP
+            RETURN QUERY SELECT c.tenant_id, c.id, t.slug, t.name, (extract(epoch FROM c.created_at) * 1000000)::bigint,
+                                c.to_addr, c.from_name, c.subject, c.body_text, c.body_html, c.attempts;
+            n := n + 1;
+        END LOOP;
         wanted := wanted - n::int;
     END LOOP;
     PERFORM platform.enter_tenant(coalesce(prev, ''));
@@ -109,17 +116,26 @@ AS $$
 DECLARE
     prev text := current_setting('aantafel.tenant_id', true);
     at timestamptz := now();
+    tried int;
+    due timestamptz;
 BEGIN
     PERFORM platform.enter_tenant(p_tenant::text);
-    UPDATE public.mail_outbox m
-       SET status = CASE WHEN m.attempts >= p_max_attempts THEN 'failed' ELSE 'queued' END,
-           next_attempt_at = CASE WHEN m.attempts >= p_max_attempts THEN m.next_attempt_at
-                             ELSE at + least(interval '1 minute' * power(2, least(greatest(m.attempts - 1, 0), 16)),
-                                             interval '6 hours') END,
-           claimed_at = NULL,
-           last_error = left(coalesce(p_error, 'unknown error'), 1000)
-     WHERE m.tenant_id = p_tenant AND m.id = p_id AND m.status = 'sending'
-    RETURNING m.status, m.next_attempt_at INTO mail_retry.status, mail_retry.next_attempt_at;
+    -- The row first, then the new values from it: Citus takes no stable
+    -- function of a column (timestamptz + interval) in an UPDATE's SET.
+    SELECT m.attempts INTO tried FROM public.mail_outbox m
+     WHERE m.tenant_id = p_tenant AND m.id = p_id AND m.status = 'sending' FOR UPDATE;
+    IF FOUND THEN
+        IF tried < p_max_attempts THEN
+            due := at + least(interval '1 minute' * power(2, least(greatest(tried - 1, 0), 16)), interval '6 hours');
+        END IF;
+        UPDATE public.mail_outbox m
+           SET status = CASE WHEN due IS NULL THEN 'failed' ELSE 'queued' END,
+               next_attempt_at = coalesce(due, m.next_attempt_at),
+               claimed_at = NULL,
+               last_error = left(coalesce(p_error, 'unknown error'), 1000)
+         WHERE m.tenant_id = p_tenant AND m.id = p_id AND m.status = 'sending'
+        RETURNING m.status, m.next_attempt_at INTO mail_retry.status, mail_retry.next_attempt_at;
+    END IF;
     PERFORM platform.enter_tenant(coalesce(prev, ''));
 END $$;
 
@@ -155,14 +171,16 @@ DECLARE
     total bigint := 0::bigint;
     prev text := current_setting('aantafel.tenant_id', true);
     at timestamptz := now();
+    stale_before timestamptz := at - p_timeout;
+    why text := 'delivery interrupted: still sending after ' || p_timeout::text;
 BEGIN
     FOR t IN SELECT pt.id FROM platform.tenants pt LOOP
         PERFORM platform.enter_tenant(t.id::text);
         UPDATE public.mail_outbox m
            SET status = CASE WHEN m.attempts >= p_max_attempts THEN 'failed' ELSE 'queued' END,
                claimed_at = NULL,
-               last_error = 'delivery interrupted: still sending after ' || p_timeout::text
-         WHERE m.tenant_id = t.id AND m.status = 'sending' AND m.claimed_at < at - p_timeout;
+               last_error = why
+         WHERE m.tenant_id = t.id AND m.status = 'sending' AND m.claimed_at < stale_before;
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
     END LOOP;

@@ -23,7 +23,7 @@ BEGIN
     RETURN QUERY
     SELECT a.id, a.display_name,
            coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r
-                      WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), ''),
+                      WHERE r.tenant_id = t AND r.account_id = a.id), ''),
            s.csrf_token
       FROM sessions s JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id
      WHERE s.tenant_id = t AND s.token_hash = decode(hash, 'hex') AND a.deleted_at IS NULL
@@ -44,7 +44,7 @@ BEGIN
     RETURN QUERY
     SELECT a.id, a.display_name,
            coalesce((SELECT string_agg(r.role, ' ' ORDER BY r.role) FROM account_roles r
-                      WHERE r.tenant_id = a.tenant_id AND r.account_id = a.id), '')
+                      WHERE r.tenant_id = t AND r.account_id = a.id), '')
       FROM api_tokens k JOIN accounts a ON a.tenant_id = k.tenant_id AND a.id = k.account_id
      WHERE k.tenant_id = t AND k.token_hash = decode(hash, 'hex') AND k.revoked_at IS NULL
        AND a.deleted_at IS NULL;

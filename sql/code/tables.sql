@@ -28,7 +28,7 @@ BEGIN
             x.visibility, x.status, x.created_at, x.updated_at,
             CASE WHEN admin THEN 'facilitator'
                  WHEN viewer IS NOT NULL THEN (SELECT m.role FROM table_members m
-                      WHERE m.tenant_id = x.tenant_id AND m.table_id = x.id AND m.account_id = viewer) END,
+                      WHERE m.tenant_id = t AND m.table_id = x.id AND m.account_id = viewer) END,
             coalesce(n.contributions, 0)) ORDER BY o.pos)
         FROM unnest(ids) WITH ORDINALITY AS o(id, pos)
         JOIN tables x ON x.tenant_id = t AND x.id = o.id
@@ -47,8 +47,8 @@ BEGIN
             y.visibility, y.status, y.created_at, y.updated_at,
             CASE WHEN admin THEN 'facilitator'
                  WHEN viewer IS NOT NULL THEN (SELECT m.role FROM table_members m
-                      WHERE m.tenant_id = y.tenant_id AND m.table_id = y.id AND m.account_id = viewer) END,
-            (SELECT count(*) FROM contributions c WHERE c.tenant_id = y.tenant_id AND c.table_id = y.id
+                      WHERE m.tenant_id = t AND m.table_id = y.id AND m.account_id = viewer) END,
+            (SELECT count(*) FROM contributions c WHERE c.tenant_id = t AND c.table_id = y.id
                 AND c.group_id IS NULL AND c.hidden_at IS NULL))
       FROM tables y WHERE y.tenant_id = t AND y.id = x);
 END $$;

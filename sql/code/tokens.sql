@@ -19,6 +19,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     lim int := api.page_limit(a);
     after bigint := api.cursor_id(a);
+    ids bigint[];
 BEGIN
     IF viewer IS NULL THEN
         RETURN api.unauthorized();
@@ -26,9 +27,9 @@ BEGIN
     IF after = -1 THEN
         RETURN api.bad_cursor();
     END IF;
-    RETURN api.ok(api.page(api.tokens_json(t, ARRAY(
-        SELECT k.id FROM api_tokens k WHERE k.tenant_id = t AND k.account_id = viewer
-           AND (after IS NULL OR k.id < after) ORDER BY k.id DESC LIMIT lim + 1)), lim));
+    ids := ARRAY(SELECT k.id FROM api_tokens k WHERE k.tenant_id = t AND k.account_id = viewer
+                    AND (after IS NULL OR k.id < after) ORDER BY k.id DESC LIMIT lim + 1);
+    RETURN api.ok(api.page(api.tokens_json(t, ids), lim));
 END $$;
 
 CREATE OR REPLACE FUNCTION api.token_create(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
