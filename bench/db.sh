@@ -60,7 +60,7 @@ run=$(echo "$AANTAFEL_DATABASE_URL" | sed -n 's/.*host=\([^ ]*\).*/\1/p')
 cat > "$work/txn.sql" <<'SQL'
 \startpipeline
 BEGIN;
-SELECT set_config('aantafel.tenant_id', :id, true);
+SELECT platform.enter_tenant(:'id');
 SELECT value->>'text' FROM plugin_store WHERE tenant_id = :id AND plugin = 'site' AND key = 'welcome';
 COMMIT;
 \endpipeline

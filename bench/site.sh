@@ -117,7 +117,7 @@ csrf=$(/usr/bin/python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 shash=$(printf '%s' "$session" | sha256sum | cut -d' ' -f1)
 table=$(owner_sql <<SQL
 BEGIN;
-SELECT set_config('aantafel.tenant_id', id::text, true) FROM platform.tenants WHERE slug = 'zutphenro' \\g /dev/null
+SELECT platform.enter_tenant(id::text) FROM platform.tenants WHERE slug = 'zutphenro' \\g /dev/null
 INSERT INTO accounts (tenant_id, email, display_name, email_verified_at)
   SELECT current_setting('aantafel.tenant_id')::bigint, format('inwoner%s@example.nl', i), format('Inwoner %s', i), now()
     FROM generate_series(1, 6) i;

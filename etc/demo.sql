@@ -2,7 +2,7 @@
 -- groups and a conversation, written once (when Zutphen has no table yet).
 -- Runs as the owner, inside Zutphen's row-level security.
 BEGIN;
-SELECT set_config('aantafel.tenant_id', id::text, true) FROM platform.tenants WHERE slug = 'zutphen' \gset
+SELECT platform.enter_tenant(id::text) FROM platform.tenants WHERE slug = 'zutphen' \gset
 
 CREATE TEMP TABLE demo_people (email text, name text) ON COMMIT DROP;
 INSERT INTO demo_people VALUES

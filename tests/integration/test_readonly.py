@@ -47,7 +47,7 @@ def test_read_only_pages_keep_working_under_alternating_tenants(site, db_daemon,
         for slug, text in (("ro-a", "Welkom A"), ("ro-b", "Welkom B")):
             cur.execute("SELECT id FROM platform.tenants WHERE slug = %s", (slug,))
             tid = cur.fetchone()[0]
-            cur.execute("SELECT set_config('aantafel.tenant_id', %s, true)", (str(tid),))
+            cur.execute("SELECT platform.enter_tenant(%s)", (str(tid),))
             cur.execute("INSERT INTO plugin_store (tenant_id, plugin, key, value)"
                         " VALUES (%s, 'site', 'welcome', jsonb_build_object('text', %s::text))"
                         " ON CONFLICT (tenant_id, plugin, key) DO UPDATE SET value = EXCLUDED.value", (tid, text))

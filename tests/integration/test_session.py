@@ -36,7 +36,7 @@ def add_session(pg, tenant_id, email, name, roles=(), age="0 seconds", idle="0 s
     session token."""
     t = token()
     with pg.connect("owner") as c, c.cursor() as cur:
-        cur.execute("SELECT set_config('aantafel.tenant_id', %s, true)", (str(tenant_id),))
+        cur.execute("SELECT platform.enter_tenant(%s)", (str(tenant_id),))
         cur.execute("SELECT id FROM accounts WHERE tenant_id = %s AND email = %s", (tenant_id, email))
         row = cur.fetchone()
         if row:

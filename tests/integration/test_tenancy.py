@@ -50,7 +50,7 @@ def set_welcome(pg, tenant_id, text):
     tenant setting."""
     with cursor(pg, "owner") as cur:
         cur.execute("BEGIN")
-        cur.execute("SELECT set_config('aantafel.tenant_id', %s, true)", (str(tenant_id),))
+        cur.execute("SELECT platform.enter_tenant(%s)", (str(tenant_id),))
         cur.execute("INSERT INTO plugin_store (tenant_id, plugin, key, value)"
                     " VALUES (%s, 'site', 'welcome', jsonb_build_object('text', %s::text))"
                     " ON CONFLICT (tenant_id, plugin, key) DO UPDATE SET value = EXCLUDED.value",
