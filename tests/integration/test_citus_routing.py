@@ -156,3 +156,49 @@ def test_every_api_operation_stays_on_its_tenants_shard_group(pg, w):
     print("\noperation, viewer, commands sent to the worker, outcome")
     for r in report:
         print(*r, sep="\t")
+
+
+def test_the_tenant_survives_a_rolled_back_savepoint(pg, w):
+    """A worker keeps the tenant after an error was rolled back to a
+    savepoint, also when its connection was opened inside the savepoint."""
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT id FROM platform.tenants WHERE slug = 'wereld-a'")
+        tenant = cur.fetchone()[0]
+    conn = psycopg2.connect(pg.app_url)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT platform.enter_tenant(%s)", (str(tenant),))
+        cur.execute("SAVEPOINT s")
+        with pytest.raises(psycopg2.Error):
+            cur.execute("SELECT 1 / (id - id) FROM accounts WHERE tenant_id = %s", (tenant,))   # fails on the worker
+        cur.execute("ROLLBACK TO SAVEPOINT s")
+        cur.execute("SELECT count(*) FROM accounts WHERE tenant_id = %s", (tenant,))
+        assert cur.fetchone()[0] > 0
+        cur.execute("SAVEPOINT t")
+        cur.execute("SELECT count(*) FROM tables WHERE tenant_id = %s", (tenant,))
+        assert cur.fetchone()[0] > 0
+        cur.execute("ROLLBACK TO SAVEPOINT t")
+        cur.execute("SELECT count(*) FROM groups WHERE tenant_id = %s", (tenant,))
+        assert cur.fetchone()[0] > 0
+        conn.rollback()
+    finally:
+        conn.close()
+
+
+def test_migrate_again_on_a_distributed_database(pg, w):
+    """--distribute is idempotent, and a migrate without it leaves the
+    cluster as it is."""
+    from harness import aantafel
+    for args in (("migrate", "--distribute"), ("migrate",)):
+        p = aantafel(*args, env=pg.daemon_env())
+        assert "database schema is up to date" in p.stdout, p.stdout
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'h'")
+        distributed = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid"
+                    " WHERE p.polname = 'tenant_isolation'")
+        assert distributed == cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM pg_dist_partition WHERE partmethod = 'n'")
+        assert cur.fetchone()[0] == 4                       # the registry and the bundles
+        cur.execute("SELECT count(DISTINCT colocationid) FROM pg_dist_partition WHERE partmethod = 'h'")
+        assert cur.fetchone()[0] == 1
