@@ -21,7 +21,8 @@
 #   bench/site.sh [SECONDS] [CONNECTIONS]
 # WORKERS sets the worker count of the load runs (default 1, as nginx);
 # AANTAFEL_BIN picks the binary (default build/aantafel, made when missing);
-# KEEP=1 keeps the work directory.
+# KEEP=1 keeps the work directory. CITUS=1 runs it all on a Citus cluster
+# (packaging/citus.sh: a coordinator and two workers, `migrate --distribute`).
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -34,6 +35,9 @@ packaging/deps.sh bench >/dev/null
 [ -n "${AANTAFEL_BIN:-}" ] || [ -x build/aantafel ] || make build >/dev/null
 [ -x "$bin" ] || { echo "no executable $bin" >&2; exit 1; }
 started=$(date +%s)
+db=packaging/pg.sh
+migrate=migrate
+if [ -n "${CITUS:-}" ]; then db=packaging/citus.sh; migrate="migrate --distribute"; fi
 
 work=$(mktemp -d /tmp/aantafel-benchsite.XXXXXX)
 apid=
@@ -45,7 +49,7 @@ stop_daemon() {
 cleanup() {
   stop_daemon
   [ -z "$npid" ] || { kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; }
-  packaging/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
+  $db stop "$work/pg" >/dev/null 2>&1 || true
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -58,11 +62,11 @@ port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 aport=$(port); nport=$(port)
 
 # ------------------------------------------------------------ the database
-pgenv=$(packaging/pg.sh start "$work/pg")   # fails the script when pg.sh fails
+pgenv=$($db start "$work/pg")   # fails the script when pg.sh (citus.sh) fails
 eval "$pgenv"
 export AANTAFEL_DATABASE_URL AANTAFEL_OWNER_DATABASE_URL
 owner_sql() { psql -d "$AANTAFEL_OWNER_DATABASE_URL" -X -v ON_ERROR_STOP=1 -Atq; }
-AANTAFEL_SQL_DIR=sql "$bin" migrate >/dev/null
+AANTAFEL_SQL_DIR=sql "$bin" $migrate >/dev/null
 
 # Zutphen as in the repository, and the read-only copy of its bundle.
 "$bin" tenant create zutphen --name "Gemeente Zutphen" --host zutphen.localhost >/dev/null
@@ -118,27 +122,40 @@ shash=$(printf '%s' "$session" | sha256sum | cut -d' ' -f1)
 table=$(owner_sql <<SQL
 BEGIN;
 SELECT platform.enter_tenant(id::text) FROM platform.tenants WHERE slug = 'zutphenro' \\g /dev/null
-INSERT INTO accounts (tenant_id, email, display_name, email_verified_at)
-  SELECT current_setting('aantafel.tenant_id')::bigint, format('inwoner%s@example.nl', i), format('Inwoner %s', i), now()
-    FROM generate_series(1, 6) i;
-INSERT INTO tables (tenant_id, title, question, description, description_html, visibility)
-  VALUES (current_setting('aantafel.tenant_id')::bigint, 'Buurthuis Hanzehof',
-          'Wat is ervoor nodig zodat de Hanzehof een buurthuis wordt?',
-          'Een *tafel* over het gebouw aan de Hanzehof.', '<p>Een <em>tafel</em> over het gebouw aan de Hanzehof.</p>', 'public');
-INSERT INTO table_members (tenant_id, table_id, account_id, role)
-  SELECT a.tenant_id, (SELECT max(id) FROM tables), a.id, 'member' FROM accounts a
-   WHERE a.tenant_id = current_setting('aantafel.tenant_id')::bigint;
-INSERT INTO contributions (tenant_id, table_id, author_id, body, body_html, created_at)
-  SELECT a.tenant_id, (SELECT max(id) FROM tables), a.id, b, '<p>' || b || '</p>', now() - make_interval(mins => 60 - i)
-    FROM generate_series(1, 50) i
-    JOIN accounts a ON a.tenant_id = current_setting('aantafel.tenant_id')::bigint
-                   AND a.email = format('inwoner%s@example.nl', 1 + i % 5)
-    CROSS JOIN LATERAL (SELECT format('Bijdrage %s: een buurthuis heeft een vaste beheerder nodig, open avonden'
-        ' voor jongeren en ouderen, een koffiehoek en afspraken over geluid met de buren. Wie neemt de sleutel?', i) AS b) x;
-INSERT INTO sessions (tenant_id, token_hash, account_id, csrf_token)
-  SELECT tenant_id, decode('$shash', 'hex'), id, '$csrf' FROM accounts
-   WHERE tenant_id = current_setting('aantafel.tenant_id')::bigint AND email = 'inwoner6@example.nl';
-SELECT max(id) FROM tables;
+-- Row by row: on a Citus cluster an INSERT ... SELECT into a distributed
+-- table is a COPY, which row-level security refuses.
+DO \$do\$
+DECLARE
+    t bigint := current_setting('aantafel.tenant_id')::bigint;
+    at timestamptz := now();
+    x bigint;
+    who bigint[] := '{}';
+    one bigint;
+    b text;
+BEGIN
+    FOR i IN 1..6 LOOP
+        INSERT INTO accounts (tenant_id, email, display_name, email_verified_at)
+          VALUES (t, format('inwoner%s@example.nl', i), format('Inwoner %s', i), at) RETURNING id INTO one;
+        who := who || one;
+    END LOOP;
+    INSERT INTO tables (tenant_id, title, question, description, description_html, visibility)
+      VALUES (t, 'Buurthuis Hanzehof', 'Wat is ervoor nodig zodat de Hanzehof een buurthuis wordt?',
+              'Een *tafel* over het gebouw aan de Hanzehof.', '<p>Een <em>tafel</em> over het gebouw aan de Hanzehof.</p>',
+              'public') RETURNING id INTO x;
+    FOREACH one IN ARRAY who LOOP
+        INSERT INTO table_members (tenant_id, table_id, account_id, role) VALUES (t, x, one, 'member');
+    END LOOP;
+    FOR i IN 1..50 LOOP
+        b := format('Bijdrage %s: een buurthuis heeft een vaste beheerder nodig, open avonden'
+                    ' voor jongeren en ouderen, een koffiehoek en afspraken over geluid met de buren. Wie neemt de sleutel?', i);
+        INSERT INTO contributions (tenant_id, table_id, author_id, body, body_html, created_at)
+          VALUES (t, x, who[1 + i % 5], b, '<p>' || b || '</p>', at - make_interval(mins => 60 - i));
+    END LOOP;
+    INSERT INTO sessions (tenant_id, token_hash, account_id, csrf_token)
+      VALUES (t, decode('$shash', 'hex'), who[6], '$csrf');
+    PERFORM set_config('bench.table', x::text, true);
+END \$do\$;
+SELECT current_setting('bench.table');
 COMMIT;
 SQL
 ) || fail "could not make the table"
@@ -225,7 +242,7 @@ kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=
 stop_daemon
 # The store is behind row-level security, which binds its owner too: read
 # the counter as the superuser.
-views=$(packaging/pg.sh psql "$work/pg" -X -v ON_ERROR_STOP=1 -Atq -c "
+views=$($db psql "$work/pg" -X -v ON_ERROR_STOP=1 -Atq -c "
   SELECT s.value->>'views' FROM plugin_store s JOIN platform.tenants t ON t.id = s.tenant_id
    WHERE t.slug = 'zutphen' AND s.plugin = 'site' AND s.key = 'stats'")
 served=$(grep -c "tenant=zutphen method=GET path=/ status=200" "$work/aantafel.log" || true)

@@ -230,8 +230,9 @@ env)
   env_lines
   ;;
 psql)
-  node=${3:-coordinator}
-  [ $# -ge 3 ] && shift 3 || shift 2
+  shift 2
+  node=coordinator
+  case "${1:-}" in coordinator|worker1|worker2) node=$1; shift ;; esac
   psql_node "$node" -d aantafel "$@"
   ;;
 esac

@@ -459,7 +459,10 @@ def _race(pg, block_sql, block_args, cmd):
             c = pg.connect("super")
             try:
                 k = c.cursor()
-                k.execute("SELECT count(*) FROM pg_stat_activity WHERE pid <> %s AND wait_event_type = 'Lock'"
+                # On a Citus cluster the command may wait on a worker's
+                # copy of the registry: every node's backends.
+                view = "citus_stat_activity" if pg.citus else "pg_stat_activity"
+                k.execute(f"SELECT count(*) FROM {view} WHERE pid <> %s AND wait_event_type = 'Lock'"
                           " AND datname = current_database()", (me,))
                 return k.fetchone()[0] >= 1 or proc.poll() is not None
             finally:
