@@ -5,6 +5,8 @@
 # its source tarball into a cache outside the clone and installed into
 # PostgreSQL 15's extension directories.
 #   packaging/citus.sh build        build (once, cached) and install Citus
+#   packaging/citus.sh available    exit 0 when Citus is installed or its
+#                                   source is there, else say so and exit 77
 #   packaging/citus.sh start DIR    build if needed, create when missing,
 #                                   start the three nodes, print AANTAFEL_*
 #   packaging/citus.sh stop DIR     stop the three nodes (fast)
@@ -28,7 +30,7 @@ pg_config=$bindir/pg_config
 nodes="coordinator worker1 worker2"
 
 usage() {
-  echo "usage: $0 build | start|stop|env DIR | psql DIR [NODE [ARGS]]" >&2
+  echo "usage: $0 build | available | start|stop|env DIR | psql DIR [NODE] [ARGS]" >&2
   exit 2
 }
 
@@ -160,6 +162,10 @@ CONF
 cmd=${1:-}
 case "$cmd" in
 build) build; exit 0 ;;
+available)
+  if installed || [ -f "$tarball" ]; then exit 0; fi
+  echo "citus: not installed and its source is not at $tarball (set AANTAFEL_CITUS_TARBALL): the Citus suites do not run" >&2
+  exit 77 ;;
 start|stop|env|psql) ;;
 *) usage ;;
 esac
