@@ -264,7 +264,7 @@ fail:
 }
 
 /* --distribute: the tables spread over a Citus cluster, in a transaction
- * of its own (the file says what and why). Its notices are its report. */
+ * of its own (the file says what and why), then what is distributed. */
 static int distribute(PGconn *pg, const char *dir)
 {
 	PGresult *r;
@@ -277,6 +277,16 @@ static int distribute(PGconn *pg, const char *dir)
 	}
 	if (!(r = admin_exec(pg, WHO, "COMMIT", 0, NULL)))
 		return -1;
+	PQclear(r);
+	if (!(r = admin_exec(pg, WHO,
+			     "SELECT count(*) FILTER (WHERE partmethod = 'h'), count(DISTINCT colocationid)"
+			     " FILTER (WHERE partmethod = 'h'), count(*) FILTER (WHERE partmethod = 'n')"
+			     " FROM pg_dist_partition",
+			     0, NULL)))
+		return -1;
+	if (PQntuples(r) == 1 && PQnfields(r) == 3)
+		printf("distributed on Citus: %s tenant tables by tenant_id (%s colocation group), %s reference tables\n",
+		       PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
 	PQclear(r);
 	return 0;
 }

@@ -9,13 +9,13 @@
 --
 -- Idempotent: a table already distributed is left alone, so this runs
 -- after every migrate; a table a later migration adds is distributed then.
--- Runs as the database's owner, in one transaction with the migrate.
+-- Runs as the database's owner, in a transaction of its own, after the
+-- numbered migrations and before the code (which Citus then creates on the
+-- workers too).
 DO $$
 DECLARE
     tbl regclass;
     first_table regclass;
-    n_ref int := 0;
-    n_dist int := 0;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
         RAISE EXCEPTION 'the citus extension is not in database %', current_database()
@@ -44,7 +44,6 @@ BEGIN
                                'platform.bundles', 'platform.bundle_files']::regclass[] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_dist_partition p WHERE p.logicalrelid = tbl) THEN
             PERFORM create_reference_table(tbl);
-            n_ref := n_ref + 1;
         END IF;
     END LOOP;
 
@@ -68,9 +67,6 @@ BEGIN
             ELSE
                 PERFORM create_distributed_table(tbl, 'tenant_id', colocate_with => first_table::text);
             END IF;
-            n_dist := n_dist + 1;
         END IF;
     END LOOP;
-
-    RAISE NOTICE 'distributed % tenant tables and % reference tables (the others were already)', n_dist, n_ref;
 END $$;

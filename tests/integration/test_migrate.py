@@ -55,6 +55,18 @@ def test_migrate_help_and_bad_arguments():
     assert p.returncode == 2 and "--bogus" in p.stderr
 
 
+def test_distribute_needs_citus(fresh):
+    """--distribute on a PostgreSQL without Citus says so and fails; the
+    same database then migrates without it (the cluster's own tests are
+    the label citus)."""
+    p = aantafel("migrate", "--distribute", env=fresh.env(), check=False)
+    assert p.returncode == 1, p.stdout
+    assert "citus extension is not in database" in p.stderr and "CREATE EXTENSION citus" in p.stderr
+    p = fresh.migrate()
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^code from \S+/code: \d+ files, \d+ functions$", p.stdout, re.M), p.stdout
+
+
 def test_no_owner_url_or_unreachable_database(fresh, tmp_path):
     p = aantafel("migrate", env={"AANTAFEL_SQL_DIR": SQL_DIR}, check=False)
     assert p.returncode == 1 and "owner_database_url" in p.stderr
