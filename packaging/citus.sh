@@ -25,8 +25,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 tarball=${AANTAFEL_CITUS_TARBALL:-$repo/../shared/vendor/citus-$version.tar.gz}
 cache=${AANTAFEL_CITUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/aantafel/citus-$version-pg15}
 bindir=/usr/lib/postgresql/15/bin
-pg_config=$bindir/pg_config
-[ -x "$pg_config" ] || pg_config=/usr/bin/pg_config
+pg_config=$bindir/pg_config   # from postgresql-server-dev-15, installed by build
+pkglibdir=/usr/lib/postgresql/15/lib
 nodes="coordinator worker1 worker2"
 
 usage() {
@@ -65,18 +65,17 @@ install_deps() {
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
-# Installed when PostgreSQL's library directory has citus.so of this build.
+# Installed when PostgreSQL 15's library directory has citus.so of this build.
 installed() {
-  libdir=$("$pg_config" --pkglibdir)
-  [ -f "$libdir/citus.so" ] && [ -f "$cache/stamp" ] \
-    && cmp -s "$libdir/citus.so" "$cache/src/src/backend/distributed/citus.so"
+  [ -f "$pkglibdir/citus.so" ] && [ -f "$cache/stamp" ] \
+    && cmp -s "$pkglibdir/citus.so" "$cache/src/src/backend/distributed/citus.so"
 }
 
 build() {
   if installed; then return 0; fi
-  [ -f "$tarball" ] || { echo "Citus source not found: $tarball (set AANTAFEL_CITUS_TARBALL)" >&2; exit 1; }
   install_deps
   if [ ! -f "$cache/stamp" ]; then
+    [ -f "$tarball" ] || { echo "Citus source not found: $tarball (set AANTAFEL_CITUS_TARBALL)" >&2; exit 1; }
     echo "building Citus $version into $cache (once)" >&2
     rm -rf "$cache/src"
     mkdir -p "$cache/src"
@@ -90,13 +89,16 @@ s = open(p).read()
 s2 = re.sub(r'static inline bool\s*\nhave_createdb_privilege\(void\)\s*\{.*?\n\}\n', '', s, flags=re.S)
 open(p, 'w').write(s2)
 PY
+    if grep -q '^have_createdb_privilege(void)' "$cache/src/src/include/pg_version_compat.h"; then
+      echo "could not remove have_createdb_privilege from Citus's pg_version_compat.h" >&2; exit 1
+    fi
     (cd "$cache/src" \
       && ./configure with_llvm=no PG_CONFIG="$pg_config" >"$cache/configure.log" 2>&1 \
       && make -j "$(nproc)" with_llvm=no >"$cache/make.log" 2>&1) \
       || { echo "Citus build failed; see $cache/configure.log and $cache/make.log" >&2; tail -n 30 "$cache/make.log" >&2 2>/dev/null; exit 1; }
     touch "$cache/stamp"
   fi
-  if [ "$(id -u)" -ne 0 ] && [ ! -w "$("$pg_config" --pkglibdir)" ]; then
+  if [ "$(id -u)" -ne 0 ] && [ ! -w "$pkglibdir" ]; then
     echo "Citus is built in $cache; install it as root: make -C $cache/src install with_llvm=no" >&2
     exit 1
   fi
@@ -163,7 +165,7 @@ cmd=${1:-}
 case "$cmd" in
 build) build; exit 0 ;;
 available)
-  if installed || [ -f "$tarball" ]; then exit 0; fi
+  if installed || [ -f "$tarball" ] || [ -f "$cache/stamp" ]; then exit 0; fi
   echo "citus: not installed and its source is not at $tarball (set AANTAFEL_CITUS_TARBALL): the Citus suites do not run" >&2
   exit 77 ;;
 start|stop|env|psql) ;;
