@@ -468,7 +468,7 @@ class Postgres:
         p = subprocess.run([self.script, "start", self.dir], capture_output=True, text=True,
                            env={**os.environ, "AANTAFEL_PG_THROWAWAY": "1"})
         if p.returncode != 0:
-            raise RuntimeError(f"packaging/pg.sh start {self.dir} exited {p.returncode}:\n"
+            raise RuntimeError(f"packaging/{os.path.basename(self.script)} start {self.dir} exited {p.returncode}:\n"
                                f"{p.stderr}\n{shutil.disk_usage(self.dir)}")
         out = p.stdout
         for line in out.splitlines():
