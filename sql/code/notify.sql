@@ -60,7 +60,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
--- Read by the daemon before it commits a tenant's transaction (core/db.c):
+-- Read by the daemon before it commits a tenant's transaction (core/db/db.c):
 -- answers '1' when the transaction changed what guests see (the mark of
 -- notify_data), and sends from this session the notifications that the
 -- triggers could not send where they ran (a worker of a cluster). The

@@ -20,7 +20,7 @@ END $$;
 -- every worker the transaction uses, set_config is not, and a worker
 -- without the tenant would answer no rows and refuse every write. SET
 -- cannot take a parameter, hence the quoting here. The daemon's
--- per-request statement (core/db.c) and every function that changes
+-- per-request statement (core/db/db.c) and every function that changes
 -- tenant (sql/code/mail.sql) come through this.
 CREATE OR REPLACE FUNCTION platform.enter_tenant(p_tenant text, p_writer text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$

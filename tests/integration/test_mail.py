@@ -42,7 +42,7 @@ def enqueue(pg, tenant_id, to="ria@example.org", subject="Hallo", text="tekst", 
             commit=True):
     """Inserts one mail as aantafel_app in a transaction with the tenant
     set (what mail_enqueue queues into a request's transaction, entered
-    and committed as core/db.c does); returns its id."""
+    and committed as core/db/db.c does); returns its id."""
     with cursor(pg, "app") as cur:
         cur.execute("BEGIN")
         cur.execute("SELECT platform.enter_tenant(%s)", (str(tenant_id),))
