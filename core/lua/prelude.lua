@@ -15,6 +15,11 @@ local EVENTS = {
 	["table.created"] = true, ["table.updated"] = true, ["member.joined"] = true,
 	["contribution.before_create"] = true, ["contribution.created"] = true,
 	["invitation.created"] = true, ["group.joined"] = true, ["group.request_decided"] = true,
+	-- A table's workflow: the steps' changes (named by the operations'
+	-- answers), a guard on every completion (the step type's own guard
+	-- runs first), and a guard on every record saved.
+	["step.before_complete"] = true, ["step.entered"] = true, ["step.completed"] = true,
+	["step.skipped"] = true, ["step.reopened"] = true, ["record.before_save"] = true,
 	-- Named by the account operations' answers (API_EVENTS), with what a
 	-- mail needs: a link's secret among it, so only the platform's own
 	-- plugins may hook them.
@@ -31,6 +36,9 @@ local strings = { nl = {}, en = {} }
 local plugins = {}         -- name -> { options, source }
 local problems = {}
 local seq = 0
+local step_types = {}      -- id -> declaration (see plugin.step_type)
+local workflows = {}       -- id -> declaration (see plugin.workflow)
+local workflow_order = {}  -- ids in the order declared
 
 local function problem(msg)
 	problems[#problems + 1] = msg
@@ -133,7 +141,7 @@ local function read_tenant(info)
 		problem("tenant.lua: must return a table, not " .. type(conf))
 		return { site = {} }
 	end
-	local known = { name = true, locale = true, theme = true, plugins = true }
+	local known = { name = true, locale = true, theme = true, plugins = true, workflow = true }
 	for k in pairs(conf) do
 		if not known[k] then problem(at(k) .. " unknown field " .. core.describe(k)) end
 	end
@@ -152,6 +160,14 @@ local function read_tenant(info)
 		end
 	end
 	tenant.theme = check_theme(conf.theme)
+	if conf.workflow ~= nil then
+		if type(conf.workflow) ~= "string" then
+			problem(at("workflow") .. " 'workflow' must be the id of a workflow")
+		else
+			tenant.workflow = conf.workflow
+			tenant.workflow_at = at("workflow")
+		end
+	end
 	local list = conf.plugins
 	if list == nil then list = {} end
 	if type(list) ~= "table" then
@@ -299,6 +315,229 @@ local function fire(event, ...)
 	return nil
 end
 
+------------------------------------------------------------------ workflows
+
+-- Step types and workflows, declared by plugins (plugin.step_type,
+-- plugin.workflow) and checked here; docs/plugins.md, "Workflows and step
+-- types". What reaches the database is their definitions without the
+-- functions (core.definitions): a table keeps a snapshot of its
+-- workflow's when it is opened (sql/code/workflows.sql).
+
+local ID = "^[a-z][a-z0-9_]*$"
+local FIELD_TYPES = {
+	text = true, markdown = true, choice = true, choices = true, date = true, datetime = true,
+	int = true, cents = true, bool = true, person = true, ref = true,
+}
+local VISIBILITY = { facilitators = true, client = true, people = true, readers = true }
+local MAX_ID = 64
+
+local function good_id(v) return type(v) == "string" and #v <= MAX_ID and v:match(ID) ~= nil end
+
+-- The fields of one record kind: name -> {type, required, choices, max};
+-- nil and the problem when something is wrong.
+local function check_fields(fields, what)
+	if type(fields) ~= "table" or next(fields) == nil then
+		return nil, what .. " needs fields = { name = { type = ... }, ... }"
+	end
+	local out = {}
+	for fname, f in pairs(fields) do
+		if not good_id(fname) then
+			return nil, what .. ": field names are lowercase identifiers: " .. core.describe(fname)
+		end
+		local where = what .. " field '" .. fname .. "'"
+		if type(f) ~= "table" then return nil, where .. " must be a table { type = ... }" end
+		for k in pairs(f) do
+			if k ~= "type" and k ~= "required" and k ~= "choices" and k ~= "max" then
+				return nil, where .. ": unknown key " .. core.describe(k)
+			end
+		end
+		if not FIELD_TYPES[f.type] then
+			return nil, where .. ": unknown field type " .. core.describe(f.type)
+				.. " (text, markdown, choice, choices, date, datetime, int, cents, bool, person, ref)"
+		end
+		if f.required ~= nil and type(f.required) ~= "boolean" then
+			return nil, where .. ": 'required' must be true or false"
+		end
+		local field = { type = f.type, required = f.required == true }
+		if f.type == "choice" or f.type == "choices" then
+			if type(f.choices) ~= "table" or #f.choices == 0 then
+				return nil, where .. " needs choices = { \"a\", \"b\", ... }"
+			end
+			local list = {}
+			for i, c in ipairs(f.choices) do
+				if type(c) ~= "string" or #c == 0 or #c > 100 then
+					return nil, where .. ": choices are strings of 1 to 100 bytes"
+				end
+				list[i] = c
+			end
+			field.choices = list
+		elseif f.choices ~= nil then
+			return nil, where .. ": only choice and choices fields have choices"
+		end
+		if f.max ~= nil then
+			if (f.type ~= "text" and f.type ~= "markdown") or math.type(f.max) ~= "integer" or f.max < 1
+				or f.max > 100000 then
+				return nil, where .. ": 'max' (1 to 100000 characters) is for text and markdown fields"
+			end
+			field.max = f.max
+		end
+		out[fname] = field
+	end
+	return out
+end
+
+-- plugin.step_type{...}: checked; nil and the problem, or the declaration.
+local function check_step_type(def, where)
+	if type(def) ~= "table" then return nil, where .. " step_type needs a table" end
+	local known = { id = true, name = true, records = true, guard = true, on_enter = true, on_complete = true }
+	for k in pairs(def) do
+		if not known[k] then return nil, where .. " step type: unknown key " .. core.describe(k) end
+	end
+	if not good_id(def.id) then
+		return nil, where .. " step type: 'id' must be a lowercase identifier of at most 64 bytes"
+	end
+	local what = where .. " step type '" .. def.id .. "'"
+	if type(def.name) ~= "string" or #def.name == 0 or #def.name > 200 then
+		return nil, what .. ": 'name' must be a translation key"
+	end
+	for _, fn in ipairs({ "guard", "on_enter", "on_complete" }) do
+		if def[fn] ~= nil and type(def[fn]) ~= "function" then
+			return nil, what .. ": '" .. fn .. "' must be a function"
+		end
+	end
+	local records = {}
+	if def.records ~= nil then
+		if type(def.records) ~= "table" then return nil, what .. ": 'records' must be a table of kinds" end
+		for kind, r in pairs(def.records) do
+			if not good_id(kind) then
+				return nil, what .. ": record kinds are lowercase identifiers: " .. core.describe(kind)
+			end
+			local rwhat = what .. " record '" .. kind .. "'"
+			if type(r) ~= "table" then return nil, rwhat .. " must be a table { fields = ..., visible = ... }" end
+			for k in pairs(r) do
+				if k ~= "fields" and k ~= "visible" then
+					return nil, rwhat .. ": unknown key " .. core.describe(k)
+				end
+			end
+			local visible = r.visible == nil and "facilitators" or r.visible
+			if not VISIBILITY[visible] then
+				return nil, rwhat .. ": visible must be facilitators, client, people or readers, not "
+					.. core.describe(visible)
+			end
+			local fields, err = check_fields(r.fields, rwhat)
+			if not fields then return nil, err end
+			records[kind] = { visible = visible, fields = fields }
+		end
+	end
+	return { id = def.id, name = def.name, records = records, guard = def.guard, on_enter = def.on_enter,
+		on_complete = def.on_complete, where = where }
+end
+
+-- plugin.workflow{id =, name =, steps = {"intake", {id = "x", type = "y"}, ...}}.
+local function check_workflow(def, where)
+	if type(def) ~= "table" then return nil, where .. " workflow needs a table" end
+	for k in pairs(def) do
+		if k ~= "id" and k ~= "name" and k ~= "steps" then
+			return nil, where .. " workflow: unknown key " .. core.describe(k)
+		end
+	end
+	if not good_id(def.id) then
+		return nil, where .. " workflow: 'id' must be a lowercase identifier of at most 64 bytes"
+	end
+	local what = where .. " workflow '" .. def.id .. "'"
+	if type(def.name) ~= "string" or #def.name == 0 or #def.name > 200 then
+		return nil, what .. ": 'name' must be a translation key"
+	end
+	if type(def.steps) ~= "table" or #def.steps == 0 or #def.steps > 50 then
+		return nil, what .. ": 'steps' must list 1 to 50 steps"
+	end
+	local steps, seen = {}, {}
+	for i, s in ipairs(def.steps) do
+		local step
+		if type(s) == "string" then
+			step = { id = s, type = s }
+		elseif type(s) == "table" then
+			step = { id = s.id, type = s.type or s.id }
+		end
+		if not step or not good_id(step.id) or not good_id(step.type) then
+			return nil, what .. ": step " .. i .. " must be a step type's id or { id = ..., type = ... }"
+		end
+		if seen[step.id] then return nil, what .. ": duplicate step '" .. step.id .. "'" end
+		seen[step.id] = true
+		steps[i] = step
+	end
+	return { id = def.id, name = def.name, steps = steps, where = where }
+end
+
+-- Whether KEY has a translation in LANG (the tenant's or the platform's).
+local function translated(lang, key)
+	return strings[lang][key] ~= nil or core.text(lang, key) ~= nil
+end
+
+-- After every plugin and translation is loaded: the declarations that
+-- refer to each other. A workflow with an unknown step type is not
+-- offered; a missing translation is a problem, not a refusal.
+local function check_declarations()
+	local function names(decl, what)
+		for lang in pairs(LANGS) do
+			if not translated(lang, decl.name) then
+				problem(decl.where .. " " .. what .. " '" .. decl.id .. "': no translation of '" .. decl.name
+					.. "' in " .. lang)
+			end
+		end
+	end
+	for _, id in ipairs(workflow_order) do
+		local w = workflows[id]
+		names(w, "workflow")
+		for _, s in ipairs(w.steps) do
+			if not step_types[s.type] then
+				problem(w.where .. " workflow '" .. id .. "': unknown step type '" .. s.type .. "'")
+				w.broken = true
+			end
+		end
+	end
+	for _, t in pairs(step_types) do names(t, "step type") end
+	if tenant.workflow and (not workflows[tenant.workflow] or workflows[tenant.workflow].broken) then
+		problem(tenant.workflow_at .. " unknown workflow '" .. tenant.workflow .. "'")
+		tenant.workflow = nil
+	end
+end
+
+-- The definitions as data, for the database: every usable workflow with
+-- its steps, their types' names and record kinds; the default one.
+local function definitions()
+	local out = { workflows = {} }
+	local function titles(key) return { nl = translate("nl", key), en = translate("en", key) } end
+	for _, id in ipairs(workflow_order) do
+		local w = workflows[id]
+		if not w.broken then
+			local steps = {}
+			for i, s in ipairs(w.steps) do
+				local t = step_types[s.type]
+				local records = {}
+				for kind, r in pairs(t.records) do records[kind] = r end
+				steps[i] = { id = s.id, type = s.type, name = t.name, title = titles(t.name), records = records }
+			end
+			out.workflows[id] = { id = id, name = w.name, title = titles(w.name), steps = steps }
+			out.default = out.default or id
+		end
+	end
+	if tenant.workflow then out.default = tenant.workflow end
+	return out
+end
+
+-- The step type of the table's step STEP_ID, from the table's own steps
+-- (GET /tables/{id}/steps, as the person asking): the step and its type,
+-- or nil when the operation itself should answer (no such step, no table).
+local function step_of(api, table_id, step_id)
+	local status, body = api("GET", "/tables/" .. tostring(table_id) .. "/steps", nil, true)
+	if status ~= 200 or type(body) ~= "table" then return nil end
+	for _, s in ipairs(body.steps or {}) do
+		if s.id == step_id then return s, step_types[s.type] end
+	end
+	return nil
+end
+
 ------------------------------------------------------------------ the core's operations
 
 -- One operation of the JSON API on behalf of the person asking: the core
@@ -309,6 +548,9 @@ end
 -- Gives status, body (a table, or with TEXT the API's JSON text; *_html
 -- fields are safe HTML), and true when the answer is the core's own (not
 -- a guard's refusal).
+local REFUSED = { ["step.before_complete"] = 409 }     -- else 422
+local STEP_HOOKS = { ["step.entered"] = "on_enter", ["step.completed"] = "on_complete" }
+
 local function call_api(method, path, args, platform, own, text)
 	if type(path) ~= "string" then error("api: the path must be a string", 3) end
 	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
@@ -319,16 +561,32 @@ local function call_api(method, path, args, platform, own, text)
 		local info = {}
 		for k, v in pairs(args or {}) do info[k] = v end
 		for k, v in pairs(params) do info[k] = v end
-		local ok, reason = fire(before, info)
+		local ok, reason
+		if before == "step.before_complete" then
+			-- The step type's own guard first: may this step complete?
+			local step, ty = step_of(call_api, info.id, info.step)
+			if step and step.state == "active" and ty and ty.guard then
+				local _, x = call_api("GET", "/tables/" .. tostring(info.id), nil, true)
+				ok, reason = ty.guard(x, step)
+			end
+		end
+		if ok ~= false then ok, reason = fire(before, info) end
 		if ok == false then
-			return 422, { error = { code = "refused", fields = {},
+			return REFUSED[before] or 422, { error = { code = "refused", fields = {},
 				message = type(reason) == "string" and reason or "Refused." } }
 		end
 	end
 	local status, body, events = core.api(method, path, args, platform, own, text)
 	if status < 300 then
 		if after then fire(after, body, params) end
-		for _, e in ipairs(events or {}) do fire(e.name, e.data) end
+		for _, e in ipairs(events or {}) do
+			fire(e.name, e.data)
+			-- A step type's own hooks on entering and completing its steps.
+			local hook = STEP_HOOKS[e.name]
+			local ty = hook and type(e.data) == "table" and type(e.data.step) == "table"
+				and step_types[e.data.step.type]
+			if ty and ty[hook] then ty[hook](e.data) end
+		end
 	end
 	return status, body, true
 end
@@ -357,6 +615,24 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		if not METHODS[method] then error("unknown method '" .. tostring(method) .. "'", 2) end
 		if type(fn) ~= "function" then error("route needs a function", 2) end
 		pending[#pending + 1] = { kind = "route", method = method, parts = compile_pattern(pattern), fn = fn }
+	end
+
+	-- plugin.step_type{...} and plugin.workflow{...}: declared while the
+	-- plugin loads, checked at once (file and line of the declaration).
+	function P.step_type(def)
+		if home.loaded then error("step types are declared while the plugin loads", 2) end
+		local where = core.where(2)
+		local decl, err = check_step_type(def, where)
+		if not decl then return problem(err) end
+		pending[#pending + 1] = { kind = "step_type", decl = decl }
+	end
+
+	function P.workflow(def)
+		if home.loaded then error("workflows are declared while the plugin loads", 2) end
+		local where = core.where(2)
+		local decl, err = check_workflow(def, where)
+		if not decl then return problem(err) end
+		pending[#pending + 1] = { kind = "workflow", decl = decl }
 	end
 
 	function P.render(template, view, lang)
@@ -461,6 +737,17 @@ local function commit(name, pending)
 				if a.priority ~= b.priority then return a.priority > b.priority end
 				return a.seq < b.seq
 			end)
+		elseif p.kind == "step_type" or p.kind == "workflow" then
+			local into = p.kind == "step_type" and step_types or workflows
+			local d = p.decl
+			if into[d.id] then
+				problem(d.where .. " duplicate " .. (p.kind == "step_type" and "step type" or "workflow") .. " '"
+					.. d.id .. "' (first declared at " .. into[d.id].where .. ")")
+			else
+				d.plugin = name
+				into[d.id] = d
+				if p.kind == "workflow" then workflow_order[#workflow_order + 1] = d.id end
+			end
 		else
 			local list = routes[p.method] or {}
 			routes[p.method] = list
@@ -523,6 +810,8 @@ local function load_tenant(info)
 	for lang in pairs(LANGS) do
 		load_strings("tenant", "translations/" .. lang .. ".lua", strings[lang], "translations/" .. lang .. ".lua")
 	end
+	check_declarations()
+	core.definitions(definitions())
 	local ok, err = pcall(fire, "tenant.loaded", { name = tenant.name, slug = tenant.slug })
 	if not ok then problem(message(err, "tenant.loaded")) end
 	-- A guard on every request must see every request: no page is then

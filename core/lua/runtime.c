@@ -263,7 +263,8 @@ static const luaL_Reg core_funcs[] = {
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
 	{"db", core_db},         {"mail", core_mail},       {"api", core_api},       {"api_route", core_api_route},
 	{"api_batch", core_api_batch},
-	{"url", core_url},       {"text", core_text},       {"guarded", core_guarded}, {NULL, NULL},
+	{"url", core_url},       {"text", core_text},       {"guarded", core_guarded}, {"where", core_where},
+	{"definitions", core_definitions}, {NULL, NULL},
 };
 
 /* Builds the state: sandbox, prelude, tenant.lua and plugins. Problems
@@ -360,6 +361,7 @@ static void ts_free(struct tstate *ts)
 	if (ts->bundle)
 		bundle_unref(ts->bundle);
 	free(ts->problems);
+	free(ts->defs);
 	free(ts);
 }
 
@@ -416,7 +418,14 @@ static int check_with(const struct bundle *plat, const struct bundle *bundle, co
 		      const struct bundle *files, bool all, char *err, size_t errlen)
 {
 	struct bundle *saved = platform;
+	struct texts *saved_texts = platform_texts;
 	platform = (struct bundle *)plat;
+	/* The platform's translations of PLAT: the names of declared
+	 * workflows and step types are looked up in them. */
+	char why[256];
+	struct texts *texts = texts_from_bundle(plat, why, sizeof(why));
+	if (texts)
+		platform_texts = texts;
 	int rc = 0;
 	struct tstate *ts = ts_build(NULL, bundle->tenant_id, slug, slug, (struct bundle *)bundle, 32 * 1024 * 1024,
 				     err, errlen);
@@ -434,6 +443,8 @@ static int check_with(const struct bundle *plat, const struct bundle *bundle, co
 		ts_free(ts);
 	}
 	platform = saved;
+	platform_texts = saved_texts;
+	texts_free(texts);
 	return rc;
 }
 

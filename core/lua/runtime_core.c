@@ -16,6 +16,7 @@
 #include "bundle.h"
 #include "db.h"
 #include "http.h"
+#include "ljson.h"
 #include "log.h"
 #include "runtime.h"
 #include "lsandbox.h"
@@ -119,6 +120,36 @@ int core_is_safe(lua_State *L)
 int core_guarded(lua_State *L)
 {
 	ts_of(L)->guarded = true;
+	return 0;
+}
+
+/* core.where(level) -> "file:line:" of the function LEVEL up (a
+ * declaration's place, for the problems found with it). */
+int core_where(lua_State *L)
+{
+	luaL_where(L, (int)luaL_checkinteger(L, 1));
+	size_t n;
+	const char *w = lua_tolstring(L, -1, &n);
+	if (n > 0 && w[n - 1] == ' ')
+		lua_pushlstring(L, w, n - 1);
+	return 1;
+}
+
+/* core.definitions(table): the tenant's workflows and step types as data
+ * (prelude.lua's definitions()), kept as JSON text for the operations
+ * that start or move a table's workflow (API_DEFS: "_definitions"). */
+int core_definitions(lua_State *L)
+{
+	struct tstate *ts = ts_of(L);
+	luaL_checktype(L, 1, LUA_TTABLE);
+	char err[200] = "";
+	json_t *j = ljson_from_lua(L, 1, 0, err, sizeof(err));
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	if (!text)
+		return luaL_error(L, "definitions: %s", err[0] ? err : "out of memory");
+	free(ts->defs);
+	ts->defs = text;
 	return 0;
 }
 

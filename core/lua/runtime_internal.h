@@ -55,6 +55,7 @@ struct tstate {
 	bool stale;                     /* a newer version replaced it */
 	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
 	struct tmpl_entry *templates;
+	char *defs;                     /* the declared workflows as JSON (core.definitions), or NULL */
 	char *problems;                 /* check mode: collected messages */
 	size_t problems_len;
 };
@@ -223,6 +224,8 @@ int core_log(lua_State *L);
 int core_protect(lua_State *L);
 int core_is_safe(lua_State *L);
 int core_guarded(lua_State *L);
+int core_where(lua_State *L);
+int core_definitions(lua_State *L);
 int core_url(lua_State *L);
 int core_text(lua_State *L);
 int core_render(lua_State *L);

@@ -175,6 +175,87 @@ int main(void)
 		       check("tenant.lua", "return { name = plugin.name }", NULL, NULL, NULL, NULL),
 		       "undeclared global 'plugin'");
 
+	/* Workflows and step types: each problem with its file and line. */
+#define WF_TENANT "return { workflow = 'kort', plugins = { mine = {} } }"
+#define WF_NL "return { ['wf.intake'] = 'Intake', ['wf.kort'] = 'Kort', ['wf.gesprek'] = 'Gesprek' }"
+#define WF_EN "return { ['wf.intake'] = 'Intake', ['wf.kort'] = 'Short', ['wf.gesprek'] = 'Conversation' }"
+	{
+		const char *ok_plugin =
+			"plugin.step_type{ id = 'intake', name = 'wf.intake',\n"
+			"  records = { quote = { visible = 'client', fields = {\n"
+			"    amount = { type = 'cents', required = true },\n"
+			"    status = { type = 'choice', choices = { 'draft', 'sent', 'accepted' } } } } },\n"
+			"  guard = function(t, s) return false, 'Nog niet' end }\n"
+			"plugin.step_type{ id = 'gesprek', name = 'wf.gesprek' }\n"
+			"plugin.workflow{ id = 'kort', name = 'wf.kort', steps = { 'intake', 'gesprek' } }\n";
+		const char *paths[4] = {"tenant.lua", "plugins/mine.lua", "translations/nl.lua", "translations/en.lua"};
+		const char *datas[4] = {WF_TENANT, ok_plugin, WF_NL, WF_EN};
+		size_t lens[4];
+		for (int i = 0; i < 4; i++)
+			lens[i] = strlen(datas[i]);
+		struct bundle *b = bundle_from_files(1, 1, 4, paths, datas, lens, err, sizeof(err));
+		CHECK(b != NULL);
+		if (b) {
+			char p[4096] = "";
+			CHECK_MSG(runtime_check_bundle(plat, b, "proef", p, sizeof(p)) == 0, "workflow bundle: %s", p);
+			bundle_unref(b);
+		}
+	}
+	expect_problem("unknown step type in a workflow",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.step_type{ id = 'intake', name = 'wf.intake' }\n"
+			     "plugin.workflow{ id = 'kort', name = 'wf.kort',\n  steps = { 'intake', 'buurtschouw' } }\n",
+			     NULL, NULL),
+		       "plugins/mine.lua:2: workflow 'kort': unknown step type 'buurtschouw'");
+	expect_problem("duplicate step type",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.step_type{ id = 'intake', name = 'wf.intake' }\n\n"
+			     "plugin.step_type{ id = 'intake', name = 'wf.intake' }\n",
+			     NULL, NULL),
+		       "plugins/mine.lua:3: duplicate step type 'intake' (first declared at plugins/mine.lua:1:)");
+	expect_problem("duplicate workflow across plugins",
+		       check("tenant.lua", "return { plugins = { a = {}, b = {} } }", "plugins/a.lua",
+			     "plugin.step_type{ id = 'x', name = 'wf.x' }\nplugin.workflow{ id = 'w', name = 'wf.w', steps = {'x'} }",
+			     "plugins/b.lua", "plugin.workflow{ id = 'w', name = 'wf.w', steps = {'x'} }"),
+		       "plugins/b.lua:1: duplicate workflow 'w'");
+	expect_problem("duplicate step in a workflow",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.step_type{ id = 'x', name = 'wf.x' }\nplugin.workflow{ id = 'w', name = 'wf.w', steps = {'x', 'x'} }",
+			     NULL, NULL),
+		       "plugins/mine.lua:2: workflow 'w': duplicate step 'x'");
+	expect_problem("unknown field type",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "\nplugin.step_type{ id = 'intake', name = 'wf.intake',\n"
+			     "  records = { quote = { fields = { amount = { type = 'money' } } } } }\n",
+			     NULL, NULL),
+		       "plugins/mine.lua:2: step type 'intake' record 'quote' field 'amount': unknown field type 'money'");
+	expect_problem("bad visibility",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.step_type{ id = 'intake', name = 'wf.intake',\n"
+			     "  records = { quote = { visible = 'everyone', fields = { a = { type = 'int' } } } } }\n",
+			     NULL, NULL),
+		       "plugins/mine.lua:1: step type 'intake' record 'quote': visible must be facilitators, client, people or "
+		       "readers, not 'everyone'");
+	expect_problem("choice without choices",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.step_type{ id = 'i', name = 'wf.i',\n"
+			     "  records = { q = { fields = { s = { type = 'choice' } } } } }\n",
+			     NULL, NULL),
+		       "field 's' needs choices");
+	expect_problem("missing translation of a name",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.step_type{ id = 'intake', name = 'wf.intake' }\n", "translations/nl.lua",
+			     "return { ['wf.intake'] = 'Intake' }"),
+		       "plugins/mine.lua:1: step type 'intake': no translation of 'wf.intake' in en");
+	expect_problem("unknown default workflow",
+		       check("tenant.lua", "return {\n\tworkflow = 'volledig',\n}", NULL, NULL, NULL, NULL),
+		       "tenant.lua:2: unknown workflow 'volledig'");
+	expect_problem("step type declared late",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.hook('tenant.loaded', function() plugin.step_type{ id = 'x', name = 'y' } end)", NULL,
+			     NULL),
+		       "step types are declared while the plugin loads");
+
 	/* Templates. */
 	expect_problem("template error",
 		       check("tenant.lua", "return {}", "templates/home.html", "<p>\n{% if x %}\n<b>{{ y }}</b>\n", NULL,
