@@ -43,7 +43,7 @@ static const struct api_route routes[] = {
 	{"GET", "/me/export", "account_export", API_PLATFORM, NULL, NULL},
 	{"DELETE", "/me", "account_delete", API_WRITE | API_ATTEMPTS | API_PLATFORM | API_VERIFY | API_SIGNOUT, NULL, NULL},
 	{"GET", "/tables", "tables_list", 0, NULL, NULL},
-	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN, NULL, "table.created"},
+	{"POST", "/tables", "table_create", API_WRITE | API_MARKDOWN | API_EVENTS | API_DEFS, NULL, "table.created"},
 	{"GET", "/tables/{id}", "table_get", 0, NULL, NULL},
 	{"PATCH", "/tables/{id}", "table_update", API_WRITE | API_MARKDOWN, NULL, "table.updated"},
 	{"POST", "/tables/{id}/visit", "table_visit", API_WRITE | API_PRIVATE, NULL, NULL},
@@ -77,6 +77,19 @@ static const struct api_route routes[] = {
 	{"GET", "/tables/{id}/reports", "reports_list", 0, NULL, NULL},
 	{"POST", "/reports/{id}", "report_handle", API_WRITE, NULL, NULL},
 	{"GET", "/search", "search", 0, NULL, NULL},
+	/* Workflows (sql/code/workflows.sql, records.sql). */
+	{"GET", "/workflows", "workflows_list", API_DEFS, NULL, NULL},
+	{"GET", "/tables/{id}/steps", "table_steps", 0, NULL, NULL},
+	{"POST", "/tables/{id}/steps/{step}/complete", "step_complete", API_WRITE | API_EVENTS, "step.before_complete", NULL},
+	{"POST", "/tables/{id}/steps/{step}/skip", "step_skip", API_WRITE | API_EVENTS, NULL, NULL},
+	{"POST", "/tables/{id}/steps/{step}/reopen", "step_reopen", API_WRITE | API_EVENTS, NULL, NULL},
+	{"GET", "/tables/{id}/history", "step_history", 0, NULL, NULL},
+	{"POST", "/tables/{id}/workflow", "workflow_move", API_WRITE | API_EVENTS | API_DEFS, NULL, NULL},
+	{"GET", "/tables/{id}/records", "records_list", 0, NULL, NULL},
+	{"POST", "/tables/{id}/records", "record_create", API_WRITE, "record.before_save", NULL},
+	{"GET", "/records/{id}", "record_get", 0, NULL, NULL},
+	{"PATCH", "/records/{id}", "record_update", API_WRITE, "record.before_save", NULL},
+	{"GET", "/records/{id}/versions", "record_versions", 0, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -200,7 +213,7 @@ int api_route_params(const struct api_route *r, const char *path, size_t len, js
 char *api_guest_key(const struct api_route *r, int64_t tenant_id, const char *path, const char *args)
 {
 	if (!r || strcmp(r->method, "GET") != 0 || r->before || r->after ||
-	    (r->flags & (API_PLATFORM | API_SESSION | API_STEPS | API_WRITE)))
+	    (r->flags & (API_PLATFORM | API_SESSION | API_STEPS | API_WRITE | API_DEFS)))
 		return NULL;
 	size_t klen = 24 + strlen(path) + strlen(args) + 3;
 	char *key = malloc(klen);
@@ -295,6 +308,16 @@ int api_prepare(const struct api_route *route, const char *method, const struct 
 			return -1;
 	}
 	return 0;
+}
+
+int api_add_definitions(json_t *args, const char *defs)
+{
+	json_t *d = defs ? json_loads(defs, 0, NULL) : json_object();
+	if (!json_is_object(d)) {
+		json_decref(d);
+		return -1;
+	}
+	return json_object_set_new(args, "_definitions", d);
 }
 
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,

@@ -40,6 +40,11 @@
  *   API_SIGNOUT   a success clears the session cookie.
  *   API_ATTEMPTS  counts password attempts: every answer below 500 commits,
  *                 refusals too (the count is what a refusal wrote).
+ *   API_DEFS      the tenant's workflows and step types as its Lua declared
+ *                 them (core.definitions in core/lua/prelude.lua) go in as
+ *                 _definitions: opening a table on a workflow keeps a
+ *                 snapshot of its definition (sql/code/workflows.sql). The
+ *                 operation runs through the tenant's Lua, which has them.
  *
  * Every call also gets _method, and from a session _csrf and _session
  * (the hash of its cookie); the stepped ones _client, the client's
@@ -71,6 +76,7 @@ enum {
 	API_VERIFY = 1024,      /* a password checked against the stored hash (a lookup first) */
 	API_SIGNIN = 2048,      /* draws a session and its CSRF token; a success sets their cookies */
 	API_SIGNOUT = 4096,     /* a success clears the session cookie */
+	API_DEFS = 8192,        /* gets the tenant's declared workflows (_definitions; runs through the tenant's Lua) */
 };
 
 /* The flags whose steps an api_call runs (apicall.h). */
@@ -111,6 +117,11 @@ const struct api_route *api_route_find(const char *method, const char *path, siz
 #define API_SECRET_CHARS (sizeof(API_TOKEN_PREFIX) - 1 + TOKEN_CHARS)
 int api_prepare(const struct api_route *route, const char *method, const struct api_principal *who,
 		json_t *args, char *secret);
+
+/* Adds the tenant's declared definitions DEFS (JSON text; NULL: none
+ * declared) to ARGS as _definitions, after api_prepare (which drops every
+ * "_" key a client sent). -1 when out of memory or DEFS is not JSON. */
+int api_add_definitions(json_t *args, const char *defs);
 
 /* Queues ROUTE's statement on TXN: 0, API_TOO_LARGE when the arguments
  * as JSON are over API_ARGS_MAX bytes, or -1 (out of memory, the pool

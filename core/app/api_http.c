@@ -552,8 +552,9 @@ static void api_called(struct api_call *c)
 
 static void api_run(struct api_req *ar)
 {
-	if (ar->route->before || ar->route->after || (ar->route->flags & API_EVENTS)) {
-		/* Its events fire in the tenant's Lua, as when a page calls it. */
+	if (ar->route->before || ar->route->after || (ar->route->flags & (API_EVENTS | API_DEFS))) {
+		/* Its events fire in the tenant's Lua, as when a page calls it;
+		 * the definitions its Lua declared are there too. */
 		struct tenant t = {.id = ar->tenant_id, .slug = ar->slug, .name = ar->name,
 				   .bundle_version = ar->bundle_version};
 		runtime_api(ar->app->rt, ar->req, &t, ar->txn, &ar->who, ar->route->method, ar->path, ar->args, api_lua_done, ar);

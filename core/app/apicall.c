@@ -61,6 +61,8 @@ void api_call_start(struct api_call *c)
 	c->status = 0;
 	int rc = api_prepare(r, r->method, &c->who, c->args, scratch);
 	OPENSSL_cleanse(scratch, sizeof(scratch));
+	if (rc == 0 && (f & API_DEFS))
+		rc = api_add_definitions(c->args, c->definitions);
 	if (rc != 0) {
 		call_fail(c, 503, "the arguments could not be prepared (out of memory)");
 		return;

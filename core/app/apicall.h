@@ -34,6 +34,7 @@ struct api_call {
 	int64_t tenant_id;
 	struct api_principal who;
 	json_t *args;                   /* the arguments as the client gave them; the call's from then on */
+	const char *definitions;        /* API_DEFS: the tenant's declared definitions (JSON), or NULL */
 	void (*done)(struct api_call *c);
 	void *arg;
 	/* out, when DONE runs */

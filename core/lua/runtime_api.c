@@ -252,12 +252,15 @@ static void rq_api_send(struct rt_req *rq)
 			return;
 		}
 		*c = (struct api_call){.route = r, .req = rq->req, .txn = rq->txn, .tenant_id = rq->tenant_id, .who = who,
-				       .args = args, .done = rq_api_called, .arg = rq};
+				       .args = args, .definitions = rq->ts ? rq->ts->defs : NULL,
+				       .done = rq_api_called, .arg = rq};
 		st->call = c;
 		api_call_start(c);
 		return;
 	}
 	int rc = api_prepare(r, r->method, &who, args, st->secret);
+	if (rc == 0 && (r->flags & API_DEFS))
+		rc = api_add_definitions(args, rq->ts ? rq->ts->defs : NULL);
 	if (rc != 0) {
 		json_decref(args);
 		rq_fail(rq, 503, "api: the arguments could not be prepared (out of memory or randomness)");
@@ -443,7 +446,7 @@ int core_api_batch(lua_State *L)
 				  : !r ? "no such operation"
 				  : !json_is_object(args) ? "the arguments must be a table of named fields"
 				  : (r->flags & API_PLATFORM) && !platform ? "an operation of the platform's own plugins"
-				  : (r->flags & (API_STEPS | API_SECRET)) || r->before || r->after
+				  : (r->flags & (API_STEPS | API_SECRET | API_DEFS)) || r->before || r->after
 					  ? "an operation with events or secrets: call it alone"
 					  : NULL;
 		if (bad) {

@@ -116,6 +116,8 @@ LANGUAGE plpgsql AS $$
 DECLARE
     f jsonb;
     x bigint;
+    wf record;
+    first text;
 BEGIN
     IF viewer IS NULL THEN
         RETURN api.unauthorized();
@@ -123,7 +125,8 @@ BEGIN
     IF NOT (api.has_role(roles, 'admin') OR api.has_role(roles, 'facilitator')) THEN
         RETURN api.forbidden('Only facilitators and administrators open tables.');
     END IF;
-    f := api.table_fields(a, true);
+    SELECT * INTO wf FROM api.workflow_chosen(a);      -- workflows.sql
+    f := api.table_fields(a, true) || wf.fields;
     IF f <> '{}'::jsonb THEN
         RETURN api.invalid(f);
     END IF;
@@ -132,6 +135,11 @@ BEGIN
             coalesce(a ->> '_description_html', ''), a ->> 'visibility', viewer)
     RETURNING id INTO x;
     INSERT INTO table_members (tenant_id, table_id, account_id, role) VALUES (t, x, viewer, 'facilitator');
+    IF wf.wf IS NOT NULL THEN
+        first := api.workflow_start(t, x, viewer, wf.wf);
+        RETURN api.event(api.ok(api.table_json(t, viewer, roles, x), 201), 'step.entered',
+                         api.step_event_data(t, x, first, viewer, NULL));
+    END IF;
     RETURN api.ok(api.table_json(t, viewer, roles, x), 201);
 END $$;
 

@@ -149,3 +149,34 @@ BEGIN
     ts := api.table_standing(t, viewer, roles, x.id, x.visibility);
     gs := CASE WHEN g.id IS NOT NULL THEN api.group_standing(t, viewer, ts, g.id, g.visibility) END;
 END $$;
+
+-- ---------------------------------------------------------------- workflows
+
+-- Whether a viewer of STANDING at a table reads what is visible to LEVEL,
+-- a step type's record kind's `visible` (docs/plugins.md): its
+-- 'facilitators', its 'client' (and facilitators), its 'people' (all its
+-- people), or its 'readers' (whoever reads the table). An unknown or
+-- missing level is the facilitators'.
+CREATE OR REPLACE FUNCTION api.level_visible(standing text, level text) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT standing IS NOT NULL AND CASE coalesce(level, 'facilitators')
+        WHEN 'readers' THEN true
+        WHEN 'people' THEN standing IN ('facilitator', 'client', 'member')
+        WHEN 'client' THEN standing IN ('facilitator', 'client')
+        ELSE standing = 'facilitator' END
+$$;
+
+-- The record kinds of a step (its snapshot's {kind: {visible, fields}})
+-- that a viewer of STANDING reads.
+CREATE OR REPLACE FUNCTION api.visible_kinds(standing text, kinds jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(jsonb_object_agg(k.key, k.value) FILTER (WHERE api.level_visible(standing, k.value ->> 'visible')),
+                    '{}'::jsonb)
+      FROM jsonb_each(CASE WHEN jsonb_typeof(kinds) = 'object' THEN kinds ELSE '{}'::jsonb END) k
+$$;
+
+-- Who reads a table's step history: its facilitators and its client.
+CREATE OR REPLACE FUNCTION api.history_readers() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT ARRAY['facilitator', 'client']
+$$;
