@@ -291,8 +291,9 @@ BEGIN
     RETURN api.ok(api.record_json(t, rid), 201);
 END $$;
 
--- PATCH /records/{id} {fields, version}: the fields given replace those
--- of the record (null removes one); the whole is checked again. With
+-- PATCH /records/{id} {fields, remove, version}: the fields given replace
+-- those of the record, the names in REMOVE go (a page's call passes
+-- through Lua, which has no null); the whole is checked again. With
 -- VERSION, only that version is replaced (409 otherwise).
 CREATE OR REPLACE FUNCTION api.record_update(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -322,7 +323,12 @@ BEGIN
     IF a ? 'version' AND (a ->> 'version')::int <> v THEN
         RETURN api.error(409, 'conflict', format('The record is at version %s now.', v));
     END IF;
-    merged := (it.r).fields || (a -> 'fields');
+    IF a ? 'remove' AND (jsonb_typeof(a -> 'remove') <> 'array'
+                         OR EXISTS (SELECT 1 FROM jsonb_array_elements(a -> 'remove') e WHERE jsonb_typeof(e) <> 'string')) THEN
+        RETURN api.bad_fields(api.field('remove', 'type', 'Must be a list of field names.'));
+    END IF;
+    merged := ((it.r).fields || (a -> 'fields'))
+              - ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(a -> 'remove', '[]'::jsonb)) e);
     f := api.record_problems(t, (it.r).table_id, coalesce(it.decl -> 'fields', '{}'::jsonb), merged);
     IF f <> '{}'::jsonb THEN
         RETURN api.bad_fields(f);
