@@ -1,0 +1,127 @@
+"""The visibility contract of workflows (sql/code/visibility.sql), in the
+style of test_visibility.py: every read of a table's steps, history and
+records x every viewer x a public and a closed table -> the expected
+status. Record kinds are declared visible to the facilitators, the
+client, the table's people or its readers; what a viewer may not read
+answers 404, and a list leaves it out."""
+import pytest
+
+from api_client import Api
+from bundle_util import deployed, write_bundle
+from harness import aantafel, wait_for
+from test_signin import SMALL
+from world import make_user, token_for
+
+HOST, SLUG = "zicht.wf.test", "wf-zicht"
+VIEWERS = ("guest", "resident", "member", "client", "fac", "admin")
+
+BUNDLE = {
+    "tenant.lua": 'return { workflow = "w", plugins = { stap = {} } }',
+    "plugins/stap.lua": """
+plugin.step_type{ id = "s", name = "wf.s", records = {
+	f = { visible = "facilitators", fields = { t = { type = "text" } } },
+	c = { visible = "client", fields = { t = { type = "text" } } },
+	p = { visible = "people", fields = { t = { type = "text" } } },
+	r = { visible = "readers", fields = { t = { type = "text" } } },
+} }
+plugin.workflow{ id = "w", name = "wf.w", steps = { "s" } }
+""",
+    "translations/nl.lua": 'return { ["wf.s"] = "Stap", ["wf.w"] = "Werk" }',
+    "translations/en.lua": 'return { ["wf.s"] = "Step", ["wf.w"] = "Work" }',
+}
+
+
+def expect(**by):
+    """Statuses in VIEWERS order from groups of letters: G guest, R resident
+    (signed in, not at the table), M member, C client, F facilitator, A admin."""
+    letters = dict(zip("GRMCFA", VIEWERS))
+    codes = {"ok": 200, "created": 201, "unauth": 401, "forbidden": 403, "missing": 404}
+    out = {letters[ch]: codes[k] for k, who in by.items() for ch in who}
+    assert set(out) == set(VIEWERS), by
+    return out
+
+
+READS = [
+    ("steps", "/tables/{T}/steps", {"P": expect(ok="GRMCFA"), "C": expect(ok="MCFA", missing="GR")}),
+    ("history", "/tables/{T}/history", {"P": expect(ok="CFA", unauth="G", forbidden="RM"),
+                                        "C": expect(ok="CFA", forbidden="M", missing="GR")}),
+    ("records list", "/tables/{T}/records", {"P": expect(ok="GRMCFA"), "C": expect(ok="MCFA", missing="GR")}),
+    ("facilitators' record", "/records/{f}", {"P": expect(ok="FA", missing="GRMC"), "C": expect(ok="FA", missing="GRMC")}),
+    ("client's record", "/records/{c}", {"P": expect(ok="CFA", missing="GRM"), "C": expect(ok="CFA", missing="GRM")}),
+    ("people's record", "/records/{p}", {"P": expect(ok="MCFA", missing="GR"), "C": expect(ok="MCFA", missing="GR")}),
+    ("readers' record", "/records/{r}", {"P": expect(ok="GRMCFA"), "C": expect(ok="MCFA", missing="GR")}),
+    ("readers' record versions", "/records/{r}/versions", {"P": expect(ok="GRMCFA"), "C": expect(ok="MCFA", missing="GR")}),
+    ("facilitators' record versions", "/records/{f}/versions", {"P": expect(ok="FA", missing="GRMC"),
+                                                                 "C": expect(ok="FA", missing="GRMC")}),
+]
+
+# Which kinds each viewer finds in the list.
+LISTED = {"guest": "r", "resident": "r", "member": "pr", "client": "cpr", "fac": "cfpr", "admin": "cfpr"}
+
+
+@pytest.fixture(scope="module")
+def w(pg, make_daemon_module, tmp_path_factory):
+    aantafel("tenant", "create", SLUG, "--name", "Gemeente Zicht", "--host", HOST, env=pg.daemon_env())
+    deployed(pg, SLUG, write_bundle(tmp_path_factory.mktemp("zicht"), BUNDLE))
+    d = make_daemon_module({"workers": "2"}, {**pg.daemon_env(), **SMALL})
+    people = {"resident": ("r@zicht.test", "member", "Rik"), "member": ("m@zicht.test", "member", "Mia"),
+              "client": ("c@zicht.test", "member", "Cor"), "fac": ("f@zicht.test", "facilitator", "Fem"),
+              "admin": ("a@zicht.test", "admin", "Ada")}
+    for email, role, name in people.values():
+        make_user(pg, SLUG, email, role, name)
+    wait_for(lambda: d.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
+    api = {"guest": Api(d, HOST)}
+    ids = {}
+    for who, (email, _, _) in people.items():
+        api[who] = Api(d, HOST, token=token_for(d, HOST, email)[0])
+        ids[who] = api[who].get("/me")[2]["id"]
+    fac = api["fac"]
+    places = {}
+    for t, visibility in (("P", "public"), ("C", "closed")):
+        st, _, x = fac.post("/tables", {"title": "Tafel " + t, "question": "Wat?", "visibility": visibility})
+        assert st == 201, x
+        for who, role in (("member", "member"), ("client", "client")):
+            assert fac.put(f"/tables/{x['id']}/people/{ids[who]}", {"role": role})[0] == 200
+        rec = {}
+        for kind in "fcpr":
+            st, _, r = fac.post(f"/tables/{x['id']}/records", {"step": "s", "kind": kind, "fields": {"t": "geheim " + kind}})
+            assert st == 201, r
+            rec[kind] = r["id"]
+        places[t] = {"T": x["id"], **rec}
+    return api, places
+
+
+@pytest.mark.parametrize("what,path,by_place", READS, ids=[r[0] for r in READS])
+def test_reads(w, what, path, by_place):
+    api, places = w
+    for place, statuses in by_place.items():
+        url = path.format(**places[place])
+        got = {who: api[who].get(url)[0] for who in VIEWERS}
+        assert got == statuses, (what, place)
+
+
+def test_lists_leave_out_what_a_viewer_may_not_read(w):
+    api, places = w
+    for place in ("P", "C"):
+        for who, kinds in LISTED.items():
+            st, _, body = api[who].get(f"/tables/{places[place]['T']}/records")
+            if st == 404:
+                assert place == "C" and who in ("guest", "resident")
+                continue
+            assert "".join(sorted(r["kind"] for r in body["items"])) == kinds, (place, who)
+            # The steps' record kinds are those the viewer reads, too.
+            st, _, s = api[who].get(f"/tables/{places[place]['T']}/steps")
+            assert "".join(sorted(s["steps"][0]["records"])) == kinds, (place, who)
+
+
+def test_only_facilitators_write_records_and_steps(w):
+    api, places = w
+    for place, writes in (("P", expect(created="FA", unauth="G", forbidden="RMC")),
+                          ("C", expect(created="FA", forbidden="MC", missing="GR"))):
+        t = places[place]["T"]
+        got = {who: api[who].post(f"/tables/{t}/records", {"step": "s", "kind": "r", "fields": {"t": who}})[0]
+               for who in VIEWERS}
+        assert got == writes, place
+        for rid in (places[place]["r"],):
+            got = {who: api[who].patch(f"/records/{rid}", {"fields": {"t": "x"}})[0] for who in VIEWERS}
+            assert got == {**writes, "fac": 200, "admin": 200}, place
