@@ -2,7 +2,8 @@
 -- document: the account, roles, the addresses it has had or asked for,
 -- sessions, API tokens, the mails to each of its addresses that are this
 -- account's, the tables and groups they belong to, what they wrote (with
--- earlier versions), their requests to join and their reports. The site's
+-- earlier versions), their requests to join and their reports, the
+-- versions of workflow records they saved and the step changes they made. The site's
 -- download (/account/gegevens) and GET /api/v1/me/export give the same.
 CREATE OR REPLACE FUNCTION api.account_export(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -56,7 +57,19 @@ BEGIN
              WHERE q.tenant_id = t AND q.account_id = x.id), '[]'),
         'reports', coalesce((SELECT jsonb_agg(jsonb_build_object('contribution_id', p.contribution_id,
                 'reason', p.reason, 'status', p.status, 'created_at', p.created_at) ORDER BY p.id) FROM reports p
-             WHERE p.tenant_id = t AND p.reporter_id = x.id), '[]'))
+             WHERE p.tenant_id = t AND p.reporter_id = x.id), '[]'),
+        -- A workflow's records (workflows.sql) whose versions they saved,
+        -- and the step changes they made with their reasons.
+        'records', coalesce((SELECT jsonb_agg(jsonb_build_object('id', r.id, 'table_id', r.table_id,
+                'step_id', r.step_id, 'kind', r.kind,
+                'versions', (SELECT jsonb_agg(jsonb_build_object('version', v.version, 'fields', v.fields,
+                    'saved_at', v.saved_at) ORDER BY v.version) FROM record_versions v
+                     WHERE v.tenant_id = t AND v.record_id = r.id AND v.saved_by = x.id)) ORDER BY r.id)
+             FROM records r WHERE r.tenant_id = t AND EXISTS (SELECT 1 FROM record_versions v
+                 WHERE v.tenant_id = t AND v.record_id = r.id AND v.saved_by = x.id)), '[]'),
+        'step_changes', coalesce((SELECT jsonb_agg(jsonb_build_object('table_id', h.table_id, 'step_id', h.step_id,
+                'action', h.action, 'reason', h.reason, 'at', h.at) ORDER BY h.id) FROM step_history h
+             WHERE h.tenant_id = t AND h.account_id = x.id), '[]'))
       INTO doc FROM accounts x WHERE x.tenant_id = t AND x.id = viewer AND x.deleted_at IS NULL;
     IF doc IS NULL THEN
         RETURN api.unauthorized();

@@ -220,6 +220,13 @@ def test_a_table_from_first_step_to_last_with_the_guard(cast):
     # Versions are kept.
     st, _, v = fac.get(f"/records/{q['id']}/versions")
     assert st == 200 and [x["fields"]["status"] for x in v["items"]] == ["accepted", "sent"], v
+    # The facilitator's export holds the versions they saved and their step changes.
+    st, _, doc = fac.get("/me/export")
+    assert st == 200, doc
+    [mine] = [r for r in doc["records"] if r["id"] == q["id"]]
+    assert [x["fields"].get("status") for x in mine["versions"]] == ["sent", "accepted"]
+    assert {(c["step_id"], c["action"]) for c in doc["step_changes"] if c["table_id"] == tid} >= {
+        ("intake", "completed"), ("gesprek", "completed")}
 
 
 def test_only_facilitators_change_steps(cast):
