@@ -564,9 +564,12 @@ local function call_api(method, path, args, platform, own, text)
 		local ok, reason
 		if before == "step.before_complete" then
 			-- The step type's own guard first: may this step complete?
-			local step, ty = step_of(call_api, info.id, info.step)
+			-- Only for the table's facilitators: anyone else gets the
+			-- operation's own refusal, never a guard's reason.
+			local status, x = call_api("GET", "/tables/" .. tostring(info.id), nil, true)
+			local step, ty
+			if status == 200 and x.my_role == "facilitator" then step, ty = step_of(call_api, info.id, info.step) end
 			if step and step.state == "active" and ty and ty.guard then
-				local _, x = call_api("GET", "/tables/" .. tostring(info.id), nil, true)
 				ok, reason = ty.guard(x, step)
 			end
 		end

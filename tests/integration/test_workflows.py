@@ -235,6 +235,10 @@ def test_only_facilitators_change_steps(cast):
         st, _, body = cast.api[who].post(f"/tables/{tid}/steps/intake/skip", {"reason": "waarom niet"})
         assert st == status, (who, body)
     assert cast.api["fac"].post(f"/tables/{tid}/steps/nergens/skip", {"reason": "x"})[0] == 404
+    # The guard would refuse (no accepted quote), but only a facilitator hears its reason.
+    for who, status in (("client", 403), ("member", 403), ("resident", 404), ("guest", 404), ("fac", 409)):
+        st, _, body = cast.api[who].post(f"/tables/{tid}/steps/intake/complete")
+        assert st == status, (who, body)
 
 
 def test_skip_and_reopen_need_a_reason(cast):
