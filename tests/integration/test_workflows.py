@@ -354,3 +354,28 @@ def test_a_guard_that_raises_or_loops_fails_only_its_own_request(cast):
     assert steps(fac, loop)["gesprek"] == "active"
     st, _, body = fac.post(f"/tables/{fine}/steps/gesprek/complete")
     assert st == 200, body
+
+
+def test_an_erased_account_leaves_records_without_its_personal_data(cast):
+    from world import PASSWORD
+    make_user(cast.pg, SLUG, "weg@wf.test", "facilitator", "Wim Weg")
+    gone = Api(cast.d, HOST, token=token_for(cast.d, HOST, "weg@wf.test")[0])
+    st, _, t = gone.post("/tables", {"title": "Weg", "question": "Wat?", "visibility": "closed", "workflow": "proef"})
+    assert st == 201, t
+    first = steps(gone, t["id"])
+    step = [k for k, v in first.items() if v == "active"][0]
+    kind = "note" if step == "gesprek" else "player"
+    fields = {"body": "door Wim"} if kind == "note" else {"name": "door Wim"}
+    st, _, r = gone.post(f"/tables/{t['id']}/records", {"step": step, "kind": kind, "fields": fields})
+    assert st == 201, r
+    st, _, body = gone.delete("/me", body={"current": PASSWORD})
+    assert st == 200, body
+    # The table stays with an admin; its record names a former participant.
+    make_user(cast.pg, SLUG, "beheer@wf.test", "admin", "Bea Beheer")
+    admin = Api(cast.d, HOST, token=token_for(cast.d, HOST, "beheer@wf.test")[0])
+    st, _, rec = admin.get(f"/records/{r['id']}")
+    assert st == 200, rec
+    assert rec["created_by"]["name"] == "voormalig deelnemer" and rec["updated_by"]["name"] == "voormalig deelnemer"
+    st, _, h = admin.get(f"/tables/{t['id']}/history")
+    assert all(x["by"]["name"] == "voormalig deelnemer" for x in h["items"]), h
+    assert "Wim" not in json.dumps(h) and "weg@wf.test" not in json.dumps(rec)
