@@ -329,6 +329,7 @@ local FIELD_TYPES = {
 	int = true, cents = true, bool = true, person = true, ref = true,
 }
 local VISIBILITY = { facilitators = true, client = true, people = true, readers = true }
+local WRITERS = { facilitators = true, client = true }
 local MAX_ID = 64
 
 local function good_id(v) return type(v) == "string" and #v <= MAX_ID and v:match(ID) ~= nil end
@@ -415,7 +416,7 @@ local function check_step_type(def, where)
 			local rwhat = what .. " record '" .. kind .. "'"
 			if type(r) ~= "table" then return nil, rwhat .. " must be a table { fields = ..., visible = ... }" end
 			for k in pairs(r) do
-				if k ~= "fields" and k ~= "visible" then
+				if k ~= "fields" and k ~= "visible" and k ~= "write" then
 					return nil, rwhat .. ": unknown key " .. core.describe(k)
 				end
 			end
@@ -424,9 +425,18 @@ local function check_step_type(def, where)
 				return nil, rwhat .. ": visible must be facilitators, client, people or readers, not "
 					.. core.describe(visible)
 			end
+			-- Who writes it: the facilitators, or also the client, who
+			-- must then read it too (sql/code/records.sql, api.may_write).
+			local write = r.write == nil and "facilitators" or r.write
+			if not WRITERS[write] then
+				return nil, rwhat .. ": write must be facilitators or client, not " .. core.describe(write)
+			end
+			if write == "client" and visible == "facilitators" then
+				return nil, rwhat .. ": the client writes it but may not read it (visible = \"facilitators\")"
+			end
 			local fields, err = check_fields(r.fields, rwhat)
 			if not fields then return nil, err end
-			records[kind] = { visible = visible, fields = fields }
+			records[kind] = { visible = visible, write = write, fields = fields }
 		end
 	end
 	return { id = def.id, name = def.name, records = records, guard = def.guard, on_enter = def.on_enter,
@@ -561,6 +571,9 @@ local function call_api(method, path, args, platform, own, text)
 		local info = {}
 		for k, v in pairs(args or {}) do info[k] = v end
 		for k, v in pairs(params) do info[k] = v end
+		-- Which operation asks (a new record is POST, a change PATCH):
+		-- the caller's arguments cannot say otherwise.
+		info.method = method
 		local ok, reason
 		if before == "step.before_complete" then
 			-- The step type's own guard first: may this step complete?

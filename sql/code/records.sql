@@ -4,8 +4,9 @@
 -- choices, max}}}}), its fields checked here against that declaration, and
 -- every version kept (record_versions). A record is read by whoever the
 -- kind's `visible` admits (visibility.sql, api.level_visible) and written
--- by the table's facilitators; the tenant's Lua may refuse a save on the
--- route's event record.before_save.
+-- by the table's facilitators, or also by its client when the kind says
+-- `write = "client"` (api.may_write); the tenant's Lua may refuse a save
+-- on the route's event record.before_save.
 
 -- ---------------------------------------------------------------- fields
 
@@ -180,6 +181,16 @@ END $$;
 
 -- ---------------------------------------------------------------- operations
 
+-- Whether a viewer of STANDING at the table writes records of kind DECL:
+-- the facilitators always, the client when the kind's `write` is
+-- 'client' and the client also reads it.
+CREATE OR REPLACE FUNCTION api.may_write(standing text, decl jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT standing = 'facilitator'
+        OR (standing = 'client' AND decl ->> 'write' = 'client' AND api.level_visible(standing, decl ->> 'visible'))
+$$;
+
+
 -- GET /tables/{id}/records?step=&kind=: the records the viewer may read,
 -- oldest first.
 CREATE OR REPLACE FUNCTION api.records_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
@@ -248,7 +259,8 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- POST /tables/{id}/records {step, kind, fields}: by the table's
--- facilitators, of a kind the step declares.
+-- facilitators, of a kind the step declares; by its client, of a kind
+-- the client writes (any other step or kind is refused to them alike).
 CREATE OR REPLACE FUNCTION api.record_create(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -260,10 +272,17 @@ DECLARE
     rid bigint;
     at timestamptz := statement_timestamp();
 BEGIN
-    SELECT * INTO it FROM api.find_table(t, viewer, roles, a, ARRAY['facilitator'],
+    SELECT * INTO it FROM api.find_table(t, viewer, roles, a, ARRAY['facilitator', 'client'],
                                          'Only the table''s facilitators keep its records.');
     IF it.refused IS NOT NULL THEN
         RETURN it.refused;
+    END IF;
+    IF it.standing <> 'facilitator' THEN
+        SELECT s.records -> (a ->> 'kind') INTO decl FROM table_steps s
+         WHERE s.tenant_id = t AND s.table_id = (it.x).id AND s.step_id = a ->> 'step';
+        IF decl IS NULL OR NOT api.may_write(it.standing, decl) THEN
+            RETURN api.forbidden('The table''s client writes only the records the client may write.');
+        END IF;
     END IF;
     IF jsonb_typeof(a -> 'step') IS DISTINCT FROM 'string' THEN
         RETURN api.bad_fields(api.field('step', 'required', 'The step this record belongs to.'));
@@ -305,10 +324,13 @@ DECLARE
     v int;
     at timestamptz := statement_timestamp();
 BEGIN
-    SELECT * INTO it FROM api.find_record(t, viewer, roles, a, ARRAY['facilitator'],
+    SELECT * INTO it FROM api.find_record(t, viewer, roles, a, ARRAY['facilitator', 'client'],
                                           'Only the table''s facilitators keep its records.');
     IF it.refused IS NOT NULL THEN
         RETURN it.refused;
+    END IF;
+    IF NOT coalesce(api.may_write(it.standing, it.decl), false) THEN
+        RETURN api.forbidden('The table''s client writes only the records the client may write.');
     END IF;
     IF it.decl IS NULL THEN
         RETURN api.error(409, 'kind_gone', 'The table''s workflow no longer declares this kind of record.');

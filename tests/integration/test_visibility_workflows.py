@@ -3,7 +3,8 @@ style of test_visibility.py: every read of a table's steps, history and
 records x every viewer x a public and a closed table -> the expected
 status. Record kinds are declared visible to the facilitators, the
 client, the table's people or its readers; what a viewer may not read
-answers 404, and a list leaves it out."""
+answers 404, and a list leaves it out. Records are written by the
+facilitators, and also by the client where the kind says write = "client"."""
 import pytest
 
 from api_client import Api
@@ -24,7 +25,12 @@ plugin.step_type{ id = "s", name = "wf.s", records = {
 	p = { visible = "people", fields = { t = { type = "text" } } },
 	r = { visible = "readers", fields = { t = { type = "text" } } },
 } }
-plugin.workflow{ id = "w", name = "wf.w", steps = { "s" } }
+plugin.step_type{ id = "s2", name = "wf.s", records = {
+	w = { visible = "client", write = "client", fields = { t = { type = "text" } } },
+	x = { visible = "client", fields = { t = { type = "text" } } },
+	y = { visible = "readers", write = "client", fields = { t = { type = "text" } } },
+} }
+plugin.workflow{ id = "w", name = "wf.w", steps = { "s", { id = "t", type = "s2" } } }
 """,
     "translations/nl.lua": 'return { ["wf.s"] = "Stap", ["wf.w"] = "Werk" }',
     "translations/en.lua": 'return { ["wf.s"] = "Step", ["wf.w"] = "Work" }',
@@ -125,3 +131,42 @@ def test_only_facilitators_write_records_and_steps(w):
         for rid in (places[place]["r"],):
             got = {who: api[who].patch(f"/records/{rid}", {"fields": {"t": "x"}})[0] for who in VIEWERS}
             assert got == {**writes, "fac": 200, "admin": 200}, place
+
+
+def test_the_client_writes_the_kinds_declared_for_the_client(w):
+    api, places = w
+    fac = api["fac"]
+    client_ok = {"P": expect(created="CFA", unauth="G", forbidden="RM"),
+                 "C": expect(created="CFA", forbidden="M", missing="GR")}
+    fac_only = {"P": expect(created="FA", unauth="G", forbidden="RMC"),
+                "C": expect(created="FA", forbidden="MC", missing="GR")}
+    for place in ("P", "C"):
+        t = places[place]["T"]
+        for kind, writes in (("w", client_ok[place]), ("y", client_ok[place]), ("x", fac_only[place])):
+            got = {who: api[who].post(f"/tables/{t}/records", {"step": "t", "kind": kind, "fields": {"t": who}})[0]
+                   for who in VIEWERS}
+            assert got == writes, (place, kind)
+        # A kind or step that does not exist is refused to the client
+        # like one the client may not write: nothing about it is told.
+        for step, kind in (("t", "nope"), ("nope", "w"), ("s", "c")):
+            st, _, body = api["client"].post(f"/tables/{t}/records", {"step": step, "kind": kind, "fields": {}})
+            assert st == 403 and body["error"]["code"] == "forbidden", (place, step, kind, body)
+        ids = {}
+        for kind in "wxy":
+            st, _, r = fac.post(f"/tables/{t}/records", {"step": "t", "kind": kind, "fields": {"t": "f"}})
+            assert st == 201, r
+            ids[kind] = r["id"]
+        # Changes: the client's own kinds (w read by the client, y by the
+        # table's readers) and one only the facilitators write (x).
+        got = {who: api[who].patch(f"/records/{ids['w']}", {"fields": {"t": who}})[0] for who in VIEWERS}
+        assert got == expect(ok="CFA", missing="GRM"), (place, "w")
+        got = {who: api[who].patch(f"/records/{ids['y']}", {"fields": {"t": who}})[0] for who in VIEWERS}
+        assert got == (expect(ok="CFA", unauth="G", forbidden="RM") if place == "P"
+                       else expect(ok="CFA", forbidden="M", missing="GR")), (place, "y")
+        got = {who: api[who].patch(f"/records/{ids['x']}", {"fields": {"t": who}})[0] for who in VIEWERS}
+        assert got == expect(ok="FA", forbidden="C", missing="GRM"), (place, "x")
+        # Every version keeps who saved it and when, the client's too.
+        st, _, v = fac.get(f"/records/{ids['w']}/versions")
+        assert st == 200, v
+        assert [i["saved_by"]["name"] for i in v["items"]] == ["Ada", "Fem", "Cor", "Fem"], v
+        assert all(i["saved_at"] for i in v["items"])

@@ -182,7 +182,7 @@ int main(void)
 	{
 		const char *ok_plugin =
 			"plugin.step_type{ id = 'intake', name = 'wf.intake',\n"
-			"  records = { quote = { visible = 'client', fields = {\n"
+			"  records = { quote = { visible = 'client', write = 'client', fields = {\n"
 			"    amount = { type = 'cents', required = true },\n"
 			"    status = { type = 'choice', choices = { 'draft', 'sent', 'accepted' } } } } },\n"
 			"  guard = function(t, s) return false, 'Nog niet' end }\n"
@@ -236,6 +236,19 @@ int main(void)
 			     NULL, NULL),
 		       "plugins/mine.lua:1: step type 'intake' record 'quote': visible must be facilitators, client, people or "
 		       "readers, not 'everyone'");
+	expect_problem("bad writers",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "plugin.step_type{ id = 'intake', name = 'wf.intake',\n"
+			     "  records = { quote = { visible = 'client', write = 'people', fields = { a = { type = 'int' } } } } }\n",
+			     NULL, NULL),
+		       "plugins/mine.lua:1: step type 'intake' record 'quote': write must be facilitators or client, not "
+		       "'people'");
+	expect_problem("the client writes what it may not read",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "\nplugin.step_type{ id = 'intake', name = 'wf.intake',\n"
+			     "  records = { quote = { write = 'client', fields = { a = { type = 'int' } } } } }\n",
+			     NULL, NULL),
+		       "plugins/mine.lua:2: step type 'intake' record 'quote': the client writes it but may not read it");
 	expect_problem("choice without choices",
 		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
 			     "plugin.step_type{ id = 'i', name = 'wf.i',\n"
