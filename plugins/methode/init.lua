@@ -1,0 +1,257 @@
+-- The method (DESIGN.md, "The process the software carries"): its seven
+-- step types, the records each keeps, the guards that say when a step may
+-- complete, and two workflows, `volledig` (all seven) and `kort` (for a
+-- citizens' initiative). Built on the workflow engine only: the core
+-- checks the records' fields and who reads and writes them; this file
+-- adds what the method means (an accepted quote, an approved run-sheet).
+-- A municipality names it in tenant.lua: plugins = { methode = { ... } }.
+
+-- Options: how strict the guards are (docs/plugins.md, "The methode plugin").
+local question_prefix = plugin.option("question_prefix", "boolean", true)
+local min_interviews = plugin.option("min_interviews", "integer", 2, { min = 0, max = 50 })
+local seldom_heard = plugin.option("seldom_heard", "boolean", true)
+local client_decides = plugin.option("client_decides", "boolean", true)
+
+local PREFIX = "Wat is ervoor nodig zodat"
+local MAX_PAGES = 20   -- 2,000 records of one kind: far more than a table keeps
+
+---------------------------------------------------------------- reading
+
+-- Every record of KIND in the table's step STEP_ID (nil: any step) that
+-- the person asking reads, oldest first.
+local function records(table_id, step_id, kind)
+	local out, cursor = {}, nil
+	for _ = 1, MAX_PAGES do
+		local status, page = plugin.api.get("/tables/" .. table_id .. "/records",
+			{ step = step_id, kind = kind, limit = 100, cursor = cursor })
+		if status ~= 200 then break end
+		for _, r in ipairs(page.items) do out[#out + 1] = r end
+		cursor = page.next_cursor
+		if type(cursor) ~= "string" then break end
+	end
+	return out
+end
+
+-- The newest of RECORDS (by id), or nil.
+local function newest(list)
+	local best
+	for _, r in ipairs(list) do
+		if not best or r.id > best.id then best = r end
+	end
+	return best
+end
+
+local function refuse(key, vars) return false, plugin.t("methode.refuse." .. key, vars) end
+
+---------------------------------------------------------------- step types
+
+-- 1. Intake: the central question is sharpened (it is the table's own
+-- question), the players are mapped, duration and cost agreed; work
+-- starts once the client has accepted the quote.
+plugin.step_type{
+	id = "intake", name = "methode.intake",
+	records = {
+		player = { visible = "client", fields = {
+			name = { type = "text", required = true, max = 200 },
+			organisation = { type = "text", max = 200 },
+			role = { type = "text", max = 200 },
+			central = { type = "bool" },          -- central according to others
+			seldom_heard = { type = "bool" },
+			contact = { type = "text", max = 500 },
+			consent = { type = "bool" },          -- agreed to be contacted
+		} },
+		agreement = { visible = "client", fields = {
+			duration = { type = "text", required = true, max = 500 },
+			cost = { type = "cents" },
+			note = { type = "markdown", max = 5000 },
+		} },
+		quote = { visible = "client", write = "client", fields = {
+			amount = { type = "cents", required = true },
+			description = { type = "markdown", max = 10000 },
+			status = { type = "choice", required = true, choices = { "draft", "sent", "accepted", "declined" } },
+		} },
+	},
+	guard = function(tbl, step)
+		if question_prefix and (type(tbl.question) ~= "string" or tbl.question:sub(1, #PREFIX) ~= PREFIX) then
+			return refuse("question", { prefix = PREFIX })
+		end
+		for _, q in ipairs(records(tbl.id, step.id, "quote")) do
+			if q.fields.status == "accepted" then return nil end
+		end
+		return refuse("quote")
+	end,
+}
+
+-- 2. Interviews with players: those others call central and those seldom
+-- heard; each tests the central question.
+plugin.step_type{
+	id = "interviews", name = "methode.interviews",
+	records = {
+		interview = { visible = "facilitators", fields = {
+			player = { type = "ref", required = true },   -- a player of the intake
+			held_on = { type = "date" },
+			question = { type = "choice", choices = { "held", "reworded" } },
+			new_wording = { type = "text", max = 500 },
+			perspectives = { type = "text", max = 1000 },  -- tags, separated by commas
+			notes = { type = "markdown", max = 20000 },
+		} },
+	},
+	guard = function(tbl, step)
+		local list = records(tbl.id, step.id, "interview")
+		if #list < min_interviews then
+			return refuse("interviews", { count = #list, min = min_interviews })
+		end
+		if seldom_heard then
+			for _, i in ipairs(list) do
+				local status, p = plugin.api.get("/records/" .. tostring(i.fields.player))
+				if status == 200 and p.kind == "player" and p.fields.seldom_heard == true then return nil end
+			end
+			return refuse("seldom_heard")
+		end
+	end,
+}
+
+-- 3. The run-sheet, agreed with the client: agenda items and the client's
+-- approvals; the newest approval must approve the items as they are now.
+plugin.step_type{
+	id = "draaiboek", name = "methode.draaiboek",
+	records = {
+		agenda_item = { visible = "client", fields = {
+			start = { type = "text", required = true, max = 20 },   -- e.g. 19:30
+			duration = { type = "int" },                             -- minutes
+			activity = { type = "text", required = true, max = 500 },
+			working_form = { type = "text", max = 200 },
+			who = { type = "text", max = 200 },
+		} },
+		approval = { visible = "client", write = "client", fields = {
+			decision = { type = "choice", required = true, choices = { "approved", "changes_requested" } },
+			note = { type = "markdown", max = 5000 },
+		} },
+	},
+	guard = function(tbl, step)
+		local items = records(tbl.id, step.id, "agenda_item")
+		if #items == 0 then return refuse("no_agenda") end
+		local last = newest(records(tbl.id, step.id, "approval"))
+		if not last or last.fields.decision ~= "approved" then return refuse("not_approved") end
+		-- Timestamps in the database's one ISO form compare as strings.
+		for _, item in ipairs(items) do
+			if item.updated_at > last.updated_at then return refuse("changed") end
+		end
+	end,
+}
+
+-- 4. and 5. The conversation and its outcome: the table's groups and
+-- conversation carry them; meetings and decisions come later.
+plugin.step_type{
+	id = "gesprek", name = "methode.gesprek",
+	records = {
+		note = { visible = "people", fields = {
+			body = { type = "markdown", required = true },
+			held_on = { type = "date" },
+		} },
+	},
+}
+
+plugin.step_type{
+	id = "opbrengst", name = "methode.opbrengst",
+	records = {
+		outcome = { visible = "readers", fields = {
+			decision = { type = "markdown", required = true },
+			minority = { type = "markdown" },     -- the minority's wisdom added to it
+		} },
+	},
+}
+
+-- 6. The report: advice for what comes next (for the client first), and
+-- the report the facilitator publishes for whoever reads the table.
+plugin.step_type{
+	id = "verslag", name = "methode.verslag",
+	records = {
+		advice = { visible = "client", fields = {
+			title = { type = "text", required = true, max = 300 },
+			body = { type = "markdown" },
+		} },
+		report = { visible = "readers", fields = {
+			summary = { type = "markdown", required = true },
+			published_on = { type = "date" },
+		} },
+	},
+	guard = function(tbl, step)
+		if #records(tbl.id, step.id, "report") == 0 then return refuse("no_report") end
+	end,
+}
+
+-- 7. The closing conversation with the client; completing it closes the
+-- table.
+plugin.step_type{
+	id = "evaluatie", name = "methode.evaluatie",
+	records = {
+		evaluation = { visible = "client", write = "client", fields = {
+			went_well = { type = "markdown" },
+			learned = { type = "markdown" },
+			follows = { type = "markdown" },
+		} },
+	},
+	guard = function(tbl, step)
+		if #records(tbl.id, step.id, "evaluation") == 0 then return refuse("no_evaluation") end
+	end,
+	on_complete = function(ev)
+		local status, body = plugin.api.patch("/tables/" .. ev.table_id, { status = "closed" })
+		if status ~= 200 then
+			error("closing table " .. tostring(ev.table_id) .. ": " .. tostring(status) .. " "
+				.. tostring(type(body) == "table" and body.error and body.error.message))
+		end
+	end,
+}
+
+plugin.workflow{ id = "volledig", name = "methode.volledig",
+	steps = { "intake", "interviews", "draaiboek", "gesprek", "opbrengst", "verslag", "evaluatie" } }
+plugin.workflow{ id = "kort", name = "methode.kort", steps = { "intake", "gesprek", "opbrengst", "verslag" } }
+
+---------------------------------------------------------------- the client's decisions
+
+-- The quote and the run-sheet's approval are the client's to decide: the
+-- client may only accept or decline a quote that was sent, and (unless
+-- client_decides is off) nobody else may accept, decline or approve.
+-- The core already limits who writes which kind; this says what they write.
+local DECISIONS = { quote = "intake", approval = "draaiboek" }
+
+plugin.hook("record.before_save", function(r)
+	local table_id, step_id, kind, current
+	if r.method == "POST" then                -- a new record: r.id is the table's
+		table_id, step_id, kind = r.id, r.step, r.kind
+	else
+		local status, rec = plugin.api.get("/records/" .. tostring(r.id))
+		if status ~= 200 then return nil end
+		table_id, step_id, kind, current = rec.table_id, rec.step_id, rec.kind, rec.fields
+	end
+	if type(kind) ~= "string" or not DECISIONS[kind] or type(r.fields) ~= "table"
+		or (r.remove ~= nil and type(r.remove) ~= "table") then
+		return nil                            -- not a decision, or the core refuses it
+	end
+	local status, tbl = plugin.api.get("/tables/" .. tostring(table_id))
+	if status ~= 200 or (tbl.my_role ~= "client" and tbl.my_role ~= "facilitator") then return nil end
+	local _, s = plugin.api.get("/tables/" .. tostring(table_id) .. "/steps")
+	local ty
+	for _, step in ipairs(type(s) == "table" and s.steps or {}) do
+		if step.id == step_id then ty = step.type end
+	end
+	if ty ~= DECISIONS[kind] then return nil end   -- another plugin's kind of the same name
+	local client = tbl.my_role == "client"
+	if kind == "approval" then
+		if client_decides and not client then return refuse("approval_by_client") end
+		return nil
+	end
+	local new = r.fields.status
+	if client then
+		local only_status = next(r.fields, next(r.fields)) == nil and r.fields.status ~= nil
+			and (r.remove == nil or next(r.remove) == nil)
+		if not current or current.status ~= "sent" or not only_status
+			or (new ~= "accepted" and new ~= "declined") then
+			return refuse("client_quote")
+		end
+	elseif client_decides and (new == "accepted" or new == "declined")
+		and (not current or current.status ~= new) then
+		return refuse("quote_by_client")
+	end
+end)
