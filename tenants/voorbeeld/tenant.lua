@@ -8,8 +8,12 @@ return {
 		text = "#102a27",
 		font = "'Fira Sans', system-ui, sans-serif",
 	},
+	-- New tables take the short workflow of a citizens' initiative; the
+	-- full method (volledig) can be chosen when a table is opened.
+	workflow = "kort",
 	plugins = {
 		site = { activity = 3 },
+		methode = { min_interviews = 1, seldom_heard = true },
 		banner = { text = "Doe mee met de tafel over het nieuwe dorpshuis!" },
 	},
 }
