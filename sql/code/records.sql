@@ -147,8 +147,8 @@ BEGIN
     RETURN (SELECT api.record_object(r.id, r.table_id, r.step_id, r.kind, r.fields, r.version, r.created_by,
                                      c.display_name, r.created_at, r.updated_by, u.display_name, r.updated_at)
               FROM records r
-              JOIN accounts c ON c.tenant_id = r.tenant_id AND c.id = r.created_by
-              JOIN accounts u ON u.tenant_id = r.tenant_id AND u.id = r.updated_by
+              JOIN accounts c ON c.tenant_id = t AND c.id = r.created_by
+              JOIN accounts u ON u.tenant_id = t AND u.id = r.updated_by
              WHERE r.tenant_id = t AND r.id = rid);
 END $$;
 
@@ -209,7 +209,7 @@ BEGIN
         RETURN it.refused;
     END IF;
     ids := ARRAY(SELECT r.id FROM records r
-                   JOIN table_steps s ON s.tenant_id = r.tenant_id AND s.table_id = r.table_id AND s.step_id = r.step_id
+                   JOIN table_steps s ON s.tenant_id = t AND s.table_id = r.table_id AND s.step_id = r.step_id
                   WHERE r.tenant_id = t AND r.table_id = (it.x).id AND (after IS NULL OR r.id > after)
                     AND (a ->> 'step' IS NULL OR r.step_id = a ->> 'step')
                     AND (a ->> 'kind' IS NULL OR r.kind = a ->> 'kind')
@@ -247,7 +247,7 @@ BEGIN
     RETURN api.ok(jsonb_build_object('items', coalesce((SELECT jsonb_agg(jsonb_build_object('version', v.version,
             'fields', v.fields, 'saved_by', jsonb_build_object('id', v.saved_by, 'name', p.display_name),
             'saved_at', v.saved_at) ORDER BY v.version DESC)
-        FROM record_versions v JOIN accounts p ON p.tenant_id = v.tenant_id AND p.id = v.saved_by
+        FROM record_versions v JOIN accounts p ON p.tenant_id = t AND p.id = v.saved_by
        WHERE v.tenant_id = t AND v.record_id = (it.r).id), '[]'::jsonb)));
 END $$;
 
