@@ -557,7 +557,7 @@ static void api_run(struct api_req *ar)
 		 * the definitions its Lua declared are there too. */
 		struct tenant t = {.id = ar->tenant_id, .slug = ar->slug, .name = ar->name,
 				   .bundle_version = ar->bundle_version};
-		runtime_api(ar->app->rt, ar->req, &t, ar->txn, &ar->who, ar->route->method, ar->path, ar->args, api_lua_done, ar);
+		runtime_api(ar->app->rt, ar->req, &t, &ar->txn, &ar->who, ar->route->method, ar->path, ar->args, api_lua_done, ar);
 		return;
 	}
 	if (api_call_needed(ar->route)) {
@@ -566,8 +566,8 @@ static void api_run(struct api_req *ar)
 			fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
 			return;
 		}
-		*ar->call = (struct api_call){.route = ar->route, .req = ar->req, .txn = ar->txn, .tenant_id = ar->tenant_id,
-					      .who = ar->who, .args = ar->args, .done = api_called, .arg = ar};
+		*ar->call = (struct api_call){.route = ar->route, .req = ar->req, .txnp = &ar->txn, .tenant_id = ar->tenant_id, .who = ar->who,
+					      .args = ar->args, .done = api_called, .arg = ar};
 		ar->args = NULL;        /* the call's now */
 		api_call_start(ar->call);
 		return;

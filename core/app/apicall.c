@@ -11,11 +11,15 @@
  *              operation with _lookup: it counts the attempt under the
  *              limits and refuses (any answer but 100 is final) or answers
  *              100 with the stored hash (api.proceed, sql/code/api.sql).
+ *   COUNTED:   the lookup's transaction commits (the attempt counted, the
+ *              counters' locks given back) and the next one begins on the
+ *              same connection;
  *   HASHING:   the job on the hashing queue: the password checked against
  *              the stored hash (the dummy work when there is none), the new
  *              one hashed (or a sign-in's, when the stored hash is weaker).
- *   OPERATION: the operation with the verdict (_verified) and the hash
- *              (_password_hash): the answer, its events, its cookies.
+ *   OPERATION: in that next transaction, the operation with the verdict
+ *              (_verified) and the hash (_password_hash): the answer, its
+ *              events, its cookies.
  *
  * The SQL never sees a password, nor a secret that is mailed. */
 #include "apicall.h"
@@ -30,6 +34,7 @@
 
 static void call_send(struct api_call *c, enum api_call_state next);
 static void call_answered(struct db_txn *txn, enum db_status st, void *arg);
+static void call_counted(struct db_txn *txn, enum db_status st, void *arg);
 static void call_hashed(void *arg);
 static void call_fail(struct api_call *c, int status, const char *why);
 static void call_finish(struct api_call *c, int status, json_t *body, json_t *events);
@@ -142,7 +147,7 @@ static int take_password(struct api_call *c, const char *field, char *out, size_
 static void call_send(struct api_call *c, enum api_call_state next)
 {
 	c->state = next;
-	int rc = api_query(c->txn, c->route, c->tenant_id, &c->who, c->args);
+	int rc = api_query(*c->txnp, c->route, c->tenant_id, &c->who, c->args);
 	if (rc == API_TOO_LARGE) {
 		call_fail(c, 413, "the arguments are over 512 KiB as JSON");
 		return;
@@ -151,7 +156,7 @@ static void call_send(struct api_call *c, enum api_call_state next)
 		call_fail(c, 503, "the operation could not be sent");
 		return;
 	}
-	db_send(c->txn, call_answered, c);
+	db_send(*c->txnp, call_answered, c);
 }
 
 /* {status, body, events} of the operation's answer; -1 when it is not
@@ -215,6 +220,18 @@ static void call_answered(struct db_txn *txn, enum db_status st, void *arg)
 	c->job.check = (f & API_VERIFY) != 0;
 	c->job.hash = (f & API_HASH) != 0;
 	c->job.rehash = (f & API_SIGNIN) != 0;
+	c->state = CALL_COUNTED;
+	db_commit_again(*c->txnp, call_counted, c);
+}
+
+static void call_counted(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct api_call *c = arg;
+	if (st != DB_OK) {
+		*c->txnp = NULL;        /* over, its connection given back */
+		call_fail(c, st == DB_UNAVAILABLE ? 503 : 500, st == DB_UNAVAILABLE ? "database unavailable" : db_error(txn));
+		return;
+	}
 	c->state = CALL_HASHING;
 	if (auth_submit(&c->job, http_req_worker(c->req)->base, call_hashed, c) != 0)
 		call_fail(c, 503, "the hashing queue is full");

@@ -62,6 +62,7 @@ struct db_txn {
 	bool failed;            /* a statement failed */
 	bool unavailable;       /* the connection broke */
 	bool committing;
+	bool again;             /* the commit begins the next transaction on the same connection */
 	bool done;              /* committed or rolled back: hands off */
 
 	struct pending q[DB_BATCH_MAX];
@@ -360,7 +361,19 @@ void db_send(struct db_txn *t, db_done_cb cb, void *arg)
 	conn_send(c);
 }
 
+static void txn_commit(struct db_txn *t, bool again, db_done_cb cb, void *arg);
+
 void db_commit(struct db_txn *t, db_done_cb cb, void *arg)
+{
+	txn_commit(t, false, cb, arg);
+}
+
+void db_commit_again(struct db_txn *t, db_done_cb cb, void *arg)
+{
+	txn_commit(t, true, cb, arg);
+}
+
+static void txn_commit(struct db_txn *t, bool again, db_done_cb cb, void *arg)
 {
 	struct db_conn *c = t->conn;
 	if (t->done || c->state != DBC_HELD) {
@@ -370,6 +383,11 @@ void db_commit(struct db_txn *t, db_done_cb cb, void *arg)
 	txn_clear_results(t);
 	t->cb = cb;
 	t->arg = arg;
+	t->again = again;
+	if (again && !c->broken && !t->unavailable && !t->failed && !t->begun && t->nq == 0) {
+		cb(t, DB_OK, arg);      /* nothing to commit: it goes on as it is */
+		return;
+	}
 	if (c->broken || t->unavailable || t->failed || (!t->begun && t->nq == 0)) {
 		enum db_status st = (c->broken || t->unavailable) ? DB_UNAVAILABLE : t->failed ? DB_ERROR : DB_OK;
 		t->done = true;
@@ -832,11 +850,19 @@ static void conn_batch_done(struct db_conn *c)
 	c->state = DBC_HELD;
 	enum db_status st = t->failed ? DB_ERROR : DB_OK;
 	if (t->committing) {
-		t->done = true;
 		/* Before anyone hears of the commit: a guest's read that starts
 		 * after the answer must not be kept under the old generation. */
 		if (st == DB_OK && t->changed)
 			datagen_applied(t->tenant_id, t->writer);
+		if (st == DB_OK && t->again) {
+			/* The next transaction, on this connection, held. */
+			db_done_cb cb = t->cb;
+			void *arg = t->arg;
+			txn_reset(t, t->tenant_id);
+			cb(t, DB_OK, arg);
+			return;
+		}
+		t->done = true;
 		t->cb(t, st, t->arg);
 		/* A failed COMMIT batch leaves an aborted transaction open. */
 		conn_release(c);
@@ -1021,7 +1047,7 @@ static void txn_reset(struct db_txn *t, int64_t tenant_id)
 	snprintf(t->tenant_str, sizeof(t->tenant_str), "%" PRId64, tenant_id);
 	t->writer = datagen_writer_next();
 	datagen_writer_tag(t->writer, t->writer_tag);
-	t->begun = t->failed = t->unavailable = t->committing = t->done = t->changed = false;
+	t->begun = t->failed = t->unavailable = t->committing = t->again = t->done = t->changed = false;
 	t->nq = 0;
 	t->plen = 0;
 	t->nitems = t->pos = 0;

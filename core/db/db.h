@@ -68,6 +68,12 @@ void db_send(struct db_txn *t, db_done_cb cb, void *arg);
  * cb. */
 void db_commit(struct db_txn *t, db_done_cb cb, void *arg);
 
+/* Commits as db_commit, and with DB_OK the same T goes on as the next
+ * transaction of the same tenant on the same connection, still held: what
+ * was written is kept and its locks are given back, without waiting for a
+ * connection again. Otherwise T is over, as after db_commit. */
+void db_commit_again(struct db_txn *t, db_done_cb cb, void *arg);
+
 /* Ends a transaction that wrote nothing: the connection is free at once
  * and its ROLLBACK goes with the next batch sent on it (or on its own
  * after DB_IDLE_ROLLBACK_MS idle). Saves the read-only request a round

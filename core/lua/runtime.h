@@ -50,11 +50,12 @@ void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct
 
 /* Runs the JSON API's operation METHOD PATH with ARGS through tenant T's
  * Lua state, so that its events fire (guards may refuse it; hooks see its
- * answer), in the API's transaction TXN on behalf of WHO. DONE gets the
+ * answer), in the API's transaction *TXNP on behalf of WHO. DONE gets the
  * status and the answer (a borrowed reference), or NULL when it failed;
- * either way the transaction is the caller's to end. */
+ * either way the transaction then in *TXNP (NULL when an operation with a
+ * password step failed as its lookup committed) is the caller's to end. */
 struct api_principal;
-void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn *txn,
+void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn **txnp,
 		 const struct api_principal *who, const char *method, const char *path, json_t *args,
 		 void (*done)(void *arg, int status, json_t *body), void *arg);
 

@@ -279,7 +279,8 @@ void rq_api_respond(struct rt_req *rq, int nres)
 		rq_fail(rq, 500, status ? "the operation's answer cannot be encoded" : "handle_api gave no status");
 		return;
 	}
-	rq->txn = NULL;         /* handed back with the answer */
+	*rq->api_txnp = rq->txn;        /* handed back with the answer */
+	rq->txn = NULL;
 	if (status < 400)
 		add_cookies(rq);        /* a sign-in or sign-out through the API */
 	rq->api_done(rq->api_arg, status, r.body);

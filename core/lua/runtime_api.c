@@ -251,8 +251,8 @@ static void rq_api_send(struct rt_req *rq)
 			rq_fail(rq, 503, "api: out of memory");
 			return;
 		}
-		*c = (struct api_call){.route = r, .req = rq->req, .txn = rq->txn, .tenant_id = rq->tenant_id, .who = who,
-				       .args = args, .definitions = rq->ts ? rq->ts->defs : NULL,
+		*c = (struct api_call){.route = r, .req = rq->req, .txnp = &rq->txn, .tenant_id = rq->tenant_id,
+				       .who = who, .args = args, .definitions = rq->ts ? rq->ts->defs : NULL,
 				       .done = rq_api_called, .arg = rq};
 		st->call = c;
 		api_call_start(c);

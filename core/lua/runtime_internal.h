@@ -162,6 +162,7 @@ struct rt_req {
 	 * API). */
 	void (*api_done)(void *arg, int status, json_t *body);
 	void *api_arg;
+	struct db_txn **api_txnp;       /* the API's transaction: where the one now in txn goes back */
 	json_t *api_args;
 	json_t *api_answer;             /* the request's own operation's answer as the core gave it */
 	char *page_key;                 /* a guest's GET: where a shared page is kept, NULL: not kept */

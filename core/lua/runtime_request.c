@@ -121,7 +121,7 @@ void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct
 	rq_locate(rq);
 }
 
-void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn *txn,
+void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn **txnp,
 		 const struct api_principal *who, const char *method, const char *path, json_t *args,
 		 void (*done)(void *arg, int status, json_t *body), void *arg)
 {
@@ -130,7 +130,8 @@ void runtime_api(struct rt_worker *rw, struct http_request *req, const struct te
 		done(arg, 503, NULL);
 		return;
 	}
-	rq->txn = txn;
+	rq->txn = *txnp;
+	rq->api_txnp = txnp;
 	rq->has_user = who->viewer != 0;
 	rq->user_id = who->viewer;
 	snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", who->roles);
@@ -730,6 +731,7 @@ void rq_fail(struct rt_req *rq, int status, const char *why)
 		log_error("request=%s tenant=%s: %s", http_req_id(rq->req), rq->slug, why);
 	if (rq->api_done) {
 		/* The transaction is the API's: it rolls back and answers. */
+		*rq->api_txnp = rq->txn;
 		rq->txn = NULL;
 		rq->api_done(rq->api_arg, status, NULL);
 		rq_free(rq);

@@ -239,3 +239,34 @@ def test_counts_do_not_keep_the_address(site, pg):
                     ("%spoor%", "spoor@example.nl"))
         keys = [r[0] for r in cur.fetchall()]
     assert len(keys) == 1 and re.fullmatch(r"e:[0-9a-f]{64}", keys[0])
+
+
+def test_the_count_is_kept_before_the_hashing_and_holds_no_lock(pg, make_daemon):
+    """A sign-in's lookup commits its count before the password is hashed:
+    while the hash (a costly one here, scrypt N = 2^18) is being worked,
+    the attempt is already counted for everyone to see and no row of the
+    counters is locked. Before, the lock was held until the answer, and
+    sign-ins from one client address queued on it, each holding a
+    connection of the pool while all the hashes before it were worked."""
+    import threading
+
+    from bundle_util import sql
+    sql(pg, "super", "CREATE EXTENSION IF NOT EXISTS pgrowlocks")
+    big = {"AANTAFEL_SCRYPT_N": "262144", "AANTAFEL_SCRYPT_MAXMEM": "512MiB"}
+    d = make_daemon({"workers": "1", "trusted_proxies": "127.0.0.1", "hash_threads": "1"},
+                    {**pg.daemon_env(), **big})
+    wait_for(lambda: d.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
+    ip = "198.51.100.77"
+    key = "ip:" + ip
+    answer = {}
+    t = threading.Thread(target=lambda: answer.update(r=api_signin(d, ip, "niemand@example.nl", WRONG)))
+    t.start()
+    wait_for(lambda: sql(pg, "super", "SELECT failures FROM signin_limits WHERE key = %s", (key,)) == [(1,)],
+             what="the attempt counted and committed")
+    locked = sql(pg, "super", "SELECT count(*) FROM pgrowlocks('signin_limits') r"
+                              " JOIN signin_limits l ON l.ctid = r.locked_row WHERE l.key = %s", (key,))[0][0]
+    in_flight = t.is_alive()
+    t.join(60)
+    assert in_flight, "the count became visible only once the sign-in was answered"
+    assert locked == 0
+    assert answer["r"][0] == 401
