@@ -169,6 +169,23 @@ END $$;
 
 -- ---------------------------------------------------------------- changes
 
+-- Step STEP_ID (at POS) of table X goes FROM_STATE -> TO_STATE by
+-- VIEWER, recorded as ACTION with REASON, EVENT fired, and the next
+-- pending step entered when none is active: the answer of complete and
+-- skip (the steps as the viewer reads them, and the events).
+CREATE OR REPLACE FUNCTION api.step_close(t bigint, viewer bigint, roles text, x bigint, step_id text,
+                                          pos int, from_state text, to_state text, action text,
+                                          event text, reason text, at timestamptz) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    answer jsonb;
+BEGIN
+    PERFORM api.step_set(t, x, step_id, from_state, to_state, action, viewer, reason, at);
+    answer := api.event('{}'::jsonb, event, api.step_event_data(t, x, step_id, viewer, reason));
+    answer := api.step_next(t, x, pos, viewer, at, answer);
+    RETURN api.steps_answer(t, viewer, roles, x) || jsonb_build_object('events', answer -> 'events');
+END $$;
+
 -- The table and step A names, for a change by its facilitators: X (the
 -- table's id), S (the step's row), or REFUSED.
 CREATE OR REPLACE FUNCTION api.find_step(t bigint, viewer bigint, roles text, a jsonb,
@@ -255,7 +272,6 @@ LANGUAGE plpgsql AS $$
 DECLARE
     it record;
     at timestamptz := statement_timestamp();
-    answer jsonb;
 BEGIN
     SELECT * INTO it FROM api.find_step(t, viewer, roles, a);
     IF it.refused IS NOT NULL THEN
@@ -264,10 +280,8 @@ BEGIN
     IF (it.s).state <> 'active' THEN
         RETURN api.error(409, 'not_active', format('Only the active step can be completed; this one is %s.', (it.s).state));
     END IF;
-    PERFORM api.step_set(t, it.x, (it.s).step_id, 'active', 'done', 'completed', viewer, NULL, at);
-    answer := api.event('{}'::jsonb, 'step.completed', api.step_event_data(t, it.x, (it.s).step_id, viewer, NULL));
-    answer := api.step_next(t, it.x, (it.s).position, viewer, at, answer);
-    RETURN api.steps_answer(t, viewer, roles, it.x) || jsonb_build_object('events', answer -> 'events');
+    RETURN api.step_close(t, viewer, roles, it.x, (it.s).step_id, (it.s).position, 'active', 'done', 'completed',
+                          'step.completed', NULL, at);
 END $$;
 
 -- POST /tables/{id}/steps/{step}/skip {reason}: a pending or active step
@@ -278,7 +292,6 @@ DECLARE
     it record;
     r record;
     at timestamptz := statement_timestamp();
-    answer jsonb;
 BEGIN
     SELECT * INTO it FROM api.find_step(t, viewer, roles, a);
     IF it.refused IS NOT NULL THEN
@@ -292,10 +305,8 @@ BEGIN
         RETURN api.error(409, 'not_open', format('Only a pending or active step can be skipped; this one is %s.',
                                                  (it.s).state));
     END IF;
-    PERFORM api.step_set(t, it.x, (it.s).step_id, (it.s).state, 'skipped', 'skipped', viewer, r.reason, at);
-    answer := api.event('{}'::jsonb, 'step.skipped', api.step_event_data(t, it.x, (it.s).step_id, viewer, r.reason));
-    answer := api.step_next(t, it.x, (it.s).position, viewer, at, answer);
-    RETURN api.steps_answer(t, viewer, roles, it.x) || jsonb_build_object('events', answer -> 'events');
+    RETURN api.step_close(t, viewer, roles, it.x, (it.s).step_id, (it.s).position, (it.s).state, 'skipped',
+                          'skipped', 'step.skipped', r.reason, at);
 END $$;
 
 -- POST /tables/{id}/steps/{step}/reopen {reason}: a done or skipped step
