@@ -501,10 +501,9 @@ static void reader_free(struct reader *r)
 
 void bundle_register_statements(void)
 {
-	stmt_head = db_stmt("SELECT checksum, nfiles FROM platform.bundles"
-			    " WHERE tenant_id = $1 AND version = $2");
-	stmt_files = db_stmt_binary("SELECT path, content FROM platform.bundle_files"
-				    " WHERE tenant_id = $1 AND version = $2");
+	/* sql/code/bundles.sql */
+	stmt_head = db_stmt("SELECT checksum, nfiles FROM platform.bundle_head($1, $2)");
+	stmt_files = db_stmt_binary("SELECT path, content FROM platform.bundle_files_of($1, $2)");
 }
 
 void bundle_get(struct db_pool *pool, int64_t tenant_id, int version, bundle_cb cb, void *arg)

@@ -21,8 +21,7 @@ static bool domain_valid(const char *d, size_t n);
 
 void mail_register_statements(void)
 {
-	stmt_enqueue = db_stmt("INSERT INTO mail_outbox (tenant_id, to_addr, from_name, subject, body_text, body_html)"
-			       " VALUES ($1, $2, $3, $4, $5, $6)");
+	stmt_enqueue = db_stmt("SELECT platform.enqueue_mail($1, $2, $3, $4, $5, $6)");     /* sql/code/mail.sql */
 }
 
 int mail_enqueue(struct db_txn *t, int64_t tenant_id, const char *to, const char *from_name, const char *subject,

@@ -25,17 +25,13 @@ static int stmt_get, stmt_put, stmt_list_key, stmt_list_recent, stmt_delete;
 
 void rt_store_register_statements(void)
 {
-	stmt_get = db_stmt("SELECT value::text, version FROM plugin_store"
-			   " WHERE tenant_id = $1 AND plugin = $2 AND key = $3");
+	/* The functions are sql/code/store.sql's. */
+	stmt_get = db_stmt("SELECT value, version FROM platform.plugin_store_get($1, $2, $3)");
 	stmt_put = db_stmt("SELECT status, version FROM platform.plugin_store_put($1, $2, $3, $4::jsonb, $5)");
-	stmt_list_key = db_stmt("SELECT key, value::text, version, extract(epoch FROM updated_at)::bigint"
-				" FROM plugin_store WHERE tenant_id = $1 AND plugin = $2"
-				" AND left(key, length($3)) = $3 ORDER BY key LIMIT $4");
-	stmt_list_recent = db_stmt("SELECT key, value::text, version, extract(epoch FROM updated_at)::bigint"
-				   " FROM plugin_store WHERE tenant_id = $1 AND plugin = $2"
-				   " AND left(key, length($3)) = $3 ORDER BY updated_at DESC, key LIMIT $4");
-	stmt_delete = db_stmt("DELETE FROM plugin_store WHERE tenant_id = $1 AND plugin = $2 AND key = $3"
-			      " AND ($4::bigint IS NULL OR version = $4) RETURNING 1");
+	stmt_list_key = db_stmt("SELECT key, value, version, updated FROM platform.plugin_store_list($1, $2, $3, $4, false)");
+	stmt_list_recent = db_stmt("SELECT key, value, version, updated"
+				   " FROM platform.plugin_store_list($1, $2, $3, $4, true)");
+	stmt_delete = db_stmt("SELECT * FROM platform.plugin_store_delete($1, $2, $3, $4)");
 }
 
 static bool key_ok(lua_State *L, int idx, size_t *len)

@@ -24,3 +24,21 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$;
+
+-- A bundle version as the daemon fetches it (core/app/bundle.c): its
+-- checksum and file count, then its files.
+CREATE OR REPLACE FUNCTION platform.bundle_head(p_tenant bigint, p_version int)
+RETURNS TABLE (checksum text, nfiles int)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY SELECT b.checksum, b.nfiles FROM platform.bundles b
+                  WHERE b.tenant_id = p_tenant AND b.version = p_version;
+END $$;
+
+CREATE OR REPLACE FUNCTION platform.bundle_files_of(p_tenant bigint, p_version int)
+RETURNS TABLE (path text, content bytea)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY SELECT f.path, f.content FROM platform.bundle_files f
+                  WHERE f.tenant_id = p_tenant AND f.version = p_version;
+END $$;

@@ -187,3 +187,13 @@ BEGIN
     PERFORM platform.enter_tenant(coalesce(prev, ''));
     RETURN total;
 END $$;
+
+-- A message into the outbox, in the request's transaction (mail.h): sent
+-- once the transaction commits.
+CREATE OR REPLACE FUNCTION platform.enqueue_mail(p_tenant bigint, p_to text, p_from_name text, p_subject text,
+                                                 p_text text, p_html text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO mail_outbox (tenant_id, to_addr, from_name, subject, body_text, body_html)
+    VALUES (p_tenant, p_to, p_from_name, p_subject, p_text, p_html);
+END $$;

@@ -95,3 +95,46 @@ BEGIN
     END IF;
     status := 'ok';
 END $$;
+
+-- The plugin store's reads and its delete, as the runtime calls them
+-- (core/lua/runtime_store.c): a plugin's document by key; its documents
+-- whose keys start with P_PREFIX, by key or the most recently changed
+-- first; and a delete, of P_VERSION only when it is given (a row: it was
+-- there).
+CREATE OR REPLACE FUNCTION platform.plugin_store_get(p_tenant bigint, p_plugin text, p_key text)
+RETURNS TABLE (value text, version bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY SELECT s.value::text, s.version FROM plugin_store s
+                  WHERE s.tenant_id = p_tenant AND s.plugin = p_plugin AND s.key = p_key;
+END $$;
+
+CREATE OR REPLACE FUNCTION platform.plugin_store_list(p_tenant bigint, p_plugin text, p_prefix text, p_limit int,
+                                                      p_recent boolean)
+RETURNS TABLE (key text, value text, version bigint, updated bigint)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_recent THEN
+        RETURN QUERY SELECT s.key, s.value::text, s.version, extract(epoch FROM s.updated_at)::bigint
+                       FROM plugin_store s
+                      WHERE s.tenant_id = p_tenant AND s.plugin = p_plugin
+                        AND left(s.key, length(p_prefix)) = p_prefix
+                      ORDER BY s.updated_at DESC, s.key LIMIT p_limit;
+    ELSE
+        RETURN QUERY SELECT s.key, s.value::text, s.version, extract(epoch FROM s.updated_at)::bigint
+                       FROM plugin_store s
+                      WHERE s.tenant_id = p_tenant AND s.plugin = p_plugin
+                        AND left(s.key, length(p_prefix)) = p_prefix
+                      ORDER BY s.key LIMIT p_limit;
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION platform.plugin_store_delete(p_tenant bigint, p_plugin text, p_key text, p_version bigint)
+RETURNS SETOF int
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY DELETE FROM plugin_store s
+                  WHERE s.tenant_id = p_tenant AND s.plugin = p_plugin AND s.key = p_key
+                    AND (p_version IS NULL OR s.version = p_version)
+                 RETURNING 1;
+END $$;
