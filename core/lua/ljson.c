@@ -447,3 +447,35 @@ void ljson_decode(lua_State *L, const char *text, size_t len, bool html)
 	if (p.s != p.end)
 		jp_fail(&p, "trailing text");
 }
+
+static int new_box(lua_State *L)
+{
+	lua_newuserdatauv(L, (size_t)lua_tointeger(L, 1), 0);
+	return 1;
+}
+
+char *ljson_dump_box(lua_State *L, json_t *j, size_t flags, size_t *len)
+{
+	size_t need = j ? json_dumpb(j, NULL, 0, flags) : 0;
+	if (!need) {
+		json_decref(j);
+		return NULL;
+	}
+	/* The allocation may raise (the state's memory cap): J is ours to
+	 * release first. */
+	lua_pushcfunction(L, new_box);
+	lua_pushinteger(L, (lua_Integer)need);
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		json_decref(j);
+		lua_error(L);
+	}
+	char *box = lua_touserdata(L, -1);
+	size_t n = json_dumpb(j, box, need, flags);
+	json_decref(j);
+	if (n != need) {
+		lua_pop(L, 1);
+		return NULL;
+	}
+	*len = need;
+	return box;
+}

@@ -32,4 +32,11 @@ int ljson_push(lua_State *L, json_t *j, int depth, bool html);
  * text or memory: call under protection. */
 void ljson_decode(lua_State *L, const char *text, size_t len, bool html);
 
+/* J (the caller's reference, released here whatever happens) as JSON
+ * text with FLAGS, written into a new userdatum pushed on L, which Lua
+ * collects even if a later push raises; *LEN its length. NULL when J
+ * cannot be encoded (nothing pushed). When L cannot allocate (its memory
+ * cap), J is released before the error is raised. */
+char *ljson_dump_box(lua_State *L, json_t *j, size_t flags, size_t *len);
+
 #endif

@@ -106,13 +106,10 @@ int core_api(lua_State *L)
 		return plugin_error(L, "api: the arguments must be a table of named fields%s%s", err[0] ? ": " : "", err);
 	}
 	/* Keys sorted: the same arguments are the same text (the cache's key). */
-	size_t need = json_dumpb(args, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
-	char *text = need ? lua_newuserdatauv(L, need, 0) : NULL;   /* collected, even if a push raises */
-	if (!text || json_dumpb(args, text, need, JSON_COMPACT | JSON_SORT_KEYS) != need) {
-		json_decref(args);
+	size_t need;
+	char *text = ljson_dump_box(L, args, JSON_COMPACT | JSON_SORT_KEYS, &need);
+	if (!text)
 		return plugin_error(L, "api: the arguments cannot be encoded");
-	}
-	json_decref(args);
 	lua_pushliteral(L, "api");
 	lua_pushnil(L);                         /* the plugin slot of a core call */
 	lua_pushinteger(L, api_route_index(r)); /* found once, here */
@@ -457,13 +454,10 @@ int core_api_batch(lua_State *L)
 		json_array_append_new(list, json_pack("[I, s, o]", (json_int_t)api_route_index(r), path, args));
 		lua_pop(L, 4);
 	}
-	size_t need = list ? json_dumpb(list, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS) : 0;
-	char *text = need ? lua_newuserdatauv(L, need, 0) : NULL;
-	if (!text || json_dumpb(list, text, need, JSON_COMPACT | JSON_SORT_KEYS) != need) {
-		json_decref(list);
+	size_t need;
+	char *text = ljson_dump_box(L, list, JSON_COMPACT | JSON_SORT_KEYS, &need);
+	if (!text)
 		return plugin_error(L, "api.batch: the calls cannot be encoded");
-	}
-	json_decref(list);
 	lua_pushliteral(L, "apib");
 	lua_pushnil(L);
 	lua_pushlstring(L, text, need);

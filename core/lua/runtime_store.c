@@ -70,12 +70,9 @@ int core_db(lua_State *L)
 					  STORE_DOC_MAX);
 		}
 		/* Written into Lua's memory: collected, even if a later push raises. */
-		char *text = tlen ? lua_newuserdatauv(L, tlen, 0) : NULL;
-		if (!text || json_dumpb(j, text, tlen, JSON_COMPACT | JSON_ENCODE_ANY) != tlen) {
-			json_decref(j);
+		char *text = ljson_dump_box(L, j, JSON_COMPACT | JSON_ENCODE_ANY, &tlen);
+		if (!text)
 			return plugin_error(L, "store.put: the document cannot be encoded");
-		}
-		json_decref(j);
 		lua_pushlstring(L, text, tlen);
 		lua_replace(L, 4);
 		lua_settop(L, 5);       /* the userdata goes */

@@ -3,6 +3,7 @@
  * null as nil, *_html strings as safe HTML; malformed text raises. */
 #include <lauxlib.h>
 #include <lualib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -65,6 +66,52 @@ static void bad(lua_State *L, const char *text)
 	lua_pop(L, 1);
 }
 
+/* An allocator that refuses any one block over 64 KiB, as a state at its
+ * memory cap does. */
+static void *small_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	(void)ud;
+	(void)osize;
+	if (nsize == 0) {
+		free(ptr);
+		return NULL;
+	}
+	return nsize > 64 * 1024 ? NULL : realloc(ptr, nsize);
+}
+
+/* box(n): a JSON document of N bytes of text boxed by ljson_dump_box; its
+ * text's length. */
+static int box(lua_State *L)
+{
+	size_t n = (size_t)luaL_checkinteger(L, 1);
+	char *s = malloc(n + 1);
+	memset(s, 'x', n);
+	s[n] = '\0';
+	json_t *j = json_pack("{s:s}", "text", s);
+	free(s);
+	size_t len;
+	char *text = ljson_dump_box(L, j, JSON_COMPACT, &len);
+	lua_pushinteger(L, text ? (lua_Integer)len : -1);
+	return 1;
+}
+
+/* The box holds the text; when the state cannot allocate it, the error is
+ * raised and the document is released all the same (LeakSanitizer would
+ * tell). */
+static void test_dump_box(void)
+{
+	lua_State *L = lua_newstate(small_alloc, NULL);
+	lua_pushcfunction(L, box);
+	lua_pushinteger(L, 100);
+	CHECK(lua_pcall(L, 1, 1, 0) == LUA_OK);
+	CHECK_INT_EQ(lua_tointeger(L, -1), 111);   /* {"text":"x…"}: 9 + 100 + 2 */
+	lua_settop(L, 0);
+	lua_pushcfunction(L, box);
+	lua_pushinteger(L, 100000);
+	CHECK_INT_EQ(lua_pcall(L, 1, 1, 0), LUA_ERRMEM);
+	lua_close(L);
+}
+
 int main(void)
 {
 	lua_State *L = luaL_newstate();
@@ -107,5 +154,6 @@ int main(void)
 	deep[199] = '\0';
 	bad(L, deep);
 	lua_close(L);
+	RUN(test_dump_box());
 	return check_exit("test_ljson");
 }
