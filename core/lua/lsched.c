@@ -30,7 +30,8 @@ struct lsched {
 static void on_turn(evutil_socket_t fd, short what, void *arg);
 static void arm(struct lsched *s);
 static void run_item(struct lsched *s, struct lsched_item *it);
-static bool may_run_inline(struct lsched_tenant *t);
+static bool may_run_inline(const struct lsched_tenant *t);
+static void run_inline(struct lsched *s, struct lsched_item *it);
 static void list_tenant(struct lsched_tenant *t);
 static void unlist_if_empty(struct lsched_tenant *t);
 static void push(struct lsched_item **head, struct lsched_item **tail, struct lsched_item *it);
@@ -115,8 +116,7 @@ void lsched_start(struct lsched_tenant *t, struct lsched_item *it)
 	it->tenant = t;
 	if (may_run_inline(t) && t->running < s->lim.concurrency) {
 		t->running++;
-		it->state = LSCHED_RUNNING;
-		run_item(s, it);
+		run_inline(s, it);
 		return;
 	}
 	if (t->nwait >= s->lim.queue) {
@@ -137,8 +137,7 @@ void lsched_continue(struct lsched_item *it)
 	struct lsched_tenant *t = it->tenant;
 	struct lsched *s = t->s;
 	if (may_run_inline(t)) {
-		it->state = LSCHED_RUNNING;
-		run_item(s, it);
+		run_inline(s, it);
 		return;
 	}
 	it->state = LSCHED_READY;
@@ -189,15 +188,19 @@ void lsched_done(struct lsched_item *it)
 /* Nothing else competes: no tenant has anything queued, and no item is
  * running (an item that continues from inside another's slice would nest
  * one slice in the other). */
-static bool may_run_inline(struct lsched_tenant *t)
+static bool may_run_inline(const struct lsched_tenant *t)
 {
 	const struct lsched *s = t->s;
-	if (s->tenants || s->depth != 0)
-		return false;
-	/* It runs alone: its idle time is not saved up either. */
-	if (t->vtime_ns < s->vclock)
-		t->vtime_ns = s->vclock;
-	return true;
+	return !s->tenants && s->depth == 0;
+}
+
+/* IT runs now, its tenant alone: its idle time is not saved up either. */
+static void run_inline(struct lsched *s, struct lsched_item *it)
+{
+	if (it->tenant->vtime_ns < s->vclock)
+		it->tenant->vtime_ns = s->vclock;
+	it->state = LSCHED_RUNNING;
+	run_item(s, it);
 }
 
 static void on_turn(evutil_socket_t fd, short what, void *arg)
