@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../core/app/cookie.c"
+#include "../../core/net/cookie.c"
 #include "../../core/net/netaddr.c"
 #include "fz.h"
 
