@@ -148,6 +148,14 @@ int core_definitions(lua_State *L)
 	json_decref(j);
 	if (!text)
 		return luaL_error(L, "definitions: %s", err[0] ? err : "out of memory");
+	/* They travel with every operation that starts or moves a table's
+	 * workflow, whose arguments are bounded (API_ARGS_MAX). */
+	size_t len = strlen(text);
+	if (len > RT_DEFINITIONS_MAX) {
+		free(text);
+		return luaL_error(L, "the workflows and step types come to %d KiB as JSON, over the limit of %d KiB",
+				  (int)(len / 1024), RT_DEFINITIONS_MAX / 1024);
+	}
 	free(ts->defs);
 	ts->defs = text;
 	return 0;

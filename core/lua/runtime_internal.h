@@ -98,6 +98,10 @@ enum rq_state {
 
 struct rt_req;
 
+/* The tenant's declared workflows and step types as JSON (core.definitions),
+ * at most: half of what an operation's arguments may be. */
+#define RT_DEFINITIONS_MAX (256 * 1024)
+
 /* A core call: what the prelude's core functions yield with, by name.
  * The function that yields checked and encoded the arguments into the
  * request's params (0: the tenant, 1: the plugin, then its own); the

@@ -260,6 +260,16 @@ int main(void)
 			     "plugin.step_type{ id = 'intake', name = 'wf.intake' }\n", "translations/nl.lua",
 			     "return { ['wf.intake'] = 'Intake' }"),
 		       "plugins/mine.lua:1: step type 'intake': no translation of 'wf.intake' in en");
+	/* The declarations travel with the operations that start a table's
+	 * workflow: over their bound they are refused when the state is built,
+	 * not with a 413 at the first table. */
+	expect_problem("definitions over their bound",
+		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
+			     "local f = {}\nfor i = 1, 20000 do f['veld' .. i] = { type = 'text' } end\n"
+			     "plugin.step_type{ id = 'groot', name = 'wf.intake', records = { k = { fields = f } } }\n"
+			     "plugin.workflow{ id = 'groot', name = 'wf.kort', steps = { 'groot' } }\n",
+			     NULL, NULL),
+		       "over the limit of 256 KiB");
 	expect_problem("unknown default workflow",
 		       check("tenant.lua", "return {\n\tworkflow = 'volledig',\n}", NULL, NULL, NULL, NULL),
 		       "tenant.lua:2: unknown workflow 'volledig'");
