@@ -4,9 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static char last_sqlstate[6];
-static bool quiet_next;
-
 PGconn *admin_connect(const struct config *cfg, const char *who)
 {
 	if (!cfg->owner_database_url[0]) {
@@ -37,30 +34,15 @@ PGresult *admin_exec_params(PGconn *pg, const char *who, const char *sql, int np
 {
 	PGresult *r = PQexecParams(pg, sql, nparams, NULL, values, lengths, formats, 0);
 	ExecStatusType st = PQresultStatus(r);
-	bool quiet = quiet_next;
-	quiet_next = false;
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-		last_sqlstate[0] = '\0';
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
-	}
-	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-	snprintf(last_sqlstate, sizeof(last_sqlstate), "%s", state ? state : "");
-	if (!quiet) {
-		const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-		fprintf(stderr, "%s: %s\n", who, msg ? msg : PQerrorMessage(pg));
-	}
+	/* A refusal of the commands' functions (SQLSTATE class AT,
+	 * sql/code/provider.sql) is a sentence for the provider; any other
+	 * error is the database's own, said as it is, without the SQL. */
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	fprintf(stderr, "%s: %s\n", who, msg ? msg : PQerrorMessage(pg));
 	PQclear(r);
 	return NULL;
-}
-
-const char *admin_last_sqlstate(void)
-{
-	return last_sqlstate;
-}
-
-void admin_quiet_next(void)
-{
-	quiet_next = true;
 }
 
 struct config *admin_config(const char *path, const char *who)

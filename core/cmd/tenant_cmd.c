@@ -1,6 +1,7 @@
 /* Tenant lifecycle from the command line. Names and hosts are checked here
- * first so the provider gets a plain reason; the database's constraints
- * stay the final word. */
+ * first so the provider gets a plain reason; each action is then one call
+ * of its function in sql/code/provider.sql (one statement, so one
+ * transaction), whose refusals carry a message for the provider. */
 #include "tenant_cmd.h"
 #include "utf8.h"
 
@@ -30,6 +31,8 @@
 #define THEME_MEM (8u * 1024 * 1024)    /* reading tenant.lua's theme */
 #define THEME_INSTRUCTIONS (10 * 1000 * 1000)
 #define THEME_MS 1000
+#define PG_BYTEAOID 17u               /* pg_type.oid of bytea and text */
+#define PG_TEXTOID 25u
 
 const char tenant_cmd_usage[] =
 	"usage: aantafel tenant COMMAND [-c FILE] ...\n\n"
@@ -55,24 +58,6 @@ const char tenant_cmd_usage[] =
 
 static const char *WHO = "aantafel tenant";
 
-/* Whether HOST belongs to a tenant already (said on standard error), or
- * could not be looked up: true either way, and the command stops. */
-static bool host_taken(PGconn *pg, const char *host)
-{
-	const char *v[] = {host};
-	PGresult *r = admin_exec(pg, WHO,
-				 "SELECT t.slug FROM platform.tenant_hosts h JOIN platform.tenants t ON t.id = h.tenant_id"
-				 " WHERE h.host = $1",
-				 1, v);
-	if (!r)
-		return true;
-	bool taken = PQntuples(r) > 0;
-	if (taken)
-		fprintf(stderr, "%s: host '%s' already belongs to tenant '%s'\n", WHO, host, PQgetvalue(r, 0, 0));
-	PQclear(r);
-	return taken;
-}
-
 struct opts {
 	const char *slug;
 	const char *arg;        /* deploy: DIR; rollback: N */
@@ -93,7 +78,6 @@ static int do_list(PGconn *pg);
 static int do_hosts(PGconn *pg, const struct opts *o);
 static int do_status(PGconn *pg, const char *slug, const char *status);
 static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b);
-static int store_version(PGconn *pg, const char *id, int version, const struct bundle *b);
 static int do_versions(PGconn *pg, const char *slug);
 static int do_rollback(PGconn *pg, const char *slug, int version);
 static struct bundle *read_platform(const char *plugins_dir, const char *who);
@@ -101,9 +85,8 @@ static struct bundle *read_checked(const struct bundle *platform, const char *di
 				   const char *label);
 static int check_hosts(const char *const *in, int n, char out[][254]);
 static void theme_warnings(const struct bundle *b, const char *dir);
-static int64_t tenant_id(PGconn *pg, const char *slug);
-static int64_t lock_tenant(PGconn *pg, const char *slug, int *bundle_version);
-static void rollback(PGconn *pg);
+static char *text_array(const char *const *items, size_t n);
+static char *binary_array(unsigned elem_oid, size_t n, const char *const *data, const size_t *lens, size_t *outlen);
 static void format_size(size_t bytes, char *out, size_t outlen);
 static void os_user(char *out, size_t outlen);
 
@@ -368,47 +351,17 @@ static int do_create(PGconn *pg, const struct opts *o)
 	}
 	if (check_hosts(o->add, o->nadd, hosts) != 0)
 		return 1;
-
-	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
-	if (!r)
-		return 1;
-	PQclear(r);
-	const char *sv[] = {o->slug};
-	r = admin_exec(pg, WHO, "SELECT 1 FROM platform.tenants WHERE slug = $1", 1, sv);
-	if (!r)
-		goto fail;
-	if (PQntuples(r) > 0) {
-		fprintf(stderr, "%s: tenant '%s' already exists\n", WHO, o->slug);
-		PQclear(r);
-		goto fail;
-	}
-	PQclear(r);
+	const char *hv[HOSTS_MAX];
 	for (int i = 0; i < o->nadd; i++)
-		if (host_taken(pg, hosts[i]))
-			goto fail;
-	const char *tv[] = {o->slug, o->name};
-	admin_quiet_next();
-	r = admin_exec(pg, WHO, "INSERT INTO platform.tenants (slug, name) VALUES ($1, $2) RETURNING id", 2, tv);
-	if (!r) {
-		/* Lost a race with another create. */
-		fprintf(stderr, "%s: tenant '%s' could not be created (%s)\n", WHO, o->slug,
-			strcmp(admin_last_sqlstate(), "23505") == 0 ? "it already exists" : "database error");
-		goto fail;
+		hv[i] = hosts[i];
+	char *list = text_array(hv, (size_t)o->nadd);
+	if (!list) {
+		fprintf(stderr, "%s: out of memory\n", WHO);
+		return 1;
 	}
-	char id[24];
-	snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	for (int i = 0; i < o->nadd; i++) {
-		const char *hv[] = {hosts[i], id};
-		admin_quiet_next();
-		r = admin_exec(pg, WHO, "INSERT INTO platform.tenant_hosts (host, tenant_id) VALUES ($1, $2)", 2, hv);
-		if (!r) {
-			fprintf(stderr, "%s: host '%s' is already taken\n", WHO, hosts[i]);
-			goto fail;
-		}
-		PQclear(r);
-	}
-	r = admin_exec(pg, WHO, "COMMIT", 0, NULL);
+	const char *v[] = {o->slug, o->name, list};
+	PGresult *r = admin_exec(pg, WHO, "SELECT platform.tenant_create($1, $2, $3::text[])", 3, v);
+	free(list);
 	if (!r)
 		return 1;
 	PQclear(r);
@@ -417,19 +370,11 @@ static int do_create(PGconn *pg, const struct opts *o)
 		printf(" %s", hosts[i]);
 	printf("\n");
 	return 0;
-fail:
-	r = PQexec(pg, "ROLLBACK");
-	PQclear(r);
-	return 1;
 }
 
 static int do_list(PGconn *pg)
 {
-	PGresult *r = admin_exec(pg, WHO,
-				 "SELECT t.slug, t.status, t.name, coalesce(string_agg(h.host, ' ' ORDER BY h.host), '')"
-				 " FROM platform.tenants t LEFT JOIN platform.tenant_hosts h ON h.tenant_id = t.id"
-				 " GROUP BY t.id ORDER BY t.slug",
-				 0, NULL);
+	PGresult *r = admin_exec(pg, WHO, "SELECT slug, status, name, hosts FROM platform.tenant_list()", 0, NULL);
 	if (!r)
 		return 1;
 	printf("%-20s %-10s %-30s %s\n", "SLUG", "STATUS", "NAME", "HOSTS");
@@ -445,73 +390,37 @@ static int do_hosts(PGconn *pg, const struct opts *o)
 	char add[HOSTS_MAX][254], rem[HOSTS_MAX][254];
 	if (check_hosts(o->add, o->nadd, add) != 0 || check_hosts(o->remove, o->nremove, rem) != 0)
 		return 1;
-	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
+	const char *av[HOSTS_MAX], *rv[HOSTS_MAX];
+	for (int i = 0; i < o->nadd; i++)
+		av[i] = add[i];
+	for (int i = 0; i < o->nremove; i++)
+		rv[i] = rem[i];
+	char *adds = text_array(av, (size_t)o->nadd), *removes = text_array(rv, (size_t)o->nremove);
+	if (!adds || !removes) {
+		free(adds);
+		free(removes);
+		fprintf(stderr, "%s: out of memory\n", WHO);
+		return 1;
+	}
+	const char *v[] = {o->slug, adds, removes};
+	PGresult *r = admin_exec(pg, WHO, "SELECT platform.tenant_hosts_change($1, $2::text[], $3::text[])", 3, v);
+	free(adds);
+	free(removes);
 	if (!r)
 		return 1;
-	PQclear(r);
-	int64_t id = tenant_id(pg, o->slug);
-	if (id <= 0)
-		goto fail;
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	for (int i = 0; i < o->nremove; i++) {
-		const char *v[] = {rem[i], ids};
-		r = admin_exec(pg, WHO, "DELETE FROM platform.tenant_hosts WHERE host = $1 AND tenant_id = $2", 2, v);
-		if (!r)
-			goto fail;
-		if (strcmp(PQcmdTuples(r), "1") != 0) {
-			fprintf(stderr, "%s: host '%s' does not belong to tenant '%s'\n", WHO, rem[i], o->slug);
-			PQclear(r);
-			goto fail;
-		}
-		PQclear(r);
-	}
-	for (int i = 0; i < o->nadd; i++) {
-		if (host_taken(pg, add[i]))
-			goto fail;
-		const char *iv[] = {add[i], ids};
-		admin_quiet_next();
-		r = admin_exec(pg, WHO, "INSERT INTO platform.tenant_hosts (host, tenant_id) VALUES ($1, $2)", 2, iv);
-		if (!r) {
-			fprintf(stderr, "%s: host '%s' is already taken\n", WHO, add[i]);
-			goto fail;
-		}
-		PQclear(r);
-	}
-	const char *v[] = {ids};
-	r = admin_exec(pg, WHO, "SELECT coalesce(string_agg(host, ' ' ORDER BY host), '') FROM platform.tenant_hosts WHERE tenant_id = $1", 1, v);
-	if (!r)
-		goto fail;
-	char list[4096];
-	snprintf(list, sizeof(list), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	r = admin_exec(pg, WHO, "COMMIT", 0, NULL);
-	if (!r)
-		return 1;
-	PQclear(r);
+	const char *list = PQgetvalue(r, 0, 0);
 	printf("%s: %s\n", o->slug, list[0] ? list : "(no hosts: the tenant is unreachable)");
-	return 0;
-fail:
-	r = PQexec(pg, "ROLLBACK");
 	PQclear(r);
-	return 1;
+	return 0;
 }
 
 static int do_status(PGconn *pg, const char *slug, const char *status)
 {
-	const char *v[] = {status, slug};
-	PGresult *r = admin_exec(pg, WHO,
-				 "UPDATE platform.tenants SET status = $1, updated_at = now() WHERE slug = $2"
-				 " RETURNING (xmax = 0)",
-				 2, v);
+	const char *v[] = {slug, status};
+	PGresult *r = admin_exec(pg, WHO, "SELECT platform.tenant_set_status($1, $2)", 2, v);
 	if (!r)
 		return 1;
-	int n = PQntuples(r);
 	PQclear(r);
-	if (n == 0) {
-		fprintf(stderr, "%s: no tenant '%s'\n", WHO, slug);
-		return 1;
-	}
 	printf("%s: %s\n", slug, status);
 	return 0;
 }
@@ -520,41 +429,44 @@ static int do_status(PGconn *pg, const char *slug, const char *status)
 
 static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b)
 {
-	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
-	if (!r)
-		return 1;
-	PQclear(r);
-	int current;
-	int64_t id = lock_tenant(pg, slug, &current);
-	if (id <= 0)
-		goto fail;
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	const char *v[] = {ids};
-	r = admin_exec(pg, WHO,
-		       "SELECT version, checksum FROM platform.bundles WHERE tenant_id = $1 ORDER BY version DESC LIMIT 1",
-		       1, v);
-	if (!r)
-		goto fail;
-	int newest = PQntuples(r) == 1 ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-	bool unchanged = newest > 0 && strcmp(PQgetvalue(r, 0, 1), b->checksum) == 0;
-	PQclear(r);
-	int version = unchanged ? newest : newest + 1;
-	if (!unchanged && store_version(pg, ids, version, b) != 0)
-		goto fail;
-	if (version != current) {
-		char vs[16];
-		snprintf(vs, sizeof(vs), "%d", version);
-		const char *uv[] = {vs, ids};
-		r = admin_exec(pg, WHO, "UPDATE platform.tenants SET bundle_version = $1, updated_at = now() WHERE id = $2",
-			       2, uv);
-		if (!r)
-			goto fail;
-		PQclear(r);
+	int rc = 1;
+	const char **paths = calloc(b->nfiles + 1, sizeof(*paths));
+	const char **data = calloc(b->nfiles + 1, sizeof(*data));
+	size_t *plens = calloc(b->nfiles + 1, sizeof(*plens));
+	size_t *dlens = calloc(b->nfiles + 1, sizeof(*dlens));
+	char *patharr = NULL, *dataarr = NULL;
+	size_t pathlen = 0, datalen = 0;
+	if (!paths || !data || !plens || !dlens)
+		goto nomem;
+	for (size_t i = 0; i < b->nfiles; i++) {
+		paths[i] = b->files[i].path;
+		plens[i] = strlen(b->files[i].path);
+		data[i] = b->files[i].data;
+		dlens[i] = b->files[i].len;
 	}
-	r = admin_exec(pg, WHO, "COMMIT", 0, NULL);
+	/* The files travel as two arrays in binary (static files are not
+	 * text): their paths and their contents, in the same order. */
+	patharr = binary_array(PG_TEXTOID, b->nfiles, paths, plens, &pathlen);
+	dataarr = binary_array(PG_BYTEAOID, b->nfiles, data, dlens, &datalen);
+	if (!patharr || !dataarr)
+		goto nomem;
+	char total[24], user[256];
+	snprintf(total, sizeof(total), "%zu", b->total_bytes);
+	os_user(user, sizeof(user));
+	const char *v[] = {slug, b->checksum, total, user, patharr, dataarr};
+	const int lens[] = {0, 0, 0, 0, (int)pathlen, (int)datalen};
+	const int formats[] = {0, 0, 0, 0, 1, 1};
+	/* The statement names the lock it may wait for, as pg_stat_activity
+	 * shows it: deploys and rollbacks of one tenant take turns on the
+	 * tenant's row (platform.tenant_find). */
+	PGresult *r = admin_exec_params(pg, WHO,
+					"SELECT version, unchanged FROM platform.tenant_deploy($1, $2, $3, $4, $5::text[],"
+					" $6::bytea[]) /* the tenant's row FOR UPDATE */",
+					6, v, lens, formats);
 	if (!r)
-		return 1;
+		goto out;
+	int version = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+	bool unchanged = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);
 	char size[32];
 	format_size(b->total_bytes, size, sizeof(size));
@@ -563,56 +475,26 @@ static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b)
 	else
 		printf("%s: version %d deployed (%zu file%s, %s)\n", slug, version, b->nfiles, b->nfiles == 1 ? "" : "s",
 		       size);
-	return 0;
-fail:
-	rollback(pg);
-	return 1;
-}
-
-/* Inserts VERSION of tenant ID with every file of B. */
-static int store_version(PGconn *pg, const char *id, int version, const struct bundle *b)
-{
-	char vs[16], total[24], nfiles[24], user[256];
-	snprintf(vs, sizeof(vs), "%d", version);
-	snprintf(total, sizeof(total), "%zu", b->total_bytes);
-	snprintf(nfiles, sizeof(nfiles), "%zu", b->nfiles);
-	os_user(user, sizeof(user));
-	const char *hv[] = {id, vs, b->checksum, total, nfiles, user};
-	PGresult *r = admin_exec(pg, WHO,
-				 "INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by)"
-				 " VALUES ($1, $2, $3, $4, $5, $6)",
-				 6, hv);
-	if (!r)
-		return -1;
-	PQclear(r);
-	for (size_t i = 0; i < b->nfiles; i++) {
-		const struct bundle_file *f = &b->files[i];
-		/* The content travels as raw bytes: static files are not
-		 * text. */
-		const char *fv[] = {id, vs, f->path, f->data};
-		const int lens[] = {0, 0, 0, (int)f->len};
-		const int formats[] = {0, 0, 0, 1};
-		r = admin_exec_params(pg, WHO,
-				      "INSERT INTO platform.bundle_files (tenant_id, version, path, content)"
-				      " VALUES ($1, $2, $3, $4)",
-				      4, fv, lens, formats);
-		if (!r)
-			return -1;
-		PQclear(r);
-	}
-	return 0;
+	rc = 0;
+	goto out;
+nomem:
+	fprintf(stderr, "%s: out of memory\n", WHO);
+out:
+	free(patharr);
+	free(dataarr);
+	free(paths);
+	free(data);
+	free(plens);
+	free(dlens);
+	return rc;
 }
 
 static int do_versions(PGconn *pg, const char *slug)
 {
-	if (tenant_id(pg, slug) <= 0)
-		return 1;
 	const char *v[] = {slug};
 	PGresult *r = admin_exec(pg, WHO,
-				 "SELECT b.version, to_char(b.created_at, 'YYYY-MM-DD HH24:MI:SS'), b.nfiles, b.total_bytes,"
-				 " left(b.checksum, 12), b.created_by, b.version = t.bundle_version"
-				 " FROM platform.bundles b JOIN platform.tenants t ON t.id = b.tenant_id"
-				 " WHERE t.slug = $1 ORDER BY b.version DESC",
+				 "SELECT version, to_char(created_at, 'YYYY-MM-DD HH24:MI:SS'), nfiles, total_bytes,"
+				 " left(checksum, 12), created_by, is_current FROM platform.tenant_versions($1)",
 				 1, v);
 	if (!r)
 		return 1;
@@ -632,54 +514,19 @@ static int do_versions(PGconn *pg, const char *slug)
 
 static int do_rollback(PGconn *pg, const char *slug, int version)
 {
-	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
-	if (!r)
-		return 1;
-	PQclear(r);
-	int current;
-	int64_t id = lock_tenant(pg, slug, &current);
-	if (id <= 0)
-		goto fail;
-	char ids[24], vs[16];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	char vs[16];
 	snprintf(vs, sizeof(vs), "%d", version);
-	const char *v[] = {ids, vs};
-	r = admin_exec(pg, WHO,
-		       "SELECT coalesce(string_agg(version::text, ', ' ORDER BY version), ''), bool_or(version = $2)"
-		       " FROM platform.bundles WHERE tenant_id = $1",
-		       2, v);
-	if (!r)
-		goto fail;
-	if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
-		const char *have = PQgetvalue(r, 0, 0);
-		if (have[0])
-			fprintf(stderr, "%s: %s has no version %d (versions: %s)\n", WHO, slug, version, have);
-		else
-			fprintf(stderr, "%s: %s has no version %d (nothing deployed yet)\n", WHO, slug, version);
-		PQclear(r);
-		goto fail;
-	}
-	PQclear(r);
-	if (version == current) {
-		rollback(pg);
-		printf("%s: version %d is already current\n", slug, version);
-		return 0;
-	}
-	const char *uv[] = {vs, ids};
-	r = admin_exec(pg, WHO, "UPDATE platform.tenants SET bundle_version = $1, updated_at = now() WHERE id = $2", 2,
-		       uv);
-	if (!r)
-		goto fail;
-	PQclear(r);
-	r = admin_exec(pg, WHO, "COMMIT", 0, NULL);
+	const char *v[] = {slug, vs};
+	PGresult *r = admin_exec(pg, WHO, "SELECT platform.tenant_rollback($1, $2)", 2, v);
 	if (!r)
 		return 1;
+	int was = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
-	printf("%s: version %d is current (was %d)\n", slug, version, current);
+	if (was == version)
+		printf("%s: version %d is already current\n", slug, version);
+	else
+		printf("%s: version %d is current (was %d)\n", slug, version, was);
 	return 0;
-fail:
-	rollback(pg);
-	return 1;
 }
 
 static struct bundle *read_platform(const char *plugins_dir, const char *who)
@@ -799,41 +646,70 @@ static int check_hosts(const char *const *in, int n, char out[][254])
 	return 0;
 }
 
-static int64_t tenant_id(PGconn *pg, const char *slug)
+/* A text[] literal of N items ("{}" for none), each quoted; malloc'd. */
+static char *text_array(const char *const *items, size_t n)
 {
-	const char *v[] = {slug};
-	PGresult *r = admin_exec(pg, WHO, "SELECT id FROM platform.tenants WHERE slug = $1", 1, v);
-	if (!r)
-		return -1;
-	int64_t id = PQntuples(r) == 1 ? db_int(r, 0, 0) : 0;
-	PQclear(r);
-	if (id == 0)
-		fprintf(stderr, "%s: no tenant '%s'\n", WHO, slug);
-	return id;
+	size_t len = 3;
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(items[i]) + 3;
+	char *out = malloc(len), *p = out;
+	if (!out)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *c = items[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	*p++ = '}';
+	*p = '\0';
+	return out;
 }
 
-/* The tenant's id with its row locked until the transaction ends (deploys
- * and rollbacks of one tenant take turns); its current version in
- * *BUNDLE_VERSION. 0 and a message when there is no such tenant. */
-static int64_t lock_tenant(PGconn *pg, const char *slug, int *bundle_version)
+static char *put32(char *p, uint32_t v)
 {
-	const char *v[] = {slug};
-	PGresult *r = admin_exec(pg, WHO, "SELECT id, bundle_version FROM platform.tenants WHERE slug = $1 FOR UPDATE", 1,
-				 v);
-	if (!r)
-		return -1;
-	int64_t id = PQntuples(r) == 1 ? db_int(r, 0, 0) : 0;
-	*bundle_version = id ? (int)strtol(PQgetvalue(r, 0, 1), NULL, 10) : 0;
-	PQclear(r);
-	if (id == 0)
-		fprintf(stderr, "%s: no tenant '%s'\n", WHO, slug);
-	return id;
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+	return p + 4;
 }
 
-static void rollback(PGconn *pg)
+/* A one-dimensional array of N elements of type ELEM_OID in PostgreSQL's
+ * binary format (array_recv): dimensions, no NULLs, then each element's
+ * length and bytes. malloc'd; its length in *OUTLEN. NULL when it would
+ * not fit a parameter. */
+static char *binary_array(unsigned elem_oid, size_t n, const char *const *data, const size_t *lens, size_t *outlen)
 {
-	PGresult *r = PQexec(pg, "ROLLBACK");
-	PQclear(r);
+	size_t len = 20;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] > INT32_MAX || len > (size_t)INT32_MAX - 4 - lens[i])
+			return NULL;
+		len += 4 + lens[i];
+	}
+	char *out = malloc(len), *p = out;
+	if (!out)
+		return NULL;
+	p = put32(p, n ? 1 : 0);        /* dimensions */
+	p = put32(p, 0);                /* no NULLs */
+	p = put32(p, elem_oid);
+	if (n) {
+		p = put32(p, (uint32_t)n);
+		p = put32(p, 1);        /* lower bound */
+	}
+	for (size_t i = 0; i < n; i++) {
+		p = put32(p, (uint32_t)lens[i]);
+		memcpy(p, data[i], lens[i]);
+		p += lens[i];
+	}
+	*outlen = (size_t)(p - out);
+	return out;
 }
 
 static void format_size(size_t bytes, char *out, size_t outlen)

@@ -2,8 +2,9 @@
  * reads the password from standard input (one line), checks it against
  * the password rules, hashes it with the configured scrypt parameters and
  * stores the account with its role, e-mail counted as verified (the
- * provider vouches for it). As the owner role, with the tenant set, so
- * row-level security applies as to the daemon. */
+ * provider vouches for it). As the owner role, in one call of
+ * platform.account_provision (sql/code/provider.sql), which enters the
+ * tenant, so row-level security applies as to the daemon. */
 #include "user_cmd.h"
 
 #include <ctype.h>
@@ -134,54 +135,21 @@ static int do_create(const struct config *cfg, const struct uopts *o)
 	PGconn *pg = admin_connect(cfg, WHO);
 	if (!pg)
 		return 1;
-	int rc = 1;
-	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
-	PQclear(r);
-	const char *p1[1] = {o->tenant};
-	r = admin_exec(pg, WHO, "SELECT id, platform.enter_tenant(id::text) FROM platform.tenants"
-			   " WHERE slug = $1", 1, p1);
-	if (!r || PQntuples(r) != 1) {
-		if (r)
-			fprintf(stderr, "%s create: no tenant '%s'\n", WHO, o->tenant);
-		PQclear(r);
-		goto out;
-	}
-	char tid[24];
-	snprintf(tid, sizeof(tid), "%s", PQgetvalue(r, 0, 0));
-	PQclear(r);
-	const char *p2[4] = {tid, email, name, hash};
-	r = admin_exec(pg, WHO,
-		       "WITH made AS (INSERT INTO accounts (tenant_id, email, display_name, password_hash, email_verified_at)"
-		       " VALUES ($1, $2, $3, $4, now()) ON CONFLICT (tenant_id, email) DO NOTHING RETURNING id)"
-		       " SELECT id, true FROM made UNION ALL"
-		       " SELECT id, false FROM accounts WHERE tenant_id = $1 AND email = $2 AND deleted_at IS NULL",
-		       4, p2);
-	if (!r || PQntuples(r) < 1) {
-		PQclear(r);
-		goto out;
-	}
-	char aid[24];
-	snprintf(aid, sizeof(aid), "%s", PQgetvalue(r, 0, 0));
+	/* One call, one transaction: the tenant entered, the account made or
+	 * found, the role given (platform.account_provision). */
+	const char *v[] = {o->tenant, email, name, hash, o->role};
+	PGresult *r = admin_exec(pg, WHO,
+				 "SELECT account_id, created FROM platform.account_provision($1, $2, $3, $4, $5)", 5, v);
+	PQfinish(pg);
+	if (!r)
+		return 1;
 	bool created = PQgetvalue(r, 0, 1)[0] == 't';
-	PQclear(r);
-	const char *p3[3] = {tid, aid, o->role};
-	r = admin_exec(pg, WHO, "INSERT INTO account_roles (tenant_id, account_id, role) VALUES ($1, $2, $3)"
-			   " ON CONFLICT DO NOTHING", 3, p3);
-	if (!r)
-		goto out;
-	PQclear(r);
-	r = admin_exec(pg, WHO, "COMMIT", 0, NULL);
-	if (!r)
-		goto out;
 	PQclear(r);
 	if (created)
 		printf("%s: account %s (%s) created with role %s\n", o->tenant, email, name, o->role);
 	else
 		printf("%s: account %s exists; role %s granted, password unchanged\n", o->tenant, email, o->role);
-	rc = 0;
-out:
-	PQfinish(pg);
-	return rc;
+	return 0;
 }
 
 int user_cmd(int argc, char **argv, const char *config_path)

@@ -4,7 +4,8 @@
 -- owner: what is granted here is all there is, and nothing is executable
 -- by PUBLIC. Trigger functions need no grant (a trigger runs its function
 -- whoever fires it), nor does platform.make_tenant_table, which only the
--- migrations call.
+-- migrations call. The functions of the provider's commands
+-- (provider.sql) are the owner's alone: none is granted here.
 
 -- The daemon's role calls every operation of the API, and the operations
 -- call the helpers of the schema as the caller.

@@ -631,3 +631,71 @@ def test_a_name_of_200_characters_is_rendered_whole(db_daemon, pg):
     body = d.get("/", host="utf8.test")[2]
     page = body.decode("utf-8")                        # raises on a cut character
     assert f"<h1>{name}</h1>" in page and f"<title>{name}</title>" in page
+
+
+# ---------------------------------------------------------------- the commands' functions
+
+
+def provider_functions():
+    """The functions sql/code/provider.sql defines: what the commands call."""
+    from harness import SOURCE_DIR
+    with open(os.path.join(SOURCE_DIR, "sql", "code", "provider.sql")) as f:
+        return sorted(set(re.findall(r"CREATE OR REPLACE FUNCTION (platform\.\w+)\(", f.read())))
+
+
+def test_the_daemons_role_cannot_call_the_commands_functions(pg, ab):
+    names = provider_functions()
+    assert "platform.tenant_create" in names and "platform.account_provision" in names, names
+    with cursor(pg, "super") as cur:
+        cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc p"
+                    " WHERE p.oid::regproc::text = ANY (%s) ORDER BY 1", (names,))
+        signatures = [r[0] for r in cur.fetchall()]
+        assert len(signatures) == len(names), signatures
+        for sig in signatures:
+            cur.execute("SELECT has_function_privilege('aantafel_app', %s, 'EXECUTE'),"
+                        " has_function_privilege('aantafel_owner', %s, 'EXECUTE')", (sig, sig))
+            assert cur.fetchone() == (False, True), sig
+    # Called all the same: refused, and nothing written.
+    calls = [("SELECT platform.tenant_create('tn-app', 'Door de app', ARRAY['app-made.test'])", ()),
+             ("SELECT platform.tenant_set_status('tn-a', 'suspended')", ()),
+             ("SELECT platform.tenant_hosts_change('tn-a', ARRAY['app-made.test'], '{}')", ()),
+             ("SELECT platform.tenant_rollback('tn-a', 1)", ()),
+             ("SELECT * FROM platform.tenant_list()", ()),
+             ("SELECT * FROM platform.account_provision('tn-a', 'app@example.nl', 'App', 'x', 'admin')", ())]
+    for sql, args in calls:
+        c = pg.connect("app")
+        try:
+            with pytest.raises(psycopg2.Error) as e:
+                c.cursor().execute(sql, args)
+            assert e.value.pgcode == "42501", (sql, e.value.pgerror)
+        finally:
+            c.close()
+    assert tenant_row(pg, "tn-app") is None
+    assert tenant_row(pg, "tn-a")[1] == "active"
+    with cursor(pg, "super") as cur:
+        cur.execute("SELECT count(*) FROM platform.tenant_hosts WHERE host = 'app-made.test'")
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM accounts WHERE email = 'app@example.nl'")
+        assert cur.fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("sql, code, text", [
+    ("SELECT platform.tenant_create('tn-a', 'Nog een', ARRAY['nog-een.test'])", "AT002", "tenant 'tn-a' already exists"),
+    ("SELECT platform.tenant_create('tn-new', 'Nieuw', ARRAY['beta.test'])", "AT003",
+     "host 'beta.test' already belongs to tenant 'tn-b'"),
+    ("SELECT platform.tenant_set_status('tn-nosuch', 'active')", "AT001", "no tenant 'tn-nosuch'"),
+    ("SELECT platform.tenant_hosts_change('tn-a', '{}', ARRAY['beta.test'])", "AT004",
+     "host 'beta.test' does not belong to tenant 'tn-a'"),
+    ("SELECT platform.tenant_rollback('tn-a', 3)", "AT005", "tn-a has no version 3 (nothing deployed yet)"),
+])
+def test_the_functions_refuse_with_their_own_sqlstate(pg, ab, sql, code, text):
+    """What the provider can act on comes back as SQLSTATE class AT with
+    the sentence the command prints, not as a constraint's error."""
+    c = pg.connect("owner")
+    try:
+        with pytest.raises(psycopg2.Error) as e:
+            c.cursor().execute(sql)
+        assert (e.value.pgcode, e.value.diag.message_primary) == (code, text)
+    finally:
+        c.close()
+    assert tenant_row(pg, "tn-new") is None

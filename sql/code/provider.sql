@@ -1,0 +1,246 @@
+-- The provider's commands (`aantafel tenant …`, `aantafel user create`,
+-- core/cmd/): one function per action, each called as one statement, so
+-- each action is one transaction. They run as the owner role the commands
+-- connect with; grants.sql grants none of them to the daemon's role.
+--
+-- The names and hosts are checked in C first, so that the provider gets a
+-- plain reason before any connection; the constraints stay the final word.
+-- What the provider can act on is refused here with a message meant for
+-- them and a SQLSTATE of the class 'AT' (the commands print the message
+-- and exit 1):
+--
+--   AT001  no such tenant
+--   AT002  the tenant exists already
+--   AT003  the host belongs to a tenant already
+--   AT004  the host does not belong to this tenant
+--   AT005  the tenant has no such bundle version
+--   AT006  the tenant is not suspended (delete)
+--
+-- Registry changes notify every daemon through the triggers of
+-- platform.tenants and tenant_hosts (sql/code/notify.sql), on one
+-- PostgreSQL and on a Citus cluster alike (reference tables, written from
+-- this session).
+
+-- The tenant's id, its row locked until the transaction ends when
+-- P_LOCK (deploys, rollbacks and deletions of one tenant take turns).
+CREATE OR REPLACE FUNCTION platform.tenant_find(p_slug text, p_lock boolean DEFAULT false) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint;
+BEGIN
+    IF p_lock THEN
+        SELECT id INTO t FROM platform.tenants WHERE slug = p_slug FOR UPDATE;
+    ELSE
+        SELECT id INTO t FROM platform.tenants WHERE slug = p_slug;
+    END IF;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant ''%''', p_slug USING ERRCODE = 'AT001';
+    END IF;
+    RETURN t;
+END $$;
+
+-- Refuses HOST when a tenant has it, naming that tenant.
+CREATE OR REPLACE FUNCTION platform.tenant_host_free(p_host text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    owner_slug text;
+BEGIN
+    SELECT t.slug INTO owner_slug
+      FROM platform.tenant_hosts h JOIN platform.tenants t ON t.id = h.tenant_id
+     WHERE h.host = p_host;
+    IF owner_slug IS NOT NULL THEN
+        RAISE EXCEPTION 'host ''%'' already belongs to tenant ''%''', p_host, owner_slug USING ERRCODE = 'AT003';
+    END IF;
+END $$;
+
+-- Adds HOST to tenant T. A host taken between the check and the insert
+-- (by another command's transaction, which the insert waits for) is
+-- refused too, without a name.
+CREATE OR REPLACE FUNCTION platform.tenant_host_add(p_tenant bigint, p_host text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM platform.tenant_host_free(p_host);
+    INSERT INTO platform.tenant_hosts (host, tenant_id) VALUES (p_host, p_tenant) ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'host ''%'' is already taken', p_host USING ERRCODE = 'AT003';
+    END IF;
+END $$;
+
+-- `aantafel tenant create`: the tenant and its hosts, all or nothing.
+CREATE OR REPLACE FUNCTION platform.tenant_create(p_slug text, p_name text, p_hosts text[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint;
+    h text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM platform.tenants WHERE slug = p_slug) THEN
+        RAISE EXCEPTION 'tenant ''%'' already exists', p_slug USING ERRCODE = 'AT002';
+    END IF;
+    -- Every host checked before anything is written: the first taken one
+    -- is named with its tenant.
+    FOREACH h IN ARRAY p_hosts LOOP
+        PERFORM platform.tenant_host_free(h);
+    END LOOP;
+    -- A create that lost the race for the slug waits for the winner's
+    -- commit here, then finds the slug taken.
+    INSERT INTO platform.tenants (slug, name) VALUES (p_slug, p_name) ON CONFLICT (slug) DO NOTHING
+    RETURNING id INTO t;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'tenant ''%'' already exists', p_slug USING ERRCODE = 'AT002';
+    END IF;
+    FOREACH h IN ARRAY p_hosts LOOP
+        PERFORM platform.tenant_host_add(t, h);
+    END LOOP;
+    RETURN t;
+END $$;
+
+-- `aantafel tenant list`.
+CREATE OR REPLACE FUNCTION platform.tenant_list()
+RETURNS TABLE (slug text, status text, name text, hosts text)
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN QUERY
+    SELECT t.slug, t.status, t.name, coalesce(string_agg(h.host, ' ' ORDER BY h.host), '')
+      FROM platform.tenants t LEFT JOIN platform.tenant_hosts h ON h.tenant_id = t.id
+     GROUP BY t.id ORDER BY t.slug;
+END $$;
+
+-- `aantafel tenant hosts`: removes, then adds, and answers the hosts the
+-- tenant has then ('' for none). Without hosts to change, only the list.
+CREATE OR REPLACE FUNCTION platform.tenant_hosts_change(p_slug text, p_add text[], p_remove text[])
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint := platform.tenant_find(p_slug);
+    h text;
+    hosts text;
+BEGIN
+    FOREACH h IN ARRAY coalesce(p_remove, '{}') LOOP
+        DELETE FROM platform.tenant_hosts x WHERE x.host = h AND x.tenant_id = t;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'host ''%'' does not belong to tenant ''%''', h, p_slug USING ERRCODE = 'AT004';
+        END IF;
+    END LOOP;
+    FOREACH h IN ARRAY coalesce(p_add, '{}') LOOP
+        PERFORM platform.tenant_host_add(t, h);
+    END LOOP;
+    SELECT coalesce(string_agg(x.host, ' ' ORDER BY x.host), '') INTO hosts
+      FROM platform.tenant_hosts x WHERE x.tenant_id = t;
+    RETURN hosts;
+END $$;
+
+-- `aantafel tenant suspend | resume`.
+CREATE OR REPLACE FUNCTION platform.tenant_set_status(p_slug text, p_status text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    at timestamptz := now();
+BEGIN
+    UPDATE platform.tenants SET status = p_status, updated_at = at WHERE slug = p_slug;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no tenant ''%''', p_slug USING ERRCODE = 'AT001';
+    END IF;
+END $$;
+
+-- `aantafel tenant deploy`: the bundle checked by the command (its
+-- checksum, size and files, path by path) becomes the tenant's next
+-- version and current; a bundle equal to the newest version stores
+-- nothing and makes that one current again. Answers the version and
+-- whether it was unchanged.
+CREATE OR REPLACE FUNCTION platform.tenant_deploy(p_slug text, p_checksum text, p_total_bytes bigint,
+                                                  p_by text, p_paths text[], p_contents bytea[])
+RETURNS TABLE (version int, unchanged boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint := platform.tenant_find(p_slug, true);
+    current_version int;
+    newest int;
+    newest_sum text;
+    at timestamptz := now();
+BEGIN
+    SELECT x.bundle_version INTO current_version FROM platform.tenants x WHERE x.id = t;
+    SELECT b.version, b.checksum INTO newest, newest_sum
+      FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
+    unchanged := newest IS NOT NULL AND newest_sum = p_checksum;
+    version := CASE WHEN unchanged THEN newest ELSE coalesce(newest, 0) + 1 END;
+    IF NOT unchanged THEN
+        INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by)
+        VALUES (t, version, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), p_by);
+        -- Row by row: on a cluster an INSERT … SELECT into a reference
+        -- table goes through COPY.
+        FOR i IN 1 .. coalesce(cardinality(p_paths), 0) LOOP
+            INSERT INTO platform.bundle_files (tenant_id, version, path, content)
+            VALUES (t, version, p_paths[i], p_contents[i]);
+        END LOOP;
+    END IF;
+    IF version <> current_version THEN
+        UPDATE platform.tenants SET bundle_version = version, updated_at = at WHERE id = t;
+    END IF;
+    RETURN NEXT;
+END $$;
+
+-- `aantafel tenant versions`: newest first.
+CREATE OR REPLACE FUNCTION platform.tenant_versions(p_slug text)
+RETURNS TABLE (version int, created_at timestamptz, nfiles int, total_bytes bigint, checksum text,
+               created_by text, is_current boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t bigint := platform.tenant_find(p_slug);
+    current_version int;
+BEGIN
+    SELECT x.bundle_version INTO current_version FROM platform.tenants x WHERE x.id = t;
+    RETURN QUERY
+    SELECT b.version, b.created_at, b.nfiles, b.total_bytes, b.checksum, b.created_by,
+           b.version = current_version
+      FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC;
+END $$;
+
+-- `aantafel tenant rollback`: makes a stored version current; answers the
+-- version that was current (equal to P_VERSION: nothing changed).
+CREATE OR REPLACE FUNCTION platform.tenant_rollback(p_slug text, p_version int) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint := platform.tenant_find(p_slug, true);
+    was int;
+    have text;
+    at timestamptz := now();
+BEGIN
+    SELECT x.bundle_version INTO was FROM platform.tenants x WHERE x.id = t;
+    IF NOT EXISTS (SELECT 1 FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version) THEN
+        SELECT string_agg(b.version::text, ', ' ORDER BY b.version) INTO have
+          FROM platform.bundles b WHERE b.tenant_id = t;
+        RAISE EXCEPTION '% has no version % (%)', p_slug, p_version,
+              CASE WHEN have IS NULL THEN 'nothing deployed yet' ELSE 'versions: ' || have END
+              USING ERRCODE = 'AT005';
+    END IF;
+    IF p_version <> was THEN
+        UPDATE platform.tenants SET bundle_version = p_version, updated_at = at WHERE id = t;
+    END IF;
+    RETURN was;
+END $$;
+
+-- `aantafel user create`: the account of tenant P_SLUG with address
+-- P_EMAIL (lower case), created with P_NAME and the scrypt hash P_HASH and
+-- its address counted as verified, or found when it exists (its password
+-- kept); either way it gets P_ROLE. Within the tenant's row-level
+-- security, as the daemon's writes are.
+CREATE OR REPLACE FUNCTION platform.account_provision(p_slug text, p_email text, p_name text, p_hash text,
+                                                      p_role text)
+RETURNS TABLE (account_id bigint, created boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint := platform.tenant_find(p_slug);
+    at timestamptz := now();
+BEGIN
+    PERFORM platform.enter_tenant(t::text);
+    INSERT INTO public.accounts (tenant_id, email, display_name, password_hash, email_verified_at)
+    VALUES (t, p_email, p_name, p_hash, at)
+    ON CONFLICT (tenant_id, email) DO NOTHING
+    RETURNING id INTO account_id;
+    created := account_id IS NOT NULL;
+    IF NOT created THEN
+        SELECT a.id INTO STRICT account_id FROM public.accounts a WHERE a.tenant_id = t AND a.email = p_email;
+    END IF;
+    INSERT INTO public.account_roles (tenant_id, account_id, role) VALUES (t, account_id, p_role)
+    ON CONFLICT DO NOTHING;
+    RETURN NEXT;
+END $$;
