@@ -47,7 +47,9 @@ const char tenant_cmd_usage[] =
 	"                          publish it as the tenant's next version (the newest\n"
 	"                          version is made current again when nothing changed)\n"
 	"  versions SLUG           the deployed versions; * marks the current one\n"
-	"  rollback SLUG N         make version N current again\n\n"
+	"  rollback SLUG N         make version N current again\n"
+	"  delete SLUG             delete a suspended tenant with all its data, its\n"
+	"                          bundles and hosts, in one transaction (no undo)\n\n"
 	"Changes reach every running daemon within a second, without a restart.\n"
 	"SLUG: a lowercase letter, then lowercase letters, digits and hyphens (max 63).\n"
 	"HOST: a DNS name such as gemeente.example.nl (no port).\n\n"
@@ -80,6 +82,7 @@ static int do_status(PGconn *pg, const char *slug, const char *status);
 static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b);
 static int do_versions(PGconn *pg, const char *slug);
 static int do_rollback(PGconn *pg, const char *slug, int version);
+static int do_delete(PGconn *pg, const char *slug);
 static struct bundle *read_platform(const char *plugins_dir, const char *who);
 static struct bundle *read_checked(const struct bundle *platform, const char *dir, const char *slug,
 				   const char *label);
@@ -152,7 +155,7 @@ int tenant_cmd(int argc, char **argv, const char *config_path)
 	else if (strcmp(sub, "hosts") == 0)
 		rc = parse(argc - 2, argv + 2, &o, false, true, false);
 	else if (strcmp(sub, "suspend") == 0 || strcmp(sub, "resume") == 0 || strcmp(sub, "versions") == 0 ||
-		 with_arg)
+		 strcmp(sub, "delete") == 0 || with_arg)
 		rc = parse(argc - 2, argv + 2, &o, false, false, with_arg);
 	else if (strcmp(sub, "list") == 0)
 		rc = parse(argc - 2, argv + 2, &o, false, false, false) == 0 && !o.slug ? 0 : 2;
@@ -282,6 +285,8 @@ static int run(PGconn *pg, const char *sub, const struct opts *o, const struct b
 		return do_versions(pg, o->slug);
 	if (strcmp(sub, "rollback") == 0)
 		return do_rollback(pg, o->slug, parse_version(o->arg));
+	if (strcmp(sub, "delete") == 0)
+		return do_delete(pg, o->slug);
 	return do_status(pg, o->slug, strcmp(sub, "suspend") == 0 ? "suspended" : "active");
 }
 
@@ -526,6 +531,25 @@ static int do_rollback(PGconn *pg, const char *slug, int version)
 		printf("%s: version %d is already current\n", slug, version);
 	else
 		printf("%s: version %d is current (was %d)\n", slug, version, was);
+	return 0;
+}
+
+/* Deletes a suspended tenant and everything it has; prints the rows
+ * deleted, table by table. */
+static int do_delete(PGconn *pg, const char *slug)
+{
+	const char *v[] = {slug};
+	PGresult *r = admin_exec(pg, WHO, "SELECT table_name, deleted FROM platform.tenant_delete($1)", 1, v);
+	if (!r)
+		return 1;
+	long long total = 0;
+	for (int i = 0; i < PQntuples(r); i++)
+		total += db_int(r, i, 1);
+	printf("%s: deleted, %lld rows in all\n", slug, total);
+	for (int i = 0; i < PQntuples(r); i++)
+		if (strcmp(PQgetvalue(r, i, 1), "0") != 0)
+			printf("  %-28s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1));
+	PQclear(r);
 	return 0;
 }
 

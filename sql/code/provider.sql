@@ -244,3 +244,104 @@ BEGIN
     ON CONFLICT DO NOTHING;
     RETURN NEXT;
 END $$;
+
+-- `aantafel tenant delete`: every row of a suspended tenant, in one
+-- transaction. The tenant tables (those with the tenant policy, as
+-- sql/citus/distribute.sql finds them) are emptied of the tenant's rows
+-- children first, in the order of their foreign keys, each by one
+-- statement on tenant_id: on a Citus cluster each such statement runs on
+-- the tenant's shard alone, and no foreign key is left to cascade from the
+-- registry (a reference table) into the shards, which Citus cannot order.
+-- A pass is repeated while rows are left (a trigger may write another
+-- table: any statement on the store's documents makes its usage row).
+-- Then the bundles, the hosts and the tenant's row, whose trigger tells
+-- every daemon. Answers the rows deleted per table, tables in the order
+-- they were emptied.
+CREATE OR REPLACE FUNCTION platform.tenant_delete(p_slug text)
+RETURNS TABLE (table_name text, deleted bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint := platform.tenant_find(p_slug, true);
+    state text;
+    tenant_tables regclass[];
+    ordered regclass[] := '{}';
+    ready regclass[];
+    tbl regclass;
+    n bigint;
+    found_rows boolean;
+    left_in regclass;
+    counts jsonb := '{}';
+BEGIN
+    SELECT x.status INTO state FROM platform.tenants x WHERE x.id = t;
+    IF state <> 'suspended' THEN
+        RAISE EXCEPTION 'tenant ''%'' is %: suspend it first (aantafel tenant suspend %)', p_slug, state, p_slug
+              USING ERRCODE = 'AT006';
+    END IF;
+    PERFORM platform.enter_tenant(t::text);
+
+    SELECT array_agg(c.oid::regclass ORDER BY c.oid) INTO tenant_tables
+      FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND s.nspname IN ('public', 'platform')
+       AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = 'tenant_isolation');
+    -- Children first: a table goes once no table still to go refers to it.
+    WHILE cardinality(ordered) < cardinality(tenant_tables) LOOP
+        SELECT array_agg(x ORDER BY x::oid) INTO ready
+          FROM unnest(tenant_tables) x
+         WHERE x <> ALL (ordered)
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint f
+                            WHERE f.contype = 'f' AND f.confrelid = x AND f.conrelid <> x
+                              AND f.conrelid = ANY (tenant_tables) AND f.conrelid <> ALL (ordered));
+        IF ready IS NULL THEN
+            RAISE EXCEPTION 'the tenant tables'' foreign keys form a cycle: %',
+                  array_to_string(ARRAY(SELECT x::text FROM unnest(tenant_tables) x WHERE x <> ALL (ordered)), ', ');
+        END IF;
+        ordered := ordered || ready;
+    END LOOP;
+
+    FOR pass IN 1 .. 5 LOOP
+        FOREACH tbl IN ARRAY ordered LOOP
+            EXECUTE format('DELETE FROM %s WHERE tenant_id = $1', tbl) USING t;
+            GET DIAGNOSTICS n = ROW_COUNT;
+            IF n > 0 THEN
+                counts := jsonb_set(counts, ARRAY[tbl::text], to_jsonb(coalesce((counts ->> tbl::text)::bigint, 0) + n));
+            END IF;
+        END LOOP;
+        left_in := NULL;
+        FOREACH tbl IN ARRAY ordered LOOP
+            EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE tenant_id = $1)', tbl) INTO found_rows USING t;
+            IF found_rows THEN
+                left_in := tbl;
+                EXIT;
+            END IF;
+        END LOOP;
+        EXIT WHEN left_in IS NULL;
+        IF pass = 5 THEN
+            RAISE EXCEPTION 'rows of tenant % keep coming back in %', p_slug, left_in;
+        END IF;
+    END LOOP;
+    -- Tell the daemons' caches, as a daemon's own commit would (on a
+    -- cluster the triggers on the shards could not).
+    PERFORM platform.commit_marks(t);
+    -- Out of the tenant again: the registry's foreign keys still cascade
+    -- (into no rows), and the store's statement trigger, which makes the
+    -- entered tenant's usage row, must not make one again.
+    PERFORM platform.enter_tenant(NULL);
+
+    DELETE FROM platform.bundle_files f WHERE f.tenant_id = t;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('platform.bundle_files', n);
+    DELETE FROM platform.bundles b WHERE b.tenant_id = t;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('platform.bundles', n);
+    DELETE FROM platform.tenant_hosts h WHERE h.tenant_id = t;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    counts := counts || jsonb_build_object('platform.tenant_hosts', n);
+    DELETE FROM platform.tenants x WHERE x.id = t;
+    counts := counts || jsonb_build_object('platform.tenants', 1);
+
+    RETURN QUERY
+    SELECT x::text, coalesce((counts ->> x::text)::bigint, 0)
+      FROM unnest(ordered || ARRAY['platform.bundle_files', 'platform.bundles', 'platform.tenant_hosts',
+                                   'platform.tenants']::regclass[]) WITH ORDINALITY AS u(x, i)
+     ORDER BY u.i;
+END $$;

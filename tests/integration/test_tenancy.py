@@ -699,3 +699,101 @@ def test_the_functions_refuse_with_their_own_sqlstate(pg, ab, sql, code, text):
     finally:
         c.close()
     assert tenant_row(pg, "tn-new") is None
+
+
+# ---------------------------------------------------------------- delete
+
+
+def tenant_rows(pg, tid):
+    """{table: rows of tenant TID} for every table of the schemas public
+    and platform that has a tenant_id (and platform.tenants by id), read as
+    the superuser through the node the daemons use."""
+    with cursor(pg, "super") as cur:
+        cur.execute("SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace"
+                    " WHERE c.relkind = 'r' AND s.nspname IN ('public', 'platform')"
+                    "   AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id'"
+                    "               AND NOT a.attisdropped) ORDER BY 1")
+        names = [r[0] for r in cur.fetchall()]
+        out = {}
+        for name in names:
+            cur.execute(f"SELECT count(*) FROM {name} WHERE tenant_id = %s", (tid,))
+            out[name] = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM platform.tenants WHERE id = %s", (tid,))
+        out["platform.tenants"] = cur.fetchone()[0]
+        return out
+
+
+def fill_tenant(pg, slug, tid, tmp):
+    """Rows of TID in the store, accounts, roles, addresses, the outbox,
+    bundles and their files, through the commands where there is one."""
+    set_welcome(pg, tid, f"Welkom bij {slug}")
+    env = {**pg.daemon_env(), "AANTAFEL_SCRYPT_N": "1024", "AANTAFEL_SCRYPT_MAXMEM": "16MiB"}
+    for email, role in ((f"beheer@{slug}.nl", "admin"), (f"lid@{slug}.nl", "member")):
+        p = aantafel("user", "create", "--tenant", slug, "--email", email, "--role", role, env=env,
+                     input="lange zin met spaties 42\n", check=False)
+        assert p.returncode == 0, p.stderr
+    bundle = os.path.join(tmp, slug)
+    os.makedirs(os.path.join(bundle, "static"), exist_ok=True)
+    with open(os.path.join(bundle, "tenant.lua"), "w") as f:
+        f.write(f'return {{ name = "Gemeente {slug}" }}\n')
+    with open(os.path.join(bundle, "static", "site.css"), "w") as f:
+        f.write("body { margin: 0 }\n")
+    p = run(pg, "tenant", "deploy", slug, bundle)
+    assert p.returncode == 0, p.stderr
+    with cursor(pg, "owner") as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT platform.enter_tenant(%s)", (str(tid),))
+        cur.execute("SELECT platform.enqueue_mail(%s, %s, 'Gemeente', 'Onderwerp', 'Tekst', NULL)",
+                    (tid, f"iemand@{slug}.nl"))
+        cur.execute("SELECT platform.commit_marks(%s)", (tid,))
+        cur.execute("COMMIT")
+
+
+def test_delete_takes_every_row_of_a_suspended_tenant_and_nothing_else(db_daemon, pg, tenants, tmp_path):
+    ids = tenants(("tn-weg", "Gemeente Weg", "weg.test", "www.weg.test"), ("tn-blijf", "Gemeente Blijft", "blijf.test"))
+    for slug, tid in ids.items():
+        fill_tenant(pg, slug, tid, str(tmp_path))
+    d = db_daemon()
+    wait_status(d, "weg.test", 200)
+    wait_status(d, "blijf.test", 200)
+    before = tenant_rows(pg, ids["tn-weg"])
+    kept = tenant_rows(pg, ids["tn-blijf"])
+    for table in ("accounts", "account_roles", "account_addresses", "plugin_store", "plugin_store_usage",
+                  "mail_outbox", "platform.bundles", "platform.bundle_files", "platform.tenant_hosts",
+                  "platform.tenants"):
+        assert before[table] > 0, (table, before)
+
+    # Not while it is served; not a tenant that is not there; not without a slug.
+    assert_clear(run(pg, "tenant", "delete", "tn-weg"), "tn-weg", "suspend it first", rc=1)
+    assert tenant_rows(pg, ids["tn-weg"]) == before
+    assert_clear(run(pg, "tenant", "delete", "tn-nosuch"), "no tenant 'tn-nosuch'", rc=1)
+    assert_clear(run(pg, "tenant", "delete"), "SLUG", rc=2)
+    assert_clear(run(pg, "tenant", "delete", "tn-weg", "tn-blijf"), "unexpected argument", rc=2)
+
+    assert run(pg, "tenant", "suspend", "tn-weg").returncode == 0
+    wait_status(d, "weg.test", 503)
+    p = run(pg, "tenant", "delete", "tn-weg")
+    assert p.returncode == 0, p.stderr
+    total = sum(before.values())
+    # The count includes the store's usage row its own delete makes again.
+    assert p.stdout.startswith("tn-weg: deleted, "), p.stdout
+    assert int(re.search(r"deleted, (\d+) rows", p.stdout).group(1)) >= total, (p.stdout, before)
+    assert "accounts" in p.stdout and "platform.tenants" in p.stdout
+
+    after = tenant_rows(pg, ids["tn-weg"])
+    assert after == {table: 0 for table in before}, after
+    assert tenant_rows(pg, ids["tn-blijf"]) == kept
+    wait_status(d, "weg.test", 404)
+    wait_status(d, "www.weg.test", 404)
+    assert status(d, "blijf.test") == 200
+    assert "tn-weg" not in run(pg, "tenant", "list").stdout
+    assert_clear(run(pg, "tenant", "delete", "tn-weg"), "no tenant 'tn-weg'", rc=1)
+
+    # Its slug and hosts are free again; the new tenant starts empty.
+    p = run(pg, "tenant", "create", "tn-weg", "--name", "Gemeente Weer", "--host", "weg.test")
+    assert p.returncode == 0, p.stderr
+    again = tenants(("tn-weg", "Gemeente Weer", "weg.test"))["tn-weg"]
+    assert again != ids["tn-weg"]
+    wait_status(d, "weg.test", 200)
+    page = d.get("/", host="weg.test")[2].decode()
+    assert "Gemeente Weer" in page and "Welkom bij tn-weg" not in page
