@@ -1,18 +1,22 @@
 #!/bin/sh
-# A municipality's home page end to end: GET / on zutphen.localhost runs the
-# site plugin's Lua, reads and writes the plugin store in PostgreSQL (a visit
-# counter updated with compare-and-set, so every view writes one contended
-# row) and renders the templates. Measured with wrk like bench/http.sh, then
-# nginx serves the very bytes of one such answer as a file and is measured
-# the same way: the ratio is what a dynamic page costs against a static one.
-# A read-only variant (tenant zutphenro: the same bundle with counter = false,
-# activity = 0) is measured too, since the counter serialises on one row.
+# A municipality's home page end to end: GET / on zutphenro.localhost runs
+# the site plugin's Lua, reads the plugin store and the tables (each with
+# its step) in PostgreSQL and renders the templates; it writes nothing.
+# Measured with wrk like bench/http.sh, then nginx serves the very bytes of
+# one such answer as a file and is measured the same way: the ratio is what
+# a dynamic page costs against a static one. A variant that writes on every
+# view (tenant zutphen: the same bundle with the example plugin bezoeken of
+# tenants/voorbeeld, a visit counter updated with compare-and-set, so every
+# view writes one contended row) is measured too.
 # Then a table's page with 50 contributions (GET /tafels/ID: the table, its
 # groups and its conversation through plugin.api, Markdown already
 # rendered), once as a guest (the site answers it shared = true: after
 # the first view the worker gives the kept page, with the guest's own
 # CSRF token, without running Lua) and once signed in (every read from PostgreSQL,
-# and the visit mark), each against nginx serving the same bytes.
+# and the visit mark), each against nginx serving the same bytes; and the
+# page of a table on the method's workflow, six of its seven steps done,
+# with its step indicator and the public results of those steps (the
+# shared outcome and the report, their Markdown rendered), likewise.
 #
 # Then the memory of many tenants: 1,000 tenants without a bundle (the
 # platform's default site) and 100 with a copy of Zutphen's bundle, one
@@ -68,15 +72,18 @@ export AANTAFEL_DATABASE_URL AANTAFEL_OWNER_DATABASE_URL
 owner_sql() { psql -d "$AANTAFEL_OWNER_DATABASE_URL" -X -v ON_ERROR_STOP=1 -Atq; }
 AANTAFEL_SQL_DIR=sql "$bin" $migrate >/dev/null
 
-# Zutphen as in the repository, and the read-only copy of its bundle.
-"$bin" tenant create zutphen --name "Gemeente Zutphen" --host zutphen.localhost >/dev/null
-"$bin" tenant deploy zutphen >/dev/null
-cp -R tenants/zutphen "$work/zutphenro"
-sed -i 's/^\([[:space:]]*\)activity = [0-9]*,/\1counter = false,\n\1activity = 0,/' "$work/zutphenro/tenant.lua"
-grep -q 'counter = false' "$work/zutphenro/tenant.lua" && grep -q 'activity = 0,' "$work/zutphenro/tenant.lua" \
-  || fail "could not turn the counter off in the copy of tenants/zutphen/tenant.lua"
+# Zutphen as in the repository (zutphenro: its home page only reads), and
+# a copy of its bundle that counts visits with the example plugin bezoeken.
 "$bin" tenant create zutphenro --name "Gemeente Zutphen" --host zutphenro.localhost >/dev/null
-"$bin" tenant deploy zutphenro "$work/zutphenro" >/dev/null
+"$bin" tenant deploy zutphenro tenants/zutphen >/dev/null
+cp -R tenants/zutphen "$work/zutphen"
+mkdir -p "$work/zutphen/plugins"
+cp -R tenants/voorbeeld/plugins/bezoeken.lua tenants/voorbeeld/plugins/bezoeken "$work/zutphen/plugins/"
+sed -i 's/^\([[:space:]]*\)plugins = {$/\1plugins = {\n\1\tbezoeken = { recent = 5 },/' "$work/zutphen/tenant.lua"
+grep -q 'bezoeken = { recent = 5 },' "$work/zutphen/tenant.lua" \
+  || fail "could not add the visits plugin to the copy of tenants/zutphen/tenant.lua"
+"$bin" tenant create zutphen --name "Gemeente Zutphen" --host zutphen.localhost >/dev/null
+"$bin" tenant deploy zutphen "$work/zutphen" >/dev/null
 
 # ------------------------------------------------------------ the daemon
 start_daemon() { # LOGFILE [VAR=VALUE ...]
@@ -160,6 +167,76 @@ COMMIT;
 SQL
 ) || fail "could not make the table"
 cookie="at_csrf=$csrf; at_session=$session"
+
+# A second public table of zutphenro on the method's full workflow, as the
+# daemon declares it (GET /api/v1/workflows), six of its seven steps done,
+# with the shared outcome and the report that residents read (row by row,
+# as above; the Markdown as the core would render it).
+wf=$(curl -sf -H 'Host: zutphenro.localhost' "http://127.0.0.1:$aport/api/v1/workflows" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+w = [x for x in d["items"] if x["id"] == "volledig"]
+print(json.dumps({"id": "volledig", "name": w[0]["name"], "title": w[0]["title"], "steps": w[0]["steps"]}) if w else "")
+') || fail "GET /api/v1/workflows failed"
+[ -n "$wf" ] || fail "zutphenro declares no workflow volledig"
+steps=$(owner_sql <<SQL
+BEGIN;
+SELECT platform.enter_tenant(id::text) FROM platform.tenants WHERE slug = 'zutphenro' \\g /dev/null
+DO \$do\$
+DECLARE
+    t bigint := current_setting('aantafel.tenant_id')::bigint;
+    at timestamptz := now();
+    wf jsonb := \$wf\$$wf\$wf\$;
+    x bigint;
+    fac bigint;
+    s jsonb;
+    n bigint;
+    b text;
+BEGIN
+    SELECT a.id INTO fac FROM accounts a WHERE a.tenant_id = t AND a.email = 'inwoner6@example.nl';
+    INSERT INTO tables (tenant_id, title, question, description, description_html, visibility)
+      VALUES (t, 'Groen Houtmarkt', 'Wat is ervoor nodig zodat de Houtmarkt groener wordt?',
+              'Een tafel *met stappen*.', '<p>Een tafel <em>met stappen</em>.</p>', 'public') RETURNING id INTO x;
+    INSERT INTO table_members (tenant_id, table_id, account_id, role) VALUES (t, x, fac, 'member');
+    INSERT INTO table_workflows (tenant_id, table_id, workflow_id, definition, started_at) VALUES (t, x, 'volledig', wf, at);
+    FOR s, n IN SELECT e.s, e.n FROM jsonb_array_elements(wf -> 'steps') WITH ORDINALITY AS e(s, n) LOOP
+        INSERT INTO table_steps (tenant_id, table_id, step_id, position, type, name, title, records, state, changed_at)
+          VALUES (t, x, s ->> 'id', n, s ->> 'type', s ->> 'name', s -> 'title', s -> 'records',
+                  CASE WHEN n < 7 THEN 'done' ELSE 'active' END, at);
+    END LOOP;
+    INSERT INTO records (tenant_id, table_id, step_id, kind, fields, fields_html, created_by, created_at, updated_by, updated_at)
+      VALUES (t, x, 'opbrengst', 'outcome',
+              jsonb_build_object('decision', 'Meer **bomen** en bankjes.', 'minority', 'Houd de markt *vrij*.'),
+              jsonb_build_object('decision', '<p>Meer <strong>bomen</strong> en bankjes.</p>',
+                                 'minority', '<p>Houd de markt <em>vrij</em>.</p>'), fac, at, fac, at),
+             (t, x, 'verslag', 'report', jsonb_build_object('summary', 'De Houtmarkt wordt *groener*.', 'published_on', '2026-03-05'),
+              jsonb_build_object('summary', '<p>De Houtmarkt wordt <em>groener</em>.</p>'), fac, at, fac, at);
+    FOR i IN 1..10 LOOP
+        b := format('Bijdrage %s over bomen op de Houtmarkt.', i);
+        INSERT INTO contributions (tenant_id, table_id, author_id, body, body_html, created_at)
+          VALUES (t, x, fac, b, '<p>' || b || '</p>', at - make_interval(mins => 20 - i));
+    END LOOP;
+    PERFORM set_config('bench.table', x::text, true);
+END \$do\$;
+SELECT current_setting('bench.table');
+COMMIT;
+SQL
+) || fail "could not make the table with steps"
+code=$(curl -s -o "$work/www/zutphenro/stappen.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
+  "http://127.0.0.1:$aport/tafels/$steps")
+[ "$code" = 200 ] || fail "GET /tafels/$steps: $code"
+code=$(curl -s -o "$work/www/zutphenro/stappen-in.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
+  -H "Cookie: $cookie" "http://127.0.0.1:$aport/tafels/$steps")
+[ "$code" = 200 ] || fail "GET /tafels/$steps signed in: $code"
+for f in stappen stappen-in; do
+  [ "$(grep -c '<li class="step step--' "$work/www/zutphenro/$f.html")" = 7 ] || fail "$f: the table page lacks its steps"
+  grep -q 'aria-current="step"' "$work/www/zutphenro/$f.html" || fail "$f: no current step"
+  grep -q '<strong>bomen</strong>' "$work/www/zutphenro/$f.html" || fail "$f: the table page lacks its results"
+done
+grep -q 'Inwoner 6' "$work/www/zutphenro/stappen-in.html" || fail "the signed-in page of the table with steps does not show the person"
+bytes_s=$(wc -c < "$work/www/zutphenro/stappen.html")
+bytes_si=$(wc -c < "$work/www/zutphenro/stappen-in.html")
+run warm-steps "$aport" zutphenro.localhost 2 "/tafels/$steps" >/dev/null
 code=$(curl -s -o "$work/www/zutphenro/tafel.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
   "http://127.0.0.1:$aport/tafels/$table")
 [ "$code" = 200 ] || fail "GET /tafels/$table: $code"
@@ -180,7 +257,8 @@ for t in zutphen zutphenro; do
   grep -q "Welkom aan tafel in Zutphen" "$work/www/$t/index.html" || fail "GET / on $t.localhost is not Zutphen's home page"
 done
 grep -q 'class="views"' "$work/www/zutphen/index.html" || fail "zutphen's home page shows no visit counter"
-! grep -q 'class="views"' "$work/www/zutphenro/index.html" || fail "zutphenro's home page still counts visits"
+! grep -q 'class="views"' "$work/www/zutphenro/index.html" || fail "zutphenro's home page counts visits"
+grep -q 'Stap: Evaluatie' "$work/www/zutphenro/index.html" || fail "zutphenro's home page does not list the table's step"
 bytes_rw=$(wc -c < "$work/www/zutphen/index.html")
 bytes_ro=$(wc -c < "$work/www/zutphenro/index.html")
 
@@ -216,6 +294,8 @@ http {
     location = / { root $work/www/zutphenro; try_files /index.html =404; }
     location = /tafel { root $work/www/zutphenro; try_files /tafel.html =404; }
     location = /tafel-in { root $work/www/zutphenro; try_files /tafel-in.html =404; }
+    location = /stappen { root $work/www/zutphenro; try_files /stappen.html =404; }
+    location = /stappen-in { root $work/www/zutphenro; try_files /stappen-in.html =404; }
   }
 }
 NGINX
@@ -238,28 +318,33 @@ r=$(run nginx-table "$nport" zutphenro.localhost "$secs" /tafel) || exit 1; set 
 r=$(run daemon-table-in "$aport" zutphenro.localhost "$secs" "/tafels/$table" "$cookie") || exit 1
 set -- $r; ti_rps=$1; ti_p50=$2; ti_p99=$3
 r=$(run nginx-table-in "$nport" zutphenro.localhost "$secs" /tafel-in) || exit 1; set -- $r; ui_rps=$1; ui_p50=$2; ui_p99=$3
+r=$(run daemon-steps "$aport" zutphenro.localhost "$secs" "/tafels/$steps") || exit 1; set -- $r; s_rps=$1; s_p50=$2; s_p99=$3
+r=$(run nginx-steps "$nport" zutphenro.localhost "$secs" /stappen) || exit 1; set -- $r; v_rps=$1; v_p50=$2; v_p99=$3
+r=$(run daemon-steps-in "$aport" zutphenro.localhost "$secs" "/tafels/$steps" "$cookie") || exit 1
+set -- $r; si_rps=$1; si_p50=$2; si_p99=$3
+r=$(run nginx-steps-in "$nport" zutphenro.localhost "$secs" /stappen-in) || exit 1; set -- $r; vi_rps=$1; vi_p50=$2; vi_p99=$3
 kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=
 stop_daemon
 # The store is behind row-level security, which binds its owner too: read
 # the counter as the superuser.
 views=$($db psql "$work/pg" -X -v ON_ERROR_STOP=1 -Atq -c "
   SELECT s.value->>'views' FROM plugin_store s JOIN platform.tenants t ON t.id = s.tenant_id
-   WHERE t.slug = 'zutphen' AND s.plugin = 'site' AND s.key = 'stats'")
+   WHERE t.slug = 'zutphen' AND s.plugin = 'bezoeken' AND s.key = 'stats'")
 served=$(grep -c "tenant=zutphen method=GET path=/ status=200" "$work/aantafel.log" || true)
 
 header() { printf '%-22s %12s %9s %9s %8s\n' server 'requests/s' 'p50 ms' 'p99 ms' bytes; }
 row() { printf '%-22s %12.0f %9.2f %9.2f %8d\n' "$@"; }
 ratio() { awk -v l="$1" -v a="$2" -v n="$3" -v w="${4:-}" 'BEGIN { printf "ratio aantafel/nginx, %s %.3f%s\n", l, a/n, w == "" ? "" : " " w }'; }
 
-echo "GET / (home page: Lua, plugin store, templates), $conns connections, $workers worker(s) each, loopback;"
+echo "GET / (home page: Lua, plugin store, tables and their steps, templates), $conns connections, $workers worker(s) each, loopback;"
 echo "database pool ${AANTAFEL_DB_POOL_SIZE:-8} per worker, PostgreSQL fsync $([ -n "${AANTAFEL_PG_THROWAWAY:-}" ] && echo off || echo on)"
 header
 row 'aantafel zutphen' "$a_rps" "$a_p50" "$a_p99" "$bytes_rw"
 row 'nginx same bytes' "$n_rps" "$n_p50" "$n_p99" "$bytes_rw"
 row 'aantafel zutphenro' "$r_rps" "$r_p50" "$r_p99" "$bytes_ro"
 row 'nginx same bytes' "$m_rps" "$m_p50" "$m_p99" "$bytes_ro"
-ratio "counting visits:" "$a_rps" "$n_rps"
-ratio "read-only:      " "$r_rps" "$m_rps"
+ratio "counting visits (bezoeken):" "$a_rps" "$n_rps"
+ratio "as shipped, read-only:      " "$r_rps" "$m_rps"
 echo "zutphen's counter: ${views:-0} visits counted of $served pages served (a view gives up counting after 5 conflicting tries)"
 echo
 echo "GET /tafels/$table (a table with 50 contributions: plugin.api, SQL visibility rules, templates;"
@@ -271,6 +356,16 @@ row 'aantafel, signed in' "$ti_rps" "$ti_p50" "$ti_p99" "$bytes_ti"
 row 'nginx same bytes' "$ui_rps" "$ui_p50" "$ui_p99" "$bytes_ti"
 ratio "table page as a guest: " "$t_rps" "$u_rps" "(the kept shared page: no Lua, no SQL)"
 ratio "table page signed in:  " "$ti_rps" "$ui_rps" "(its own reads, and the visit mark)"
+echo
+echo "GET /tafels/$steps (a table on the workflow volledig, six of seven steps done: the step indicator, the"
+echo "public results of those steps, 10 contributions; the steps and records in the same batch of reads)"
+header
+row 'aantafel, guest' "$s_rps" "$s_p50" "$s_p99" "$bytes_s"
+row 'nginx same bytes' "$v_rps" "$v_p50" "$v_p99" "$bytes_s"
+row 'aantafel, signed in' "$si_rps" "$si_p50" "$si_p99" "$bytes_si"
+row 'nginx same bytes' "$vi_rps" "$vi_p50" "$vi_p99" "$bytes_si"
+ratio "steps page as a guest: " "$s_rps" "$v_rps" "(the kept shared page: no Lua, no SQL)"
+ratio "steps page signed in:  " "$si_rps" "$vi_rps" "(its own reads, and the visit mark)"
 
 # ------------------------------------------------------------ 1,100 tenants
 # One transaction through the owner role: t0001..t1000 without a bundle

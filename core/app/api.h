@@ -40,6 +40,10 @@
  *   API_SIGNOUT   a success clears the session cookie.
  *   API_ATTEMPTS  counts password attempts: every answer below 500 commits,
  *                 refusals too (the count is what a refusal wrote).
+ *   API_FIELDS    a workflow record's fields: each string in "fields" is
+ *                 rendered as Markdown (_fields_html, {name: html}); the
+ *                 SQL keeps the HTML of the fields its kind declares
+ *                 `markdown` (sql/code/records.sql, api.record_html).
  *   API_DEFS      the tenant's workflows and step types as its Lua declared
  *                 them (core.definitions in core/lua/prelude.lua) go in as
  *                 _definitions: opening a table on a workflow keeps a
@@ -77,6 +81,7 @@ enum {
 	API_SIGNIN = 2048,      /* draws a session and its CSRF token; a success sets their cookies */
 	API_SIGNOUT = 4096,     /* a success clears the session cookie */
 	API_DEFS = 8192,        /* gets the tenant's declared workflows (_definitions; runs through the tenant's Lua) */
+	API_FIELDS = 16384,     /* each string of "fields" becomes safe HTML through cmark (_fields_html) */
 };
 
 /* The flags whose steps an api_call runs (apicall.h). */
@@ -110,7 +115,8 @@ const struct api_route *api_route_find(const char *method, const char *path, siz
 				       int *status, char *allow, size_t allowlen);
 
 /* Completes ARGS for ROUTE: drops keys the daemon sets ("_…", "…_html"),
- * adds _method, and a session's _csrf and _session, renders Markdown,
+ * adds _method, and a session's _csrf and _session, renders Markdown
+ * (API_MARKDOWN, API_FIELDS),
  * draws the secret (API_SECRET: SECRET receives it, it must hold
  * API_SECRET_CHARS + 1). -1 when out of memory or randomness. The other
  * steps are apicall.c's. */

@@ -25,7 +25,7 @@ struct conv {
 };
 
 static json_t *from_lua(struct conv *c, int idx, int depth);
-static size_t push_tree(lua_State *L, json_t *j, int depth, bool html);
+static size_t push_tree(lua_State *L, json_t *j, int depth, bool html, bool safe);
 
 json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errlen)
 {
@@ -152,13 +152,15 @@ static bool html_key(const char *k, size_t n)
 
 int ljson_push(lua_State *L, json_t *j, int depth, bool html)
 {
-	size_t values = push_tree(L, j, depth, html);
+	size_t values = push_tree(L, j, depth, html, false);
 	lsb_charge(L, (int64_t)values);
 	return 1;
 }
 
-/* Pushes J; returns the values pushed. */
-static size_t push_tree(lua_State *L, json_t *j, int depth, bool html)
+/* Pushes J; returns the values pushed. SAFE: J is under a key ending in
+ * "_html", so its strings (an object's too: a record's fields_html, by
+ * field name) are the core's safe HTML. */
+static size_t push_tree(lua_State *L, json_t *j, int depth, bool html, bool safe)
 {
 	size_t values = 1;
 	if (depth > JSON_DEPTH_MAX + 1)
@@ -170,10 +172,11 @@ static size_t push_tree(lua_State *L, json_t *j, int depth, bool html)
 		const char *k;
 		json_t *v;
 		json_object_foreach(j, k, v) {
-			if (html && json_is_string(v) && html_key(k, strlen(k)))
+			bool s = safe || (html && html_key(k, strlen(k)));
+			if (s && json_is_string(v))
 				tmpl_push_safehtml(L, json_string_value(v), json_string_length(v));
 			else
-				values += push_tree(L, v, depth + 1, html);
+				values += push_tree(L, v, depth + 1, html, s && json_is_object(v));
 			lua_setfield(L, -2, k);
 		}
 		break;
@@ -183,7 +186,7 @@ static size_t push_tree(lua_State *L, json_t *j, int depth, bool html)
 		size_t i;
 		json_t *v;
 		json_array_foreach(j, i, v) {
-			values += push_tree(L, v, depth + 1, html);
+			values += push_tree(L, v, depth + 1, html, false);
 			lua_rawseti(L, -2, (lua_Integer)i + 1);
 		}
 		break;
@@ -333,7 +336,9 @@ static void jp_string(struct jp *p, bool html)
 
 static void jp_value(struct jp *p, int depth, bool html);
 
-static void jp_object(struct jp *p, int depth)
+/* SAFE: the object is under a key ending in "_html" (a record's
+ * fields_html): its strings are safe HTML too, by whatever name. */
+static void jp_object(struct jp *p, int depth, bool safe)
 {
 	lua_State *L = p->L;
 	lua_createtable(L, 0, 8);
@@ -350,7 +355,7 @@ static void jp_object(struct jp *p, int depth)
 		const char *k = p->s;
 		jp_string(p, false);
 		size_t klen = (size_t)(p->s - 1 - k);
-		bool html = p->html && html_key(k, klen);
+		bool html = p->html && (safe || html_key(k, klen));
 		jp_ws(p);
 		if (p->s >= p->end || *p->s != ':')
 			jp_fail(p, "expected ':'");
@@ -407,7 +412,7 @@ static void jp_value(struct jp *p, int depth, bool html)
 	char c = *p->s;
 	if (c == '{') {
 		p->s++;
-		jp_object(p, depth);
+		jp_object(p, depth, html);
 	} else if (c == '[') {
 		p->s++;
 		jp_array(p, depth);

@@ -21,9 +21,11 @@
 json_t *ljson_from_lua(lua_State *L, int idx, int depth, char *err, size_t errlen);
 
 /* Pushes J as a Lua value; may raise (memory): call under protection.
- * With HTML, a string under a key ending in "_html" becomes the core's
- * safe-HTML value: only for documents whose such fields the core made
- * itself (the API's answers, from cmark). */
+ * With HTML, a string under a key ending in "_html", or in an object
+ * under such a key (a record's fields_html), becomes the core's safe-HTML
+ * value: only for documents whose such fields the core made itself (the
+ * API's answers, from cmark; a workflow record's field may not be named
+ * so, core/lua/prelude.lua). */
 int ljson_push(lua_State *L, json_t *j, int depth, bool html);
 
 /* Pushes the JSON text TEXT (LEN bytes) as a Lua value in one pass, with

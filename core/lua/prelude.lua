@@ -345,6 +345,11 @@ local function check_fields(fields, what)
 		if not good_id(fname) then
 			return nil, what .. ": field names are lowercase identifiers: " .. core.describe(fname)
 		end
+		-- A value under a name ending in _html reaches the pages as safe
+		-- HTML (the core's rendered Markdown): a record's text may not.
+		if fname:sub(-5) == "_html" then
+			return nil, what .. ": a field's name may not end in _html: " .. core.describe(fname)
+		end
 		local where = what .. " field '" .. fname .. "'"
 		if type(f) ~= "table" then return nil, where .. " must be a table { type = ... }" end
 		for k in pairs(f) do

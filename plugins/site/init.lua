@@ -1,14 +1,14 @@
 -- The site plugin: each tenant's home page, its theme's stylesheet, the
 -- account pages and their mails (account.lua) and the tables' pages
 -- (tables.lua), both loaded on first use.
--- The home page reads the tenant's notices and visit counter from the
--- plugin store (the database), counts the visit with a compare-and-set
--- write, and renders home.html inside layout.html.
+-- The home page reads the tenant's notices and welcome from the plugin
+-- store (the database) and its tables, each with the step it is at,
+-- through the API, and renders home.html inside layout.html; it writes
+-- nothing. (A visit counter is an example plugin of a bundle:
+-- tenants/voorbeeld/plugins/bezoeken.lua.)
 
 local welcome = plugin.option("welcome", "string", nil, { max = 2000 })
 local notices = plugin.option("notices", "integer", 5, { min = 0, max = 20 })
-local counter = plugin.option("counter", "boolean", true)
-local activity = plugin.option("activity", "integer", 5, { min = 0, max = 20 })
 
 -- Form fields for the pages' templates (forms.lua), shared by the
 -- modules below through the plugin's globals.
@@ -76,43 +76,7 @@ plugin.route("GET", "/toegankelijkheid", function(req)
 	return plugin.render("accessibility.html", { user = req.user, csrf = req.csrf }, req.lang)
 end)
 
--- Counts a visit; a concurrent writer makes the put fail with "conflict",
--- and then it reads and tries again.
-local function count_visit()
-	for _ = 1, 5 do
-		local doc, version = plugin.store.get("stats")
-		local views = (doc and doc.views or 0) + 1
-		local ok, err = plugin.store.put("stats", { views = views }, version or 0)
-		if ok then return views end
-		if err ~= "conflict" then return nil end
-	end
-	return nil
-end
-
--- Keeps the last ACTIVITY visits as documents "activity/NNN…".
-local function record(views, path)
-	if activity == 0 or not views then return end
-	plugin.store.put(string.format("activity/%012d", views), { path = path, at = os.time() })
-	if views > activity then
-		plugin.store.delete(string.format("activity/%012d", views - activity))
-	end
-end
-
-local function recent()
-	local out = {}
-	for _, row in ipairs(plugin.store.list("activity/", { order = "key", limit = 100 })) do
-		local v = row.value
-		if type(v) == "table" then
-			table.insert(out, 1, { path = v.path, at = os.date("!%Y-%m-%d %H:%M UTC", v.at) })
-		end
-	end
-	while #out > activity do table.remove(out) end
-	return out
-end
-
 plugin.route("GET", "/", function(req)
-	local views = counter and count_visit() or nil
-	record(views, req.path)
 	local items = {}
 	if notices > 0 then
 		for _, row in ipairs(plugin.store.list("notice/", { order = "recent", limit = notices })) do
@@ -132,11 +96,12 @@ plugin.route("GET", "/", function(req)
 		csrf = req.csrf,
 		welcome = text or plugin.t("site.welcome", { name = plugin.tenant().name }, req.lang),
 		notices = items,
-		views = views,
-		activity = recent(),
 		tables = lists.tables,
 		mine = lists.mine,
 		can_open = lists.can_open,
+		-- Safe HTML that a municipality's plugins add with page.view
+		-- (printed at the end of the page).
+		sections = {},
 	}, req.lang)
 end)
 

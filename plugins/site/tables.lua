@@ -101,8 +101,29 @@ local function by_id(fn)
 	end
 end
 
+------------------------------------------------------------------ steps, as residents see them
+
+-- A declared name in the request's language: the title the definitions
+-- carry ({nl =, en =}, translated when the tenant's state was built),
+-- else the translation of its key.
+local function declared_name(req, d)
+	local title = type(d.title) == "table" and d.title[req.lang]
+	if type(title) == "string" and title ~= "" then return title end
+	return T(req, d.name or d.id or "")
+end
+
+-- Where a table's workflow stands, for lists: the active step's name, or
+-- "afgerond" once none is active; nil for a table without a workflow.
+local function progress(req, t)
+	local w = t.workflow
+	if type(w) ~= "table" then return nil end
+	if type(w.step) == "table" then return declared_name(req, w.step) end
+	return T(req, "progress.finished")
+end
+
 local function table_view(req, t)
 	return {
+		step = progress(req, t),
 		id = t.id,
 		url = "/tafels/" .. t.id,
 		title = t.title,
@@ -200,6 +221,20 @@ local function table_form(req, status, values, errors, edit)
 		fields[#fields + 1] = field(req, "status", "tables.field_status", nil, errors, {
 			choices = choices(req, "tables.status_", { "open", "closed", "archived" }, values.status),
 		})
+	else
+		-- The municipality's workflows (GET /workflows, as declared now),
+		-- its default chosen unless another was.
+		local st, body = plugin.api.get("/workflows")
+		local list = st == 200 and body.items or {}
+		if #list > 0 then
+			local chosen = values.workflow or body.default
+			local options = {}
+			for i, w in ipairs(list) do
+				options[i] = { value = w.id, label = declared_name(req, w), selected = w.id == chosen }
+			end
+			fields[#fields + 1] = field(req, "workflow", "progress.field_workflow", nil, errors,
+				{ choices = options, hint = "progress.hint_workflow" })
+		end
 	end
 	return page(req, status, "tables/form.html", {
 		fields = fields,
@@ -219,7 +254,8 @@ end
 
 function M.create(req)
 	local f = req.form
-	local values = { title = f.title, question = f.question, description = f.description, visibility = f.visibility }
+	local values = { title = f.title, question = f.question, description = f.description, visibility = f.visibility,
+		workflow = f.workflow ~= "" and f.workflow or nil }
 	local st, body = plugin.api.post("/tables", values)
 	if st == 201 then return { redirect = "/tafels/" .. body.id } end
 	if st == 422 then return table_form(req, 422, values, field_errors(req, body)) end
@@ -278,6 +314,149 @@ local function contributions_of(req, path, since, cursor)
 	return contributions_from(req, st, body, since)
 end
 
+-- Steps' states the indicator knows (anything else shows as pending).
+local STEP_STATES = { pending = true, active = true, done = true, skipped = true }
+
+-- The step indicator: each step's name and state in words, the active
+-- one marked; for the facilitators and the client each step links to its
+-- page (steps.lua). Nil for a table without a workflow (opened before
+-- workflows existed).
+local function steps_view(req, id, t, body)
+	if type(body.workflow) ~= "table" or type(body.steps) ~= "table" or #body.steps == 0 then return nil end
+	local manage = t.my_role == "facilitator" or t.my_role == "client"
+	local base = "/tafels/" .. id .. "/stappen"
+	local list, current = {}, nil
+	for i, s in ipairs(body.steps) do
+		local state = STEP_STATES[s.state] and s.state or "pending"
+		list[i] = {
+			name = declared_name(req, s), state = state, state_label = T(req, "progress.state_" .. state),
+			active = state == "active", url = manage and (base .. "/" .. s.id) or nil,
+		}
+		if state == "active" then current = list[i] end
+	end
+	return {
+		workflow = declared_name(req, body.workflow),
+		list = list,
+		count = #list,
+		current = current and current.name,
+		finished = current == nil,
+		overview = manage and base or nil,
+	}
+end
+
+-- A label by the convention of docs/plugins.md: KEY ("<step type's
+-- name>.<kind>[.<field>[.<choice>]]") translated, else NAME as words.
+local function declared_label(req, key, name)
+	local text = T(req, key)
+	if text ~= key then return text end
+	local words = tostring(name):gsub("_", " ")
+	return words:sub(1, 1):upper() .. words:sub(2)
+end
+
+-- An amount in euro cents as "€ 1.250,00" (nl) or "€1,250.00" (en).
+local function euros(req, n)
+	n = math.tointeger(n)
+	if not n then return nil end
+	local neg = n < 0
+	if neg then n = -n end
+	local whole, rest = tostring(n // 100), string.format("%02d", n % 100)
+	local sep, dec = ".", ","
+	if req.lang == "en" then sep, dec = ",", "." end
+	local grouped = whole:reverse():gsub("(%d%d%d)", "%1" .. sep):reverse()
+	if grouped:sub(1, 1) == sep then grouped = grouped:sub(2) end
+	local text = grouped .. dec .. rest
+	if req.lang == "en" then return (neg and "-" or "") .. "€" .. text end
+	return "€ " .. (neg and "-" or "") .. text
+end
+
+-- A date "YYYY-MM-DD" as "3 maart 2026".
+local function day(req, s)
+	local y, m, d = s:match("^(%d%d%d%d)-(%d%d)-(%d%d)$")
+	if not y or tonumber(m) < 1 or tonumber(m) > 12 then return s end
+	return T(req, "progress.date", { day = math.tointeger(tonumber(d)), month = T(req, "tables.month_" .. math.tointeger(tonumber(m))),
+		year = y })
+end
+
+-- One field of a record for the page: {label, text} or {label, html}
+-- (a Markdown field as the core rendered it); nil for what residents
+-- need not read (a person's or another record's id) or an empty value.
+local function field_value(req, key, name, decl, v, html)
+	local ty = decl.type
+	local out = { label = declared_label(req, key .. "." .. name, name), name = name }
+	if v == nil or ty == "person" or ty == "ref" then return nil end
+	if ty == "markdown" then
+		if html ~= nil and plugin.is_html(html) then out.html = html else out.text = tostring(v); out.plain = true end
+	elseif ty == "choice" then
+		out.text = declared_label(req, key .. "." .. name .. "." .. tostring(v), v)
+	elseif ty == "choices" and type(v) == "table" then
+		local words = {}
+		for i, c in ipairs(v) do words[i] = declared_label(req, key .. "." .. name .. "." .. tostring(c), c) end
+		out.text = table.concat(words, ", ")
+	elseif ty == "date" and type(v) == "string" then
+		out.text = day(req, v)
+	elseif ty == "datetime" and type(v) == "string" then
+		out.text = when(req, v)
+	elseif ty == "cents" then
+		out.text = euros(req, v)
+	elseif ty == "bool" then
+		out.text = T(req, v == true and "progress.yes" or "progress.no")
+	else
+		out.text = tostring(v)
+	end
+	if out.text == nil and out.html == nil then return nil end
+	return out
+end
+
+-- The declared fields of a kind in the order a page shows them: the
+-- required ones first, then by name (a declaration is a Lua table, which
+-- has no order).
+local function field_order(fields)
+	local names = {}
+	for name in pairs(fields) do names[#names + 1] = name end
+	table.sort(names, function(a, b)
+		local ra, rb = fields[a].required == true, fields[b].required == true
+		if ra ~= rb then return ra end
+		return a < b
+	end)
+	return names
+end
+
+-- The public results of finished steps: RECORDS (the API's, already only
+-- of kinds for "readers" in steps that are done) by step, in the
+-- workflow's order, each rendered from its kind's declaration.
+local function results_view(req, steps, records)
+	local by_step = {}
+	for _, r in ipairs(records or {}) do
+		local list = by_step[r.step_id] or {}
+		list[#list + 1] = r
+		by_step[r.step_id] = list
+	end
+	local out = {}
+	for _, s in ipairs(steps.steps or {}) do
+		local list = by_step[s.id]
+		if list and s.state == "done" then
+			local section = { name = declared_name(req, s), records = {} }
+			for _, r in ipairs(list) do
+				local kind = type(s.records) == "table" and s.records[r.kind]
+				if type(kind) == "table" and type(kind.fields) == "table" then
+					local key = tostring(s.name) .. "." .. r.kind
+					local html = type(r.fields_html) == "table" and r.fields_html or {}
+					local fields = {}
+					for _, name in ipairs(field_order(kind.fields)) do
+						local f = field_value(req, key, name, kind.fields[name], r.fields[name], html[name])
+						if f then fields[#fields + 1] = f end
+					end
+					section.records[#section.records + 1] = {
+						id = r.id, kind = declared_label(req, key, r.kind), fields = fields, when = when(req, r.updated_at),
+					}
+				end
+			end
+			if #section.records > 0 then out[#out + 1] = section end
+		end
+	end
+	return #out > 0 and out or nil
+end
+
 local function show_table(req, id, status, errors, value)
 	-- One round trip: the table, its conversation, its groups and, signed
 	-- in, the visit (last: the reads before it see the previous mark).
@@ -286,8 +465,10 @@ local function show_table(req, id, status, errors, value)
 		{ "GET", base },
 		{ "GET", base .. "/contributions", { limit = 100, cursor = req.query.na } },
 		{ "GET", base .. "/groups" },
+		{ "GET", base .. "/steps" },
+		{ "GET", base .. "/records", { visible = "readers", step_state = "done", limit = 100 } },
 	}
-	if req.user then calls[4] = { "POST", base .. "/visit" } end
+	if req.user then calls[6] = { "POST", base .. "/visit" } end
 	local r = plugin.api.batch(calls)
 	local st, t = r[1].status, r[1].body
 	if st ~= 200 then return refused(st) end
@@ -317,6 +498,9 @@ local function show_table(req, id, status, errors, value)
 	view.feed = not view.closed and ("/tafels/" .. id .. "/feed.atom")
 	view.form = post_form(req, "/tafels/" .. id .. "/bijdragen", errors, value, view.facilitator)
 	view.signin = not req.user
+	local steps = r[4].status == 200 and r[4].body or nil
+	view.steps = steps and steps_view(req, id, t, steps)
+	view.results = steps and r[5].status == 200 and results_view(req, steps, r[5].body.items) or nil
 	return page(req, status or 200, "tables/table.html", view, true)
 end
 

@@ -131,12 +131,15 @@ $$;
 
 -- ---------------------------------------------------------------- JSON
 
+-- FIELDS_HTML: the Markdown fields as safe HTML ({name: html}), rendered
+-- by the daemon when the record was saved (api.record_html).
 CREATE OR REPLACE FUNCTION api.record_object(id bigint, table_id bigint, step_id text, kind text, fields jsonb,
-                                             version int, created_by bigint, created_name text, created_at timestamptz,
-                                             updated_by bigint, updated_name text, updated_at timestamptz) RETURNS jsonb
+                                             fields_html jsonb, version int, created_by bigint, created_name text,
+                                             created_at timestamptz, updated_by bigint, updated_name text,
+                                             updated_at timestamptz) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object('id', id, 'table_id', table_id, 'step_id', step_id, 'kind', kind, 'fields', fields,
-        'version', version, 'created_by', jsonb_build_object('id', created_by, 'name', created_name),
+        'fields_html', fields_html, 'version', version, 'created_by', jsonb_build_object('id', created_by, 'name', created_name),
         'created_at', created_at, 'updated_by', jsonb_build_object('id', updated_by, 'name', updated_name),
         'updated_at', updated_at)
 $$;
@@ -144,7 +147,7 @@ $$;
 CREATE OR REPLACE FUNCTION api.record_json(t bigint, rid bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    RETURN (SELECT api.record_object(r.id, r.table_id, r.step_id, r.kind, r.fields, r.version, r.created_by,
+    RETURN (SELECT api.record_object(r.id, r.table_id, r.step_id, r.kind, r.fields, r.fields_html, r.version, r.created_by,
                                      c.display_name, r.created_at, r.updated_by, u.display_name, r.updated_at)
               FROM records r
               JOIN accounts c ON c.tenant_id = t AND c.id = r.created_by
@@ -191,8 +194,10 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 
--- GET /tables/{id}/records?step=&kind=: the records the viewer may read,
--- oldest first.
+-- GET /tables/{id}/records?step=&kind=&visible=&step_state=: the records
+-- the viewer may read, oldest first; VISIBLE keeps those whose kind is
+-- declared visible at that level ("readers": a table's public results),
+-- STEP_STATE those of steps in that state.
 CREATE OR REPLACE FUNCTION api.records_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -200,9 +205,17 @@ DECLARE
     lim int := api.page_limit(a);
     after bigint := api.cursor_id(a);
     ids bigint[];
+    f jsonb := '{}'::jsonb;
 BEGIN
     IF after = -1 THEN
         RETURN api.bad_cursor();
+    END IF;
+    f := api.check_choice(f, 'visible', api.text_arg(a, 'visible'), ARRAY['facilitators', 'client', 'people', 'readers'],
+                          false);
+    f := api.check_choice(f, 'step_state', api.text_arg(a, 'step_state'), ARRAY['pending', 'active', 'done', 'skipped'],
+                          false);
+    IF f <> '{}'::jsonb THEN
+        RETURN api.bad_fields(f);
     END IF;
     SELECT * INTO it FROM api.find_table(t, viewer, roles, a, NULL);
     IF it.refused IS NOT NULL THEN
@@ -213,6 +226,8 @@ BEGIN
                   WHERE r.tenant_id = t AND r.table_id = (it.x).id AND (after IS NULL OR r.id > after)
                     AND (a ->> 'step' IS NULL OR r.step_id = a ->> 'step')
                     AND (a ->> 'kind' IS NULL OR r.kind = a ->> 'kind')
+                    AND (a ->> 'visible' IS NULL OR s.records -> r.kind ->> 'visible' = a ->> 'visible')
+                    AND (a ->> 'step_state' IS NULL OR s.state = a ->> 'step_state')
                     AND api.level_visible(it.standing, s.records -> r.kind ->> 'visible')
                   ORDER BY r.id LIMIT lim + 1);
     RETURN api.ok(jsonb_build_object(
@@ -245,7 +260,7 @@ BEGIN
         RETURN it.refused;
     END IF;
     RETURN api.ok(jsonb_build_object('items', coalesce((SELECT jsonb_agg(jsonb_build_object('version', v.version,
-            'fields', v.fields, 'saved_by', jsonb_build_object('id', v.saved_by, 'name', p.display_name),
+            'fields', v.fields, 'fields_html', v.fields_html, 'saved_by', jsonb_build_object('id', v.saved_by, 'name', p.display_name),
             'saved_at', v.saved_at) ORDER BY v.version DESC)
         FROM record_versions v JOIN accounts p ON p.tenant_id = t AND p.id = v.saved_by
        WHERE v.tenant_id = t AND v.record_id = (it.r).id), '[]'::jsonb)));
@@ -256,6 +271,22 @@ CREATE OR REPLACE FUNCTION api.record_values(fields jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT coalesce(jsonb_object_agg(e.key, e.value) FILTER (WHERE jsonb_typeof(e.value) <> 'null'), '{}'::jsonb)
       FROM jsonb_each(fields) e
+$$;
+
+-- The safe HTML to keep for VALS (the stored fields) of a kind whose
+-- declared fields are DECL: of HTML ({name: html}, what the daemon
+-- rendered from every string the request gave: the route's API_FIELDS,
+-- core/app/api.h) those of the fields declared `markdown`, over KEPT (the
+-- record's HTML before, for the fields a change leaves as they were);
+-- only fields VALS still has.
+CREATE OR REPLACE FUNCTION api.record_html(decl jsonb, vals jsonb, html jsonb, kept jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(jsonb_object_agg(e.key, coalesce(CASE WHEN jsonb_typeof(html -> e.key) = 'string'
+                                                          THEN html -> e.key END, kept -> e.key))
+                      FILTER (WHERE coalesce(CASE WHEN jsonb_typeof(html -> e.key) = 'string'
+                                                  THEN html -> e.key END, kept -> e.key) IS NOT NULL), '{}'::jsonb)
+      FROM jsonb_each(vals) e
+     WHERE decl -> e.key ->> 'type' = 'markdown'
 $$;
 
 -- POST /tables/{id}/records {step, kind, fields}: by the table's
@@ -269,6 +300,7 @@ DECLARE
     decl jsonb;
     f jsonb;
     vals jsonb;
+    html jsonb;
     rid bigint;
     at timestamptz := statement_timestamp();
 BEGIN
@@ -302,11 +334,13 @@ BEGIN
         RETURN api.bad_fields(f);
     END IF;
     vals := api.record_values(coalesce(a -> 'fields', '{}'::jsonb));
-    INSERT INTO records (tenant_id, table_id, step_id, kind, fields, version, created_by, created_at, updated_by, updated_at)
-    VALUES (t, (it.x).id, a ->> 'step', a ->> 'kind', vals, 1, viewer, at, viewer, at)
+    html := api.record_html(coalesce(decl -> 'fields', '{}'::jsonb), vals, a -> '_fields_html', '{}'::jsonb);
+    INSERT INTO records (tenant_id, table_id, step_id, kind, fields, fields_html, version, created_by, created_at,
+                         updated_by, updated_at)
+    VALUES (t, (it.x).id, a ->> 'step', a ->> 'kind', vals, html, 1, viewer, at, viewer, at)
     RETURNING id INTO rid;
-    INSERT INTO record_versions (tenant_id, record_id, version, fields, saved_by, saved_at)
-    VALUES (t, rid, 1, vals, viewer, at);
+    INSERT INTO record_versions (tenant_id, record_id, version, fields, fields_html, saved_by, saved_at)
+    VALUES (t, rid, 1, vals, html, viewer, at);
     RETURN api.ok(api.record_json(t, rid), 201);
 END $$;
 
@@ -321,6 +355,7 @@ DECLARE
     merged jsonb;
     f jsonb;
     vals jsonb;
+    html jsonb;
     v int;
     at timestamptz := statement_timestamp();
 BEGIN
@@ -356,9 +391,12 @@ BEGIN
         RETURN api.bad_fields(f);
     END IF;
     vals := api.record_values(merged);
-    UPDATE records y SET fields = vals, version = v + 1, updated_by = viewer, updated_at = at
+    -- The HTML of the fields given is new; a field the change left keeps its own.
+    html := api.record_html(coalesce(it.decl -> 'fields', '{}'::jsonb), vals, a -> '_fields_html',
+                            (it.r).fields_html - ARRAY(SELECT k FROM jsonb_object_keys(a -> 'fields') k));
+    UPDATE records y SET fields = vals, fields_html = html, version = v + 1, updated_by = viewer, updated_at = at
      WHERE y.tenant_id = t AND y.id = (it.r).id;
-    INSERT INTO record_versions (tenant_id, record_id, version, fields, saved_by, saved_at)
-    VALUES (t, (it.r).id, v + 1, vals, viewer, at);
+    INSERT INTO record_versions (tenant_id, record_id, version, fields, fields_html, saved_by, saved_at)
+    VALUES (t, (it.r).id, v + 1, vals, html, viewer, at);
     RETURN api.ok(api.record_json(t, (it.r).id));
 END $$;

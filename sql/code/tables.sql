@@ -5,18 +5,31 @@
 -- ---------------------------------------------------------------- JSON
 
 -- A table in answers, from its columns, the viewer's role there (NULL:
--- not one of its people) and its number of visible contributions to its
--- own conversation. Immutable and without subqueries, so PostgreSQL
--- inlines it into the query that reads the table.
+-- not one of its people), its number of visible contributions to its
+-- own conversation and where its workflow stands (api.table_progress).
+-- Immutable and without subqueries, so PostgreSQL inlines it into the
+-- query that reads the table.
 CREATE OR REPLACE FUNCTION api.table_object(id bigint, title text, question text, description text,
                                             description_html text, visibility text, status text,
                                             created_at timestamptz, updated_at timestamptz,
-                                            my_role text, contributions bigint) RETURNS jsonb
+                                            my_role text, contributions bigint, workflow jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE AS $$
     SELECT jsonb_build_object('id', id, 'title', title, 'question', question,
         'description', description, 'description_html', description_html,
         'visibility', visibility, 'status', status, 'created_at', created_at, 'updated_at', updated_at,
-        'my_role', my_role, 'contributions', contributions)
+        'my_role', my_role, 'contributions', contributions, 'workflow', workflow)
+$$;
+
+-- Where a table's workflow stands, for lists (the home page): NULL for a
+-- table without one (opened before workflows), else its id and the
+-- active step ({id, name, title}), null when no step is active (every
+-- step done or skipped: the workflow is finished). From the columns of
+-- table_workflows (WORKFLOW_ID, NULL: none) and the active table_steps row.
+CREATE OR REPLACE FUNCTION api.table_progress(workflow_id text, step_id text, name text, title jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN workflow_id IS NOT NULL THEN jsonb_build_object('id', workflow_id,
+        'step', CASE WHEN step_id IS NULL THEN 'null'::jsonb
+                     ELSE jsonb_build_object('id', step_id, 'name', name, 'title', title) END) END
 $$;
 
 -- Tables IDS as VIEWER sees them, in the order of IDS (admins stand as
@@ -29,9 +42,11 @@ BEGIN
             CASE WHEN admin THEN 'facilitator'
                  WHEN viewer IS NOT NULL THEN (SELECT m.role FROM table_members m
                       WHERE m.tenant_id = t AND m.table_id = x.id AND m.account_id = viewer) END,
-            coalesce(n.contributions, 0)) ORDER BY o.pos)
+            coalesce(n.contributions, 0), api.table_progress(w.workflow_id, s.step_id, s.name, s.title)) ORDER BY o.pos)
         FROM unnest(ids) WITH ORDINALITY AS o(id, pos)
         JOIN tables x ON x.tenant_id = t AND x.id = o.id
+        LEFT JOIN table_workflows w ON w.tenant_id = t AND w.table_id = x.id
+        LEFT JOIN table_steps s ON s.tenant_id = t AND s.table_id = x.id AND s.state = 'active'
         LEFT JOIN (SELECT c.tenant_id, c.table_id, count(*) AS contributions FROM contributions c
                     WHERE c.tenant_id = t AND c.table_id = ANY (ids) AND c.group_id IS NULL AND c.hidden_at IS NULL
                     GROUP BY c.tenant_id, c.table_id) n ON n.tenant_id = x.tenant_id AND n.table_id = x.id), '[]'::jsonb);
@@ -49,8 +64,12 @@ BEGIN
                  WHEN viewer IS NOT NULL THEN (SELECT m.role FROM table_members m
                       WHERE m.tenant_id = t AND m.table_id = y.id AND m.account_id = viewer) END,
             (SELECT count(*) FROM contributions c WHERE c.tenant_id = t AND c.table_id = y.id
-                AND c.group_id IS NULL AND c.hidden_at IS NULL))
-      FROM tables y WHERE y.tenant_id = t AND y.id = x);
+                AND c.group_id IS NULL AND c.hidden_at IS NULL),
+            api.table_progress(w.workflow_id, s.step_id, s.name, s.title))
+      FROM tables y
+      LEFT JOIN table_workflows w ON w.tenant_id = t AND w.table_id = y.id
+      LEFT JOIN table_steps s ON s.tenant_id = t AND s.table_id = y.id AND s.state = 'active'
+     WHERE y.tenant_id = t AND y.id = x);
 END $$;
 
 -- ---------------------------------------------------------------- tables

@@ -12,8 +12,10 @@ return {
 	-- full method (volledig) can be chosen when a table is opened.
 	workflow = "kort",
 	plugins = {
-		site = { activity = 3 },
 		methode = { min_interviews = 1, seldom_heard = true },
 		banner = { text = "Doe mee met de tafel over het nieuwe dorpshuis!" },
+		-- plugins/bezoeken.lua counts the home page's views and shows the
+		-- last ones; off unless named here:
+		-- bezoeken = { recent = 3 },
 	},
 }

@@ -15,7 +15,6 @@ return {
 		methode = { min_interviews = 3 },
 		site = {
 			welcome = "Welkom aan tafel in Zutphen. Hier praten inwoners, ondernemers en gemeente samen over wat de stad nodig heeft.",
-			activity = 5,
 		},
 	},
 }

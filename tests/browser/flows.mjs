@@ -537,3 +537,85 @@ test('tables: a facilitator opens a table and groups; a resident joins, asks, po
   facCheck.done();
   resCheck.done();
 });
+
+// An operation of /api/v1 as the person signed in on PAGE (their session
+// cookie, and the CSRF token GET /me gives for it): what the step pages
+// will do, for moving a table on here.
+async function apiAs(page, method, urlPath, body) {
+  const base = new URL(BASE);
+  const cookie = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+  const call = (m, p, b, csrf) => new Promise((resolve, reject) => {
+    const data = b === undefined ? null : Buffer.from(JSON.stringify(b));
+    const headers = { Host: base.host, Cookie: cookie, Accept: 'application/json' };
+    if (data) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': data.length });
+    if (csrf) headers['X-CSRF-Token'] = csrf;
+    const r = http.request({ host: '127.0.0.1', port: base.port, method: m, path: `/api/v1${p}`, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode, body: text ? JSON.parse(text) : null }));
+    });
+    r.on('error', reject);
+    if (data) r.write(data);
+    r.end();
+  });
+  const me = await call('GET', '/me');
+  assert.equal(me.status, 200, `GET /me: ${me.status}`);
+  return call(method, urlPath, body, me.body.csrf_token);
+}
+
+test('steps: a table opened on a workflow shows where it stands and its results, in Dutch and English', async () => {
+  const fac = await newPage();
+  const facCheck = checker(fac);
+  await signIn(fac, facCheck, FACILITATOR_EMAIL, PASSWORD, '80');
+
+  // The workflow is chosen when the table is opened; the default first.
+  await fac.goto(`${BASE}/tafels/nieuw`);
+  const workflow = fac.getByLabel('Werkwijze');
+  assert.equal(await workflow.inputValue(), 'volledig');
+  await facCheck('81-table-new-workflow');
+  await fac.getByLabel('Titel', { exact: true }).fill('De Waterstraat');
+  await fac.getByLabel('Centrale vraag', { exact: true }).fill('Wat is ervoor nodig zodat de Waterstraat veilig wordt?');
+  await fac.getByLabel('Wie mag meelezen?').selectOption('public');
+  await workflow.selectOption('kort');
+  await submit(fac, 'Tafel openen');
+  const tableId = idIn(new URL(fac.url()).pathname, /^\/tafels\/(\d+)$/);
+  const current = fac.locator('.step-indicator li[aria-current="step"]');
+  assert.equal(await current.count(), 1);
+  assert.match(await current.innerText(), /Intake \(stap 1 van 4, nu bezig\)/);
+  assert.equal(await fac.locator('.step-indicator a[href$="/stappen/intake"]').count(), 1, 'the facilitator gets links');
+  await facCheck('82-table-steps-facilitator');
+
+  // On through the intake, the conversation and the outcome (by the API).
+  const base = `/tables/${tableId}`;
+  const ok = async (answer, status = 200) => { const a = await answer; assert.equal(a.status, status, JSON.stringify(a.body)); };
+  await ok(apiAs(fac, 'POST', `${base}/records`, { step: 'intake', kind: 'quote', fields: { amount: 90000, status: 'accepted' } }), 201);
+  for (const step of ['intake', 'gesprek']) await ok(apiAs(fac, 'POST', `${base}/steps/${step}/complete`));
+  await ok(apiAs(fac, 'POST', `${base}/records`, { step: 'opbrengst', kind: 'outcome',
+    fields: { decision: 'Een **zebrapad** bij de school.', minority: 'Eerst de *snelheid* omlaag.' } }), 201);
+  await ok(apiAs(fac, 'POST', `${base}/steps/opbrengst/complete`));
+
+  // A resident's view (a guest), in Dutch and in English.
+  for (const [locale, prefix, now, heading] of [['nl-NL', '83', /Verslag \(stap 4 van 4, nu bezig\)/, 'Wat de tafel heeft opgeleverd'],
+                                               ['en-GB', '84', /Report \(step 4 of 4, in progress\)/, 'What the table has produced']]) {
+    const guest = await newPage({ locale });
+    const guestCheck = checker(guest);
+    await guest.goto(`${BASE}/tafels/${tableId}`);
+    const steps = guest.locator('.step-indicator ol li');
+    assert.equal(await steps.count(), 4);
+    assert.match(await guest.locator('.step-indicator li[aria-current="step"]').innerText(), now);
+    assert.equal(await guest.locator('.step-indicator a').count(), 0, 'a guest gets no links to the step pages');
+    assert.equal(await guest.getByRole('heading', { name: heading }).count(), 1);
+    assert.equal(await guest.locator('.step-results strong').innerText(), 'zebrapad');
+    await guestCheck(`${prefix}-table-steps-guest`);
+    await guest.goto(`${BASE}/`);
+    assert.match(await guest.locator(`li.table-card:has(a[href="/tafels/${tableId}"])`).innerText(),
+      locale === 'nl-NL' ? /Stap: Verslag/ : /Step: Report/);
+    await guestCheck(`${prefix}-home-steps-guest`);
+    await guest.context().close();
+    guestCheck.done();
+  }
+
+  await fac.context().close();
+  facCheck.done();
+});

@@ -22,6 +22,10 @@ SLUG, NAME, HOST = "br-a", "Gemeente Browser", "br-a.test"
 ADMIN_EMAIL, ADMIN_NAME = "beheer@example.nl", "Bram Beheer"
 FACILITATOR_EMAIL, FACILITATOR_NAME = "gespreksleider@example.nl", "Fien Gespreksleider"
 PASSWORD = "een lang wachtwoord 123"
+BUNDLE = """return { workflow = "volledig", plugins = { methode = {
+	question_prefix = false, client_decides = false, min_interviews = 0, seldom_heard = false,
+} } }
+"""
 # A cheap scrypt: the tests sign in a few times, not a thousand.
 SMALL = {"AANTAFEL_SCRYPT_N": "1024", "AANTAFEL_SCRYPT_MAXMEM": "16MiB"}
 
@@ -58,6 +62,11 @@ def site(tmp_path_factory):
         env = {**pg.daemon_env(), **SMALL}
         aantafel("migrate", env=pg.daemon_env())
         aantafel("tenant", "create", SLUG, "--name", NAME, "--host", HOST, env=pg.daemon_env())
+        # The method's workflows, their guards relaxed: the steps flow
+        # moves a table on by the API, with the facilitator alone.
+        bundle = tmp_path_factory.mktemp("bundle")
+        (bundle / "tenant.lua").write_text(BUNDLE)
+        aantafel("tenant", "deploy", SLUG, str(bundle), env=pg.daemon_env())
         aantafel("user", "create", "--tenant", SLUG, "--email", ADMIN_EMAIL, "--role", "admin",
                  "--name", ADMIN_NAME, env=env, input=PASSWORD + "\n")
         # The tables scenario's facilitator: a tenant role given by the CLI.

@@ -33,6 +33,24 @@ def example_bundle(name):
     return os.path.join(SOURCE_DIR, "tenants", name)
 
 
+def visits_plugin():
+    """The files of the example plugin that counts the home page's views
+    (tenants/voorbeeld/plugins/bezoeken*), to put in a bundle whose
+    tenant.lua names it (plugins = { bezoeken = true }): the tests' way to
+    have every view write to the plugin store."""
+    root = example_bundle("voorbeeld")
+    files = {}
+    for base, _, names in os.walk(os.path.join(root, "plugins")):
+        for n in names:
+            path = os.path.join(base, n)
+            rel = os.path.relpath(path, root)
+            if rel.startswith(os.path.join("plugins", "bezoeken")):
+                with open(path, encoding="utf-8") as f:
+                    files[rel] = f.read()
+    assert "plugins/bezoeken.lua" in files and "plugins/bezoeken/templates/bezoeken.html" in files, files
+    return files
+
+
 def deploy(pg, slug, folder, check=False):
     return aantafel("tenant", "deploy", slug, str(folder), env=pg.daemon_env(), check=check)
 

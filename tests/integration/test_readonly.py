@@ -9,7 +9,7 @@ import pytest
 from bundle_util import deploy, write_bundle
 from harness import wait_for
 
-READ_ONLY = "return { plugins = { site = { counter = false, activity = 0, notices = 0 } } }"
+READ_ONLY = "return { plugins = { site = { notices = 0 } } }"
 
 
 @pytest.fixture

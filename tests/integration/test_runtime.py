@@ -15,12 +15,13 @@ import urllib.parse
 import pytest
 
 from bundle_util import (LIVE, current_version, deploy, deployed, error_line, example_bundle, expect_500,
-                         get, healthy, sql, store_unchecked, version_numbers, wait_page, write_bundle)
+                         get, healthy, sql, store_unchecked, version_numbers, visits_plugin, wait_page,
+                         write_bundle)
 from harness import aantafel, make_request, wait_for
 
 
 def views(page):
-    """The visit counter of the site plugin's page."""
+    """The visit counter on the home page (the example plugin bezoeken)."""
     m = re.search(r'<p class="views">[^<]*?(\d+)</p>', page)
     assert m, page
     return int(m.group(1))
@@ -186,7 +187,8 @@ end)
 
 def kv_bundle(root, name="Gemeente Opslag"):
     return write_bundle(root, {
-        "tenant.lua": f'return {{ name = "{name}", plugins = {{ kv = true, peek = true }} }}\n',
+        **visits_plugin(),
+        "tenant.lua": f'return {{ name = "{name}", plugins = {{ kv = true, peek = true, bezoeken = true }} }}\n',
         "plugins/kv.lua": KV,
         "plugins/peek.lua": PEEK,
     })
@@ -199,9 +201,10 @@ def kv(d, host, op, **query):
     return json.loads(body)
 
 
-def test_home_page_counts_visits_in_the_database(pg, tenants, db_daemon, tmp_path):
+def test_a_plugin_counts_visits_in_the_database(pg, tenants, db_daemon, tmp_path):
     tenants(("rt-count", "Gemeente Teller", "count.rt.test"), ("rt-count2", "Gemeente Teller Twee", "count2.rt.test"))
     deployed(pg, "rt-count", kv_bundle(tmp_path / "b"))
+    deployed(pg, "rt-count2", kv_bundle(tmp_path / "b2", "Gemeente Teller Twee"))
     d = db_daemon()
     first = views(wait_page(d, "count.rt.test", "Gemeente Opslag"))
     second = views(get(d, "count.rt.test")[2])
@@ -211,7 +214,7 @@ def test_home_page_counts_visits_in_the_database(pg, tenants, db_daemon, tmp_pat
     other = views(wait_page(d, "count2.rt.test", "Gemeente Teller Twee"))
     assert views(get(d, "count.rt.test")[2]) == first + 3
     assert views(get(d, "count2.rt.test")[2]) == other + 1
-    # Another plugin of the tenant does not see the site plugin's keys.
+    # Another plugin of the tenant does not see the counting plugin's keys.
     st, _, body = get(d, "count.rt.test", "/peek?key=stats")
     assert st == 200 and json.loads(body) == {"found": False}
 
@@ -340,7 +343,7 @@ def test_store_inside_a_sort_comparator_or_gsub_callback(pg, tenants, db_daemon,
 def welcome_bundle(root, text, extra=None):
     return write_bundle(root, {
         "tenant.lua": 'return {\n  name = "Gemeente Live",\n  plugins = {\n'
-                      f'    site = {{ welcome = "{text}", activity = 0 }},\n  }},\n}}\n',
+                      f'    site = {{ welcome = "{text}" }},\n  }},\n}}\n',
         **(extra or {}),
     })
 
@@ -392,11 +395,11 @@ BROKEN = {
         {"tenant.lua": 'return { plugins = { nosuch = { x = 1 } } }\n'},
         [r"tenant\.lua", r"unknown plugin 'nosuch'"]),
     "option out of bounds": (
-        {"tenant.lua": 'return { plugins = { site = { activity = 99 } } }\n'},
-        [r"tenant\.lua", r"'site'", r"'activity'", r"between 0 and 20"]),
+        {"tenant.lua": 'return { plugins = { site = { notices = 99 } } }\n'},
+        [r"tenant\.lua", r"'site'", r"'notices'", r"between 0 and 20"]),
     "option of the wrong type": (
-        {"tenant.lua": 'return { plugins = { site = { counter = "ja" } } }\n'},
-        [r"tenant\.lua", r"'counter'", r"true or false"]),
+        {"tenant.lua": 'return { plugins = { methode = { seldom_heard = "ja" } } }\n'},
+        [r"tenant\.lua", r"'seldom_heard'", r"true or false"]),
     "unknown option": (
         {"tenant.lua": 'return { plugins = { site = { colour = "red" } } }\n'},
         [r"tenant\.lua", r"'site'", r"colour"]),

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bundle_util import deployed, error_line, expect_500, get, healthy, wait_page, write_bundle
+from bundle_util import deployed, error_line, expect_500, get, healthy, visits_plugin, wait_page, write_bundle
 from harness import aantafel
 
 # Routes of a plugin that misbehaves in every way the sandbox must stop.
@@ -459,7 +459,8 @@ def test_states_are_evicted_and_rebuilt_under_a_small_budget(pg, tenants, db_dae
     specs = [(f"rl-lru-{i:02d}", f"Gemeente Lru {i:02d}", f"lru-{i:02d}.rl.test") for i in range(n)]
     tenants(*specs)
     folder = write_bundle(tmp_path / "b", {
-        "tenant.lua": 'return { plugins = { site = { activity = 0 }, ballast = true } }\n',
+        **visits_plugin(),
+        "tenant.lua": 'return { plugins = { bezoeken = { recent = 0 }, ballast = true } }\n',
         # About 100 KiB of live data per state.
         "plugins/ballast.lua": 'local keep = {}\nfor i = 1, 1000 do keep[i] = ("b"):rep(64) .. i end\n'
                                'plugin.route("GET", "/ballast", function() return { text = tostring(#keep) } end)\n',
@@ -518,8 +519,7 @@ def test_a_thousand_version_switches_under_requests(pg, tenants, db_daemon, tmp_
     pages = {}
     for v, word in ((1, "EEN"), (2, "TWEE")):
         folder = write_bundle(tmp_path / f"v{v}", {
-            "tenant.lua": f'return {{ plugins = {{ site = {{ welcome = "Versie {word}", activity = 0, '
-                          f'counter = false }} }} }}\n',
+            "tenant.lua": f'return {{ plugins = {{ site = {{ welcome = "Versie {word}" }} }} }}\n',
             "templates/home.html": '{% extends "layout.html" %}{% block content %}'
                                    f'<p id="v">{{{{ welcome }}}}</p><p>{word.lower()}</p>{{% end %}}\n',
         })

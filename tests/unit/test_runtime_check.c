@@ -57,7 +57,7 @@ int main(void)
 	expect_ok("empty tenant.lua", check("tenant.lua", "return {}", NULL, NULL, NULL, NULL));
 	expect_ok("no tenant.lua at all", check("static/x.css", "a{}", NULL, NULL, NULL, NULL));
 	expect_ok("site options",
-		  check("tenant.lua", "return { plugins = { site = { welcome = 'Hoi', activity = 3 } } }", NULL, NULL,
+		  check("tenant.lua", "return { plugins = { site = { welcome = 'Hoi', notices = 3 } } }", NULL, NULL,
 			NULL, NULL));
 
 	/* Syntax errors name file and line. */
@@ -98,11 +98,11 @@ int main(void)
 		       check("tenant.lua", "return { plugins = { site = { colour = 'x' } } }", NULL, NULL, NULL, NULL),
 		       "has no option 'colour'");
 	expect_problem("option type",
-		       check("tenant.lua", "return { plugins = { site = { activity = 'veel' } } }", NULL, NULL, NULL, NULL),
-		       "option 'activity' must be an integer");
+		       check("tenant.lua", "return { plugins = { site = { notices = 'veel' } } }", NULL, NULL, NULL, NULL),
+		       "option 'notices' must be an integer");
 	expect_problem("option bounds",
-		       check("tenant.lua", "return { plugins = { site = { activity = 99 } } }", NULL, NULL, NULL, NULL),
-		       "option 'activity' must be between 0 and 20");
+		       check("tenant.lua", "return { plugins = { site = { notices = 99 } } }", NULL, NULL, NULL, NULL),
+		       "option 'notices' must be between 0 and 20");
 	expect_problem("unknown event",
 		       check("tenant.lua", "return { plugins = { mine = {} } }", "plugins/mine.lua",
 			     "plugin.hook('page.vieww', function() end)", NULL, NULL),
@@ -115,9 +115,9 @@ int main(void)
 		       "tenant.lua:5: unknown plugin 'nope'");
 	expect_problem("line of a bad option",
 		       check("tenant.lua",
-			     "return {\n\tplugins = {\n\t\tsite = {\n\t\t\twelcome = 'hoi',\n\t\t\tactivity = 99,\n\t\t},\n\t},\n}",
+			     "return {\n\tplugins = {\n\t\tsite = {\n\t\t\twelcome = 'hoi',\n\t\t\tnotices = 99,\n\t\t},\n\t},\n}",
 			     NULL, NULL, NULL, NULL),
-		       "tenant.lua:5: plugin 'site' option 'activity' must be between 0 and 20");
+		       "tenant.lua:5: plugin 'site' option 'notices' must be between 0 and 20");
 	expect_problem("line of an unknown field",
 		       check("tenant.lua", "return {\n\tname = 'x',\n\tnmae = 'y',\n}", NULL, NULL, NULL, NULL),
 		       "tenant.lua:3: unknown field 'nmae'");

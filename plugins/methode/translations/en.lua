@@ -21,4 +21,13 @@ return {
 	["methode.refuse.client_quote"] = "The client can only accept or decline a quote that was sent",
 	["methode.refuse.quote_by_client"] = "Only the client accepts or declines the quote",
 	["methode.refuse.approval_by_client"] = "Only the client approves the run-sheet",
+	-- Steps, as residents see them: the labels of what residents read
+	-- (the kinds visible to "readers"), by the convention of
+	-- docs/plugins.md ("<step type's name>.<kind>.<field>").
+	["methode.opbrengst.outcome"] = "Shared outcome",
+	["methode.opbrengst.outcome.decision"] = "Decision",
+	["methode.opbrengst.outcome.minority"] = "The minority's wisdom",
+	["methode.verslag.report"] = "Report",
+	["methode.verslag.report.summary"] = "Summary",
+	["methode.verslag.report.published_on"] = "Published on",
 }

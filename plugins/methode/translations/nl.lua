@@ -21,4 +21,13 @@ return {
 	["methode.refuse.client_quote"] = "De opdrachtgever kan alleen een verstuurde offerte accepteren of weigeren",
 	["methode.refuse.quote_by_client"] = "Alleen de opdrachtgever accepteert of weigert de offerte",
 	["methode.refuse.approval_by_client"] = "Alleen de opdrachtgever keurt het draaiboek goed",
+	-- Steps, as residents see them: the labels of what residents read
+	-- (the kinds visible to "readers"), by the convention of
+	-- docs/plugins.md ("<step type's name>.<kind>.<field>").
+	["methode.opbrengst.outcome"] = "Gedeelde opbrengst",
+	["methode.opbrengst.outcome.decision"] = "Besluit",
+	["methode.opbrengst.outcome.minority"] = "Wijsheid van de minderheid",
+	["methode.verslag.report"] = "Verslag",
+	["methode.verslag.report.summary"] = "Samenvatting",
+	["methode.verslag.report.published_on"] = "Gepubliceerd op",
 }

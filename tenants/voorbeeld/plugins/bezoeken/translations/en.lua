@@ -1,0 +1,4 @@
+return {
+	["bezoeken.title"] = "Visits",
+	["bezoeken.views"] = "Times this page was viewed:",
+}

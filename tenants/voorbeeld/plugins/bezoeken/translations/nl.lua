@@ -1,0 +1,4 @@
+return {
+	["bezoeken.title"] = "Bezoeken",
+	["bezoeken.views"] = "Deze pagina is zo vaak bekeken:",
+}
