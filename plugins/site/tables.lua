@@ -373,8 +373,8 @@ end
 local function day(req, s)
 	local y, m, d = s:match("^(%d%d%d%d)-(%d%d)-(%d%d)$")
 	if not y or tonumber(m) < 1 or tonumber(m) > 12 then return s end
-	return T(req, "progress.date", { day = math.tointeger(tonumber(d)), month = T(req, "tables.month_" .. math.tointeger(tonumber(m))),
-		year = y })
+	local month = T(req, "tables.month_" .. math.tointeger(tonumber(m)))
+	return T(req, "progress.date", { day = math.tointeger(tonumber(d)), month = month, year = y })
 end
 
 -- One field of a record for the page: {label, text} or {label, html}
@@ -382,8 +382,8 @@ end
 -- need not read (a person's or another record's id) or an empty value.
 local function field_value(req, key, name, decl, v, html)
 	local ty = decl.type
-	local out = { label = declared_label(req, key .. "." .. name, name), name = name }
 	if v == nil or ty == "person" or ty == "ref" then return nil end
+	local out = { label = declared_label(req, key .. "." .. name, name) }
 	if ty == "markdown" then
 		if html ~= nil and plugin.is_html(html) then out.html = html else out.text = tostring(v); out.plain = true end
 	elseif ty == "choice" then

@@ -143,6 +143,23 @@ int main(void)
 	lua_getfield(L, -1, "x_html");
 	CHECK(tmpl_to_safehtml(L, -1, &len) != NULL);
 	lua_settop(L, 0);
+	/* The strings of an object under a *_html key (a record's
+	 * fields_html) are safe HTML by whatever name; the same object under
+	 * another key (its fields) holds strings, and so does an array. */
+	lua_pushcfunction(L, decode);
+	lua_pushstring(L, "{\"fields_html\": {\"note\": \"<p>a</p>\"}, \"fields\": {\"note\": \"<p>a</p>\"},"
+			  " \"list_html\": [\"<b>\"]}");
+	CHECK(lua_pcall(L, 1, 1, 0) == LUA_OK);
+	lua_getfield(L, -1, "fields_html");
+	lua_getfield(L, -1, "note");
+	CHECK(tmpl_to_safehtml(L, -1, &len) != NULL && len == 8);
+	lua_getfield(L, -3, "fields");
+	lua_getfield(L, -1, "note");
+	CHECK(tmpl_to_safehtml(L, -1, &len) == NULL && lua_type(L, -1) == LUA_TSTRING);
+	lua_getfield(L, -5, "list_html");
+	lua_rawgeti(L, -1, 1);
+	CHECK(tmpl_to_safehtml(L, -1, &len) == NULL && lua_type(L, -1) == LUA_TSTRING);
+	lua_settop(L, 0);
 	const char *bads[] = {"{", "[1,", "{\"a\" 1}", "{\"a\": }", "\"open", "tru", "[1] x", "{\"a\": \"\\u12\"}",
 			      "@", ""};
 	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++)
