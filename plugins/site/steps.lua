@@ -550,12 +550,21 @@ local function show_steps(req, id, status, error)
 		local st, h = plugin.api.get("/tables/" .. id .. "/history", { limit = 100 })
 		if st == 200 then
 			history = {}
+			local wf = ctx.steps.workflow
+			local wf_title = wf and type(wf.title) == "table" and (wf.title[req.lang] or wf.title.nl) or nil
 			for _, e in ipairs(h.items) do
-				history[#history + 1] = {
+				local item = {
 					when = when(req, e.at), who = e.by and e.by.name or T(req, "tables.former"),
-					step = titles[e.step_id] or e.step_id, what = T(req, "steppages.action_" .. e.action),
+					step = e.step_id and (titles[e.step_id] or e.step_id), what = T(req, "steppages.action_" .. e.action),
 					reason = e.reason,
 				}
+				-- Starting and moving the workflow name it, not a reason.
+				if e.action == "started" or e.action == "moved" then
+					item.what = T(req, "steppages.action_" .. e.action,
+						{ workflow = e.reason == (wf and wf.id) and wf_title or e.reason })
+					item.reason = nil
+				end
+				history[#history + 1] = item
 			end
 		end
 	end

@@ -101,7 +101,8 @@ def test_the_steps_page_per_role(w):
         assert f'action="/tafels/{tid}/stappen/intake/afronden"' in fac
         assert f'action="/tafels/{tid}/stappen/gesprek/overslaan"' in fac
         assert fac.count('name="csrf"') >= 8
-        assert "Geschiedenis" in fac and "Fien" in fac and "begonnen" in fac
+        assert "Geschiedenis" in fac and "Fien" in fac and "begonnen met de werkwijze Volledige methode" in fac
+        assert "steppages." not in fac
         # The client reads the history, changes nothing.
         st, _, client = w.get("client", path)
         assert st == 200 and "Geschiedenis" in client and "Draaiboek" in client
@@ -367,3 +368,105 @@ plugin.workflow{ id = "w", name = "eigen.w", steps = { "schouw" } }""",
     r = aantafel("check", "--tenants", str(tmp_path), check=False)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "field 'observation.place': no translation of 'eigen.schouw.observation.place' in en" in r.stdout + r.stderr
+
+
+OWN = {
+    "tenant.lua": "return { workflow = 'buurt', plugins = { buurt = {} } }",
+    "plugins/buurt/init.lua": """plugin.step_type{ id = "schouw", name = "buurt.schouw", records = {
+	route = { visible = "people", fields = {
+		name = { type = "text", required = true },
+		checks = { type = "choices", choices = { "licht", "stoep", "groen" } },
+		start = { type = "datetime" },
+		walkers = { type = "int" },
+		guide = { type = "person" },
+		paid = { type = "cents" },
+		safe = { type = "bool" },
+	} },
+	observation = { visible = "readers", fields = {
+		place = { type = "text", required = true },
+		route = { type = "ref", kind = "route" },
+		note = { type = "markdown" },
+	} },
+} }
+plugin.workflow{ id = "buurt", name = "buurt.workflow", steps = { "schouw" } }""",
+    "plugins/buurt/translations/nl.lua": """return { ["buurt.schouw"] = "Buurtschouw", ["buurt.workflow"] = "Buurt",
+	["buurt.schouw.route"] = "Routes", ["buurt.schouw.route.checks"] = "Waar letten we op",
+	["buurt.schouw.route.checks.licht"] = "Verlichting", ["buurt.schouw.route.checks.stoep"] = "Stoepen",
+	["buurt.schouw.route.checks.groen"] = "Groen", ["buurt.schouw.route.start"] = "Vertrek",
+	["buurt.schouw.route.guide"] = "Gids", ["buurt.schouw.observation.place"] = "Plek" }""",
+    "plugins/buurt/translations/en.lua": """return { ["buurt.schouw"] = "Neighbourhood walk", ["buurt.workflow"] = "Walk",
+	["buurt.schouw.route"] = "Routes", ["buurt.schouw.route.checks"] = "What we look at",
+	["buurt.schouw.route.checks.licht"] = "Lighting", ["buurt.schouw.route.checks.stoep"] = "Pavements",
+	["buurt.schouw.route.checks.groen"] = "Green", ["buurt.schouw.route.start"] = "Departure",
+	["buurt.schouw.route.guide"] = "Guide", ["buurt.schouw.observation.place"] = "Place" }""",
+}
+
+
+def test_a_municipalitys_own_step_type_gets_pages(w, pg, tmp_path):
+    """A step type the platform does not know: its pages come from its
+    declaration, with every field type's input and value."""
+    host, slug = "eigen.test", "eigen"
+    aantafel("tenant", "create", slug, "--name", "Gemeente Eigen", "--host", host, env=pg.daemon_env())
+    deployed(pg, slug, write_bundle(tmp_path / slug, OWN))
+    make_user(pg, slug, f"fac@{host}", "facilitator", "Gijs")
+    make_user(pg, slug, f"bewoner@{host}", "member", "Bea")
+    wait_for(lambda: w.d.get("/inloggen", host=host)[0] == 200, what="sign-in page")
+    token, fac = token_for(w.d, host, f"fac@{host}")
+    api = Api(w.d, host, token=token)
+    st, _, t = api.post("/tables", {"title": "Schouw", "question": "Waar?", "visibility": "public"})
+    assert st == 201, t
+    me = api.get("/me")[2]["id"]
+
+    def send(path, form):
+        st, hdr, body, _ = fac.go("POST", path, {**form, "csrf": fac.csrf()})
+        return st, hdr, body
+
+    path = f"/tafels/{t['id']}/stappen/schouw"
+    st, _, page = fac.go("GET", path)[:3]
+    assert st == 200 and "<h1>Buurtschouw</h1>" in page
+    route = section(page, "route")
+    # Inputs by type: checkboxes in a fieldset, datetime-local, a number,
+    # a select of the table's people, euros, a checkbox.
+    assert "<legend>Waar letten we op</legend>" in route and 'name="checks__stoep" value="1"' in route
+    assert 'type="datetime-local"' in route and 'inputmode="numeric"' in route
+    assert f'<option value="{me}">Gijs</option>' in route and 'inputmode="decimal"' in route
+    # A label left out is the field's id, readable.
+    assert "Walkers" in route and "Paid" in route
+    # Bad input of the page's own: a number, a time; the input kept.
+    st, _, page = send(path + "/nieuw/route", {"name": "Noord", "walkers": "veel", "start": "morgen"})
+    assert st == 400 and 'id="n-route-walkers-error"' in page and 'id="n-route-start-error"' in page
+    assert 'value="veel"' in page
+    st, hdr, _ = send(path + "/nieuw/route", {"name": "Noord", "checks__licht": "1", "checks__groen": "1",
+                                              "start": "2026-07-01T19:30", "walkers": "12", "guide": str(me),
+                                              "paid": "12,50", "safe": "1"})
+    assert st == 303, hdr
+    [r] = api.get(f"/tables/{t['id']}/records?kind=route")[2]["items"]
+    assert r["fields"] == {"name": "Noord", "checks": ["licht", "groen"], "start": "2026-07-01T19:30:00+02:00",
+                           "walkers": 12, "guide": me, "paid": 1250, "safe": True}
+    # A ref of a kind: only routes are offered.
+    st, hdr, _ = send(path + "/nieuw/observation", {"place": "Plein", "route": str(r["id"]), "note": "Donker"})
+    assert st == 303, hdr
+    st, _, page = fac.go("GET", path)[:3]
+    route = section(page, "route")
+    assert "<dd>Verlichting, Groen</dd>" in route and "<dd>1 juli 2026, 19:30</dd>" in route
+    assert "<dd>Gijs</dd>" in route and "<dd>€ 12,50</dd>" in route and "<dd>12</dd>" in route
+    observation = section(page, "observation")
+    assert f'<a href="/vastleggingen/{r["id"]}">Noord</a>' in observation
+    assert re.findall(r'<select id="n-observation-route" name="route">(.*?)</select>', observation) == [
+        f'<option value="" selected>– kies –</option><option value="{r["id"]}">Noord</option>']
+    # A resident reads the observation, not the routes (people at the table).
+    bea = Browser(w.d, host)
+    assert bea.signin(f"bewoner@{host}", PASSWORD)[0] == 303
+    st, _, page = bea.go("GET", path)[:3]
+    assert st == 200 and "Plein" in page and "Verlichting" not in page and "/nieuw/" not in page
+    # The reference to what she may not read is not shown as a link.
+    assert "(niet zichtbaar)" in section(page, "observation")
+    # Editing: the emptied fields are removed, a checkbox unchecked is false.
+    st, hdr, _ = send(f"/vastleggingen/{r['id']}", {"name": "Noord-Oost", "checks__stoep": "1", "walkers": "",
+                                                    "start": "2026-12-01T19:30", "guide": str(me), "paid": "12,50"})
+    assert st == 303, hdr
+    st, _, r2 = api.get(f"/records/{r['id']}")
+    assert r2["fields"] == {"name": "Noord-Oost", "checks": ["stoep"], "start": "2026-12-01T19:30:00+01:00",
+                            "guide": me, "paid": 1250, "safe": False}, r2
+    st, _, page = fac.go("GET", f"/vastleggingen/{r['id']}")[:3]
+    assert "Versie 2 (huidige)" in page and "<dd>Noord</dd>" in page and 'value="2026-12-01T19:30"' in page
