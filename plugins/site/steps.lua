@@ -250,7 +250,7 @@ local function record_name(req, step, r)
 		if type(f[k]) == "string" and f[k] ~= "" then return f[k] end
 	end
 	local label = step and kind_label(req, step, r.kind) or readable(r.kind)
-	return label .. " " .. tostring(r.id)
+	return T(req, "steppages.record_name", { kind = label, id = r.id })
 end
 
 ------------------------------------------------------------------ reading
@@ -644,7 +644,10 @@ local function show_step(req, id, step_id, status, failed)
 			state_label = T(req, "steppages.state_" .. step.state), table_id = id },
 		kinds = sections,
 		sections = {},
-		facilitator = ctx.steps.can_change,
+		-- The active step's completion, here too (a refusal is shown on
+		-- the steps page, by the step).
+		complete = ctx.steps.can_change and step.state == "active"
+			and ("/tafels/" .. id .. "/stappen/" .. step_id .. "/afronden"),
 	}
 	return page(req, status or 200, "steps/step.html", view)
 end

@@ -151,6 +151,9 @@ def test_a_step_page_per_role(w):
     st, _, client = w.get("client", path)
     assert st == 200 and "Anna" in client and "€ 1.250,00" in client
     assert "/nieuw/quote" in client and "/nieuw/player" not in client and "/nieuw/agreement" not in client
+    # The active step's completion is the facilitator's, here too.
+    assert f'action="/tafels/{tid}/stappen/intake/afronden"' in fac
+    assert "/afronden" not in client
     # People at the table and readers see no kind of the intake.
     for who in ("member", "resident", "guest"):
         st, _, body = w.get(who, path)

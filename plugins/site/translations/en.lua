@@ -334,5 +334,5 @@ return {
 	["steppages.versions"] = "Earlier versions",
 	["steppages.current"] = "current",
 	["steppages.edit"] = "Edit",
-	["steppages.steps_link"] = "This table's steps",
+	["steppages.record_name"] = "{kind} no. {id}",
 }

@@ -334,5 +334,5 @@ return {
 	["steppages.versions"] = "Eerdere versies",
 	["steppages.current"] = "huidige",
 	["steppages.edit"] = "Wijzigen",
-	["steppages.steps_link"] = "Stappen van deze tafel",
+	["steppages.record_name"] = "{kind} nr. {id}",
 }
