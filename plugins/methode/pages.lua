@@ -98,7 +98,7 @@ end
 -- The verslag step's page links to the report.
 function M.report_section(view)
 	return {
-		title = plugin.t("methode.page.report_title", nil, view.lang),
+		title = plugin.t("methode.page.report_section", nil, view.lang),
 		html = plugin.render("report_link.html", { url = "/tafels/" .. view.step.table_id .. "/verslag" }, view.lang),
 	}
 end

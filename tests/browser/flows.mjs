@@ -691,6 +691,13 @@ test('the method: a facilitator takes a table through the seven steps; the clien
   await fac.goto(`${BASE}/tafels/${tableId}/verslag`);
   assert.match(await fac.locator('main').innerText(), /Anna de Vries[\s\S]*Begin klein/);
   await facCheck('m20-report');
+  // Printed: the report alone, without the site's header, links and hint.
+  await fac.emulateMedia({ media: 'print' });
+  assert.equal(await fac.locator('header.site-header').isVisible(), false, 'print: no site header');
+  assert.equal(await fac.locator('.print-hint').isVisible(), false, 'print: no hint to print');
+  assert.equal(await fac.locator('h1').isVisible(), true);
+  await fac.screenshot({ path: path.join(ARTEFACTS, 'm20-report-print.png'), fullPage: true });
+  await fac.emulateMedia({ media: 'screen' });
 
   // The same pages in English.
   await fac.goto(`${BASE}/taal?lang=en`);

@@ -91,6 +91,7 @@ return {
 	["methode.page.seldom_heard"] = "Seldom heard",
 	["methode.page.central"] = "Central",
 	["methode.page.report_title"] = "Report",
+	["methode.page.report_section"] = "The report as a whole",
 	["methode.page.report_link"] = "Read the report",
 	["methode.page.report_none"] = "The report has not been published yet.",
 	["methode.page.report_question"] = "The central question",

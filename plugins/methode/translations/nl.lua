@@ -91,6 +91,7 @@ return {
 	["methode.page.seldom_heard"] = "Zelden gehoord",
 	["methode.page.central"] = "Centraal",
 	["methode.page.report_title"] = "Verslag",
+	["methode.page.report_section"] = "Het verslag als geheel",
 	["methode.page.report_link"] = "Het verslag lezen",
 	["methode.page.report_none"] = "Het verslag is nog niet gepubliceerd.",
 	["methode.page.report_question"] = "De centrale vraag",
