@@ -411,8 +411,7 @@ local function inputs(req, ctx, step, kind, decl, prefix, values, raw, errors)
 		elseif ty == "datetime" then
 			i.type, i.value = "datetime-local", typed or datetime_input(v)
 		elseif ty == "int" then
-			i.type, i.value, i.numeric = "text", typed or (v ~= nil and tostring(v) or nil), true
-			i.inputmode = "numeric"
+			i.type, i.value, i.inputmode = "text", typed or (v ~= nil and tostring(v) or nil), "numeric"
 		elseif ty == "cents" then
 			i.type, i.value, i.inputmode = "text", typed or euros_input(req, v), "decimal"
 			i.hint = T(req, "steppages.hint_euros")

@@ -111,12 +111,21 @@ def test_the_steps_page_per_role(w):
         # it stands, without the history.
         st, _, member = w.get("member", path)
         assert st == 200 and "Draaiboek" in member and "Geschiedenis" not in member and "/afronden" not in member
+        note = w.record("fac", tid, "gesprek", "note", body="Alleen voor de mensen aan tafel")
         for who in ("resident", "guest"):
             st, _, body = w.get(who, path)
             if vis == "public":
                 assert st == 200 and "Draaiboek" in body and "Geschiedenis" not in body, who
             else:
                 assert st == 404 and "Draaiboek" not in body, who
+            # A step's page and a record's: what the API gives them.
+            st, _, body = w.get(who, f"{path}/gesprek")
+            assert st == (200 if vis == "public" else 404) and "Alleen voor" not in body, who
+            assert w.get(who, f"/vastleggingen/{note['id']}")[0] == 404, who
+        for who in ("member", "client", "fac"):
+            st, _, body = w.get(who, f"{path}/gesprek")
+            assert st == 200 and "Alleen voor de mensen aan tafel" in body, who
+            assert w.get(who, f"/vastleggingen/{note['id']}")[0] == 200, who
         # English.
         st, _, en = w.b["fac"].go("GET", "/taal?lang=en")[:3]
         st, _, body = w.get("fac", path)
