@@ -353,7 +353,7 @@ local function check_fields(fields, what)
 		local where = what .. " field '" .. fname .. "'"
 		if type(f) ~= "table" then return nil, where .. " must be a table { type = ... }" end
 		for k in pairs(f) do
-			if k ~= "type" and k ~= "required" and k ~= "choices" and k ~= "max" then
+			if k ~= "type" and k ~= "required" and k ~= "choices" and k ~= "max" and k ~= "kind" then
 				return nil, where .. ": unknown key " .. core.describe(k)
 			end
 		end
@@ -379,6 +379,14 @@ local function check_fields(fields, what)
 			field.choices = list
 		elseif f.choices ~= nil then
 			return nil, where .. ": only choice and choices fields have choices"
+		end
+		-- A ref may name the kind of record it points to (checked by the
+		-- database, offered by the pages).
+		if f.kind ~= nil then
+			if f.type ~= "ref" or not good_id(f.kind) then
+				return nil, where .. ": 'kind' (a record kind's id) is for ref fields"
+			end
+			field.kind = f.kind
 		end
 		if f.max ~= nil then
 			if (f.type ~= "text" and f.type ~= "markdown") or math.type(f.max) ~= "integer" or f.max < 1
@@ -511,7 +519,33 @@ local function check_declarations()
 			end
 		end
 	end
-	for _, t in pairs(step_types) do names(t, "step type") end
+	-- The labels of a step type's kinds, fields and choices are keys made
+	-- of its name: NAME.KIND, NAME.KIND.FIELD, NAME.KIND.FIELD.CHOICE
+	-- (docs/plugins.md). They may be left out (the pages show the ids),
+	-- but one given in a language must be given in the other.
+	local function labels(t)
+		local function both(key, what)
+			local nl, en = translated("nl", key), translated("en", key)
+			if nl ~= en then
+				problem(t.where .. " step type '" .. t.id .. "' " .. what .. ": no translation of '" .. key
+					.. "' in " .. (nl and "en" or "nl"))
+			end
+		end
+		for kind, r in pairs(t.records) do
+			local base = t.name .. "." .. kind
+			both(base, "record '" .. kind .. "'")
+			for fname, f in pairs(r.fields) do
+				both(base .. "." .. fname, "field '" .. kind .. "." .. fname .. "'")
+				for _, c in ipairs(f.choices or {}) do
+					both(base .. "." .. fname .. "." .. c, "choice '" .. kind .. "." .. fname .. "." .. c .. "'")
+				end
+			end
+		end
+	end
+	for _, t in pairs(step_types) do
+		names(t, "step type")
+		labels(t)
+	end
 	if tenant.workflow and (not workflows[tenant.workflow] or workflows[tenant.workflow].broken) then
 		problem(tenant.workflow_at .. " unknown workflow '" .. tenant.workflow .. "'")
 		tenant.workflow = nil

@@ -88,7 +88,7 @@ plugin.step_type{
 	id = "interviews", name = "methode.interviews",
 	records = {
 		interview = { visible = "facilitators", fields = {
-			player = { type = "ref", required = true },   -- a player of the intake
+			player = { type = "ref", kind = "player", required = true },   -- a player of the intake
 			held_on = { type = "date" },
 			question = { type = "choice", choices = { "held", "reworded" } },
 			new_wording = { type = "text", max = 500 },
@@ -255,3 +255,27 @@ plugin.hook("record.before_save", function(r)
 		return refuse("quote_by_client")
 	end
 end)
+
+---------------------------------------------------------------- the method's pages
+
+-- The interviews' coverage and the report (pages.lua, loaded on first
+-- use). A step's page (the site's steps/step.html) gets the method's own
+-- section through page.view: the view names the step, its type and
+-- name, and its table; a hook adds {title, html} to view.sections.
+local pages = plugin.module("pages")
+
+plugin.hook("page.view", function(template, view)
+	if template ~= "steps/step.html" or type(view.step) ~= "table" or type(view.sections) ~= "table" then
+		return nil
+	end
+	local section
+	if view.step.name == "methode.interviews" then
+		section = pages().coverage_section(view)
+	elseif view.step.name == "methode.verslag" then
+		section = pages().report_section(view)
+	end
+	if section then view.sections[#view.sections + 1] = section end
+	return nil
+end)
+
+plugin.route("GET", "/tafels/:id/verslag", function(req, params) return pages().report(req, params) end)

@@ -54,6 +54,21 @@ for _, r in ipairs({
 	plugin.route(r[1], r[2], function(req, params) return tables()[fn](req, params) end)
 end
 
+-- The pages of a table's workflow (steps.lua): its steps and history,
+-- one step with its records and forms, one record with its versions.
+local steps = plugin.module("steps")
+for _, r in ipairs({
+	{ "GET", "/tafels/:id/stappen", "steps" },
+	{ "GET", "/tafels/:id/stappen/:step", "step" },
+	{ "POST", "/tafels/:id/stappen/:step/:action", "change" },
+	{ "POST", "/tafels/:id/stappen/:step/nieuw/:kind", "create" },
+	{ "GET", "/vastleggingen/:id", "record" },
+	{ "POST", "/vastleggingen/:id", "update" },
+}) do
+	local fn = r[3]
+	plugin.route(r[1], r[2], function(req, params) return steps()[fn](req, params) end)
+end
+
 plugin.hook("invitation.created", function(inv) tables().invitation_created(inv) end)
 plugin.hook("group.request_decided", function(d) tables().request_decided(d) end)
 

@@ -86,8 +86,10 @@ BEGIN
         ELSIF ty = 'ref' THEN
             IF api.id_arg(jsonb_build_object('v', v), 'v') IS NULL
                OR NOT EXISTS (SELECT 1 FROM records r WHERE r.tenant_id = t AND r.table_id = x
-                                 AND r.id = api.id_arg(jsonb_build_object('v', v), 'v')) THEN
-                bad := 'ref:Must be the id of a record of this table.';
+                                 AND r.id = api.id_arg(jsonb_build_object('v', v), 'v')
+                                 AND (d ->> 'kind' IS NULL OR r.kind = d ->> 'kind')) THEN
+                bad := CASE WHEN d ->> 'kind' IS NULL THEN 'ref:Must be the id of a record of this table.'
+                            ELSE format('ref:Must be the id of a record of kind %s of this table.', d ->> 'kind') END;
             END IF;
         ELSE
             bad := 'type:This field''s declared type is unknown.';

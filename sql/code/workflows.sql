@@ -111,6 +111,16 @@ BEGIN
                              FROM jsonb_each(coalesce(defs -> 'workflows', '{}'::jsonb)) w), '[]'::jsonb)));
 END $$;
 
+-- The record kinds of a step that a viewer of STANDING reads, each with
+-- can_write: whether they may keep records of it (api.may_write).
+CREATE OR REPLACE FUNCTION api.kinds_for(standing text, kinds jsonb) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_object_agg(k.key, k.value || jsonb_build_object('can_write',
+                                                 coalesce(api.may_write(standing, k.value), false))), '{}'::jsonb)
+              FROM jsonb_each(api.visible_kinds(standing, kinds)) k);
+END $$;
+
 -- GET /tables/{id}/steps: the table's workflow and where it stands.
 CREATE OR REPLACE FUNCTION api.table_steps(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -128,8 +138,13 @@ BEGIN
         'workflow', CASE WHEN w.table_id IS NULL THEN 'null'::jsonb ELSE
             jsonb_build_object('id', w.workflow_id, 'name', w.definition -> 'name', 'title', w.definition -> 'title',
                                'started_at', w.started_at, 'moved_at', w.moved_at) END,
+        -- What the viewer may do, so that pages offer only that (the
+        -- operations decide again): change the steps, read the history,
+        -- and per kind (can_write) keep records of it.
+        'can_change', it.standing = 'facilitator',
+        'can_read_history', it.standing = ANY (api.history_readers()),
         'steps', coalesce((SELECT jsonb_agg(api.step_object(s.step_id, s.position, s.type, s.name, s.title, s.state,
-                                      s.changed_at, api.visible_kinds(it.standing, s.records)) ORDER BY s.position)
+                                      s.changed_at, api.kinds_for(it.standing, s.records)) ORDER BY s.position)
                              FROM table_steps s WHERE s.tenant_id = t AND s.table_id = (it.x).id), '[]'::jsonb)));
 END $$;
 

@@ -12,6 +12,8 @@
 //   BROWSER_ADMIN_EMAIL, BROWSER_ADMIN_NAME, BROWSER_PASSWORD  an admin
 //   BROWSER_FACILITATOR_EMAIL, BROWSER_FACILITATOR_NAME  a facilitator
 //                         (tenant role; the same password)
+//   BROWSER_CLIENT_EMAIL, BROWSER_CLIENT_NAME, BROWSER_READER_EMAIL  two
+//                         members: a table's client and a resident
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -34,6 +36,9 @@ const ADMIN_NAME = env('BROWSER_ADMIN_NAME');
 const PASSWORD = env('BROWSER_PASSWORD');
 const FACILITATOR_EMAIL = env('BROWSER_FACILITATOR_EMAIL');
 const FACILITATOR_NAME = env('BROWSER_FACILITATOR_NAME');
+const CLIENT_EMAIL = env('BROWSER_CLIENT_EMAIL');
+const CLIENT_NAME = env('BROWSER_CLIENT_NAME');
+const READER_EMAIL = env('BROWSER_READER_EMAIL');
 
 const require = createRequire(path.join(NODE_MODULES, 'noop.js'));
 const { chromium } = require('playwright-core');
@@ -618,4 +623,184 @@ test('steps: a table opened on a workflow shows where it stands and its results,
 
   await fac.context().close();
   facCheck.done();
+// A label's text as a pattern: exactly LABEL, with or without the
+// required field's "(verplicht)".
+function labelled(label) {
+  return new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}( \\(verplicht\\))?$`);
+}
+
+// Keeps a new record of KIND on the step page now shown: opens its form,
+// fills FIELDS ({label: text, or true to check, or {select: option}}), saves.
+async function addRecord(page, kind, fields) {
+  const section = page.locator(`#soort-${kind}`);
+  const details = section.locator('details.new-record');
+  if (await details.getAttribute('open') === null) await details.locator('summary').click();
+  for (const [label, value] of Object.entries(fields)) {
+    const control = section.getByLabel(labelled(label));
+    if (value === true) await control.check();
+    else if (typeof value === 'object') await control.selectOption({ label: value.select });
+    else await control.fill(value);
+  }
+  await Promise.all([page.waitForNavigation(),
+    section.getByRole('button', { name: 'Bewaren', exact: true }).click()]);
+}
+
+// Completes the step TITLE on the steps page of table TABLEID.
+async function completeStep(page, tableId, title) {
+  await page.goto(`${BASE}/tafels/${tableId}/stappen`);
+  await submit(page, `Stap afronden – ${title}`);
+}
+
+test('the method: a facilitator takes a table through the seven steps; the client accepts and approves; a resident reads the report', async () => {
+  const fac = await newPage();
+  const facCheck = checker(fac);
+  const client = await newPage();
+  const clientCheck = checker(client);
+  const reader = await newPage(PHONE);
+  const readerCheck = checker(reader);
+  const title = 'Groen in de Hanzehof';
+
+  // The facilitator opens a public table on the method's workflow.
+  await signIn(fac, facCheck, FACILITATOR_EMAIL, PASSWORD, 'm01');
+  await fac.goto(`${BASE}/tafels/nieuw`);
+  await fac.getByLabel('Titel', { exact: true }).fill(title);
+  await fac.getByLabel('Centrale vraag', { exact: true }).fill('Wat is ervoor nodig zodat de Hanzehof groener wordt?');
+  await fac.getByLabel('Wie mag meelezen?').selectOption('public');
+  await submit(fac, 'Tafel openen');
+  const tableId = idIn(new URL(fac.url()).pathname, /^\/tafels\/(\d+)$/);
+
+  // The client joins; the facilitator makes them the table's client.
+  await signIn(client, clientCheck, CLIENT_EMAIL, PASSWORD, 'm02');
+  await client.goto(`${BASE}/tafels/${tableId}`);
+  await submit(client, 'Meedoen aan deze tafel');
+  await fac.goto(`${BASE}/tafels/${tableId}/mensen`);
+  await fac.getByLabel(`Rol – ${CLIENT_NAME}`).selectOption('client');
+  await submit(fac, `Opslaan – ${CLIENT_NAME}`);
+
+  // The steps: the intake active, its guard refusing on the page.
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen`);
+  assert.match(await fac.locator('ol.steps').innerText(), /Intake[\s\S]*Bezig[\s\S]*Evaluatie/);
+  await facCheck('m03-steps');
+  await submit(fac, 'Stap afronden – Intake');
+  assert.equal((await fac.locator('#stap-intake [role=alert]').innerText()).trim(), 'De offerte is nog niet geaccepteerd');
+  await facCheck('m04-steps-refused');
+
+  // 1. Intake: the players, the agreements, the quote.
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/intake`);
+  await facCheck('m05-intake');
+  await addRecord(fac, 'player', {});
+  assert.equal(await fac.locator('#n-player-name').getAttribute('aria-invalid'), 'true', 'an empty name is refused');
+  await assertFieldError(fac, 'n-player-name');
+  await facCheck('m06-intake-error');
+  await addRecord(fac, 'player', { Naam: 'Anna de Vries', Organisatie: 'Buurtvereniging', 'Centraal volgens anderen': true });
+  await addRecord(fac, 'player', { Naam: 'Bram Jansen', Rol: 'Bewoner', 'Zelden gehoord': true });
+  await addRecord(fac, 'agreement', { Looptijd: 'Drie maanden', Kosten: '4.500,00' });
+  await addRecord(fac, 'quote', { Bedrag: '1250,00', Status: { select: 'Verstuurd' } });
+  const intake = await fac.locator('main').innerText();
+  assert.match(intake, /€ 1\.250,00/);
+  assert.match(intake, /€ 4\.500,00/);
+  await facCheck('m07-intake-filled');
+
+  // The client accepts the quote on its page.
+  await client.goto(`${BASE}/tafels/${tableId}/stappen/intake`);
+  await clientCheck('m08-client-intake');
+  await client.locator('#soort-quote h3 a').first().click();
+  await client.waitForLoadState('load');
+  await clientCheck('m09-client-quote');
+  await client.getByLabel(labelled('Status')).selectOption({ label: 'Geaccepteerd' });
+  await submit(client, 'Bewaren');
+  assert.match(await client.locator('#soort-quote').innerText(), /Geaccepteerd/);
+  await completeStep(fac, tableId, 'Intake');
+  assert.match(await fac.locator('#stap-intake').innerText(), /Afgerond/);
+
+  // 2. Interviews, and who has been heard.
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/interviews`);
+  await addRecord(fac, 'interview', { Speler: { select: 'Anna de Vries' }, 'Gehouden op': '2026-03-02',
+    'Perspectieven (gescheiden door komma\'s)': 'groen, spelen', 'De centrale vraag': { select: 'Hield stand' } });
+  await addRecord(fac, 'interview', { Speler: { select: 'Bram Jansen' }, 'Perspectieven (gescheiden door komma\'s)': 'groen, veiligheid' });
+  assert.match(await fac.locator('table.coverage').innerText(), /Bram Jansen[\s\S]*Zelden gehoord/);
+  await facCheck('m10-interviews');
+  await fac.locator('#soort-interview h3 a').first().click();
+  await fac.waitForLoadState('load');
+  await facCheck('m11-record');
+  await completeStep(fac, tableId, 'Interviews');
+
+  // 3. The run-sheet, approved by the client.
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/draaiboek`);
+  await addRecord(fac, 'agenda_item', { Begin: '19:30', Activiteit: 'Welkom en kennismaking', 'Duur (minuten)': '20' });
+  await facCheck('m12-draaiboek');
+  await client.goto(`${BASE}/tafels/${tableId}/stappen/draaiboek`);
+  await addRecord(client, 'approval', { Besluit: { select: 'Goedgekeurd' } });
+  assert.match(await client.locator('#soort-approval').innerText(), /Goedgekeurd/);
+  await clientCheck('m13-client-draaiboek');
+  await completeStep(fac, tableId, 'Draaiboek');
+
+  // 4.–6. The conversation, the outcome, the report.
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/gesprek`);
+  await addRecord(fac, 'note', { Aantekening: 'Twintig mensen aan tafel.' });
+  await completeStep(fac, tableId, 'Gesprek');
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/opbrengst`);
+  await addRecord(fac, 'outcome', { 'Besluit of gedeelde wijsheid': 'Een tuin op het plein.',
+    'Wijsheid van de minderheid': 'Met een bankje voor wie niet kan tuinieren.' });
+  await completeStep(fac, tableId, 'Opbrengst');
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/verslag`);
+  await addRecord(fac, 'advice', { Titel: 'Begin klein', Toelichting: 'Eerst één hoek van het plein.' });
+  await addRecord(fac, 'report', { Samenvatting: 'Wat we samen vonden: een groener plein.', 'Gepubliceerd op': '2026-06-01' });
+  await facCheck('m14-verslag');
+  await completeStep(fac, tableId, 'Verslag');
+
+  // 7. The evaluation with the client; completing it closes the table.
+  await client.goto(`${BASE}/tafels/${tableId}/stappen/evaluatie`);
+  await addRecord(client, 'evaluation', { 'Wat ging goed': 'De opkomst.', 'Wat hebben we geleerd': 'Vroeg beginnen.' });
+  await clientCheck('m15-client-evaluatie');
+  await completeStep(fac, tableId, 'Evaluatie');
+  assert.equal(await fac.locator('ol.steps .step--done').count(), 7, 'all seven steps done');
+  assert.match(await fac.locator('table.history').innerText(), /Evaluatie[\s\S]*afgerond/);
+  await facCheck('m16-steps-done');
+  await client.goto(`${BASE}/tafels/${tableId}/stappen`);
+  await clientCheck('m17-client-steps');
+
+  // A resident reads the published report.
+  await signIn(reader, readerCheck, READER_EMAIL, PASSWORD, 'm18-phone');
+  await reader.goto(`${BASE}/tafels/${tableId}/verslag`);
+  const report = await reader.locator('main').innerText();
+  assert.match(report, /Wat is ervoor nodig zodat de Hanzehof groener wordt\?/);
+  assert.match(report, /Een tuin op het plein\.[\s\S]*Met een bankje/);
+  assert.doesNotMatch(report, /Anna de Vries/, 'the players are the client\'s, not the residents\'');
+  await readerCheck('m19-phone-report');
+  await fac.goto(`${BASE}/tafels/${tableId}/verslag`);
+  assert.match(await fac.locator('main').innerText(), /Anna de Vries[\s\S]*Begin klein/);
+  await facCheck('m20-report');
+  // Printed: the report alone, without the site's header, links and hint.
+  await fac.emulateMedia({ media: 'print' });
+  assert.equal(await fac.locator('header.site-header').isVisible(), false, 'print: no site header');
+  assert.equal(await fac.locator('.print-hint').isVisible(), false, 'print: no hint to print');
+  assert.equal(await fac.locator('h1').isVisible(), true);
+  await fac.screenshot({ path: path.join(ARTEFACTS, 'm20-report-print.png'), fullPage: true });
+  await fac.emulateMedia({ media: 'screen' });
+
+  // The same pages in English.
+  await fac.goto(`${BASE}/taal?lang=en`);
+  for (const [p, name] of [['/stappen', 'm21-en-steps'], ['/stappen/intake', 'm22-en-intake'],
+                           ['/stappen/interviews', 'm23-en-interviews'], ['/verslag', 'm24-en-report']]) {
+    await fac.goto(`${BASE}/tafels/${tableId}${p}`);
+    assert.equal(await fac.locator('html').getAttribute('lang'), 'en');
+    await facCheck(name);
+  }
+  assert.match(await fac.locator('main').innerText(), /The central question/);
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/intake`);
+  await fac.locator('#soort-quote h3 a').first().click();
+  await fac.waitForLoadState('load');
+  assert.match(await fac.locator('main').innerText(), /€1,250\.00/);
+  await facCheck('m25-en-record');
+  await reader.goto(`${BASE}/taal?lang=en`);
+  await reader.goto(`${BASE}/tafels/${tableId}/verslag`);
+  await readerCheck('m26-phone-en-report');
+
+  await fac.context().close();
+  await client.context().close();
+  await reader.context().close();
+  facCheck.done();
+  clientCheck.done();
+  readerCheck.done();
 });

@@ -1,8 +1,9 @@
 """Browser tests: Debian's Chromium, driven by playwright-core, goes through
 the site's pages as a person would (tests/browser/flows.mjs), runs axe-core
 on every page and keeps a full-page screenshot of each. This file only sets
-the stage with the integration harness: a private PostgreSQL, a tenant, an
-admin and a facilitator made with `aantafel user create`, and the real
+the stage with the integration harness: a private PostgreSQL, a tenant on
+the method's workflow, an admin, a facilitator, a client and a resident
+made with `aantafel user create`, and the real
 daemon writing its mails as .eml files; then it runs the Node script
 against it."""
 import os
@@ -21,6 +22,9 @@ FLOWS = os.path.join(SOURCE_DIR, "tests", "browser", "flows.mjs")
 SLUG, NAME, HOST = "br-a", "Gemeente Browser", "br-a.test"
 ADMIN_EMAIL, ADMIN_NAME = "beheer@example.nl", "Bram Beheer"
 FACILITATOR_EMAIL, FACILITATOR_NAME = "gespreksleider@example.nl", "Fien Gespreksleider"
+# The method's flow: the table's client and a resident who reads the report.
+CLIENT_EMAIL, CLIENT_NAME = "opdrachtgever@example.nl", "Otto Opdrachtgever"
+READER_EMAIL, READER_NAME = "lezer@example.nl", "Lea Lezer"
 PASSWORD = "een lang wachtwoord 123"
 BUNDLE = """return { workflow = "volledig", plugins = { methode = {
 	question_prefix = false, client_decides = false, min_interviews = 0, seldom_heard = false,
@@ -72,6 +76,9 @@ def site(tmp_path_factory):
         # The tables scenario's facilitator: a tenant role given by the CLI.
         aantafel("user", "create", "--tenant", SLUG, "--email", FACILITATOR_EMAIL, "--role", "facilitator",
                  "--name", FACILITATOR_NAME, env=env, input=PASSWORD + "\n")
+        for email, name in ((CLIENT_EMAIL, CLIENT_NAME), (READER_EMAIL, READER_NAME)):
+            aantafel("user", "create", "--tenant", SLUG, "--email", email, "--role", "member",
+                     "--name", name, env=env, input=PASSWORD + "\n")
         maildir = str(tmp_path_factory.mktemp("mail"))
         # The real static files: the pages are checked with the CSS they ship with.
         daemon = Daemon({"workers": "2", "static_dir": os.path.join(SOURCE_DIR, "static"),
@@ -106,6 +113,9 @@ def test_flows_in_chromium_with_axe(site):
            "BROWSER_ADMIN_NAME": ADMIN_NAME,
            "BROWSER_FACILITATOR_EMAIL": FACILITATOR_EMAIL,
            "BROWSER_FACILITATOR_NAME": FACILITATOR_NAME,
+           "BROWSER_CLIENT_EMAIL": CLIENT_EMAIL,
+           "BROWSER_CLIENT_NAME": CLIENT_NAME,
+           "BROWSER_READER_EMAIL": READER_EMAIL,
            "BROWSER_PASSWORD": PASSWORD}
     print(f"\nbrowser: {FLOWS} against {env['BROWSER_BASE_URL']}; screenshots in {out}", flush=True)
     # Output goes straight through (pytest -s under ctest): the per-page

@@ -1,0 +1,253 @@
+-- The method's own views: the interviews' coverage (which players were
+-- heard, the seldom heard marked), shown on the interviews step's page,
+-- and the report: one document built from everything the table kept
+-- before it (the question, the players and who was heard, the
+-- interviews' perspectives, the conversation's notes, the outcomes with
+-- the minority's wisdom, the advice and the report's summary), rendered
+-- as the page /tafels/ID/verslag with print CSS. The document is plain
+-- data (strings, numbers, booleans, lists), so that a later PDF renderer
+-- can render the same one. Everything is read through plugin.api as the
+-- person asking: what they may not read is not in their document.
+-- Loaded on first use (plugin.module).
+
+local M = {}
+
+local MAX_PAGES = 20
+
+local function T(req, key, vars)
+	return plugin.t(key, vars, req.lang)
+end
+
+-- Every record of the table the person reads, oldest first; nil and the
+-- status when the table is not theirs to read.
+local function all_records(table_id)
+	local out, cursor = {}, nil
+	for _ = 1, MAX_PAGES do
+		local st, page = plugin.api.get("/tables/" .. table_id .. "/records", { limit = 100, cursor = cursor })
+		if st ~= 200 then return nil, st end
+		for _, r in ipairs(page.items) do out[#out + 1] = r end
+		cursor = page.next_cursor
+		if type(cursor) ~= "string" then break end
+	end
+	return out
+end
+
+-- The records of the table by the step type that keeps them (a tenant's
+-- workflow may give a step another id): type -> kind -> list.
+local function by_type(steps, records)
+	local types = {}
+	for _, s in ipairs(steps) do types[s.id] = s.type end
+	local out = {}
+	for _, r in ipairs(records) do
+		local ty = types[r.step_id]
+		if ty then
+			out[ty] = out[ty] or {}
+			out[ty][r.kind] = out[ty][r.kind] or {}
+			table.insert(out[ty][r.kind], r)
+		end
+	end
+	return function(ty, kind) return out[ty] and out[ty][kind] or {} end
+end
+
+------------------------------------------------------------------ coverage
+
+-- The players of the intake and their interviews: {name, url, interviews,
+-- heard, seldom_heard, central}, the seldom heard first among the unheard.
+function M.coverage(records_of)
+	local heard = {}
+	for _, i in ipairs(records_of("interviews", "interview")) do
+		local p = i.fields.player
+		if p ~= nil then heard[p] = (heard[p] or 0) + 1 end
+	end
+	local list = {}
+	for _, p in ipairs(records_of("intake", "player")) do
+		list[#list + 1] = {
+			id = p.id, name = p.fields.name, organisation = p.fields.organisation, url = "/vastleggingen/" .. p.id,
+			interviews = heard[p.id] or 0, heard = (heard[p.id] or 0) > 0,
+			seldom_heard = p.fields.seldom_heard == true, central = p.fields.central == true,
+		}
+	end
+	table.sort(list, function(a, b)
+		if a.heard ~= b.heard then return not a.heard end
+		if a.seldom_heard ~= b.seldom_heard then return a.seldom_heard end
+		return a.id < b.id
+	end)
+	return list
+end
+
+-- The section for the interviews step's page (a page.view hook on
+-- steps/step.html): safe HTML, or nil when there is nothing to show.
+function M.coverage_section(view)
+	local id = view.step.table_id
+	local records = all_records(id)
+	if not records then return nil end
+	local st, s = plugin.api.get("/tables/" .. id .. "/steps")
+	if st ~= 200 then return nil end
+	local players = M.coverage(by_type(s.steps, records))
+	local heard = 0
+	for _, p in ipairs(players) do if p.heard then heard = heard + 1 end end
+	return {
+		title = plugin.t("methode.page.coverage", nil, view.lang),
+		html = plugin.render("coverage.html", {
+			players = players,
+			summary = plugin.t("methode.page.coverage_heard", { heard = heard, total = #players }, view.lang),
+		}, view.lang),
+	}
+end
+
+-- The verslag step's page links to the report.
+function M.report_section(view)
+	return {
+		title = plugin.t("methode.page.report_section", nil, view.lang),
+		html = plugin.render("report_link.html", { url = "/tafels/" .. view.step.table_id .. "/verslag" }, view.lang),
+	}
+end
+
+------------------------------------------------------------------ the report
+
+-- Perspectives "groen, spelen" of every interview, counted: {name, count},
+-- the most named first.
+local function themes(interviews)
+	local count, first = {}, {}
+	for _, i in ipairs(interviews) do
+		local p = i.fields.perspectives
+		if type(p) == "string" then
+			for part in p:gmatch("[^,;]+") do
+				local name = part:gsub("^%s+", ""):gsub("%s+$", "")
+				if name ~= "" then
+					local key = name:lower()
+					if not count[key] then first[#first + 1] = key; count[key] = { name = name, count = 0 } end
+					count[key].count = count[key].count + 1
+				end
+			end
+		end
+	end
+	local out = {}
+	for n, key in ipairs(first) do out[n] = { name = count[key].name, count = count[key].count, order = n } end
+	table.sort(out, function(a, b)
+		if a.count ~= b.count then return a.count > b.count end
+		return a.order < b.order
+	end)
+	for _, t in ipairs(out) do t.order = nil end
+	return out
+end
+
+-- A Markdown field of a record in the document: its text and where it
+-- came from (the page renders the record's HTML of it).
+local function md(r, name)
+	local v = r.fields[name]
+	if type(v) ~= "string" or v == "" then return nil end
+	return { markdown = v, record = r.id, field = name }
+end
+
+-- The report's document for table ID as the person asking reads it; nil
+-- and a status (404 when there is no published report for them).
+function M.document(id)
+	local base = "/tables/" .. id
+	local r = plugin.api.batch({ { "GET", base }, { "GET", base .. "/steps" } })
+	if r[1].status ~= 200 then return nil, r[1].status end
+	if r[2].status ~= 200 then return nil, r[2].status end
+	local tbl, steps = r[1].body, r[2].body.steps
+	local records, st = all_records(id)
+	if not records then return nil, st end
+	local of = by_type(steps, records)
+	local reports = of("verslag", "report")
+	local report = reports[#reports]
+	if not report then return nil, 404 end
+	local doc = {
+		format = "aantafel.report/1",
+		table = { id = tbl.id, title = tbl.title, question = tbl.question },
+		published_on = report.fields.published_on,
+		updated_at = report.updated_at,
+		summary = md(report, "summary"),
+		question = { text = tbl.question, rewordings = {} },
+		players = {},
+		themes = themes(of("interviews", "interview")),
+		conversation = {},
+		outcomes = {},
+		advice = {},
+	}
+	for _, i in ipairs(of("interviews", "interview")) do
+		if i.fields.question == "reworded" and type(i.fields.new_wording) == "string" then
+			table.insert(doc.question.rewordings, i.fields.new_wording)
+		end
+	end
+	for _, p in ipairs(M.coverage(of)) do
+		doc.players[#doc.players + 1] = { name = p.name, organisation = p.organisation, central = p.central,
+			seldom_heard = p.seldom_heard, heard = p.heard }
+	end
+	table.sort(doc.players, function(a, b) return tostring(a.name) < tostring(b.name) end)
+	for _, n in ipairs(of("gesprek", "note")) do
+		doc.conversation[#doc.conversation + 1] = { held_on = n.fields.held_on, body = md(n, "body") }
+	end
+	for _, o in ipairs(of("opbrengst", "outcome")) do
+		doc.outcomes[#doc.outcomes + 1] = { decision = md(o, "decision"), minority = md(o, "minority") }
+	end
+	for _, a in ipairs(of("verslag", "advice")) do
+		doc.advice[#doc.advice + 1] = { title = a.fields.title, body = md(a, "body") }
+	end
+	local html = {}
+	for _, rec in ipairs(records) do html[rec.id] = rec.fields_html end
+	return doc, 200, html
+end
+
+-- "2026-06-01" as "1 juni 2026".
+local MONTHS = {
+	nl = { "januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+		"november", "december" },
+	en = { "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+		"November", "December" },
+}
+local function date_text(lang, s)
+	local y, m, d = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
+	local names = MONTHS[lang] or MONTHS.nl
+	if not y or not names[tonumber(m)] then return s end
+	if lang == "en" then return names[tonumber(m)] .. " " .. tonumber(d) .. ", " .. y end
+	return tonumber(d) .. " " .. names[tonumber(m)] .. " " .. y
+end
+
+-- A Markdown part of the document for the page: the record's HTML of it
+-- when the API gives it, else its text (escaped by the template).
+local function part(html, m)
+	if not m then return nil end
+	local h = html[m.record]
+	local safe = type(h) == "table" and h[m.field]
+	if safe and plugin.is_html(safe) then return { html = safe } end
+	return { text = m.markdown }
+end
+
+-- GET /tafels/ID/verslag: the document as a page.
+function M.report(req, p)
+	local id = type(p.id) == "string" and p.id:match("^[1-9]%d*$") and #p.id <= 18 and math.tointeger(tonumber(p.id))
+	if not id then return { status = 404 } end
+	local doc, st, html = M.document(id)
+	if not doc then
+		if st == 401 then return { redirect = "/inloggen" } end
+		if st == 503 then return { status = 503 } end
+		return { status = 404 }
+	end
+	local view = {
+		doc = doc,
+		user = req.user, csrf = req.csrf,
+		table_url = "/tafels/" .. id,
+		published = doc.published_on and T(req, "methode.page.report_published",
+			{ date = date_text(req.lang, doc.published_on) }),
+		summary = part(html, doc.summary),
+		players = doc.players,
+		themes = doc.themes,
+		conversation = {}, outcomes = {}, advice = {},
+	}
+	for _, c in ipairs(doc.conversation) do
+		view.conversation[#view.conversation + 1] = { held_on = c.held_on and date_text(req.lang, c.held_on),
+			body = part(html, c.body) }
+	end
+	for _, o in ipairs(doc.outcomes) do
+		view.outcomes[#view.outcomes + 1] = { decision = part(html, o.decision), minority = part(html, o.minority) }
+	end
+	for _, a in ipairs(doc.advice) do
+		view.advice[#view.advice + 1] = { title = a.title, body = part(html, a.body) }
+	end
+	return { status = 200, html = plugin.render("report.html", view, req.lang) }
+end
+
+return M
