@@ -15,10 +15,16 @@ return {
 	["methode.refuse.seldom_heard"] = "Nobody who is seldom heard has been interviewed yet",
 	["methode.refuse.no_agenda"] = "The run-sheet has no items yet",
 	["methode.refuse.not_approved"] = "The client has not approved the run-sheet yet",
-	["methode.refuse.changed"] = "The run-sheet changed after the last approval; ask the client to approve it again",
 	["methode.refuse.no_report"] = "The report has not been published yet",
 	["methode.refuse.no_evaluation"] = "The evaluation has not been recorded yet",
 	["methode.refuse.client_quote"] = "The client can only accept or decline a quote that was sent",
 	["methode.refuse.quote_by_client"] = "Only the client accepts or declines the quote",
 	["methode.refuse.approval_by_client"] = "Only the client approves the run-sheet",
+	-- The run-sheet's deviations.
+	["methode.refuse.deviation_reason"] = "The run-sheet is approved: a change is a deviation and needs a reason",
+	["methode.refuse.deviation_by_client"] = "Only the client agrees to or declines a deviation",
+	["methode.refuse.deviation_fixed"] = "An answer to a deviation stays with the same item and version",
+	["methode.refuse.deviation_item"] = "This is not a version of an item of this run-sheet",
+	["methode.refuse.deviation_open"] = "The client has not agreed yet to the deviation in '{activity}'",
+	["methode.refuse.deviation_declined"] = "The client declined the deviation in '{activity}'; undo it",
 }

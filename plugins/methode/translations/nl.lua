@@ -15,10 +15,16 @@ return {
 	["methode.refuse.seldom_heard"] = "Er is nog niemand geïnterviewd die zelden gehoord wordt",
 	["methode.refuse.no_agenda"] = "Het draaiboek heeft nog geen onderdelen",
 	["methode.refuse.not_approved"] = "Het draaiboek is nog niet goedgekeurd door de opdrachtgever",
-	["methode.refuse.changed"] = "Het draaiboek is gewijzigd na de laatste goedkeuring; vraag de opdrachtgever opnieuw om goedkeuring",
 	["methode.refuse.no_report"] = "Het verslag is nog niet gepubliceerd",
 	["methode.refuse.no_evaluation"] = "De evaluatie is nog niet vastgelegd",
 	["methode.refuse.client_quote"] = "De opdrachtgever kan alleen een verstuurde offerte accepteren of weigeren",
 	["methode.refuse.quote_by_client"] = "Alleen de opdrachtgever accepteert of weigert de offerte",
 	["methode.refuse.approval_by_client"] = "Alleen de opdrachtgever keurt het draaiboek goed",
+	-- The run-sheet's deviations.
+	["methode.refuse.deviation_reason"] = "Het draaiboek is goedgekeurd: een wijziging is een afwijking en heeft een reden nodig",
+	["methode.refuse.deviation_by_client"] = "Alleen de opdrachtgever stemt in met een afwijking of wijst die af",
+	["methode.refuse.deviation_fixed"] = "Een antwoord op een afwijking blijft bij hetzelfde onderdeel en dezelfde versie",
+	["methode.refuse.deviation_item"] = "Dit is geen versie van een onderdeel van dit draaiboek",
+	["methode.refuse.deviation_open"] = "De opdrachtgever heeft nog niet ingestemd met de afwijking in '{activity}'",
+	["methode.refuse.deviation_declined"] = "De opdrachtgever heeft de afwijking in '{activity}' afgewezen; maak die ongedaan",
 }
