@@ -1,5 +1,7 @@
 -- Example content for `make demo`: Zutphen's first local tables, with
 -- groups and a conversation, written once (when Zutphen has no table yet).
+-- packaging/demo-seed.py runs it after making the demo's accounts, then
+-- adds the tables on the method's workflows through the API.
 -- Runs as the owner, inside Zutphen's row-level security. On one PostgreSQL
 -- and on a Citus cluster alike: rows from outside the tenant's tables go in
 -- with INSERT ... VALUES (Citus writes any other INSERT ... SELECT into a

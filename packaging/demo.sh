@@ -31,9 +31,13 @@ for slug in zutphen voorbeeld; do
   ./build/aantafel tenant deploy "$slug" "tenants/$slug" -c etc/aantafel.conf
 done
 
-# Example content: Zutphen's first tables (once; the demo's people have no
-# password: give one with "Wachtwoord vergeten", the link is in var/mail).
-psql -d "$AANTAFEL_OWNER_DATABASE_URL" -X -q -v ON_ERROR_STOP=1 -f etc/demo.sql
+# Example content (once; a second run adds nothing): the demo's accounts,
+# Zutphen's first tables (etc/demo.sql), and tables on the method's
+# workflows, made through the API of a daemon the script starts on a free
+# port and stops again.
+AANTAFEL_DEMO_PASSWORD=${AANTAFEL_DEMO_PASSWORD:-aan tafel in de demo}
+export AANTAFEL_DEMO_PASSWORD
+/usr/bin/python3 packaging/demo-seed.py --aantafel ./build/aantafel -c etc/aantafel.conf
 
 cat <<MSG
 
@@ -44,9 +48,21 @@ cat <<MSG
   Database: var/pg (psql: packaging/pg.sh psql var/pg)
   Mail: not sent; each mail is written as a file you can open:
     $(pwd)/var/mail/<tenant>/<id>.eml
-  Tables: Zutphen has two example tables. Its facilitator is
-  gespreksleider@zutphen.localhost: ask for a password at /wachtwoord-vergeten
-  (the link is in the mail file).
+  Tables: Zutphen has tables at each stage of the method: at the intake
+  (Speeltuin Noorderhaven), in the interviews (Eenzaamheid in De Hoven),
+  with an approved run-sheet (Fietsroute naar school), finished and closed
+  (Groen in de Binnenstad), and two with a conversation (Buurthuis
+  Hanzehof, Mantelzorg in de Waterkwartier). Voorbeeld's table Het nieuwe
+  dorpshuis has walked its neighbourhood (buurtschouw).
+  Sign in with password '$AANTAFEL_DEMO_PASSWORD' as:
+    gespreksleider@zutphen.localhost     facilitator (Zutphen)
+    opdrachtgever@zutphen.localhost      the tables' client (Zutphen)
+    anna@zutphen.localhost               a resident at the tables
+    gespreksleider@voorbeeld.localhost   facilitator (Voorbeeld)
+    opdrachtgever@voorbeeld.localhost    the table's client (Voorbeeld)
+  (a var/pg of an earlier demo keeps its accounts without a password:
+  ask for one at /wachtwoord-vergeten, the link is in the mail file, or
+  remove var/ to start afresh).
   Accounts: sign up at /registreren (the confirmation link is in the mail
   file), or make an administrator in another terminal:
     . var/pg.env && export AANTAFEL_DATABASE_URL AANTAFEL_OWNER_DATABASE_URL

@@ -41,6 +41,36 @@ local function newest(list)
 	return best
 end
 
+-- The fields of ITEM (an agenda item) as the approval at time AT and the
+-- deviations the client agreed to (AGREED["id/version"]) describe it: its
+-- newest version that the client agreed to after AT, else its newest
+-- version saved by AT, else nil (it did not exist then).
+local function agreed_version(item, at, agreed)
+	local status, v = plugin.api.get("/records/" .. tostring(item.id) .. "/versions")
+	if status ~= 200 then return nil end
+	for _, x in ipairs(v.items) do                -- newest first
+		if x.saved_at <= at then return x.fields end
+		if agreed[tostring(item.id) .. "/" .. tostring(x.version)] == "agreed" then return x.fields end
+	end
+	return nil
+end
+
+-- Whether two versions of an agenda item (nil: not there) describe the
+-- same part of the run-sheet: the same fields, leaving out the reason; a
+-- removed item is one that is not there.
+local function same_item(a, b)
+	if a and a.removed == true then a = nil end
+	if b and b.removed == true then b = nil end
+	if a == nil or b == nil then return a == b end
+	for k, v in pairs(a) do
+		if k ~= "reason" and b[k] ~= v then return false end
+	end
+	for k, v in pairs(b) do
+		if k ~= "reason" and a[k] ~= v then return false end
+	end
+	return true
+end
+
 local function refuse(key, vars) return false, plugin.t("methode.refuse." .. key, vars) end
 
 ---------------------------------------------------------------- step types
@@ -112,7 +142,13 @@ plugin.step_type{
 }
 
 -- 3. The run-sheet, agreed with the client: agenda items and the client's
--- approvals; the newest approval must approve the items as they are now.
+-- approvals. Once the newest approval approves, the run-sheet is the
+-- recorded design: every change of an item after it is a deviation that
+-- carries its `reason` (record.before_save below refuses one without), an
+-- item is taken out by marking it `removed` (its versions stay), and the
+-- client answers each deviation with a `deviation` record naming the
+-- item's version (agreed or declined). The items' versions are the
+-- run-sheet's versions; the client reads them as the facilitators do.
 plugin.step_type{
 	id = "draaiboek", name = "methode.draaiboek",
 	records = {
@@ -122,20 +158,44 @@ plugin.step_type{
 			activity = { type = "text", required = true, max = 500 },
 			working_form = { type = "text", max = 200 },
 			who = { type = "text", max = 200 },
+			removed = { type = "bool" },                             -- taken out of the run-sheet
+			reason = { type = "markdown", max = 2000 },             -- why this version deviates
 		} },
 		approval = { visible = "client", write = "client", fields = {
 			decision = { type = "choice", required = true, choices = { "approved", "changes_requested" } },
 			note = { type = "markdown", max = 5000 },
 		} },
+		deviation = { visible = "client", write = "client", fields = {
+			item = { type = "ref", required = true, kind = "agenda_item" },   -- the agenda item
+			version = { type = "int", required = true },             -- its version that deviates
+			decision = { type = "choice", required = true, choices = { "agreed", "declined" } },
+			note = { type = "markdown", max = 5000 },
+		} },
 	},
 	guard = function(tbl, step)
 		local items = records(tbl.id, step.id, "agenda_item")
-		if #items == 0 then return refuse("no_agenda") end
+		local kept = 0
+		for _, item in ipairs(items) do
+			if item.fields.removed ~= true then kept = kept + 1 end
+		end
+		if kept == 0 then return refuse("no_agenda") end
 		local last = newest(records(tbl.id, step.id, "approval"))
 		if not last or last.fields.decision ~= "approved" then return refuse("not_approved") end
+		-- The client's newest answer to each item's version.
+		local answers = {}
+		for _, d in ipairs(records(tbl.id, step.id, "deviation")) do
+			answers[tostring(d.fields.item) .. "/" .. tostring(d.fields.version)] = d.fields.decision
+		end
 		-- Timestamps in the database's one ISO form compare as strings.
 		for _, item in ipairs(items) do
-			if item.updated_at > last.updated_at then return refuse("changed") end
+			if item.updated_at > last.updated_at
+				and not same_item(agreed_version(item, last.updated_at, answers), item.fields) then
+				local vars = { activity = item.fields.activity }
+				if answers[tostring(item.id) .. "/" .. tostring(item.version)] == "declined" then
+					return refuse("deviation_declined", vars)
+				end
+				return refuse("deviation_open", vars)
+			end
 		end
 	end,
 }
@@ -210,11 +270,53 @@ plugin.workflow{ id = "kort", name = "methode.kort", steps = { "intake", "gespre
 
 ---------------------------------------------------------------- the client's decisions
 
--- The quote and the run-sheet's approval are the client's to decide: the
--- client may only accept or decline a quote that was sent, and (unless
--- client_decides is off) nobody else may accept, decline or approve.
--- The core already limits who writes which kind; this says what they write.
-local DECISIONS = { quote = "intake", approval = "draaiboek" }
+-- The quote, the run-sheet's approval and the answers to its deviations
+-- are the client's to decide: the client may only accept or decline a
+-- quote that was sent, and (unless client_decides is off) nobody else may
+-- accept, decline, approve, agree or decline. Once the run-sheet is
+-- approved, a facilitator's change of an agenda item (a new one, a
+-- change, `removed`) must give its `reason`. The core already limits who
+-- writes which kind; this says what they write.
+local DECISIONS = { quote = "intake", approval = "draaiboek", agenda_item = "draaiboek", deviation = "draaiboek" }
+
+local function given(v) return type(v) == "string" and v:find("%S") ~= nil end
+
+local function lists(list, name)
+	for _, v in ipairs(list or {}) do
+		if v == name then return true end
+	end
+	return false
+end
+
+-- A change of agenda item R after an approval: with a reason.
+local function check_item(r, tbl, step_id)
+	local last = newest(records(tbl.id, step_id, "approval"))
+	if last and last.fields.decision == "approved"
+		and (not given(r.fields.reason) or lists(r.remove, "reason")) then
+		return refuse("deviation_reason")
+	end
+end
+
+-- The client's answer R to a deviation: it names one of the step's agenda
+-- items and a version it had, and keeps naming them.
+local function check_deviation(r, tbl, step_id, current)
+	local client = tbl.my_role == "client"
+	if client_decides and not client then return refuse("deviation_by_client") end
+	local item, version = r.fields.item, r.fields.version
+	if current then
+		if (item ~= nil and item ~= current.item) or (version ~= nil and version ~= current.version) then
+			return refuse("deviation_fixed")
+		end
+		item, version = current.item, current.version
+	end
+	item, version = math.tointeger(item), math.tointeger(version)
+	if not item or not version then return nil end   -- the core names the bad field
+	local status, rec = plugin.api.get("/records/" .. tostring(item))
+	if status ~= 200 or rec.table_id ~= tbl.id or rec.step_id ~= step_id or rec.kind ~= "agenda_item"
+		or version < 1 or version > rec.version then
+		return refuse("deviation_item")
+	end
+end
 
 plugin.hook("record.before_save", function(r)
 	local table_id, step_id, kind, current
@@ -241,6 +343,11 @@ plugin.hook("record.before_save", function(r)
 	if kind == "approval" then
 		if client_decides and not client then return refuse("approval_by_client") end
 		return nil
+	elseif kind == "agenda_item" then
+		if client then return nil end          -- the core refuses the client
+		return check_item(r, tbl, step_id)
+	elseif kind == "deviation" then
+		return check_deviation(r, tbl, step_id, current)
 	end
 	local new = r.fields.status
 	if client then

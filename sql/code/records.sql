@@ -291,6 +291,15 @@ LANGUAGE sql IMMUTABLE AS $$
      WHERE decl -> e.key ->> 'type' = 'markdown'
 $$;
 
+-- The text of a record for search: the values of its text and Markdown
+-- fields (DECL, its kind's declared fields), in the order of their names.
+CREATE OR REPLACE FUNCTION api.record_text(decl jsonb, vals jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(string_agg(e.value #>> '{}', ' ' ORDER BY e.key), '')
+      FROM jsonb_each(CASE WHEN jsonb_typeof(vals) = 'object' THEN vals ELSE '{}'::jsonb END) e
+     WHERE jsonb_typeof(e.value) = 'string' AND decl -> e.key ->> 'type' IN ('text', 'markdown')
+$$;
+
 -- POST /tables/{id}/records {step, kind, fields}: by the table's
 -- facilitators, of a kind the step declares; by its client, of a kind
 -- the client writes (any other step or kind is refused to them alike).
@@ -338,8 +347,9 @@ BEGIN
     vals := api.record_values(coalesce(a -> 'fields', '{}'::jsonb));
     html := api.record_html(coalesce(decl -> 'fields', '{}'::jsonb), vals, a -> '_fields_html', '{}'::jsonb);
     INSERT INTO records (tenant_id, table_id, step_id, kind, fields, fields_html, version, created_by, created_at,
-                         updated_by, updated_at)
-    VALUES (t, (it.x).id, a ->> 'step', a ->> 'kind', vals, html, 1, viewer, at, viewer, at)
+                         updated_by, updated_at, search)
+    VALUES (t, (it.x).id, a ->> 'step', a ->> 'kind', vals, html, 1, viewer, at, viewer, at,
+            to_tsvector('dutch', api.record_text(decl -> 'fields', vals)))
     RETURNING id INTO rid;
     INSERT INTO record_versions (tenant_id, record_id, version, fields, fields_html, saved_by, saved_at)
     VALUES (t, rid, 1, vals, html, viewer, at);
@@ -359,6 +369,7 @@ DECLARE
     vals jsonb;
     html jsonb;
     v int;
+    words tsvector;
     at timestamptz := statement_timestamp();
 BEGIN
     SELECT * INTO it FROM api.find_record(t, viewer, roles, a, ARRAY['facilitator', 'client'],
@@ -396,7 +407,9 @@ BEGIN
     -- The HTML of the fields given is new; a field the change left keeps its own.
     html := api.record_html(coalesce(it.decl -> 'fields', '{}'::jsonb), vals, a -> '_fields_html',
                             (it.r).fields_html - ARRAY(SELECT k FROM jsonb_object_keys(a -> 'fields') k));
-    UPDATE records y SET fields = vals, fields_html = html, version = v + 1, updated_by = viewer, updated_at = at
+    words := to_tsvector('dutch', api.record_text(it.decl -> 'fields', vals));
+    UPDATE records y SET fields = vals, fields_html = html, version = v + 1, updated_by = viewer, updated_at = at,
+                         search = words
      WHERE y.tenant_id = t AND y.id = (it.r).id;
     INSERT INTO record_versions (tenant_id, record_id, version, fields, fields_html, saved_by, saved_at)
     VALUES (t, (it.r).id, v + 1, vals, html, viewer, at);

@@ -414,6 +414,12 @@ BEGIN
            records = excluded.records;
     UPDATE table_workflows y SET definition = wf, moved_at = at
      WHERE y.tenant_id = t AND y.table_id = w.table_id;
+    -- Which fields are text is the definition's to say: the records'
+    -- search text follows it (sql/021).
+    UPDATE records r SET search = to_tsvector('dutch', api.record_text(s.records -> r.kind -> 'fields', r.fields))
+      FROM table_steps s
+     WHERE r.tenant_id = t AND r.table_id = w.table_id
+       AND s.tenant_id = t AND s.table_id = w.table_id AND s.step_id = r.step_id;
     INSERT INTO step_history (tenant_id, table_id, step_id, action, account_id, reason, at)
     VALUES (t, w.table_id, NULL, 'moved', viewer, w.workflow_id, at);
     answer := api.step_next(t, w.table_id, 0, viewer, at, answer);

@@ -172,10 +172,11 @@ def test_a_table_through_the_full_method(world):
     w.refused(tid, "draaiboek", "Het draaiboek is nog niet goedgekeurd door de opdrachtgever")
     approval = w.record("client", tid, "draaiboek", "approval", decision="approved")
     assert approval["created_by"]["name"] == "Otto" and approval["created_at"]
-    # A change after the approval needs a new one.
-    assert fac.patch(f"/records/{item['id']}", {"fields": {"duration": 30}})[0] == 200
-    w.refused(tid, "draaiboek",
-              "Het draaiboek is gewijzigd na de laatste goedkeuring; vraag de opdrachtgever opnieuw om goedkeuring")
+    # A change after the approval is a deviation; a new approval covers it.
+    assert refusal(fac.patch(f"/records/{item['id']}", {"fields": {"duration": 30}})) == \
+        "Het draaiboek is goedgekeurd: een wijziging is een afwijking en heeft een reden nodig"
+    assert fac.patch(f"/records/{item['id']}", {"fields": {"duration": 30, "reason": "Meer tijd"}})[0] == 200
+    w.refused(tid, "draaiboek", "De opdrachtgever heeft nog niet ingestemd met de afwijking in 'Welkom'")
     w.record("client", tid, "draaiboek", "approval", decision="approved")
     w.complete(tid, "draaiboek")
 
@@ -216,6 +217,118 @@ def test_a_table_through_the_full_method(world):
     assert w.api["resident"].get(f"/tables/{tid}/records")[0] == 404
     st, _, page = w.api["member"].get(f"/tables/{tid}/records?limit=100")
     assert st == 200 and {r["kind"] for r in page["items"]} == {"note", "outcome", "report"}, page
+
+
+def to_draaiboek(w, question):
+    """A new table of W whose intake and interviews are done."""
+    tid = w.table(question)
+    q = w.record("fac", tid, "intake", "quote", amount=100000, status="sent")
+    if w.api["client"].patch(f"/records/{q['id']}", {"fields": {"status": "accepted"}})[0] != 200:
+        assert w.api["fac"].patch(f"/records/{q['id']}", {"fields": {"status": "accepted"}})[0] == 200
+    w.complete(tid, "intake")
+    p = w.record("fac", tid, "intake", "player", name="Bram", seldom_heard=True)
+    for _ in range(2):
+        w.record("fac", tid, "interviews", "interview", player=p["id"])
+    w.complete(tid, "interviews")
+    assert w.steps(tid)["draaiboek"] == "active"
+    return tid
+
+
+def test_after_approval_every_change_is_a_deviation_the_client_answers(world):
+    w = world["full"]
+    fac, client = w.api["fac"], w.api["client"]
+    tid = to_draaiboek(w, "Wat is ervoor nodig zodat de markt blijft?")
+    welkom = w.record("fac", tid, "draaiboek", "agenda_item", start="19:30", duration=20, activity="Welkom")
+    groepen = w.record("fac", tid, "draaiboek", "agenda_item", start="19:50", duration=60, activity="Groepen")
+    pauze = w.record("fac", tid, "draaiboek", "agenda_item", start="20:50", duration=10, activity="Pauze")
+    # Before the approval the facilitator changes freely.
+    assert fac.patch(f"/records/{welkom['id']}", {"fields": {"who": "Fien"}})[0] == 200
+    w.record("client", tid, "draaiboek", "approval", decision="approved")
+    w.complete(tid, "draaiboek")
+    st, _, body = fac.post(f"/tables/{tid}/steps/draaiboek/reopen", {"reason": "Het programma schuift"})
+    assert st == 200, body
+
+    # After it, a change, a new item or a removal without a reason is refused.
+    no_reason = "Het draaiboek is goedgekeurd: een wijziging is een afwijking en heeft een reden nodig"
+    assert refusal(fac.patch(f"/records/{groepen['id']}", {"fields": {"duration": 45}})) == no_reason
+    assert refusal(fac.patch(f"/records/{groepen['id']}", {"fields": {"duration": 45, "reason": "  "}})) == no_reason
+    assert refusal(fac.post(f"/tables/{tid}/records", {"step": "draaiboek", "kind": "agenda_item",
+                                                       "fields": {"start": "21:00", "activity": "Toneel"}})) == no_reason
+    assert refusal(fac.patch(f"/records/{pauze['id']}", {"fields": {"removed": True}})) == no_reason
+    # With reasons, each change is a deviation that waits for the client.
+    st, _, g2 = fac.patch(f"/records/{groepen['id']}", {"fields": {"duration": 45, "reason": "Minder deelnemers"}})
+    assert st == 200, g2
+    toneel = w.record("fac", tid, "draaiboek", "agenda_item", start="21:00", activity="Toneel",
+                      reason="De acteur kan toch komen")
+    st, _, p2 = fac.patch(f"/records/{pauze['id']}", {"fields": {"removed": True, "reason": "Geen tijd"}})
+    assert st == 200, p2
+    w.refused(tid, "draaiboek", "De opdrachtgever heeft nog niet ingestemd met de afwijking in 'Groepen'")
+
+    # Only the client answers, a version of one of this run-sheet's items.
+    by_client = "Alleen de opdrachtgever stemt in met een afwijking of wijst die af"
+    assert refusal(fac.post(f"/tables/{tid}/records", {"step": "draaiboek", "kind": "deviation", "fields": {
+        "item": groepen["id"], "version": g2["version"], "decision": "agreed"}})) == by_client
+    for item, version in ((groepen["id"], 99), (welkom["id"], 0)):
+        assert refusal(client.post(f"/tables/{tid}/records", {"step": "draaiboek", "kind": "deviation", "fields": {
+            "item": item, "version": version, "decision": "agreed"}})) == \
+            "Dit is geen versie van een onderdeel van dit draaiboek"
+    st, _, body = client.post(f"/tables/{tid}/records", {"step": "draaiboek", "kind": "deviation", "fields": {
+        "item": groepen["id"], "version": g2["version"], "decision": "maybe"}})
+    assert st == 400 and body["error"]["fields"]["decision"]["code"] == "choice", body
+    for who in ("member", "resident"):
+        st, _, body = w.api[who].post(f"/tables/{tid}/records", {"step": "draaiboek", "kind": "deviation",
+                                      "fields": {"item": groepen["id"], "version": g2["version"], "decision": "agreed"}})
+        assert st in (403, 404), (who, body)
+
+    ja = w.record("client", tid, "draaiboek", "deviation", item=groepen["id"], version=g2["version"], decision="agreed")
+    w.refused(tid, "draaiboek", "De opdrachtgever heeft nog niet ingestemd met de afwijking in 'Pauze'")
+    w.record("client", tid, "draaiboek", "deviation", item=pauze["id"], version=p2["version"], decision="agreed")
+    w.refused(tid, "draaiboek", "De opdrachtgever heeft nog niet ingestemd met de afwijking in 'Toneel'")
+    w.record("client", tid, "draaiboek", "deviation", item=toneel["id"], version=1, decision="declined",
+             note="Geen toneel dit keer")
+    w.refused(tid, "draaiboek", "De opdrachtgever heeft de afwijking in 'Toneel' afgewezen; maak die ongedaan")
+    # The answer keeps naming its deviation; a change to the item after
+    # the agreement is a new deviation.
+    assert refusal(client.patch(f"/records/{ja['id']}", {"fields": {"item": toneel["id"]}})) == \
+        "Een antwoord op een afwijking blijft bij hetzelfde onderdeel en dezelfde versie"
+    st, _, g3 = fac.patch(f"/records/{groepen['id']}", {"fields": {"who": "Fien", "reason": "Fien leidt"}})
+    assert st == 200, g3
+    assert refusal(fac.patch(f"/records/{toneel['id']}", {"fields": {"removed": True}})) == no_reason
+    st, _, body = fac.patch(f"/records/{toneel['id']}", {"fields": {"removed": True, "reason": "Afgewezen"}})
+    assert st == 200, body
+    w.refused(tid, "draaiboek", "De opdrachtgever heeft nog niet ingestemd met de afwijking in 'Groepen'")
+    # Going back to what the client agreed to needs no new answer.
+    st, _, body = fac.patch(f"/records/{groepen['id']}", {"fields": {"reason": "Terug naar 45"}, "remove": ["who"]})
+    assert st == 200, body
+    w.complete(tid, "draaiboek")
+
+    # Who answered and when is kept; the run-sheet's versions are the
+    # facilitators' and the client's, nobody else's.
+    st, _, v = fac.get(f"/records/{ja['id']}/versions")
+    assert st == 200 and v["items"][0]["saved_by"]["name"] == "Otto" and v["items"][0]["saved_at"], v
+    st, _, v = client.get(f"/records/{groepen['id']}/versions")
+    assert st == 200, v
+    assert [(x["fields"].get("duration"), x["fields"].get("reason")) for x in v["items"]] == [
+        (45, "Terug naar 45"), (45, "Fien leidt"), (45, "Minder deelnemers"), (60, None)], v
+    for who in ("member", "resident", "guest"):
+        assert w.api[who].get(f"/records/{groepen['id']}/versions")[0] == 404, who
+        assert w.api[who].get(f"/records/{ja['id']}")[0] == 404, who
+
+
+def test_without_client_decides_the_facilitator_records_the_answer(world):
+    w = world["relaxed"]
+    tid = w.table("Hoe?", workflow="volledig")
+    w.record("fac", tid, "intake", "quote", amount=0, status="accepted")
+    w.complete(tid, "intake")
+    w.complete(tid, "interviews")
+    item = w.record("fac", tid, "draaiboek", "agenda_item", start="10:00", activity="Koffie")
+    w.record("fac", tid, "draaiboek", "approval", decision="approved")
+    st, _, i2 = w.api["fac"].patch(f"/records/{item['id']}", {"fields": {"start": "10:30", "reason": "Later"}})
+    assert st == 200, i2
+    w.refused(tid, "draaiboek", "De opdrachtgever heeft nog niet ingestemd met de afwijking in 'Koffie'")
+    w.record("fac", tid, "draaiboek", "deviation", item=item["id"], version=i2["version"], decision="agreed",
+             note="Telefonisch akkoord")
+    w.complete(tid, "draaiboek")
 
 
 def test_a_declined_quote_does_not_start_the_work(world):

@@ -52,3 +52,4 @@ def test_the_search_queries_use_the_search_indexes(pg, tenants):
                     " WHERE n.nspname = 'api' AND p.proname = 'search'")
         src = cur.fetchone()[0]
         assert "k.tenant_id = t AND k.search @@ tq" in src and "y.tenant_id = t AND y.search @@ tq" in src
+        assert src.count("r.tenant_id = t AND r.search @@ tq") == 2, src

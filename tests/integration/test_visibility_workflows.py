@@ -170,3 +170,43 @@ def test_the_client_writes_the_kinds_declared_for_the_client(w):
         assert st == 200, v
         assert [i["saved_by"]["name"] for i in v["items"]] == ["Ada", "Fem", "Cor", "Fem"], v
         assert all(i["saved_at"] for i in v["items"])
+
+
+def test_search_finds_records_only_where_the_viewer_reads_them(w):
+    """GET /search finds records by their text fields, each where the
+    viewer may read its kind (the same rule as /records/{id}): the
+    client-only record is found by the client, not by a member or a guest."""
+    api, places = w
+    place_of = {places[p]["T"]: p for p in ("P", "C")}
+    ids = {}
+    for place in ("P", "C"):
+        for kind in "fcpr":
+            st, _, r = api["fac"].post(f"/tables/{places[place]['T']}/records",
+                                       {"step": "s", "kind": kind, "fields": {"t": "Het verslag van de wijkschouw"}})
+            assert st == 201, r
+            ids[place + kind] = r["id"]
+    both = lambda kinds: {p + k for p in "PC" for k in kinds}   # noqa: E731
+    found = {"guest": {"Pr"}, "resident": {"Pr"}, "member": both("pr"), "client": both("cpr"),
+             "fac": both("fcpr"), "admin": both("fcpr")}
+    for who in VIEWERS:
+        st, _, body = api[who].get("/search?q=wijkschouw")
+        assert st == 200, body
+        assert {place_of[r["table_id"]] + r["kind"] for r in body["records"]} == found[who], (who, body)
+        for r in body["records"]:
+            assert r["id"] == ids[place_of[r["table_id"]] + r["kind"]], r
+            assert r["step_id"] == "s" and r["step_title"] == {"nl": "Stap", "en": "Step"}, r
+            assert r["table_title"] == "Tafel " + place_of[r["table_id"]] and "«wijkschouw»" in r["snippet"], r
+    # A word only the client's record holds: found by the client, the
+    # facilitator and an admin; not by a member, a resident or a guest.
+    for place in ("P", "C"):
+        st, _, r = api["fac"].patch(f"/records/{ids[place + 'c']}", {"fields": {"t": "De opdrachtgeversnotitie"}})
+        assert st == 200, r
+    for who in VIEWERS:
+        st, _, body = api[who].get("/search?q=opdrachtgeversnotitie")
+        assert st == 200, body
+        want = {"Pc", "Cc"} if who in ("client", "fac", "admin") else set()
+        assert {place_of[r["table_id"]] + r["kind"] for r in body["records"]} == want, (who, body)
+        assert body["tables"] == [] and body["contributions"] == []
+    # What the record no longer says is no longer found.
+    st, _, body = api["client"].get("/search?q=wijkschouw")
+    assert {place_of[r["table_id"]] + r["kind"] for r in body["records"]} == both("pr")

@@ -1,0 +1,124 @@
+"""`make demo`'s example content (packaging/demo-seed.py) against a fresh
+database, as packaging/demo.sh runs it after the migrations and the
+example tenants' bundles: the demo's tables stand at the steps the demo
+promises (Zutphen: one at the intake with its players, one in the middle
+of its interviews, one with an approved run-sheet, one finished and
+closed with its report and evaluation; Voorbeeld: one on its own workflow
+past its neighbourhood walk), the guests of a public table read where it
+stands, and a second run adds nothing. So the demo cannot rot unseen when
+the method's guards or the API change."""
+import os
+import subprocess
+
+import pytest
+
+from api_client import Api
+from bundle_util import deployed, example_bundle
+from harness import SOURCE_DIR, aantafel, wait_for
+from test_signin import SMALL
+
+SEED = os.path.join(SOURCE_DIR, "packaging", "demo-seed.py")
+VOLLEDIG = ["intake", "interviews", "draaiboek", "gesprek", "opbrengst", "verslag", "evaluatie"]
+
+
+def seed(pg, tmp):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AANTAFEL_")}
+    env.update({**pg.daemon_env(), **SMALL, "AANTAFEL_MAIL_TRANSPORT": f"file:{tmp}/mail"})
+    p = subprocess.run(["/usr/bin/python3", SEED, "--aantafel", os.environ["AANTAFEL_BIN"], "-c", "etc/aantafel.conf"],
+                       cwd=SOURCE_DIR, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    return p.stdout
+
+
+def rows(pg, query, args=()):
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute(query, args)
+        return cur.fetchall()
+
+
+def counts(pg):
+    return {name: rows(pg, f"SELECT count(*) FROM {name}")[0][0]
+            for name in ("accounts", "tables", "table_members", "contributions", "records", "record_versions",
+                         "step_history")}
+
+
+def states(pg, slug, title):
+    got = rows(pg, """SELECT w.workflow_id, s.step_id, s.state, y.status FROM tables y
+                        JOIN platform.tenants n ON n.id = y.tenant_id
+                        JOIN table_workflows w ON w.tenant_id = y.tenant_id AND w.table_id = y.id
+                        JOIN table_steps s ON s.tenant_id = y.tenant_id AND s.table_id = y.id
+                       WHERE n.slug = %s AND y.title = %s ORDER BY s.position""", (slug, title))
+    assert got, (slug, title)
+    return got[0][0], [(r[1], r[2]) for r in got], got[0][3]
+
+
+def kinds(pg, slug, title):
+    got = rows(pg, """SELECT r.kind, count(*) FROM records r JOIN tables y ON y.tenant_id = r.tenant_id
+                        AND y.id = r.table_id JOIN platform.tenants n ON n.id = y.tenant_id
+                       WHERE n.slug = %s AND y.title = %s GROUP BY r.kind""", (slug, title))
+    return dict(got)
+
+
+def at(step, steps):
+    """The states of STEPS when STEP is the active one."""
+    i = steps.index(step)
+    return [(s, "done" if n < i else "active" if n == i else "pending") for n, s in enumerate(steps)]
+
+
+@pytest.fixture(scope="module")
+def seeded(pg, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    for slug, name in (("zutphen", "Gemeente Zutphen"), ("voorbeeld", "Gemeente Voorbeeld")):
+        aantafel("tenant", "create", slug, "--name", name, "--host", f"{slug}.localhost", env=pg.daemon_env())
+        deployed(pg, slug, example_bundle(slug))
+    out = seed(pg, tmp)
+    assert "Speeltuin Noorderhaven" in out and "Het nieuwe dorpshuis" in out, out
+    return tmp
+
+
+def test_zutphen_has_tables_at_every_stage(pg, seeded):
+    wf, steps, status = states(pg, "zutphen", "Speeltuin Noorderhaven")
+    assert wf == "volledig" and steps == at("intake", VOLLEDIG) and status == "open"
+    k = kinds(pg, "zutphen", "Speeltuin Noorderhaven")
+    assert k["player"] == 4 and k["quote"] == 1, k
+
+    wf, steps, status = states(pg, "zutphen", "Eenzaamheid in De Hoven")
+    assert steps == at("interviews", VOLLEDIG) and kinds(pg, "zutphen", "Eenzaamheid in De Hoven")["interview"] == 2
+
+    wf, steps, status = states(pg, "zutphen", "Fietsroute naar school")
+    assert steps == at("gesprek", VOLLEDIG)
+    k = kinds(pg, "zutphen", "Fietsroute naar school")
+    assert k["approval"] == 1 and k["deviation"] == 1 and k["agenda_item"] == 4, k
+
+    wf, steps, status = states(pg, "zutphen", "Groen in de Binnenstad")
+    assert steps == [(s, "done") for s in VOLLEDIG] and status == "closed"
+    k = kinds(pg, "zutphen", "Groen in de Binnenstad")
+    assert k["report"] == 1 and k["evaluation"] == 1 and k["outcome"] == 1, k
+    # The first tables of etc/demo.sql, with their conversation, are there too.
+    assert rows(pg, "SELECT count(*) FROM contributions k JOIN tables y ON y.tenant_id = k.tenant_id"
+                    " AND y.id = k.table_id WHERE y.title = 'Buurthuis Hanzehof'")[0][0] == 6
+
+
+def test_voorbeeld_has_a_table_past_its_neighbourhood_walk(pg, seeded):
+    wf, steps, status = states(pg, "voorbeeld", "Het nieuwe dorpshuis")
+    assert wf == "dorpshuis" and steps == at("gesprek", ["intake", "buurtschouw", "gesprek", "opbrengst", "verslag"])
+    k = kinds(pg, "voorbeeld", "Het nieuwe dorpshuis")
+    assert k["route"] == 1 and k["checklist"] == 1 and k["observation"] == 3, k
+
+
+def test_a_guest_reads_where_the_tables_stand(pg, seeded, make_daemon):
+    d = make_daemon({"workers": "1"}, {**pg.daemon_env(), **SMALL})
+    wait_for(lambda: d.get("/api/v1/workflows", host="voorbeeld.localhost")[0] == 200, what="the API")
+    guest = Api(d, "voorbeeld.localhost")
+    [tid] = [t["id"] for t in guest.get("/tables")[2]["items"] if t["title"] == "Het nieuwe dorpshuis"]
+    st, _, body = guest.get(f"/tables/{tid}/steps")
+    assert st == 200 and [s["state"] for s in body["steps"]][:3] == ["done", "done", "active"], body
+    st, _, page = guest.get(f"/tables/{tid}/records")
+    assert st == 200 and {r["kind"] for r in page["items"]} == {"route"}, page
+
+
+def test_a_second_run_adds_nothing(pg, seeded):
+    before = counts(pg)
+    out = seed(pg, seeded)
+    assert "all there already" in out, out
+    assert counts(pg) == before
