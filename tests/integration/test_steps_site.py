@@ -247,7 +247,7 @@ def test_the_public_results_of_finished_steps(site, tables):
         # The outcome and the report, their labels translated, the
         # Markdown rendered by the core and the rest escaped.
         assert "<h3>Opbrengst</h3>" in r and "<h3>Verslag</h3>" in r
-        assert "<h4>Gedeelde opbrengst</h4>" in r and "<dt>Besluit</dt>" in r
+        assert "<h4>Gedeelde opbrengst</h4>" in r and "<dt>Besluit of gedeelde wijsheid</dt>" in r
         assert "<dt>Wijsheid van de minderheid</dt>" in r
         assert "<strong>eens</strong>" in r and "<em>stilte</em>" in r and "<em>groener</em>" in r
         assert "<dt>Gepubliceerd op</dt><dd>5 maart 2026</dd>" in r

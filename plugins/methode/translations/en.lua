@@ -74,7 +74,7 @@ return {
 	["methode.gesprek.note"] = "Notes",
 	["methode.gesprek.note.body"] = "Note",
 	["methode.gesprek.note.held_on"] = "Date",
-	["methode.opbrengst.outcome"] = "Outcome",
+	["methode.opbrengst.outcome"] = "Shared outcome",
 	["methode.opbrengst.outcome.decision"] = "Decision or shared wisdom",
 	["methode.opbrengst.outcome.minority"] = "The minority's wisdom",
 	["methode.verslag.advice"] = "Advice",

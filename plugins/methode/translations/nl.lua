@@ -74,7 +74,7 @@ return {
 	["methode.gesprek.note"] = "Aantekeningen",
 	["methode.gesprek.note.body"] = "Aantekening",
 	["methode.gesprek.note.held_on"] = "Datum",
-	["methode.opbrengst.outcome"] = "Opbrengst",
+	["methode.opbrengst.outcome"] = "Gedeelde opbrengst",
 	["methode.opbrengst.outcome.decision"] = "Besluit of gedeelde wijsheid",
 	["methode.opbrengst.outcome.minority"] = "Wijsheid van de minderheid",
 	["methode.verslag.advice"] = "Adviezen",
