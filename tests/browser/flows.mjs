@@ -623,6 +623,8 @@ test('steps: a table opened on a workflow shows where it stands and its results,
 
   await fac.context().close();
   facCheck.done();
+});
+
 // A label's text as a pattern: exactly LABEL, with or without the
 // required field's "(verplicht)".
 function labelled(label) {
