@@ -195,7 +195,15 @@ function M.search(req)
 					url = "/bijdragen/" .. c.id, table_title = c.table_title, snippet = c.snippet,
 				}
 			end
-			view.none = #view.tables == 0 and #view.contributions == 0
+			-- What a table's steps keep (GET /search decides who reads which).
+			view.records = {}
+			for _, r in ipairs(body.records or {}) do
+				view.records[#view.records + 1] = {
+					url = "/vastleggingen/" .. r.id, table_title = r.table_title,
+					step_title = declared_name(req, { title = r.step_title, id = r.step_id }), snippet = r.snippet,
+				}
+			end
+			view.none = #view.tables == 0 and #view.contributions == 0 and #view.records == 0
 		else
 			view.error = field_errors(req, body).q or T(req, "tables.search_invalid")
 		end

@@ -483,3 +483,17 @@ def test_a_municipalitys_own_step_type_gets_pages(w, pg, tmp_path):
                             "guide": me, "paid": 1250, "safe": False}, r2
     st, _, page = fac.go("GET", f"/vastleggingen/{r['id']}")[:3]
     assert "Versie 2 (huidige)" in page and "<dd>Noord</dd>" in page and 'value="2026-12-01T19:30"' in page
+
+
+def test_the_search_page_finds_records_as_the_api_allows(w):
+    tid = w.table("public")
+    # The intake's agreement is for the client and the facilitators only.
+    w.record("fac", tid, "intake", "agreement", duration="Drie maanden zoekwoordkikker")
+    st, _, page = w.get("client", "/zoeken?q=zoekwoordkikker")
+    assert st == 200, page
+    assert "Uit de stappen van tafels" in page and "Groen public – Intake" in page, page
+    assert re.search(r'<a href="/vastleggingen/\d+">', page)
+    for who in ("member", "resident", "guest"):
+        st, _, page = w.get(who, "/zoeken?q=zoekwoordkikker")
+        assert st == 200 and "Uit de stappen van tafels" not in page and "zoekwoordkikker</" not in page, who
+        assert "Niets gevonden" in page, who

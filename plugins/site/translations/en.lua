@@ -94,6 +94,7 @@ return {
 	["tables.search_none"] = "Nothing found. Try another word.",
 	["tables.search_invalid"] = "Enter a search term of at most 200 characters.",
 	["tables.contributions"] = "Contributions",
+	["tables.search_records"] = "From the tables' steps",
 	["tables.new_title"] = "Open a new table",
 	["tables.edit_title"] = "Edit table",
 	["tables.open_table"] = "Open table",

@@ -94,6 +94,7 @@ return {
 	["tables.search_none"] = "Niets gevonden. Probeer een ander woord.",
 	["tables.search_invalid"] = "Vul een zoekwoord in van hoogstens 200 tekens.",
 	["tables.contributions"] = "Bijdragen",
+	["tables.search_records"] = "Uit de stappen van tafels",
 	["tables.new_title"] = "Nieuwe tafel openen",
 	["tables.edit_title"] = "Tafel bewerken",
 	["tables.open_table"] = "Tafel openen",
