@@ -534,12 +534,19 @@ DECLARE
     gone bigint;
     addrs text[];
     others timestamptz[];
+    own text;
     at timestamptz := now();
 BEGIN
+    -- The addresses first, then the account's own beside them: one query
+    -- that joins the function's result to accounts would be pushed to a
+    -- Citus worker whole, and the function's own query with it.
+    SELECT array_agg(o.email), array_agg(o.others_from) INTO addrs, others
+      FROM platform.account_addresses_of(p_tenant, p_account) o;
+    SELECT x.email INTO own FROM accounts x WHERE x.tenant_id = p_tenant AND x.id = p_account AND x.email IS NOT NULL;
     SELECT array_agg(h.email), array_agg(h.others_from) INTO addrs, others FROM (
-        SELECT o.email, o.others_from FROM platform.account_addresses_of(p_tenant, p_account) o
+        SELECT u.email, u.others_from FROM unnest(addrs, others) AS u(email, others_from)
         UNION
-        SELECT x.email, NULL FROM accounts x WHERE x.tenant_id = p_tenant AND x.id = p_account AND x.email IS NOT NULL) h;
+        SELECT own, NULL::timestamptz WHERE own IS NOT NULL) h;
     UPDATE accounts x SET email = NULL, password_hash = NULL, display_name = 'voormalig deelnemer',
                           email_verified_at = NULL, deleted_at = at
      WHERE x.tenant_id = p_tenant AND x.id = p_account AND x.deleted_at IS NULL

@@ -80,15 +80,21 @@ LANGUAGE plpgsql AS $$
 DECLARE
     at timestamptz := statement_timestamp();
     first text;
+    step_def jsonb;
+    pos bigint;
 BEGIN
     INSERT INTO table_workflows (tenant_id, table_id, workflow_id, definition, started_at)
     VALUES (t, x, wf ->> 'id', wf, at);
-    INSERT INTO table_steps (tenant_id, table_id, step_id, position, type, name, title, records, state, changed_at)
-    SELECT t, x, s ->> 'id', n::int, s ->> 'type', coalesce(s ->> 'name', s ->> 'type'),
-           coalesce(s -> 'title', '{}'::jsonb),
-           CASE WHEN jsonb_typeof(s -> 'records') = 'object' THEN s -> 'records' ELSE '{}'::jsonb END,
-           CASE WHEN n = 1 THEN 'active' ELSE 'pending' END, at
-      FROM jsonb_array_elements(wf -> 'steps') WITH ORDINALITY AS e(s, n);
+    -- One INSERT … VALUES per step: an INSERT … SELECT from the
+    -- definition would reach a Citus cluster's shards as COPY, which
+    -- row-level security refuses.
+    FOR step_def, pos IN SELECT e.s, e.n FROM jsonb_array_elements(wf -> 'steps') WITH ORDINALITY AS e(s, n) LOOP
+        INSERT INTO table_steps (tenant_id, table_id, step_id, position, type, name, title, records, state, changed_at)
+        VALUES (t, x, step_def ->> 'id', pos::int, step_def ->> 'type', coalesce(step_def ->> 'name', step_def ->> 'type'),
+                coalesce(step_def -> 'title', '{}'::jsonb),
+                CASE WHEN jsonb_typeof(step_def -> 'records') = 'object' THEN step_def -> 'records' ELSE '{}'::jsonb END,
+                CASE WHEN pos = 1 THEN 'active' ELSE 'pending' END, at);
+    END LOOP;
     first := wf -> 'steps' -> 0 ->> 'id';
     INSERT INTO step_history (tenant_id, table_id, step_id, action, from_state, to_state, account_id, reason, at)
     VALUES (t, x, NULL, 'started', NULL, NULL, viewer, wf ->> 'id', at),
@@ -372,6 +378,8 @@ DECLARE
     at timestamptz := statement_timestamp();
     kept text;
     answer jsonb := '{}'::jsonb;
+    step_def jsonb;
+    pos bigint;
 BEGIN
     SELECT * INTO it FROM api.find_table(t, viewer, roles, a, ARRAY['facilitator'],
                                          'Only the table''s facilitators move its workflow.');
@@ -403,15 +411,17 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(wf -> 'steps') e WHERE e ->> 'id' = s.step_id);
     -- Positions are moved out of the way first (no two steps share one
     -- only by convention, but a clean renumbering reads better).
-    INSERT INTO table_steps AS s (tenant_id, table_id, step_id, position, type, name, title, records, state, changed_at)
-    SELECT t, w.table_id, e ->> 'id', n::int, e ->> 'type', coalesce(e ->> 'name', e ->> 'type'),
-           coalesce(e -> 'title', '{}'::jsonb),
-           CASE WHEN jsonb_typeof(e -> 'records') = 'object' THEN e -> 'records' ELSE '{}'::jsonb END,
-           'pending', at
-      FROM jsonb_array_elements(wf -> 'steps') WITH ORDINALITY AS q(e, n)
-    ON CONFLICT (tenant_id, table_id, step_id) DO UPDATE
-       SET position = excluded.position, type = excluded.type, name = excluded.name, title = excluded.title,
-           records = excluded.records;
+    -- Step by step, as api.workflow_start does (no COPY on a cluster).
+    FOR step_def, pos IN SELECT q.e, q.n FROM jsonb_array_elements(wf -> 'steps') WITH ORDINALITY AS q(e, n) LOOP
+        INSERT INTO table_steps AS s (tenant_id, table_id, step_id, position, type, name, title, records, state, changed_at)
+        VALUES (t, w.table_id, step_def ->> 'id', pos::int, step_def ->> 'type',
+                coalesce(step_def ->> 'name', step_def ->> 'type'), coalesce(step_def -> 'title', '{}'::jsonb),
+                CASE WHEN jsonb_typeof(step_def -> 'records') = 'object' THEN step_def -> 'records' ELSE '{}'::jsonb END,
+                'pending', at)
+        ON CONFLICT (tenant_id, table_id, step_id) DO UPDATE
+           SET position = excluded.position, type = excluded.type, name = excluded.name, title = excluded.title,
+               records = excluded.records;
+    END LOOP;
     UPDATE table_workflows y SET definition = wf, moved_at = at
      WHERE y.tenant_id = t AND y.table_id = w.table_id;
     -- Which fields are text is the definition's to say: the records'
