@@ -264,13 +264,13 @@ DECLARE
     t bigint := platform.tenant_find(p_slug, true);
     state text;
     tenant_tables regclass[];
-    ordered regclass[] := '{}';
+    ordered regclass[] := '{}'::regclass[];
     ready regclass[];
     tbl regclass;
     n bigint;
     found_rows boolean;
     left_in regclass;
-    counts jsonb := '{}';
+    counts jsonb := '{}'::jsonb;
 BEGIN
     SELECT x.status INTO state FROM platform.tenants x WHERE x.id = t;
     IF state <> 'suspended' THEN
