@@ -53,13 +53,12 @@ BEGIN
     END IF;
 END $$;
 
--- Adds HOST to tenant T. A host taken between the check and the insert
--- (by another command's transaction, which the insert waits for) is
+-- Adds HOST to tenant T, checked by tenant_host_free before. A host taken
+-- since (by another command's transaction, which the insert waits for) is
 -- refused too, without a name.
 CREATE OR REPLACE FUNCTION platform.tenant_host_add(p_tenant bigint, p_host text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM platform.tenant_host_free(p_host);
     INSERT INTO platform.tenant_hosts (host, tenant_id) VALUES (p_host, p_tenant) ON CONFLICT DO NOTHING;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'host ''%'' is already taken', p_host USING ERRCODE = 'AT003';
@@ -122,6 +121,7 @@ BEGIN
         END IF;
     END LOOP;
     FOREACH h IN ARRAY coalesce(p_add, '{}') LOOP
+        PERFORM platform.tenant_host_free(h);
         PERFORM platform.tenant_host_add(t, h);
     END LOOP;
     SELECT coalesce(string_agg(x.host, ' ' ORDER BY x.host), '') INTO hosts
@@ -264,13 +264,13 @@ DECLARE
     t bigint := platform.tenant_find(p_slug, true);
     state text;
     tenant_tables regclass[];
-    ordered regclass[] := '{}';
+    ordered regclass[] := '{}'::regclass[];
     ready regclass[];
     tbl regclass;
     n bigint;
     found_rows boolean;
     left_in regclass;
-    counts jsonb := '{}';
+    counts jsonb := '{}'::jsonb;
 BEGIN
     SELECT x.status INTO state FROM platform.tenants x WHERE x.id = t;
     IF state <> 'suspended' THEN
