@@ -1,8 +1,24 @@
--- Form fields for templates/partials/field.html, shared by the tables'
--- and the account pages: label, hint and error tied to the control
--- (aria-describedby, aria-invalid), in the request's language.
+-- What the site's pages share: form fields for
+-- templates/partials/field.html (the tables', the steps' and the account
+-- pages: label, hint and error tied to the control, aria-describedby,
+-- aria-invalid, in the request's language), an API refusal's page and a
+-- path's id.
 
 local M = {}
+
+-- The page for an API refusal: sign in first, or the static 403/404.
+function M.refused(status)
+	if status == 401 then return { redirect = "/inloggen" } end
+	if status == 403 then return { status = 403 } end
+	if status == 503 then return { status = 503 } end
+	return { status = 404 }
+end
+
+-- A path's id: a positive whole number, else nil (the page is a 404).
+function M.id_of(s)
+	if type(s) ~= "string" or not s:match("^[1-9]%d*$") or #s > 18 then return nil end
+	return math.tointeger(tonumber(s))
+end
 
 -- One field. EXTRA may set: id (default "f-NAME"), type, textarea, rows,
 -- choices, max, min, minlength, required, autocomplete, hint (a key).

@@ -39,17 +39,7 @@ local function page(req, status, template, view)
 	return { status = status, html = plugin.render(template, view, req.lang) }
 end
 
-local function refused(status)
-	if status == 401 then return { redirect = "/inloggen" } end
-	if status == 403 then return { status = 403 } end
-	if status == 503 then return { status = 503 } end
-	return { status = 404 }
-end
-
-local function id_of(s)
-	if type(s) ~= "string" or not s:match("^[1-9]%d*$") or #s > 18 then return nil end
-	return math.tointeger(tonumber(s))
-end
+local refused, id_of = forms().refused, forms().id_of
 
 local function step_id_of(s)
 	if type(s) ~= "string" or #s > 64 or not s:match("^[a-z][a-z0-9_]*$") then return nil end

@@ -35,19 +35,7 @@ local function page(req, status, template, view, shared)
 	return { status = status, html = plugin.render(template, view, req.lang), shared = shared and req.user == nil }
 end
 
--- The page for an API refusal: sign in first, or the static 403/404.
-local function refused(status)
-	if status == 401 then return { redirect = "/inloggen" } end
-	if status == 403 then return { status = 403 } end
-	if status == 503 then return { status = 503 } end
-	return { status = 404 }
-end
-
--- A path's id: a positive whole number, else nil (the page is a 404).
-local function id_of(s)
-	if type(s) ~= "string" or not s:match("^[1-9]%d*$") or #s > 18 then return nil end
-	return math.tointeger(tonumber(s))
-end
+local refused, id_of = forms().refused, forms().id_of
 
 -- The API's field errors as translated messages (the API's own English
 -- message when there is no translation for its code).
