@@ -414,11 +414,17 @@ END $$;
 -- Every address an account has had or asked for is kept in
 -- account_addresses, with the time it last became the account's (or was
 -- asked for): what was sent to it before another account took it is this
--- one's to erase. The account's own address, on accounts ...
+-- one's to erase. The account's own address, on accounts ... The time is
+-- the row's own where the statement set it (a new account's created_at,
+-- a confirmed change's email_verified_at): on a Citus cluster this
+-- trigger runs on a worker, whose now() is later than the coordinator's
+-- that stamps the mails of the same transaction.
 CREATE OR REPLACE FUNCTION platform.account_address_kept() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    at timestamptz := now();
+    at timestamptz := CASE WHEN TG_OP = 'INSERT' THEN NEW.created_at
+                           WHEN NEW.email_verified_at IS DISTINCT FROM OLD.email_verified_at THEN NEW.email_verified_at
+                           ELSE now() END;
 BEGIN
     INSERT INTO account_addresses (tenant_id, account_id, email, since) VALUES (NEW.tenant_id, NEW.id, NEW.email, at)
     ON CONFLICT (tenant_id, account_id, email) DO UPDATE SET since = at;
