@@ -95,7 +95,7 @@ static const struct option options[] = {
 	{"lua_memory_limit", OPT_SIZE, OFF(lua_memory_limit), "32MiB", 1 * MIB, 1 * GIB, true, NULL,
 	 "Memory one tenant's Lua state may use; an allocation beyond it fails the request."},
 	{"lua_states_max_bytes", OPT_SIZE, OFF(lua_states_max_bytes), "256MiB", 1 * MIB, 64 * GIB, true, NULL,
-	 "Total memory of the live Lua states of one worker; beyond it the least recently used idle state is dropped."},
+	 "Total memory of the live Lua states of one worker (their heaps and the declared workflows kept beside them); beyond it the least recently used idle state is dropped."},
 	{"lua_instruction_limit", OPT_INT, OFF(lua_instruction_limit), "10000000", 10000, 10000000000, true, NULL,
 	 "Units of Lua work one request (all its coroutines together) may do: an instruction, or as much work in a library function (docs/plugins.md)."},
 	{"lua_time_limit", OPT_DURATION, OFF(lua_time_limit), "2s", 10, MIN, true, NULL,

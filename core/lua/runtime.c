@@ -224,18 +224,26 @@ void ts_release(struct tstate *ts)
 		rw_trim(rw, NULL);
 }
 
+/* What a state holds: its Lua heap and the declared workflows' JSON
+ * kept beside it (up to RT_DEFINITIONS_MAX), which lua_states_max_bytes
+ * counts too. */
+size_t ts_bytes(const struct tstate *ts)
+{
+	return ts->sb->mem_used + ts->defs_len;
+}
+
 /* Drops idle states from the cold end until the live ones fit. A state
  * holding a suspended request is never dropped. */
 void rw_trim(struct rt_worker *rw, const struct tstate *keep)
 {
 	size_t total = 0;
 	for (struct tstate *ts = rw->head; ts; ts = ts->next)
-		total += ts->sb->mem_used;
+		total += ts_bytes(ts);
 	struct tstate *ts = rw->tail;
 	while (ts && total > rw->max_bytes) {
 		struct tstate *prev = ts->prev;
 		if (ts->active == 0 && ts != keep) {
-			total -= ts->sb->mem_used;
+			total -= ts_bytes(ts);
 			ts_unlink(rw, ts);
 			ts_free(ts);
 		}

@@ -158,6 +158,7 @@ int core_definitions(lua_State *L)
 	}
 	free(ts->defs);
 	ts->defs = text;
+	ts->defs_len = len;
 	return 0;
 }
 

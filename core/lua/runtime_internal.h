@@ -56,6 +56,7 @@ struct tstate {
 	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
 	struct tmpl_entry *templates;
 	char *defs;                     /* the declared workflows as JSON (core.definitions), or NULL */
+	size_t defs_len;                /* its length: counted with the state's memory (ts_bytes) */
 	char *problems;                 /* check mode: collected messages */
 	size_t problems_len;
 };
@@ -216,6 +217,7 @@ void ts_touch(struct rt_worker *rw, struct tstate *ts);
 struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id);
 void ts_retire(struct rt_worker *rw, struct tstate *ts);
 void ts_release(struct tstate *ts);
+size_t ts_bytes(const struct tstate *ts);
 void rw_trim(struct rt_worker *rw, const struct tstate *keep);
 struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slug, const char *name,
 			struct bundle *b, size_t mem_limit, char *err, size_t errlen);

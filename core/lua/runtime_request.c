@@ -186,7 +186,7 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 		ts_touch(rw, ts);
 		rw_trim(rw, ts);
 		log_info("tenant=%s: Lua state for version %d ready (%zu KiB)", rq->slug, ts->version,
-			 ts->sb->mem_used / 1024);
+			 ts_bytes(ts) / 1024);
 	}
 	rq->ts = ts;
 	rq_start(rq);
