@@ -520,7 +520,7 @@ local function show_steps(req, id, status, error)
 			id = s.id, url = "/tafels/" .. id .. "/stappen/" .. s.id, title = titles[s.id],
 			state = s.state, state_label = T(req, "steppages.state_" .. s.state),
 			active = s.state == "active", done = s.state == "done",
-			changed = s.changed_at and when(req, s.changed_at),
+			changed = s.state ~= "pending" and s.changed_at and when(req, s.changed_at) or nil,   -- a pending step has no moment yet
 			can_complete = can and s.state == "active",
 			can_skip = can and (s.state == "pending" or s.state == "active"),
 			can_reopen = can and (s.state == "done" or s.state == "skipped"),
