@@ -254,7 +254,7 @@ LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     c jsonb := a -> 'choices';
     e jsonb;
-    seen text[] := '{}';
+    seen text[] := '{}'::text[];
 BEGIN
     f := '{}'::jsonb;
     IF c IS NULL OR c = 'null'::jsonb THEN
@@ -471,7 +471,7 @@ DECLARE
     totals jsonb;
     best text;
     top int;
-    ties int;
+    ties bigint;
     at timestamptz := statement_timestamp();
 BEGIN
     SELECT * INTO it FROM api.decision_for_facilitator(t, viewer, roles, a, 'Only the table''s facilitators close decisions.');
