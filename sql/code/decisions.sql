@@ -65,7 +65,8 @@ BEGIN
     refused := api.refusal(standing, viewer, need, message);
 END $$;
 
--- Whether VIEWER votes on decision DID (of table X, group G, VOTERS).
+-- Whether VIEWER votes on a decision of table X (group G) whose VOTERS
+-- are 'people' (the table's members and client) or 'group' (G's members).
 CREATE OR REPLACE FUNCTION api.decision_voter(t bigint, viewer bigint, x bigint, g bigint, voters text) RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -75,7 +76,10 @@ BEGIN
     IF voters = 'group' THEN
         RETURN EXISTS (SELECT 1 FROM group_members m WHERE m.tenant_id = t AND m.group_id = g AND m.account_id = viewer);
     END IF;
-    RETURN EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x AND m.account_id = viewer);
+    -- The table's people but its facilitators, who lead the decision
+    -- and record the room.
+    RETURN EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x AND m.account_id = viewer
+                      AND m.role IN ('member', 'client'));
 END $$;
 
 -- The choice ids of CHOICES ([{id, label}, …]).
@@ -352,7 +356,7 @@ BEGIN
     INSERT INTO decisions (tenant_id, table_id, group_id, step_id, title, proposal, proposal_html, choices, voters,
                            opens_at, closes_at, results_hidden, secret, created_by, created_at)
     VALUES (t, (it.x).id, gid, api.text_arg(a, 'step'), btrim(a ->> 'title'), a ->> 'proposal',
-            coalesce(a ->> '_proposal_html', ''), ch.choices, voters, coalesce(o.v, at), c.v,
+            coalesce(a ->> '_proposal_html', ''), ch.choices, voters, coalesce(o.v, now()), c.v,
             coalesce((a ->> 'results_hidden')::boolean, false), coalesce((a ->> 'secret')::boolean, false), viewer, at)
     RETURNING id INTO did;
     RETURN api.event(api.decision_answer(t, viewer, roles, did, 201), 'decision.opened',
