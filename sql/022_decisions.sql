@@ -42,9 +42,9 @@ CREATE TABLE decisions (
     CHECK (closes_at IS NULL OR closes_at > opens_at),
     FOREIGN KEY (tenant_id, table_id) REFERENCES tables (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, group_id) REFERENCES groups (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, created_by) REFERENCES accounts (tenant_id, id) ON DELETE SET NULL (created_by),
-    FOREIGN KEY (tenant_id, closed_by) REFERENCES accounts (tenant_id, id) ON DELETE SET NULL (closed_by),
-    FOREIGN KEY (tenant_id, final_by) REFERENCES accounts (tenant_id, id) ON DELETE SET NULL (final_by)
+    FOREIGN KEY (tenant_id, created_by) REFERENCES accounts (tenant_id, id),
+    FOREIGN KEY (tenant_id, closed_by) REFERENCES accounts (tenant_id, id),
+    FOREIGN KEY (tenant_id, final_by) REFERENCES accounts (tenant_id, id)
 );
 CREATE INDEX decisions_table ON decisions (tenant_id, table_id, id);
 CREATE INDEX decisions_group ON decisions (tenant_id, group_id) WHERE group_id IS NOT NULL;
@@ -79,7 +79,7 @@ CREATE TABLE room_counts (
     recorded_at timestamptz NOT NULL,
     PRIMARY KEY (tenant_id, decision_id, choice),
     FOREIGN KEY (tenant_id, decision_id) REFERENCES decisions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, recorded_by) REFERENCES accounts (tenant_id, id) ON DELETE SET NULL (recorded_by)
+    FOREIGN KEY (tenant_id, recorded_by) REFERENCES accounts (tenant_id, id)
 );
 CREATE INDEX room_counts_recorded_by ON room_counts (tenant_id, recorded_by);
 SELECT platform.make_tenant_table('room_counts');
@@ -101,8 +101,8 @@ CREATE TABLE minority_points (
     marked_at   timestamptz,
     PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, decision_id) REFERENCES decisions (tenant_id, id) ON DELETE CASCADE,
-    FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id) ON DELETE SET NULL (account_id),
-    FOREIGN KEY (tenant_id, marked_by) REFERENCES accounts (tenant_id, id) ON DELETE SET NULL (marked_by)
+    FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id),
+    FOREIGN KEY (tenant_id, marked_by) REFERENCES accounts (tenant_id, id)
 );
 CREATE INDEX minority_points_decision ON minority_points (tenant_id, decision_id, id);
 CREATE INDEX minority_points_account ON minority_points (tenant_id, account_id);
