@@ -108,3 +108,14 @@ CREATE INDEX minority_points_decision ON minority_points (tenant_id, decision_id
 CREATE INDEX minority_points_account ON minority_points (tenant_id, account_id);
 CREATE INDEX minority_points_marked_by ON minority_points (tenant_id, marked_by);
 SELECT platform.make_tenant_table('minority_points');
+
+-- What guests may read (a public table's decisions, their counts and
+-- points) moves the data generation, as records do (019).
+CREATE TRIGGER decisions_data AFTER INSERT OR UPDATE OR DELETE ON decisions
+    FOR EACH ROW EXECUTE FUNCTION platform.notify_data();
+CREATE TRIGGER votes_data AFTER INSERT OR UPDATE OR DELETE ON votes
+    FOR EACH ROW EXECUTE FUNCTION platform.notify_data();
+CREATE TRIGGER room_counts_data AFTER INSERT OR UPDATE OR DELETE ON room_counts
+    FOR EACH ROW EXECUTE FUNCTION platform.notify_data();
+CREATE TRIGGER minority_points_data AFTER INSERT OR UPDATE OR DELETE ON minority_points
+    FOR EACH ROW EXECUTE FUNCTION platform.notify_data();
