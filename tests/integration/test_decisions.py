@@ -186,6 +186,12 @@ def test_the_whole_path_of_a_decision(cast):
     st, _, body = cast.api["bram"].post(f"/decisions/{did}/points", {"body": "nog iets"})
     assert st == 409, body
     assert fac.post(f"/decisions/{did}/points/{p1}", {"added": False, "reason": "x"})[0] == 409
+    # Each person's export holds their vote and what they added.
+    st, _, doc = cast.api["cato"].get("/me/export")
+    assert st == 200, doc
+    assert [(v["decision_id"], v["choice"]) for v in doc["votes"] if v["decision_id"] == did] == [(did, "against")]
+    assert [(m["body"], m["added"]) for m in doc["minority_points"] if m["decision_id"] == did] == [
+        ("Eén bankje in de schaduw", True)]
     # The record, in the table's list.
     st, _, page = cast.api["client"].get(f"/tables/{tid}/decisions")
     assert st == 200 and [x["id"] for x in page["items"]] == [did], page
