@@ -4,7 +4,8 @@ vote, the facilitator records the room's counts and closes it; a vote
 after closing, or past its closing time, is refused with 409; the
 minority round (points, marks, the final text); the collective-wisdom
 path; every bad field a 400 naming it; the events with a plugin's hooks,
-one of which refuses a vote; and 50 residents voting at once while the
+one of which refuses a vote; another municipality finding none of them;
+and 50 residents voting at once while the
 facilitator closes: every accepted vote counted exactly once, every
 refused one a 409."""
 import datetime
@@ -22,6 +23,7 @@ from test_signin import SMALL
 from world import make_user, token_for
 
 HOST, SLUG = "besluit.dd.test", "dd-besluit"
+OTHER, OTHER_SLUG = "elders.dd.test", "dd-elders"
 CROWD = 50
 
 PLUGIN = """
@@ -85,8 +87,12 @@ class Cast:
 def cast(pg, make_daemon_module, tmp_path_factory):
     aantafel("tenant", "create", SLUG, "--name", "Gemeente Besluit", "--host", HOST, env=pg.daemon_env())
     deployed(pg, SLUG, write_bundle(tmp_path_factory.mktemp("besluit"), BUNDLE))
+    aantafel("tenant", "create", OTHER_SLUG, "--name", "Gemeente Elders", "--host", OTHER, env=pg.daemon_env())
     d = make_daemon_module({"workers": "2"}, {**pg.daemon_env(), **SMALL})
-    return Cast(d, pg)
+    c = Cast(d, pg)
+    make_user(pg, OTHER_SLUG, "admin@elders.dd.test", "admin", "Els")
+    c.foreign = Api(d, OTHER, token=token_for(d, OTHER, "admin@elders.dd.test")[0])
+    return c
 
 
 def log(cast, did):
@@ -356,3 +362,20 @@ def test_fifty_residents_vote_while_the_facilitator_closes(cast):
     st, _, again = cast.api["guest"].get(f"/decisions/{did}")
     assert st == 200 and again["counts"] == want and again["votes"] is None, again
     print(f"{len(accepted)} of {CROWD} votes accepted before the close")
+
+
+def test_another_municipality_finds_no_decision_of_ours(cast):
+    tid = cast.table(visibility="public")
+    did = cast.decision(tid)["id"]
+    foreign = cast.foreign
+    assert cast.api["guest"].get(f"/decisions/{did}")[0] == 200
+    assert foreign.get(f"/decisions/{did}")[0] == 404
+    assert foreign.get(f"/tables/{tid}/decisions")[0] == 404
+    assert foreign.put(f"/decisions/{did}/vote", {"choice": "for"})[0] == 404
+    for path in ("close", "points"):
+        assert foreign.post(f"/decisions/{did}/{path}", {"body": "x", "for_room": True})[0] == 404
+    assert foreign.put(f"/decisions/{did}/room", {"counts": {"for": 1}})[0] == 404
+    assert foreign.put(f"/decisions/{did}/final", {"final_text": "x"})[0] == 404
+    assert foreign.post(f"/tables/{tid}/decisions", {"title": "t", "proposal": "p"})[0] == 404
+    st, _, d = cast.api["guest"].get(f"/decisions/{did}")
+    assert d["state"] == "open" and d["votes_cast"] == 0, d
