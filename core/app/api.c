@@ -90,6 +90,17 @@ static const struct api_route routes[] = {
 	{"GET", "/records/{id}", "record_get", 0, NULL, NULL},
 	{"PATCH", "/records/{id}", "record_update", API_WRITE | API_FIELDS, "record.before_save", NULL},
 	{"GET", "/records/{id}/versions", "record_versions", 0, NULL, NULL},
+	/* Decisions (sql/code/decisions.sql). */
+	{"GET", "/tables/{id}/decisions", "decisions_list", 0, NULL, NULL},
+	{"POST", "/tables/{id}/decisions", "decision_create", API_WRITE | API_MARKDOWN | API_EVENTS, NULL, NULL},
+	{"GET", "/decisions/{id}", "decision_get", 0, NULL, NULL},
+	{"PUT", "/decisions/{id}/vote", "vote_cast", API_WRITE, "vote.before_cast", NULL},
+	{"PUT", "/decisions/{id}/room", "room_counts_set", API_WRITE, NULL, NULL},
+	{"POST", "/decisions/{id}/close", "decision_close", API_WRITE | API_EVENTS, NULL, NULL},
+	{"POST", "/decisions/{id}/collective", "decision_collective", API_WRITE | API_MARKDOWN | API_EVENTS, NULL, NULL},
+	{"POST", "/decisions/{id}/points", "point_create", API_WRITE, NULL, NULL},
+	{"POST", "/decisions/{id}/points/{point_id}", "point_mark", API_WRITE, NULL, NULL},
+	{"PUT", "/decisions/{id}/final", "decision_final", API_WRITE | API_MARKDOWN, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -325,7 +336,9 @@ int api_prepare(const struct api_route *route, const char *method, const struct 
 	if (who->session[0] && json_object_set_new(args, "_session", json_string(who->session)) != 0)
 		return -1;
 	if ((route->flags & API_MARKDOWN) &&
-	    (render_markdown(args, "body") != 0 || render_markdown(args, "description") != 0))
+	    (render_markdown(args, "body") != 0 || render_markdown(args, "description") != 0 ||
+	     render_markdown(args, "proposal") != 0 || render_markdown(args, "outcome") != 0 ||
+	     render_markdown(args, "final_text") != 0))
 		return -1;
 	if ((route->flags & API_FIELDS) && render_fields(args) != 0)
 		return -1;

@@ -71,7 +71,7 @@ enum {
 	API_SECRET = 2,         /* the daemon draws a secret; its hash goes in, the secret out once */
 	API_PLATFORM = 4,       /* from Lua: platform plugins only */
 	API_SESSION = 8,        /* over HTTP: a signed-in session, not an API token */
-	API_MARKDOWN = 16,      /* "body" and "description" become safe HTML through cmark */
+	API_MARKDOWN = 16,      /* "body", "description", "proposal", "outcome" and "final_text" become safe HTML (cmark) */
 	API_EVENTS = 32,        /* its answer may name events to fire (runs through the tenant's Lua) */
 	API_PRIVATE = 64,       /* writes only what guests never see: their cached reads stay valid */
 	API_ATTEMPTS = 128,     /* counts password attempts: every answer below 500 commits, refusals too */

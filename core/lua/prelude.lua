@@ -20,6 +20,9 @@ local EVENTS = {
 	-- runs first), and a guard on every record saved.
 	["step.before_complete"] = true, ["step.entered"] = true, ["step.completed"] = true,
 	["step.skipped"] = true, ["step.reopened"] = true, ["record.before_save"] = true,
+	-- Decisions: opened and closed (named by the operations' answers), and
+	-- a guard on every vote cast or changed.
+	["decision.opened"] = true, ["decision.closed"] = true, ["vote.before_cast"] = true,
 	-- Named by the account operations' answers (API_EVENTS), with what a
 	-- mail needs: a link's secret among it, so only the platform's own
 	-- plugins may hook them.
@@ -597,7 +600,7 @@ end
 -- Gives status, body (a table, or with TEXT the API's JSON text; *_html
 -- fields are safe HTML), and true when the answer is the core's own (not
 -- a guard's refusal).
-local REFUSED = { ["step.before_complete"] = 409 }     -- else 422
+local REFUSED = { ["step.before_complete"] = 409, ["vote.before_cast"] = 409 }     -- else 422
 local STEP_HOOKS = { ["step.entered"] = "on_enter", ["step.completed"] = "on_complete" }
 
 local function call_api(method, path, args, platform, own, text)

@@ -3,7 +3,8 @@
 -- sessions, API tokens, the mails to each of its addresses that are this
 -- account's, the tables and groups they belong to, what they wrote (with
 -- earlier versions), their requests to join and their reports, the
--- versions of workflow records they saved and the step changes they made. The site's
+-- versions of workflow records they saved, the step changes they made, their
+-- votes and their points in a decision's minority round. The site's
 -- download (/account/gegevens) and GET /api/v1/me/export give the same.
 CREATE OR REPLACE FUNCTION api.account_export(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -69,7 +70,15 @@ BEGIN
                  WHERE v.tenant_id = t AND v.record_id = r.id AND v.saved_by = x.id)), '[]'),
         'step_changes', coalesce((SELECT jsonb_agg(jsonb_build_object('table_id', h.table_id, 'step_id', h.step_id,
                 'action', h.action, 'reason', h.reason, 'at', h.at) ORDER BY h.id) FROM step_history h
-             WHERE h.tenant_id = t AND h.account_id = x.id), '[]'))
+             WHERE h.tenant_id = t AND h.account_id = x.id), '[]'),
+        -- Their votes on decisions, and what they added in a minority
+        -- round (decisions.sql).
+        'votes', coalesce((SELECT jsonb_agg(jsonb_build_object('decision_id', v.decision_id, 'choice', v.choice,
+                'cast_at', v.cast_at, 'changed_at', v.changed_at) ORDER BY v.decision_id) FROM votes v
+             WHERE v.tenant_id = t AND v.account_id = x.id), '[]'),
+        'minority_points', coalesce((SELECT jsonb_agg(jsonb_build_object('decision_id', m.decision_id, 'body', m.body,
+                'for_room', m.for_room, 'added', m.added, 'reason', m.reason, 'created_at', m.created_at) ORDER BY m.id)
+             FROM minority_points m WHERE m.tenant_id = t AND m.account_id = x.id), '[]'))
       INTO doc FROM accounts x WHERE x.tenant_id = t AND x.id = viewer AND x.deleted_at IS NULL;
     IF doc IS NULL THEN
         RETURN api.unauthorized();
