@@ -96,22 +96,25 @@ LANGUAGE sql IMMUTABLE AS $$
              {"id": "abstain", "label": {"nl": "Onthouding", "en": "Abstain"}}]'::jsonb
 $$;
 
--- A time argument: V, or BAD when it is present and not a time.
+-- A time argument: V, or BAD when it is present and not a date and time
+-- with its zone, checked as a record's datetime field is (records.sql:
+-- api.is_timestamp): a time without its zone would be read in the
+-- session's, which nobody chose.
 CREATE OR REPLACE FUNCTION api.time_arg(a jsonb, name text, OUT v timestamptz, OUT bad boolean)
 LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    s text := CASE WHEN jsonb_typeof(a -> name) = 'string' THEN a ->> name END;
 BEGIN
     bad := false;
     IF NOT a ? name OR a -> name = 'null'::jsonb THEN
         RETURN;
     END IF;
-    IF jsonb_typeof(a -> name) <> 'string' OR (a ->> name) !~ '^\d{4}-\d\d-\d\dT\d\d:\d\d' THEN
+    IF s IS NULL OR s !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$'
+       OR NOT api.is_timestamp(s) THEN
         bad := true;
         RETURN;
     END IF;
-    v := (a ->> name)::timestamptz;
-EXCEPTION WHEN others THEN
-    v := NULL;
-    bad := true;
+    v := s::timestamptz;
 END $$;
 
 -- ---------------------------------------------------------------- JSON

@@ -234,6 +234,7 @@ def test_bad_input_is_a_400_naming_the_field(cast):
                         ({"voters": "iedereen"}, "voters"), ({"voters": "group"}, "voters"),
                         ({"group_id": 999999}, "group_id"), ({"step": "nergens"}, "step"),
                         ({"opens_at": "morgen"}, "opens_at"), ({"closes_at": "2020-01-01T00:00:00Z"}, "closes_at"),
+                        ({"closes_at": "2099-01-01T19:00:00"}, "closes_at"),   # no zone: whose evening?
                         ({"closes_at": 5}, "closes_at"), ({"secret": "ja"}, "secret"),
                         ({"results_hidden": 1}, "results_hidden")):
         st, _, body = fac.post(f"/tables/{tid}/decisions", {**base, **extra})
