@@ -9,64 +9,23 @@ citizens' initiative, under a tenant whose options relax the guards.
 The client does the client's part and nothing more."""
 import pytest
 
-from api_client import Api
-from bundle_util import deployed, write_bundle
-from harness import aantafel, wait_for
+from bundle_util import write_bundle
 from test_signin import SMALL
-from world import make_user, token_for
+from world import MethodTenant
 
 FULL = ("vol.methode.test", "methode-vol", "return { workflow = 'volledig', plugins = { methode = {} } }")
 RELAXED = ("kort.methode.test", "methode-kort", """return { workflow = "kort", plugins = { methode = {
 	question_prefix = false, client_decides = false, min_interviews = 0, seldom_heard = false,
 } } }""")
-PEOPLE = {"fac": ("facilitator", "Fien"), "client": ("member", "Otto"), "member": ("member", "Lies"),
-          "resident": ("member", "Bert")}
 VOLLEDIG = ["intake", "interviews", "draaiboek", "gesprek", "opbrengst", "verslag", "evaluatie"]
 
 
-class Tenant:
+class Tenant(MethodTenant):
     def __init__(self, d, pg, tmp, host, slug, conf):
-        aantafel("tenant", "create", slug, "--name", "Gemeente " + slug, "--host", host, env=pg.daemon_env())
-        deployed(pg, slug, write_bundle(tmp / slug, {"tenant.lua": conf}))
-        for who, (role, name) in PEOPLE.items():
-            make_user(pg, slug, f"{who}@{host}", role, name)
-        wait_for(lambda: d.get("/inloggen", host=host)[0] == 200, what="sign-in page")
-        self.api, self.ids = {"guest": Api(d, host)}, {}
-        for who in PEOPLE:
-            self.api[who] = Api(d, host, token=token_for(d, host, f"{who}@{host}")[0])
-            self.ids[who] = self.api[who].get("/me")[2]["id"]
+        super().__init__(d, pg, slug, host, write_bundle(tmp / slug, {"tenant.lua": conf}))
 
     def table(self, question, **extra):
-        fac = self.api["fac"]
-        st, _, t = fac.post("/tables", {"title": "Groen in de wijk", "question": question, "visibility": "closed",
-                                        **extra})
-        assert st == 201, t
-        for who, role in (("client", "client"), ("member", "member")):
-            st, _, body = fac.put(f"/tables/{t['id']}/people/{self.ids[who]}", {"role": role})
-            assert st == 200, body
-        return t["id"]
-
-    def record(self, who, tid, step, kind, /, **fields):
-        st, _, r = self.api[who].post(f"/tables/{tid}/records", {"step": step, "kind": kind, "fields": fields})
-        assert st == 201, (who, kind, r)
-        return r
-
-    def steps(self, tid):
-        st, _, body = self.api["fac"].get(f"/tables/{tid}/steps")
-        assert st == 200, body
-        return {s["id"]: s["state"] for s in body["steps"]}
-
-    def refused(self, tid, step, reason):
-        """The facilitator's completion of STEP is refused with REASON."""
-        st, _, body = self.api["fac"].post(f"/tables/{tid}/steps/{step}/complete")
-        assert st == 409 and body["error"]["code"] == "refused", body
-        assert body["error"]["message"] == reason
-        assert self.steps(tid)[step] == "active"
-
-    def complete(self, tid, step):
-        st, _, body = self.api["fac"].post(f"/tables/{tid}/steps/{step}/complete")
-        assert st == 200, (step, body)
-        assert self.steps(tid)[step] == "done"
+        return self.open(title="Groen in de wijk", question=question, visibility="closed", **extra)
 
 
 def refusal(answer):

@@ -14,16 +14,13 @@ import shutil
 
 import pytest
 
-from api_client import Api
-from bundle_util import deployed, example_bundle, write_bundle
-from harness import SOURCE_DIR, aantafel, wait_for
+from bundle_util import example_bundle, write_bundle
+from harness import SOURCE_DIR, aantafel
 from test_signin import SMALL
-from world import make_user, token_for
+from world import MethodTenant
 
 VOORBEELD = ("tv-voorbeeld", "voorbeeld.tv.test")
 KAPOT = ("tv-kapot", "kapot.tv.test")
-PEOPLE = {"fac": ("facilitator", "Fien"), "client": ("member", "Otto"), "member": ("member", "Lies"),
-          "resident": ("member", "Bert")}
 DORPSHUIS = ["intake", "buurtschouw", "gesprek", "opbrengst", "verslag"]
 
 # A second plugin for a copy of Voorbeeld's bundle: step types whose
@@ -44,48 +41,10 @@ def copy_of_voorbeeld(root):
     return root
 
 
-class Tenant:
-    def __init__(self, d, pg, slug, host, folder):
-        aantafel("tenant", "create", slug, "--name", "Gemeente " + slug, "--host", host, env=pg.daemon_env())
-        deployed(pg, slug, folder)
-        for who, (role, name) in PEOPLE.items():
-            make_user(pg, slug, f"{who}@{host}", role, name)
-        wait_for(lambda: d.get("/inloggen", host=host)[0] == 200, what="sign-in page")
-        self.api, self.ids = {"guest": Api(d, host)}, {}
-        for who in PEOPLE:
-            self.api[who] = Api(d, host, token=token_for(d, host, f"{who}@{host}")[0])
-            self.ids[who] = self.api[who].get("/me")[2]["id"]
-
+class Tenant(MethodTenant):
     def table(self, title, **extra):
-        fac = self.api["fac"]
-        st, _, t = fac.post("/tables", {"title": title, "visibility": "public",
-                                        "question": "Wat is ervoor nodig zodat het dorpshuis blijft?", **extra})
-        assert st == 201, t
-        for who, role in (("client", "client"), ("member", "member")):
-            st, _, body = fac.put(f"/tables/{t['id']}/people/{self.ids[who]}", {"role": role})
-            assert st == 200, body
-        return t["id"]
-
-    def record(self, who, tid, step, kind, /, **fields):
-        st, _, r = self.api[who].post(f"/tables/{tid}/records", {"step": step, "kind": kind, "fields": fields})
-        assert st == 201, (who, kind, r)
-        return r
-
-    def steps(self, tid):
-        st, _, body = self.api["fac"].get(f"/tables/{tid}/steps")
-        assert st == 200, body
-        return {s["id"]: s["state"] for s in body["steps"]}
-
-    def refused(self, tid, step, reason):
-        st, _, body = self.api["fac"].post(f"/tables/{tid}/steps/{step}/complete")
-        assert st == 409 and body["error"]["code"] == "refused", body
-        assert body["error"]["message"] == reason
-        assert self.steps(tid)[step] == "active"
-
-    def complete(self, tid, step):
-        st, _, body = self.api["fac"].post(f"/tables/{tid}/steps/{step}/complete")
-        assert st == 200, (step, body)
-        assert self.steps(tid)[step] == "done"
+        return self.open(title=title, visibility="public", question="Wat is ervoor nodig zodat het dorpshuis blijft?",
+                         **extra)
 
     def past_intake(self, tid):
         q = self.record("fac", tid, "intake", "quote", amount=250000, status="sent")

@@ -11,6 +11,7 @@ closed group and a contribution in each place, and these viewers:
 
 Each signed-in viewer holds an API token (api_client.Api)."""
 from api_client import Api
+from bundle_util import deployed
 from harness import aantafel, wait_for
 from test_signin import SMALL, Browser
 
@@ -91,3 +92,58 @@ class World:
         st, _, body = answer
         assert st == status, (st, body)
         return body
+
+
+# The people of a municipality on the method (test_methode,
+# test_tenant_step_type): role and display name.
+METHOD_PEOPLE = {"fac": ("facilitator", "Fien"), "client": ("member", "Otto"), "member": ("member", "Lies"),
+                 "resident": ("member", "Bert")}
+
+
+class MethodTenant:
+    """A municipality made with `aantafel tenant create`, the bundle in
+    FOLDER deployed, and METHOD_PEOPLE with API tokens; the steps of a
+    table through /api/v1 as its facilitator works them."""
+
+    def __init__(self, d, pg, slug, host, folder):
+        aantafel("tenant", "create", slug, "--name", "Gemeente " + slug, "--host", host, env=pg.daemon_env())
+        deployed(pg, slug, folder)
+        for who, (role, name) in METHOD_PEOPLE.items():
+            make_user(pg, slug, f"{who}@{host}", role, name)
+        wait_for(lambda: d.get("/inloggen", host=host)[0] == 200, what="sign-in page")
+        self.api, self.ids = {"guest": Api(d, host)}, {}
+        for who in METHOD_PEOPLE:
+            self.api[who] = Api(d, host, token=token_for(d, host, f"{who}@{host}")[0])
+            self.ids[who] = self.api[who].get("/me")[2]["id"]
+
+    def open(self, **table):
+        """A table opened by the facilitator, with the client and a member."""
+        fac = self.api["fac"]
+        st, _, t = fac.post("/tables", table)
+        assert st == 201, t
+        for who, role in (("client", "client"), ("member", "member")):
+            st, _, body = fac.put(f"/tables/{t['id']}/people/{self.ids[who]}", {"role": role})
+            assert st == 200, body
+        return t["id"]
+
+    def record(self, who, tid, step, kind, /, **fields):
+        st, _, r = self.api[who].post(f"/tables/{tid}/records", {"step": step, "kind": kind, "fields": fields})
+        assert st == 201, (who, kind, r)
+        return r
+
+    def steps(self, tid):
+        st, _, body = self.api["fac"].get(f"/tables/{tid}/steps")
+        assert st == 200, body
+        return {s["id"]: s["state"] for s in body["steps"]}
+
+    def refused(self, tid, step, reason):
+        """The facilitator's completion of STEP is refused with REASON."""
+        st, _, body = self.api["fac"].post(f"/tables/{tid}/steps/{step}/complete")
+        assert st == 409 and body["error"]["code"] == "refused", body
+        assert body["error"]["message"] == reason
+        assert self.steps(tid)[step] == "active"
+
+    def complete(self, tid, step):
+        st, _, body = self.api["fac"].post(f"/tables/{tid}/steps/{step}/complete")
+        assert st == 200, (step, body)
+        assert self.steps(tid)[step] == "done"
