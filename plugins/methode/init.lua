@@ -132,9 +132,13 @@ plugin.step_type{
 			return refuse("interviews", { count = #list, min = min_interviews })
 		end
 		if seldom_heard then
+			-- The players once (one page of reads), not one read per interview.
+			local seldom = {}
+			for _, p in ipairs(records(tbl.id, nil, "player")) do
+				if p.fields.seldom_heard == true then seldom[p.id] = true end
+			end
 			for _, i in ipairs(list) do
-				local status, p = plugin.api.get("/records/" .. tostring(i.fields.player))
-				if status == 200 and p.kind == "player" and p.fields.seldom_heard == true then return nil end
+				if seldom[i.fields.player] then return nil end
 			end
 			return refuse("seldom_heard")
 		end
