@@ -121,9 +121,9 @@ CREATE OR REPLACE FUNCTION api.meeting_json(t bigint, viewer bigint, standing te
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
 DECLARE
     m meetings;
-    n_registered int;
-    n_waiting int;
-    n_attended int;
+    n_registered bigint;
+    n_waiting bigint;
+    n_attended bigint;
     mine meeting_registrations;
 BEGIN
     SELECT * INTO m FROM meetings y WHERE y.tenant_id = t AND y.id = mid;
@@ -269,7 +269,7 @@ END $$;
 CREATE OR REPLACE FUNCTION api.meeting_fields(t bigint, x bigint, a jsonb, m meetings,
                                               OUT f jsonb, OUT starts timestamptz, OUT ends timestamptz,
                                               OUT support text[], OUT gid bigint)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     creating boolean := m.id IS NULL;
     s record;
@@ -364,7 +364,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     m meetings;
     r meeting_registrations;
-    taken int;
+    taken bigint;
     n int := 0;
     addr text;
     who text;
@@ -426,8 +426,8 @@ END $$;
 CREATE OR REPLACE FUNCTION api.meeting_take_place(t bigint, m meetings, account bigint, who text, lang text, by_account bigint)
 RETURNS meeting_registrations LANGUAGE plpgsql AS $$
 DECLARE
-    taken int;
-    waiting int;
+    taken bigint;
+    waiting bigint;
     last_pos bigint;
     st text;
     pos bigint;
