@@ -572,8 +572,8 @@ BEGIN
     -- Their places at meetings that have not begun go to the first
     -- waiting (meetings.sql); every registration of theirs keeps neither
     -- account nor name: the counts stay.
-    FOR mid IN SELECT r.meeting_id FROM meeting_registrations r
-                WHERE r.tenant_id = p_tenant AND r.account_id = gone AND r.state <> 'cancelled' LOOP
+    FOREACH mid IN ARRAY ARRAY(SELECT r.meeting_id FROM meeting_registrations r
+                                WHERE r.tenant_id = p_tenant AND r.account_id = gone AND r.state <> 'cancelled') LOOP
         PERFORM 1 FROM meetings y WHERE y.tenant_id = p_tenant AND y.id = mid AND now() < y.starts_at FOR UPDATE;
         IF FOUND THEN
             UPDATE meeting_registrations r SET state = 'cancelled', position = NULL, changed_at = at

@@ -193,8 +193,10 @@ BEGIN
     IF it.refused IS NOT NULL THEN
         RETURN it.refused;
     END IF;
-    FOR mid IN SELECT y.id FROM meetings y WHERE y.tenant_id = t AND y.table_id = (it.x).id
-                ORDER BY y.starts_at, y.id LIMIT 500 LOOP
+    -- The ids first, then one at a time: on Citus a cursor on the shards
+    -- stays open no longer than its query.
+    FOREACH mid IN ARRAY ARRAY(SELECT y.id FROM meetings y WHERE y.tenant_id = t AND y.table_id = (it.x).id
+                                ORDER BY y.starts_at, y.id LIMIT 500) LOOP
         SELECT * INTO f FROM api.find_meeting(t, viewer, roles, mid, NULL, NULL, NULL);
         IF f.standing IS NOT NULL THEN
             items := items || jsonb_build_array(api.meeting_json(t, viewer, f.standing, f.take_part, mid));
@@ -224,6 +226,8 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     m meetings;
     mine meeting_registrations;
+    reg meeting_registrations;
+    rid bigint;
     items jsonb;
 BEGIN
     SELECT * INTO m FROM meetings y WHERE y.tenant_id = t AND y.id = mid;
@@ -232,10 +236,15 @@ BEGIN
          WHERE r.tenant_id = t AND r.meeting_id = mid AND r.account_id = viewer;
     END IF;
     IF names THEN
-        SELECT coalesce(jsonb_agg(api.registration_json(t, r, true)
-                                  ORDER BY CASE r.state WHEN 'registered' THEN 0 WHEN 'waiting' THEN 1 ELSE 2 END,
-                                           r.position, r.id), '[]'::jsonb) INTO items
-          FROM meeting_registrations r WHERE r.tenant_id = t AND r.meeting_id = mid;
+        -- One row at a time: on Citus a query on the shards cannot call
+        -- what queries them again (registration_json does).
+        items := '[]'::jsonb;
+        FOREACH rid IN ARRAY ARRAY(SELECT y.id FROM meeting_registrations y WHERE y.tenant_id = t AND y.meeting_id = mid
+                                    ORDER BY CASE y.state WHEN 'registered' THEN 0 WHEN 'waiting' THEN 1 ELSE 2 END,
+                                             y.position, y.id) LOOP
+            SELECT * INTO reg FROM meeting_registrations y WHERE y.tenant_id = t AND y.id = rid;
+            items := items || jsonb_build_array(api.registration_json(t, reg, true));
+        END LOOP;
     END IF;
     RETURN jsonb_build_object(
         'meeting_id', mid, 'capacity', m.capacity,
@@ -290,7 +299,7 @@ BEGIN
     f := api.check_type(f, a, 'online_url', 'string');
     url := nullif(btrim(api.text_arg(a, 'online_url')), '');
     IF url IS NOT NULL AND NOT f ? 'online_url'
-       AND (url !~* '^https?://[^[:space:][:cntrl:]/?#]+[^[:space:][:cntrl:]]*$' OR length(url) > 2000) THEN
+       AND (url !~ '^https?://[^[:space:][:cntrl:]/?#]+[^[:space:][:cntrl:]]*$' OR length(url) > 2000) THEN
         f := f || api.field('online_url', 'invalid', 'An http:// or https:// address.');
     END IF;
     f := api.check_type(f, a, 'registration_open', 'boolean');
@@ -785,9 +794,10 @@ BEGIN
         RETURN api.error(409, 'not_begun', 'Attendance is recorded once the meeting has begun.');
     END IF;
     IF a ? 'attended' THEN
-        UPDATE meeting_registrations r SET attended = (q.value ->> 'attended')::boolean
-          FROM jsonb_array_elements(a -> 'attended') q
-         WHERE r.tenant_id = t AND r.meeting_id = (it.m).id AND r.id = api.id_arg(q.value, 'registration_id');
+        FOR e IN SELECT q FROM jsonb_array_elements(a -> 'attended') q LOOP
+            UPDATE meeting_registrations r SET attended = (e ->> 'attended')::boolean
+             WHERE r.tenant_id = t AND r.meeting_id = (it.m).id AND r.id = api.id_arg(e, 'registration_id');
+        END LOOP;
     END IF;
     UPDATE meetings y SET walk_ins = CASE WHEN a ? 'walk_ins' THEN (a ->> 'walk_ins')::int ELSE coalesce(y.walk_ins, 0) END,
                           attendance_at = statement_timestamp()
@@ -812,28 +822,25 @@ CREATE OR REPLACE FUNCTION api.ical_line(name text, value text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     line text := name || ':' || regexp_replace(value, '[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]', '', 'g');
-    out text := '';
-    cur text := '';
-    used int := 0;
+    parts text[] := '{}'::text[];
+    chunk text;
+    at int := 1;
     room int := 75;
-    c text;
     n int;
 BEGIN
-    IF octet_length(line) <= 75 THEN
-        RETURN line || E'\r\n';
-    END IF;
-    FOREACH c IN ARRAY regexp_split_to_array(line, '') LOOP
-        n := octet_length(c);
-        IF used + n > room THEN
-            out := out || cur || E'\r\n ';
-            cur := '';
-            used := 0;
-            room := 74;
-        END IF;
-        cur := cur || c;
-        used := used + n;
+    -- At most ROOM characters, fewer while their octets are more.
+    WHILE at <= length(line) LOOP
+        n := room;
+        chunk := substr(line, at, n);
+        WHILE octet_length(chunk) > room LOOP
+            n := n - 1;
+            chunk := substr(line, at, n);
+        END LOOP;
+        parts := array_append(parts, chunk);
+        at := at + n;
+        room := 74;
     END LOOP;
-    RETURN out || cur || E'\r\n';
+    RETURN array_to_string(parts, E'\r\n ') || E'\r\n';
 END $$;
 
 -- A time in UTC, as iCalendar writes it.
@@ -907,8 +914,10 @@ BEGIN
     IF it.refused IS NOT NULL THEN
         RETURN it.refused;
     END IF;
-    FOR mid IN SELECT y.id FROM meetings y WHERE y.tenant_id = t AND y.table_id = (it.x).id
-                ORDER BY y.starts_at, y.id LIMIT 500 LOOP
+    -- The ids first, then one at a time: on Citus a cursor on the shards
+    -- stays open no longer than its query.
+    FOREACH mid IN ARRAY ARRAY(SELECT y.id FROM meetings y WHERE y.tenant_id = t AND y.table_id = (it.x).id
+                                ORDER BY y.starts_at, y.id LIMIT 500) LOOP
         SELECT * INTO f FROM api.find_meeting(t, viewer, roles, mid, NULL, NULL, NULL);
         IF f.standing IS NOT NULL THEN
             events := events || api.ical_event(t, mid);
