@@ -229,6 +229,9 @@ DECLARE
     reg meeting_registrations;
     rid bigint;
     items jsonb;
+    n_registered bigint;
+    n_waiting bigint;
+    mine_json jsonb;
 BEGIN
     SELECT * INTO m FROM meetings y WHERE y.tenant_id = t AND y.id = mid;
     IF viewer IS NOT NULL THEN
@@ -246,15 +249,15 @@ BEGIN
             items := items || jsonb_build_array(api.registration_json(t, reg, true));
         END LOOP;
     END IF;
+    -- The counts apart from the call of registration_json: on Citus one
+    -- statement with both would run on the shard, calling it there.
+    SELECT count(*) FILTER (WHERE y.state = 'registered'), count(*) FILTER (WHERE y.state = 'waiting')
+      INTO n_registered, n_waiting
+      FROM meeting_registrations y WHERE y.tenant_id = t AND y.meeting_id = mid;
+    mine_json := CASE WHEN mine.id IS NULL THEN 'null'::jsonb ELSE api.registration_json(t, mine, false) END;
     RETURN jsonb_build_object(
-        'meeting_id', mid, 'capacity', m.capacity,
-        'registered', (SELECT count(*) FROM meeting_registrations r
-                        WHERE r.tenant_id = t AND r.meeting_id = mid AND r.state = 'registered'),
-        'waiting', (SELECT count(*) FROM meeting_registrations r
-                     WHERE r.tenant_id = t AND r.meeting_id = mid AND r.state = 'waiting'),
-        'walk_ins', m.walk_ins,
-        'mine', CASE WHEN mine.id IS NULL THEN 'null'::jsonb ELSE api.registration_json(t, mine, false) END,
-        'items', coalesce(items, 'null'::jsonb));
+        'meeting_id', mid, 'capacity', m.capacity, 'registered', n_registered, 'waiting', n_waiting,
+        'walk_ins', m.walk_ins, 'mine', mine_json, 'items', coalesce(items, 'null'::jsonb));
 END $$;
 
 -- GET /meetings/{id}/registrations
@@ -451,7 +454,7 @@ BEGIN
         st := 'registered';
     ELSE
         st := 'waiting';
-        -- Positions only rise: the last one ever given, plus one.
+        -- Behind the last one waiting (only the waiting have a position).
         SELECT max(y.position) INTO last_pos FROM meeting_registrations y
          WHERE y.tenant_id = t AND y.meeting_id = m.id AND y.position IS NOT NULL;
         pos := coalesce(last_pos, 0) + 1;
