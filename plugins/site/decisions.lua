@@ -86,19 +86,6 @@ function M.list_view(req, id, list, steps, facilitator)
 	}
 end
 
--- The decisions of step STEP of table ID, for a step's page (a plugin's
--- page.view section): {title, url, state_label}, and whether the person
--- asking may open one there.
-function M.of_step(req, id, step)
-	local st, body = plugin.api.get("/tables/" .. id .. "/decisions", { limit = 100 })
-	if st ~= 200 then return nil end
-	local out = {}
-	for _, d in ipairs(body.items) do
-		if d.step_id == step then out[#out + 1] = item(req, d, nil) end
-	end
-	return out
-end
-
 ------------------------------------------------------------------ a new decision
 
 local function new_page(req, id, status, values, errors)

@@ -40,7 +40,12 @@ class W:
             "tenant.lua": "return { workflow = 'volledig', plugins = { methode = {} } }"}))
         for who, (role, name) in PEOPLE.items():
             make_user(pg, SLUG, f"{who}@{HOST}", role, name)
+        # Another municipality on the same daemon.
+        aantafel("tenant", "create", "elders", "--name", "Gemeente Elders", "--host", "elders.test",
+                 env=pg.daemon_env())
         wait_for(lambda: d.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
+        wait_for(lambda: d.get("/inloggen", host="elders.test")[0] == 200, what="the other sign-in page")
+        self.elders = Browser(d, "elders.test")
         self.api, self.b, self.ids = {"guest": Api(d, HOST)}, {"guest": Browser(d, HOST)}, {}
         for who in PEOPLE:
             token, b = token_for(d, HOST, f"{who}@{HOST}")
@@ -135,6 +140,12 @@ def test_each_page_per_viewer(w):
         assert w.get("outsider", new)[0] == (403 if vis == "public" else 404)
         st, hdr, _ = w.get("guest", new)
         assert st in (302, 303) and hdr["location"] == "/inloggen"
+        # Another municipality finds neither the decision nor its table.
+        for p in (page, f"/tafels/{tid}"):
+            st, _, body, _ = w.elders.go("GET", p)
+            assert st == 404 and "Bankjes" not in body, p
+        st, _, _, _ = w.elders.go("POST", page + "/stem", {"csrf": w.elders.csrf(), "choice": "for"})
+        assert st in (302, 303, 404) and w.read("fac", d["id"])["votes_cast"] == 0
     # Unknown or malformed ids are 404 pages.
     for p in ("/besluiten/999999", "/besluiten/abc", "/tafels/999999/besluiten/nieuw"):
         assert w.get("fac", p)[0] == 404, p
