@@ -79,6 +79,8 @@ function M.list_view(req, id, list, steps, facilitator)
 		local i = item(req, d, by)
 		if i.open then open[#open + 1] = i else closed[#closed + 1] = i end
 	end
+	-- Nothing to show a reader of a table without decisions.
+	if #open + #closed == 0 and not facilitator then return nil end
 	return {
 		-- nil rather than an empty list: a template's "if" takes {} for true.
 		open = #open > 0 and open or nil, closed = #closed > 0 and closed or nil, any = #open + #closed > 0,
@@ -335,6 +337,8 @@ local function show(req, did, status, failed)
 			}
 		end
 	end
+	-- "Your vote": while open, or once one was cast or refused.
+	view.vote_section = open or view.my_vote ~= nil or failed_form == "vote"
 	if failed_form == "vote" then view.vote_errors = one(M.summary(errors, { choice = "keuze-1" })) end
 	if failed_form == "point" and not view.point_form then view.point_refused = one(M.summary(errors, {})) end
 	view.signin = not req.user
