@@ -337,6 +337,18 @@ local function show(req, did, status, failed)
 			}
 		end
 	end
+	-- Why a voter cannot vote on an open decision: its closing time has
+	-- passed (it is closed shortly), or voting has not opened yet.
+	if open and not d.can_vote then
+		local now = os.time()
+		local closes = d.closes_at and site_steps().parse_iso(d.closes_at)
+		local opens = d.opens_at and site_steps().parse_iso(d.opens_at)
+		if closes and closes <= now then
+			view.voting_over = true
+		elseif opens and opens > now then
+			view.not_yet = true
+		end
+	end
 	-- "Your vote": while open, or once one was cast or refused.
 	view.vote_section = open or view.my_vote ~= nil or failed_form == "vote"
 	if failed_form == "vote" then view.vote_errors = one(M.summary(errors, { choice = "keuze-1" })) end

@@ -755,5 +755,6 @@ end
 -- For the decisions' pages (decisions.lua): Dutch time both ways.
 M.when = when
 M.datetime_value = datetime_value
+M.parse_iso = parse_iso
 
 return M

@@ -16,6 +16,7 @@ scripts sees them: plain HTTP with cookies and the CSRF token in the forms.
   closed decisions with the minority's wisdom.
 * A POST without the CSRF token changes nothing; a `<script>` in a
   proposal is escaped."""
+import datetime
 import re
 
 import pytest
@@ -313,6 +314,28 @@ def test_a_new_decision_from_the_table_and_from_the_step(w):
     assert st == 303 and w.read("fac", int(hdr["location"].rsplit("/", 1)[1]))["step_id"] is None
     # Only a facilitator opens one.
     assert w.post("ria", f"/tafels/{tid}/besluiten", {"title": "Van Ria", "proposal": "R"})[0] == 403
+
+
+def test_past_the_closing_time_or_before_the_opening(w):
+    tid = w.table("public")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    d = w.decision(tid, closes_at=(now + datetime.timedelta(seconds=3)).isoformat())
+    page = f"/besluiten/{d['id']}"
+    assert f'action="{page}/stem"' in w.get("ria", page)[2]
+    assert w.post("ria", page + "/stem", {"choice": "for"})[0] == 303
+    wait_for(lambda: datetime.datetime.now(datetime.timezone.utc) > now + datetime.timedelta(seconds=3.5),
+             what="the closing time")
+    body = w.get("ria", page)[2]
+    assert "De tijd om te stemmen is voorbij" in body and f'action="{page}/stem"' not in body
+    assert "U stemde: <strong>Voor</strong>" in body and "U stemt niet" not in body
+    st, _, body = w.post("ria", page + "/stem", {"choice": "against"})
+    assert st == 409 and "Het stemmen over dit besluit is gesloten. Uw stem is niet meegeteld." in body
+    assert w.read("ria", d["id"])["my_vote"] == "for"
+    later = w.decision(tid, opens_at=(now + datetime.timedelta(hours=1)).isoformat())
+    body = w.get("ria", f"/besluiten/{later['id']}")[2]
+    assert "Het stemmen over dit besluit is nog niet begonnen." in body and 'name="choice"' not in body
+    st, _, body = w.post("ria", f"/besluiten/{later['id']}/stem", {"choice": "for"})
+    assert st == 409 and "Het stemmen over dit besluit is nog niet begonnen." in body
 
 
 def test_csrf_is_refused_and_changes_nothing(w):

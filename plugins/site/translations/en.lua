@@ -456,5 +456,6 @@ return {
 	["decisions.error_final"] = "The decision is written out; the points stay as they were considered.",
 	["decisions.error_open"] = "The decision is written out once voting has closed.",
 	["decisions.error_forbidden"] = "You may not do that with this decision.",
+	["decisions.voting_over"] = "The time to vote has passed; the decision is closed shortly.",
 	["decisions.error_save"] = "That did not work. Please try again.",
 }

@@ -456,5 +456,6 @@ return {
 	["decisions.error_final"] = "Het besluit is uitgeschreven; de punten blijven zoals ze zijn beoordeeld.",
 	["decisions.error_open"] = "Het besluit wordt pas uitgeschreven nadat het stemmen is gesloten.",
 	["decisions.error_forbidden"] = "Dat mag u bij dit besluit niet doen.",
+	["decisions.voting_over"] = "De tijd om te stemmen is voorbij; het besluit wordt zo gesloten.",
 	["decisions.error_save"] = "Dat lukte niet. Probeer het opnieuw.",
 }
