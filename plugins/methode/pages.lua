@@ -1,9 +1,11 @@
 -- The method's own views: the interviews' coverage (which players were
 -- heard, the seldom heard marked), shown on the interviews step's page,
--- and the report: one document built from everything the table kept
--- before it (the question, the players and who was heard, the
--- interviews' perspectives, the conversation's notes, the outcomes with
--- the minority's wisdom, the advice and the report's summary), rendered
+-- the decisions of the outcome step, shown on its page, and the report:
+-- one document built from everything the table kept before it (the
+-- question, the players and who was heard, the interviews' perspectives,
+-- the conversation's notes, the outcomes with the minority's wisdom, the
+-- closed decisions with their outcome, the minority's points and what was
+-- added, the advice and the report's summary), rendered
 -- as the page /tafels/ID/verslag with print CSS. The document is plain
 -- data (strings, numbers, booleans, lists), so that a later PDF renderer
 -- can render the same one. Everything is read through plugin.api as the
@@ -137,7 +139,7 @@ local function closed_decisions(table_id)
 		local st, page = plugin.api.get("/tables/" .. table_id .. "/decisions", { limit = 100, cursor = cursor })
 		if st ~= 200 then return out end
 		for _, d in ipairs(page.items) do
-			if d.state == "closed" then table.insert(out, 1, d) end
+			if d.state == "closed" then out[#out + 1] = d end
 		end
 		cursor = page.next_cursor
 		if type(cursor) ~= "string" then break end
