@@ -305,7 +305,10 @@ def test_a_new_decision_from_the_table_and_from_the_step(w):
         assert "<script>alert" not in body and "&lt;script&gt;" in body, who
         assert "1 juli 2099, 19:30" in body, who
         assert "Stap: " in body and "Opbrengst" in body, who
-    assert "<script>alert" not in w.get("guest", f"/tafels/{tid}")[2]
+    table = w.get("guest", f"/tafels/{tid}")[2]
+    assert "<script>alert" not in table and "&lt;script&gt;" in table
+    assert re.search(r'href="/besluiten/%d">[^<]*Waterpomp</a>.*?Stap: Opbrengst.*?stemmen kan tot 1 juli 2099, 19:30'
+                     % did, section(table, "besluiten"), re.S)
     # The step's page lists the decisions made in it.
     step = w.get("fac", f"/tafels/{tid}/stappen/opbrengst")[2]
     assert f'href="/besluiten/{did}"' in step
