@@ -101,6 +101,13 @@ static const struct api_route routes[] = {
 	{"POST", "/decisions/{id}/points", "point_create", API_WRITE, NULL, NULL},
 	{"POST", "/decisions/{id}/points/{point_id}", "point_mark", API_WRITE, NULL, NULL},
 	{"PUT", "/decisions/{id}/final", "decision_final", API_WRITE | API_MARKDOWN, NULL, NULL},
+	/* The site's settings and content pages (sql/code/site.sql). */
+	{"GET", "/settings", "settings_get", 0, NULL, NULL},
+	{"PUT", "/settings", "settings_put", API_WRITE | API_MARKDOWN, NULL, NULL},
+	{"GET", "/pages", "pages_list", 0, NULL, NULL},
+	{"GET", "/pages/{slug}", "page_get", 0, NULL, NULL},
+	{"PUT", "/pages/{slug}", "page_put", API_WRITE | API_MARKDOWN, NULL, NULL},
+	{"DELETE", "/pages/{slug}", "page_delete", API_WRITE, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -338,7 +345,7 @@ int api_prepare(const struct api_route *route, const char *method, const struct 
 	if ((route->flags & API_MARKDOWN) &&
 	    (render_markdown(args, "body") != 0 || render_markdown(args, "description") != 0 ||
 	     render_markdown(args, "proposal") != 0 || render_markdown(args, "outcome") != 0 ||
-	     render_markdown(args, "final_text") != 0))
+	     render_markdown(args, "final_text") != 0 || render_markdown(args, "welcome") != 0))
 		return -1;
 	if ((route->flags & API_FIELDS) && render_fields(args) != 0)
 		return -1;
