@@ -108,6 +108,9 @@ static const struct api_route routes[] = {
 	{"GET", "/pages/{slug}", "page_get", 0, NULL, NULL},
 	{"PUT", "/pages/{slug}", "page_put", API_WRITE | API_MARKDOWN, NULL, NULL},
 	{"DELETE", "/pages/{slug}", "page_delete", API_WRITE, NULL, NULL},
+	/* A tenant's bundle versions for its admins (sql/code/bundles.sql). */
+	{"GET", "/bundle/versions", "bundle_versions", 0, NULL, NULL},
+	{"POST", "/bundle/rollback", "bundle_rollback", API_WRITE, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 

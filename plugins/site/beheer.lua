@@ -339,4 +339,45 @@ function M.save_accessibility(req)
 	return refused(st)
 end
 
+-- ---------------------------------------------------------------- bundle versions
+
+-- "12.3 KB" for a number of bytes.
+local function size(n)
+	n = tonumber(n) or 0
+	if n < 1024 then return string.format("%d B", math.tointeger(n) or 0) end
+	if n < 1024 * 1024 then return string.format("%.1f KB", n / 1024) end
+	return string.format("%.1f MB", n / 1024 / 1024)
+end
+
+-- The versions of the municipality's bundle, who published each and when,
+-- with a button to make an older one current again (POST /bundle/rollback,
+-- the rollback of `aantafel tenant rollback`).
+function M.bundle(req)
+	local no = admin(req)
+	if no then return no end
+	local st, body = plugin.api.get("/bundle/versions")
+	if st ~= 200 then return refused(st) end
+	local items = {}
+	for _, v in ipairs(body.items) do
+		items[#items + 1] = {
+			version = math.tointeger(v.version), current = v.current, nfiles = math.tointeger(v.nfiles),
+			size = size(v.total_bytes), when = v.created_at:sub(1, 10) .. " " .. v.created_at:sub(12, 16) .. " UTC",
+			by = v.published_by == "provider" and T(req, "beheer.by_provider") or v.published_by,
+			label = T(req, "beheer.rollback_to", { version = math.tointeger(v.version) }),
+		}
+	end
+	return page(req, 200, "beheer/bundle.html", { versions = items,
+		message = req.query.done and T(req, "beheer.rolled_back", { version = req.query.done }) or nil })
+end
+
+function M.rollback(req)
+	local no = admin(req)
+	if no then return no end
+	local v = req.form.version
+	if type(v) ~= "string" or not v:match("^[1-9]%d?%d?%d?%d?%d?$") then return { status = 404 } end
+	local st = plugin.api.post("/bundle/rollback", { version = math.tointeger(tonumber(v)) })
+	if st == 200 then return { redirect = "/beheer/bundel?done=" .. v } end
+	return refused(st)
+end
+
 return M

@@ -103,6 +103,8 @@ for _, r in ipairs({
 	{ "POST", "/beheer/paginas/:slug/verwijderen", "delete_page" },
 	{ "GET", "/beheer/toegankelijkheid", "accessibility" },
 	{ "POST", "/beheer/toegankelijkheid", "save_accessibility" },
+	{ "GET", "/beheer/bundel", "bundle" },
+	{ "POST", "/beheer/bundel/terugzetten", "rollback" },
 }) do
 	local fn = r[3]
 	plugin.route(r[1], r[2], function(req, params) return beheer()[fn](req, params) end)

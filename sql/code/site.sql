@@ -121,7 +121,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE
     base jsonb;
     i jsonb;
-    issues jsonb := '[]';
+    issues jsonb := '[]'::jsonb;
     s text;
 BEGIN
     f := '{}';
@@ -175,7 +175,7 @@ CREATE OR REPLACE FUNCTION api.settings_put(t bigint, viewer bigint, roles text,
 LANGUAGE plpgsql AS $$
 DECLARE
     refused jsonb := api.admin_only(viewer, roles);
-    f jsonb := '{}';
+    f jsonb := '{}'::jsonb;
     g jsonb;
     v_notices jsonb;
     v_contact jsonb;
@@ -269,7 +269,7 @@ CREATE OR REPLACE FUNCTION api.page_put(t bigint, viewer bigint, roles text, a j
 LANGUAGE plpgsql AS $$
 DECLARE
     refused jsonb := api.admin_only(viewer, roles);
-    f jsonb := '{}';
+    f jsonb := '{}'::jsonb;
     v_slug text := api.text_arg(a, 'slug');
     v_title text := btrim(api.text_arg(a, 'title'));
     v_body text := coalesce(api.text_arg(a, 'body'), '');
