@@ -117,7 +117,7 @@ local function settings_form(req, status, s, errors, message)
 			field(req, "contact_url", "beheer.contact_url", c.url, nil, { type = "url", max = 200 }),
 		},
 		contact_error = errors and errors.contact,
-		lang = { field(req, "default_lang", "beheer.default_lang", nil, errors, { choices = lang_choices }) },
+		lang_fields = { field(req, "default_lang", "beheer.default_lang", nil, errors, { choices = lang_choices }) },
 		message = message,
 		updated_by = s.updated_by,
 	})
