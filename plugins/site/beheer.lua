@@ -172,7 +172,15 @@ end
 
 -- ---------------------------------------------------------------- content pages
 
+-- A page's slug as the API takes it (lower-case letters, digits and
+-- hyphens, at most 60); anything else is no page: a 404 here, not a path
+-- that plugin.api would refuse with an error.
+local function slug_ok(s)
+	return type(s) == "string" and #s <= 60 and s:match("^[a-z0-9][a-z0-9%-]*$") ~= nil
+end
+
 function M.show_page(req, params)
+	if not slug_ok(params.slug) then return { status = 404 } end
 	local st, p = plugin.api.get("/pages/" .. params.slug)
 	if st ~= 200 then return refused(st) end
 	return { status = 200, shared = req.user == nil, html = plugin.render("beheer/page.html", {
@@ -219,6 +227,7 @@ end
 function M.edit_page(req, params)
 	local no = admin(req)
 	if no then return no end
+	if not slug_ok(params.slug) then return { status = 404 } end
 	local st, p = plugin.api.get("/pages/" .. params.slug)
 	if st ~= 200 then return refused(st) end
 	return page_form(req, 200, params.slug, p, nil, false)
@@ -231,7 +240,7 @@ local function save_page(req, slug, is_new)
 	if not blank(menu) then
 		values.menu_order = (menu:match("^%d%d?$") and math.tointeger(tonumber(menu))) or -1
 	end
-	if not slug:match("^[a-z0-9][a-z0-9%-]*$") or #slug > 60 then
+	if not slug_ok(slug) then
 		return page_form(req, 422, slug, values, { slug = T(req, "beheer.error_slug") }, is_new)
 	end
 	local st, body = plugin.api.put("/pages/" .. slug, values)
@@ -249,12 +258,14 @@ end
 function M.update_page(req, params)
 	local no = admin(req)
 	if no then return no end
+	if not slug_ok(params.slug) then return { status = 404 } end
 	return save_page(req, params.slug, false)
 end
 
 function M.delete_page(req, params)
 	local no = admin(req)
 	if no then return no end
+	if not slug_ok(params.slug) then return { status = 404 } end
 	local st = plugin.api.delete("/pages/" .. params.slug)
 	if st == 200 then return { redirect = "/beheer/paginas?deleted=1" } end
 	return refused(st)
@@ -357,6 +368,7 @@ function M.bundle(req)
 	if no then return no end
 	local st, body = plugin.api.get("/bundle/versions")
 	if st ~= 200 then return refused(st) end
+	local done = type(req.query.done) == "string" and req.query.done:match("^[1-9]%d?%d?%d?%d?%d?$") or nil
 	local items = {}
 	for _, v in ipairs(body.items) do
 		items[#items + 1] = {
@@ -367,7 +379,7 @@ function M.bundle(req)
 		}
 	end
 	return page(req, 200, "beheer/bundle.html", { versions = items,
-		message = req.query.done and T(req, "beheer.rolled_back", { version = req.query.done }) or nil })
+		message = done and T(req, "beheer.rolled_back", { version = done }) or nil })
 end
 
 function M.rollback(req)

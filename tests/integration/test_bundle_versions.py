@@ -68,6 +68,11 @@ def test_versions_and_rollback_from_the_page(pg, make_daemon, tmp_path):
     assert st == 200 and "hostingpartij" in body and "Versie 1 terugzetten" in body
     assert "Versie 2 terugzetten" not in body
     assert admin.go("POST", "/beheer/bundel/terugzetten", {"version": "1"})[0] == 403
+    for bad in ("x", "0", "-1", "99999999999", ""):
+        st = admin.go("POST", "/beheer/bundel/terugzetten", {"csrf": admin.jar["at_csrf"], "version": bad})[0]
+        assert st == 404, bad
+    # What the page says after a rollback is its own text, not the query's.
+    assert "gehackt" not in admin.go("GET", "/beheer/bundel?done=gehackt")[2]
     assert current(pg, SLUG) == 2
 
     st, hdr, body, _ = admin.go("POST", "/beheer/bundel/terugzetten", {"csrf": admin.jar["at_csrf"], "version": "1"})

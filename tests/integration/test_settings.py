@@ -197,6 +197,9 @@ def test_content_pages_render_and_escape(two):
     home = d2.get("/", host=HOST)[2].decode()
     assert 'href="/pagina/over-ons"' in home and 'href="/pagina/privacy"' not in home
     assert d2.get("/pagina/bestaat-niet", host=HOST)[0] == 404
+    # A path that is no page's is a 404, never an error.
+    for path in ("/pagina/Hoofdletters", "/pagina/a%2Fb", "/pagina/..", "/pagina/" + "a" * 61, "/pagina/-x"):
+        assert d2.get(path, host=HOST)[0] == 404, path
     # The other municipality has none of them.
     assert d2.get("/pagina/over-ons", host=OTHER)[0] == 404
     assert api(d2, tokens, "foreign", OTHER).get("/pages")[2]["items"] == []
@@ -212,6 +215,10 @@ def test_content_pages_render_and_escape(two):
     st, _, body, _ = admin.go("POST", "/beheer/paginas/nieuw", {"csrf": admin.jar["at_csrf"], "slug": "../x",
                                                               "title": "Fout"})
     assert st == 422
+    for path in ("/beheer/paginas/Hoofdletters", "/beheer/paginas/a%2Fb", "/beheer/paginas/%2e%2e"):
+        assert admin.go("GET", path)[0] == 404, path
+        assert admin.go("POST", path, {"csrf": admin.jar["at_csrf"], "title": "x"})[0] == 404, path
+    assert admin.go("POST", "/beheer/paginas/Hoofd/verwijderen", {"csrf": admin.jar["at_csrf"]})[0] == 404
     assert "Zo doet u mee" in admin.go("GET", "/beheer/paginas")[2]
     assert api(d1, tokens, "fac").delete("/pages/meedoen")[0] == 403
     st, hdr, _, _ = admin.go("POST", "/beheer/paginas/meedoen/verwijderen", {"csrf": admin.jar["at_csrf"]})
