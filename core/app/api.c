@@ -115,6 +115,16 @@ static const struct api_route routes[] = {
 	{"POST", "/meetings/{id}/registrations", "registration_add", API_WRITE, NULL, NULL},
 	{"DELETE", "/meetings/{id}/registrations/{registration_id}", "registration_remove", API_WRITE, NULL, NULL},
 	{"PUT", "/meetings/{id}/attendance", "attendance_set", API_WRITE, NULL, NULL},
+	/* The site's settings and content pages (sql/code/site.sql). */
+	{"GET", "/settings", "settings_get", 0, NULL, NULL},
+	{"PUT", "/settings", "settings_put", API_WRITE | API_MARKDOWN, NULL, NULL},
+	{"GET", "/pages", "pages_list", 0, NULL, NULL},
+	{"GET", "/pages/{slug}", "page_get", 0, NULL, NULL},
+	{"PUT", "/pages/{slug}", "page_put", API_WRITE | API_MARKDOWN, NULL, NULL},
+	{"DELETE", "/pages/{slug}", "page_delete", API_WRITE, NULL, NULL},
+	/* A tenant's bundle versions for its admins (sql/code/bundles.sql). */
+	{"GET", "/bundle/versions", "bundle_versions", 0, NULL, NULL},
+	{"POST", "/bundle/rollback", "bundle_rollback", API_WRITE, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -352,7 +362,7 @@ int api_prepare(const struct api_route *route, const char *method, const struct 
 	if ((route->flags & API_MARKDOWN) &&
 	    (render_markdown(args, "body") != 0 || render_markdown(args, "description") != 0 ||
 	     render_markdown(args, "proposal") != 0 || render_markdown(args, "outcome") != 0 ||
-	     render_markdown(args, "final_text") != 0))
+	     render_markdown(args, "final_text") != 0 || render_markdown(args, "welcome") != 0))
 		return -1;
 	if ((route->flags & API_FIELDS) && render_fields(args) != 0)
 		return -1;

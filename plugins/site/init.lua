@@ -108,9 +108,35 @@ plugin.route("GET", "/taal", function(req)
 	return { redirect = back, lang = lang }
 end)
 
-plugin.route("GET", "/toegankelijkheid", function(req)
-	return plugin.render("accessibility.html", { user = req.user, csrf = req.csrf }, req.lang)
+-- ---- The site's settings, content pages and accessibility statement,
+-- changed by the municipality's admins without a deploy (beheer.lua).
+local beheer = plugin.module("beheer")
+for _, r in ipairs({
+	{ "GET", "/toegankelijkheid", "statement" },
+	{ "GET", "/pagina/:slug", "show_page" },
+	{ "GET", "/beheer/instellingen", "settings" },
+	{ "POST", "/beheer/instellingen", "save_settings" },
+	{ "GET", "/beheer/paginas", "pages" },
+	{ "GET", "/beheer/paginas/nieuw", "new_page" },
+	{ "POST", "/beheer/paginas/nieuw", "create_page" },
+	{ "GET", "/beheer/paginas/:slug", "edit_page" },
+	{ "POST", "/beheer/paginas/:slug", "update_page" },
+	{ "POST", "/beheer/paginas/:slug/verwijderen", "delete_page" },
+	{ "GET", "/beheer/toegankelijkheid", "accessibility" },
+	{ "POST", "/beheer/toegankelijkheid", "save_accessibility" },
+	{ "GET", "/beheer/bundel", "bundle" },
+	{ "POST", "/beheer/bundel/terugzetten", "rollback" },
+}) do
+	local fn = r[3]
+	plugin.route(r[1], r[2], function(req, params) return beheer()[fn](req, params) end)
+end
+
+-- Every page of the site (not the mails) shows the current notices, the
+-- menu of content pages and the footer's contact details.
+plugin.hook("page.view", function(template, view)
+	if template:sub(1, 5) ~= "mail/" and view.site_menu == nil then beheer().layout_view(view) end
 end)
+-- ---- end of the settings and pages
 
 plugin.route("GET", "/", function(req)
 	local items = {}

@@ -42,3 +42,69 @@ BEGIN
     RETURN QUERY SELECT f.path, f.content FROM platform.bundle_files f
                   WHERE f.tenant_id = p_tenant AND f.version = p_version;
 END $$;
+
+-- ---------------------------------------------------------------- a tenant's admins
+
+-- The tenant's versions for its admins (GET /bundle/versions), newest
+-- first: who published each is "provider" for `aantafel tenant deploy`
+-- (the provider's own user names are not shown to a municipality).
+CREATE OR REPLACE FUNCTION api.bundle_versions(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    refused jsonb := api.admin_only(viewer, roles);
+    cur int;
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    SELECT x.bundle_version INTO cur FROM platform.tenants x WHERE x.id = t;
+    RETURN api.ok(jsonb_build_object('current', cur, 'items', coalesce((
+        SELECT jsonb_agg(jsonb_build_object('version', b.version, 'created_at', api.utc_text(b.created_at),
+                                            'nfiles', b.nfiles, 'total_bytes', b.total_bytes,
+                                            'checksum', b.checksum, 'published_by', 'provider',
+                                            'current', b.version = cur) ORDER BY b.version DESC)
+          FROM platform.bundles b WHERE b.tenant_id = t), '[]')));
+END $$;
+
+-- The rollback of `aantafel tenant rollback` (platform.bundle_make_current)
+-- for the daemon's role, only ever for the tenant of the request's
+-- transaction (the setting platform.enter_tenant made): the daemon cannot
+-- move another tenant's version. False when there is no such version.
+CREATE OR REPLACE FUNCTION platform.bundle_rollback_current(p_version int) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- Rollbacks and deploys of one tenant take turns on its row.
+    PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
+    RETURN platform.bundle_make_current(t, p_version);
+END $$;
+
+-- POST /bundle/rollback {"version"}: admins make a stored version current
+-- again, on every daemon.
+CREATE OR REPLACE FUNCTION api.bundle_rollback(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    refused jsonb := api.admin_only(viewer, roles);
+    v int;
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    IF coalesce(jsonb_typeof(a -> 'version'), '') <> 'number' OR (a ->> 'version') !~ '^[1-9][0-9]{0,8}$' THEN
+        RETURN api.invalid(api.field('version', 'type', 'A version number.'));
+    END IF;
+    v := (a ->> 'version')::int;
+    IF t <> nullif(current_setting('aantafel.tenant_id', true), '')::bigint THEN
+        RETURN api.forbidden();
+    END IF;
+    IF NOT platform.bundle_rollback_current(v) THEN
+        RETURN api.error(404, 'not_found', 'There is no such version.');
+    END IF;
+    RETURN api.bundle_versions(t, viewer, roles, '{}');
+END $$;

@@ -24,6 +24,7 @@ GRANT EXECUTE ON FUNCTION
     platform.plugin_store_delete(bigint, text, text, bigint),
     platform.bundle_head(bigint, int),
     platform.bundle_files_of(bigint, int),
+    platform.bundle_rollback_current(int),
     platform.plugin_store_lock(bigint),
     platform.enqueue_mail(bigint, text, text, text, text, text),
     platform.mail_claim(int, bigint[]),

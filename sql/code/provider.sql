@@ -202,20 +202,31 @@ DECLARE
     t bigint := platform.tenant_find(p_slug, true);
     was int;
     have text;
-    at timestamptz := now();
 BEGIN
     SELECT x.bundle_version INTO was FROM platform.tenants x WHERE x.id = t;
-    IF NOT EXISTS (SELECT 1 FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version) THEN
+    IF NOT platform.bundle_make_current(t, p_version) THEN
         SELECT string_agg(b.version::text, ', ' ORDER BY b.version) INTO have
           FROM platform.bundles b WHERE b.tenant_id = t;
         RAISE EXCEPTION '% has no version % (%)', p_slug, p_version,
               CASE WHEN have IS NULL THEN 'nothing deployed yet' ELSE 'versions: ' || have END
               USING ERRCODE = 'AT005';
     END IF;
-    IF p_version <> was THEN
-        UPDATE platform.tenants SET bundle_version = p_version, updated_at = at WHERE id = t;
-    END IF;
     RETURN was;
+END $$;
+
+-- A rollback, from `aantafel tenant rollback` and from a tenant's admins
+-- (platform.bundle_rollback_current in bundles.sql): makes stored version
+-- P_VERSION of tenant T current (its row locked by the caller); false when
+-- there is no such version. The registry's trigger tells every daemon.
+CREATE OR REPLACE FUNCTION platform.bundle_make_current(t bigint, p_version int) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version) THEN
+        RETURN false;
+    END IF;
+    UPDATE platform.tenants SET bundle_version = p_version, updated_at = now()
+     WHERE id = t AND bundle_version <> p_version;
+    RETURN true;
 END $$;
 
 -- `aantafel user create`: the account of tenant P_SLUG with address

@@ -926,3 +926,74 @@ test('decisions: a resident votes, changes the vote, adds what they need; the fa
   resCheck.done();
   otherCheck.done();
 });
+// ---- The site's settings, content pages and accessibility statement
+// (plugins/site/beheer.lua): an admin edits the welcome text and a
+// notice, writes a page for the menu, fills in the accessibility
+// statement and opens the versions page; every page in Dutch and English.
+test('admin: settings, a content page, the accessibility statement, the versions page', async () => {
+  const page = await newPage();
+  const check = checker(page);
+  await signIn(page, check, ADMIN_EMAIL, PASSWORD, 'b01');
+
+  await page.goto(`${BASE}/beheer/instellingen`);
+  await check('b02-settings');
+  await page.getByLabel('Welkomsttekst op de startpagina').fill('Welkom bij **onze** tafels.');
+  await page.locator('#f-notice_title_1').fill('Inloopavond in het stadhuis');
+  await page.locator('#f-notice_end_1').fill('2099-12-31');
+  await page.getByLabel('E-mailadres', { exact: true }).fill('info@browser.example.nl');
+  await submit(page, 'Opslaan');
+  assert.match(await page.locator('main').innerText(), /De wijzigingen zijn opgeslagen/);
+  await check('b03-settings-saved');
+  await page.goto(`${BASE}/`);
+  assert.match(await page.locator('.welcome').innerHTML(), /<strong>onze<\/strong>/);
+  assert.match(await page.locator('.site-notices').innerText(), /Inloopavond in het stadhuis/);
+  assert.match(await page.locator('footer').innerText(), /info@browser\.example\.nl/);
+  await check('b04-home-with-notice');
+
+  await page.goto(`${BASE}/beheer/paginas`);
+  await check('b05-pages');
+  await page.getByRole('link', { name: 'Nieuwe pagina' }).click();
+  await page.waitForLoadState('load');
+  await check('b06-page-new');
+  await page.getByLabel('Adres van de pagina').fill('meedoen');
+  await page.getByLabel('Titel').fill('Zo doet u mee');
+  await page.getByLabel('Tekst').fill('Kom naar een **tafel** bij u in de buurt.\n\n- Meld u aan\n- Praat mee');
+  await page.getByLabel('Plaats in het menu').fill('1');
+  await submit(page, 'Opslaan');
+  assert.equal(new URL(page.url()).pathname, '/pagina/meedoen');
+  assert.equal(await page.locator('h1').innerText(), 'Zo doet u mee');
+  assert.equal(await page.locator('.site-menu a', { hasText: 'Zo doet u mee' }).count(), 1, 'the page is in the menu');
+  await check('b07-page');
+  await page.goto(`${BASE}/beheer/paginas/meedoen`);
+  await check('b08-page-edit');
+
+  await page.goto(`${BASE}/beheer/toegankelijkheid`);
+  await check('b09-a11y-form');
+  await page.getByLabel('Status').selectOption('B');
+  await page.getByLabel('Datum van de verklaring').fill('2026-11-30');
+  await page.locator('#f-issue_description_1').fill('Sommige pdf-bestanden zijn niet toegankelijk.');
+  await page.locator('#f-issue_planned_1').fill('maart 2027');
+  await submit(page, 'Opslaan');
+  assert.match(await page.locator('main').innerText(), /De wijzigingen zijn opgeslagen/);
+  await page.goto(`${BASE}/toegankelijkheid`);
+  assert.match(await page.locator('main').innerText(), /voldoet gedeeltelijk/);
+  assert.match(await page.locator('main').innerText(), /maart 2027/);
+  await check('b10-a11y-statement');
+
+  await page.goto(`${BASE}/beheer/bundel`);
+  assert.match(await page.locator('main').innerText(), /hostingpartij/);
+  await check('b11-versions');
+
+  await page.goto(`${BASE}/taal?lang=en`);
+  for (const [p, name] of [['/beheer/instellingen', 'b12-en-settings'], ['/beheer/paginas', 'b13-en-pages'],
+                           ['/beheer/paginas/nieuw', 'b14-en-page-new'], ['/pagina/meedoen', 'b15-en-page'],
+                           ['/beheer/toegankelijkheid', 'b16-en-a11y-form'], ['/toegankelijkheid', 'b17-en-a11y'],
+                           ['/beheer/bundel', 'b18-en-versions']]) {
+    await page.goto(`${BASE}${p}`);
+    assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+    await check(name);
+  }
+  await page.context().close();
+  check.done();
+});
+// ---- end of the settings, pages and accessibility statement
