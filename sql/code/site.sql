@@ -235,17 +235,21 @@ END $$;
 
 -- ---------------------------------------------------------------- pages
 
-CREATE OR REPLACE FUNCTION api.page_json(p site_pages, with_body boolean) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('slug', p.slug, 'title', p.title, 'menu_order', p.menu_order,
-                              'updated_at', api.utc_text(p.updated_at))
-           || CASE WHEN with_body THEN jsonb_build_object('body', p.body, 'body_html', p.body_html) ELSE '{}' END
+-- A page as the API answers it. It takes the columns, not the row: a
+-- query on the pages runs on a Citus worker whole, where the row's type is
+-- its shard's (docs/operations.md, "Scaling out").
+CREATE OR REPLACE FUNCTION api.page_json(slug text, title text, menu_order int, updated_at timestamptz,
+                                         body text, body_html text, with_body boolean) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT jsonb_build_object('slug', slug, 'title', title, 'menu_order', menu_order,
+                              'updated_at', api.utc_text(updated_at))
+           || CASE WHEN with_body THEN jsonb_build_object('body', body, 'body_html', body_html) ELSE '{}' END
 $$;
 
 -- All pages, those in the menu first in its order, then by title.
 CREATE OR REPLACE FUNCTION api.pages_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    SELECT api.ok(jsonb_build_object('items', coalesce(jsonb_agg(api.page_json(p, false)
+    SELECT api.ok(jsonb_build_object('items', coalesce(jsonb_agg(api.page_json(p.slug, p.title, p.menu_order, p.updated_at, NULL, NULL, false)
                                                                  ORDER BY p.menu_order NULLS LAST, p.title, p.slug), '[]'),
                                      'next_cursor', NULL))
       FROM site_pages p WHERE p.tenant_id = t
@@ -260,7 +264,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN api.not_found();
     END IF;
-    RETURN api.ok(api.page_json(p, true));
+    RETURN api.ok(api.page_json(p.slug, p.title, p.menu_order, p.updated_at, p.body, p.body_html, true));
 END $$;
 
 -- Creates or replaces the page SLUG: title, body (Markdown), menu_order
@@ -304,7 +308,7 @@ BEGIN
             menu_order = EXCLUDED.menu_order, updated_by = EXCLUDED.updated_by, updated_at = EXCLUDED.updated_at
         RETURNING (xmax = 0) INTO created;
     SELECT * INTO p FROM site_pages s WHERE s.tenant_id = t AND s.slug = v_slug;
-    RETURN api.ok(api.page_json(p, true), CASE WHEN created THEN 201 ELSE 200 END);
+    RETURN api.ok(api.page_json(p.slug, p.title, p.menu_order, p.updated_at, p.body, p.body_html, true), CASE WHEN created THEN 201 ELSE 200 END);
 END $$;
 
 CREATE OR REPLACE FUNCTION api.page_delete(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
