@@ -241,11 +241,14 @@ END $$;
 
 -- ---------------------------------------------------------------- the provider
 
--- `aantafel jobs list [--tenant SLUG] [--failed]`: the jobs pending (due
--- or not, taken or not) and the failed ones, or only those failed, of
--- every tenant or of P_SLUG's; newest failures and soonest runs first.
-CREATE OR REPLACE FUNCTION platform.jobs_list(p_slug text, p_failed boolean, p_limit int DEFAULT 200)
-RETURNS TABLE (slug text, id bigint, kind text, subject bigint, state text, run_at timestamptz, attempts int,
+-- `aantafel jobs list [--tenant SLUG] [--failed]` (core/cmd/jobs_cmd.c):
+-- the pending jobs and the failed ones, or with P_FAILED those that
+-- failed and those whose last attempt failed, of every tenant or of
+-- P_SLUG's. STATUS: due (run_at passed, nobody has it), taken (a lease
+-- runs), waiting (run_at ahead), retrying (waiting after a failed
+-- attempt) or failed. The owner's alone, like provider.sql's functions.
+CREATE OR REPLACE FUNCTION platform.jobs_list(p_slug text, p_failed boolean)
+RETURNS TABLE (slug text, id bigint, kind text, subject bigint, status text, run_at timestamptz, attempts int,
                taken_by text, lease_until timestamptz, last_error text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -254,6 +257,7 @@ AS $$
 DECLARE
     t record;
     prev text := current_setting('aantafel.tenant_id', true);
+    at timestamptz := clock_timestamp();
 BEGIN
     IF p_slug IS NOT NULL THEN
         PERFORM platform.tenant_find(p_slug);
@@ -261,13 +265,17 @@ BEGIN
     FOR t IN SELECT pt.id, pt.slug FROM platform.tenants pt WHERE p_slug IS NULL OR pt.slug = p_slug ORDER BY pt.slug LOOP
         PERFORM platform.enter_tenant(t.id::text);
         RETURN QUERY
-            SELECT t.slug, j.id, j.kind, j.subject, j.state, j.run_at, j.attempts, j.taken_by, j.lease_until, j.last_error
+            SELECT t.slug, j.id, j.kind, j.subject,
+                   CASE WHEN j.state = 'failed' THEN 'failed'
+                        WHEN j.lease_until > at THEN 'taken'
+                        WHEN j.run_at <= at THEN 'due'
+                        WHEN j.last_error IS NOT NULL THEN 'retrying'
+                        ELSE 'waiting' END,
+                   j.run_at, j.attempts, j.taken_by, j.lease_until, j.last_error
               FROM public.jobs j
              WHERE j.tenant_id = t.id
-               AND (j.state = 'failed' OR (NOT p_failed AND j.state = 'pending')
-                    OR (p_failed AND j.state = 'pending' AND j.last_error IS NOT NULL))
-             ORDER BY j.state = 'pending', j.run_at, j.id
-             LIMIT p_limit;
+               AND (j.state = 'failed' OR (j.state = 'pending' AND (NOT p_failed OR j.last_error IS NOT NULL)))
+             ORDER BY j.state = 'pending', j.run_at, j.id;
     END LOOP;
     PERFORM platform.enter_tenant(coalesce(prev, ''));
 END $$;
