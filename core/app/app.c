@@ -254,20 +254,26 @@ static void job_events_begun(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	je->txn = txn;
+	/* The current snapshot (the worker's may not have had the message
+	 * of the first load yet); the runtime copies what it needs. */
+	struct registry *reg = registry_acquire();
 	const struct tenant *t = NULL;
-	size_t n = registry_count(je->app->registry);
+	size_t n = registry_count(reg);
 	for (size_t i = 0; i < n && !t; i++) {
-		const struct tenant *x = registry_at(je->app->registry, i);
+		const struct tenant *x = registry_at(reg, i);
 		if (x->id == je->tenant_id)
 			t = x;
 	}
 	if (!t || t->status != TENANT_ACTIVE) {
 		/* A tenant suspended or deleted since: nobody's hooks run. */
+		log_info("scheduler: tenant_id=%lld is not active: a job's events go to no hooks", (long long)je->tenant_id);
+		registry_unref(reg);
 		db_rollback(txn);
 		job_events_free(je);
 		return;
 	}
 	runtime_events(je->app->rt, t, &je->txn, je->events, job_events_done, je);
+	registry_unref(reg);
 }
 
 /* The hooks ran (BODY set) or failed (logged by the runtime): commit what

@@ -16,7 +16,10 @@
  * committed together). However many daemons share the database, one of
  * them runs a job; one that dies with a job taken leaves its lease, and
  * the job is taken again once the lease has passed. A runner that raises
- * rolls back; platform.job_failed records its error and the next try. */
+ * rolls back; platform.job_failed records its error and the next try.
+ * Stopping cancels the statement of a job being run (it may wait for a
+ * lock) and gives that job, and those claimed and not yet run, back at
+ * once (platform.job_release), rather than after their lease. */
 #include "scheduler.h"
 
 #include <errno.h>
@@ -34,6 +37,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "registry.h"
 
 #define JOB_BATCH 16                    /* jobs claimed at once */
 #define CONNECT_TIMEOUT_MS 10000
@@ -50,6 +54,8 @@ struct scheduler {
 	char *conninfo;
 	char taker[128];                /* this daemon: host, process and a random number */
 	PGconn *pg;
+	pthread_mutex_t cancel_lock;
+	PGcancel *cancel;               /* of pg, for stop (under cancel_lock) */
 	int backoff_ms;
 	bool down_logged;
 	scheduler_events_fn events;
@@ -61,6 +67,8 @@ static bool sc_connect(struct scheduler *s);
 static void sc_down(struct scheduler *s, const char *why);
 static void sc_work(struct scheduler *s, const struct config *c);
 static void sc_run(struct scheduler *s, const struct config *c, const PGresult *claim, int i);
+static void sc_release(struct scheduler *s, const PGresult *claim, int i);
+static void sc_set_cancel(struct scheduler *s);
 static int64_t sc_next_ms(struct scheduler *s, int64_t poll_ms);
 static void sc_sleep(struct scheduler *s, int64_t ms);
 static bool sc_notifications(struct scheduler *s);
@@ -81,6 +89,7 @@ int scheduler_start(const struct config *cfg, scheduler_events_fn events, void *
 	}
 	s->wake[0] = s->wake[1] = -1;
 	atomic_init(&s->stop, false);
+	pthread_mutex_init(&s->cancel_lock, NULL);
 	s->events = events;
 	s->events_arg = arg;
 	s->conninfo = strdup(cfg->database_url);
@@ -107,6 +116,7 @@ int scheduler_start(const struct config *cfg, scheduler_events_fn events, void *
 	*out = s;
 	return 0;
 fail:
+	pthread_mutex_destroy(&s->cancel_lock);
 	if (s->wake[0] >= 0)
 		close(s->wake[0]);
 	if (s->wake[1] >= 0)
@@ -125,9 +135,20 @@ void scheduler_stop(struct scheduler *s)
 	do
 		w = write(s->wake[1], "x", 1);
 	while (w < 0 && errno == EINTR);
+	/* A job's statement may wait (for a lock): cancelled, it is given
+	 * back (sc_run). */
+	pthread_mutex_lock(&s->cancel_lock);
+	if (s->cancel) {
+		char buf[256];
+		PQcancel(s->cancel, buf, sizeof(buf));
+	}
+	pthread_mutex_unlock(&s->cancel_lock);
 	pthread_join(s->thread, NULL);
 	if (s->pg)
 		PQfinish(s->pg);
+	s->pg = NULL;
+	sc_set_cancel(s);
+	pthread_mutex_destroy(&s->cancel_lock);
 	close(s->wake[0]);
 	close(s->wake[1]);
 	free(s->conninfo);
@@ -138,6 +159,16 @@ void scheduler_stop(struct scheduler *s)
 static void *sc_main(void *arg)
 {
 	struct scheduler *s = arg;
+	/* Not before the daemon knows its tenants: a job's events go to
+	 * their hooks. */
+	while (!atomic_load(&s->stop)) {
+		struct registry *r = registry_acquire();
+		if (r) {
+			registry_unref(r);
+			break;
+		}
+		sc_sleep(s, 100);
+	}
 	while (!atomic_load(&s->stop)) {
 		if (!s->pg) {
 			if (s->backoff_ms > 0)
@@ -219,6 +250,7 @@ static bool sc_connect(struct scheduler *s)
 	if (!r)
 		return false;
 	PQclear(r);
+	sc_set_cancel(s);
 	if (s->down_logged)
 		log_info("scheduler: database connection is back");
 	s->down_logged = false;
@@ -234,6 +266,7 @@ static void sc_down(struct scheduler *s, const char *why)
 	if (s->pg)
 		PQfinish(s->pg);
 	s->pg = NULL;
+	sc_set_cancel(s);
 	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (s->backoff_ms > BACKOFF_MAX_MS)
 		s->backoff_ms = BACKOFF_MAX_MS;
@@ -257,11 +290,11 @@ static void sc_work(struct scheduler *s, const struct config *c)
 			return;
 		int n = PQntuples(res);
 		for (int i = 0; i < n && s->pg; i++) {
-			/* What is left when stopping keeps its lease, and is
-			 * taken again once the lease has passed. */
+			/* What is left when stopping is given back. */
 			if (atomic_load(&s->stop))
-				break;
-			sc_run(s, c, res, i);
+				sc_release(s, res, i);
+			else
+				sc_run(s, c, res, i);
 		}
 		PQclear(res);
 		if (n < JOB_BATCH || !s->pg || atomic_load(&s->stop))
@@ -318,6 +351,11 @@ static void sc_run(struct scheduler *s, const struct config *c, const PGresult *
 	if (!r)
 		return;
 	PQclear(r);
+	if (atomic_load(&s->stop)) {
+		/* Cancelled by stop, most likely: not the job's failure. */
+		sc_release(s, claim, i);
+		return;
+	}
 	err[strcspn(err, "\n")] = '\0';
 	char max[16];
 	snprintf(max, sizeof(max), "%" PRId64, c->job_max_attempts);
@@ -330,6 +368,30 @@ static void sc_run(struct scheduler *s, const struct config *c, const PGresult *
 	log_warn("scheduler: tenant=%s job %s (%s %s) failed (attempt %s): %s; now %s", slug, id, kind, subject,
 		 PQgetvalue(claim, i, 5), err, state);
 	PQclear(r);
+}
+
+/* Gives row I of CLAIM back unrun (platform.job_release). */
+static void sc_release(struct scheduler *s, const PGresult *claim, int i)
+{
+	char err[ERROR_MAX];
+	const char *v[] = {PQgetvalue(claim, i, 0), PQgetvalue(claim, i, 1), s->taker, PQgetvalue(claim, i, 6)};
+	PGresult *r = sc_exec(s, "SELECT platform.job_release($1::bigint, $2::bigint, $3, $4)", 4, v, err, sizeof(err));
+	if (r)
+		log_info("scheduler: tenant=%s job %s (%s %s) given back unrun: stopping", PQgetvalue(claim, i, 2),
+			 PQgetvalue(claim, i, 1), PQgetvalue(claim, i, 3), PQgetvalue(claim, i, 4));
+	PQclear(r);
+}
+
+/* The cancel handle of the connection now in s->pg (none without one). */
+static void sc_set_cancel(struct scheduler *s)
+{
+	PGcancel *fresh = s->pg ? PQgetCancel(s->pg) : NULL;
+	pthread_mutex_lock(&s->cancel_lock);
+	PGcancel *old = s->cancel;
+	s->cancel = fresh;
+	pthread_mutex_unlock(&s->cancel_lock);
+	if (old)
+		PQfreeCancel(old);
 }
 
 /* Milliseconds until the next job is due, at most POLL_MS. */

@@ -46,5 +46,6 @@ GRANT EXECUTE ON FUNCTION
     platform.job_dispatch(bigint, text, bigint),
     platform.job_run(bigint, bigint, text, text),
     platform.job_failed(bigint, bigint, text, text, text, int),
+    platform.job_release(bigint, bigint, text, text),
     platform.job_decision_close(bigint, bigint)
 TO aantafel_app;

@@ -220,6 +220,27 @@ BEGIN
     RETURN outcome;
 END $$;
 
+-- Job JID of tenant T, claimed by P_TAKER at P_TAKEN_AT, was not run to
+-- its end (its daemon is stopping): free at once for any daemon, its
+-- attempt not counted. Returns whether it was still this taker's.
+CREATE OR REPLACE FUNCTION platform.job_release(p_tenant bigint, p_id bigint, p_taker text, p_taken_at text)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    prev text := current_setting('aantafel.tenant_id', true);
+    done boolean;
+    taken timestamptz := p_taken_at::timestamptz;
+BEGIN
+    PERFORM platform.enter_tenant(p_tenant::text);
+    UPDATE public.jobs y SET taken_by = NULL, taken_at = NULL, lease_until = NULL, attempts = greatest(y.attempts - 1, 0)
+     WHERE y.tenant_id = p_tenant AND y.id = p_id AND y.state = 'pending' AND y.taken_by = p_taker AND y.taken_at = taken;
+    done := FOUND;
+    PERFORM platform.enter_tenant(coalesce(prev, ''));
+    RETURN done;
+END $$;
+
 -- ---------------------------------------------------------------- runners
 
 -- decision.close: closes decision DID at its closes_at exactly as its

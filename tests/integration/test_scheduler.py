@@ -251,6 +251,38 @@ def test_a_job_survives_a_restart_of_the_only_daemon(cast, db_daemon):
     wait_for(lambda: "closed" in cast.log(d["id"]), what="the hook's record")
 
 
+def test_a_daemon_stopped_while_a_job_waits_gives_it_back_at_once(cast, db_daemon, pg):
+    # A lease far longer than the test: only the giving back lets the
+    # next daemon run it now.
+    opts = {**OPTIONS, "job_lease": "10m"}
+    a = db_daemon(opts, SMALL)
+    cast.use(a)
+    d = cast.decision(closes_in=3)
+    did = d["id"]
+    hold = pg.connect("super")
+    hold.autocommit = False
+    cur = hold.cursor()
+    cur.execute("SELECT 1 FROM decisions WHERE tenant_id = %s AND id = %s FOR UPDATE", (cast.tenant_id, did))
+    try:
+        wait_for(lambda: (cast.job(did) or [None] * 3)[2], timeout=15, what="the job taken")
+        # SIGTERM: the job's statement is cancelled, the job given back
+        # unrun with its attempt not counted, and the daemon stops.
+        assert a.stop(timeout=20) == 0
+    finally:
+        hold.rollback()
+        hold.close()
+    job = cast.job(did)
+    assert job[0] == "pending" and job[1] == 0 and job[2] is None, job
+    assert "given back unrun" in a.log()
+    assert cast.row(did)[0] == "open"
+    b = db_daemon(opts, SMALL)
+    cast.use(b)
+    wait_for(lambda: closed(cast, did), timeout=15, what="the next daemon ran it")
+    assert cast.job(did)[:2] == ("done", 1)
+    wait_for(lambda: "closed" in cast.log(did), what="the hook's record")
+    assert "again" not in cast.log(did)
+
+
 def test_a_failing_job_records_its_attempts_and_error(one, pg):
     cast = one
     env = pg.daemon_env()
