@@ -75,6 +75,8 @@ static bool sc_notifications(struct scheduler *s);
 static enum wait_result sc_wait(struct scheduler *s, int fd, short events, int64_t timeout_ms);
 static PGresult *sc_exec(struct scheduler *s, const char *sql, int nparams, const char *const *values, char *err,
 			 size_t errlen);
+static PGresult *sc_exec_txn(struct scheduler *s, const char *sql, int nparams, const char *const *values, char *err,
+			     size_t errlen);
 static int64_t now_ms(void);
 
 int scheduler_start(const struct config *cfg, scheduler_events_fn events, void *arg, struct scheduler **out)
@@ -282,7 +284,7 @@ static void sc_work(struct scheduler *s, const struct config *c)
 		snprintf(batch, sizeof(batch), "%d", JOB_BATCH);
 		snprintf(max, sizeof(max), "%" PRId64, c->job_max_attempts);
 		const char *v[] = {s->taker, lease, batch, max};
-		PGresult *res = sc_exec(s,
+		PGresult *res = sc_exec_txn(s,
 					"SELECT tenant_id, id, slug, kind, subject, attempts, taken_at FROM"
 					" platform.job_claim($1, make_interval(secs => $2::float8), $3::int, $4::int)",
 					4, v, err, sizeof(err));
@@ -360,7 +362,7 @@ static void sc_run(struct scheduler *s, const struct config *c, const PGresult *
 	char max[16];
 	snprintf(max, sizeof(max), "%" PRId64, c->job_max_attempts);
 	const char *f[] = {tenant, id, s->taker, taken_at, err, max};
-	r = sc_exec(s, "SELECT platform.job_failed($1::bigint, $2::bigint, $3, $4, $5, $6::int)", 6, f, e2,
+	r = sc_exec_txn(s, "SELECT platform.job_failed($1::bigint, $2::bigint, $3, $4, $5, $6::int)", 6, f, e2,
 		    sizeof(e2));
 	if (!r)
 		return;
@@ -375,7 +377,7 @@ static void sc_release(struct scheduler *s, const PGresult *claim, int i)
 {
 	char err[ERROR_MAX];
 	const char *v[] = {PQgetvalue(claim, i, 0), PQgetvalue(claim, i, 1), s->taker, PQgetvalue(claim, i, 6)};
-	PGresult *r = sc_exec(s, "SELECT platform.job_release($1::bigint, $2::bigint, $3, $4)", 4, v, err, sizeof(err));
+	PGresult *r = sc_exec_txn(s, "SELECT platform.job_release($1::bigint, $2::bigint, $3, $4)", 4, v, err, sizeof(err));
 	if (r)
 		log_info("scheduler: tenant=%s job %s (%s %s) given back unrun: stopping", PQgetvalue(claim, i, 2),
 			 PQgetvalue(claim, i, 1), PQgetvalue(claim, i, 3), PQgetvalue(claim, i, 4));
@@ -398,7 +400,7 @@ static void sc_set_cancel(struct scheduler *s)
 static int64_t sc_next_ms(struct scheduler *s, int64_t poll_ms)
 {
 	char err[ERROR_MAX];
-	PGresult *r = sc_exec(s,
+	PGresult *r = sc_exec_txn(s,
 			      "SELECT ceil(extract(epoch FROM (platform.job_next_at() - clock_timestamp())) * 1000)::bigint",
 			      0, NULL, err, sizeof(err));
 	if (!r)
@@ -486,6 +488,28 @@ static PGresult *sc_exec(struct scheduler *s, const char *sql, int nparams, cons
 	PQclear(r);
 	sc_down(s, err && errlen > 1 ? err : "statement failed");
 	return NULL;
+}
+
+/* SQL in a transaction block of its own: the functions that enter
+ * tenants (platform.enter_tenant, SET LOCAL) need one on a Citus cluster,
+ * where SET LOCAL reaches the workers only inside a transaction block. */
+static PGresult *sc_exec_txn(struct scheduler *s, const char *sql, int nparams, const char *const *values, char *err,
+			     size_t errlen)
+{
+	PGresult *r = sc_exec(s, "BEGIN", 0, NULL, err, errlen);
+	if (!r)
+		return NULL;
+	PQclear(r);
+	PGresult *res = sc_exec(s, sql, nparams, values, err, errlen);
+	if (!res)
+		return NULL;            /* the connection was dropped: rolled back */
+	r = sc_exec(s, "COMMIT", 0, NULL, err, errlen);
+	if (!r) {
+		PQclear(res);
+		return NULL;
+	}
+	PQclear(r);
+	return res;
 }
 
 static int64_t now_ms(void)

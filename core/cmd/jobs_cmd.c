@@ -50,7 +50,15 @@ int jobs_cmd(int argc, char **argv, const char *config_path)
 	if (!pg)
 		return 1;
 	const char *v[] = {slug, failed ? "true" : "false"};
-	PGresult *r = admin_exec(pg, WHO,
+	/* In a transaction block: platform.jobs_list enters each tenant with
+	 * SET LOCAL, which reaches a Citus cluster's workers only in one. */
+	PGresult *r = admin_exec(pg, WHO, "BEGIN", 0, NULL);
+	if (!r) {
+		PQfinish(pg);
+		return 1;
+	}
+	PQclear(r);
+	r = admin_exec(pg, WHO,
 				 "SELECT slug, id, kind, subject, status,"
 				 " to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS\"Z\"'), attempts,"
 				 " coalesce(taken_by, '-'),"
@@ -58,7 +66,7 @@ int jobs_cmd(int argc, char **argv, const char *config_path)
 				 " coalesce(last_error, '')"
 				 " FROM platform.jobs_list($1, $2::boolean)",
 				 2, v);
-	PQfinish(pg);
+	PQfinish(pg);           /* read only: the transaction ends with it */
 	if (!r)
 		return 1;
 	printf("%-16s %-8s %-16s %-10s %-9s %-20s %-8s %-20s %s\n", "TENANT", "ID", "KIND", "SUBJECT", "STATUS",

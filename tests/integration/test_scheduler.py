@@ -51,7 +51,9 @@ BUNDLE = {
     "plugins/plan.lua": PLUGIN,
 }
 
-OPTIONS = {"workers": "2", "job_lease": f"{LEASE_S}s", "job_poll_interval": "1s", "job_max_attempts": "2"}
+# No polling to speak of: the schedulers must wake at the next job's time
+# (a lease's end included) and on the notification of a new one.
+OPTIONS = {"workers": "2", "job_lease": f"{LEASE_S}s", "job_poll_interval": "1h", "job_max_attempts": "2"}
 
 
 def at(seconds):
