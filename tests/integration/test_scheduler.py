@@ -13,6 +13,8 @@ import datetime
 import json
 import signal
 
+import psycopg2
+import psycopg2.errors
 import pytest
 
 from api_client import Api
@@ -410,10 +412,10 @@ def test_another_tenants_jobs_are_invisible(one, pg):
         cur.execute("SELECT count(*) FROM jobs WHERE tenant_id = %s", (cast.tenant_id,))
         assert cur.fetchone()[0] == 0
         cur.execute("SAVEPOINT s")
-        with pytest.raises(Exception):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="row-level security"):
             cur.execute("SELECT platform.job_schedule(%s, 'decision.close', %s, now())", (cast.tenant_id, d["id"]))
         cur.execute("ROLLBACK TO SAVEPOINT s")
-        with pytest.raises(Exception):
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="permission denied"):
             cur.execute("SELECT * FROM platform.jobs_list(NULL, false)")
         cur.execute("ROLLBACK")
     with pg.connect("app") as c, c.cursor() as cur:
