@@ -47,8 +47,17 @@
 
 enum wait_result { WAIT_READY, WAIT_TIMEOUT, WAIT_STOP, WAIT_ERROR };
 
+enum sc_state {
+	SC_STARTING,            /* waiting for the first registry: a job's events go to its tenants' hooks */
+	SC_DOWN,                /* no connection: connect after the backoff */
+	SC_WORKING,             /* claiming and running due jobs */
+	SC_IDLE,                /* listening until the next job is due, a notification or stop */
+	SC_STOPPED,
+};
+
 struct scheduler {
 	pthread_t thread;
+	enum sc_state state;
 	atomic_bool stop;
 	int wake[2];                    /* a pipe: stop writes one byte */
 	char *conninfo;
@@ -63,6 +72,8 @@ struct scheduler {
 };
 
 static void *sc_main(void *arg);
+static void sc_step(struct scheduler *s);
+static void sc_idle(struct scheduler *s);
 static bool sc_connect(struct scheduler *s);
 static void sc_down(struct scheduler *s, const char *why);
 static void sc_work(struct scheduler *s, const struct config *c);
@@ -90,6 +101,7 @@ int scheduler_start(const struct config *cfg, scheduler_events_fn events, void *
 		return -1;
 	}
 	s->wake[0] = s->wake[1] = -1;
+	s->state = SC_STARTING;
 	atomic_init(&s->stop, false);
 	pthread_mutex_init(&s->cancel_lock, NULL);
 	s->events = events;
@@ -161,50 +173,80 @@ void scheduler_stop(struct scheduler *s)
 static void *sc_main(void *arg)
 {
 	struct scheduler *s = arg;
-	/* Not before the daemon knows its tenants: a job's events go to
-	 * their hooks. */
-	while (!atomic_load(&s->stop)) {
+	while (s->state != SC_STOPPED)
+		sc_step(s);
+	return NULL;
+}
+
+/* The one driver: every state change happens here or in the function of
+ * the state it calls (sc_down: SC_DOWN). */
+static void sc_step(struct scheduler *s)
+{
+	if (atomic_load(&s->stop)) {
+		s->state = SC_STOPPED;
+		return;
+	}
+	switch (s->state) {
+	case SC_STARTING: {
 		struct registry *r = registry_acquire();
 		if (r) {
 			registry_unref(r);
-			break;
+			s->state = SC_DOWN;
+		} else {
+			sc_sleep(s, 100);
 		}
-		sc_sleep(s, 100);
+		break;
 	}
-	while (!atomic_load(&s->stop)) {
-		if (!s->pg) {
-			if (s->backoff_ms > 0)
-				sc_sleep(s, s->backoff_ms);
-			if (atomic_load(&s->stop) || !sc_connect(s))
-				continue;
-		}
+	case SC_DOWN:
+		if (s->backoff_ms > 0)
+			sc_sleep(s, s->backoff_ms);
+		if (!atomic_load(&s->stop) && sc_connect(s))
+			s->state = SC_WORKING;
+		break;
+	case SC_WORKING: {
 		struct config *c = config_acquire();
-		int64_t poll_ms = c ? c->job_poll_interval : 60000;
 		if (c) {
 			sc_work(s, c);
 			config_unref(c);
 		}
-		if (!s->pg || atomic_load(&s->stop))
-			continue;
-		/* Asleep until the next job is due, a notification or stop. */
-		int64_t until = now_ms() + sc_next_ms(s, poll_ms);
-		while (s->pg && !atomic_load(&s->stop)) {
-			if (!PQconsumeInput(s->pg)) {
-				sc_down(s, PQerrorMessage(s->pg));
-				break;
-			}
-			if (sc_notifications(s))
-				break;
-			enum wait_result w = sc_wait(s, PQsocket(s->pg), POLLIN, until - now_ms());
-			if (w == WAIT_TIMEOUT || w == WAIT_STOP)
-				break;
-			if (w == WAIT_ERROR) {
-				sc_down(s, "poll failed");
-				break;
-			}
+		if (s->pg)
+			s->state = SC_IDLE;
+		break;
+	}
+	case SC_IDLE:
+		sc_idle(s);
+		break;
+	case SC_STOPPED:
+		break;
+	}
+}
+
+/* SC_IDLE: asleep until the next job is due (at most job_poll_interval),
+ * a notification or stop; then SC_WORKING. */
+static void sc_idle(struct scheduler *s)
+{
+	struct config *c = config_acquire();
+	int64_t poll_ms = c ? c->job_poll_interval : 60000;
+	if (c)
+		config_unref(c);
+	int64_t until = now_ms() + sc_next_ms(s, poll_ms);
+	while (s->pg && !atomic_load(&s->stop)) {
+		if (!PQconsumeInput(s->pg)) {
+			sc_down(s, PQerrorMessage(s->pg));
+			return;
+		}
+		if (sc_notifications(s))
+			break;
+		enum wait_result w = sc_wait(s, PQsocket(s->pg), POLLIN, until - now_ms());
+		if (w == WAIT_TIMEOUT || w == WAIT_STOP)
+			break;
+		if (w == WAIT_ERROR) {
+			sc_down(s, "poll failed");
+			return;
 		}
 	}
-	return NULL;
+	if (s->pg)
+		s->state = SC_WORKING;
 }
 
 /* Connects and LISTENs; false when it could not (then down, with a
@@ -272,6 +314,7 @@ static void sc_down(struct scheduler *s, const char *why)
 	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
 	if (s->backoff_ms > BACKOFF_MAX_MS)
 		s->backoff_ms = BACKOFF_MAX_MS;
+	s->state = SC_DOWN;
 }
 
 /* Claims due jobs and runs them, batch after batch while batches are
