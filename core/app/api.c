@@ -102,6 +102,20 @@ static const struct api_route routes[] = {
 	{"POST", "/decisions/{id}/points", "point_create", API_WRITE, NULL, NULL},
 	{"POST", "/decisions/{id}/points/{point_id}", "point_mark", API_WRITE, NULL, NULL},
 	{"PUT", "/decisions/{id}/final", "decision_final", API_WRITE | API_MARKDOWN, NULL, NULL},
+	/* Meetings (sql/code/meetings.sql). */
+	{"GET", "/tables/{id}/meetings", "meetings_list", 0, NULL, NULL},
+	{"POST", "/tables/{id}/meetings", "meeting_create", API_WRITE | API_MARKDOWN | API_EVENTS, NULL, NULL},
+	{"GET", "/tables/{id}/meetings.ical", "table_meetings_ical", API_ICAL, NULL, NULL},
+	{"GET", "/meetings/{id}", "meeting_get", 0, NULL, NULL},
+	{"PATCH", "/meetings/{id}", "meeting_update", API_WRITE | API_MARKDOWN | API_EVENTS, NULL, NULL},
+	{"POST", "/meetings/{id}/cancel", "meeting_cancel", API_WRITE | API_EVENTS, NULL, NULL},
+	{"GET", "/meetings/{id}/ical", "meeting_ical", API_ICAL, NULL, NULL},
+	{"PUT", "/meetings/{id}/registration", "registration_create", API_WRITE, NULL, NULL},
+	{"DELETE", "/meetings/{id}/registration", "registration_cancel", API_WRITE, NULL, NULL},
+	{"GET", "/meetings/{id}/registrations", "registrations_list", 0, NULL, NULL},
+	{"POST", "/meetings/{id}/registrations", "registration_add", API_WRITE, NULL, NULL},
+	{"DELETE", "/meetings/{id}/registrations/{registration_id}", "registration_remove", API_WRITE, NULL, NULL},
+	{"PUT", "/meetings/{id}/attendance", "attendance_set", API_WRITE, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
