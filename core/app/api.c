@@ -94,6 +94,7 @@ static const struct api_route routes[] = {
 	{"GET", "/tables/{id}/decisions", "decisions_list", 0, NULL, NULL},
 	{"POST", "/tables/{id}/decisions", "decision_create", API_WRITE | API_MARKDOWN | API_EVENTS, NULL, NULL},
 	{"GET", "/decisions/{id}", "decision_get", 0, NULL, NULL},
+	{"PATCH", "/decisions/{id}", "decision_update", API_WRITE, NULL, NULL},
 	{"PUT", "/decisions/{id}/vote", "vote_cast", API_WRITE, "vote.before_cast", NULL},
 	{"PUT", "/decisions/{id}/room", "room_counts_set", API_WRITE, NULL, NULL},
 	{"POST", "/decisions/{id}/close", "decision_close", API_WRITE | API_EVENTS, NULL, NULL},

@@ -233,6 +233,12 @@ static void call_counted(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	c->state = CALL_HASHING;
+	/* A password is checked for a person's request, never for the
+	 * daemon's own (a job's events have no request). */
+	if (!c->req) {
+		call_fail(c, 403, "no password is checked outside a request");
+		return;
+	}
 	if (auth_submit(&c->job, http_req_worker(c->req)->base, call_hashed, c) != 0)
 		call_fail(c, 503, "the hashing queue is full");
 }

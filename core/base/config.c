@@ -161,6 +161,13 @@ static const struct option options[] = {
 	{"mail_claim_timeout", OPT_DURATION, OFF(mail_claim_timeout), "10m", 1000, 24 * HOUR, true, NULL,
 	 "A mail still being sent after this long belongs to a daemon that died and is queued again; keep it "
 	 "at least twice `smtp_timeout`."},
+	{"job_poll_interval", OPT_DURATION, OFF(job_poll_interval), "60s", 100, HOUR, true, NULL,
+	 "How often the scheduler looks for due jobs at the latest; it also wakes when the next job is due and "
+	 "when one is scheduled."},
+	{"job_lease", OPT_DURATION, OFF(job_lease), "5m", 1000, 24 * HOUR, true, NULL,
+	 "How long a daemon holds a job it took: a job whose daemon died is taken again once this has passed."},
+	{"job_max_attempts", OPT_INT, OFF(job_max_attempts), "8", 1, 100, true, NULL,
+	 "Attempts of one job before it is marked failed; between them 30 s, doubling, at most 1 h."},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))

@@ -85,6 +85,9 @@ struct config {
 	int64_t mail_max_attempts;
 	int64_t mail_poll_interval;    /* ms */
 	int64_t mail_claim_timeout;    /* ms */
+	int64_t job_poll_interval;     /* ms */
+	int64_t job_lease;             /* ms */
+	int64_t job_max_attempts;
 };
 
 /* Loads defaults, then PATH (may be NULL), then the environment overrides.

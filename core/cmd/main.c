@@ -9,6 +9,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "password.h"
+#include "jobs_cmd.h"
 #include "tenant_cmd.h"
 #include "user_cmd.h"
 
@@ -26,6 +27,7 @@ static int cmd_check(int argc, char **argv);
 static int cmd_migrate(int argc, char **argv);
 static int cmd_tenant(int argc, char **argv);
 static int cmd_user(int argc, char **argv);
+static int cmd_jobs(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
@@ -66,6 +68,7 @@ static const struct command commands[] = {
 	 "                    \"Scaling out\").\n"},
 	{"tenant", cmd_tenant, "create, list, change, suspend and resume tenants", tenant_cmd_usage},
 	{"user", cmd_user, "create accounts (a municipality's first administrator)", user_cmd_usage},
+	{"jobs", cmd_jobs, "list the scheduler's jobs: due, taken, waiting and failed", jobs_cmd_usage},
 	{"help", cmd_help, "show help for a command", "usage: aantafel help [COMMAND]\n"},
 	{"version", cmd_version, "print the version", "usage: aantafel version\n"},
 };
@@ -252,6 +255,12 @@ static int cmd_user(int argc, char **argv)
 {
 	const char *path = take_config(&argc, argv);
 	return user_cmd(argc, argv, path);
+}
+
+static int cmd_jobs(int argc, char **argv)
+{
+	const char *path = take_config(&argc, argv);
+	return jobs_cmd(argc, argv, path);
 }
 
 static int cmd_help(int argc, char **argv)

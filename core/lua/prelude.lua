@@ -908,4 +908,16 @@ local function handle_api(method, path, args)
 	return status, body, own
 end
 
-return load_tenant, handle, handle_api
+-- Events that came from a job (the scheduler, core/app/scheduler.c: a
+-- decision closed at its time), fired to the tenant's hooks as an
+-- operation's are, with no viewer: the hooks' plugin.api calls are
+-- answered as a guest's. An error in a hook stops the rest and rolls back
+-- what the hooks wrote (the daemon logs it; the job stays done).
+local function handle_events(events)
+	for _, e in ipairs(events or {}) do
+		if type(e) == "table" and type(e.name) == "string" then fire(e.name, e.data) end
+	end
+	return 200, {}
+end
+
+return load_tenant, handle, handle_api, handle_events

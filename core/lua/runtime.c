@@ -294,6 +294,7 @@ struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slu
 	ts->version = b->version;
 	ts->handle_ref = LUA_NOREF;
 	ts->api_ref = LUA_NOREF;
+	ts->events_ref = LUA_NOREF;
 	snprintf(ts->slug, sizeof(ts->slug), "%s", slug);
 	snprintf(ts->name, sizeof(ts->name), "%s", name);
 	bundle_ref(b);
@@ -308,7 +309,8 @@ struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slu
 	lsb_budget_init(&budget, LOAD_INSTRUCTIONS, LOAD_MS);
 
 	/* The prelude runs in an environment of its own with `core` as its
-	 * argument; it returns load_tenant, handle and handle_api. */
+	 * argument; it returns load_tenant, handle, handle_api and
+	 * handle_events. */
 	lsb_push_env(ts->sb);
 	if (lsb_load(ts->sb, prelude_lua, prelude_lua_len, "prelude", -1, err, errlen) != 0) {
 		lua_pop(L, 1);
@@ -319,10 +321,11 @@ struct tstate *ts_build(struct rt_worker *rw, int64_t tenant_id, const char *slu
 	lua_newtable(L);
 	lua_pushlightuserdata(L, ts);
 	luaL_setfuncs(L, core_funcs, 1);
-	if (lsb_call(ts->sb, 1, 3, &budget, err, errlen) != 0) {
+	if (lsb_call(ts->sb, 1, 4, &budget, err, errlen) != 0) {
 		ts_free(ts);
 		return NULL;
 	}
+	ts->events_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	ts->api_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	ts->handle_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	/* load_tenant({slug, name}) -> problems (already logged) */

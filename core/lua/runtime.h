@@ -59,4 +59,12 @@ void runtime_api(struct rt_worker *rw, struct http_request *req, const struct te
 		 const struct api_principal *who, const char *method, const char *path, json_t *args,
 		 void (*done)(void *arg, int status, json_t *body), void *arg);
 
+/* Fires EVENTS (a JSON array of {name, data}: what a job produced,
+ * core/app/scheduler.h) to tenant T's plugin hooks, with no viewer (their
+ * plugin.api calls are answered as a guest's) and no HTTP request, in
+ * the transaction *TXNP (the caller's: it commits when DONE gets a
+ * status below 400 and a body, else rolls back). */
+void runtime_events(struct rt_worker *rw, const struct tenant *t, struct db_txn **txnp, json_t *events,
+		    void (*done)(void *arg, int status, json_t *body), void *arg);
+
 #endif

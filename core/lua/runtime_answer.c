@@ -281,7 +281,7 @@ void rq_api_respond(struct rt_req *rq, int nres)
 	}
 	*rq->api_txnp = rq->txn;        /* handed back with the answer */
 	rq->txn = NULL;
-	if (status < 400)
+	if (status < 400 && rq->req)
 		add_cookies(rq);        /* a sign-in or sign-out through the API */
 	rq->api_done(rq->api_arg, status, r.body);
 	json_decref(r.body);

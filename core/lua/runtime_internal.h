@@ -48,6 +48,7 @@ struct tstate {
 	struct lsandbox *sb;
 	int handle_ref;
 	int api_ref;                    /* the prelude's handle_api */
+	int events_ref;                 /* the prelude's handle_events */
 	bool guarded;                   /* a request.before hook sees every request: no kept pages */
 	struct rt_req *running;         /* the request whose coroutine runs now */
 	struct lsched_tenant sched;     /* its turns in the worker's scheduler */
@@ -176,6 +177,10 @@ struct rt_req {
 	char page_csrf[TOKEN_CHARS + 1];        /* what the Lua sees as req.csrf while page_key is set */
 	char api_method[8];
 	char api_path[256];
+	/* Events that came from a job (runtime_events): the tenant's
+	 * handle_events runs with api_args as the list, answered as the API
+	 * is; there is no HTTP request (req is NULL). */
+	bool events;
 };
 
 /* The core call's parameter I (0: the tenant, 1: the plugin, then the

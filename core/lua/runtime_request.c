@@ -146,6 +146,24 @@ void runtime_api(struct rt_worker *rw, struct http_request *req, const struct te
 	rq_locate(rq);
 }
 
+void runtime_events(struct rt_worker *rw, const struct tenant *t, struct db_txn **txnp, json_t *events,
+		    void (*done)(void *arg, int status, json_t *body), void *arg)
+{
+	struct rt_req *rq = rq_new(rw, NULL, t);
+	if (!rq) {
+		done(arg, 503, NULL);
+		return;
+	}
+	rq->txn = *txnp;
+	rq->api_txnp = txnp;
+	rq->events = true;
+	rq->api_done = done;
+	rq->api_arg = arg;
+	rq->api_args = json_incref(events);
+	snprintf(rq->api_method, sizeof(rq->api_method), "EVENTS");
+	rq_locate(rq);
+}
+
 /* Takes over the reference to B. */
 static void on_bundle(struct bundle *b, const char *why, void *arg)
 {
@@ -425,6 +443,14 @@ static int push_api_request(lua_State *L)
 	return 3;
 }
 
+/* handle_events(events): a job's events. */
+static int push_events_request(lua_State *L)
+{
+	struct rt_req *rq = lua_touserdata(L, 1);
+	ljson_push(L, rq->api_args, 0, false);
+	return 1;
+}
+
 /* ---------------------------------------------------------------- running */
 
 /* The request (which has its place) starts its Lua at its next turn. */
@@ -470,10 +496,10 @@ static void rq_begin_lua(struct rt_req *rq)
 	rq->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	/* handle(request), or handle_api(method, path, args), the arguments
 	 * built under protection. */
-	bool api = rq->api_done != NULL;
+	bool api = rq->api_done != NULL && !rq->events;
 	int nargs = api ? 3 : 1;
-	lua_rawgeti(L, LUA_REGISTRYINDEX, api ? ts->api_ref : ts->handle_ref);
-	lua_pushcfunction(L, api ? push_api_request : push_request);
+	lua_rawgeti(L, LUA_REGISTRYINDEX, rq->events ? ts->events_ref : api ? ts->api_ref : ts->handle_ref);
+	lua_pushcfunction(L, rq->events ? push_events_request : api ? push_api_request : push_request);
 	lua_pushlightuserdata(L, rq);
 	ts->sb->budget = &rq->budget;
 	int st = lua_pcall(L, 1, nargs, 0);

@@ -184,6 +184,8 @@ const char *http_req_query(const struct http_request *req)
 
 const char *http_req_header(const struct http_request *req, const char *name)
 {
+	if (!req)
+		return NULL;
 	const struct http_header *hd = http_head_get(&req->h, name);
 	return hd ? hd->value : NULL;
 }
@@ -201,13 +203,15 @@ const void *http_req_body(const struct http_request *req, size_t *len)
 
 const char *http_req_id(const struct http_request *req)
 {
+	if (!req)
+		return "-";
 	return req->id;
 }
 
 const char *http_req_peer(const struct http_request *req)
 {
 	struct http_request *r = (struct http_request *)req;
-	if (!r->conn)
+	if (!r || !r->conn)
 		return "-";
 	if (!r->client[0]) {
 		struct worker *w = http_req_worker(req);
@@ -219,7 +223,7 @@ const char *http_req_peer(const struct http_request *req)
 
 bool http_req_secure(const struct http_request *req)
 {
-	if (!req->conn)
+	if (!req || !req->conn)
 		return false;
 	struct worker *w = http_req_worker(req);
 	const char *proto = http_req_header(req, "X-Forwarded-Proto");
@@ -229,6 +233,8 @@ bool http_req_secure(const struct http_request *req)
 const char *http_req_lang(const struct http_request *req)
 {
 	struct http_request *r = (struct http_request *)req;
+	if (!r)
+		return "nl";
 	if (!r->lang) {
 		/* The language a person chose on the site (cookie at_lang) wins
 		 * over the browser's Accept-Language. */
@@ -244,7 +250,7 @@ const char *http_req_lang(const struct http_request *req)
 
 struct worker *http_req_worker(const struct http_request *req)
 {
-	return req->worker;
+	return req ? req->worker : NULL;
 }
 
 bool http_req_aborted(const struct http_request *req)
@@ -265,7 +271,7 @@ void http_req_set_tenant(struct http_request *req, const char *slug)
 
 const char *http_req_tenant(const struct http_request *req)
 {
-	return req->tenant[0] ? req->tenant : NULL;
+	return !req ? NULL : req->tenant[0] ? req->tenant : NULL;
 }
 
 /* ---------------------------------------------------------------- response */

@@ -37,6 +37,12 @@ void server_broadcast(unsigned msg)
 		worker_send(&running->workers[i], msg);
 }
 
+void server_send_first(unsigned msg)
+{
+	if (running && running->nworkers > 0)
+		worker_send(&running->workers[0], msg);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg);
 static void on_reload_signal(evutil_socket_t sig, short what, void *arg);
 

@@ -25,6 +25,10 @@ int server_run(struct config *cfg, http_handler_fn handler, const struct server_
 /* Sends MSG (WORKER_MSG_*) to every worker of the running server. Main
  * thread only. */
 void server_broadcast(unsigned msg);
+/* Sends MSG to the first worker only (work that one worker does); from
+ * the main thread, or a thread the server's start hook starts and its
+ * stop hook joins (the scheduler). */
+void server_send_first(unsigned msg);
 
 
 #endif

@@ -31,6 +31,7 @@ enum worker_state {
 #define WORKER_MSG_STOP 2u              /* drain and stop */
 #define WORKER_MSG_REGISTRY 4u          /* tenant registry changed */
 #define WORKER_MSG_BUNDLES 8u           /* a tenant bundle was deployed */
+#define WORKER_MSG_JOB_EVENTS 16u       /* a job's events wait for the tenant's hooks (the first worker) */
 
 struct worker {
 	int index;

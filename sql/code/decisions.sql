@@ -362,6 +362,10 @@ BEGIN
             coalesce(a ->> '_proposal_html', ''), ch.choices, voters, coalesce(o.v, now()), c.v,
             coalesce((a ->> 'results_hidden')::boolean, false), coalesce((a ->> 'secret')::boolean, false), viewer, at)
     RETURNING id INTO did;
+    -- Closed at its time by the scheduler (sql/code/jobs.sql).
+    IF c.v IS NOT NULL THEN
+        PERFORM platform.job_schedule(t, 'decision.close', did, c.v);
+    END IF;
     RETURN api.event(api.decision_answer(t, viewer, roles, did, 201), 'decision.opened',
                      api.decision_event(t, did, viewer));
 END $$;
@@ -467,13 +471,14 @@ BEGIN
     RETURN api.decision_answer(t, viewer, roles, (it.d).id);
 END $$;
 
--- POST /decisions/{id}/close: the facilitator closes the vote; the
--- outcome is the choice with the most votes and room counts together
--- (none on a tie or without votes). decision.closed.
-CREATE OR REPLACE FUNCTION api.decision_close(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+-- Closes the vote on decision D (locked FOR UPDATE by the caller, still
+-- open) for BY (NULL: at its closes_at, by the scheduler): the outcome is
+-- the choice with the most votes and room counts together (none on a tie
+-- or without votes). The facilitator's close and the scheduler's
+-- (sql/code/jobs.sql, decision.close) both come through here.
+CREATE OR REPLACE FUNCTION api.decision_close_vote(t bigint, d decisions, by bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    it record;
     ids text[];
     totals jsonb;
     best text;
@@ -481,20 +486,13 @@ DECLARE
     ties bigint;
     at timestamptz := statement_timestamp();
 BEGIN
-    SELECT * INTO it FROM api.decision_for_facilitator(t, viewer, roles, a, 'Only the table''s facilitators close decisions.');
-    IF it.refused IS NOT NULL THEN
-        RETURN it.refused;
-    END IF;
-    IF (it.d).state <> 'open' THEN
-        RETURN api.error(409, 'closed', 'This decision has closed already.');
-    END IF;
-    ids := api.choice_ids((it.d).choices);
+    ids := api.choice_ids(d.choices);
     SELECT coalesce(jsonb_object_agg(q.choice, q.n), '{}'::jsonb) INTO totals
       FROM (SELECT u.choice, sum(u.n)::int AS n
-              FROM (SELECT y.choice, count(*)::int AS n FROM votes y WHERE y.tenant_id = t AND y.decision_id = (it.d).id
+              FROM (SELECT y.choice, count(*)::int AS n FROM votes y WHERE y.tenant_id = t AND y.decision_id = d.id
                      GROUP BY y.choice
                     UNION ALL
-                    SELECT r.choice, r.count FROM room_counts r WHERE r.tenant_id = t AND r.decision_id = (it.d).id) u
+                    SELECT r.choice, r.count FROM room_counts r WHERE r.tenant_id = t AND r.decision_id = d.id) u
              GROUP BY u.choice) q;
     SELECT max((e.value)::int) INTO top FROM jsonb_each_text(totals) e WHERE e.key = ANY (ids);
     IF coalesce(top, 0) > 0 THEN
@@ -504,10 +502,65 @@ BEGIN
             best := NULL;
         END IF;
     END IF;
-    UPDATE decisions y SET state = 'closed', outcome = best, closed_by = viewer, closed_at = at
-     WHERE y.tenant_id = t AND y.id = (it.d).id;
+    UPDATE decisions y SET state = 'closed', outcome = best, closed_by = by, closed_at = at
+     WHERE y.tenant_id = t AND y.id = d.id;
+    -- Closed: its closing job has nothing left to do.
+    PERFORM platform.job_cancel(t, 'decision.close', d.id);
+END $$;
+
+-- POST /decisions/{id}/close: the facilitator closes the vote
+-- (api.decision_close_vote). decision.closed.
+CREATE OR REPLACE FUNCTION api.decision_close(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    it record;
+BEGIN
+    SELECT * INTO it FROM api.decision_for_facilitator(t, viewer, roles, a, 'Only the table''s facilitators close decisions.');
+    IF it.refused IS NOT NULL THEN
+        RETURN it.refused;
+    END IF;
+    IF (it.d).state <> 'open' THEN
+        RETURN api.error(409, 'closed', 'This decision has closed already.');
+    END IF;
+    PERFORM api.decision_close_vote(t, it.d, viewer);
     RETURN api.event(api.decision_answer(t, viewer, roles, (it.d).id), 'decision.closed',
                      api.decision_event(t, (it.d).id, viewer));
+END $$;
+
+-- PATCH /decisions/{id} {closes_at}: the facilitator moves (or, with
+-- null, removes) the closing time of an open decision; its closing job
+-- moves with it (sql/code/jobs.sql).
+CREATE OR REPLACE FUNCTION api.decision_update(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    it record;
+    c record;
+    at timestamptz := statement_timestamp();
+BEGIN
+    SELECT * INTO it FROM api.decision_for_facilitator(t, viewer, roles, a, 'Only the table''s facilitators change decisions.');
+    IF it.refused IS NOT NULL THEN
+        RETURN it.refused;
+    END IF;
+    IF NOT a ? 'closes_at' THEN
+        RETURN api.bad_fields(api.field('closes_at', 'required', 'The new closing time, or null for none.'));
+    END IF;
+    SELECT * INTO c FROM api.time_arg(a, 'closes_at');
+    IF c.bad THEN
+        RETURN api.bad_fields(api.field('closes_at', 'invalid', 'A time such as 2026-12-01T19:00:00+01:00.'));
+    END IF;
+    IF c.v IS NOT NULL AND c.v <= greatest((it.d).opens_at, at) THEN
+        RETURN api.bad_fields(api.field('closes_at', 'invalid', 'Must be later than the opening and than now.'));
+    END IF;
+    IF (it.d).state <> 'open' OR ((it.d).closes_at IS NOT NULL AND (it.d).closes_at <= at) THEN
+        RETURN api.error(409, 'closed', 'This decision has closed already.');
+    END IF;
+    UPDATE decisions y SET closes_at = c.v WHERE y.tenant_id = t AND y.id = (it.d).id;
+    IF c.v IS NULL THEN
+        PERFORM platform.job_cancel(t, 'decision.close', (it.d).id);
+    ELSE
+        PERFORM platform.job_schedule(t, 'decision.close', (it.d).id, c.v);
+    END IF;
+    RETURN api.decision_answer(t, viewer, roles, (it.d).id);
 END $$;
 
 -- POST /decisions/{id}/collective {outcome}: the facilitator closes with
@@ -534,6 +587,7 @@ BEGIN
     UPDATE decisions y SET state = 'closed', path = 'collective', outcome = NULL, outcome_text = a ->> 'outcome',
                            outcome_html = coalesce(a ->> '_outcome_html', ''), closed_by = viewer, closed_at = at
      WHERE y.tenant_id = t AND y.id = (it.d).id;
+    PERFORM platform.job_cancel(t, 'decision.close', (it.d).id);
     RETURN api.event(api.decision_answer(t, viewer, roles, (it.d).id), 'decision.closed',
                      api.decision_event(t, (it.d).id, viewer));
 END $$;

@@ -39,5 +39,14 @@ GRANT EXECUTE ON FUNCTION
     platform.account_erase(bigint, bigint),
     platform.reset_link(bigint, text, text, int),
     platform.verify_link(bigint, text, text),
-    platform.email_link(bigint, bigint, text, text)
+    platform.email_link(bigint, bigint, text, text),
+    platform.job_schedule(bigint, text, bigint, timestamptz),
+    platform.job_cancel(bigint, text, bigint),
+    platform.job_next_at(),
+    platform.job_claim(text, interval, int, int),
+    platform.job_dispatch(bigint, text, bigint),
+    platform.job_run(bigint, bigint, text, text),
+    platform.job_failed(bigint, bigint, text, text, text, int),
+    platform.job_release(bigint, bigint, text, text),
+    platform.job_decision_close(bigint, bigint)
 TO aantafel_app;

@@ -282,7 +282,9 @@ def test_a_vote_past_the_closing_time_or_before_the_opening_is_refused(cast):
     st, _, body = vote(cast, "anna", d["id"], "against")
     assert st == 409 and body["error"]["code"] == "closed", body
     st, _, body = cast.api["anna"].get(f"/decisions/{d['id']}")
-    assert body["my_vote"] == "for" and not body["can_vote"] and body["state"] == "open", body
+    # Closed by the scheduler at its time, or about to be (test_scheduler):
+    # either way no vote is taken and the one cast stays.
+    assert body["my_vote"] == "for" and not body["can_vote"], body
     later = cast.decision(tid, opens_at=(now + datetime.timedelta(hours=1)).isoformat())
     st, _, body = vote(cast, "anna", later["id"], "for")
     assert st == 409 and body["error"]["code"] == "not_open", body
