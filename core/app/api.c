@@ -101,6 +101,10 @@ static const struct api_route routes[] = {
 	{"POST", "/decisions/{id}/points", "point_create", API_WRITE, NULL, NULL},
 	{"POST", "/decisions/{id}/points/{point_id}", "point_mark", API_WRITE, NULL, NULL},
 	{"PUT", "/decisions/{id}/final", "decision_final", API_WRITE | API_MARKDOWN, NULL, NULL},
+	/* Exports, streamed (sql/code/table_export.sql, api_stream.c). */
+	{"GET", "/tables/{id}/export", "table_export", API_STREAM, NULL, NULL},
+	{"GET", "/tables/{id}/export/{kind}.csv", "table_export_csv", API_STREAM, NULL, NULL},
+	{"GET", "/tables/{id}/open-data", "table_open_data", API_STREAM, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -152,7 +156,8 @@ static bool word(const char *s, size_t n)
 }
 
 /* Matches PATH against PATTERN, segment by segment; PARAMS (may be NULL)
- * receives {id} as an integer and any other {x} as a string. */
+ * receives {id} as an integer and any other {x} as a string. A parameter
+ * may be followed by a fixed ending in its segment ("{kind}.csv"). */
 static bool route_match(const char *pattern, const char *path, size_t len, json_t *params)
 {
 	const char *p = pattern, *s = path, *end = path + len;
@@ -165,7 +170,13 @@ static bool route_match(const char *pattern, const char *path, size_t len, json_
 		size_t plen = pe ? (size_t)(pe - p) : strlen(p);
 		const char *se = memchr(s, '/', (size_t)(end - s));
 		size_t slen = se ? (size_t)(se - s) : (size_t)(end - s);
-		if (plen > 2 && p[0] == '{' && p[plen - 1] == '}') {
+		const char *close = plen > 2 && p[0] == '{' ? memchr(p, '}', plen) : NULL;
+		if (close) {
+			size_t tail = plen - (size_t)(close + 1 - p);    /* the fixed ending */
+			if (slen <= tail || memcmp(s + slen - tail, close + 1, tail) != 0)
+				return false;
+			plen -= tail;
+			slen -= tail;
 			char name[32];
 			snprintf(name, sizeof(name), "%.*s", (int)(plen - 2), p + 1);
 			bool id = strcmp(name, "id") == 0 || (plen > 5 && memcmp(p + plen - 4, "_id}", 4) == 0);
@@ -176,6 +187,8 @@ static bool route_match(const char *pattern, const char *path, size_t len, json_
 				snprintf(v, sizeof(v), "%.*s", (int)slen, s);
 				json_object_set_new(params, name, id ? json_integer(strtoll(v, NULL, 10)) : json_string(v));
 			}
+			plen += tail;
+			slen += tail;
 		} else if (plen != slen || memcmp(p, s, slen) != 0) {
 			return false;
 		}
