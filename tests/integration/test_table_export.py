@@ -43,10 +43,21 @@ def w(d, pg):
     return World(d, pg)
 
 
+# A plugin that tries to read an export through plugin.api, alone and in
+# a batch.
+PROBE = r'''plugin.route("GET", "/probe/:id", function(req, params)
+	local ok, err = pcall(plugin.api.get, "/tables/" .. params.id .. "/export")
+	local bok, berr = pcall(plugin.api.batch, { { "GET", "/tables/" .. params.id .. "/open-data" } })
+	return { json = { ok = ok, err = tostring(err), batch_ok = bok, batch_err = tostring(berr) } }
+end)
+'''
+
+
 @pytest.fixture(scope="module")
 def method(d, pg, tmp_path_factory):
     folder = write_bundle(tmp_path_factory.mktemp("export") / METHOD_SLUG,
-                          {"tenant.lua": "return { workflow = 'volledig', plugins = { methode = {} } }"})
+                          {"tenant.lua": "return { workflow = 'volledig', plugins = { methode = {}, probe = {} } }",
+                           "plugins/probe.lua": PROBE})
     return MethodTenant(d, pg, METHOD_SLUG, METHOD_HOST, folder)
 
 
@@ -258,6 +269,17 @@ def test_records_per_kind_with_their_declared_fields(d, method):
     assert [x["fields"]["name"] for x in doc["records"]["player"]] == ["Anna, de buurvrouw", "Bram"]
     assert [s["id"] for s in doc["steps"]][:2] == ["intake", "interviews"]
     assert doc["workflow"]["id"] == "volledig"
+
+
+def test_a_plugin_cannot_call_an_export(d, method):
+    tid = method.open(title="Probe", question="Wat is ervoor nodig zodat het werkt?", visibility="public")
+    st, _, body = d.get(f"/probe/{tid}", host=METHOD_HOST)
+    assert st == 200, body
+    out = json.loads(body)
+    assert out["ok"] is False and "is a download, served over HTTP only" in out["err"], out
+    assert out["batch_ok"] is False and "a download, served over HTTP only" in out["batch_err"], out
+    # The operation itself is there, over HTTP.
+    assert status(d, METHOD_HOST, f"/tables/{tid}/open-data") == 200
 
 
 # ---------------------------------------------------------------- open data
