@@ -15,9 +15,9 @@
 -- rows is small and built here as a whole.
 
 -- The name of the cursor an export opens for its rows.
-CREATE OR REPLACE FUNCTION api.export_cursor() RETURNS text
+CREATE OR REPLACE FUNCTION api.export_cursor() RETURNS refcursor
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'api_export_rows'
+    SELECT 'api_export_rows'::refcursor
 $$;
 
 -- ---------------------------------------------------------------- CSV
