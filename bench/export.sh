@@ -69,19 +69,19 @@ until curl -sf -H "Host: $host" "http://127.0.0.1:$port/api/v1/tables/$table" >/
 done
 
 kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
-export_run() { # path -> "seconds bytes peak_growth_kib"
+export_run() { # path -> "seconds bytes peak_growth_kib rss_before_kib"
   echo 5 > "/proc/$apid/clear_refs"
   before=$(kib "$apid" VmRSS)
   t=$(curl -sf -o "$work/out" -w '%{time_total}' -H "Host: $host" -H "Authorization: Bearer at_$secret" \
         "http://127.0.0.1:$port/api/v1$1") || { echo "export $1 failed" >&2; exit 1; }
-  echo "$t $(wc -c < "$work/out") $(( $(kib "$apid" VmHWM) - before ))"
+  echo "$t $(wc -c < "$work/out") $(( $(kib "$apid" VmHWM) - before )) $before"
 }
 # The same rows as the export's, written by PostgreSQL's COPY through psql.
 copy_run() { # select [copy options] -> "seconds bytes peak_kib"
   /usr/bin/python3 - "$work/out" "$run" "$tid" "$1" "${2:-}" <<'PY'
 import resource, subprocess, sys, time
 out, run, tid, select, options = sys.argv[1:]
-sql = (f"BEGIN; SELECT platform.enter_tenant({tid}); "
+sql = (f"BEGIN; SELECT platform.enter_tenant('{tid}'); "
        f"COPY ({select}) TO STDOUT {options}; COMMIT;")
 t0 = time.monotonic()
 with open(out, "wb") as f:
@@ -105,15 +105,15 @@ csv_rows="SELECT c.id, c.group_id, NULL, c.parent_id, p.display_name, 'account',
 
 # Warm both once, then measure.
 export_run "/tables/$table/export" >/dev/null; copy_run "$json_rows" >/dev/null
-set -- $(export_run "/tables/$table/export"); j_t=$1; j_b=$2; j_m=$3
+set -- $(export_run "/tables/$table/export"); j_t=$1; j_b=$2; j_m=$3; j_r=$4
 set -- $(copy_run "$json_rows"); jc_t=$1; jc_b=$2; jc_m=$3
-set -- $(export_run "/tables/$table/export/contributions.csv"); c_t=$1; c_b=$2; c_m=$3
+set -- $(export_run "/tables/$table/export/contributions.csv"); c_t=$1; c_b=$2; c_m=$3; c_r=$4
 set -- $(copy_run "$csv_rows" "WITH (FORMAT csv, HEADER)"); cc_t=$1; cc_b=$2; cc_m=$3
 
 printf '%-34s %9s %12s %16s\n' "$n contributions" seconds 'MiB out' 'peak memory KiB'
-printf '%-34s %9.3f %12.1f %16s\n' "aantafel JSON export" "$j_t" "$(echo "$j_b" | awk '{print $1/1048576}')" "+$j_m (daemon)"
+printf '%-34s %9.3f %12.1f %16s\n' "aantafel JSON export" "$j_t" "$(echo "$j_b" | awk '{print $1/1048576}')" "+$j_m (daemon at $j_r)"
 printf '%-34s %9.3f %12.1f %16s\n' "COPY of the same JSON rows (psql)" "$jc_t" "$(echo "$jc_b" | awk '{print $1/1048576}')" "$jc_m (psql)"
-printf '%-34s %9.3f %12.1f %16s\n' "aantafel CSV export" "$c_t" "$(echo "$c_b" | awk '{print $1/1048576}')" "+$c_m (daemon)"
+printf '%-34s %9.3f %12.1f %16s\n' "aantafel CSV export" "$c_t" "$(echo "$c_b" | awk '{print $1/1048576}')" "+$c_m (daemon at $c_r)"
 printf '%-34s %9.3f %12.1f %16s\n' "COPY of the same rows (psql)" "$cc_t" "$(echo "$cc_b" | awk '{print $1/1048576}')" "$cc_m (psql)"
 awk -v a="$j_t" -v b="$jc_t" -v c="$c_t" -v d="$cc_t" -v m="$j_m" -v s="$j_b" 'BEGIN {
   printf "time ratio aantafel/COPY: JSON %.2f, CSV %.2f; the daemon held %.1f%% of the JSON export at its peak\n",

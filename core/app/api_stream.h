@@ -7,7 +7,9 @@
  * bounded memory:
  *
  * - the rows are fetched API_STREAM_BATCH at a time on the request's
- *   connection, in its transaction (one snapshot throughout);
+ *   connection, in its transaction (one snapshot throughout): what the
+ *   daemon holds is a batch (twice: libpq's result and the chunk), at
+ *   most 100 contributions of 10,000 characters, not the export;
  * - a batch is fetched only once the client has taken what was queued
  *   when more than API_STREAM_HIGH bytes wait for it (checked every
  *   API_STREAM_POLL_MS): a slow client slows the export, it does not
@@ -26,7 +28,7 @@
 #include "db.h"
 #include "http.h"
 
-#define API_STREAM_BATCH 500
+#define API_STREAM_BATCH 100
 #define API_STREAM_HIGH (256 * 1024)
 #define API_STREAM_POLL_MS 2
 

@@ -28,10 +28,13 @@ $$;
 -- a comma, a quote or a line break is quoted, its quotes doubled.
 CREATE OR REPLACE FUNCTION api.csv_cell(v text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
+    -- One expression, so that the planner inlines it: it runs for every
+    -- cell of a large export.
     SELECT CASE WHEN v IS NULL THEN ''
-                WHEN w ~ '[",\r\n]' THEN '"' || replace(w, '"', '""') || '"'
-                ELSE w END
-      FROM (SELECT CASE WHEN v ~ '^[=+\-@\t\r]' THEN '''' || v ELSE v END AS w) x
+                WHEN v ~ '[",\r\n]' THEN
+                    '"' || replace(CASE WHEN v ~ '^[=+\-@\t\r]' THEN '''' || v ELSE v END, '"', '""') || '"'
+                WHEN v ~ '^[=+\-@\t\r]' THEN '''' || v
+                ELSE v END
 $$;
 
 -- One CSV line of CELLS, ended by CRLF.
@@ -129,13 +132,18 @@ DECLARE
 BEGIN
     OPEN cur NO SCROLL FOR
         SELECT CASE WHEN csv THEN
-                   api.csv_line(ARRAY[c.id::text, c.group_id::text, g.name, c.parent_id::text,
-                       CASE WHEN c.author_id IS NOT NULL THEN p.display_name
-                            ELSE coalesce(c.author_name, 'deelnemer aan tafel') END,
+                   -- Cell by cell (api.csv_cell inlined), not through
+                   -- api.csv_line's array: this runs for every row.
+                   -- concat_ws leaves NULL out: every cell is text here.
+                   concat_ws(',', c.id, coalesce(c.group_id::text, ''), api.csv_cell(g.name),
+                       coalesce(c.parent_id::text, ''),
+                       api.csv_cell(CASE WHEN c.author_id IS NOT NULL THEN p.display_name
+                                         ELSE coalesce(c.author_name, 'deelnemer aan tafel') END),
                        CASE WHEN c.author_id IS NOT NULL THEN 'account' ELSE 'table' END,
                        to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                       to_char(c.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                       CASE WHEN c.hidden_at IS NOT NULL THEN 'ja' ELSE 'nee' END, c.hidden_reason, c.body])
+                       coalesce(to_char(c.edited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), ''),
+                       CASE WHEN c.hidden_at IS NOT NULL THEN 'ja' ELSE 'nee' END,
+                       api.csv_cell(c.hidden_reason), api.csv_cell(c.body)) || E'\r\n'
                ELSE json_build_object('id', c.id, 'group_id', c.group_id, 'parent_id', c.parent_id,
                    'author', CASE WHEN c.author_id IS NOT NULL THEN
                            json_build_object('id', p.id, 'name', p.display_name,
