@@ -459,3 +459,26 @@ def open_exports(pg):
 
 def waiting_export(pg):
     return open_exports(pg) == 1
+
+
+def test_a_database_failure_midway_cuts_the_answer_short(d, w, big, pg):
+    c = d.conn(timeout=60, rcvbuf=4096)
+    c.send(f"GET /api/v1/tables/{big}/export/contributions.csv HTTP/1.1\r\nHost: {HOST}\r\n"
+           f"Authorization: Bearer {w.api['fac'].token}\r\nConnection: close\r\n\r\n")
+    head = c._take_until(b"\r\n\r\n", time.time() + 20)
+    assert b" 200 " in head and b"chunked" in head.lower()
+    wait_for(lambda: waiting_export(pg), timeout=20, what="the export waiting for the client")
+    killed = sql(pg, "super", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                               " WHERE query LIKE 'FETCH FORWARD%%api_export_rows%%'")[0][0]
+    assert killed == 1
+    # The client reads on: what was queued comes, then the connection
+    # closes without the last chunk, so the answer is not taken for whole.
+    rest = c.wait_closed(timeout=60)
+    c.close()
+    assert len(rest) > 0 and not rest.endswith(b"\r\n0\r\n\r\n")
+    assert b"\r\n0\r\n\r\n" not in rest
+    # The pool has its connection again, and the next export is whole.
+    wait_for(lambda: w.api["fac"].get(f"/tables/{w.P}")[0] == 200, timeout=20, what="the pool again")
+    r = fetch(d, HOST, f"/tables/{big}/export/contributions.csv", w.api["fac"])
+    assert r.status == 200 and r.body.count(b"\r\n") >= BIG + 1
+    assert "export ended early" in d.log()
