@@ -9,7 +9,8 @@ one, only closed decisions). Who may not: a resident 403, a closed table
 contributions streams complete while the daemon's memory grows far less
 than the export; a client that stops reading holds no more than a
 bounded queue; one that leaves midway leaves the daemon healthy and its
-connections free."""
+connections free; a database that goes away midway cuts the answer short
+(no last chunk). Plugins cannot call the exports through plugin.api."""
 import csv
 import io
 import json
