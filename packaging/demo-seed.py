@@ -10,8 +10,9 @@ the API as they would, then stops it.
 
 Zutphen (the full method, seven steps): a table at the intake with its
 players, one in the middle of its interviews, one whose run-sheet the
-client approved (with a deviation the client agreed to), and one finished
-with its report and evaluation (closed). Voorbeeld: a table on its own
+client approved (with a deviation the client agreed to) and an open
+decision, and one finished with its report and evaluation (closed) and a
+closed decision with the minority's wisdom added to it. Voorbeeld: a table on its own
 workflow, dorpshuis, past its neighbourhood walk (buurtschouw).
 
 Idempotent: an account that exists keeps its password, etc/demo.sql
@@ -126,6 +127,10 @@ class Table:
     def complete(self, step):
         self.fac.post(f"/tables/{self.id}/steps/{step}/complete")
 
+    def decision(self, step, title, proposal):
+        """A decision put forward in STEP (its id)."""
+        return self.fac.post(f"/tables/{self.id}/decisions", {"title": title, "proposal": proposal, "step": step})["id"]
+
     def accepted_quote(self, client, amount, description):
         q = self.record("intake", "quote", amount=amount, description=description, status="sent")
         client.patch(f"/records/{q['id']}", {"fields": {"status": "accepted"}})
@@ -221,6 +226,12 @@ def zutphen(port):
         interviews(t, p, 4)
         t.complete("interviews")
         runsheet(t, karin)
+        # An open decision of the conversation: two have voted, the
+        # facilitator closes it.
+        d = t.decision("gesprek", "Een proefroute langs de Rijkenhage",
+                       "We proberen **een half jaar** de route langs de Rijkenhage, met een klaar-over bij de kruising.")
+        anna.put(f"/decisions/{d}/vote", {"choice": "for"})
+        joke.put(f"/decisions/{d}/vote", {"choice": "abstain"})
         made.append(title)
 
     title = "Groen in de Binnenstad"
@@ -236,6 +247,25 @@ def zutphen(port):
         t.complete("gesprek")
         t.record("opbrengst", "outcome", decision="Elk jaar tien geveltuinen en twee pleinen groen.",
                  minority="Met vaste plekken om te zitten, ook voor wie slecht ter been is.")
+        # The closed decision: a majority for, the room counted apart, and
+        # the minority's wisdom added to it (Deep Democracy).
+        d = t.decision("opbrengst", "Twee pleinen per jaar groen",
+                       "Elk jaar maken we **twee pleinen** groen, te beginnen bij de Houtmarkt.")
+        anna.put(f"/decisions/{d}/vote", {"choice": "for"})
+        mehmet.put(f"/decisions/{d}/vote", {"choice": "for"})
+        joke.put(f"/decisions/{d}/vote", {"choice": "against"})
+        fenna.put(f"/decisions/{d}/room", {"counts": {"for": 14, "against": 5, "abstain": 3}})
+        fenna.post(f"/decisions/{d}/close")
+        points = joke.post(f"/decisions/{d}/points",
+                           {"body": "Vaste plekken om te zitten, ook voor wie slecht ter been is."})["points"]
+        fenna.post(f"/decisions/{d}/points", {"body": "Geen bomen die de markt in de weg staan.", "for_room": True})
+        fenna.post(f"/decisions/{d}/points/{points[0]['id']}", {"added": True})
+        room = fenna.get(f"/decisions/{d}")["points"][1]
+        fenna.post(f"/decisions/{d}/points/{room['id']}",
+                   {"added": False, "reason": "De markt blijft waar ze is; de bomen komen aan de randen."})
+        fenna.put(f"/decisions/{d}/final", {"final_text": (
+            "Elk jaar maken we twee pleinen groen, te beginnen bij de Houtmarkt. "
+            "**Op elk plein komen vaste zitplekken**, ook voor wie slecht ter been is.")})
         t.complete("opbrengst")
         t.record("verslag", "advice", title="Begin bij de Houtmarkt",
                  body="Daar is de steun het grootst; de rest volgt.")

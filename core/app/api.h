@@ -44,6 +44,10 @@
  *                 rendered as Markdown (_fields_html, {name: html}); the
  *                 SQL keeps the HTML of the fields its kind declares
  *                 `markdown` (sql/code/records.sql, api.record_html).
+ *   API_ICAL      a read whose answer's body is one JSON string, an
+ *                 iCalendar document made by the SQL (sql/code/meetings.sql):
+ *                 over HTTP a success is that text as text/calendar; a
+ *                 refusal stays JSON. The pages get the string.
  *   API_DEFS      the tenant's workflows and step types as its Lua declared
  *                 them (core.definitions in core/lua/prelude.lua) go in as
  *                 _definitions: opening a table on a workflow keeps a
@@ -86,7 +90,8 @@ enum {
 	API_SIGNOUT = 4096,     /* a success clears the session cookie */
 	API_DEFS = 8192,        /* gets the tenant's declared workflows (_definitions; runs through the tenant's Lua) */
 	API_FIELDS = 16384,     /* each string of "fields" becomes safe HTML through cmark (_fields_html) */
-	API_STREAM = 32768,     /* a download streamed from a cursor (api_stream.h); over HTTP only */
+	API_ICAL = 32768,       /* a read whose answer is iCalendar text (a JSON string): served as text/calendar */
+	API_STREAM = 65536,     /* a download streamed from a cursor (api_stream.h); over HTTP only */
 };
 
 /* The flags whose steps an api_call runs (apicall.h). */

@@ -710,6 +710,21 @@ static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
 		api_free(ar);
 		return;
 	}
+	/* An iCalendar read: the answer's string is the document. */
+	const char *type = "application/json";
+	if (ar->route->flags & API_ICAL) {
+		json_t *doc = json_loads(ar->body, JSON_DECODE_ANY, NULL);
+		char *text = json_is_string(doc) ? strdup(json_string_value(doc)) : NULL;
+		json_decref(doc);
+		if (!text) {
+			fail(ar, 500, "internal", "Something went wrong on our side.", "not a calendar");
+			return;
+		}
+		free(ar->body);
+		ar->body = text;
+		len = strlen(text);
+		type = "text/calendar; charset=utf-8";
+	}
 	/* A read: its ETag, and 304 when the client has it already. */
 	char etag[ETAG_SIZE];
 	etag_of(ar->body, len, etag);
@@ -719,7 +734,7 @@ static void api_sent(struct db_txn *txn, enum db_status st, void *arg)
 	common_headers(req);
 	http_resp_header(req, "Cache-Control", ar->auth == AUTH_GUEST ? "no-cache" : "private, no-cache");
 	if (!same) {
-		http_resp_header(req, "Content-Type", "application/json");
+		http_resp_header(req, "Content-Type", type);
 		http_resp_body(req, ar->body, len);
 	}
 	http_resp_send(req);

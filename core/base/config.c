@@ -91,7 +91,7 @@ static const struct option options[] = {
 	{"db_connect_timeout", OPT_DURATION, OFF(db_connect_timeout), "2s", 100, MIN, true, NULL,
 	 "Deadline for opening one database connection."},
 	{"db_statement_timeout", OPT_DURATION, OFF(db_statement_timeout), "5s", 0, HOUR, true, NULL,
-	 "PostgreSQL statement_timeout of the daemon's connections; 0 means none."},
+	 "PostgreSQL statement_timeout of the daemon's connections (a statement past it is answered 503); 0 means none."},
 	{"lua_memory_limit", OPT_SIZE, OFF(lua_memory_limit), "32MiB", 1 * MIB, 1 * GIB, true, NULL,
 	 "Memory one tenant's Lua state may use; an allocation beyond it fails the request."},
 	{"lua_states_max_bytes", OPT_SIZE, OFF(lua_states_max_bytes), "256MiB", 1 * MIB, 64 * GIB, true, NULL,

@@ -79,6 +79,7 @@ struct db_txn {
 	int nres;
 
 	char err[512];
+	bool busy;              /* it failed because the database could not do it now */
 	db_done_cb cb;
 	void *arg;
 };
@@ -352,7 +353,7 @@ void db_send(struct db_txn *t, db_done_cb cb, void *arg)
 		return;
 	}
 	if (t->failed) {
-		cb(t, DB_ERROR, arg);
+		cb(t, t->busy ? DB_UNAVAILABLE : DB_ERROR, arg);
 		return;
 	}
 	t->cb = cb;
@@ -389,7 +390,8 @@ static void txn_commit(struct db_txn *t, bool again, db_done_cb cb, void *arg)
 		return;
 	}
 	if (c->broken || t->unavailable || t->failed || (!t->begun && t->nq == 0)) {
-		enum db_status st = (c->broken || t->unavailable) ? DB_UNAVAILABLE : t->failed ? DB_ERROR : DB_OK;
+		enum db_status st = (c->broken || t->unavailable || t->busy) ? DB_UNAVAILABLE
+				    : t->failed ? DB_ERROR : DB_OK;
 		t->done = true;
 		cb(t, st, arg);
 		conn_release(c);
@@ -848,7 +850,7 @@ static void conn_batch_done(struct db_conn *c)
 		return;
 	}
 	c->state = DBC_HELD;
-	enum db_status st = t->failed ? DB_ERROR : DB_OK;
+	enum db_status st = t->busy ? DB_UNAVAILABLE : t->failed ? DB_ERROR : DB_OK;
 	if (t->committing) {
 		/* Before anyone hears of the commit: a guest's read that starts
 		 * after the answer must not be kept under the old generation. */
@@ -1047,7 +1049,7 @@ static void txn_reset(struct db_txn *t, int64_t tenant_id)
 	snprintf(t->tenant_str, sizeof(t->tenant_str), "%" PRId64, tenant_id);
 	t->writer = datagen_writer_next();
 	datagen_writer_tag(t->writer, t->writer_tag);
-	t->begun = t->failed = t->unavailable = t->committing = t->again = t->done = t->changed = false;
+	t->begun = t->failed = t->unavailable = t->busy = t->committing = t->again = t->done = t->changed = false;
 	t->nq = 0;
 	t->plen = 0;
 	t->nitems = t->pos = 0;
@@ -1066,10 +1068,25 @@ static void txn_clear_results(struct db_txn *t)
 	t->nres = 0;
 }
 
+/* SQLSTATEs that say the database could not do it now, not that the
+ * request was wrong: a statement past statement_timeout (or cancelled),
+ * a deadlock or serialization failure, a lock not had, the server out of
+ * resources (class 53). Such a failure is reported as DB_UNAVAILABLE, so
+ * the client hears 503 and may try again, as when the connection went. */
+static bool sqlstate_busy(const char *state)
+{
+	if (!state || strlen(state) != 5)
+		return false;
+	return strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0
+	       || strcmp(state, "55P03") == 0 || strncmp(state, "53", 2) == 0;
+}
+
 static void txn_set_error(struct db_txn *t, const PGresult *r, const char *fallback)
 {
 	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-	snprintf(t->err, sizeof(t->err), "%s", msg ? msg : fallback);
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	snprintf(t->err, sizeof(t->err), "%s%s%s", state ? state : "", state ? ": " : "", msg ? msg : fallback);
+	t->busy = sqlstate_busy(state);
 }
 
 static int64_t now_ms(void)

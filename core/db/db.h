@@ -24,7 +24,9 @@ struct db_txn;
 
 enum db_status {
 	DB_OK,
-	DB_UNAVAILABLE,         /* no connection in time, or the database went away */
+	DB_UNAVAILABLE,         /* no connection in time, the database went away, or it could
+				 * not do it now (a statement timed out, a deadlock, a
+				 * serialization failure, out of resources): try again */
 	DB_ERROR,               /* a statement failed; the transaction is rolled back */
 };
 

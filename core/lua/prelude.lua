@@ -23,6 +23,9 @@ local EVENTS = {
 	-- Decisions: opened and closed (named by the operations' answers), and
 	-- a guard on every vote cast or changed.
 	["decision.opened"] = true, ["decision.closed"] = true, ["vote.before_cast"] = true,
+	-- Meetings: planned, changed and cancelled (named by the operations'
+	-- answers).
+	["meeting.created"] = true, ["meeting.changed"] = true, ["meeting.cancelled"] = true,
 	-- Named by the account operations' answers (API_EVENTS), with what a
 	-- mail needs: a link's secret among it, so only the platform's own
 	-- plugins may hook them.

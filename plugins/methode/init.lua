@@ -205,7 +205,9 @@ plugin.step_type{
 }
 
 -- 4. and 5. The conversation and its outcome: the table's groups and
--- conversation carry them; meetings and decisions come later.
+-- conversation carry them; the outcome step's page offers the table's
+-- decisions (Deep Democracy, pages.lua: decisions made there belong to
+-- the step); meetings come later.
 plugin.step_type{
 	id = "gesprek", name = "methode.gesprek",
 	records = {
@@ -382,6 +384,8 @@ plugin.hook("page.view", function(template, view)
 	local section
 	if view.step.name == "methode.interviews" then
 		section = pages().coverage_section(view)
+	elseif view.step.name == "methode.opbrengst" then
+		section = pages().decisions_section(view)
 	elseif view.step.name == "methode.verslag" then
 		section = pages().report_section(view)
 	end

@@ -1,9 +1,11 @@
 -- The method's own views: the interviews' coverage (which players were
 -- heard, the seldom heard marked), shown on the interviews step's page,
--- and the report: one document built from everything the table kept
--- before it (the question, the players and who was heard, the
--- interviews' perspectives, the conversation's notes, the outcomes with
--- the minority's wisdom, the advice and the report's summary), rendered
+-- the decisions of the outcome step, shown on its page, and the report:
+-- one document built from everything the table kept before it (the
+-- question, the players and who was heard, the interviews' perspectives,
+-- the conversation's notes, the outcomes with the minority's wisdom, the
+-- closed decisions with their outcome, the minority's points and what was
+-- added, the advice and the report's summary), rendered
 -- as the page /tafels/ID/verslag with print CSS. The document is plain
 -- data (strings, numbers, booleans, lists), so that a later PDF renderer
 -- can render the same one. Everything is read through plugin.api as the
@@ -103,7 +105,78 @@ function M.report_section(view)
 	}
 end
 
+-- The outcome step's page (opbrengst) offers decisions: the decisions
+-- made in this step (the site's /besluiten/ID pages), and for the
+-- table's facilitators the way to put a new one forward in it (the
+-- site's /tafels/ID/besluiten/nieuw?stap=STEP, so that it belongs to the
+-- step).
+function M.decisions_section(view)
+	local id, step = view.step.table_id, view.step.id
+	local r = plugin.api.batch({ { "GET", "/tables/" .. id }, { "GET", "/tables/" .. id .. "/decisions", { limit = 100 } } })
+	if r[1].status ~= 200 or r[2].status ~= 200 then return nil end
+	local list = {}
+	for _, d in ipairs(r[2].body.items) do
+		if d.step_id == step then
+			list[#list + 1] = { url = "/besluiten/" .. d.id, title = d.title,
+				state = plugin.t("methode.page.decision_" .. d.state, nil, view.lang) }
+		end
+	end
+	return {
+		title = plugin.t("methode.page.decisions", nil, view.lang),
+		html = plugin.render("decisions.html", {
+			decisions = list,
+			new_url = r[1].body.my_role == "facilitator" and ("/tafels/" .. id .. "/besluiten/nieuw?stap=" .. step) or nil,
+		}, view.lang),
+	}
+end
+
 ------------------------------------------------------------------ the report
+
+-- Every closed decision of the table the person reads, oldest first.
+local function closed_decisions(table_id)
+	local out, cursor = {}, nil
+	for _ = 1, MAX_PAGES do
+		local st, page = plugin.api.get("/tables/" .. table_id .. "/decisions", { limit = 100, cursor = cursor })
+		if st ~= 200 then return out end
+		for _, d in ipairs(page.items) do
+			if d.state == "closed" then out[#out + 1] = d end
+		end
+		cursor = page.next_cursor
+		if type(cursor) ~= "string" then break end
+	end
+	table.sort(out, function(a, b) return a.id < b.id end)
+	return out
+end
+
+-- A decision in the document (plain data): its proposal, the counts per
+-- choice (individual votes and the room's apart; nil while the API hides
+-- them), the majority's outcome or the shared one, the minority's points
+-- with what was added, and the final text. Markdown parts name the
+-- decision and field they came from.
+local function decision_part(d)
+	local function mdd(field, text)
+		if type(text) ~= "string" or text == "" then return nil end
+		return { markdown = text, decision = d.id, field = field }
+	end
+	local choices = {}
+	for _, c in ipairs(d.choices or {}) do
+		local votes = type(d.counts) == "table" and math.tointeger(d.counts[c.id]) or nil
+		local room = type(d.room_counts) == "table" and math.tointeger(d.room_counts[c.id]) or nil
+		choices[#choices + 1] = { id = c.id, label = { nl = c.label and c.label.nl, en = c.label and c.label.en },
+			votes = votes and votes or (type(d.counts) == "table" and 0 or nil),
+			room = room and room or (type(d.room_counts) == "table" and 0 or nil),
+			total = type(d.totals) == "table" and math.tointeger(d.totals[c.id]) or nil }
+	end
+	local points = {}
+	for _, p in ipairs(d.points or {}) do
+		points[#points + 1] = { body = p.body, for_room = p.for_room == true, added = p.added, reason = p.reason }
+	end
+	return {
+		id = d.id, title = d.title, step_id = d.step_id, path = d.path, closed_at = d.closed_at,
+		proposal = mdd("proposal", d.proposal), choices = choices, outcome = d.outcome,
+		shared_outcome = mdd("outcome", d.outcome_text), points = points, final = mdd("final", d.final_text),
+	}
+end
 
 -- Perspectives "groen, spelen" of every interview, counted: {name, count},
 -- the most named first.
@@ -166,6 +239,7 @@ function M.document(id)
 		conversation = {},
 		outcomes = {},
 		advice = {},
+		decisions = {},
 	}
 	for _, i in ipairs(of("interviews", "interview")) do
 		if i.fields.question == "reworded" and type(i.fields.new_wording) == "string" then
@@ -186,9 +260,15 @@ function M.document(id)
 	for _, a in ipairs(of("verslag", "advice")) do
 		doc.advice[#doc.advice + 1] = { title = a.fields.title, body = md(a, "body") }
 	end
+	-- Every closed decision of the table, with the minority's wisdom.
+	local dhtml = {}
+	for _, d in ipairs(closed_decisions(id)) do
+		doc.decisions[#doc.decisions + 1] = decision_part(d)
+		dhtml[d.id] = { proposal = d.proposal_html, outcome = d.outcome_html, final = d.final_html }
+	end
 	local html = {}
 	for _, rec in ipairs(records) do html[rec.id] = rec.fields_html end
-	return doc, 200, html
+	return doc, 200, html, dhtml
 end
 
 -- "2026-06-01" as "1 juni 2026".
@@ -208,9 +288,10 @@ end
 
 -- A Markdown part of the document for the page: the record's HTML of it
 -- when the API gives it, else its text (escaped by the template).
-local function part(html, m)
+local function part(html, m, dhtml)
 	if not m then return nil end
 	local h = html[m.record]
+	if m.decision then h = dhtml and dhtml[m.decision] end
 	local safe = type(h) == "table" and h[m.field]
 	if safe and plugin.is_html(safe) then return { html = safe } end
 	return { text = m.markdown }
@@ -220,7 +301,7 @@ end
 function M.report(req, p)
 	local id = type(p.id) == "string" and p.id:match("^[1-9]%d*$") and #p.id <= 18 and math.tointeger(tonumber(p.id))
 	if not id then return { status = 404 } end
-	local doc, st, html = M.document(id)
+	local doc, st, html, dhtml = M.document(id)
 	if not doc then
 		if st == 401 then return { redirect = "/inloggen" } end
 		if st == 503 then return { status = 503 } end
@@ -247,6 +328,29 @@ function M.report(req, p)
 	for _, a in ipairs(doc.advice) do
 		view.advice[#view.advice + 1] = { title = a.title, body = part(html, a.body) }
 	end
+	view.decisions = {}
+	for _, d in ipairs(doc.decisions) do
+		local function label(c) return c.label[req.lang] or c.label.nl or c.id end
+		local v = { title = d.title, proposal = part(html, d.proposal, dhtml), collective = d.path == "collective",
+			shared = part(html, d.shared_outcome, dhtml), final = part(html, d.final, dhtml), choices = {},
+			points = {} }
+		for _, c in ipairs(d.choices) do
+			if c.id == d.outcome then v.outcome = label(c) end
+			if c.votes then
+				v.choices[#v.choices + 1] = { label = label(c), votes = c.votes, room = c.room or 0,
+					total = c.total or (c.votes + (c.room or 0)) }
+			end
+		end
+		if #v.choices == 0 or v.collective then v.choices = nil end
+		v.no_outcome = not v.collective and not v.outcome
+		for _, p in ipairs(d.points) do
+			v.points[#v.points + 1] = { body = p.body, room = p.for_room, added = p.added == true,
+				not_added = p.added == false, reason = p.reason }
+		end
+		if #v.points == 0 then v.points = nil end
+		view.decisions[#view.decisions + 1] = v
+	end
+	if #view.decisions == 0 then view.decisions = nil end
 	return { status = 200, html = plugin.render("report.html", view, req.lang) }
 end
 

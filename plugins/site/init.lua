@@ -69,6 +69,27 @@ for _, r in ipairs({
 	plugin.route(r[1], r[2], function(req, params) return steps()[fn](req, params) end)
 end
 
+-- The pages of a table's decisions (decisions.lua): a new one, one
+-- decision with its vote, results, outcome and minority round, and the
+-- changes their forms make. The time helpers of steps.lua are shared.
+site_steps = steps
+decisions = plugin.module("decisions")
+for _, r in ipairs({
+	{ "GET", "/tafels/:id/besluiten/nieuw", "new_form" },
+	{ "POST", "/tafels/:id/besluiten", "create" },
+	{ "GET", "/besluiten/:id", "show" },
+	{ "POST", "/besluiten/:id/stem", "vote" },
+	{ "POST", "/besluiten/:id/zaal", "room" },
+	{ "POST", "/besluiten/:id/sluiten", "close" },
+	{ "POST", "/besluiten/:id/gezamenlijk", "collective" },
+	{ "POST", "/besluiten/:id/punten", "point" },
+	{ "POST", "/besluiten/:id/punten/:point", "mark" },
+	{ "POST", "/besluiten/:id/besluittekst", "final" },
+}) do
+	local fn = r[3]
+	plugin.route(r[1], r[2], function(req, params) return decisions()[fn](req, params) end)
+end
+
 plugin.hook("invitation.created", function(inv) tables().invitation_created(inv) end)
 plugin.hook("group.request_decided", function(d) tables().request_decided(d) end)
 

@@ -752,4 +752,9 @@ function M.update(req, p)
 	return show_record(req, rid, 400, { raw = req.form, errors = errors })
 end
 
+-- For the decisions' pages (decisions.lua): Dutch time both ways.
+M.when = when
+M.datetime_value = datetime_value
+M.parse_iso = parse_iso
+
 return M

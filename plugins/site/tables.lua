@@ -464,7 +464,9 @@ local function show_table(req, id, status, errors, value)
 		{ "GET", base .. "/steps" },
 		{ "GET", base .. "/records", { visible = "readers", step_state = "done", limit = 100 } },
 	}
-	if req.user then calls[6] = { "POST", base .. "/visit" } end
+	-- The table's decisions (decisions.lua shows them).
+	calls[6] = { "GET", base .. "/decisions", { limit = 50 } }
+	if req.user then calls[7] = { "POST", base .. "/visit" } end
 	local r = plugin.api.batch(calls)
 	local st, t = r[1].status, r[1].body
 	if st ~= 200 then return refused(st) end
@@ -501,6 +503,10 @@ local function show_table(req, id, status, errors, value)
 	local steps = r[4].status == 200 and r[4].body or nil
 	view.steps = steps and steps_view(req, id, t, steps)
 	view.results = steps and r[5].status == 200 and results_view(req, steps, r[5].body.items) or nil
+	-- The decisions, open and closed, with the step each belongs to.
+	if r[6].status == 200 then
+		view.decisions = decisions().list_view(req, id, r[6].body, steps, view.facilitator)
+	end
 	return page(req, status or 200, "tables/table.html", view, true)
 end
 

@@ -533,7 +533,9 @@ END $$;
 -- their messages) and addresses, and for every address it had or asked
 -- for the mails, invitations and sign-in counts of that address, except
 -- what another account that holds the address now was sent since it got
--- it. Answers the id, or nothing when there is no such live account.
+-- it; its meeting registrations are anonymised (their places at meetings
+-- to come freed). Answers the id, or nothing when there is no such live
+-- account.
 CREATE OR REPLACE FUNCTION platform.account_erase(p_tenant bigint, p_account bigint) RETURNS SETOF bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -541,6 +543,7 @@ DECLARE
     addrs text[];
     others timestamptz[];
     own text;
+    mid bigint;
     at timestamptz := now();
 BEGIN
     -- The addresses first, then the account's own beside them: one query
@@ -566,6 +569,22 @@ BEGIN
     DELETE FROM account_roles r WHERE r.tenant_id = p_tenant AND r.account_id = gone;
     DELETE FROM group_requests q WHERE q.tenant_id = p_tenant AND q.account_id = gone;
     DELETE FROM account_addresses h WHERE h.tenant_id = p_tenant AND h.account_id = gone;
+    -- Their places at meetings that have not begun go to the first
+    -- waiting (meetings.sql); every registration of theirs keeps neither
+    -- account nor name: the counts stay.
+    FOREACH mid IN ARRAY ARRAY(SELECT r.meeting_id FROM meeting_registrations r
+                                WHERE r.tenant_id = p_tenant AND r.account_id = gone AND r.state <> 'cancelled') LOOP
+        PERFORM 1 FROM meetings y WHERE y.tenant_id = p_tenant AND y.id = mid AND now() < y.starts_at FOR UPDATE;
+        IF FOUND THEN
+            UPDATE meeting_registrations r SET state = 'cancelled', position = NULL, changed_at = at
+             WHERE r.tenant_id = p_tenant AND r.meeting_id = mid AND r.account_id = gone;
+            PERFORM api.meeting_promote(p_tenant, mid);
+        END IF;
+    END LOOP;
+    UPDATE meeting_registrations r SET account_id = NULL, name = NULL
+     WHERE r.tenant_id = p_tenant AND r.account_id = gone;
+    UPDATE meeting_registrations r SET registered_by = NULL
+     WHERE r.tenant_id = p_tenant AND r.registered_by = gone;
     DELETE FROM mail_outbox m USING unnest(addrs, others) AS e(email, others_from)
      WHERE m.tenant_id = p_tenant AND m.to_addr = e.email AND (e.others_from IS NULL OR m.created_at < e.others_from);
     DELETE FROM invitations i USING unnest(addrs, others) AS e(email, others_from)

@@ -4,7 +4,8 @@
 -- account's, the tables and groups they belong to, what they wrote (with
 -- earlier versions), their requests to join and their reports, the
 -- versions of workflow records they saved, the step changes they made, their
--- votes and their points in a decision's minority round. The site's
+-- votes and their points in a decision's minority round, their meeting
+-- registrations. The site's
 -- download (/account/gegevens) and GET /api/v1/me/export give the same.
 CREATE OR REPLACE FUNCTION api.account_export(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
@@ -78,7 +79,13 @@ BEGIN
              WHERE v.tenant_id = t AND v.account_id = x.id), '[]'),
         'minority_points', coalesce((SELECT jsonb_agg(jsonb_build_object('decision_id', m.decision_id, 'body', m.body,
                 'for_room', m.for_room, 'added', m.added, 'reason', m.reason, 'created_at', m.created_at) ORDER BY m.id)
-             FROM minority_points m WHERE m.tenant_id = t AND m.account_id = x.id), '[]'))
+             FROM minority_points m WHERE m.tenant_id = t AND m.account_id = x.id), '[]'),
+        -- Their registrations for meetings (meetings.sql).
+        'meeting_registrations', coalesce((SELECT jsonb_agg(jsonb_build_object('meeting_id', r.meeting_id,
+                'title', g.title, 'starts_at', g.starts_at, 'state', r.state, 'position', r.position,
+                'attended', r.attended, 'created_at', r.created_at) ORDER BY r.id)
+             FROM meeting_registrations r JOIN meetings g ON g.tenant_id = r.tenant_id AND g.id = r.meeting_id
+             WHERE r.tenant_id = t AND r.account_id = x.id), '[]'))
       INTO doc FROM accounts x WHERE x.tenant_id = t AND x.id = viewer AND x.deleted_at IS NULL;
     IF doc IS NULL THEN
         RETURN api.unauthorized();

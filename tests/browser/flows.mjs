@@ -806,3 +806,123 @@ test('the method: a facilitator takes a table through the seven steps; the clien
   clientCheck.done();
   readerCheck.done();
 });
+
+// ---------------------------------------------------------------- decisions
+// The decisions' pages (plugins/site/decisions.lua): put forward from the
+// outcome step's page, voted on, changed, closed, the minority round and
+// the final text; axe on every page, in Dutch and English.
+test('decisions: a resident votes, changes the vote, adds what they need; the facilitator closes and adds it', async () => {
+  const fac = await newPage();
+  const facCheck = checker(fac);
+  const res = await newPage();
+  const resCheck = checker(res);
+  const other = await newPage();
+  const otherCheck = checker(other);
+
+  await signIn(fac, facCheck, FACILITATOR_EMAIL, PASSWORD, 'd01');
+  await fac.goto(`${BASE}/tafels/nieuw`);
+  await fac.getByLabel('Titel', { exact: true }).fill('Het Wilhelminaplein');
+  await fac.getByLabel('Centrale vraag', { exact: true }).fill('Wat is ervoor nodig zodat het Wilhelminaplein van iedereen is?');
+  await fac.getByLabel('Wie mag meelezen?').selectOption('public');
+  await submit(fac, 'Tafel openen');
+  const tableId = idIn(new URL(fac.url()).pathname, /^\/tafels\/(\d+)$/);
+  assert.match(await fac.locator('#besluiten').innerText(), /nog niets besloten/);
+  for (const [page, pageCheck, email, prefix] of [[res, resCheck, READER_EMAIL, 'd02'], [other, otherCheck, CLIENT_EMAIL, 'd03']]) {
+    await signIn(page, pageCheck, email, PASSWORD, prefix);
+    await page.goto(`${BASE}/tafels/${tableId}`);
+    await submit(page, 'Meedoen aan deze tafel');
+  }
+
+  // From the outcome step's page: the new decision belongs to the step.
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/opbrengst`);
+  await facCheck('d04-step-decisions');
+  await Promise.all([fac.waitForNavigation(), fac.getByRole('link', { name: 'Een besluit voorleggen in deze stap' }).click()]);
+  await facCheck('d05-decision-new');
+  await submit(fac, 'Besluit voorleggen');
+  assert.match(await fac.locator('.error-summary').innerText(), /Vul dit veld in/);
+  assert.equal(await fac.locator('#b-title').getAttribute('aria-invalid'), 'true');
+  await facCheck('d06-decision-new-error');
+  await fac.getByLabel('Titel', { exact: true }).fill('Bomen op het plein');
+  await fac.getByLabel('Voorstel', { exact: true }).fill('We planten **zes** bomen aan de zonkant.');
+  await submit(fac, 'Besluit voorleggen');
+  const decisionId = idIn(new URL(fac.url()).pathname, /^\/besluiten\/(\d+)$/);
+  const page = `${BASE}/besluiten/${decisionId}`;
+  assert.match(await fac.locator('main').innerText(), /Stap: Opbrengst/);
+  await facCheck('d07-decision-facilitator');
+
+  // The resident votes for, then changes to against; a vote without a
+  // choice is refused with a summary.
+  await res.goto(page);
+  await resCheck('d08-decision-resident');
+  await submit(res, 'Stem uitbrengen');
+  assert.match(await res.locator('#stem .error-summary').innerText(), /Kies wat u van het voorstel vindt/);
+  await resCheck('d09-decision-vote-error');
+  await res.getByLabel('Voor', { exact: true }).check();
+  await submit(res, 'Stem uitbrengen');
+  assert.match(await res.locator('.my-vote').innerText(), /U stemde: Voor/);
+  await res.getByLabel('Tegen', { exact: true }).check();
+  await submit(res, 'Stem wijzigen');
+  assert.match(await res.locator('.my-vote').innerText(), /U stemde: Tegen/);
+  await resCheck('d10-decision-voted');
+  await other.goto(page);
+  await other.getByLabel('Voor', { exact: true }).check();
+  await submit(other, 'Stem uitbrengen');
+
+  // The facilitator counts the room and closes: the majority is for.
+  await fac.goto(page);
+  await fac.getByLabel('Voor', { exact: true }).fill('4');
+  await fac.getByLabel('Tegen', { exact: true }).fill('1');
+  await submit(fac, 'Zaal opslaan');
+  assert.match(await fac.locator('table.decision-results').innerText(), /Voor\s+1\s+4\s+5/);
+  await submit(fac, 'Stemmen sluiten');
+  assert.match(await fac.locator('#uitkomst').innerText(), /De meerderheid koos: Voor/);
+  await facCheck('d11-decision-closed');
+
+  // The resident, in the minority, says what it would take.
+  await res.goto(page);
+  await res.getByLabel('Wat u nodig heeft').fill('Een bank in de schaduw van die bomen.');
+  await submit(res, 'Inbrengen');
+  assert.match(await res.locator('#minderheid').innerText(), /Een bank in de schaduw[\s\S]*Nog niet beoordeeld/);
+  await resCheck('d12-decision-point');
+
+  // The facilitator adds it and writes the final text.
+  await fac.goto(page);
+  await fac.getByLabel('Ja, toegevoegd').check();
+  await submit(fac, 'Opslaan');
+  await fac.getByLabel('De tekst van het besluit').fill('Zes bomen aan de zonkant, **met een bank in hun schaduw**.');
+  await submit(fac, 'Besluit vastleggen');
+  await facCheck('d13-decision-final');
+
+  // The resident reads the decision with what was added.
+  await res.goto(page);
+  const record = await res.locator('main').innerText();
+  assert.match(record, /Een bank in de schaduw van die bomen\.[\s\S]*Toegevoegd aan het besluit/);
+  assert.match(record, /Zes bomen aan de zonkant, met een bank in hun schaduw\./);
+  assert.equal(await res.locator('#besluittekst strong').innerText(), 'met een bank in hun schaduw');
+  await resCheck('d14-decision-record');
+  await res.goto(`${BASE}/tafels/${tableId}`);
+  assert.match(await res.locator('#besluiten').innerText(), /Genomen besluiten[\s\S]*Bomen op het plein/);
+  await resCheck('d15-table-decisions');
+
+  // In English.
+  for (const [p, pageCheck, prefix] of [[res, resCheck, 'd16-en-resident'], [fac, facCheck, 'd17-en-facilitator']]) {
+    await p.goto(`${BASE}/taal?lang=en`);
+    await p.goto(page);
+    assert.equal(await p.locator('html').getAttribute('lang'), 'en');
+    assert.match(await p.locator('main').innerText(), /The majority chose: For[\s\S]*Added to the decision/);
+    await pageCheck(`${prefix}-decision`);
+  }
+  await fac.goto(`${BASE}/tafels/${tableId}/besluiten/nieuw`);
+  await facCheck('d18-en-decision-new');
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/opbrengst`);
+  await facCheck('d19-en-step-decisions');
+  await res.goto(`${BASE}/tafels/${tableId}`);
+  await resCheck('d20-en-table-decisions');
+
+  await fac.context().close();
+  await res.context().close();
+  await other.context().close();
+  facCheck.done();
+  resCheck.done();
+  otherCheck.done();
+});

@@ -121,6 +121,6 @@ def test_flows_in_chromium_with_axe(site):
     # Output goes straight through (pytest -s under ctest): the per-page
     # lines name each screenshot and what axe found.
     r = subprocess.run([node, "--test-reporter=spec", FLOWS],
-                       env=env, cwd=SOURCE_DIR, timeout=540)
+                       env=env, cwd=SOURCE_DIR, timeout=1080)
     assert r.returncode == 0, (f"browser flows failed (exit {r.returncode}); see the output above,"
                                f" screenshots in {out}\ndaemon log tail:\n{daemon.log()[-3000:]}")

@@ -39,7 +39,7 @@ def rows(pg, query, args=()):
 def counts(pg):
     return {name: rows(pg, f"SELECT count(*) FROM {name}")[0][0]
             for name in ("accounts", "tables", "table_members", "contributions", "records", "record_versions",
-                         "step_history")}
+                         "step_history", "decisions", "votes", "minority_points")}
 
 
 def states(pg, slug, title):
@@ -97,6 +97,26 @@ def test_zutphen_has_tables_at_every_stage(pg, seeded):
     # The first tables of etc/demo.sql, with their conversation, are there too.
     assert rows(pg, "SELECT count(*) FROM contributions k JOIN tables y ON y.tenant_id = k.tenant_id"
                     " AND y.id = k.table_id WHERE y.title = 'Buurthuis Hanzehof'")[0][0] == 6
+
+
+def test_zutphen_has_an_open_decision_and_a_closed_one_with_the_minoritys_wisdom(pg, seeded):
+    got = rows(pg, """SELECT y.title, d.title, d.step_id, d.state, d.path, d.outcome, d.final_text,
+                             (SELECT count(*) FROM votes v WHERE v.tenant_id = d.tenant_id AND v.decision_id = d.id),
+                             (SELECT coalesce(sum(r.count), 0) FROM room_counts r
+                               WHERE r.tenant_id = d.tenant_id AND r.decision_id = d.id)
+                        FROM decisions d JOIN tables y ON y.tenant_id = d.tenant_id AND y.id = d.table_id
+                        JOIN platform.tenants n ON n.id = d.tenant_id
+                       WHERE n.slug = 'zutphen' ORDER BY d.id""")
+    assert [(r[0], r[2], r[3]) for r in got] == [("Fietsroute naar school", "gesprek", "open"),
+                                                  ("Groen in de Binnenstad", "opbrengst", "closed")], got
+    open_one, closed = got
+    assert open_one[7] == 2 and open_one[6] is None
+    assert closed[4] == "vote" and closed[5] == "for" and closed[7] == 3 and closed[8] == 22
+    assert "vaste zitplekken" in closed[6]
+    points = rows(pg, """SELECT m.for_room, m.added, m.reason FROM minority_points m
+                           JOIN decisions d ON d.tenant_id = m.tenant_id AND d.id = m.decision_id
+                          WHERE d.title = 'Twee pleinen per jaar groen' ORDER BY m.id""")
+    assert [(p[0], p[1]) for p in points] == [(False, True), (True, False)] and points[1][2], points
 
 
 def test_voorbeeld_has_a_table_past_its_neighbourhood_walk(pg, seeded):
