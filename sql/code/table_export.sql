@@ -81,17 +81,44 @@ $$;
 
 -- The records of table X a viewer of STANDING reads, per kind
 -- ({kind: [record, ...]}, oldest first); ONLY_DONE: of steps that are done.
+-- The ids first, then each record: on Citus a query on the shards cannot
+-- call what queries them again (api.record_json does).
 CREATE OR REPLACE FUNCTION api.export_records(t bigint, x bigint, standing text, only_done boolean) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_object_agg(k.kind, k.items), '{}'::jsonb)
-      FROM (SELECT r.kind, jsonb_agg(api.record_json(t, r.id) ORDER BY r.id) AS items
-              FROM records r
-              JOIN table_steps s ON s.tenant_id = t AND s.table_id = r.table_id AND s.step_id = r.step_id
-             WHERE r.tenant_id = t AND r.table_id = x
-               AND api.level_visible(standing, s.records -> r.kind ->> 'visible')
-               AND (NOT only_done OR s.state = 'done')
-             GROUP BY r.kind) k
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    rid bigint;
+    k text;
+    acc jsonb := '{}'::jsonb;
+BEGIN
+    FOR rid, k IN SELECT r.id, r.kind FROM records r
+                    JOIN table_steps s ON s.tenant_id = t AND s.table_id = r.table_id AND s.step_id = r.step_id
+                   WHERE r.tenant_id = t AND r.table_id = x
+                     AND api.level_visible(standing, s.records -> r.kind ->> 'visible')
+                     AND (NOT only_done OR s.state = 'done')
+                   ORDER BY r.id LOOP
+        acc := jsonb_set(acc, ARRAY[k], coalesce(acc -> k, '[]'::jsonb) || jsonb_build_array(api.record_json(t, rid)));
+    END LOOP;
+    RETURN acc;
+END $$;
+
+-- The meetings of table X as its facilitators read them, by their start:
+-- each as GET /meetings/{id}, with its registrations and attendance as
+-- GET /meetings/{id}/registrations (one at a time, as api.meetings_list).
+CREATE OR REPLACE FUNCTION api.export_meetings(t bigint, viewer bigint, standing text, x bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    mid bigint;
+    items jsonb := '[]'::jsonb;
+BEGIN
+    FOREACH mid IN ARRAY ARRAY(SELECT y.id FROM meetings y WHERE y.tenant_id = t AND y.table_id = x
+                                ORDER BY y.starts_at, y.id) LOOP
+        items := items || jsonb_build_array(api.meeting_json(t, viewer, standing, false, mid)
+                                            - 'my_registration' - 'can_register'
+                                            || jsonb_build_object('registrations',
+                                                                  api.registrations_json(t, viewer, true, mid)));
+    END LOOP;
+    RETURN items;
+END $$;
 
 -- The decisions of table X as VIEWER (of STANDING at the table) reads
 -- them, oldest first: each as GET /decisions/{id} answers it. OPEN_DATA:
@@ -230,17 +257,15 @@ BEGIN
                               WHERE h.tenant_id = t AND h.table_id = xid), '[]'::jsonb),
         'records', api.export_records(t, xid, it.standing, false),
         'decisions', api.export_decisions(t, viewer, roles, xid, false),
-        -- Meetings with their attendance come with the meetings; until
-        -- then null (not an empty list: there is nothing to say yet).
-        'meetings', 'null'::jsonb);
+        'meetings', api.export_meetings(t, viewer, it.standing, xid));
     PERFORM api.export_open_contributions(t, xid, false, false);
     RETURN api.export_json_answer(doc, 'tafel-' || xid || '.json');
 END $$;
 
 -- GET /tables/{id}/export/{kind}.csv: one kind of the table as CSV, for
 -- its facilitators: contributions, decisions (a line per choice, with
--- its counts), or the records of a kind its steps declare (a column per
--- declared field).
+-- its counts), meetings (with attendance), or the records of a kind its
+-- steps declare (a column per declared field).
 CREATE OR REPLACE FUNCTION api.table_export_csv(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -291,6 +316,29 @@ BEGIN
             E'\uFEFF' || api.csv_line(ARRAY['decision_id', 'group_id', 'title', 'state', 'path', 'outcome',
                                             'closed_at', 'choice', 'choice_label', 'votes', 'room', 'total',
                                             'chosen', 'minority_points', 'points_added']),
+            '', '', true);
+    END IF;
+    IF want = 'meetings' THEN
+        -- A line per meeting with its attendance (empty until recorded).
+        OPEN cur NO SCROLL FOR
+            SELECT api.csv_line(ARRAY[m.id::text, m.group_id::text, m.step_id, m.title,
+                       to_char(m.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                       to_char(m.ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                       m.place, m.online_url, m.state, m.capacity::text,
+                       (SELECT count(*) FROM meeting_registrations r WHERE r.tenant_id = t AND r.meeting_id = m.id
+                           AND r.state = 'registered')::text,
+                       (SELECT count(*) FROM meeting_registrations r WHERE r.tenant_id = t AND r.meeting_id = m.id
+                           AND r.state = 'waiting')::text,
+                       CASE WHEN m.attendance_at IS NOT NULL THEN
+                           (SELECT count(*) FROM meeting_registrations r WHERE r.tenant_id = t
+                               AND r.meeting_id = m.id AND r.attended)::text END,
+                       CASE WHEN m.attendance_at IS NOT NULL THEN coalesce(m.walk_ins, 0)::text END])
+              FROM meetings m WHERE m.tenant_id = t AND m.table_id = xid
+             ORDER BY m.starts_at, m.id;
+        RETURN api.export_answer('text/csv; charset=utf-8', fname,
+            E'\uFEFF' || api.csv_line(ARRAY['meeting_id', 'group_id', 'step_id', 'title', 'starts_at', 'ends_at',
+                                            'place', 'online_url', 'state', 'capacity', 'registered', 'waiting',
+                                            'attended', 'walk_ins']),
             '', '', true);
     END IF;
     kinds := api.export_kinds(t, xid, it.standing);
