@@ -126,6 +126,10 @@ static const struct api_route routes[] = {
 	/* A tenant's bundle versions for its admins (sql/code/bundles.sql). */
 	{"GET", "/bundle/versions", "bundle_versions", 0, NULL, NULL},
 	{"POST", "/bundle/rollback", "bundle_rollback", API_WRITE, NULL, NULL},
+	/* Exports, streamed (sql/code/table_export.sql, api_stream.c). */
+	{"GET", "/tables/{id}/export", "table_export", API_STREAM, NULL, NULL},
+	{"GET", "/tables/{id}/export/{kind}.csv", "table_export_csv", API_STREAM, NULL, NULL},
+	{"GET", "/tables/{id}/open-data", "table_open_data", API_STREAM, NULL, NULL},
 };
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -177,7 +181,8 @@ static bool word(const char *s, size_t n)
 }
 
 /* Matches PATH against PATTERN, segment by segment; PARAMS (may be NULL)
- * receives {id} as an integer and any other {x} as a string. */
+ * receives {id} as an integer and any other {x} as a string. A parameter
+ * may be followed by a fixed ending in its segment ("{kind}.csv"). */
 static bool route_match(const char *pattern, const char *path, size_t len, json_t *params)
 {
 	const char *p = pattern, *s = path, *end = path + len;
@@ -190,7 +195,13 @@ static bool route_match(const char *pattern, const char *path, size_t len, json_
 		size_t plen = pe ? (size_t)(pe - p) : strlen(p);
 		const char *se = memchr(s, '/', (size_t)(end - s));
 		size_t slen = se ? (size_t)(se - s) : (size_t)(end - s);
-		if (plen > 2 && p[0] == '{' && p[plen - 1] == '}') {
+		const char *close = plen > 2 && p[0] == '{' ? memchr(p, '}', plen) : NULL;
+		if (close) {
+			size_t tail = plen - (size_t)(close + 1 - p);    /* the fixed ending */
+			if (slen <= tail || memcmp(s + slen - tail, close + 1, tail) != 0)
+				return false;
+			plen -= tail;
+			slen -= tail;
 			char name[32];
 			snprintf(name, sizeof(name), "%.*s", (int)(plen - 2), p + 1);
 			bool id = strcmp(name, "id") == 0 || (plen > 5 && memcmp(p + plen - 4, "_id}", 4) == 0);
@@ -201,6 +212,8 @@ static bool route_match(const char *pattern, const char *path, size_t len, json_
 				snprintf(v, sizeof(v), "%.*s", (int)slen, s);
 				json_object_set_new(params, name, id ? json_integer(strtoll(v, NULL, 10)) : json_string(v));
 			}
+			plen += tail;
+			slen += tail;
 		} else if (plen != slen || memcmp(p, s, slen) != 0) {
 			return false;
 		}

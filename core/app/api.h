@@ -53,6 +53,10 @@
  *                 _definitions: opening a table on a workflow keeps a
  *                 snapshot of its definition (sql/code/workflows.sql). The
  *                 operation runs through the tenant's Lua, which has them.
+ *   API_STREAM    an export too large for one JSON value: the operation
+ *                 answers what goes around its rows and opens a cursor on
+ *                 them, which the daemon sends in batches as they are
+ *                 taken (api_stream.h). Over HTTP only, never from Lua.
  *
  * Every call also gets _method, and from a session _csrf and _session
  * (the hash of its cookie); the stepped ones _client, the client's
@@ -87,6 +91,7 @@ enum {
 	API_DEFS = 8192,        /* gets the tenant's declared workflows (_definitions; runs through the tenant's Lua) */
 	API_FIELDS = 16384,     /* each string of "fields" becomes safe HTML through cmark (_fields_html) */
 	API_ICAL = 32768,       /* a read whose answer is iCalendar text (a JSON string): served as text/calendar */
+	API_STREAM = 65536,     /* a download streamed from a cursor (api_stream.h); over HTTP only */
 };
 
 /* The flags whose steps an api_call runs (apicall.h). */

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "apicache.h"
+#include "api_stream.h"
 #include "apicall.h"
 #include "app_worker.h"
 #include "cookie.h"
@@ -221,6 +222,7 @@ static void api_begun(struct db_txn *txn, enum db_status st, void *arg);
 static void api_who(struct db_txn *txn, enum db_status st, void *arg);
 static void api_run(struct api_req *ar);
 static void api_done(struct db_txn *txn, enum db_status st, void *arg);
+static void api_stream_head(struct db_txn *txn, enum db_status st, void *arg);
 static void api_sent(struct db_txn *txn, enum db_status st, void *arg);
 static void api_finish(struct api_req *ar);
 static bool from_cache(struct api_req *ar);
@@ -394,7 +396,7 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 			token_hash_hex(token, ar->hash);
 		}
 	}
-	if (ar->auth == AUTH_GUEST && from_cache(ar))
+	if (ar->auth == AUTH_GUEST && !(ar->route->flags & API_STREAM) && from_cache(ar))
 		return;
 	if (!app->pool) {
 		fail(ar, 503, "unavailable", "No database is configured.", NULL);
@@ -585,7 +587,51 @@ static void api_run(struct api_req *ar)
 		fail(ar, 503, "unavailable", "The operation could not be sent; try again.", "sending the operation");
 		return;
 	}
-	db_send(ar->txn, api_done, ar);
+	db_send(ar->txn, (ar->route->flags & API_STREAM) ? api_stream_head : api_done, ar);
+}
+
+static void api_streamed(void *arg)
+{
+	api_free(arg);
+}
+
+/* An export (API_STREAM): a refusal is answered as any other; a success
+ * streams its rows (api_stream.h), which takes the transaction over. */
+static void api_stream_head(struct db_txn *txn, enum db_status st, void *arg)
+{
+	struct api_req *ar = arg;
+	if (st != DB_OK) {
+		fail_db(ar, st);
+		return;
+	}
+	json_t *body;
+	if (api_answer(db_result(txn, 0), NULL, &ar->status, &body) != 0) {
+		fail(ar, 500, "internal", "Something went wrong on our side.", "not an answer");
+		return;
+	}
+	if (ar->status != 200) {
+		ar->body = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+		json_decref(body);
+		if (!ar->body) {
+			fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
+			return;
+		}
+		api_finish(ar);
+		return;
+	}
+	struct http_request *req = ar->req;
+	http_resp_status(req, 200);
+	common_headers(req);
+	http_resp_header(req, "Cache-Control", ar->auth == AUTH_GUEST ? "no-cache" : "private, no-store");
+	/* The stream's now; it may be over (and AR freed) when this returns. */
+	ar->txn = NULL;
+	if (api_stream_start(req, txn, ar->auth != AUTH_GUEST, body, api_streamed, ar) != 0) {
+		json_decref(body);
+		ar->txn = txn;
+		fail(ar, 500, "internal", "Something went wrong on our side.", "not an export's answer");
+		return;
+	}
+	json_decref(body);
 }
 
 static void api_done(struct db_txn *txn, enum db_status st, void *arg)

@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "api_http.h"
+#include "api_stream.h"
 #include "apicache.h"
 #include "app_worker.h"
 #include "auth.h"
@@ -77,6 +78,7 @@ int app_serve(struct config *cfg)
 	runtime_register_statements();
 	api_register_statements();
 	api_http_register_statements();
+	api_stream_register_statements();
 	api_http_configure(cfg->session_idle_timeout / 1000, cfg->session_absolute_timeout / 1000);
 	bundle_register_statements();
 	dispatch_register_statements();

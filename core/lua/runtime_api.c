@@ -41,6 +41,10 @@ static const struct api_route *route_of(lua_State *L, const char *method, const 
 		plugin_error(L, "api: there is no operation %s %s%s%s", method, path, status == 405 ? "; it takes " : "",
 			     status == 405 ? allow : "");
 	}
+	if (r->flags & API_STREAM) {
+		json_decref(params);
+		plugin_error(L, "api: %s %s is a download, served over HTTP only (link to /api/v1%s)", method, path, path);
+	}
 	return r;
 }
 
@@ -443,6 +447,7 @@ int core_api_batch(lua_State *L)
 				  : !r ? "no such operation"
 				  : !json_is_object(args) ? "the arguments must be a table of named fields"
 				  : (r->flags & API_PLATFORM) && !platform ? "an operation of the platform's own plugins"
+				  : (r->flags & API_STREAM) ? "a download, served over HTTP only"
 				  : (r->flags & (API_STEPS | API_SECRET | API_DEFS)) || r->before || r->after
 					  ? "an operation with events or secrets: call it alone"
 					  : NULL;

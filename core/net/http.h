@@ -86,6 +86,10 @@ void http_resp_error(struct http_request *req, int status);
 void http_resp_stream_begin(struct http_request *req);
 void http_resp_stream_write(struct http_request *req, const void *data, size_t len);
 void http_resp_stream_end(struct http_request *req);
+/* Ends a streamed response that cannot be completed: the connection
+ * closes after what is queued, without the last chunk, so that the client
+ * sees the answer cut short rather than a shorter whole one. */
+void http_resp_stream_abort(struct http_request *req);
 /* Bytes queued for the client and not yet taken. */
 size_t http_resp_pending(const struct http_request *req);
 

@@ -459,6 +459,21 @@ void http_resp_stream_end(struct http_request *req)
 	http_conn_leave(c);
 }
 
+void http_resp_stream_abort(struct http_request *req)
+{
+	struct http_conn *c = req->conn;
+	if (req->state != REQ_STREAMING)
+		return;
+	req->keep_alive = false;
+	if (!c) {
+		finish(req);
+		return;
+	}
+	http_conn_enter(c);
+	finish(req);
+	http_conn_leave(c);
+}
+
 size_t http_resp_pending(const struct http_request *req)
 {
 	return req->conn ? evbuffer_get_length(req->conn->out) : 0;

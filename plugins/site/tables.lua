@@ -494,6 +494,10 @@ local function show_table(req, id, status, errors, value)
 	view.can_post = view.member and view.open
 	view.can_join = req.user and not view.member and t.status ~= "archived"
 	view.feed = not view.closed and ("/tafels/" .. id .. "/feed.atom")
+	-- A public table's open data, for everyone; the exports for its
+	-- facilitators (docs/api.md, "Exports": the API decides who may).
+	view.open_data = not view.closed and ("/api/v1" .. base .. "/open-data")
+	view.exports = view.facilitator and ("/api/v1" .. base .. "/export")
 	view.form = post_form(req, "/tafels/" .. id .. "/bijdragen", errors, value, view.facilitator)
 	view.signin = not req.user
 	local steps = r[4].status == 200 and r[4].body or nil

@@ -1,6 +1,7 @@
 /* The API's route table and its OpenAPI document agree: every route is
  * documented with its method, every documented operation has a route, and
- * the router finds each, with its path parameters, and answers 404 or 405
+ * the router finds each, with its path parameters (a fixed ending after
+ * one, "{kind}.csv", kept out of it), and answers 404 or 405
  * (with Allow) for what is not there. Also api_prepare: what only the
  * daemon may set cannot come from a client, and Markdown is rendered
  * without raw HTML or script links. */
@@ -104,6 +105,19 @@ int main(void)
 	CHECK(api_route_find("GET", "/me/", 4, NULL, &status, allow, sizeof(allow)) == NULL);
 	CHECK(api_route_find("GET", "", 0, NULL, &status, allow, sizeof(allow)) == NULL);
 	CHECK(api_route_find("PUT", "/members/7/roles/AD%6Din", 24, NULL, &status, allow, sizeof(allow)) == NULL);
+	/* A parameter with a fixed ending in its segment ({kind}.csv): the
+	 * ending is not part of the value, and must be there. */
+	json_t *kp = json_object();
+	const char *csv = "/tables/7/export/interview.csv";
+	const struct api_route *kr = api_route_find("GET", csv, strlen(csv), kp, &status, allow, sizeof(allow));
+	CHECK(kr != NULL && strcmp(kr->fn, "table_export_csv") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(kp, "kind")), "interview") == 0);
+	json_decref(kp);
+	static const char *const not_csv[] = {"/tables/7/export/.csv", "/tables/7/export/interview",
+					       "/tables/7/export/interview.json", "/tables/7/export/inter.view.csv",
+					       "/tables/7/export/interview.csv/", "/tables/7/export/csv"};
+	for (size_t i = 0; i < sizeof(not_csv) / sizeof(not_csv[0]); i++)
+		CHECK(api_route_find("GET", not_csv[i], strlen(not_csv[i]), NULL, &status, allow, sizeof(allow)) == NULL);
 
 	/* api_prepare drops what only the daemon sets, and draws secrets. */
 	const struct api_route *create = api_route_find("POST", "/tokens", 7, NULL, &status, allow, sizeof(allow));
