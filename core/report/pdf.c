@@ -249,6 +249,11 @@ static char *inline_markup(const char *s)
 			tag = 'i';
 		} else if (s[i] == '`') {
 			tag = 't';
+		} else if (s[i] == '<' && (isalpha((unsigned char)s[i + 1]) || s[i + 1] == '/' || s[i + 1] == '!') &&
+			   strchr(s + i, '>')) {
+			/* Raw HTML is left out, as the page's Markdown leaves it out. */
+			i = (size_t)(strchr(s + i, '>') - s) + 1;
+			continue;
 		} else if (s[i] == '[') {
 			const char *close = strstr(s + i, "](");
 			const char *end = close ? strchr(close, ')') : NULL;
