@@ -20,6 +20,7 @@ import shutil
 import struct
 import subprocess
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -89,7 +90,8 @@ class PdfWorld(W):
 
 @pytest.fixture(scope="module")
 def w(pg, make_daemon_module, tmp_path_factory):
-    d = make_daemon_module({"workers": "2", "pdf_threads": "1", "pdf_queue": "4"}, {**pg.daemon_env(), **SMALL})
+    # One PDF thread and room for one render: a burst finds the queue full.
+    d = make_daemon_module({"workers": "2", "pdf_threads": "1", "pdf_queue": "1"}, {**pg.daemon_env(), **SMALL})
     return PdfWorld(d, pg, tmp_path_factory.mktemp("reportpdf"))
 
 
@@ -247,6 +249,16 @@ def test_hostile_content(w):
     assert pages >= 6 and "A4" in info
     assert "Een lange bijdrage." in text and "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" in text
     assert "שרה" in text or "הרש" in text
+    # The PDF queue holds one render: a burst of requests for a PDF not
+    # made yet gets 503 beyond it (the log says why), and afterwards the
+    # PDF is served.
+    path = f"/tafels/{tid}/verslag.pdf"
+    w.record("fac", tid, "verslag", "advice", title="Nog een advies")
+    with ThreadPoolExecutor(6) as ex:
+        statuses = list(ex.map(lambda _: w.pdf("fac", path)[0], range(6)))
+    assert 200 in statuses and 503 in statuses, statuses
+    assert "the PDF queue is full" in w.d.log()
+    assert w.pdf("fac", path)[0] == 200
     # A report with nothing else: the cover, the contents, the question,
     # the summary and the plugin's section.
     empty = w.table("closed")
