@@ -10,8 +10,10 @@
 #include <cairo-pdf.h>
 #include <cairo.h>
 #include <fontconfig/fontconfig.h>
+#include <hyphen.h>
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <pango/pangocairo.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -201,6 +203,109 @@ char *pdf_typography(const char *text, const char *lang)
 	return buf_take(&b);
 }
 
+/* ---------------------------------------------------------------- hyphenation */
+
+/* Pango breaks a word only at a soft hyphen (U+00AD, shown as a hyphen
+ * when the line breaks there) or where the word does not fit a line at
+ * all: it has no dictionary. Debian's hyphenation patterns (hyphen-nl,
+ * hyphen-en-us, read by libhyphen as LibreOffice reads them) give the
+ * places; words of six letters or more get soft hyphens there. The
+ * dictionaries are read once and only read afterwards, by every thread. */
+#define HYPH_DIR "/usr/share/hyphen/"
+#define HYPH_MIN_WORD 6
+#define HYPH_MAX_WORD 100
+
+static pthread_once_t hyph_once = PTHREAD_ONCE_INIT;
+static HyphenDict *hyph_nl, *hyph_en;
+
+static void hyph_load(void)
+{
+	hyph_nl = hnj_hyphen_load(HYPH_DIR "hyph_nl_NL.dic");
+	hyph_en = hnj_hyphen_load(HYPH_DIR "hyph_en_US.dic");
+}
+
+/* A letter's byte length at S (ASCII, or a two-byte Latin letter such as
+ * é, ë, ï), or 0. */
+static int letter_len(const unsigned char *s)
+{
+	if (isalpha(s[0]))
+		return 1;
+	if (s[0] == 0xc3 && s[1] >= 0x80 && s[1] <= 0xbf && s[1] != 0x97 && s[1] != 0xb7)
+		return 2;
+	return 0;
+}
+
+static void hyphenate_word(struct buf *b, HyphenDict *dict, const char *w, size_t n)
+{
+	char lower[HYPH_MAX_WORD * 2 + 1], hyphens[HYPH_MAX_WORD * 2 + 6];
+	size_t letters = 0;
+	for (size_t i = 0; i < n; i += (size_t)letter_len((const unsigned char *)w + i))
+		letters++;
+	if (!dict || letters < HYPH_MIN_WORD || n > HYPH_MAX_WORD * 2) {
+		buf_add(b, w, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		lower[i] = (char)tolower((unsigned char)w[i]);
+	lower[n] = '\0';
+	char **rep = NULL;
+	int *pos = NULL, *cut = NULL;
+	memset(hyphens, 0, sizeof(hyphens));
+	int rc = hnj_hyphen_hyphenate3(dict, lower, (int)n, hyphens, NULL, &rep, &pos, &cut, 2, 3, 2, 2);
+	for (size_t i = 0; i < n; i++) {
+		buf_add(b, w + i, 1);
+		/* After a whole letter, a standard hyphenation point (a
+		 * replacing one, as in Dutch "autootje", is left out). */
+		bool end_of_letter = i + 1 < n && ((unsigned char)w[i + 1] & 0xc0) != 0x80;
+		if (rc == 0 && end_of_letter && (hyphens[i] & 1) && !(rep && rep[i]))
+			buf_str(b, "\xc2\xad");
+	}
+	if (rep) {
+		for (size_t i = 0; i < n; i++)
+			free(rep[i]);
+		free(rep);
+	}
+	free(pos);
+	free(cut);
+}
+
+/* TEXT with soft hyphens where the language's patterns allow a break. */
+static char *hyphenate(const char *text, const char *lang)
+{
+	pthread_once(&hyph_once, hyph_load);
+	HyphenDict *dict = strcmp(lang, "en") == 0 ? hyph_en : hyph_nl;
+	struct buf b = {0};
+	const char *p = text;
+	while (*p) {
+		const char *start = p;
+		int l;
+		while ((l = letter_len((const unsigned char *)p)) > 0)
+			p += l;
+		if (p > start) {
+			hyphenate_word(&b, dict, start, (size_t)(p - start));
+			continue;
+		}
+		/* Anything else as it is, one character at a time. */
+		size_t n = 1;
+		while (p[n] && (((unsigned char)p[n] & 0xc0) == 0x80))
+			n++;
+		buf_add(&b, p, n);
+		p += n;
+	}
+	return buf_take(&b);
+}
+
+/* Typography, then soft hyphens: the text of a paragraph. */
+static char *prose(const char *text, const char *lang)
+{
+	char *t = pdf_typography(text, lang);
+	if (!t)
+		return NULL;
+	char *h = hyphenate(t, lang);
+	free(t);
+	return h;
+}
+
 /* TEXT (typography applied) as escaped pango markup. */
 static void add_escaped(struct buf *b, const char *s, size_t n)
 {
@@ -319,7 +424,8 @@ static struct block *add_block(struct blocks *bs, enum block_kind kind, char *ma
 /* A block of plain TEXT (typography, escaped). */
 static struct block *add_text(struct blocks *bs, enum block_kind kind, const char *text, const char *lang)
 {
-	char *t = pdf_typography(text, lang);
+	bool heading = kind == B_H1 || kind == B_H2 || kind == B_H3;
+	char *t = heading ? pdf_typography(text, lang) : prose(text, lang);
 	char *m = t ? escape(t) : NULL;
 	free(t);
 	return add_block(bs, kind, m);
@@ -328,7 +434,7 @@ static struct block *add_text(struct blocks *bs, enum block_kind kind, const cha
 /* Markdown TEXT as blocks, indented by INDENT, with BAR. */
 static void add_markdown(struct blocks *bs, const char *text, const char *lang, double indent, bool bar)
 {
-	char *t = pdf_typography(text, lang);
+	char *t = prose(text, lang);
 	if (!t) {
 		bs->oom = true;
 		return;
@@ -1173,6 +1279,11 @@ static int run_flow(struct flow *f, const struct blocks *bs, const json_t *doc, 
 
 void pdf_fini(void)
 {
+	if (hyph_nl)
+		hnj_hyphen_free(hyph_nl);
+	if (hyph_en)
+		hnj_hyphen_free(hyph_en);
+	hyph_nl = hyph_en = NULL;
 	pango_cairo_font_map_set_default(NULL);
 	cairo_debug_reset_static_data();
 	FcFini();

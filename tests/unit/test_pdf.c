@@ -5,6 +5,7 @@
  * are there, nothing runs off the page: every page's text stays inside
  * the page's box). Plus the typography: quotes, dashes, non-breaking
  * spaces before units. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,13 @@ static void test_full_report(void)
 		" s:[{s:s, s:i}], s:[{s:s, s:{s:s}}], s:[{s:{s:s}, s:{s:s}}], s:[{s:s, s:{s:s}}]}",
 		"format", "aantafel.report/1", "table", "title", "Het Houtwal-plein", "question",
 		"Wat is ervoor nodig zodat het plein van iedereen is?", "published_on", "2026-06-01", "summary",
-		"markdown", "We spraken met **twaalf** mensen.\n\n- een bankje\n- meer groen", "question", "text",
+		"markdown",
+		"We spraken met **twaalf** mensen.\n\n- een bankje\n- meer groen\n\nDe verantwoordelijkheidsverdeling tussen "
+		"gemeenteraadsleden, buurtbewoners en maatschappelijke organisaties vraagt om samenwerkingsafspraken, "
+		"gebiedsgerichte ontwikkelingsplannen en uitvoeringsprogramma's die iedereen begrijpt. De "
+		"verantwoordelijkheidsverdeling tussen gemeenteraadsleden, buurtbewoners en maatschappelijke organisaties "
+		"vraagt om samenwerkingsafspraken.",
+		"question", "text",
 		"Wat is ervoor nodig zodat het plein van iedereen is?", "rewordings",
 		"Wat is ervoor nodig zodat jong en oud er samen zijn?", "players", "name", "Fatima", "organisation",
 		"Buurtkamer", "central", 1, "seldom_heard", 0, "heard", 1, "name", "Jongerenraad", "central", 0,
@@ -118,6 +125,14 @@ static void test_full_report(void)
 	CHECK(strstr(text, "\xe2\x80\x9cruimte\xe2\x80\x9d") != NULL);
 	CHECK(strstr(text, "\xe2\x80\x93 en over") != NULL);
 	CHECK(strstr(text, "Het Houtwal-plein") != NULL);
+	/* Dutch hyphenation: lines of the long paragraph end in a word broken
+	 * at a place the patterns allow, with the hyphen pango draws for the
+	 * soft hyphen there (pdftotext gives it back as U+00AD). */
+	CHECK(strstr(text, "buurtbe\xc2\xad\nwoners") != NULL || strstr(text, "samenwerkingsaf\xc2\xad\nspraken") != NULL);
+	int broken = 0;
+	for (const char *h = strstr(text, "\xc2\xad\n"); h; h = strstr(h + 1, "\xc2\xad\n"))
+		broken++;
+	CHECK_MSG(broken >= 2, "%d words hyphenated", broken);
 	free(text);
 }
 
@@ -194,6 +209,11 @@ static void test_typography(void)
 		CHECK_MSG(got && strcmp(got, cases[i].out) == 0, "%s -> %s", cases[i].in, got ? got : "(null)");
 		free(got);
 	}
+	/* Soft hyphens where the Dutch patterns allow; short words whole. */
+	char *h = hyphenate("een verantwoordelijkheid, één plein", "nl");
+	CHECK_MSG(h && strcmp(h, "een ver\xc2\xad" "ant\xc2\xad" "woor\xc2\xad" "de\xc2\xad" "lijk\xc2\xad" "heid, één plein") == 0,
+		  "%s", h ? h : "(null)");
+	free(h);
 	char *m = inline_markup("**a** *b* 1 < 2 & [d](e)");
 	CHECK(m && strcmp(m, "<b>a</b> <i>b</i> 1 &lt; 2 &amp; d") == 0);
 	free(m);
