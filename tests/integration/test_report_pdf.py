@@ -9,12 +9,13 @@ report's page, driven through the method by the real API.
 * Its address answers with a file name from the table's title; it is
   visible exactly to those who may read the report (the closed table's
   is a 404 to a resident and a guest, a public table's report without
-  what is the client's); its ETag stays until the table changes, and
+  what is the client's, and another municipality's host finds none); its ETag stays until the table changes, and
   If-None-Match gets a 304.
 * A plugin's report.sections hook reorders and adds a section, in the
   page and the PDF alike.
 * Hostile content (10,000 characters, a 300-character word, right-to-left
-  names, emoji) and a report without anything else make a PDF."""
+  names, emoji) and a report without anything else make a PDF; a burst
+  beyond the PDF queue's room gets 503."""
 import os
 import shutil
 import struct
@@ -210,6 +211,19 @@ def test_who_may_read_it(w, tables):
         st, hdr, data = w.pdf(who, f"/tafels/{closed}/verslag.pdf")
         assert st == 404 and not data.startswith(b"%PDF"), who
         assert "application/pdf" not in hdr.get("content-type", "")
+
+
+def test_another_municipality_finds_nothing(w, tables, pg, tmp_path):
+    """The same table's address on another municipality's host is a 404
+    (its own tables have other ids)."""
+    aantafel("tenant", "create", "pdfander", "--name", "Gemeente Ander", "--host", "ander.test", env=pg.daemon_env())
+    deployed(pg, "pdfander", write_bundle(tmp_path / "ander", {
+        "tenant.lua": "return { workflow = 'volledig', plugins = { methode = {} } }"}))
+    wait_for(lambda: w.d.get("/inloggen", host="ander.test")[0] == 200, what="sign-in page")
+    for tid in tables:
+        st, hdr, data = parse_response(w.d.raw(make_request("GET", f"/tafels/{tid}/verslag.pdf", "ander.test",
+                                                            {"Connection": "close"})))
+        assert st == 404 and not data.startswith(b"%PDF"), tid
 
 
 def test_cached_until_the_table_changes(w, tables):
