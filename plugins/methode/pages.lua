@@ -234,6 +234,10 @@ local function requested(p)
 	return id, doc, html
 end
 
+-- The parts of the document the page shows, by their section names.
+local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
+	outcomes = true, advice = true }
+
 -- GET /tafels/ID/verslag: the document as a page.
 function M.report(req, p)
 	local id, doc, html = requested(p)
@@ -265,7 +269,7 @@ function M.report(req, p)
 	for _, s in ipairs(doc.sections) do
 		if type(s) == "table" then
 			view.sections[#view.sections + 1] = { custom = { title = s.title, text = s.body and s.body.markdown } }
-		else
+		elseif PAGE_SECTIONS[s] then
 			view.sections[#view.sections + 1] = { [s] = true }
 		end
 	end

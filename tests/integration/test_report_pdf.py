@@ -11,7 +11,7 @@ report's page, driven through the method by the real API.
   is a 404 to a resident and a guest, a public table's report without
   what is the client's, and another municipality's host finds none); its ETag stays until the table changes, and
   If-None-Match gets a 304.
-* A plugin's report.sections hook reorders and adds a section, in the
+* A plugin's report.sections hook reorders, drops and adds sections, in the
   page and the PDF alike.
 * Hostile content (10,000 characters, a 300-character word, right-to-left
   names, emoji) and a report without anything else make a PDF; a burst
@@ -48,14 +48,20 @@ BUNDLE = {
 	theme = { primary = "#1f5f3a", text = "#1d1d1b" },
 	plugins = { methode = {}, extra = {} } }""",
     "static/logo.png": png(120, 40, (31, 95, 58)),
-    # A plugin of the municipality's own: the players first, and a
-    # section of its own at the end.
+    # A plugin of the municipality's own: the players first, the themes
+    # dropped, a section of its own at the end (and what is no section:
+    # left out).
     "plugins/extra/init.lua": """plugin.hook("report.sections", function(sections, doc)
 	for i, s in ipairs(sections) do
 		if s == "players" then table.remove(sections, i); table.insert(sections, 1, "players"); break end
 	end
+	for i, s in ipairs(sections) do
+		if s == "themes" then table.remove(sections, i); break end
+	end
 	sections[#sections + 1] = { id = "colofon", title = "Colofon van Verslagstad",
 		body = "Dit verslag is gemaakt door **de gemeente**." }
+	sections[#sections + 1] = "custom"
+	sections[#sections + 1] = 42
 end)""",
     "plugins/extra/translations/nl.lua": "return {}",
     "plugins/extra/translations/en.lua": "return {}",
@@ -161,14 +167,14 @@ def test_the_pdf(w, tables):
     # The cover, the contents, the sections in the hook's order.
     assert text.count("Gemeente Verslagstad") >= pages - 1
     assert "Inhoud" in text and QUESTION in text.replace("\n", " ")
-    order = [text.index(s) for s in ("Wie deden er mee", "De centrale vraag", "Samenvatting",
-                                     "Perspectieven uit de interviews", "Het gesprek", "Wat het opleverde",
-                                     "Advies voor wat volgt", "Colofon van Verslagstad")]
+    order = [text.index(s) for s in ("Wie deden er mee", "De centrale vraag", "Samenvatting", "Het gesprek",
+                                     "Wat het opleverde", "Advies voor wat volgt", "Colofon van Verslagstad")]
     assert order == sorted(order), order
-    # Who was heard, the seldom heard marked; themes counted; the notes.
+    assert "Perspectieven uit de interviews" not in text and "groen (2" not in text
+    # Who was heard, the seldom heard marked; the notes (the themes, which
+    # the hook dropped here, are test_pdf's).
     assert "Anna" in text and "Bram" in text and "Cor" in text and "zelden gehoord" in text
     assert "3 spelers · 2 gehoord · 1 zelden gehoord" in text
-    assert "groen (2" in text and "veiligheid (1" in text
     assert "Wat is ervoor nodig zodat iedereen meedoet?" in text
     assert "Twintig mensen aan tafel." in text and "1 mei 2026" in text
     # The decision, the minority's wisdom (its raw HTML left out, as on
@@ -190,6 +196,7 @@ def test_the_pdf(w, tables):
     # The page shows the same order and the plugin's section, and links the PDF.
     st, _, page = w.get("fac", f"/tafels/{pub}/verslag")
     assert st == 200 and page.index("Wie deden er mee") < page.index("De centrale vraag")
+    assert "Perspectieven uit de interviews" not in page
     assert "Colofon van Verslagstad" in page and f'href="/tafels/{pub}/verslag.pdf"' in page
 
 

@@ -117,6 +117,7 @@ static void test_full_report(void)
 	CHECK(strstr(text, "twaalf") != NULL);
 	CHECK(strstr(text, "Jongerenraad") != NULL);
 	CHECK(strstr(text, "zelden gehoord") != NULL);
+	CHECK(strstr(text, "groen  (3\xc2\xa0\xc3\x97)") != NULL || strstr(text, "groen (3") != NULL);
 	CHECK(strstr(text, "Wijsheid van de minderheid") != NULL);
 	CHECK(strstr(text, "rust van de ouderen") != NULL);
 	CHECK(strstr(text, "Begin klein") != NULL);
