@@ -610,14 +610,13 @@ static void add_section(struct blocks *bs, const json_t *doc, const json_t *sec,
 		if (!json_array_size(ps))
 			return;
 		add_heading(bs, B_H1, label(style, "players"), lang, ntoc);
-		size_t heard = 0, seldom = 0, seldom_heard = 0, i;
+		size_t heard = 0, seldom = 0, i;
 		const json_t *p;
 		json_array_foreach(ps, i, p) {
 			bool h = json_is_true(json_object_get(p, "heard"));
 			bool s = json_is_true(json_object_get(p, "seldom_heard"));
 			heard += h;
 			seldom += s;
-			seldom_heard += h && s;
 		}
 		snprintf(tmp, sizeof(tmp), "%zu %s · %zu %s · %zu %s", json_array_size(ps), label(style, "players_count"),
 			 heard, label(style, "heard"), seldom, label(style, "seldom_heard"));
