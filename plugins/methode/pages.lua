@@ -144,7 +144,8 @@ end
 -- and a status (404 when there is no published report for them).
 function M.document(id)
 	local base = "/tables/" .. id
-	local r = plugin.api.batch({ { "GET", base }, { "GET", base .. "/steps" } })
+	local r = plugin.api.batch({ { "GET", base }, { "GET", base .. "/steps" },
+		{ "GET", base .. "/decisions", { limit = 100 } } })
 	if r[1].status ~= 200 then return nil, r[1].status end
 	if r[2].status ~= 200 then return nil, r[2].status end
 	local tbl, steps = r[1].body, r[2].body.steps
@@ -168,8 +169,36 @@ function M.document(id)
 		advice = {},
 		-- The sections in their order: names of the parts above, or a
 		-- plugin's own {id, title, body = {markdown}} (report.sections).
-		sections = { "question", "summary", "players", "themes", "conversation", "outcomes", "advice" },
+		sections = { "question", "summary", "players", "themes", "conversation", "outcomes", "decisions",
+			"advice" },
+		decisions = {},
 	}
+	-- The table's closed decisions the reader reads, oldest first: the
+	-- majority's outcome (the final text, the shared outcome, or the
+	-- choice that won), the minority's points and those added.
+	local decided = r[3].status == 200 and r[3].body.items or {}
+	for n = #decided, 1, -1 do
+		local d = decided[n]
+		if d.state == "closed" then
+			local majority = d.final_text or d.outcome_text
+			if not majority and d.outcome then
+				local label = d.outcome
+				for _, c in ipairs(type(d.choices) == "table" and d.choices or {}) do
+					if c.id == d.outcome and type(c.label) == "table" then label = c.label.nl or label end
+				end
+				majority = label
+			end
+			local minority, added = {}, {}
+			for _, pt in ipairs(d.points or {}) do
+				local into = pt.added == true and added or minority
+				into[#into + 1] = "- " .. tostring(pt.body):gsub("\n", " ")
+			end
+			doc.decisions[#doc.decisions + 1] = { title = d.title,
+				majority = majority and { markdown = majority } or nil,
+				minority = #minority > 0 and { markdown = table.concat(minority, "\n") } or nil,
+				added = #added > 0 and { markdown = table.concat(added, "\n") } or nil }
+		end
+	end
 	for _, i in ipairs(of("interviews", "interview")) do
 		if i.fields.question == "reworded" and type(i.fields.new_wording) == "string" then
 			table.insert(doc.question.rewordings, i.fields.new_wording)
@@ -236,7 +265,7 @@ end
 
 -- The parts of the document the page shows, by their section names.
 local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
-	outcomes = true, advice = true }
+	outcomes = true, decisions = true, advice = true }
 
 -- GET /tafels/ID/verslag: the document as a page.
 function M.report(req, p)
@@ -263,6 +292,17 @@ function M.report(req, p)
 	for _, a in ipairs(doc.advice) do
 		view.advice[#view.advice + 1] = { title = a.title, body = part(html, a.body) }
 	end
+	view.decisions = {}
+	for _, d in ipairs(doc.decisions) do
+		local function lines(m)
+			local out = {}
+			for line in ((m and m.markdown) or ""):gmatch("[^\n]+") do out[#out + 1] = line:gsub("^%- ", "") end
+			return #out > 0 and out or nil
+		end
+		view.decisions[#view.decisions + 1] = { title = d.title, majority = d.majority and d.majority.markdown,
+			minority = lines(d.minority), added = lines(d.added) }
+	end
+	if #view.decisions == 0 then view.decisions = nil end
 	-- The sections in the document's order (report.sections): each entry
 	-- names the one part the template shows there.
 	view.sections = {}

@@ -137,6 +137,24 @@ def tables(w):
     pub, closed = w.table("public"), w.table("closed")
     for tid in (pub, closed):
         through(w, tid)
+    # A decision of the public table, voted by the room, with the
+    # minority's round: one point added, one not; and one still open.
+    fac = w.api["fac"]
+    st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Bankjes op het plein",
+                                                     "proposal": "We zetten vier bankjes neer."})
+    assert st == 201, d
+    did = d["id"]
+    assert fac.put(f"/decisions/{did}/room", {"counts": {"for": 3, "against": 1}})[0] == 200
+    assert fac.post(f"/decisions/{did}/close")[0] == 200
+    for body in ("Eén bankje in de schaduw", "Geen bankjes bij de speeltuin"):
+        st, _, d = fac.post(f"/decisions/{did}/points", {"body": body, "for_room": True})
+        assert st == 201, d
+    st, _, d = fac.post(f"/decisions/{did}/points/{d['points'][0]['id']}", {"added": True})
+    assert st == 200, d
+    st, _, d = fac.put(f"/decisions/{did}/final", {"final_text": "Vier bankjes, één in de schaduw."})
+    assert st == 200, d
+    st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Nog open besluit", "proposal": "x"})
+    assert st == 201, d
     return pub, closed
 
 
@@ -183,6 +201,13 @@ def test_the_pdf(w, tables):
     assert "Met een bankje x" in text and "<script>" not in text
     assert "Begin klein" in text and "Eerst één straat." in text
     assert "Dit verslag is gemaakt door de gemeente." in text
+    # The decisions: the majority's final text, the minority's points and
+    # what was added; an open decision is not in the report.
+    assert "Besluiten" in text and "Bankjes op het plein" in text and "Vier bankjes, één in de schaduw." in text
+    assert "Wat eraan werd toegevoegd" in text and "Geen bankjes bij de speeltuin" in text
+    assert text.index("Geen bankjes bij de speeltuin") < text.index("Wat eraan werd toegevoegd") \
+        < text.rindex("Eén bankje in de schaduw")
+    assert "Nog open besluit" not in text
     # Dutch typography: an en dash between numbers, the published date in
     # Dutch (the non-breaking space before a unit, which pdftotext gives
     # as a space, is test_pdf's).
@@ -198,6 +223,8 @@ def test_the_pdf(w, tables):
     assert st == 200 and page.index("Wie deden er mee") < page.index("De centrale vraag")
     assert "Perspectieven uit de interviews" not in page
     assert "Colofon van Verslagstad" in page and f'href="/tafels/{pub}/verslag.pdf"' in page
+    assert "Vier bankjes, één in de schaduw." in page and "<li>Geen bankjes bij de speeltuin</li>" in page
+    assert "Nog open besluit" not in page
 
 
 def test_who_may_read_it(w, tables):
