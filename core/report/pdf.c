@@ -188,7 +188,7 @@ char *pdf_typography(const char *text, const char *lang)
 		} else if (c == '-' && next == '-' && text[i + 2] != '-') {
 			buf_str(&b, "\xe2\x80\x93");
 			i++;
-		} else if (c == '-' && prev == ' ' && next == ' ') {
+		} else if (c == '-' && i > 0 && prev == ' ' && next == ' ') {  /* not a list's "- " */
 			buf_str(&b, "\xe2\x80\x93");
 		} else if (c == '-' && isdigit(prev) && isdigit(next)) {
 			buf_str(&b, "\xe2\x80\x93");

@@ -200,6 +200,7 @@ static void test_typography(void)
 		{"'t is zo'n dag", "\xe2\x80\x99t is zo\xe2\x80\x99n dag"},
 		{"10-12 uur", "10\xe2\x80\x93" "12\xc2\xa0uur"},
 		{"a - b", "a \xe2\x80\x93 b"},
+		{"- een punt\n- nog een", "- een punt\n- nog een"},
 		{"50 %", "50\xc2\xa0%"},
 		{"€ 25", "€\xc2\xa0" "25"},
 		{"3 kilo", "3 kilo"},
