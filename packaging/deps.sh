@@ -6,10 +6,12 @@ set -eu
 
 build="cmake make gcc pkg-config libevent-dev libhttp-parser-dev libpq-dev
 liblua5.4-dev libssl-dev libjansson-dev libcmark-dev libcurl4-openssl-dev
-postgresql-15 postgresql-client-15 ca-certificates john-data npm"
+postgresql-15 postgresql-client-15 ca-certificates john-data npm
+libpango1.0-dev libcairo2-dev fonts-lato fonts-dejavu-core libhyphen-dev hyphen-nl
+hyphen-en-us"
 check="clang libclang-rt-14-dev python3 python3-pytest python3-psycopg2
 python3-jsonschema python3-requests python3-aiosmtpd python3-icalendar chromium
-postgresql-15-plpgsql-check"
+postgresql-15-plpgsql-check poppler-utils"
 bench="nginx-light wrk postgresql-contrib"
 
 case "${1:-build}" in

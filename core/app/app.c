@@ -13,6 +13,7 @@
 #include "app_worker.h"
 #include "auth.h"
 #include "datagen.h"
+#include "pdfjob.h"
 #include "db.h"
 #include "dispatch.h"
 #include "log.h"
@@ -75,6 +76,12 @@ int app_serve(struct config *cfg)
 		runtime_global_fini();
 		return 1;
 	}
+	if (pdfjob_init(cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		auth_fini();
+		runtime_global_fini();
+		return 1;
+	}
 	runtime_register_statements();
 	api_register_statements();
 	api_http_register_statements();
@@ -96,6 +103,7 @@ int app_serve(struct config *cfg)
 	registry_clear();
 	bundle_cache_clear();
 	auth_fini();            /* after the workers: their loops are gone */
+	pdfjob_fini();
 	runtime_global_fini();
 	return rc;
 }

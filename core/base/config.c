@@ -137,6 +137,10 @@ static const struct option options[] = {
 	 "Threads that hash passwords; each hash takes scrypt's memory while it runs."},
 	{"hash_queue", OPT_INT, OFF(hash_queue), "64", 1, 100000, false, NULL,
 	 "Password hashes that may wait or run at once; a sign-in beyond it gets 503."},
+	{"pdf_threads", OPT_INT, OFF(pdf_threads), "1", 1, 64, false, NULL,
+	 "Threads that render reports as PDF (each render takes one core while it runs)."},
+	{"pdf_queue", OPT_INT, OFF(pdf_queue), "16", 1, 10000, false, NULL,
+	 "PDF renders that may wait or run at once; a download beyond it gets 503."},
 	{"mail_transport", OPT_STRING, OFF(mail_transport), "off", 1, 4096, false, NULL,
 	 "Where queued mail goes: `off` (it stays queued), `file:DIR` (each mail written as "
 	 "`DIR/<tenant>/<id>.eml`, for development), `smtp://HOST[:PORT]` (STARTTLS required unless "

@@ -74,6 +74,8 @@ struct config {
 	int64_t scrypt_maxmem;         /* bytes */
 	int64_t hash_threads;
 	int64_t hash_queue;
+	int64_t pdf_threads;
+	int64_t pdf_queue;
 
 	/* mail */
 	char *mail_transport;

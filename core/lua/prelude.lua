@@ -26,6 +26,9 @@ local EVENTS = {
 	-- Meetings: planned, changed and cancelled (named by the operations'
 	-- answers).
 	["meeting.created"] = true, ["meeting.changed"] = true, ["meeting.cancelled"] = true,
+	-- A report's sections, before its page or its PDF is made
+	-- (plugin.report_sections): hooks add, drop or reorder them.
+	["report.sections"] = true,
 	-- Named by the account operations' answers (API_EVENTS), with what a
 	-- mail needs: a link's secret among it, so only the platform's own
 	-- plugins may hook them.
@@ -784,6 +787,35 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		local mail = {}
 		function mail.send(to, subject, text, html) return core.mail(to, subject, text, html) end
 		P.mail = core.protect(mail)
+		-- A report document (aantafel.report/1) as a PDF, rendered on the
+		-- PDF threads: (bytes, etag), or nil and the reason.
+		local pdf = {}
+		function pdf.report(doc, style) return core.pdf(doc, style) end
+		P.pdf = core.protect(pdf)
+	end
+
+	-- The report.sections hooks on DOC.sections (a list of section names
+	-- and {id =, title =, body = {markdown =}} tables): each hook gets the
+	-- list and the document and may change the list in place. Returns the
+	-- list, checked: what is neither a name nor such a table is dropped.
+	function P.report_sections(doc)
+		if type(doc) ~= "table" or type(doc.sections) ~= "table" then
+			error("report_sections needs a document with its sections", 2)
+		end
+		for _, h in ipairs(hooks["report.sections"] or {}) do h.fn(doc.sections, doc) end
+		local out = {}
+		for _, s in ipairs(doc.sections) do
+			if type(s) == "string" and s:match(ID) then
+				out[#out + 1] = s
+			elseif type(s) == "table" and type(s.title) == "string" then
+				local body = s.body
+				if type(body) == "string" then body = { markdown = body } end
+				if body ~= nil and (type(body) ~= "table" or type(body.markdown) ~= "string") then body = nil end
+				out[#out + 1] = { id = type(s.id) == "string" and s.id or nil, title = s.title, body = body }
+			end
+		end
+		doc.sections = out
+		return out
 	end
 	return core.protect(P)
 end

@@ -272,7 +272,7 @@ static const luaL_Reg core_funcs[] = {
 	{"db", core_db},         {"mail", core_mail},       {"api", core_api},       {"api_route", core_api_route},
 	{"api_batch", core_api_batch},
 	{"url", core_url},       {"text", core_text},       {"guarded", core_guarded}, {"where", core_where},
-	{"definitions", core_definitions}, {NULL, NULL},
+	{"definitions", core_definitions}, {"pdf", core_pdf}, {NULL, NULL},
 };
 
 /* Builds the state: sandbox, prelude, tenant.lua and plugins. Problems

@@ -125,6 +125,7 @@ struct core_op {
 extern const struct core_op rt_op_get, rt_op_put, rt_op_delete, rt_op_list;    /* runtime_store.c */
 extern const struct core_op rt_op_mail;                                          /* runtime_core.c */
 extern const struct core_op rt_op_api, rt_op_apib;                               /* runtime_api.c */
+extern const struct core_op rt_op_pdf;                                           /* runtime_pdf.c */
 
 struct rt_req {
 	struct rt_worker *rw;
@@ -242,6 +243,7 @@ int core_url(lua_State *L);
 int core_text(lua_State *L);
 int core_render(lua_State *L);
 int core_mail(lua_State *L);
+int core_pdf(lua_State *L);
 int core_db(lua_State *L);
 void rt_store_register_statements(void);
 

@@ -46,7 +46,7 @@ static void rq_begin_lua(struct rt_req *rq);
 
 /* The core calls by the name they yield with. */
 static const struct core_op *const core_ops[] = {
-	&rt_op_get, &rt_op_put, &rt_op_delete, &rt_op_list, &rt_op_mail, &rt_op_api, &rt_op_apib,
+	&rt_op_get, &rt_op_put, &rt_op_delete, &rt_op_list, &rt_op_mail, &rt_op_api, &rt_op_apib, &rt_op_pdf,
 };
 
 void rq_register_statements(void)
@@ -265,7 +265,7 @@ static int push_request(lua_State *L)
 	if (q)
 		push_urlencoded(L, q, strlen(q));
 	lua_setfield(L, -2, "query");
-	static const char *const headers[] = {"user-agent", "referer", "accept", "content-type", "host", NULL};
+	static const char *const headers[] = {"user-agent", "referer", "accept", "content-type", "host", "if-none-match", NULL};
 	lua_createtable(L, 0, 4);
 	for (int i = 0; headers[i]; i++) {
 		const char *v = http_req_header(req, headers[i]);

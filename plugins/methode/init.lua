@@ -394,3 +394,4 @@ plugin.hook("page.view", function(template, view)
 end)
 
 plugin.route("GET", "/tafels/:id/verslag", function(req, params) return pages().report(req, params) end)
+plugin.route("GET", "/tafels/:id/verslag.pdf", function(req, params) return pages().report_pdf(req, params) end)

@@ -239,6 +239,10 @@ function M.document(id)
 		conversation = {},
 		outcomes = {},
 		advice = {},
+		-- The sections in their order: names of the parts above, or a
+		-- plugin's own {id, title, body = {markdown}} (report.sections).
+		sections = { "question", "summary", "players", "themes", "conversation", "outcomes", "decisions",
+			"advice" },
 		decisions = {},
 	}
 	for _, i in ipairs(of("interviews", "interview")) do
@@ -268,6 +272,7 @@ function M.document(id)
 	end
 	local html = {}
 	for _, rec in ipairs(records) do html[rec.id] = rec.fields_html end
+	plugin.report_sections(doc)
 	return doc, 200, html, dhtml
 end
 
@@ -297,16 +302,28 @@ local function part(html, m, dhtml)
 	return { text = m.markdown }
 end
 
--- GET /tafels/ID/verslag: the document as a page.
-function M.report(req, p)
+-- The table's id in the path, and its document as the person asking
+-- reads it; nil and the answer when there is none for them.
+local function requested(p)
 	local id = type(p.id) == "string" and p.id:match("^[1-9]%d*$") and #p.id <= 18 and math.tointeger(tonumber(p.id))
-	if not id then return { status = 404 } end
+	if not id then return nil, { status = 404 } end
 	local doc, st, html, dhtml = M.document(id)
 	if not doc then
-		if st == 401 then return { redirect = "/inloggen" } end
-		if st == 503 then return { status = 503 } end
-		return { status = 404 }
+		if st == 401 then return nil, { redirect = "/inloggen" } end
+		if st == 503 then return nil, { status = 503 } end
+		return nil, { status = 404 }
 	end
+	return id, doc, html, dhtml
+end
+
+-- The parts of the document the page shows, by their section names.
+local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
+	outcomes = true, decisions = true, advice = true }
+
+-- GET /tafels/ID/verslag: the document as a page.
+function M.report(req, p)
+	local id, doc, html, dhtml = requested(p)
+	if not id then return doc end
 	local view = {
 		doc = doc,
 		user = req.user, csrf = req.csrf,
@@ -351,7 +368,70 @@ function M.report(req, p)
 		view.decisions[#view.decisions + 1] = v
 	end
 	if #view.decisions == 0 then view.decisions = nil end
+	-- The sections in the document's order (report.sections): each entry
+	-- names the one part the template shows there.
+	view.sections = {}
+	for _, s in ipairs(doc.sections) do
+		if type(s) == "table" then
+			view.sections[#view.sections + 1] = { custom = { title = s.title, text = s.body and s.body.markdown } }
+		elseif PAGE_SECTIONS[s] then
+			view.sections[#view.sections + 1] = { [s] = true }
+		end
+	end
+	view.pdf_url = "/tafels/" .. id .. "/verslag.pdf"
 	return { status = 200, html = plugin.render("report.html", view, req.lang) }
+end
+
+-- The words the PDF prints, in the person's language.
+local PDF_LABELS = {
+	contents = "methode.pdf.contents", report_kind = "methode.page.report_title",
+	question = "methode.page.report_question", summary = "methode.page.report_summary",
+	rewordings = "methode.pdf.rewordings", players = "methode.page.report_players",
+	players_count = "methode.pdf.players_count", heard = "methode.page.report_heard",
+	not_heard = "methode.pdf.not_heard", central = "methode.pdf.central",
+	seldom_heard = "methode.pdf.seldom_heard", seldom_heard_one = "methode.pdf.seldom_heard_one",
+	themes = "methode.page.report_themes", conversation = "methode.page.report_conversation",
+	meetings = "methode.pdf.meetings", present = "methode.pdf.present",
+	outcomes = "methode.page.report_outcomes", decisions = "methode.pdf.decisions",
+	decision = "methode.pdf.decision", majority = "methode.pdf.majority",
+	minority = "methode.page.report_minority", added = "methode.pdf.added",
+	advice = "methode.page.report_advice", evaluation = "methode.pdf.evaluation",
+	published = "methode.pdf.published", empty = "methode.pdf.empty",
+	proposal = "methode.page.report_proposal", shared_outcome = "methode.page.report_shared_outcome",
+	counts = "methode.page.report_counts", individual = "methode.page.report_individual",
+	room = "methode.page.report_room", no_majority = "methode.page.report_no_majority",
+	not_added = "methode.page.report_not_added", final = "methode.page.report_final",
+}
+
+-- "Het plein: een vraag" as "verslag-het-plein-een-vraag.pdf".
+local function file_name(req, title)
+	local slug = tostring(title or ""):lower():gsub("[^a-z0-9]+", "-"):gsub("^%-+", ""):gsub("%-+$", "")
+	slug = slug:sub(1, 80):gsub("%-+$", "")
+	local base = T(req, "methode.pdf.file")
+	return base .. (slug ~= "" and ("-" .. slug) or "") .. ".pdf"
+end
+
+-- GET /tafels/ID/verslag.pdf: the same document as a PDF, for whoever
+-- may read the page; its ETag names the document and the look it was
+-- made of, so it changes when the table does.
+function M.report_pdf(req, p)
+	local id, doc = requested(p)
+	if not id then return doc end
+	local theme = plugin.theme()
+	local style = { name = plugin.tenant().name, lang = req.lang, primary = theme.primary, text = theme.text,
+		labels = {} }
+	for k, key in pairs(PDF_LABELS) do style.labels[k] = T(req, key) end
+	local pdf, etag = plugin.pdf.report(doc, style)
+	if not pdf then
+		plugin.log("the report of table " .. id .. " could not be made as a PDF: " .. tostring(etag))
+		return { status = 500 }
+	end
+	local headers = { ETag = etag, ["Cache-Control"] = "private, no-cache",
+		["Content-Disposition"] = 'inline; filename="' .. file_name(req, doc.table.title) .. '"' }
+	if req.headers and req.headers["if-none-match"] == etag then
+		return { status = 304, body = "", type = "application/pdf", headers = headers }
+	end
+	return { status = 200, body = pdf, type = "application/pdf", headers = headers }
 end
 
 return M

@@ -1,0 +1,318 @@
+"""The report as a PDF (GET /tafels/ID/verslag.pdf, plugins/methode),
+rendered by the daemon on its PDF threads from the same document as the
+report's page, driven through the method by the real API.
+
+* The PDF is valid and A4 (pdfinfo), holds each section's content with
+  the minority's wisdom (pdftotext), embeds all its fonts (pdffonts) and
+  shows the bundle's logo (pdfimages); every page is drawn into the
+  test's artefacts (pdftoppm) for a person to look at.
+* Its address answers with a file name from the table's title; it is
+  visible exactly to those who may read the report (the closed table's
+  is a 404 to a resident and a guest, a public table's report without
+  what is the client's, and another municipality's host finds none); its ETag stays until the table changes, and
+  If-None-Match gets a 304.
+* A plugin's report.sections hook reorders, drops and adds sections, in the
+  page and the PDF alike.
+* Hostile content (10,000 characters, a 300-character word, right-to-left
+  names, emoji) and a report without anything else make a PDF; a burst
+  beyond the PDF queue's room gets 503."""
+import os
+import shutil
+import struct
+import subprocess
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bundle_util import deployed, write_bundle
+from harness import aantafel, make_request, parse_response, wait_for
+from test_signin import SMALL
+from test_step_pages import PEOPLE, QUESTION, W, through
+
+HOST, SLUG = "pdf.test", "pdfverslag"
+
+
+def png(w, h, rgb):
+    """A plain PNG of W x H pixels of colour RGB."""
+    raw = b"".join(b"\x00" + bytes(rgb) * w for _ in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+BUNDLE = {
+    "tenant.lua": """return { name = "Gemeente Verslagstad", workflow = 'volledig',
+	theme = { primary = "#1f5f3a", text = "#1d1d1b" },
+	plugins = { methode = {}, extra = {} } }""",
+    "static/logo.png": png(120, 40, (31, 95, 58)),
+    # A plugin of the municipality's own: the players first, the themes
+    # dropped, a section of its own at the end (and what is no section:
+    # left out).
+    "plugins/extra/init.lua": """plugin.hook("report.sections", function(sections, doc)
+	for i, s in ipairs(sections) do
+		if s == "players" then table.remove(sections, i); table.insert(sections, 1, "players"); break end
+	end
+	for i, s in ipairs(sections) do
+		if s == "themes" then table.remove(sections, i); break end
+	end
+	sections[#sections + 1] = { id = "colofon", title = "Colofon van Verslagstad",
+		body = "Dit verslag is gemaakt door **de gemeente**." }
+	sections[#sections + 1] = "custom"
+	sections[#sections + 1] = 42
+end)""",
+    "plugins/extra/translations/nl.lua": "return {}",
+    "plugins/extra/translations/en.lua": "return {}",
+}
+
+
+class PdfWorld(W):
+    def __init__(self, d, pg, tmp):
+        # W's own municipality, with a theme, a logo and a plugin.
+        self.d = d
+        aantafel("tenant", "create", SLUG, "--name", "Gemeente Verslagstad", "--host", HOST, env=pg.daemon_env())
+        deployed(pg, SLUG, write_bundle(tmp / SLUG, BUNDLE))
+        from api_client import Api
+        from test_signin import Browser
+        from world import make_user, token_for
+        for who, (role, name) in PEOPLE.items():
+            make_user(pg, SLUG, f"{who}@{HOST}", role, name)
+        wait_for(lambda: d.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
+        self.api, self.b, self.ids = {"guest": Api(d, HOST)}, {"guest": Browser(d, HOST)}, {}
+        for who in PEOPLE:
+            token, b = token_for(d, HOST, f"{who}@{HOST}")
+            self.api[who], self.b[who] = Api(d, HOST, token=token), b
+            self.ids[who] = self.api[who].get("/me")[2]["id"]
+
+    def pdf(self, who, path, headers=None):
+        """(status, headers, bytes) of a GET as WHO's browser."""
+        jar = self.b[who].jar
+        hs = {"Connection": "close", **(headers or {})}
+        if jar:
+            hs["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
+        return parse_response(self.d.raw(make_request("GET", path, HOST, hs), timeout=60))
+
+
+@pytest.fixture(scope="module")
+def w(pg, make_daemon_module, tmp_path_factory):
+    # One PDF thread and room for one render: a burst finds the queue full.
+    d = make_daemon_module({"workers": "2", "pdf_threads": "1", "pdf_queue": "1"}, {**pg.daemon_env(), **SMALL})
+    return PdfWorld(d, pg, tmp_path_factory.mktemp("reportpdf"))
+
+
+def artefacts(name):
+    build = os.environ.get("AANTAFEL_BUILD_DIR", os.path.join(os.getcwd(), "build-check"))
+    out = os.path.join(build, "artefacts", "report_pdf", name)
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    return out
+
+
+def tool(*args):
+    r = subprocess.run(args, capture_output=True, timeout=120)
+    assert r.returncode == 0, (args, r.stderr)
+    return r.stdout.decode("utf-8", "replace")
+
+
+def inspect(data, name):
+    """pdfinfo, pdftotext and pdffonts of DATA; its pages drawn into the
+    artefacts as NAME-N.png."""
+    out = artefacts(name)
+    path = os.path.join(out, name + ".pdf")
+    with open(path, "wb") as f:
+        f.write(data)
+    info = tool("pdfinfo", path)
+    text = tool("pdftotext", "-layout", path, "-")
+    fonts = tool("pdffonts", path)
+    tool("pdftoppm", "-r", "60", "-png", path, os.path.join(out, name))
+    pages = int(info.split("Pages:")[1].split()[0])
+    assert len([p for p in os.listdir(out) if p.endswith(".png")]) == pages
+    return info, text, fonts, pages, path
+
+
+@pytest.fixture(scope="module")
+def tables(w):
+    pub, closed = w.table("public"), w.table("closed")
+    for tid in (pub, closed):
+        through(w, tid)
+    # A decision of the public table, voted by the room, with the
+    # minority's round: one point added, one not; and one still open.
+    fac = w.api["fac"]
+    st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Bankjes op het plein",
+                                                     "proposal": "We zetten vier bankjes neer."})
+    assert st == 201, d
+    did = d["id"]
+    assert fac.put(f"/decisions/{did}/room", {"counts": {"for": 3, "against": 1}})[0] == 200
+    assert fac.post(f"/decisions/{did}/close")[0] == 200
+    for body in ("Eén bankje in de schaduw", "Geen bankjes bij de speeltuin"):
+        st, _, d = fac.post(f"/decisions/{did}/points", {"body": body, "for_room": True})
+        assert st == 201, d
+    st, _, d = fac.post(f"/decisions/{did}/points/{d['points'][0]['id']}", {"added": True})
+    assert st == 200, d
+    st, _, d = fac.put(f"/decisions/{did}/final", {"final_text": "Vier bankjes, één in de schaduw."})
+    assert st == 200, d
+    st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Nog open besluit", "proposal": "x"})
+    assert st == 201, d
+    return pub, closed
+
+
+def test_no_report_no_pdf(w, tables):
+    pub, closed = tables
+    for tid in tables:
+        for who in ("fac", "client", "resident", "guest"):
+            st, _, _ = w.pdf(who, f"/tafels/{tid}/verslag.pdf")
+            assert st == 404, who
+    assert w.pdf("fac", "/tafels/0/verslag.pdf")[0] == 404
+    assert w.pdf("fac", "/tafels/x1/verslag.pdf")[0] == 404
+    assert w.pdf("fac", "/tafels/999999999999/verslag.pdf")[0] == 404
+
+
+def test_the_pdf(w, tables):
+    pub, closed = tables
+    for tid in tables:
+        w.record("fac", tid, "verslag", "report", summary="Wat we *samen* vonden: 10-12 mensen, 50 % jong.",
+                 published_on="2026-06-01")
+    st, hdr, data = w.pdf("fac", f"/tafels/{pub}/verslag.pdf")
+    assert st == 200, data[:300]
+    assert hdr["content-type"] == "application/pdf"
+    assert hdr["content-disposition"] == 'inline; filename="verslag-groen-public.pdf"'
+    assert data.startswith(b"%PDF-")
+    info, text, fonts, pages, path = inspect(data, "facilitator")
+    assert "595.276 x 841.89 pts (A4)" in info and pages >= 8, info
+    assert "Title:           Groen public" in info and "Gemeente Verslagstad" in info
+    # The cover, the contents, the sections in the hook's order.
+    assert text.count("Gemeente Verslagstad") >= pages - 1
+    assert "Inhoud" in text and QUESTION in text.replace("\n", " ")
+    order = [text.index(s) for s in ("Wie deden er mee", "De centrale vraag", "Samenvatting", "Het gesprek",
+                                     "Wat het opleverde", "Advies voor wat volgt", "Colofon van Verslagstad")]
+    assert order == sorted(order), order
+    assert "Perspectieven uit de interviews" not in text and "groen (2" not in text
+    # Who was heard, the seldom heard marked; the notes (the themes, which
+    # the hook dropped here, are test_pdf's).
+    assert "Anna" in text and "Bram" in text and "Cor" in text and "zelden gehoord" in text
+    assert "3 spelers · 2 gehoord · 1 zelden gehoord" in text
+    assert "Wat is ervoor nodig zodat iedereen meedoet?" in text
+    assert "Twintig mensen aan tafel." in text and "1 mei 2026" in text
+    # The decision, the minority's wisdom (its raw HTML left out, as on
+    # the page), the advice, the plugin's own section.
+    assert "Een tuin op het plein" in text and "Wijsheid van de minderheid" in text
+    assert "Met een bankje x" in text and "<script>" not in text
+    assert "Begin klein" in text and "Eerst één straat." in text
+    assert "Dit verslag is gemaakt door de gemeente." in text
+    # The decisions: the majority's final text, the minority's points and
+    # what was added; an open decision is not in the report.
+    assert "Besluiten" in text and "Bankjes op het plein" in text and "Vier bankjes, één in de schaduw." in text
+    assert "Wat eraan werd toegevoegd" in text and "Geen bankjes bij de speeltuin" in text
+    assert text.index("Geen bankjes bij de speeltuin") < text.index("Wat eraan werd toegevoegd") \
+        < text.rindex("Eén bankje in de schaduw")
+    assert "Nog open besluit" not in text
+    # Dutch typography: an en dash between numbers, the published date in
+    # Dutch (the non-breaking space before a unit, which pdftotext gives
+    # as a space, is test_pdf's).
+    assert "10–12 mensen" in text and "10-12" not in text and "Gepubliceerd op 1 juni 2026" in text
+    # Every font is embedded.
+    rows = fonts.strip().split("\n")[2:]
+    assert rows and all(r.split()[-5] == "yes" for r in rows), fonts
+    # The logo from the bundle is on the cover.
+    images = tool("pdfimages", "-list", path)
+    assert len(images.strip().split("\n")) == 3 and " 120    40 " in images, images
+    # The page shows the same order and the plugin's section, and links the PDF.
+    st, _, page = w.get("fac", f"/tafels/{pub}/verslag")
+    assert st == 200 and page.index("Wie deden er mee") < page.index("De centrale vraag")
+    assert "Perspectieven uit de interviews" not in page
+    assert "Colofon van Verslagstad" in page and f'href="/tafels/{pub}/verslag.pdf"' in page
+    assert "Vier bankjes, één in de schaduw." in page and "<li>Geen bankjes bij de speeltuin</li>" in page
+    assert "Nog open besluit" not in page
+
+
+def test_who_may_read_it(w, tables):
+    pub, closed = tables
+    # A resident and a guest read the public table's PDF without what is
+    # the client's (the players, the advice).
+    for who in ("resident", "guest"):
+        st, hdr, data = w.pdf(who, f"/tafels/{pub}/verslag.pdf")
+        assert st == 200 and hdr["content-type"] == "application/pdf", who
+        _, text, _, _, _ = inspect(data, who)
+        assert "Een tuin op het plein" in text and "Wijsheid van de minderheid" in text, who
+        assert "Anna" not in text and "Begin klein" not in text and "Twintig mensen" not in text, who
+    # The closed table's is for its people only.
+    for who in ("fac", "client", "member"):
+        st, _, data = w.pdf(who, f"/tafels/{closed}/verslag.pdf")
+        assert st == 200 and data.startswith(b"%PDF-"), who
+    for who in ("resident", "guest"):
+        st, hdr, data = w.pdf(who, f"/tafels/{closed}/verslag.pdf")
+        assert st == 404 and not data.startswith(b"%PDF"), who
+        assert "application/pdf" not in hdr.get("content-type", "")
+
+
+def test_another_municipality_finds_nothing(w, tables, pg, tmp_path):
+    """The same table's address on another municipality's host is a 404
+    (its own tables have other ids)."""
+    aantafel("tenant", "create", "pdfander", "--name", "Gemeente Ander", "--host", "ander.test", env=pg.daemon_env())
+    deployed(pg, "pdfander", write_bundle(tmp_path / "ander", {
+        "tenant.lua": "return { workflow = 'volledig', plugins = { methode = {} } }"}))
+    wait_for(lambda: w.d.get("/inloggen", host="ander.test")[0] == 200, what="sign-in page")
+    for tid in tables:
+        st, hdr, data = parse_response(w.d.raw(make_request("GET", f"/tafels/{tid}/verslag.pdf", "ander.test",
+                                                            {"Connection": "close"})))
+        assert st == 404 and not data.startswith(b"%PDF"), tid
+
+
+def test_cached_until_the_table_changes(w, tables):
+    pub, _ = tables
+    path = f"/tafels/{pub}/verslag.pdf"
+    st, hdr, first = w.pdf("fac", path)
+    etag = hdr["etag"]
+    assert st == 200 and etag.startswith('"') and len(etag) == 34
+    st, hdr2, again = w.pdf("fac", path)
+    assert st == 200 and hdr2["etag"] == etag and again == first
+    st, hdr3, body = w.pdf("fac", path, {"If-None-Match": etag})
+    assert st == 304 and hdr3["etag"] == etag and body == b""
+    # Another reader's document differs: so does the ETag.
+    assert w.pdf("guest", path)[1]["etag"] != etag
+    # The table changes: a new PDF, a new ETag, with the change in it.
+    w.record("fac", pub, "verslag", "advice", title="Nog een advies voor later")
+    st, hdr4, data = w.pdf("fac", path, {"If-None-Match": etag})
+    assert st == 200 and hdr4["etag"] != etag
+    assert "Nog een advies voor later" in inspect(data, "changed")[1]
+
+
+def test_hostile_content(w):
+    tid = w.table("closed")
+    long_text = ("Een lange bijdrage. " * 500)[:10000]
+    word = "x" * 300
+    p = w.record("fac", tid, "intake", "player", name="محمد الأحمد", organisation="שרה כהן 🎉")
+    w.record("fac", tid, "intake", "player", name=word[:200], seldom_heard=True)  # a name's most
+    q = w.record("fac", tid, "intake", "quote", amount=1000, status="sent")
+    assert w.api["client"].patch(f"/records/{q['id']}", {"fields": {"status": "accepted"}})[0] == 200
+    w.record("fac", tid, "interviews", "interview", player=p["id"], perspectives="🌍, " + word)
+    w.record("fac", tid, "gesprek", "note", body=long_text)
+    w.record("fac", tid, "opbrengst", "outcome", decision=word, minority="🎉" * 200)
+    w.record("fac", tid, "verslag", "report", summary=long_text)
+    st, _, data = w.pdf("fac", f"/tafels/{tid}/verslag.pdf")
+    assert st == 200, data[:300]
+    info, text, fonts, pages, _ = inspect(data, "hostile")
+    assert pages >= 6 and "A4" in info
+    assert "Een lange bijdrage." in text and "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" in text
+    assert "שרה" in text or "הרש" in text
+    # The PDF queue holds one render: a burst of requests for a PDF not
+    # made yet gets 503 beyond it (the log says why), and afterwards the
+    # PDF is served.
+    path = f"/tafels/{tid}/verslag.pdf"
+    w.record("fac", tid, "verslag", "advice", title="Nog een advies")
+    with ThreadPoolExecutor(6) as ex:
+        statuses = list(ex.map(lambda _: w.pdf("fac", path)[0], range(6)))
+    assert 200 in statuses and 503 in statuses, statuses
+    assert "the PDF queue is full" in w.d.log()
+    assert w.pdf("fac", path)[0] == 200
+    # A report with nothing else: the cover, the contents, the question,
+    # the summary and the plugin's section.
+    empty = w.table("closed")
+    w.record("fac", empty, "verslag", "report", summary="Kort.")
+    st, _, data = w.pdf("fac", f"/tafels/{empty}/verslag.pdf")
+    assert st == 200
+    info, text, _, pages, _ = inspect(data, "empty")
+    assert pages == 5 and "De centrale vraag" in text and "Kort." in text and "Wie deden er mee" not in text
+    assert "Colofon van Verslagstad" in text  # the plugin's own section
