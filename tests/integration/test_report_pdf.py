@@ -223,7 +223,7 @@ def test_the_pdf(w, tables):
     assert st == 200 and page.index("Wie deden er mee") < page.index("De centrale vraag")
     assert "Perspectieven uit de interviews" not in page
     assert "Colofon van Verslagstad" in page and f'href="/tafels/{pub}/verslag.pdf"' in page
-    assert "Vier bankjes, één in de schaduw." in page and "<li>Geen bankjes bij de speeltuin</li>" in page
+    assert "Vier bankjes, één in de schaduw." in page and "<li>Geen bankjes bij de speeltuin" in page
     assert "Nog open besluit" not in page
 
 
