@@ -92,7 +92,7 @@ static const struct api_route routes[] = {
 	{"GET", "/records/{id}/versions", "record_versions", 0, NULL, NULL},
 	/* Decisions (sql/code/decisions.sql). */
 	{"GET", "/tables/{id}/decisions", "decisions_list", 0, NULL, NULL},
-	{"POST", "/tables/{id}/decisions", "decision_create", API_WRITE | API_MARKDOWN | API_EVENTS, NULL, NULL},
+	{"POST", "/tables/{id}/decisions", "decision_create", API_WRITE | API_MARKDOWN | API_EVENTS | API_DEFS, NULL, NULL},
 	{"GET", "/decisions/{id}", "decision_get", 0, NULL, NULL},
 	{"PATCH", "/decisions/{id}", "decision_update", API_WRITE, NULL, NULL},
 	{"PUT", "/decisions/{id}/vote", "vote_cast", API_WRITE, "vote.before_cast", NULL},

@@ -150,7 +150,7 @@ local function read_tenant(info)
 		problem("tenant.lua: must return a table, not " .. type(conf))
 		return { site = {} }
 	end
-	local known = { name = true, locale = true, theme = true, plugins = true, workflow = true }
+	local known = { name = true, locale = true, theme = true, plugins = true, workflow = true, decisions = true }
 	for k in pairs(conf) do
 		if not known[k] then problem(at(k) .. " unknown field " .. core.describe(k)) end
 	end
@@ -175,6 +175,25 @@ local function read_tenant(info)
 		else
 			tenant.workflow = conf.workflow
 			tenant.workflow_at = at("workflow")
+		end
+	end
+	-- The municipality's defaults for new decisions (docs/plugins.md).
+	tenant.decisions = {}
+	if conf.decisions ~= nil then
+		if type(conf.decisions) ~= "table" then
+			problem(at("decisions") .. " 'decisions' must be a table such as { results_hidden = true }")
+		else
+			for k, v in pairs(conf.decisions) do
+				if k == "results_hidden" then
+					if type(v) ~= "boolean" then
+						problem(at("decisions") .. " 'decisions.results_hidden' must be true or false")
+					else
+						tenant.decisions.results_hidden = v
+					end
+				else
+					problem(at("decisions") .. " unknown field decisions." .. core.describe(k))
+				end
+			end
 		end
 	end
 	local list = conf.plugins
@@ -581,6 +600,7 @@ local function definitions()
 		end
 	end
 	if tenant.workflow then out.default = tenant.workflow end
+	out.decisions = { results_hidden = tenant.decisions and tenant.decisions.results_hidden or false }
 	return out
 end
 

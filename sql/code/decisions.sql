@@ -360,7 +360,8 @@ BEGIN
                            opens_at, closes_at, results_hidden, secret, created_by, created_at)
     VALUES (t, (it.x).id, gid, api.text_arg(a, 'step'), btrim(a ->> 'title'), a ->> 'proposal',
             coalesce(a ->> '_proposal_html', ''), ch.choices, voters, coalesce(o.v, now()), c.v,
-            coalesce((a ->> 'results_hidden')::boolean, false), coalesce((a ->> 'secret')::boolean, false), viewer, at)
+            coalesce((a ->> 'results_hidden')::boolean,
+                     (a -> '_definitions' -> 'decisions' ->> 'results_hidden')::boolean, false), coalesce((a ->> 'secret')::boolean, false), viewer, at)
     RETURNING id INTO did;
     -- Closed at its time by the scheduler (sql/code/jobs.sql).
     IF c.v IS NOT NULL THEN

@@ -382,3 +382,30 @@ def test_another_municipality_finds_no_decision_of_ours(cast):
     assert foreign.post(f"/tables/{tid}/decisions", {"title": "t", "proposal": "p"})[0] == 404
     st, _, d = cast.api["guest"].get(f"/decisions/{did}")
     assert d["state"] == "open" and d["votes_cast"] == 0, d
+
+
+def test_a_municipality_hides_results_until_closing_by_default(cast, pg, tmp_path_factory):
+    """tenant.lua's decisions.results_hidden is the default of a new
+    decision: a facilitator may still say otherwise; a wrong value is a
+    problem `aantafel check` names."""
+    deployed(pg, OTHER_SLUG, write_bundle(tmp_path_factory.mktemp("verborgen"), {
+        "tenant.lua": "return { decisions = { results_hidden = true } }"}))
+    make_user(pg, OTHER_SLUG, "fac@elders.dd.test", "facilitator", "Fenna")
+    fac = Api(cast.d, OTHER, token=token_for(cast.d, OTHER, "fac@elders.dd.test")[0])
+
+    def decision(**extra):
+        st, _, t = fac.post("/tables", {"title": "Elders", "question": "Wat is ervoor nodig?", "visibility": "public"})
+        assert st == 201, t
+        st, _, d = fac.post(f"/tables/{t['id']}/decisions", {"title": "Een boom", "proposal": "Ja.", **extra})
+        assert st == 201, d
+        return d
+
+    # The daemon hears of the new version soon, not at once.
+    wait_for(lambda: decision()["results_hidden"] is True, what="the municipality's default")
+    assert decision(results_hidden=False)["results_hidden"] is False
+    # Our municipality says nothing: its decisions show their counts.
+    assert cast.decision(cast.table())["results_hidden"] is False
+    tenants = tmp_path_factory.mktemp("tenants")
+    write_bundle(tenants / "fout", {"tenant.lua": 'return { decisions = { results_hidden = "ja" } }'})
+    r = aantafel("check", "--tenants", str(tenants), env=pg.daemon_env(), check=False)
+    assert r.returncode != 0 and "decisions.results_hidden" in (r.stdout + r.stderr), (r.stdout, r.stderr)
