@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "cookie.h"
 
 extern const char openapi_json[];
@@ -126,6 +127,7 @@ static const struct api_route routes[] = {
 	/* A tenant's bundle versions for its admins (sql/code/bundles.sql). */
 	{"GET", "/bundle/versions", "bundle_versions", 0, NULL, NULL},
 	{"POST", "/bundle/rollback", "bundle_rollback", API_WRITE, NULL, NULL},
+	{"POST", "/bundle", "bundle_upload", API_WRITE | API_BUNDLE, NULL, NULL},
 	/* Exports, streamed (sql/code/table_export.sql, api_stream.c). */
 	{"GET", "/tables/{id}/export", "table_export", API_STREAM, NULL, NULL},
 	{"GET", "/tables/{id}/export/{kind}.csv", "table_export_csv", API_STREAM, NULL, NULL},
@@ -153,7 +155,13 @@ void api_register_statements(void)
 	/* The pool keeps the pointers: the texts live as long as the process. */
 	static char sql[NROUTES][128];
 	for (size_t i = 0; i < NROUTES; i++) {
-		snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text", routes[i].fn);
+		if (routes[i].flags & API_BUNDLE)
+			snprintf(sql[i], sizeof(sql[i]),
+				 "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb, $5::text[], $6::bytea[])::text",
+				 routes[i].fn);
+		else
+			snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text",
+				 routes[i].fn);
 		route_stmt[i] = db_stmt(sql[i]);
 	}
 }
@@ -400,6 +408,50 @@ int api_add_definitions(json_t *args, const char *defs)
 		return -1;
 	}
 	return json_object_set_new(args, "_definitions", d);
+}
+
+int api_query_bundle(struct db_txn *txn, const struct api_route *route, int64_t tenant_id,
+		     const struct api_principal *who, const json_t *args, const struct bundle *b)
+{
+	char tid[24], uid[24];
+	snprintf(tid, sizeof(tid), "%lld", (long long)tenant_id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)who->viewer);
+	size_t n = b ? b->nfiles : 0;
+	const char **paths = calloc(n + 1, sizeof(*paths)), **datas = calloc(n + 1, sizeof(*datas));
+	size_t *plens = calloc(n + 1, sizeof(*plens)), *dlens = calloc(n + 1, sizeof(*dlens));
+	char *text = json_dumps(args, JSON_COMPACT), *patharr = NULL, *dataarr = NULL;
+	size_t pathlen = 0, datalen = 0;
+	int rc = -1;
+	if (!paths || !datas || !plens || !dlens || !text)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		paths[i] = b->files[i].path;
+		plens[i] = strlen(b->files[i].path);
+		datas[i] = b->files[i].data;
+		dlens[i] = b->files[i].len;
+	}
+	if (b) {
+		patharr = db_binary_array(25 /* text */, n, paths, plens, &pathlen);
+		dataarr = db_binary_array(17 /* bytea */, n, datas, dlens, &datalen);
+		if (!patharr || !dataarr)
+			goto out;
+	}
+	if (strlen(text) > API_ARGS_MAX) {
+		rc = API_TOO_LARGE;
+		goto out;
+	}
+	const char *p[6] = {tid, who->viewer ? uid : NULL, who->roles, text, patharr, dataarr};
+	const int lens[6] = {-1, -1, -1, -1, b ? (int)pathlen : -1, b ? (int)datalen : -1};
+	rc = db_query_bin(txn, route_stmt[route - routes], 6, p, lens);
+out:
+	free(paths);
+	free(datas);
+	free(plens);
+	free(dlens);
+	free(text);
+	free(patharr);
+	free(dataarr);
+	return rc;
 }
 
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,

@@ -18,6 +18,8 @@
 #include "apicache.h"
 #include "api_stream.h"
 #include "apicall.h"
+#include "bundle.h"
+#include "bundle_archive.h"
 #include "app_worker.h"
 #include "cookie.h"
 #include "datagen.h"
@@ -154,6 +156,56 @@ static void fail(struct api_req *ar, int status, const char *code, const char *m
 		ar->txn = NULL;
 	}
 	send_error(ar->req, status, code, message, NULL);
+	api_free(ar);
+}
+
+/* A bundle refused (POST /bundle): 422 with the reason, and each problem
+ * of the check as {file, line, message} (file and line when the line
+ * names them: "path:line: message" or "path: message"). */
+static void fail_bundle(struct api_req *ar, const char *message, const char *problems)
+{
+	json_t *list = json_array();
+	for (const char *line = problems; list && line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		char *text = strndup(line, n);
+		if (text && *text) {
+			json_t *p = json_object();
+			char *colon = strstr(text, ": ");
+			char *lc = colon ? memchr(text, ':', (size_t)(colon - text)) : NULL;
+			if (colon && !memchr(text, ' ', (size_t)(colon - text))) {
+				*colon = '\0';
+				long ln = 0;
+				if (lc && lc[1] >= '0' && lc[1] <= '9') {
+					*lc = '\0';
+					ln = strtol(lc + 1, NULL, 10);
+				}
+				json_object_set_new(p, "file", json_string(text));
+				if (ln > 0)
+					json_object_set_new(p, "line", json_integer(ln));
+				json_object_set_new(p, "message", json_string(colon + 2));
+			} else {
+				json_object_set_new(p, "message", json_string(text));
+			}
+			json_array_append_new(list, p);
+		}
+		free(text);
+		line = end ? end + 1 : NULL;
+	}
+	json_t *e = list ? json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "code", "invalid_bundle", "message", message,
+				     "fields", json_object(), "problems", list)
+			 : NULL;
+	char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+	if (ar->txn) {
+		db_rollback(ar->txn);
+		ar->txn = NULL;
+	}
+	if (text)
+		send_json(ar->req, 422, text, strlen(text));
+	else
+		http_resp_error(ar->req, 503);
+	free(text);
+	json_decref(e);
 	api_free(ar);
 }
 
@@ -328,7 +380,7 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 	 * up and send mails in their name. Reads keep their query string. */
 	const char *query = http_req_query(req);
 	enum http_verb verb = http_req_method(req);
-	if (query && *query && verb != HTTP_M_GET && verb != HTTP_M_HEAD) {
+	if (query && *query && verb != HTTP_M_GET && verb != HTTP_M_HEAD && !(ar->route->flags & API_BUNDLE)) {
 		json_decref(params);
 		fail(ar, 400, "invalid_query", "Send the arguments of a change as a JSON body, not in the query string.",
 		     NULL);
@@ -337,7 +389,19 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 	/* The body: a JSON object, for the methods that carry one. */
 	size_t blen = 0;
 	const char *body = http_req_body(req, &blen);
-	if (blen > 0) {
+	if (ar->route->flags & API_BUNDLE) {
+		/* The body is the archive, read once the caller is known to
+		 * be an admin (api_bundle). */
+		const char *ct = http_req_header(req, "Content-Type");
+		if (blen > 0 && !(ct && (strncasecmp(ct, "application/gzip", 16) == 0 ||
+					 strncasecmp(ct, "application/x-gzip", 18) == 0 ||
+					 strncasecmp(ct, "application/octet-stream", 24) == 0))) {
+			json_decref(params);
+			fail(ar, 415, "unsupported_media_type", "Send the bundle as a .tar.gz file (application/gzip).",
+			     NULL);
+			return;
+		}
+	} else if (blen > 0) {
 		const char *ct = http_req_header(req, "Content-Type");
 		if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
 			json_decref(params);
@@ -552,8 +616,80 @@ static void api_called(struct api_call *c)
 	api_finish(ar);
 }
 
+#define BUNDLE_PROBLEMS_MAX (64 * 1024)
+
+static bool is_admin(const char *roles)
+{
+	for (const char *p = roles; (p = strstr(p, "admin")) != NULL; p += 5)
+		if ((p == roles || p[-1] == ' ') && (p[5] == '\0' || p[5] == ' '))
+			return true;
+	return false;
+}
+
+/* POST /bundle (API_BUNDLE): an admin's archive is read and checked as
+ * `aantafel check` does; a refused one is answered 422 here, a good one
+ * goes to the SQL with its files. Anyone else's call goes to the SQL
+ * without reading the body, to be refused there. The reading and the
+ * check run on the worker's thread: the archive is bounded by
+ * max_body_size and every limit of bundle.h. */
+static void api_bundle(struct api_req *ar)
+{
+	struct bundle *b = NULL;
+	if (ar->who.viewer && is_admin(ar->who.roles)) {
+		size_t blen = 0;
+		const char *body = http_req_body(ar->req, &blen);
+		char err[512];
+		if (blen == 0) {
+			fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz file (application/gzip).", NULL);
+			return;
+		}
+		b = bundle_from_targz(body, blen, err, sizeof(err));
+		if (!b) {
+			fail_bundle(ar, err, NULL);
+			return;
+		}
+		char *problems = calloc(1, BUNDLE_PROBLEMS_MAX);
+		if (!problems) {
+			bundle_unref(b);
+			fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
+			return;
+		}
+		if (runtime_check_bundle(runtime_platform(), b, ar->slug, problems, BUNDLE_PROBLEMS_MAX) != 0) {
+			bundle_unref(b);
+			fail_bundle(ar, "The bundle is not valid: nothing was changed.", problems[0] ? problems : "the bundle is not valid");
+			free(problems);
+			return;
+		}
+		free(problems);
+	}
+	/* api_prepare drops what a client sent under "_": the bundle's own
+	 * keys go in after it. */
+	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0 ||
+	    (b && (json_object_set_new(ar->args, "_checksum", json_string(b->checksum)) != 0 ||
+		   json_object_set_new(ar->args, "_total_bytes", json_integer((json_int_t)b->total_bytes)) != 0))) {
+		bundle_unref(b);
+		fail(ar, 503, "unavailable", "Out of memory; try again.", "preparing the arguments");
+		return;
+	}
+	int rc = api_query_bundle(ar->txn, ar->route, ar->tenant_id, &ar->who, ar->args, b);
+	bundle_unref(b);
+	if (rc == API_TOO_LARGE) {
+		fail(ar, 413, "too_large", TOO_LARGE_MESSAGE, NULL);
+		return;
+	}
+	if (rc != 0) {
+		fail(ar, 503, "unavailable", "The bundle could not be sent; try again.", "sending the bundle");
+		return;
+	}
+	db_send(ar->txn, api_done, ar);
+}
+
 static void api_run(struct api_req *ar)
 {
+	if (ar->route->flags & API_BUNDLE) {
+		api_bundle(ar);
+		return;
+	}
 	if (ar->route->before || ar->route->after || (ar->route->flags & (API_EVENTS | API_DEFS))) {
 		/* Its events fire in the tenant's Lua, as when a page calls it;
 		 * the definitions its Lua declared are there too. */

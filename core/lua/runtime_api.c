@@ -45,6 +45,10 @@ static const struct api_route *route_of(lua_State *L, const char *method, const 
 		json_decref(params);
 		plugin_error(L, "api: %s %s is a download, served over HTTP only (link to /api/v1%s)", method, path, path);
 	}
+	if (r->flags & API_BUNDLE) {
+		json_decref(params);
+		plugin_error(L, "api: %s %s takes a bundle archive, over HTTP only", method, path);
+	}
 	return r;
 }
 
@@ -448,6 +452,7 @@ int core_api_batch(lua_State *L)
 				  : !json_is_object(args) ? "the arguments must be a table of named fields"
 				  : (r->flags & API_PLATFORM) && !platform ? "an operation of the platform's own plugins"
 				  : (r->flags & API_STREAM) ? "a download, served over HTTP only"
+				  : (r->flags & API_BUNDLE) ? "a bundle upload, over HTTP only"
 				  : (r->flags & (API_STEPS | API_SECRET | API_DEFS)) || r->before || r->after
 					  ? "an operation with events or secrets: call it alone"
 					  : NULL;
