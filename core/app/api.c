@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "bundle.h"
+#include "bundle_archive.h"
+#include "runtime.h"
 #include "cookie.h"
 
 extern const char openapi_json[];
@@ -493,4 +495,85 @@ int api_answer_text(const char *text, const char *secret, int *status, json_t **
 	if (secret && secret[0] && *status < 300 && json_is_object(*body))
 		json_object_set_new(*body, "token", json_string(secret));
 	return 0;
+}
+
+/* ---------------------------------------------------------------- bundles */
+
+#define BUNDLE_PROBLEMS_MAX (64 * 1024)
+
+bool api_is_admin(const char *roles)
+{
+	for (const char *p = roles; (p = strstr(p, "admin")) != NULL; p += 5)
+		if ((p == roles || p[-1] == ' ') && (p[5] == '\0' || p[5] == ' '))
+			return true;
+	return false;
+}
+
+/* Each line of PROBLEMS as {file, line, message}: "path:line: message"
+ * or "path: message" name the file (and the line), other lines are a
+ * message alone. */
+static json_t *problem_list(const char *problems)
+{
+	json_t *list = json_array();
+	for (const char *line = problems; list && line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		char *text = strndup(line, n);
+		json_t *p = text && *text ? json_object() : NULL;
+		if (p) {
+			char *colon = strstr(text, ": ");
+			if (colon && !memchr(text, ' ', (size_t)(colon - text))) {
+				*colon = '\0';
+				char *lc = strchr(text, ':');
+				long ln = 0;
+				if (lc && lc[1] >= '0' && lc[1] <= '9') {
+					*lc = '\0';
+					ln = strtol(lc + 1, NULL, 10);
+				}
+				json_object_set_new(p, "file", json_string(text));
+				if (ln > 0)
+					json_object_set_new(p, "line", json_integer(ln));
+				json_object_set_new(p, "message", json_string(colon + 2));
+			} else {
+				json_object_set_new(p, "message", json_string(text));
+			}
+			json_array_append_new(list, p);
+		}
+		free(text);
+		line = end ? end + 1 : NULL;
+	}
+	return list;
+}
+
+static json_t *refused(const char *message, const char *problems)
+{
+	json_t *list = problem_list(problems);
+	return list ? json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "code", "invalid_bundle", "message", message,
+				"fields", json_object(), "problems", list)
+		    : NULL;
+}
+
+struct bundle *api_bundle_read(const void *data, size_t len, const char *slug, json_t **refusal)
+{
+	char err[512];
+	struct bundle *b = bundle_from_targz(data, len, err, sizeof(err));
+	if (!b) {
+		*refusal = refused(err, NULL);
+		return NULL;
+	}
+	char *problems = calloc(1, BUNDLE_PROBLEMS_MAX);
+	if (!problems) {
+		bundle_unref(b);
+		*refusal = NULL;
+		return NULL;
+	}
+	if (runtime_check_bundle(runtime_platform(), b, slug, problems, BUNDLE_PROBLEMS_MAX) != 0) {
+		bundle_unref(b);
+		*refusal = refused("The bundle is not valid: nothing was changed.",
+				   problems[0] ? problems : "the bundle is not valid");
+		free(problems);
+		return NULL;
+	}
+	free(problems);
+	return b;
 }

@@ -161,6 +161,15 @@ struct bundle;
 int api_query_bundle(struct db_txn *txn, const struct api_route *route, int64_t tenant_id,
 		     const struct api_principal *who, const json_t *args, const struct bundle *b);
 
+/* An uploaded archive (API_BUNDLE) read (bundle_archive.h) and checked
+ * as `aantafel check` does for tenant SLUG: the bundle, or NULL with
+ * *REFUSAL set to the 422 answer's body, {"error": {code, message,
+ * problems: [{file, line, message}]}} (NULL when out of memory). */
+struct bundle *api_bundle_read(const void *data, size_t len, const char *slug, json_t **refusal);
+
+/* Whether ROLES ("admin facilitator member" as granted) has admin. */
+bool api_is_admin(const char *roles);
+
 /* Reads the answer of api_query: the status, and the body (a new
  * reference; the secret, if any, added to a successful body). -1 when the
  * result is not an answer. */

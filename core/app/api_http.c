@@ -159,43 +159,10 @@ static void fail(struct api_req *ar, int status, const char *code, const char *m
 	api_free(ar);
 }
 
-/* A bundle refused (POST /bundle): 422 with the reason, and each problem
- * of the check as {file, line, message} (file and line when the line
- * names them: "path:line: message" or "path: message"). */
-static void fail_bundle(struct api_req *ar, const char *message, const char *problems)
+/* A bundle refused (POST /bundle): ERROR is its answer's body. */
+static void fail_bundle(struct api_req *ar, json_t *error)
 {
-	json_t *list = json_array();
-	for (const char *line = problems; list && line && *line;) {
-		const char *end = strchr(line, '\n');
-		size_t n = end ? (size_t)(end - line) : strlen(line);
-		char *text = strndup(line, n);
-		if (text && *text) {
-			json_t *p = json_object();
-			char *colon = strstr(text, ": ");
-			char *lc = colon ? memchr(text, ':', (size_t)(colon - text)) : NULL;
-			if (colon && !memchr(text, ' ', (size_t)(colon - text))) {
-				*colon = '\0';
-				long ln = 0;
-				if (lc && lc[1] >= '0' && lc[1] <= '9') {
-					*lc = '\0';
-					ln = strtol(lc + 1, NULL, 10);
-				}
-				json_object_set_new(p, "file", json_string(text));
-				if (ln > 0)
-					json_object_set_new(p, "line", json_integer(ln));
-				json_object_set_new(p, "message", json_string(colon + 2));
-			} else {
-				json_object_set_new(p, "message", json_string(text));
-			}
-			json_array_append_new(list, p);
-		}
-		free(text);
-		line = end ? end + 1 : NULL;
-	}
-	json_t *e = list ? json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "code", "invalid_bundle", "message", message,
-				     "fields", json_object(), "problems", list)
-			 : NULL;
-	char *text = e ? json_dumps(e, JSON_COMPACT) : NULL;
+	char *text = error ? json_dumps(error, JSON_COMPACT) : NULL;
 	if (ar->txn) {
 		db_rollback(ar->txn);
 		ar->txn = NULL;
@@ -205,7 +172,7 @@ static void fail_bundle(struct api_req *ar, const char *message, const char *pro
 	else
 		http_resp_error(ar->req, 503);
 	free(text);
-	json_decref(e);
+	json_decref(error);
 	api_free(ar);
 }
 
@@ -616,16 +583,6 @@ static void api_called(struct api_call *c)
 	api_finish(ar);
 }
 
-#define BUNDLE_PROBLEMS_MAX (64 * 1024)
-
-static bool is_admin(const char *roles)
-{
-	for (const char *p = roles; (p = strstr(p, "admin")) != NULL; p += 5)
-		if ((p == roles || p[-1] == ' ') && (p[5] == '\0' || p[5] == ' '))
-			return true;
-	return false;
-}
-
 /* POST /bundle (API_BUNDLE): an admin's archive is read and checked as
  * `aantafel check` does; a refused one is answered 422 here, a good one
  * goes to the SQL with its files. Anyone else's call goes to the SQL
@@ -635,32 +592,19 @@ static bool is_admin(const char *roles)
 static void api_bundle(struct api_req *ar)
 {
 	struct bundle *b = NULL;
-	if (ar->who.viewer && is_admin(ar->who.roles)) {
+	if (ar->who.viewer && api_is_admin(ar->who.roles)) {
 		size_t blen = 0;
 		const char *body = http_req_body(ar->req, &blen);
-		char err[512];
 		if (blen == 0) {
 			fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz file (application/gzip).", NULL);
 			return;
 		}
-		b = bundle_from_targz(body, blen, err, sizeof(err));
+		json_t *refusal = NULL;
+		b = api_bundle_read(body, blen, ar->slug, &refusal);
 		if (!b) {
-			fail_bundle(ar, err, NULL);
+			fail_bundle(ar, refusal);
 			return;
 		}
-		char *problems = calloc(1, BUNDLE_PROBLEMS_MAX);
-		if (!problems) {
-			bundle_unref(b);
-			fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
-			return;
-		}
-		if (runtime_check_bundle(runtime_platform(), b, ar->slug, problems, BUNDLE_PROBLEMS_MAX) != 0) {
-			bundle_unref(b);
-			fail_bundle(ar, "The bundle is not valid: nothing was changed.", problems[0] ? problems : "the bundle is not valid");
-			free(problems);
-			return;
-		}
-		free(problems);
 	}
 	/* api_prepare drops what a client sent under "_": the bundle's own
 	 * keys go in after it. */
