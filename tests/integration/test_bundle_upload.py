@@ -21,6 +21,7 @@ from world import PASSWORD, make_user, token_for
 
 HOST, SLUG = "upload.test", "upl-a"
 OTHER, OTHER_SLUG = "upload-b.test", "upl-b"
+PAGE_HOST, PAGE_SLUG = "upload-c.test", "upl-c"
 
 
 def welcome_lua(text):
@@ -182,3 +183,80 @@ def test_bundle_upload(pg, make_daemon, tmp_path):
     assert current(pg, OTHER_SLUG) == (1, 1)
     for d in (d1, d2):
         wait_page(d, OTHER, "Elders welkom")
+
+
+def multipart(fields, boundary="----aantafelTestBoundary7MA4YWxk"):
+    """FIELDS {name: str or (filename, bytes)} as a browser's
+    multipart/form-data body; returns (content type, body)."""
+    out = b""
+    for name, value in fields.items():
+        out += b"--" + boundary.encode() + b"\r\n"
+        if isinstance(value, tuple):
+            out += ('Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
+                    "Content-Type: application/gzip\r\n\r\n" % (name, value[0])).encode() + value[1] + b"\r\n"
+        else:
+            out += ('Content-Disposition: form-data; name="%s"\r\n\r\n' % name).encode() + value.encode() + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    return "multipart/form-data; boundary=" + boundary, out
+
+
+def post_form(d, browser, path, fields):
+    from harness import make_request, parse_response
+    ct, body = multipart(fields)
+    headers = {"Connection": "close", "Content-Type": ct,
+               "Cookie": "; ".join(f"{k}={v}" for k, v in browser.jar.items())}
+    st, hdr, out = parse_response(d.raw(make_request("POST", path, PAGE_HOST, headers, body)))
+    return st, hdr, out.decode("utf-8", "replace")
+
+
+def test_bundle_upload_from_the_page(pg, make_daemon, tmp_path):
+    aantafel("tenant", "create", PAGE_SLUG, "--name", "Gemeente Upload", "--host", PAGE_HOST, env=pg.daemon_env())
+    make_user(pg, PAGE_SLUG, "admin@upl-page.test", "admin", "Anna Beheer")
+    make_user(pg, PAGE_SLUG, "gl@upl-page.test", "facilitator", "Gert")
+    assert deployed(pg, PAGE_SLUG, write_bundle(tmp_path / "v1", {"tenant.lua": welcome_lua("Welkom van de provider")})) == 1
+    d = make_daemon(None, {**pg.daemon_env(), **SMALL})
+    wait_page(d, PAGE_HOST, "Welkom van de provider")
+    admin = Browser(d, PAGE_HOST)
+    assert admin.signin("admin@upl-page.test", PASSWORD)[0] == 303
+    st, _, page, _ = admin.go("GET", "/beheer/bundel")
+    assert st == 200 and 'enctype="multipart/form-data"' in page and 'name="bundle"' in page, page
+    good = targz({"tenant.lua": welcome_lua("Welkom via het formulier")})
+
+    # Without the CSRF token, or as a facilitator: refused, nothing stored.
+    assert post_form(d, admin, "/beheer/bundel/uploaden", {"bundle": ("b.tar.gz", good)})[0] == 403
+    assert post_form(d, admin, "/beheer/bundel/uploaden",
+                     {"csrf": "x" * 43, "bundle": ("b.tar.gz", good)})[0] == 403
+    fac = Browser(d, PAGE_HOST)
+    assert fac.signin("gl@upl-page.test", PASSWORD)[0] == 303
+    assert post_form(d, fac, "/beheer/bundel/uploaden",
+                     {"csrf": fac.jar["at_csrf"], "bundle": ("b.tar.gz", good)})[0] == 403
+    assert current(pg, PAGE_SLUG) == (1, 1)
+
+    # A bundle with a syntax error: the page shows the report with file and
+    # line, escaped; nothing changes.
+    bad = targz({"tenant.lua": "return {\n  plugins = { site = { welcome = '<b>x</b>' }\n"})
+    st, _, page = post_form(d, admin, "/beheer/bundel/uploaden", {"csrf": admin.jar["at_csrf"],
+                                                                  "bundle": ("kapot.tar.gz", bad)})
+    assert st == 422 and "<code>tenant.lua:" in page and "De bundel is niet geplaatst" in page, page
+    assert "<b>x</b>" not in page
+    st, _, page = post_form(d, admin, "/beheer/bundel/uploaden", {"csrf": admin.jar["at_csrf"]})
+    assert st == 422 and "De bundel is niet geplaatst" in page
+    assert current(pg, PAGE_SLUG) == (1, 1)
+
+    # A draft: stored, the site unchanged; published from the page.
+    st, hdr, _ = post_form(d, admin, "/beheer/bundel/uploaden", {"csrf": admin.jar["at_csrf"], "draft": "1",
+                                                                 "bundle": ("b.tar.gz", good)})
+    assert st == 303 and hdr["location"] == "/beheer/bundel?draft=2", hdr
+    assert current(pg, PAGE_SLUG) == (1, 2)
+    st, _, page, _ = admin.go("GET", "/beheer/bundel?draft=2")
+    assert "Versie 2 publiceren" in page and "Anna Beheer" in page and "hostingpartij" in page, page
+    wait_page(d, PAGE_HOST, "Welkom van de provider")
+    st, hdr, _, _ = admin.go("POST", "/beheer/bundel/terugzetten", {"csrf": admin.jar["at_csrf"], "version": "2"})
+    assert st == 303 and current(pg, PAGE_SLUG) == (2, 2)
+    wait_page(d, PAGE_HOST, "Welkom via het formulier")
+    # Straight to current.
+    again = targz({"tenant.lua": welcome_lua("Derde versie")})
+    st, hdr, _ = post_form(d, admin, "/beheer/bundel/uploaden", {"csrf": admin.jar["at_csrf"],
+                                                                 "bundle": ("c.tar.gz", again)})
+    assert st == 303 and hdr["location"] == "/beheer/bundel?uploaded=3", hdr
+    wait_page(d, PAGE_HOST, "Derde versie")
