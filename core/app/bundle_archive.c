@@ -164,6 +164,15 @@ static const char *clean_path(char *p)
 	return NULL;
 }
 
+/* Whether a part of the (cleaned) path starts with '.'. */
+static bool hidden(const char *p)
+{
+	for (const char *q = p; *q; q++)
+		if (*q == '.' && (q == p || q[-1] == '/'))
+			return true;
+	return false;
+}
+
 static int add_file(struct tar *t, char *path, char *data, size_t len)
 {
 	if (t->n == t->cap) {
@@ -309,6 +318,14 @@ static int read_entries(struct tar *t)
 		if (why) {
 			errf(t->err, t->errlen, "%.200s: %s is not allowed", name, why);
 			return -1;
+		}
+		if (hidden(name)) {
+			/* As `tenant deploy` leaves out hidden files (.git,
+			 * .DS_Store, the ._ files of macOS's tar): skipped,
+			 * whatever they are. */
+			if (skip(t, type == '0' || type == '\0' || type == '7' || type == '5' ? size : 0) != 0)
+				return -1;
+			continue;
 		}
 		switch (type) {
 		case '5':               /* a directory: its files carry their paths */

@@ -3,7 +3,8 @@
  * (no file is inflated past what a bundle may hold), and only regular
  * files and directories are taken: a symbolic or hard link, a device, a
  * FIFO, an absolute path or one with a ".." part refuses the archive with
- * its name. ustar headers, pax extended headers (path, size) and GNU long
+ * its name. Hidden files and folders (a part starting with '.') are left
+ * out, as `aantafel tenant deploy` leaves them out. ustar headers, pax extended headers (path, size) and GNU long
  * names are understood. When every file lies under one top folder and
  * there is no tenant.lua at the top, that folder is the bundle ("a
  * .tar.gz of the bundle folder"). */

@@ -393,8 +393,15 @@ local function bundle_page(req, status, refusal)
 				message = p.message }
 		end
 	end
+	-- The check's problems say what is wrong (in English, as `aantafel
+	-- check` says it); the page says that nothing changed in the visitor's
+	-- language. A refused archive (a link, a size) has its reason alone.
+	local why
+	if refusal then
+		why = #problems > 0 and T(req, "beheer.upload_invalid") or (refusal.message or "")
+	end
 	return page(req, status, "beheer/bundle.html", { versions = items, message = message,
-		refusal = refusal and (refusal.message or "") or nil, problems = problems })
+		refusal = why, problems = problems })
 end
 
 function M.bundle(req)

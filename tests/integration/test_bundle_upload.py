@@ -106,7 +106,10 @@ def test_bundle_upload(pg, make_daemon, tmp_path):
     tok = {who: token_for(d1, HOST, email)[0] for who, email in
            (("admin", "admin@upl.test"), ("fac", "gl@upl.test"), ("member", "lid@upl.test"))}
     admin = Api(d1, HOST, token=tok["admin"])
-    good = targz({"tenant.lua": welcome_lua("Welkom van de gemeente zelf")}, top="mijnbundel")
+    # One top folder is the bundle; hidden files (macOS's ._ files, .git)
+    # are left out, as `tenant deploy` leaves them out.
+    good = targz({"tenant.lua": welcome_lua("Welkom van de gemeente zelf"), "._tenant.lua": b"\0\5\x16\7",
+                  ".git/config": "[core]"}, top="mijnbundel")
 
     # Who may not: a facilitator, a member, a guest, another tenant's admin.
     for who in ("fac", "member"):
@@ -159,7 +162,8 @@ def test_bundle_upload(pg, make_daemon, tmp_path):
     # the admin by name; the provider's stays "provider".
     st, _, ans = upload(admin, good)
     assert st == 201 and ans["version"] == 2 and ans["published"] is True and ans["current"] == 2, ans
-    assert [(i["version"], i["published_by"]) for i in ans["items"]] == [(2, "Anna Beheer"), (1, "provider")]
+    assert [(i["version"], i["published_by"], i["nfiles"]) for i in ans["items"]] == [
+        (2, "Anna Beheer", 1), (1, "provider", 1)]
     for d in (d1, d2):
         page = wait_page(d, HOST, "Welkom van de gemeente zelf")
         assert "provider" not in page

@@ -351,6 +351,7 @@ return {
 	["beheer.uploaded"] = "Version {version} is in place and current.",
 	["beheer.uploaded_draft"] = "Version {version} is in place as a draft; publish it below.",
 	["beheer.publish_version"] = "Publish version {version}",
+	["beheer.upload_invalid"] = "The check found these problems; nothing was changed.",
 	["beheer.versions_title"] = "Versions",
 	-- ---- end of the bundle upload
 	["site.resend_title"] = "Send the confirmation link again",

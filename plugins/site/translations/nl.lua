@@ -351,6 +351,7 @@ return {
 	["beheer.uploaded"] = "Versie {version} is geplaatst en nu in gebruik.",
 	["beheer.uploaded_draft"] = "Versie {version} is als concept geplaatst; publiceer hem hieronder.",
 	["beheer.publish_version"] = "Versie {version} publiceren",
+	["beheer.upload_invalid"] = "De controle vond deze problemen; er is niets veranderd.",
 	["beheer.versions_title"] = "Versies",
 	-- ---- end of the bundle upload
 	["site.resend_title"] = "Bevestigingslink opnieuw sturen",
