@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
+#include "bundle_archive.h"
+#include "runtime.h"
 #include "cookie.h"
 
 extern const char openapi_json[];
@@ -126,6 +129,7 @@ static const struct api_route routes[] = {
 	/* A tenant's bundle versions for its admins (sql/code/bundles.sql). */
 	{"GET", "/bundle/versions", "bundle_versions", 0, NULL, NULL},
 	{"POST", "/bundle/rollback", "bundle_rollback", API_WRITE, NULL, NULL},
+	{"POST", "/bundle", "bundle_upload", API_WRITE | API_BUNDLE, NULL, NULL},
 	/* Exports, streamed (sql/code/table_export.sql, api_stream.c). */
 	{"GET", "/tables/{id}/export", "table_export", API_STREAM, NULL, NULL},
 	{"GET", "/tables/{id}/export/{kind}.csv", "table_export_csv", API_STREAM, NULL, NULL},
@@ -153,7 +157,13 @@ void api_register_statements(void)
 	/* The pool keeps the pointers: the texts live as long as the process. */
 	static char sql[NROUTES][128];
 	for (size_t i = 0; i < NROUTES; i++) {
-		snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text", routes[i].fn);
+		if (routes[i].flags & API_BUNDLE)
+			snprintf(sql[i], sizeof(sql[i]),
+				 "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb, $5::text[], $6::bytea[])::text",
+				 routes[i].fn);
+		else
+			snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text",
+				 routes[i].fn);
 		route_stmt[i] = db_stmt(sql[i]);
 	}
 }
@@ -402,6 +412,50 @@ int api_add_definitions(json_t *args, const char *defs)
 	return json_object_set_new(args, "_definitions", d);
 }
 
+int api_query_bundle(struct db_txn *txn, const struct api_route *route, int64_t tenant_id,
+		     const struct api_principal *who, const json_t *args, const struct bundle *b)
+{
+	char tid[24], uid[24];
+	snprintf(tid, sizeof(tid), "%lld", (long long)tenant_id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)who->viewer);
+	size_t n = b ? b->nfiles : 0;
+	const char **paths = calloc(n + 1, sizeof(*paths)), **datas = calloc(n + 1, sizeof(*datas));
+	size_t *plens = calloc(n + 1, sizeof(*plens)), *dlens = calloc(n + 1, sizeof(*dlens));
+	char *text = json_dumps(args, JSON_COMPACT), *patharr = NULL, *dataarr = NULL;
+	size_t pathlen = 0, datalen = 0;
+	int rc = -1;
+	if (!paths || !datas || !plens || !dlens || !text)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		paths[i] = b->files[i].path;
+		plens[i] = strlen(b->files[i].path);
+		datas[i] = b->files[i].data;
+		dlens[i] = b->files[i].len;
+	}
+	if (b) {
+		patharr = db_binary_array(25 /* text */, n, paths, plens, &pathlen);
+		dataarr = db_binary_array(17 /* bytea */, n, datas, dlens, &datalen);
+		if (!patharr || !dataarr)
+			goto out;
+	}
+	if (strlen(text) > API_ARGS_MAX) {
+		rc = API_TOO_LARGE;
+		goto out;
+	}
+	const char *p[6] = {tid, who->viewer ? uid : NULL, who->roles, text, patharr, dataarr};
+	const int lens[6] = {-1, -1, -1, -1, b ? (int)pathlen : -1, b ? (int)datalen : -1};
+	rc = db_query_bin(txn, route_stmt[route - routes], 6, p, lens);
+out:
+	free(paths);
+	free(datas);
+	free(plens);
+	free(dlens);
+	free(text);
+	free(patharr);
+	free(dataarr);
+	return rc;
+}
+
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,
 	      const json_t *args)
 {
@@ -441,4 +495,85 @@ int api_answer_text(const char *text, const char *secret, int *status, json_t **
 	if (secret && secret[0] && *status < 300 && json_is_object(*body))
 		json_object_set_new(*body, "token", json_string(secret));
 	return 0;
+}
+
+/* ---------------------------------------------------------------- bundles */
+
+#define BUNDLE_PROBLEMS_MAX (64 * 1024)
+
+bool api_is_admin(const char *roles)
+{
+	for (const char *p = roles; (p = strstr(p, "admin")) != NULL; p += 5)
+		if ((p == roles || p[-1] == ' ') && (p[5] == '\0' || p[5] == ' '))
+			return true;
+	return false;
+}
+
+/* Each line of PROBLEMS as {file, line, message}: "path:line: message"
+ * or "path: message" name the file (and the line), other lines are a
+ * message alone. */
+static json_t *problem_list(const char *problems)
+{
+	json_t *list = json_array();
+	for (const char *line = problems; list && line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		char *text = strndup(line, n);
+		json_t *p = text && *text ? json_object() : NULL;
+		if (p) {
+			char *colon = strstr(text, ": ");
+			if (colon && !memchr(text, ' ', (size_t)(colon - text))) {
+				*colon = '\0';
+				char *lc = strchr(text, ':');
+				long ln = 0;
+				if (lc && lc[1] >= '0' && lc[1] <= '9') {
+					*lc = '\0';
+					ln = strtol(lc + 1, NULL, 10);
+				}
+				json_object_set_new(p, "file", json_string(text));
+				if (ln > 0)
+					json_object_set_new(p, "line", json_integer(ln));
+				json_object_set_new(p, "message", json_string(colon + 2));
+			} else {
+				json_object_set_new(p, "message", json_string(text));
+			}
+			json_array_append_new(list, p);
+		}
+		free(text);
+		line = end ? end + 1 : NULL;
+	}
+	return list;
+}
+
+static json_t *refused(const char *message, const char *problems)
+{
+	json_t *list = problem_list(problems);
+	return list ? json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "code", "invalid_bundle", "message", message,
+				"fields", json_object(), "problems", list)
+		    : NULL;
+}
+
+struct bundle *api_bundle_read(const void *data, size_t len, const char *slug, json_t **refusal)
+{
+	char err[512];
+	struct bundle *b = bundle_from_targz(data, len, err, sizeof(err));
+	if (!b) {
+		*refusal = refused(err, NULL);
+		return NULL;
+	}
+	char *problems = calloc(1, BUNDLE_PROBLEMS_MAX);
+	if (!problems) {
+		bundle_unref(b);
+		*refusal = NULL;
+		return NULL;
+	}
+	if (runtime_check_bundle(runtime_platform(), b, slug, problems, BUNDLE_PROBLEMS_MAX) != 0) {
+		bundle_unref(b);
+		*refusal = refused("The bundle is not valid: nothing was changed.",
+				   problems[0] ? problems : "the bundle is not valid");
+		free(problems);
+		return NULL;
+	}
+	free(problems);
+	return b;
 }

@@ -53,6 +53,13 @@
  *                 _definitions: opening a table on a workflow keeps a
  *                 snapshot of its definition (sql/code/workflows.sql). The
  *                 operation runs through the tenant's Lua, which has them.
+ *   API_BUNDLE    the body is a bundle as a .tar.gz (bundle_archive.h),
+ *                 read and checked as `aantafel check` does before the SQL
+ *                 runs (an admin's only: the others are refused by it
+ *                 without the archive being read); its files go in as two
+ *                 binary arrays ($5 paths, $6 contents), the bundle's
+ *                 checksum and size as _checksum and _total_bytes. Over
+ *                 HTTP only.
  *   API_STREAM    an export too large for one JSON value: the operation
  *                 answers what goes around its rows and opens a cursor on
  *                 them, which the daemon sends in batches as they are
@@ -92,6 +99,7 @@ enum {
 	API_FIELDS = 16384,     /* each string of "fields" becomes safe HTML through cmark (_fields_html) */
 	API_ICAL = 32768,       /* a read whose answer is iCalendar text (a JSON string): served as text/calendar */
 	API_STREAM = 65536,     /* a download streamed from a cursor (api_stream.h); over HTTP only */
+	API_BUNDLE = 131072,    /* the body is a bundle archive, read and checked by the daemon; over HTTP only */
 };
 
 /* The flags whose steps an api_call runs (apicall.h). */
@@ -146,6 +154,21 @@ int api_add_definitions(json_t *args, const char *defs);
 #define API_TOO_LARGE (-2)
 int api_query(struct db_txn *txn, const struct api_route *route, int64_t tenant_id, const struct api_principal *who,
 	      const json_t *args);
+
+/* Queues an API_BUNDLE route's statement with the bundle's files as
+ * binary arrays (db_binary_array): the same answers as api_query. */
+struct bundle;
+int api_query_bundle(struct db_txn *txn, const struct api_route *route, int64_t tenant_id,
+		     const struct api_principal *who, const json_t *args, const struct bundle *b);
+
+/* An uploaded archive (API_BUNDLE) read (bundle_archive.h) and checked
+ * as `aantafel check` does for tenant SLUG: the bundle, or NULL with
+ * *REFUSAL set to the 422 answer's body, {"error": {code, message,
+ * problems: [{file, line, message}]}} (NULL when out of memory). */
+struct bundle *api_bundle_read(const void *data, size_t len, const char *slug, json_t **refusal);
+
+/* Whether ROLES ("admin facilitator member" as granted) has admin. */
+bool api_is_admin(const char *roles);
 
 /* Reads the answer of api_query: the status, and the body (a new
  * reference; the secret, if any, added to a successful body). -1 when the

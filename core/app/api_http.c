@@ -18,6 +18,8 @@
 #include "apicache.h"
 #include "api_stream.h"
 #include "apicall.h"
+#include "bundle.h"
+#include "bundle_archive.h"
 #include "app_worker.h"
 #include "cookie.h"
 #include "datagen.h"
@@ -154,6 +156,23 @@ static void fail(struct api_req *ar, int status, const char *code, const char *m
 		ar->txn = NULL;
 	}
 	send_error(ar->req, status, code, message, NULL);
+	api_free(ar);
+}
+
+/* A bundle refused (POST /bundle): ERROR is its answer's body. */
+static void fail_bundle(struct api_req *ar, json_t *error)
+{
+	char *text = error ? json_dumps(error, JSON_COMPACT) : NULL;
+	if (ar->txn) {
+		db_rollback(ar->txn);
+		ar->txn = NULL;
+	}
+	if (text)
+		send_json(ar->req, 422, text, strlen(text));
+	else
+		http_resp_error(ar->req, 503);
+	free(text);
+	json_decref(error);
 	api_free(ar);
 }
 
@@ -328,7 +347,7 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 	 * up and send mails in their name. Reads keep their query string. */
 	const char *query = http_req_query(req);
 	enum http_verb verb = http_req_method(req);
-	if (query && *query && verb != HTTP_M_GET && verb != HTTP_M_HEAD) {
+	if (query && *query && verb != HTTP_M_GET && verb != HTTP_M_HEAD && !(ar->route->flags & API_BUNDLE)) {
 		json_decref(params);
 		fail(ar, 400, "invalid_query", "Send the arguments of a change as a JSON body, not in the query string.",
 		     NULL);
@@ -337,7 +356,19 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 	/* The body: a JSON object, for the methods that carry one. */
 	size_t blen = 0;
 	const char *body = http_req_body(req, &blen);
-	if (blen > 0) {
+	if (ar->route->flags & API_BUNDLE) {
+		/* The body is the archive, read once the caller is known to
+		 * be an admin (api_bundle). */
+		const char *ct = http_req_header(req, "Content-Type");
+		if (blen > 0 && !(ct && (strncasecmp(ct, "application/gzip", 16) == 0 ||
+					 strncasecmp(ct, "application/x-gzip", 18) == 0 ||
+					 strncasecmp(ct, "application/octet-stream", 24) == 0))) {
+			json_decref(params);
+			fail(ar, 415, "unsupported_media_type", "Send the bundle as a .tar.gz file (application/gzip).",
+			     NULL);
+			return;
+		}
+	} else if (blen > 0) {
 		const char *ct = http_req_header(req, "Content-Type");
 		if (!ct || strncasecmp(ct, "application/json", 16) != 0 || (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
 			json_decref(params);
@@ -552,8 +583,57 @@ static void api_called(struct api_call *c)
 	api_finish(ar);
 }
 
+/* POST /bundle (API_BUNDLE): an admin's archive is read and checked as
+ * `aantafel check` does; a refused one is answered 422 here, a good one
+ * goes to the SQL with its files. Anyone else's call goes to the SQL
+ * without reading the body, to be refused there. The reading and the
+ * check run on the worker's thread: the archive is bounded by
+ * max_body_size and every limit of bundle.h. */
+static void api_bundle(struct api_req *ar)
+{
+	struct bundle *b = NULL;
+	if (ar->who.viewer && api_is_admin(ar->who.roles)) {
+		size_t blen = 0;
+		const char *body = http_req_body(ar->req, &blen);
+		if (blen == 0) {
+			fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz file (application/gzip).", NULL);
+			return;
+		}
+		json_t *refusal = NULL;
+		b = api_bundle_read(body, blen, ar->slug, &refusal);
+		if (!b) {
+			fail_bundle(ar, refusal);
+			return;
+		}
+	}
+	/* api_prepare drops what a client sent under "_": the bundle's own
+	 * keys go in after it. */
+	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0 ||
+	    (b && (json_object_set_new(ar->args, "_checksum", json_string(b->checksum)) != 0 ||
+		   json_object_set_new(ar->args, "_total_bytes", json_integer((json_int_t)b->total_bytes)) != 0))) {
+		bundle_unref(b);
+		fail(ar, 503, "unavailable", "Out of memory; try again.", "preparing the arguments");
+		return;
+	}
+	int rc = api_query_bundle(ar->txn, ar->route, ar->tenant_id, &ar->who, ar->args, b);
+	bundle_unref(b);
+	if (rc == API_TOO_LARGE) {
+		fail(ar, 413, "too_large", TOO_LARGE_MESSAGE, NULL);
+		return;
+	}
+	if (rc != 0) {
+		fail(ar, 503, "unavailable", "The bundle could not be sent; try again.", "sending the bundle");
+		return;
+	}
+	db_send(ar->txn, api_done, ar);
+}
+
 static void api_run(struct api_req *ar)
 {
+	if (ar->route->flags & API_BUNDLE) {
+		api_bundle(ar);
+		return;
+	}
 	if (ar->route->before || ar->route->after || (ar->route->flags & (API_EVENTS | API_DEFS))) {
 		/* Its events fire in the tenant's Lua, as when a page calls it;
 		 * the definitions its Lua declared are there too. */

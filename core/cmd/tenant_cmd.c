@@ -89,7 +89,6 @@ static struct bundle *read_checked(const struct bundle *platform, const char *di
 static int check_hosts(const char *const *in, int n, char out[][254]);
 static void theme_warnings(const struct bundle *b, const char *dir);
 static char *text_array(const char *const *items, size_t n);
-static char *binary_array(unsigned elem_oid, size_t n, const char *const *data, const size_t *lens, size_t *outlen);
 static void format_size(size_t bytes, char *out, size_t outlen);
 static void os_user(char *out, size_t outlen);
 
@@ -451,8 +450,8 @@ static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b)
 	}
 	/* The files travel as two arrays in binary (static files are not
 	 * text): their paths and their contents, in the same order. */
-	patharr = binary_array(PG_TEXTOID, b->nfiles, paths, plens, &pathlen);
-	dataarr = binary_array(PG_BYTEAOID, b->nfiles, data, dlens, &datalen);
+	patharr = db_binary_array(PG_TEXTOID, b->nfiles, paths, plens, &pathlen);
+	dataarr = db_binary_array(PG_BYTEAOID, b->nfiles, data, dlens, &datalen);
 	if (!patharr || !dataarr)
 		goto nomem;
 	char total[24], user[256];
@@ -693,46 +692,6 @@ static char *text_array(const char *const *items, size_t n)
 	}
 	*p++ = '}';
 	*p = '\0';
-	return out;
-}
-
-static char *put32(char *p, uint32_t v)
-{
-	p[0] = (char)(v >> 24);
-	p[1] = (char)(v >> 16);
-	p[2] = (char)(v >> 8);
-	p[3] = (char)v;
-	return p + 4;
-}
-
-/* A one-dimensional array of N elements of type ELEM_OID in PostgreSQL's
- * binary format (array_recv): dimensions, no NULLs, then each element's
- * length and bytes. malloc'd; its length in *OUTLEN. NULL when it would
- * not fit a parameter. */
-static char *binary_array(unsigned elem_oid, size_t n, const char *const *data, const size_t *lens, size_t *outlen)
-{
-	size_t len = 20;
-	for (size_t i = 0; i < n; i++) {
-		if (lens[i] > INT32_MAX || len > (size_t)INT32_MAX - 4 - lens[i])
-			return NULL;
-		len += 4 + lens[i];
-	}
-	char *out = malloc(len), *p = out;
-	if (!out)
-		return NULL;
-	p = put32(p, n ? 1 : 0);        /* dimensions */
-	p = put32(p, 0);                /* no NULLs */
-	p = put32(p, elem_oid);
-	if (n) {
-		p = put32(p, (uint32_t)n);
-		p = put32(p, 1);        /* lower bound */
-	}
-	for (size_t i = 0; i < n; i++) {
-		p = put32(p, (uint32_t)lens[i]);
-		memcpy(p, data[i], lens[i]);
-		p += lens[i];
-	}
-	*outlen = (size_t)(p - out);
 	return out;
 }
 

@@ -49,6 +49,7 @@ struct pending {
 	int stmt;
 	int nparams;
 	long offsets[DB_PARAMS_MAX];    /* into pbuf; -1 for NULL */
+	int lens[DB_PARAMS_MAX];        /* binary parameters: their length; text: -1 */
 };
 
 struct db_txn {
@@ -334,6 +335,52 @@ int db_query(struct db_txn *t, int stmt, int nparams, const char *const *values)
 		size_t len = strlen(values[i]);
 		memcpy(t->pbuf + t->plen, values[i], len + 1);
 		q->offsets[i] = (long)t->plen;
+		q->lens[i] = -1;
+		t->plen += len + 1;
+	}
+	t->nq++;
+	return 0;
+}
+
+int db_query_bin(struct db_txn *t, int stmt, int nparams, const char *const *values, const int *lens)
+{
+	if (t->done || t->nq >= DB_BATCH_MAX || nparams > DB_PARAMS_MAX || stmt < STMT_FIRST_USER || stmt >= nstmts)
+		return -1;
+	struct pending *q = &t->q[t->nq];
+	size_t need = t->plen;
+	for (int i = 0; i < nparams; i++) {
+		if (!values[i])
+			continue;
+		size_t len = lens[i] >= 0 ? (size_t)lens[i] : strlen(values[i]);
+		if (len > (lens[i] >= 0 ? (size_t)DB_BINARY_PARAM_MAX : (size_t)PARAM_MAX))
+			return -1;
+		need += len + 1;
+	}
+	if (need > (size_t)DB_BINARY_PARAM_MAX + PARAMS_TOTAL_MAX)
+		return -1;
+	if (need > t->pcap) {
+		size_t cap = t->pcap ? t->pcap : 1024;
+		while (cap < need)
+			cap *= 2;
+		char *b = realloc(t->pbuf, cap);
+		if (!b)
+			return -1;
+		t->pbuf = b;
+		t->pcap = cap;
+	}
+	q->stmt = stmt;
+	q->nparams = nparams;
+	for (int i = 0; i < nparams; i++) {
+		if (!values[i]) {
+			q->offsets[i] = -1;
+			q->lens[i] = -1;
+			continue;
+		}
+		size_t len = lens[i] >= 0 ? (size_t)lens[i] : strlen(values[i]);
+		memcpy(t->pbuf + t->plen, values[i], len);
+		t->pbuf[t->plen + len] = '\0';
+		q->offsets[i] = (long)t->plen;
+		q->lens[i] = lens[i];
 		t->plen += len + 1;
 	}
 	t->nq++;
@@ -700,8 +747,19 @@ static bool is_prepared(const struct db_conn *c, int stmt)
 	return c->prepared[stmt / 8] & (1u << (stmt % 8));
 }
 
+static int send_stmt_bin(struct db_conn *c, int stmt, int nparams, const char *const *values, const int *lens,
+			 enum item_kind kind, int index);
+
 static int send_stmt(struct db_conn *c, int stmt, int nparams, const char *const *values, enum item_kind kind,
 		     int index)
+{
+	return send_stmt_bin(c, stmt, nparams, values, NULL, kind, index);
+}
+
+/* LENS (or NULL: all text): a parameter's length sends it in binary
+ * format, -1 as text. */
+static int send_stmt_bin(struct db_conn *c, int stmt, int nparams, const char *const *values, const int *lens,
+			 enum item_kind kind, int index)
 {
 	struct db_txn *t = &c->txn;
 	char name[8];
@@ -712,7 +770,15 @@ static int send_stmt(struct db_conn *c, int stmt, int nparams, const char *const
 		c->prepared[stmt / 8] |= (uint8_t)(1u << (stmt % 8));
 		t->items[t->nitems++] = (struct item){.kind = IT_PREPARE, .stmt = (uint16_t)stmt};
 	}
-	if (!PQsendQueryPrepared(c->pg, name, nparams, values, NULL, NULL, stmt_binary[stmt] ? 1 : 0))
+	int formats[DB_PARAMS_MAX], plens[DB_PARAMS_MAX];
+	bool binary = false;
+	for (int i = 0; lens && i < nparams; i++) {
+		formats[i] = lens[i] >= 0;
+		plens[i] = lens[i] >= 0 ? lens[i] : 0;
+		binary = binary || lens[i] >= 0;
+	}
+	if (!PQsendQueryPrepared(c->pg, name, nparams, values, binary ? plens : NULL, binary ? formats : NULL,
+				 stmt_binary[stmt] ? 1 : 0))
 		return -1;
 	t->items[t->nitems++] = (struct item){.kind = (uint8_t)kind, .index = (uint8_t)index};
 	return 0;
@@ -744,12 +810,18 @@ static void conn_send(struct db_conn *c)
 		struct pending *q = &t->q[i];
 		for (int k = 0; k < q->nparams; k++)
 			values[k] = q->offsets[k] < 0 ? NULL : t->pbuf + q->offsets[k];
-		if (send_stmt(c, q->stmt, q->nparams, values, IT_USER, i) != 0)
+		if (send_stmt_bin(c, q->stmt, q->nparams, values, q->lens, IT_USER, i) != 0)
 			goto fail;
 	}
 	t->nres = t->nq;
 	t->nq = 0;
 	t->plen = 0;
+	if (t->pcap > PARAMS_TOTAL_MAX) {
+		/* An uploaded bundle's block (libpq has copied it): not kept. */
+		free(t->pbuf);
+		t->pbuf = NULL;
+		t->pcap = 0;
+	}
 	if (t->committing && t->tenant_id > 0) {
 		const char *v[1] = {t->tenant_str};
 		if (send_stmt(c, STMT_CHANGED, 1, v, IT_CHANGED, 0) != 0)
@@ -1094,4 +1166,42 @@ static int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------- arrays */
+
+static char *put32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+	return p + 4;
+}
+
+char *db_binary_array(unsigned elem_oid, size_t n, const char *const *data, const size_t *lens, size_t *outlen)
+{
+	size_t len = 20;
+	for (size_t i = 0; i < n; i++) {
+		if (lens[i] > INT32_MAX || len > (size_t)INT32_MAX - 4 - lens[i])
+			return NULL;
+		len += 4 + lens[i];
+	}
+	char *out = malloc(len), *p = out;
+	if (!out)
+		return NULL;
+	p = put32(p, n ? 1 : 0);        /* dimensions */
+	p = put32(p, 0);                /* no NULLs */
+	p = put32(p, elem_oid);
+	if (n) {
+		p = put32(p, (uint32_t)n);
+		p = put32(p, 1);        /* lower bound */
+	}
+	for (size_t i = 0; i < n; i++) {
+		p = put32(p, (uint32_t)lens[i]);
+		memcpy(p, data[i], lens[i]);
+		p += lens[i];
+	}
+	*outlen = (size_t)(p - out);
+	return out;
 }

@@ -59,6 +59,18 @@ void db_begin(struct db_pool *p, int64_t tenant_id, db_begin_cb cb, void *arg);
  * Returns -1 when the batch is full or a parameter is over 1 MiB. */
 int db_query(struct db_txn *t, int stmt, int nparams, const char *const *values);
 
+/* The same with binary parameters: LENS[i] >= 0 sends VALUES[i] as that
+ * many bytes in binary format (a bytea, an array in array_send's form),
+ * up to DB_BINARY_PARAM_MAX; -1 as text. For the one large statement
+ * that stores an uploaded bundle. */
+#define DB_BINARY_PARAM_MAX (40 * 1024 * 1024)
+int db_query_bin(struct db_txn *t, int stmt, int nparams, const char *const *values, const int *lens);
+
+/* A one-dimensional array of N elements of type ELEM_OID (25 text, 17
+ * bytea) in PostgreSQL's binary format (array_recv), for db_query_bin:
+ * malloc'd, its length in *OUTLEN; NULL when it would not fit. */
+char *db_binary_array(unsigned elem_oid, size_t n, const char *const *data, const size_t *lens, size_t *outlen);
+
 /* Sends the queued statements; cb runs when all their results are in.
  * After DB_ERROR or DB_UNAVAILABLE only db_rollback is allowed. */
 void db_send(struct db_txn *t, db_done_cb cb, void *arg);

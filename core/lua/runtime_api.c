@@ -12,10 +12,12 @@
 #include "api.h"
 #include "apicache.h"
 #include "apicall.h"
+#include "bundle.h"
 #include "datagen.h"
 #include "http.h"
 #include "ljson.h"
 #include "log.h"
+#include "multipart.h"
 #include "runtime_internal.h"
 
 /* An "api" call's own state (rq->op_state), from its ready to its free. */
@@ -103,6 +105,8 @@ int core_api(lua_State *L)
 	const struct api_route *r = route_of(L, method, path, len, NULL);
 	if ((r->flags & API_PLATFORM) && !platform)
 		return plugin_error(L, "api: %s %s is for the platform's own plugins", method, path);
+	if ((r->flags & API_BUNDLE) && !platform)
+		return plugin_error(L, "api: %s %s (a bundle upload) is for the platform's own plugins", method, path);
 	char err[200] = "";
 	json_t *args = lua_isnoneornil(L, 3) ? json_object() : ljson_from_lua(L, 3, 0, err, sizeof(err));
 	if (!json_is_object(args)) {
@@ -214,6 +218,8 @@ static void rq_api_called(struct api_call *c)
 	rq_answered(rq->txn, DB_OK, rq);
 }
 
+static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const struct api_principal *who, json_t *args);
+
 static void rq_api_send(struct rt_req *rq)
 {
 	const struct api_route *r = route_param(rq_param(rq, 2));
@@ -259,6 +265,10 @@ static void rq_api_send(struct rt_req *rq)
 		api_call_start(c);
 		return;
 	}
+	if (r->flags & API_BUNDLE) {
+		rq_api_bundle(rq, r, &who, args);
+		return;
+	}
 	int rc = api_prepare(r, r->method, &who, args, st->secret);
 	if (rc == 0 && (r->flags & API_DEFS))
 		rc = api_add_definitions(args, rq->ts ? rq->ts->defs : NULL);
@@ -273,6 +283,62 @@ static void rq_api_send(struct rt_req *rq)
 		rq_fail(rq, rc == API_TOO_LARGE ? 413 : 503,
 			rc == API_TOO_LARGE ? "api: the arguments are over 512 KiB as JSON"
 					    : "api: the operation could not be sent");
+		return;
+	}
+	db_send(rq->txn, rq_answered, rq);
+}
+
+/* A bundle upload from a page (POST /bundle, platform plugins only): the
+ * archive is the file of the request's multipart/form-data field
+ * "bundle", never an argument (Lua strings of a Lua table are not the
+ * place for 1 MiB of binary). An admin's is read and checked here; a
+ * refusal is answered at once as the operation's 422, without the
+ * database. Anyone else's call goes to the SQL, which refuses it. */
+static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const struct api_principal *who, json_t *args)
+{
+	struct api_op *st = rq->op_state;
+	struct bundle *b = NULL;
+	if (who->viewer && api_is_admin(who->roles)) {
+		size_t blen = 0;
+		const char *body = http_req_body(rq->req, &blen);
+		const char *ct = http_req_header(rq->req, "Content-Type");
+		struct multipart_part parts[MULTIPART_MAX_PARTS];
+		char err[200];
+		int n = body && multipart_is_form(ct)
+				? multipart_parse(ct, body, blen, parts, MULTIPART_MAX_PARTS, err, sizeof(err))
+				: -1;
+		const struct multipart_part *f = n > 0 ? multipart_find(parts, n, "bundle") : NULL;
+		json_t *refusal = NULL;
+		if (!f || !f->is_file || f->len == 0)
+			refusal = json_pack("{s:{s:s, s:s, s:{}, s:[]}}", "error", "code", "invalid_bundle", "message",
+					    "Choose the bundle's .tar.gz file.", "fields", "problems");
+		else
+			b = api_bundle_read(f->data, f->len, rq->slug, &refusal);
+		if (!b) {
+			json_t *answer = refusal ? json_pack("{s:i, s:o}", "status", 422, "body", refusal) : NULL;
+			char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+			json_decref(answer);
+			json_decref(args);
+			if (!text) {
+				rq_fail(rq, 503, "api: out of memory");
+				return;
+			}
+			st->cached = text;
+			rq_answer_soon(rq);
+			return;
+		}
+	}
+	int rc = api_prepare(r, r->method, who, args, st->secret);
+	if (rc == 0 && b &&
+	    (json_object_set_new(args, "_checksum", json_string(b->checksum)) != 0 ||
+	     json_object_set_new(args, "_total_bytes", json_integer((json_int_t)b->total_bytes)) != 0))
+		rc = -1;
+	if (rc == 0)
+		rc = api_query_bundle(rq->txn, r, rq->tenant_id, who, args, b);
+	bundle_unref(b);
+	json_decref(args);
+	if (rc != 0) {
+		rq_fail(rq, rc == API_TOO_LARGE ? 413 : 503, "api: the bundle could not be sent");
 		return;
 	}
 	db_send(rq->txn, rq_answered, rq);
@@ -448,6 +514,7 @@ int core_api_batch(lua_State *L)
 				  : !json_is_object(args) ? "the arguments must be a table of named fields"
 				  : (r->flags & API_PLATFORM) && !platform ? "an operation of the platform's own plugins"
 				  : (r->flags & API_STREAM) ? "a download, served over HTTP only"
+				  : (r->flags & API_BUNDLE) ? "a bundle upload, over HTTP only"
 				  : (r->flags & (API_STEPS | API_SECRET | API_DEFS)) || r->before || r->after
 					  ? "an operation with events or secrets: call it alone"
 					  : NULL;

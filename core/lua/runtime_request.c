@@ -23,6 +23,7 @@
 #include "http.h"
 #include "ljson.h"
 #include "log.h"
+#include "multipart.h"
 #include "runtime.h"
 #include "lsandbox.h"
 #include "urlenc.h"
@@ -214,6 +215,8 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 
 /* Adds the fields of an urlencoded S (name -> first value, decoded, at
  * most 100 fields of bounded size) to the table on top. */
+static void push_multipart(lua_State *L, const char *ctype, const char *body, size_t len);
+
 static void push_urlencoded(lua_State *L, const char *s, size_t len)
 {
 	static _Thread_local char v[65536];
@@ -289,6 +292,8 @@ static int push_request(lua_State *L)
 	lua_createtable(L, 0, 4);
 	if (body && ctype && strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0)
 		push_urlencoded(L, body, blen);
+	else if (body && multipart_is_form(ctype))
+		push_multipart(L, ctype, body, blen);
 	lua_setfield(L, -2, "form");
 	if (rq->has_user) {
 		lua_createtable(L, 0, 3);
@@ -307,6 +312,46 @@ static int push_request(lua_State *L)
 		lua_setfield(L, -2, "user");
 	}
 	return 1;
+}
+
+/* The value of the plain field NAME of a multipart/form-data BODY into
+ * OUT ("" when absent, too long or the body malformed). */
+static void multipart_value(const char *ctype, const char *body, size_t len, const char *name, char *out,
+			    size_t outlen)
+{
+	struct multipart_part parts[MULTIPART_MAX_PARTS];
+	char err[128];
+	int n = multipart_parse(ctype, body, len, parts, MULTIPART_MAX_PARTS, err, sizeof(err));
+	const struct multipart_part *p = n > 0 ? multipart_find(parts, n, name) : NULL;
+	out[0] = '\0';
+	if (p && !p->is_file && p->len < outlen) {
+		memcpy(out, p->data, p->len);
+		out[p->len] = '\0';
+	}
+}
+
+/* A multipart/form-data form's plain fields (name -> value, the first of
+ * each, up to 4 KiB) into the table on top of L; a file field is there
+ * as its file's name only: its content reaches the operation that takes
+ * it (POST /bundle) from the request itself. A malformed body gives an
+ * empty form. */
+static void push_multipart(lua_State *L, const char *ctype, const char *body, size_t len)
+{
+	struct multipart_part parts[MULTIPART_MAX_PARTS];
+	char err[128];
+	int n = multipart_parse(ctype, body, len, parts, MULTIPART_MAX_PARTS, err, sizeof(err));
+	for (int i = 0; i < n; i++) {
+		lua_getfield(L, -1, parts[i].name);
+		bool seen = !lua_isnil(L, -1);
+		lua_pop(L, 1);
+		if (seen || (!parts[i].is_file && parts[i].len > 4096))
+			continue;
+		if (parts[i].is_file)
+			lua_pushstring(L, parts[i].filename);
+		else
+			lua_pushlstring(L, parts[i].data, parts[i].len);
+		lua_setfield(L, -2, parts[i].name);
+	}
 }
 
 /* Finds the value of NAME in an application/x-www-form-urlencoded S. */
@@ -364,6 +409,8 @@ static void rq_start(struct rt_req *rq)
 		const char *body = http_req_body(req, &blen);
 		if (hdr)
 			snprintf(sent, sizeof(sent), "%s", hdr);
+		else if (body && multipart_is_form(http_req_header(req, "Content-Type")))
+			multipart_value(http_req_header(req, "Content-Type"), body, blen, "csrf", sent, sizeof(sent));
 		else if (body)
 			form_value(body, blen, "csrf", sent, sizeof(sent));
 		if (rq->new_csrf || !token_equal(sent, rq->csrf)) {

@@ -363,23 +363,67 @@ end
 -- The versions of the municipality's bundle, who published each and when,
 -- with a button to make an older one current again (POST /bundle/rollback,
 -- the rollback of `aantafel tenant rollback`).
+-- The page with its upload form; STATUS and REFUSAL (the 422 answer's
+-- error: message and problems with file and line) after a refused upload.
+local function bundle_page(req, status, refusal)
+	local st, body = plugin.api.get("/bundle/versions")
+	if st ~= 200 then return refused(st) end
+	local function num(q) return type(q) == "string" and q:match("^[1-9]%d?%d?%d?%d?%d?$") or nil end
+	local done, uploaded, draft = num(req.query.done), num(req.query.uploaded), num(req.query.draft)
+	local cur = math.tointeger(body.current) or 0
+	local items = {}
+	for _, v in ipairs(body.items) do
+		local n = math.tointeger(v.version)
+		items[#items + 1] = {
+			version = n, current = v.current, nfiles = math.tointeger(v.nfiles),
+			size = size(v.total_bytes), when = v.created_at:sub(1, 10) .. " " .. v.created_at:sub(12, 16) .. " UTC",
+			by = v.published_by == "provider" and T(req, "beheer.by_provider") or v.published_by,
+			label = T(req, n > cur and "beheer.publish_version" or "beheer.rollback_to", { version = n }),
+		}
+	end
+	local message
+	if done then message = T(req, "beheer.rolled_back", { version = done })
+	elseif uploaded then message = T(req, "beheer.uploaded", { version = uploaded })
+	elseif draft then message = T(req, "beheer.uploaded_draft", { version = draft }) end
+	local problems
+	if refusal then
+		problems = {}
+		for _, p in ipairs(refusal.problems or {}) do
+			problems[#problems + 1] = { file = p.file, line = p.line and math.tointeger(p.line) or nil,
+				message = p.message }
+		end
+	end
+	-- The check's problems say what is wrong (in English, as `aantafel
+	-- check` says it); the page says that nothing changed in the visitor's
+	-- language. A refused archive (a link, a size) has its reason alone.
+	local why
+	if refusal then
+		why = #problems > 0 and T(req, "beheer.upload_invalid") or (refusal.message or "")
+	end
+	return page(req, status, "beheer/bundle.html", { versions = items, message = message,
+		refusal = why, problems = problems })
+end
+
 function M.bundle(req)
 	local no = admin(req)
 	if no then return no end
-	local st, body = plugin.api.get("/bundle/versions")
-	if st ~= 200 then return refused(st) end
-	local done = type(req.query.done) == "string" and req.query.done:match("^[1-9]%d?%d?%d?%d?%d?$") or nil
-	local items = {}
-	for _, v in ipairs(body.items) do
-		items[#items + 1] = {
-			version = math.tointeger(v.version), current = v.current, nfiles = math.tointeger(v.nfiles),
-			size = size(v.total_bytes), when = v.created_at:sub(1, 10) .. " " .. v.created_at:sub(12, 16) .. " UTC",
-			by = v.published_by == "provider" and T(req, "beheer.by_provider") or v.published_by,
-			label = T(req, "beheer.rollback_to", { version = math.tointeger(v.version) }),
-		}
+	return bundle_page(req, 200)
+end
+
+-- A bundle uploaded with the page's form (multipart/form-data, field
+-- "bundle"): the daemon reads the file from the request and checks it as
+-- `aantafel check` does; "draft" stores it without making it current.
+function M.upload(req)
+	local no = admin(req)
+	if no then return no end
+	local draft = req.form.draft == "1"
+	local st, body = plugin.api.post("/bundle", { draft = draft and "1" or nil })
+	if st == 201 then
+		local v = math.tointeger(body.version)
+		return { redirect = "/beheer/bundel?" .. (draft and "draft=" or "uploaded=") .. v }
 	end
-	return page(req, 200, "beheer/bundle.html", { versions = items,
-		message = done and T(req, "beheer.rolled_back", { version = done }) or nil })
+	if st == 422 or st == 400 then return bundle_page(req, 422, body.error or {}) end
+	return refused(st)
 end
 
 function M.rollback(req)

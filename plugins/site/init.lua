@@ -126,6 +126,8 @@ for _, r in ipairs({
 	{ "POST", "/beheer/toegankelijkheid", "save_accessibility" },
 	{ "GET", "/beheer/bundel", "bundle" },
 	{ "POST", "/beheer/bundel/terugzetten", "rollback" },
+	-- bundle upload (multipart/form-data: the file goes to POST /bundle from the request)
+	{ "POST", "/beheer/bundel/uploaden", "upload" },
 }) do
 	local fn = r[3]
 	plugin.route(r[1], r[2], function(req, params) return beheer()[fn](req, params) end)

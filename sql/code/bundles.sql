@@ -47,7 +47,8 @@ END $$;
 
 -- The tenant's versions for its admins (GET /bundle/versions), newest
 -- first: who published each is "provider" for `aantafel tenant deploy`
--- (the provider's own user names are not shown to a municipality).
+-- (the provider's own user names are not shown to a municipality), the
+-- admin's name for an upload (POST /bundle).
 CREATE OR REPLACE FUNCTION api.bundle_versions(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -61,9 +62,13 @@ BEGIN
     RETURN api.ok(jsonb_build_object('current', cur, 'items', coalesce((
         SELECT jsonb_agg(jsonb_build_object('version', b.version, 'created_at', api.utc_text(b.created_at),
                                             'nfiles', b.nfiles, 'total_bytes', b.total_bytes,
-                                            'checksum', b.checksum, 'published_by', 'provider',
+                                            'checksum', b.checksum,
+                                            'published_by', CASE WHEN b.published_by IS NULL THEN 'provider'
+                                                                 ELSE coalesce(ac.display_name, 'admin') END,
                                             'current', b.version = cur) ORDER BY b.version DESC)
-          FROM platform.bundles b WHERE b.tenant_id = t), '[]')));
+          FROM platform.bundles b
+          LEFT JOIN public.accounts ac ON ac.tenant_id = t AND ac.id = b.published_by
+         WHERE b.tenant_id = t), '[]')));
 END $$;
 
 -- The rollback of `aantafel tenant rollback` (platform.bundle_make_current)
@@ -107,4 +112,80 @@ BEGIN
         RETURN api.error(404, 'not_found', 'There is no such version.');
     END IF;
     RETURN api.bundle_versions(t, viewer, roles, '{}');
+END $$;
+
+-- ---------------------------------------------------------------- uploads
+
+-- An uploaded bundle, read and checked by the daemon (core/app/bundle_archive.c,
+-- runtime_check_bundle) and stored as the next version of the tenant of the
+-- request's transaction, published by account P_ACCOUNT; current at once
+-- when P_PUBLISH (on every daemon, through the registry's trigger), a
+-- draft to preview otherwise. The same bundle as the newest version is
+-- that version. Returns the version.
+CREATE OR REPLACE FUNCTION platform.bundle_upload_store(p_account bigint, p_checksum text, p_total_bytes bigint,
+                                                        p_paths text[], p_contents bytea[], p_publish boolean)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    newest int;
+    newest_sum text;
+    v int;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF coalesce(cardinality(p_paths), 0) <> coalesce(cardinality(p_contents), 0) THEN
+        RAISE EXCEPTION 'paths and contents differ in number' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Uploads, deploys and rollbacks of one tenant take turns on its row.
+    PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
+    SELECT b.version, b.checksum INTO newest, newest_sum
+      FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
+    IF newest IS NOT NULL AND newest_sum = p_checksum THEN
+        v := newest;
+    ELSE
+        v := coalesce(newest, 0) + 1;
+        INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by, published_by)
+        VALUES (t, v, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), 'account ' || p_account,
+                p_account);
+        FOR i IN 1 .. coalesce(cardinality(p_paths), 0) LOOP
+            INSERT INTO platform.bundle_files (tenant_id, version, path, content)
+            VALUES (t, v, p_paths[i], p_contents[i]);
+        END LOOP;
+    END IF;
+    IF p_publish THEN
+        PERFORM platform.bundle_make_current(t, v);
+    END IF;
+    RETURN v;
+END $$;
+
+-- POST /bundle: the body is the archive, read and checked by the daemon
+-- before this runs (a refused one never gets here); the daemon passes its
+-- files as P_PATHS and P_CONTENTS and A's _checksum and _total_bytes. A
+-- `draft` (from the query string) is stored without becoming current:
+-- the admin previews it, then publishes it with POST /bundle/rollback.
+CREATE OR REPLACE FUNCTION api.bundle_upload(t bigint, viewer bigint, roles text, a jsonb, p_paths text[],
+                                             p_contents bytea[]) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    refused jsonb := api.admin_only(viewer, roles);
+    draft boolean := coalesce(a ->> 'draft', '') IN ('1', 'true');
+    v int;
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    IF t <> nullif(current_setting('aantafel.tenant_id', true), '')::bigint THEN
+        RETURN api.forbidden();
+    END IF;
+    IF coalesce(a ->> '_checksum', '') !~ '^[0-9a-f]{64}$' OR p_paths IS NULL THEN
+        RETURN api.error(400, 'invalid_bundle', 'Send the bundle as a .tar.gz archive (Content-Type: application/gzip).');
+    END IF;
+    v := platform.bundle_upload_store(viewer, a ->> '_checksum', (a ->> '_total_bytes')::bigint, p_paths, p_contents,
+                                      NOT draft);
+    RETURN api.ok(api.bundle_versions(t, viewer, roles, '{}') -> 'body'
+                  || jsonb_build_object('version', v, 'published', NOT draft), 201);
 END $$;

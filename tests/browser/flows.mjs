@@ -997,3 +997,57 @@ test('admin: settings, a content page, the accessibility statement, the versions
   check.done();
 });
 // ---- end of the settings, pages and accessibility statement
+// ---- Bundle upload (plugins/site/beheer.lua, POST /api/v1/bundle): the
+// admin uploads a bundle with the page's plain form: a broken one is
+// refused with the check's report (file and line), a good one goes in as
+// a draft (the site keeps its version) and is then published; axe on the
+// page in each state, in Dutch and English.
+const UPLOAD_DIR = env('BROWSER_UPLOAD_DIR');
+test('admin: upload a bundle, refused, as a draft, then published', async () => {
+  const page = await newPage();
+  const check = checker(page);
+  await signIn(page, check, ADMIN_EMAIL, PASSWORD, 'u01');
+  await page.goto(`${BASE}/taal?lang=nl`);
+  await page.goto(`${BASE}/beheer/bundel`);
+  await check('u02-upload-form');
+  const before = (await page.locator('table.versions tbody tr').count());
+
+  await page.getByLabel('Bundel (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
+  await submit(page, 'Uploaden');
+  const refused = await page.locator('.error-summary').innerText();
+  assert.match(refused, /De bundel is niet geplaatst/);
+  assert.match(refused, /tenant\.lua:2/);
+  await check('u03-upload-refused');
+  assert.equal(await page.locator('table.versions tbody tr').count(), before, 'nothing was stored');
+
+  await page.goto(`${BASE}/beheer/bundel`);
+  await page.getByLabel('Bundel (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'bundel.tar.gz'));
+  await page.getByLabel('Eerst als concept plaatsen (nog niet in gebruik)').check();
+  await submit(page, 'Uploaden');
+  const v = before + 1;
+  assert.equal(new URL(page.url()).search, `?draft=${v}`);
+  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Versie ${v} is als concept geplaatst`));
+  const row = page.locator('table.versions tbody tr').first();
+  assert.match(await row.innerText(), new RegExp(ADMIN_NAME));
+  assert.doesNotMatch(await row.innerText(), /in gebruik/);
+  await check('u04-upload-draft');
+
+  await submit(page, `Versie ${v} publiceren`);
+  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Versie ${v} is nu in gebruik`));
+  assert.match(await page.locator('table.versions tbody tr').first().innerText(), /in gebruik/);
+  await check('u05-upload-published');
+
+  await page.goto(`${BASE}/taal?lang=en`);
+  await page.goto(`${BASE}/beheer/bundel`);
+  assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+  assert.match(await page.locator('main').innerText(), /Upload a new version/);
+  await check('u06-en-upload-form');
+  await page.getByLabel('Bundle (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
+  await submit(page, 'Upload');
+  assert.match(await page.locator('.error-summary').innerText(), /The bundle was not put in place/);
+  await check('u07-en-upload-refused');
+  await page.goto(`${BASE}/taal?lang=nl`);
+  await page.context().close();
+  check.done();
+});
+// ---- end of the bundle upload

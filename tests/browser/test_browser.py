@@ -98,7 +98,28 @@ def site(tmp_path_factory):
             pg.destroy()
 
 
-def test_flows_in_chromium_with_axe(site):
+# ---- bundle upload: the archives the admin's flow uploads at /beheer/bundel
+def upload_archives(root):
+    """ROOT/bundel.tar.gz: the tenant's own tenant.lua and one file more (a
+    new version that changes nothing the other flows see);
+    ROOT/kapot.tar.gz: a tenant.lua with a Lua syntax error on line 2."""
+    import io
+    import tarfile
+
+    def targz(path, files):
+        with tarfile.open(path, "w:gz") as tf:
+            for name, text in files.items():
+                data = text.encode()
+                info = tarfile.TarInfo("bundel/" + name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    targz(os.path.join(root, "bundel.tar.gz"), {"tenant.lua": BUNDLE, "static/geupload.txt": "versie 2\n"})
+    targz(os.path.join(root, "kapot.tar.gz"), {"tenant.lua": "return {\n  name = = 'x'\n}\n"})
+    return str(root)
+# ---- end of the bundle upload
+
+
+def test_flows_in_chromium_with_axe(site, tmp_path):
     node, daemon, maildir = site
     out = artefact_dir()
     shutil.rmtree(out, ignore_errors=True)
@@ -116,7 +137,8 @@ def test_flows_in_chromium_with_axe(site):
            "BROWSER_CLIENT_EMAIL": CLIENT_EMAIL,
            "BROWSER_CLIENT_NAME": CLIENT_NAME,
            "BROWSER_READER_EMAIL": READER_EMAIL,
-           "BROWSER_PASSWORD": PASSWORD}
+           "BROWSER_PASSWORD": PASSWORD,
+           "BROWSER_UPLOAD_DIR": upload_archives(tmp_path)}
     print(f"\nbrowser: {FLOWS} against {env['BROWSER_BASE_URL']}; screenshots in {out}", flush=True)
     # Output goes straight through (pytest -s under ctest): the per-page
     # lines name each screenshot and what axe found.

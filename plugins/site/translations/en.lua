@@ -328,7 +328,7 @@ return {
 	["beheer.no_issues"] = "There are no known issues.",
 	["beheer.a11y_ombudsman"] = "No suitable answer? Then you can turn to the National Ombudsman.",
 	["beheer.bundle_title"] = "Website versions",
-	["beheer.bundle_intro"] = "The website's files (design, texts, plugins) in numbered versions. A new version is still put in place by the hosting provider with aantafel tenant deploy; you can make an earlier version current again here.",
+	["beheer.bundle_intro"] = "The website's files (design, texts, plugins) in numbered versions. You upload a new version here (or the hosting provider puts one in place with aantafel tenant deploy) and make an earlier version current again.",
 	["beheer.bundle_none"] = "No version has been put in place yet: the website uses the platform's defaults.",
 	["beheer.by_provider"] = "hosting provider",
 	["beheer.version"] = "Version",
@@ -341,6 +341,19 @@ return {
 	["beheer.rollback_to"] = "Make version {version} current",
 	["beheer.rolled_back"] = "Version {version} is now current.",
 	-- ---- end of the settings, pages and accessibility statement
+	-- ---- bundle upload
+	["beheer.upload_title"] = "Upload a new version",
+	["beheer.upload_file"] = "Bundle (.tar.gz)",
+	["beheer.upload_hint"] = "The bundle's folder (tenant.lua, plugins, templates, translations, static) as a .tar.gz. It is checked as aantafel check does.",
+	["beheer.upload_draft"] = "Upload as a draft first (not current yet)",
+	["beheer.upload_submit"] = "Upload",
+	["beheer.upload_refused"] = "The bundle was not put in place",
+	["beheer.uploaded"] = "Version {version} is in place and current.",
+	["beheer.uploaded_draft"] = "Version {version} is in place as a draft; publish it below.",
+	["beheer.publish_version"] = "Publish version {version}",
+	["beheer.upload_invalid"] = "The check found these problems; nothing was changed.",
+	["beheer.versions_title"] = "Versions",
+	-- ---- end of the bundle upload
 	["site.resend_title"] = "Send the confirmation link again",
 	["site.resend_intro"] = "Enter the e-mail address you signed up with. If it has not been confirmed yet, we send a new link.",
 	["site.resend_submit"] = "Send the link again",

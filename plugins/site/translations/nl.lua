@@ -328,7 +328,7 @@ return {
 	["beheer.no_issues"] = "Er zijn geen bekende problemen.",
 	["beheer.a11y_ombudsman"] = "Krijgt u geen passend antwoord? Dan kunt u terecht bij de Nationale ombudsman.",
 	["beheer.bundle_title"] = "Versies van de website",
-	["beheer.bundle_intro"] = "De bestanden van de website (vormgeving, teksten, plugins) in genummerde versies. Een nieuwe versie zet de hostingpartij nu nog met aantafel tenant deploy; een eerdere versie zet u hier terug.",
+	["beheer.bundle_intro"] = "De bestanden van de website (vormgeving, teksten, plugins) in genummerde versies. U uploadt hier een nieuwe versie (of de hostingpartij plaatst hem met aantafel tenant deploy) en zet een eerdere versie terug.",
 	["beheer.bundle_none"] = "Er is nog geen versie geplaatst: de website gebruikt de standaard van het platform.",
 	["beheer.by_provider"] = "hostingpartij",
 	["beheer.version"] = "Versie",
@@ -341,6 +341,19 @@ return {
 	["beheer.rollback_to"] = "Versie {version} terugzetten",
 	["beheer.rolled_back"] = "Versie {version} is nu in gebruik.",
 	-- ---- end of the settings, pages and accessibility statement
+	-- ---- bundle upload
+	["beheer.upload_title"] = "Nieuwe versie uploaden",
+	["beheer.upload_file"] = "Bundel (.tar.gz)",
+	["beheer.upload_hint"] = "De map van de bundel (tenant.lua, plugins, templates, translations, static) als .tar.gz. Hij wordt gecontroleerd zoals aantafel check dat doet.",
+	["beheer.upload_draft"] = "Eerst als concept plaatsen (nog niet in gebruik)",
+	["beheer.upload_submit"] = "Uploaden",
+	["beheer.upload_refused"] = "De bundel is niet geplaatst",
+	["beheer.uploaded"] = "Versie {version} is geplaatst en nu in gebruik.",
+	["beheer.uploaded_draft"] = "Versie {version} is als concept geplaatst; publiceer hem hieronder.",
+	["beheer.publish_version"] = "Versie {version} publiceren",
+	["beheer.upload_invalid"] = "De controle vond deze problemen; er is niets veranderd.",
+	["beheer.versions_title"] = "Versies",
+	-- ---- end of the bundle upload
 	["site.resend_title"] = "Bevestigingslink opnieuw sturen",
 	["site.resend_intro"] = "Vul het e-mailadres in waarmee u zich heeft geregistreerd. Als het nog niet is bevestigd, sturen we een nieuwe link.",
 	["site.resend_submit"] = "Stuur de link opnieuw",
