@@ -271,7 +271,7 @@ def test_sandbox_stops_each_bomb_and_everything_goes_on(bombed):
 
 
 def test_a_time_limit_stops_a_loop_that_pcall_cannot_swallow(bombed):
-    d, host, other = bombed("rl-time", env={"AANTAFEL_LUA_TIME_LIMIT": "200ms",
+    d, host, other = bombed("rl-time", env={"AANTAFEL_LUA_TIME_LIMIT": "500ms",
                                             "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000000"})
     for path in ("/slow", "/slow-pcall", "/bomb/pcall-loop"):
         rid = expect_500(d, host, path)
@@ -290,7 +290,7 @@ def test_work_in_c_is_stopped_by_the_time_limit(bombed):
     """With instructions to spare, the deadline alone stops work that the
     library or the plugin API does in C; before it was metered, "%b()"
     over a million "(" ran for minutes."""
-    d, host, other = bombed("rl-cwork", env={"AANTAFEL_LUA_TIME_LIMIT": "300ms",
+    d, host, other = bombed("rl-cwork", env={"AANTAFEL_LUA_TIME_LIMIT": "500ms",
                                              "AANTAFEL_LUA_INSTRUCTION_LIMIT": "10000000000",
                                              "AANTAFEL_LUA_MEMORY_LIMIT": "64MiB"})
     for route in WORK_IN_C + ("store-loop",):
