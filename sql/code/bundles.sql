@@ -45,21 +45,26 @@ END $$;
 
 -- ---------------------------------------------------------------- a tenant's admins
 
--- The tenant's versions for its admins (GET /bundle/versions), newest
--- first: who published each is "provider" for `aantafel tenant deploy`
--- (the provider's own user names are not shown to a municipality), the
--- admin's name for an upload (POST /bundle).
-CREATE OR REPLACE FUNCTION api.bundle_versions(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
-LANGUAGE plpgsql STABLE AS $$
+-- The versions of the tenant of the request's transaction, newest first:
+-- who published each is "provider" for `aantafel tenant deploy` (the
+-- provider's own user names are not shown to a municipality), the admin's
+-- name for an upload (POST /bundle). It reads as the owner, as the
+-- rollback and the upload write: on a Citus cluster a transaction may not
+-- read a reference table's placements as another user than the one that
+-- changed them.
+CREATE OR REPLACE FUNCTION platform.bundle_versions_json() RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
-    refused jsonb := api.admin_only(viewer, roles);
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
     cur int;
 BEGIN
-    IF refused IS NOT NULL THEN
-        RETURN refused;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
     END IF;
     SELECT x.bundle_version INTO cur FROM platform.tenants x WHERE x.id = t;
-    RETURN api.ok(jsonb_build_object('current', cur, 'items', coalesce((
+    RETURN jsonb_build_object('current', cur, 'items', coalesce((
         SELECT jsonb_agg(jsonb_build_object('version', b.version, 'created_at', api.utc_text(b.created_at),
                                             'nfiles', b.nfiles, 'total_bytes', b.total_bytes,
                                             'checksum', b.checksum,
@@ -68,7 +73,22 @@ BEGIN
                                             'current', b.version = cur) ORDER BY b.version DESC)
           FROM platform.bundles b
           LEFT JOIN public.accounts ac ON ac.tenant_id = t AND ac.id = b.published_by
-         WHERE b.tenant_id = t), '[]')));
+         WHERE b.tenant_id = t), '[]'));
+END $$;
+
+-- GET /bundle/versions: the tenant's versions for its admins.
+CREATE OR REPLACE FUNCTION api.bundle_versions(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    refused jsonb := api.admin_only(viewer, roles);
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    IF t <> nullif(current_setting('aantafel.tenant_id', true), '')::bigint THEN
+        RETURN api.forbidden();
+    END IF;
+    RETURN api.ok(platform.bundle_versions_json());
 END $$;
 
 -- The rollback of `aantafel tenant rollback` (platform.bundle_make_current)

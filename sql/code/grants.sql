@@ -25,6 +25,7 @@ GRANT EXECUTE ON FUNCTION
     platform.bundle_head(bigint, int),
     platform.bundle_files_of(bigint, int),
     platform.bundle_rollback_current(int),
+    platform.bundle_versions_json(),
     platform.bundle_upload_store(bigint, text, bigint, text[], bytea[], boolean),
     platform.plugin_store_lock(bigint),
     platform.enqueue_mail(bigint, text, text, text, text, text),
