@@ -185,7 +185,8 @@ end
 local function args_from(req, f, change)
 	local args, errors = {}, {}
 	args.title = f.title
-	args.description = f.description or ""
+	-- Blank texts are left out (the API takes no empty text).
+	if type(f.description) == "string" and f.description:match("%S") then args.description = f.description end
 	for _, name in ipairs({ "starts_at", "ends_at" }) do
 		if type(f[name]) == "string" and f[name] ~= "" then
 			args[name] = site_steps().datetime_value(f[name])

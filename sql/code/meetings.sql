@@ -317,6 +317,11 @@ BEGIN
     support := CASE WHEN creating THEN '{}'::text[] ELSE m.support END;
     IF a ? 'support' THEN
         v := a -> 'support';
+        -- An empty object is the empty list as a plugin's empty Lua table
+        -- travels (plugin.api): the site's form clears the support so.
+        IF v = '{}'::jsonb THEN
+            v := '[]'::jsonb;
+        END IF;
         IF jsonb_typeof(v) <> 'array' OR EXISTS (
                SELECT 1 FROM jsonb_array_elements(v) q(e)
                 WHERE jsonb_typeof(q.e) <> 'string'

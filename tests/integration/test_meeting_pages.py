@@ -243,7 +243,12 @@ def test_the_facilitator_plans_changes_cancels_and_records_attendance(w):
     st, _, body = w.post("fac", f"/bijeenkomsten/{mid}", {**form, "title": "Gesprek in de bibliotheek", "capacity": ""})
     assert st == 303, re.findall(r"error-summary.*?</div>", body, re.S)
     m = w.read("fac", mid)
-    assert m["title"] == "Gesprek in de bibliotheek" and m["capacity"] is None and m["sequence"] if "sequence" in m else True
+    assert m["title"] == "Gesprek in de bibliotheek" and m["capacity"] is None and m["support"] == ["actor"], m
+    # The support cleared (no box ticked).
+    form.pop("support_actor")
+    st, _, body = w.post("fac", f"/bijeenkomsten/{mid}", {**form, "title": "Gesprek in de bibliotheek"})
+    assert st == 303, re.findall(r"error-summary.*?</div>", body, re.S)
+    assert w.read("fac", mid)["support"] == []
     # Cancelled with a reason: the page says so; registering is refused.
     st, _, _ = w.post("fac", f"/bijeenkomsten/{mid}/afgelasten", {"reason": "Zaal is dicht"})
     assert st == 303
@@ -289,3 +294,43 @@ def test_english(w):
     assert st == 200 and "The meeting is full. You can join the waiting list" in body, body
     assert "Add this meeting to your calendar" in body and "meetings." not in body
     b.go("GET", "/taal?lang=nl")
+
+
+def test_the_gesprek_step_and_the_report(w):
+    tid = w.table("public")
+    st, _, step = w.get("fac", f"/tafels/{tid}/stappen/gesprek")
+    assert st == 200 and f'href="/tafels/{tid}/bijeenkomsten/nieuw?stap=gesprek"' in step, step
+    assert "In deze stap is nog geen bijeenkomst gepland." in step
+    st, _, body = w.get("fac", f"/tafels/{tid}/bijeenkomsten/nieuw?stap=gesprek")
+    assert st == 200 and 'name="step" value="gesprek"' in body and "In de stap" in body
+    st, hdr, body = w.post("fac", f"/tafels/{tid}/bijeenkomsten", {
+        "title": "Het gesprek met de groep", "starts_at": local_form(days=4), "ends_at": local_form(days=4, hours=2),
+        "place": "Wijkcentrum", "step": "gesprek", "registration_open": "1"})
+    assert st == 303, re.findall(r"error-summary.*?</div>", body, re.S)
+    mid = int(hdr["location"].rsplit("/", 1)[1])
+    assert w.read("fac", mid)["step_id"] == "gesprek"
+    st, _, step = w.get("fac", f"/tafels/{tid}/stappen/gesprek")
+    assert f'href="/bijeenkomsten/{mid}"' in step and "Het gesprek met de groep" in step
+    st, _, page = w.get("fac", f"/bijeenkomsten/{mid}")
+    assert f'href="/tafels/{tid}/stappen/gesprek"' in page
+    # A meeting held, its attendance recorded: in the report's document
+    # and page, with the names for the facilitator, the count for all.
+    m = w.meeting(tid, title="Avond die plaatsvond", starts_at=at(seconds=3), ends_at=at(hours=2))
+    w.meeting(tid, title="Avond nog te komen")
+    assert w.post("ria", f"/bijeenkomsten/{m['id']}/aanmelden", {})[0] == 303
+    time.sleep(4)
+    rid = w.api["fac"].get(f"/meetings/{m['id']}/registrations")[2]["items"][0]["id"]
+    st, _, _ = w.post("fac", f"/bijeenkomsten/{m['id']}/aanwezigheid", {f"aanwezig_{rid}": "1", "walk_ins": "3"})
+    assert st == 303
+    st, _, rec = w.api["fac"].post(f"/tables/{tid}/records", {"step": "verslag", "kind": "report",
+                                                              "fields": {"summary": "Samenvatting"}})
+    assert st == 201, rec
+    for who in ("fac", "ria", "guest"):
+        st, _, body = w.get(who, f"/tafels/{tid}/verslag")
+        assert st == 200, (who, body)
+        s = re.search(r'<section aria-labelledby="r-bijeenkomsten">.*?</section>', body, re.S)
+        assert s, (who, body)
+        s = s.group(0)
+        assert "Avond die plaatsvond" in s and "Aanwezig: 4" in s, (who, s)
+        assert "Avond nog te komen" not in s and "Het gesprek met de groep" not in s
+        assert ("Ria" in s) == (who == "fac"), (who, s)
