@@ -10,8 +10,9 @@ the API as they would, then stops it.
 
 Zutphen (the full method, seven steps): a table at the intake with its
 players, one in the middle of its interviews, one whose run-sheet the
-client approved (with a deviation the client agreed to) and an open
-decision, and one finished with its report and evaluation (closed) and a
+client approved (with a deviation the client agreed to), an open
+decision and two meetings to come with registrations (one full, with a
+waiting list), and one finished with its report and evaluation (closed) and a
 closed decision with the minority's wisdom added to it. Voorbeeld: a table on its own
 workflow, dorpshuis, past its neighbourhood walk (buurtschouw).
 
@@ -131,6 +132,17 @@ class Table:
         """A decision put forward in STEP (its id)."""
         return self.fac.post(f"/tables/{self.id}/decisions", {"title": title, "proposal": proposal, "step": step})["id"]
 
+    def meeting(self, step, title, days, hours=2, **extra):
+        """A meeting of STEP DAYS days from now at half past seven in the
+        evening, Amsterdam time."""
+        import zoneinfo
+        from datetime import datetime, timedelta
+        day = datetime.now(zoneinfo.ZoneInfo("Europe/Amsterdam")) + timedelta(days=days)
+        start = day.replace(hour=19, minute=30, second=0, microsecond=0)
+        body = {"title": title, "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=hours)).isoformat(),
+                "step": step, **extra}
+        return self.fac.post(f"/tables/{self.id}/meetings", body)["id"]
+
     def accepted_quote(self, client, amount, description):
         q = self.record("intake", "quote", amount=amount, description=description, status="sent")
         client.patch(f"/records/{q['id']}", {"fields": {"status": "accepted"}})
@@ -232,6 +244,20 @@ def zutphen(port):
                        "We proberen **een half jaar** de route langs de Rijkenhage, met een klaar-over bij de kruising.")
         anna.put(f"/decisions/{d}/vote", {"choice": "for"})
         joke.put(f"/decisions/{d}/vote", {"choice": "abstain"})
+        # The conversation's meetings to come: one full, with a waiting
+        # list (one with an account, one registered by name), and one
+        # online with an interpreter.
+        m = t.meeting("gesprek", "Tafelgesprek in de bibliotheek", days=10, place="Bibliotheek Zutphen, Broederenkerkplein",
+                      capacity=2, support=["actor"],
+                      description="We praten met ouders, scholen en de fietsersbond over **de route**.")
+        anna.put(f"/meetings/{m}/registration", {"lang": "nl"})
+        mehmet.put(f"/meetings/{m}/registration", {"lang": "nl"})
+        joke.put(f"/meetings/{m}/registration", {"lang": "nl"})
+        fenna.post(f"/meetings/{m}/registrations", {"name": "Gerrit de Vries"})
+        m = t.meeting("gesprek", "Online terugblik op de proefroute", days=12, online_url="https://meet.example.org/fietsroute",
+                      support=["interpreter"])
+        joke.put(f"/meetings/{m}/registration", {"lang": "nl"})
+        fenna.post(f"/meetings/{m}/registrations", {"name": "Els Bakker"})
         made.append(title)
 
     title = "Groen in de Binnenstad"

@@ -384,6 +384,8 @@ plugin.hook("page.view", function(template, view)
 	local section
 	if view.step.name == "methode.interviews" then
 		section = pages().coverage_section(view)
+	elseif view.step.name == "methode.gesprek" then
+		section = pages().meetings_section(view)
 	elseif view.step.name == "methode.opbrengst" then
 		section = pages().decisions_section(view)
 	elseif view.step.name == "methode.verslag" then

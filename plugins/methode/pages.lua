@@ -130,7 +130,67 @@ function M.decisions_section(view)
 	}
 end
 
+-- The conversation step's page (gesprek) offers meetings: the meetings
+-- planned in this step (the site's /bijeenkomsten/ID pages), and for the
+-- table's facilitators the way to plan one in it (the site's
+-- /tafels/ID/bijeenkomsten/nieuw?stap=STEP, so that it belongs to the
+-- step).
+function M.meetings_section(view)
+	local id, step = view.step.table_id, view.step.id
+	local r = plugin.api.batch({ { "GET", "/tables/" .. id }, { "GET", "/tables/" .. id .. "/meetings", { limit = 100 } } })
+	if r[1].status ~= 200 or r[2].status ~= 200 then return nil end
+	local list = {}
+	for _, m in ipairs(r[2].body.items) do
+		if m.step_id == step then
+			list[#list + 1] = { url = "/bijeenkomsten/" .. m.id, title = m.title,
+				starts = type(m.starts_local) == "string" and (m.starts_local:sub(1, 10) .. " " .. m.starts_local:sub(12, 16)) or nil,
+				cancelled = m.state == "cancelled" }
+		end
+	end
+	return {
+		title = plugin.t("methode.page.meetings", nil, view.lang),
+		html = plugin.render("meetings.html", {
+			meetings = #list > 0 and list or nil,
+			new_url = r[1].body.my_role == "facilitator" and ("/tafels/" .. id .. "/bijeenkomsten/nieuw?stap=" .. step) or nil,
+		}, view.lang),
+	}
+end
+
 ------------------------------------------------------------------ the report
+
+-- The table's meetings whose attendance was recorded (which is done once
+-- they have begun), by start: the number present (registered who came
+-- and walk-ins), and the names of those who came when the person reads
+-- the registrations' names (the table's facilitators and its client;
+-- docs/api.md, "Meetings").
+local function held_meetings(table_id)
+	local out = {}
+	local st, page = plugin.api.get("/tables/" .. table_id .. "/meetings", { limit = 100 })
+	if st ~= 200 then return out end
+	for _, m in ipairs(page.items) do
+		if m.state == "planned" and type(m.attendance) == "table" then
+			local item = { id = m.id, title = m.title, step_id = m.step_id, starts_at = m.starts_at,
+				held_on = type(m.starts_local) == "string" and m.starts_local:sub(1, 10) or nil,
+				place = type(m.place) == "string" and m.place or nil,
+				online_url = type(m.online_url) == "string" and m.online_url or nil,
+				registered = math.tointeger(m.registered) or 0 }
+			if type(m.attendance) == "table" then
+				local came = math.tointeger(m.attendance.attended) or 0
+				local walk = math.tointeger(m.attendance.walk_ins) or 0
+				item.attendance = { present = came + walk, registered = came, walk_ins = walk }
+				local rst, regs = plugin.api.get("/meetings/" .. m.id .. "/registrations")
+				if rst == 200 and type(regs.items) == "table" then
+					item.attendees = {}
+					for _, g in ipairs(regs.items) do
+						if g.attended == true and type(g.name) == "string" then item.attendees[#item.attendees + 1] = g.name end
+					end
+				end
+			end
+			out[#out + 1] = item
+		end
+	end
+	return out
+end
 
 -- Every closed decision of the table the person reads, oldest first.
 local function closed_decisions(table_id)
@@ -241,9 +301,10 @@ function M.document(id)
 		advice = {},
 		-- The sections in their order: names of the parts above, or a
 		-- plugin's own {id, title, body = {markdown}} (report.sections).
-		sections = { "question", "summary", "players", "themes", "conversation", "outcomes", "decisions",
-			"advice" },
+		sections = { "question", "summary", "players", "themes", "conversation", "meetings", "outcomes",
+			"decisions", "advice" },
 		decisions = {},
+		meetings = held_meetings(id),
 	}
 	for _, i in ipairs(of("interviews", "interview")) do
 		if i.fields.question == "reworded" and type(i.fields.new_wording) == "string" then
@@ -318,7 +379,7 @@ end
 
 -- The parts of the document the page shows, by their section names.
 local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
-	outcomes = true, decisions = true, advice = true }
+	meetings = true, outcomes = true, decisions = true, advice = true }
 
 -- GET /tafels/ID/verslag: the document as a page.
 function M.report(req, p)
@@ -345,6 +406,13 @@ function M.report(req, p)
 	for _, a in ipairs(doc.advice) do
 		view.advice[#view.advice + 1] = { title = a.title, body = part(html, a.body) }
 	end
+	view.meetings = {}
+	for _, m in ipairs(doc.meetings or {}) do
+		view.meetings[#view.meetings + 1] = { title = m.title, held_on = m.held_on and date_text(req.lang, m.held_on),
+			present = m.attendance and m.attendance.present,
+			attendees = m.attendees and #m.attendees > 0 and table.concat(m.attendees, ", ") or nil }
+	end
+	if #view.meetings == 0 then view.meetings = nil end
 	view.decisions = {}
 	for _, d in ipairs(doc.decisions) do
 		local function label(c) return c.label[req.lang] or c.label.nl or c.id end

@@ -90,6 +90,28 @@ for _, r in ipairs({
 	plugin.route(r[1], r[2], function(req, params) return decisions()[fn](req, params) end)
 end
 
+-- The pages of a table's meetings (meetings.lua): a new one, one meeting
+-- with registration, the facilitator's changes, registrations by name and
+-- attendance, and the iCalendar file and feed.
+meetings = plugin.module("meetings")
+for _, r in ipairs({
+	{ "GET", "/tafels/:id/bijeenkomsten/nieuw", "new_form" },
+	{ "POST", "/tafels/:id/bijeenkomsten", "create" },
+	{ "GET", "/tafels/:id/bijeenkomsten.ics", "feed" },
+	{ "GET", "/bijeenkomsten/:id", "show" },
+	{ "POST", "/bijeenkomsten/:id", "update" },
+	{ "GET", "/bijeenkomsten/:id/wijzigen", "edit_form" },
+	{ "GET", "/bijeenkomsten/:id/agenda.ics", "ical" },
+	{ "POST", "/bijeenkomsten/:id/aanmelden", "register" },
+	{ "POST", "/bijeenkomsten/:id/afmelden", "unregister" },
+	{ "POST", "/bijeenkomsten/:id/namen", "add_name" },
+	{ "POST", "/bijeenkomsten/:id/afgelasten", "cancel" },
+	{ "POST", "/bijeenkomsten/:id/aanwezigheid", "attendance" },
+}) do
+	local fn = r[3]
+	plugin.route(r[1], r[2], function(req, params) return meetings()[fn](req, params) end)
+end
+
 plugin.hook("invitation.created", function(inv) tables().invitation_created(inv) end)
 plugin.hook("group.request_decided", function(d) tables().request_decided(d) end)
 

@@ -466,7 +466,8 @@ local function show_table(req, id, status, errors, value)
 	}
 	-- The table's decisions (decisions.lua shows them).
 	calls[6] = { "GET", base .. "/decisions", { limit = 50 } }
-	if req.user then calls[7] = { "POST", base .. "/visit" } end
+	calls[7] = { "GET", base .. "/meetings", { limit = 100 } }
+	if req.user then calls[8] = { "POST", base .. "/visit" } end
 	local r = plugin.api.batch(calls)
 	local st, t = r[1].status, r[1].body
 	if st ~= 200 then return refused(st) end
@@ -506,6 +507,10 @@ local function show_table(req, id, status, errors, value)
 	-- The decisions, open and closed, with the step each belongs to.
 	if r[6].status == 200 then
 		view.decisions = decisions().list_view(req, id, r[6].body, steps, view.facilitator)
+	end
+	-- The meetings to come (meetings.lua).
+	if r[7].status == 200 then
+		view.meetings = meetings().list_view(req, id, r[7].body, view.facilitator)
 	end
 	return page(req, status or 200, "tables/table.html", view, true)
 end

@@ -50,5 +50,6 @@ GRANT EXECUTE ON FUNCTION
     platform.job_run(bigint, bigint, text, text),
     platform.job_failed(bigint, bigint, text, text, text, int),
     platform.job_release(bigint, bigint, text, text),
-    platform.job_decision_close(bigint, bigint)
+    platform.job_decision_close(bigint, bigint),
+    platform.job_meeting_remind(bigint, bigint)
 TO aantafel_app;

@@ -156,6 +156,7 @@ LANGUAGE plpgsql AS $$
 BEGIN
     CASE p_kind
         WHEN 'decision.close' THEN RETURN platform.job_decision_close(t, p_subject);
+        WHEN 'meeting.remind' THEN RETURN platform.job_meeting_remind(t, p_subject);
         ELSE RAISE EXCEPTION 'unknown job kind %', p_kind USING ERRCODE = 'AT030';
     END CASE;
 END $$;

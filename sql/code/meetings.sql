@@ -317,6 +317,11 @@ BEGIN
     support := CASE WHEN creating THEN '{}'::text[] ELSE m.support END;
     IF a ? 'support' THEN
         v := a -> 'support';
+        -- An empty object is the empty list as a plugin's empty Lua table
+        -- travels (plugin.api): the site's form clears the support so.
+        IF v = '{}'::jsonb THEN
+            v := '[]'::jsonb;
+        END IF;
         IF jsonb_typeof(v) <> 'array' OR EXISTS (
                SELECT 1 FROM jsonb_array_elements(v) q(e)
                 WHERE jsonb_typeof(q.e) <> 'string'
@@ -487,6 +492,119 @@ BEGIN
     PERFORM api.meeting_promote(t, m.id);
 END $$;
 
+-- ---------------------------------------------------------------- reminders
+
+-- How long before its start a meeting's reminder is sent: the day before.
+CREATE OR REPLACE FUNCTION api.meeting_remind_lead() RETURNS interval
+LANGUAGE sql IMMUTABLE AS $$ SELECT interval '24 hours' $$;
+
+-- Schedules the reminder of meeting MID (sql/code/jobs.sql,
+-- meeting.remind) a day before its start, or at once when that has
+-- passed but the start has not (a meeting planned or moved to within a
+-- day: those registered by then hear of it). Called where a start is set.
+CREATE OR REPLACE FUNCTION api.meeting_remind_schedule(t bigint, mid bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    m meetings;
+BEGIN
+    SELECT * INTO m FROM meetings y WHERE y.tenant_id = t AND y.id = mid;
+    IF NOT FOUND OR m.state <> 'planned' OR m.starts_at <= statement_timestamp() THEN
+        PERFORM platform.job_cancel(t, 'meeting.remind', mid);
+        RETURN;
+    END IF;
+    PERFORM platform.job_schedule(t, 'meeting.remind', mid,
+                                  greatest(m.starts_at - api.meeting_remind_lead(), statement_timestamp()));
+END $$;
+
+-- A time in Europe/Amsterdam written out in LANG: "dinsdag 8 december
+-- 2026 om 19:30" or "Tuesday 8 December 2026 at 19:30".
+CREATE OR REPLACE FUNCTION api.meeting_when(v timestamptz, lang text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    l timestamp := v AT TIME ZONE 'Europe/Amsterdam';
+    dow int := extract(isodow FROM l)::int;
+    mon int := extract(month FROM l)::int;
+BEGIN
+    IF lang = 'en' THEN
+        RETURN format('%s %s %s %s at %s',
+                      (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[dow],
+                      extract(day FROM l)::int,
+                      (ARRAY['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September',
+                             'October', 'November', 'December'])[mon],
+                      extract(year FROM l)::int, to_char(l, 'HH24:MI'));
+    END IF;
+    RETURN format('%s %s %s %s om %s',
+                  (ARRAY['maandag', 'dinsdag', 'woensdag', 'donderdag', 'vrijdag', 'zaterdag', 'zondag'])[dow],
+                  extract(day FROM l)::int,
+                  (ARRAY['januari', 'februari', 'maart', 'april', 'mei', 'juni', 'juli', 'augustus', 'september',
+                         'oktober', 'november', 'december'])[mon],
+                  extract(year FROM l)::int, to_char(l, 'HH24:MI'));
+END $$;
+
+-- meeting.remind (the scheduler): one mail to each one registered (not
+-- waiting, not cancelled) with an account and an address, in their
+-- language: when (Europe/Amsterdam), where (the place or the link), and
+-- the link to the meeting's iCalendar file on the tenant's site (its
+-- first host name). A no-op when the meeting is gone, cancelled, begun,
+-- or its reminder no longer due (its start moved later). The meeting is
+-- locked, so that a registration at the same moment is either mailed or
+-- registered after the mails were made. The job runs once, so the mails
+-- are made once, however many daemons run.
+CREATE OR REPLACE FUNCTION platform.job_meeting_remind(t bigint, mid bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    m meetings;
+    r record;
+    host text;
+    ical text;
+    where_ text;
+    subject text;
+    body text;
+    n int := 0;
+BEGIN
+    SELECT * INTO m FROM meetings y WHERE y.tenant_id = t AND y.id = mid FOR UPDATE;
+    IF NOT FOUND OR m.state <> 'planned' OR m.starts_at <= clock_timestamp()
+       OR m.starts_at - api.meeting_remind_lead() > clock_timestamp() + interval '1 minute' THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    SELECT h.host INTO host FROM platform.tenant_hosts h WHERE h.tenant_id = t ORDER BY h.host LIMIT 1;
+    ical := CASE WHEN host IS NOT NULL THEN 'https://' || host ELSE '' END || '/bijeenkomsten/' || m.id || '/agenda.ics';
+    FOR r IN SELECT g.lang, p.email, p.display_name
+               FROM meeting_registrations g
+               JOIN accounts p ON p.tenant_id = g.tenant_id AND p.id = g.account_id
+              WHERE g.tenant_id = t AND g.meeting_id = mid AND g.state = 'registered'
+                AND p.deleted_at IS NULL AND p.email IS NOT NULL
+              ORDER BY g.id LOOP
+        IF r.lang = 'en' THEN
+            where_ := CASE WHEN m.place IS NOT NULL THEN 'Where: ' || m.place || E'\n' ELSE '' END
+                   || CASE WHEN m.online_url IS NOT NULL THEN 'Online: ' || m.online_url || E'\n' ELSE '' END;
+            subject := 'Reminder: ' || m.title || ', ' || api.meeting_when(m.starts_at, 'en');
+            body := format(E'Dear %s,\n\nThis is a reminder: you are registered for "%s".\n\n'
+                            'When: %s (Amsterdam time), until %s\n%s\n'
+                            'Add it to your calendar: %s\n\n'
+                            'If you can no longer come, cancel your registration so that someone else gets the place.\n',
+                           r.display_name, m.title, api.meeting_when(m.starts_at, 'en'),
+                           to_char(m.ends_at AT TIME ZONE 'Europe/Amsterdam', 'HH24:MI'), where_, ical);
+        ELSE
+            where_ := CASE WHEN m.place IS NOT NULL THEN 'Waar: ' || m.place || E'\n' ELSE '' END
+                   || CASE WHEN m.online_url IS NOT NULL THEN 'Online: ' || m.online_url || E'\n' ELSE '' END;
+            subject := 'Herinnering: ' || m.title || ', ' || api.meeting_when(m.starts_at, 'nl');
+            body := format(E'Beste %s,\n\nDit is een herinnering: u bent aangemeld voor "%s".\n\n'
+                            'Wanneer: %s, tot %s\n%s\n'
+                            'Zet het in uw agenda: %s\n\n'
+                            'Kunt u toch niet komen? Meld u dan af, zodat iemand anders de plek krijgt.\n',
+                           r.display_name, m.title, api.meeting_when(m.starts_at, 'nl'),
+                           to_char(m.ends_at AT TIME ZONE 'Europe/Amsterdam', 'HH24:MI'), where_, ical);
+        END IF;
+        PERFORM platform.enqueue_mail(t, r.email, NULL, left(regexp_replace(subject, '[[:cntrl:]]', ' ', 'g'), 500),
+                                      body, NULL);
+        n := n + 1;
+    END LOOP;
+    RETURN jsonb_build_array(jsonb_build_object('name', 'meeting.reminded',
+                                                'data', jsonb_build_object('meeting_id', mid, 'table_id', m.table_id,
+                                                                           'mailed', n)));
+END $$;
+
 -- ---------------------------------------------------------------- changes
 
 -- POST /tables/{id}/meetings {title, starts_at, ends_at, description?,
@@ -514,8 +632,6 @@ BEGIN
     IF v.f <> '{}'::jsonb THEN
         RETURN api.bad_fields(v.f);
     END IF;
-    -- Reminders the day before (the scheduler) hook here and in
-    -- api.meeting_update: where a meeting's start is set.
     INSERT INTO meetings (tenant_id, table_id, group_id, step_id, title, description, description_html,
                           starts_at, ends_at, place, online_url, capacity, registration_open, support, support_note,
                           created_by, created_at, updated_at)
@@ -526,6 +642,7 @@ BEGIN
             coalesce((a ->> 'registration_open')::boolean, true), v.support,
             nullif(btrim(api.text_arg(a, 'support_note')), ''), viewer, at, at)
     RETURNING id INTO mid;
+    PERFORM api.meeting_remind_schedule(t, mid);
     RETURN api.event(api.meeting_answer(t, viewer, roles, mid, 201), 'meeting.created',
                      api.meeting_event(t, mid, viewer));
 END $$;
@@ -578,7 +695,6 @@ BEGIN
     IF m.state = 'cancelled' THEN
         RETURN api.error(409, 'cancelled', 'This meeting has been cancelled.');
     END IF;
-    -- Reminders the day before hook here too (starts_at may move).
     UPDATE meetings y SET
         title = CASE WHEN a ? 'title' THEN btrim(a ->> 'title') ELSE y.title END,
         description = CASE WHEN a ? 'description' THEN coalesce(a ->> 'description', '') ELSE y.description END,
@@ -595,6 +711,11 @@ BEGIN
         sequence = y.sequence + 1, updated_at = statement_timestamp()
      WHERE y.tenant_id = t AND y.id = m.id;
     PERFORM api.meeting_promote(t, m.id);
+    -- A start that moved moves its reminder (one already sent for the
+    -- old start is followed by one for the new).
+    IF v.starts IS DISTINCT FROM m.starts_at THEN
+        PERFORM api.meeting_remind_schedule(t, m.id);
+    END IF;
     RETURN api.event(api.meeting_answer(t, viewer, roles, m.id), 'meeting.changed', api.meeting_event(t, m.id, viewer));
 END $$;
 
@@ -626,6 +747,7 @@ BEGIN
     UPDATE meetings y SET state = 'cancelled', cancel_reason = nullif(btrim(api.text_arg(a, 'reason')), ''),
                           cancelled_by = viewer, cancelled_at = at, sequence = y.sequence + 1, updated_at = at
      WHERE y.tenant_id = t AND y.id = (it.m).id;
+    PERFORM platform.job_cancel(t, 'meeting.remind', (it.m).id);
     RETURN api.event(api.meeting_answer(t, viewer, roles, (it.m).id), 'meeting.cancelled',
                      api.meeting_event(t, (it.m).id, viewer));
 END $$;

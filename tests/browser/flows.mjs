@@ -833,6 +833,65 @@ test('decisions: a resident votes, changes the vote, adds what they need; the fa
     await submit(page, 'Meedoen aan deze tafel');
   }
 
+  // Meetings (plugins/site/meetings.lua): the facilitator plans one from
+  // the conversation step's page (a form error first); the resident
+  // registers; a meeting that has begun gets its attendance.
+  await fac.goto(`${BASE}/tafels/${tableId}/stappen/gesprek`);
+  await facCheck('m01-step-meetings');
+  await Promise.all([fac.waitForNavigation(), fac.getByRole('link', { name: 'Een bijeenkomst plannen in deze stap' }).click()]);
+  await facCheck('m02-meeting-new');
+  await submit(fac, 'Bijeenkomst plannen');
+  assert.match(await fac.locator('.error-summary').innerText(), /Vul een datum en tijd in/);
+  await facCheck('m03-meeting-new-error');
+  const inDays = (d, h) => {
+    const t = new Date(Date.now() + d * 86400000);
+    const local = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Amsterdam', year: 'numeric', month: '2-digit',
+      day: '2-digit' }).format(t);
+    return `${local}T${h}`;
+  };
+  await fac.getByLabel('Titel', { exact: true }).fill('Avond op het plein');
+  await fac.getByLabel('Begint', { exact: true }).fill(inDays(5, '19:30'));
+  await fac.getByLabel('Eindigt', { exact: true }).fill(inDays(5, '21:30'));
+  await fac.getByLabel('Plaats', { exact: true }).fill('Buurthuis Het Plein');
+  await fac.getByLabel('Aantal plaatsen', { exact: true }).fill('1');
+  await fac.getByLabel('Een tolk', { exact: true }).check();
+  await submit(fac, 'Bijeenkomst plannen');
+  const meetingId = idIn(new URL(fac.url()).pathname, /^\/bijeenkomsten\/(\d+)$/);
+  const meetingPage = `${BASE}/bijeenkomsten/${meetingId}`;
+  assert.match(await fac.locator('main').innerText(), /Stap: Gesprek[\s\S]*Buurthuis Het Plein[\s\S]*Een tolk/);
+  await facCheck('m04-meeting-facilitator');
+  await fac.goto(`${meetingPage}/wijzigen`);
+  await facCheck('m05-meeting-edit');
+  await res.goto(meetingPage);
+  await resCheck('m06-meeting-resident');
+  await submit(res, 'Aanmelden');
+  assert.match(await res.locator('#aanmelding').innerText(), /U bent aangemeld voor deze bijeenkomst/);
+  await resCheck('m07-meeting-registered');
+  await other.goto(meetingPage);
+  assert.match(await other.locator('#aanmelding').innerText(), /De bijeenkomst is vol/);
+  await submit(other, 'Op de wachtlijst');
+  assert.match(await other.locator('#aanmelding').innerText(), /u staat op de wachtlijst[\s\S]*1\./);
+  await otherCheck('m08-meeting-waiting');
+  await res.goto(`${BASE}/tafels/${tableId}`);
+  assert.match(await res.locator('#bijeenkomsten').innerText(), /Avond op het plein[\s\S]*U bent aangemeld/);
+  await resCheck('m09-table-meetings');
+  // One that begins in a moment: registered, then attendance.
+  const soon = await apiAs(fac, 'POST', `/tables/${tableId}/meetings`, {
+    title: 'Korte inloop', starts_at: new Date(Date.now() + 3000).toISOString(),
+    ends_at: new Date(Date.now() + 7200000).toISOString(), place: 'Op het plein' });
+  assert.equal(soon.status, 201);
+  await res.goto(`${BASE}/bijeenkomsten/${soon.body.id}`);
+  await submit(res, 'Aanmelden');
+  await fac.goto(`${BASE}/bijeenkomsten/${soon.body.id}`);
+  await facCheck('m10-meeting-registrations');
+  await new Promise((r) => setTimeout(r, 4000));
+  await fac.goto(`${BASE}/bijeenkomsten/${soon.body.id}`);
+  await fac.locator('#aanwezigheid input[type=checkbox]').first().check();
+  await fac.getByLabel('Aantal anderen dat binnenliep (zonder aanmelding)').fill('3');
+  await submit(fac, 'Aanwezigheid opslaan');
+  assert.match(await fac.locator('main').innerText(), /1 aangemelde deelnemers kwamen, en 3 anderen liepen binnen/);
+  await facCheck('m11-meeting-attendance');
+
   // From the outcome step's page: the new decision belongs to the step.
   await fac.goto(`${BASE}/tafels/${tableId}/stappen/opbrengst`);
   await facCheck('d04-step-decisions');
@@ -916,6 +975,16 @@ test('decisions: a resident votes, changes the vote, adds what they need; the fa
   await facCheck('d18-en-decision-new');
   await fac.goto(`${BASE}/tafels/${tableId}/stappen/opbrengst`);
   await facCheck('d19-en-step-decisions');
+  for (const [p, pageCheck, url, name] of [[res, resCheck, meetingPage, 'm12-en-meeting-resident'],
+                                           [fac, facCheck, meetingPage, 'm13-en-meeting-facilitator'],
+                                           [fac, facCheck, `${meetingPage}/wijzigen`, 'm14-en-meeting-edit'],
+                                           [fac, facCheck, `${BASE}/tafels/${tableId}/bijeenkomsten/nieuw`, 'm15-en-meeting-new'],
+                                           [fac, facCheck, `${BASE}/bijeenkomsten/${soon.body.id}`, 'm16-en-meeting-attendance'],
+                                           [fac, facCheck, `${BASE}/tafels/${tableId}/stappen/gesprek`, 'm17-en-step-meetings']]) {
+    await p.goto(url);
+    assert.equal(await p.locator('html').getAttribute('lang'), 'en');
+    await pageCheck(name);
+  }
   await res.goto(`${BASE}/tafels/${tableId}`);
   await resCheck('d20-en-table-decisions');
 

@@ -142,7 +142,9 @@ def test_flows_in_chromium_with_axe(site, tmp_path):
     print(f"\nbrowser: {FLOWS} against {env['BROWSER_BASE_URL']}; screenshots in {out}", flush=True)
     # Output goes straight through (pytest -s under ctest): the per-page
     # lines name each screenshot and what axe found.
-    r = subprocess.run([node, "--test-reporter=spec", FLOWS],
+    # AANTAFEL_BROWSER_ONLY=PATTERN runs the flows whose name matches it.
+    only = os.environ.get("AANTAFEL_BROWSER_ONLY")
+    r = subprocess.run([node, "--test-reporter=spec"] + ([f"--test-name-pattern={only}"] if only else []) + [FLOWS],
                        env=env, cwd=SOURCE_DIR, timeout=1080)
     assert r.returncode == 0, (f"browser flows failed (exit {r.returncode}); see the output above,"
                                f" screenshots in {out}\ndaemon log tail:\n{daemon.log()[-3000:]}")

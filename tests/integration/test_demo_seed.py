@@ -39,7 +39,8 @@ def rows(pg, query, args=()):
 def counts(pg):
     return {name: rows(pg, f"SELECT count(*) FROM {name}")[0][0]
             for name in ("accounts", "tables", "table_members", "contributions", "records", "record_versions",
-                         "step_history", "decisions", "votes", "minority_points")}
+                         "step_history", "decisions", "votes", "minority_points", "meetings",
+                         "meeting_registrations")}
 
 
 def states(pg, slug, title):
@@ -117,6 +118,30 @@ def test_zutphen_has_an_open_decision_and_a_closed_one_with_the_minoritys_wisdom
                            JOIN decisions d ON d.tenant_id = m.tenant_id AND d.id = m.decision_id
                           WHERE d.title = 'Twee pleinen per jaar groen' ORDER BY m.id""")
     assert [(p[0], p[1]) for p in points] == [(False, True), (True, False)] and points[1][2], points
+
+
+def test_zutphen_has_meetings_to_come_one_full_with_a_waiting_list(pg, seeded):
+    got = rows(pg, """SELECT y.title, m.title, m.step_id, m.state, m.capacity, m.starts_at > now() + interval '7 days',
+                             m.place, m.online_url, m.support,
+                             (SELECT array_agg(coalesce(p.display_name, r.name) || ':' || r.state ORDER BY r.id)
+                                FROM meeting_registrations r LEFT JOIN accounts p
+                                  ON p.tenant_id = r.tenant_id AND p.id = r.account_id
+                               WHERE r.tenant_id = m.tenant_id AND r.meeting_id = m.id)
+                        FROM meetings m JOIN tables y ON y.tenant_id = m.tenant_id AND y.id = m.table_id
+                        JOIN platform.tenants t ON t.id = m.tenant_id AND t.slug = 'zutphen'
+                       ORDER BY m.starts_at""")
+    assert len(got) == 2, got
+    full, online = got
+    assert full[:6] == ("Fietsroute naar school", "Tafelgesprek in de bibliotheek", "gesprek", "planned", 2, True), full
+    assert full[9] == ["Anna Jansen:registered", "Mehmet Yılmaz:registered", "Joke van Dijk:waiting",
+                       "Gerrit de Vries:waiting"], full
+    assert online[1] == "Online terugblik op de proefroute" and online[4] is None and online[6] is None
+    assert online[7] == "https://meet.example.org/fietsroute" and online[8] == ["interpreter"]
+    assert online[9] == ["Joke van Dijk:registered", "Els Bakker:registered"], online
+    # Each has its reminder waiting for the day before.
+    jobs = rows(pg, """SELECT count(*) FROM jobs j JOIN platform.tenants t ON t.id = j.tenant_id AND t.slug = 'zutphen'
+                        WHERE j.kind = 'meeting.remind' AND j.state = 'pending' AND j.run_at > now() + interval '6 days'""")
+    assert jobs[0][0] == 2, jobs
 
 
 def test_voorbeeld_has_a_table_past_its_neighbourhood_walk(pg, seeded):

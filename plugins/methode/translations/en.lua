@@ -161,4 +161,8 @@ return {
 	["methode.page.report_not_added"] = "Not added",
 	["methode.page.report_unmarked"] = "Not considered",
 	["methode.page.report_final"] = "The decision",
+	["methode.page.meetings"] = "Meetings in this step",
+	["methode.page.meetings_none"] = "No meeting has been planned in this step yet.",
+	["methode.page.meetings_new"] = "Plan a meeting in this step",
+	["methode.page.meeting_cancelled"] = "Cancelled",
 }

@@ -161,4 +161,8 @@ return {
 	["methode.page.report_not_added"] = "Niet toegevoegd",
 	["methode.page.report_unmarked"] = "Niet beoordeeld",
 	["methode.page.report_final"] = "Het besluit",
+	["methode.page.meetings"] = "Bijeenkomsten in deze stap",
+	["methode.page.meetings_none"] = "In deze stap is nog geen bijeenkomst gepland.",
+	["methode.page.meetings_new"] = "Een bijeenkomst plannen in deze stap",
+	["methode.page.meeting_cancelled"] = "Afgelast",
 }
