@@ -45,13 +45,13 @@ END $$;
 
 -- ---------------------------------------------------------------- a tenant's admins
 
--- The versions of the tenant of the request's transaction, newest first:
--- who published each is "provider" for `aantafel tenant deploy` (the
--- provider's own user names are not shown to a municipality), the admin's
--- name for an upload (POST /bundle). It reads as the owner, as the
--- rollback and the upload write: on a Citus cluster a transaction may not
--- read a reference table's placements as another user than the one that
--- changed them.
+-- The versions of the tenant of the request's transaction, newest first,
+-- each with the account that uploaded it (NULL: `aantafel tenant
+-- deploy`). It reads the registry's tables as their owner, as the rollback
+-- and the upload write them: on a Citus cluster a transaction may not read
+-- a reference table's placements as another user than the one that
+-- changed them. (The accounts are read by the caller, as the request's
+-- own role, which may have written them in this transaction.)
 CREATE OR REPLACE FUNCTION platform.bundle_versions_json() RETURNS jsonb
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -67,20 +67,24 @@ BEGIN
     RETURN jsonb_build_object('current', cur, 'items', coalesce((
         SELECT jsonb_agg(jsonb_build_object('version', b.version, 'created_at', api.utc_text(b.created_at),
                                             'nfiles', b.nfiles, 'total_bytes', b.total_bytes,
-                                            'checksum', b.checksum,
-                                            'published_by', CASE WHEN b.published_by IS NULL THEN 'provider'
-                                                                 ELSE coalesce(ac.display_name, 'admin') END,
+                                            'checksum', b.checksum, 'account', b.published_by,
                                             'current', b.version = cur) ORDER BY b.version DESC)
           FROM platform.bundles b
-          LEFT JOIN public.accounts ac ON ac.tenant_id = t AND ac.id = b.published_by
          WHERE b.tenant_id = t), '[]'));
 END $$;
 
--- GET /bundle/versions: the tenant's versions for its admins.
+-- GET /bundle/versions: the tenant's versions for its admins; who
+-- published each is "provider" for `aantafel tenant deploy` (the
+-- provider's own user names are not shown to a municipality), the admin's
+-- name for an upload (POST /bundle).
 CREATE OR REPLACE FUNCTION api.bundle_versions(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     refused jsonb := api.admin_only(viewer, roles);
+    v jsonb;
+    items jsonb := '[]'::jsonb;
+    it jsonb;
+    who text;
 BEGIN
     IF refused IS NOT NULL THEN
         RETURN refused;
@@ -88,7 +92,17 @@ BEGIN
     IF t <> nullif(current_setting('aantafel.tenant_id', true), '')::bigint THEN
         RETURN api.forbidden();
     END IF;
-    RETURN api.ok(platform.bundle_versions_json());
+    v := platform.bundle_versions_json();
+    FOR it IN SELECT x FROM jsonb_array_elements(v -> 'items') x LOOP
+        who := 'provider';
+        IF jsonb_typeof(it -> 'account') = 'number' THEN
+            SELECT coalesce(ac.display_name, 'admin') INTO who
+              FROM accounts ac WHERE ac.tenant_id = t AND ac.id = (it ->> 'account')::bigint;
+            who := coalesce(who, 'admin');
+        END IF;
+        items := items || jsonb_build_array((it - 'account') || jsonb_build_object('published_by', who));
+    END LOOP;
+    RETURN api.ok(jsonb_build_object('current', v -> 'current', 'items', items));
 END $$;
 
 -- The rollback of `aantafel tenant rollback` (platform.bundle_make_current)
