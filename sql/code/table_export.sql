@@ -66,18 +66,26 @@ $$;
 -- reads: {kind: [field names, sorted]}, the fields of every step that
 -- declares the kind together.
 CREATE OR REPLACE FUNCTION api.export_kinds(t bigint, x bigint, standing text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_object_agg(k.kind, k.fields), '{}'::jsonb)
-      FROM (SELECT v.key AS kind,
-                   (SELECT coalesce(jsonb_agg(DISTINCT f.key ORDER BY f.key), '[]'::jsonb)
-                      FROM table_steps s2, jsonb_each(api.visible_kinds(standing, s2.records)) v2,
-                           jsonb_each(CASE WHEN jsonb_typeof(v2.value -> 'fields') = 'object'
-                                           THEN v2.value -> 'fields' ELSE '{}'::jsonb END) f
-                     WHERE s2.tenant_id = t AND s2.table_id = x AND v2.key = v.key) AS fields
-              FROM table_steps s, jsonb_each(api.visible_kinds(standing, s.records)) v
-             WHERE s.tenant_id = t AND s.table_id = x
-             GROUP BY v.key) k
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    declared jsonb;
+    v record;
+    acc jsonb := '{}'::jsonb;
+BEGIN
+    -- The steps' declarations first, then the kinds and fields from them
+    -- here (in PL/pgSQL: Citus plans no SQL function with parameters).
+    FOR declared IN SELECT s.records FROM table_steps s WHERE s.tenant_id = t AND s.table_id = x LOOP
+        FOR v IN SELECT e.key, e.value FROM jsonb_each(api.visible_kinds(standing, declared)) e LOOP
+            acc := jsonb_set(acc, ARRAY[v.key], coalesce(acc -> v.key, '[]'::jsonb) || coalesce((
+                SELECT jsonb_agg(f) FROM jsonb_object_keys(CASE WHEN jsonb_typeof(v.value -> 'fields') = 'object'
+                                                                THEN v.value -> 'fields' ELSE '{}'::jsonb END) f),
+                '[]'::jsonb));
+        END LOOP;
+    END LOOP;
+    RETURN coalesce((SELECT jsonb_object_agg(e.key, (SELECT coalesce(jsonb_agg(DISTINCT f ORDER BY f), '[]'::jsonb)
+                                                       FROM jsonb_array_elements_text(e.value) f))
+                       FROM jsonb_each(acc) e), '{}'::jsonb);
+END $$;
 
 -- The records of table X a viewer of STANDING reads, per kind
 -- ({kind: [record, ...]}, oldest first); ONLY_DONE: of steps that are done.
@@ -216,6 +224,10 @@ DECLARE
     xid bigint;
     w table_workflows;
     doc jsonb;
+    v_table jsonb;
+    v_records jsonb;
+    v_decisions jsonb;
+    v_meetings jsonb;
 BEGIN
     SELECT * INTO it FROM api.find_table(t, viewer, roles, a, '{facilitator}',
                                          'Only the table''s facilitators export it.');
@@ -224,10 +236,17 @@ BEGIN
     END IF;
     xid := (it.x).id;
     SELECT * INTO w FROM table_workflows y WHERE y.tenant_id = t AND y.table_id = xid;
+    -- The parts that query themselves first, each on its own: inside the
+    -- statement below, which reads the tables, a Citus cluster would run
+    -- them on the tenant's shard, where a query may not start another.
+    v_table := api.export_table(it.x);
+    v_records := api.export_records(t, xid, it.standing, false);
+    v_decisions := api.export_decisions(t, viewer, roles, xid, false);
+    v_meetings := api.export_meetings(t, viewer, it.standing, xid);
     doc := jsonb_build_object(
         'format', 'aantafel.table-export/1',
         'exported_at', now(),
-        'table', api.export_table(it.x),
+        'table', v_table,
         'people', coalesce((SELECT jsonb_agg(jsonb_build_object('id', p.id, 'name', p.display_name, 'email', p.email,
                                 'role', m.role, 'joined_at', m.joined_at) ORDER BY m.role, lower(p.display_name), p.id)
                               FROM table_members m JOIN accounts p ON p.tenant_id = m.tenant_id AND p.id = m.account_id
@@ -255,9 +274,9 @@ BEGIN
                                  'reason', h.reason, 'at', h.at) ORDER BY h.id)
                                FROM step_history h LEFT JOIN accounts p ON p.tenant_id = t AND p.id = h.account_id
                               WHERE h.tenant_id = t AND h.table_id = xid), '[]'::jsonb),
-        'records', api.export_records(t, xid, it.standing, false),
-        'decisions', api.export_decisions(t, viewer, roles, xid, false),
-        'meetings', api.export_meetings(t, viewer, it.standing, xid));
+        'records', v_records,
+        'decisions', v_decisions,
+        'meetings', v_meetings);
     PERFORM api.export_open_contributions(t, xid, false, false);
     RETURN api.export_json_answer(doc, 'tafel-' || xid || '.json');
 END $$;

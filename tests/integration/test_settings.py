@@ -15,6 +15,17 @@ from harness import wait_for
 from test_signin import SMALL, Browser
 from world import PASSWORD, make_user, token_for
 
+
+def settled(d, path, cond, host=None):
+    """The answer (status, headers, text) of PATH on daemon D once COND
+    holds of it: a second daemon hears of a change by NOTIFY, soon but not
+    at once, and may answer from its guests' cache until then."""
+    def look():
+        st, hdr, body = d.get(path, host=host or HOST)
+        r = (st, hdr, body.decode())
+        return r if cond(r) else None
+    return wait_for(look, what=f"{path} on the second daemon")
+
 HOST, SLUG = "instellingen.test", "inst-a"
 OTHER, OTHER_SLUG = "instellingen-b.test", "inst-b"
 
@@ -165,8 +176,7 @@ def test_the_settings_form(two):
         "notice_title_1": "Inloopavond <b>dinsdag</b>", "notice_text_1": "In het stadhuis.", "notice_end_1": end,
         "contact_name": "Balie", "contact_email": "balie@inst.test", "default_lang": "en"})
     assert st == 303 and hdr["location"] == "/beheer/instellingen?saved=1", body
-    page = d2.get("/", host=HOST)[2].decode()
-    assert "Welkom via het <em>formulier</em>" in page
+    page = settled(d2, "/", lambda r: "Welkom via het <em>formulier</em>" in r[2])[2]
     assert "Inloopavond &lt;b&gt;dinsdag&lt;/b&gt;" in page and "<b>dinsdag" not in page
     # A bad field: the form again with the reason, nothing changed.
     st, _, body, _ = admin.go("POST", "/beheer/instellingen", {
@@ -187,14 +197,15 @@ def test_content_pages_render_and_escape(two):
     assert st == 201
     st, _, p = a.put("/pages/privacy", {"title": "Privacyverklaring", "body": "Wat we bewaren, en hoe lang."})
     assert st == 200 and p["body"] == "Wat we bewaren, en hoe lang."
-    st, _, lst = api(d2, tokens, None).get("/pages")
+    lst = wait_for(lambda: (lambda x: x if [i["slug"] for i in x["items"]] == ["over-ons", "privacy"] else None)(
+        api(d2, tokens, None).get("/pages")[2]), what="the pages on the second daemon")
     assert [i["slug"] for i in lst["items"]] == ["over-ons", "privacy"]
     st, _, body = d2.get("/pagina/over-ons", host=HOST)
     body = body.decode()
     assert st == 200 and "<h1>Over &lt;ons&gt;</h1>" in body and "<em>gemeente</em>" in body
     assert "<img" not in body and "javascript:" not in body
     # In the menu of every page (menu_order set), privacy not.
-    home = d2.get("/", host=HOST)[2].decode()
+    home = settled(d2, "/", lambda r: 'href="/pagina/over-ons"' in r[2])[2]
     assert 'href="/pagina/over-ons"' in home and 'href="/pagina/privacy"' not in home
     assert d2.get("/pagina/bestaat-niet", host=HOST)[0] == 404
     # A path that is no page's is a 404, never an error.
@@ -211,7 +222,7 @@ def test_content_pages_render_and_escape(two):
         "csrf": admin.jar["at_csrf"], "slug": "meedoen", "title": "Zo doet u mee", "body": "Kom naar een **tafel**.",
         "menu_order": "2"})
     assert st == 303 and hdr["location"] == "/pagina/meedoen", body
-    assert "Kom naar een <strong>tafel</strong>." in d2.get("/pagina/meedoen", host=HOST)[2].decode()
+    settled(d2, "/pagina/meedoen", lambda r: "Kom naar een <strong>tafel</strong>." in r[2])
     st, _, body, _ = admin.go("POST", "/beheer/paginas/nieuw", {"csrf": admin.jar["at_csrf"], "slug": "../x",
                                                               "title": "Fout"})
     assert st == 422
@@ -223,7 +234,7 @@ def test_content_pages_render_and_escape(two):
     assert api(d1, tokens, "fac").delete("/pages/meedoen")[0] == 403
     st, hdr, _, _ = admin.go("POST", "/beheer/paginas/meedoen/verwijderen", {"csrf": admin.jar["at_csrf"]})
     assert st == 303
-    assert d2.get("/pagina/meedoen", host=HOST)[0] == 404
+    settled(d2, "/pagina/meedoen", lambda r: r[0] == 404)
 
 
 def test_the_accessibility_statement(two):
