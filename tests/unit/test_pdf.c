@@ -28,6 +28,8 @@ static json_t *style(void)
  * and its pages; NULL when rendering failed. */
 static char *render(const char *name, json_t *doc, int *pages, char *info, size_t infolen)
 {
+	*pages = 0;
+	info[0] = '\0';
 	json_t *st = style();
 	unsigned char *pdf;
 	size_t len;
@@ -41,44 +43,71 @@ static char *render(const char *name, json_t *doc, int *pages, char *info, size_
 	char path[256], cmd[600];
 	snprintf(path, sizeof(path), "%s/%s.pdf", dir, name);
 	FILE *f = fopen(path, "wb");
-	fwrite(pdf, 1, len, f);
-	fclose(f);
+	CHECK_MSG(f != NULL, "%s: cannot write %s", name, path);
+	if (!f) {
+		free(pdf);
+		return NULL;
+	}
+	CHECK_MSG(fwrite(pdf, 1, len, f) == len && fclose(f) == 0, "%s: cannot write %s", name, path);
 	free(pdf);
 	snprintf(cmd, sizeof(cmd), "pdfinfo %s", path);
 	FILE *p = popen(cmd, "r");
+	CHECK_MSG(p != NULL, "%s: cannot run pdfinfo", name);
+	if (!p)
+		return NULL;
 	size_t n = fread(info, 1, infolen - 1, p);
 	info[n] = '\0';
 	CHECK_MSG(pclose(p) == 0, "%s: pdfinfo refused it", name);
 	const char *pg = strstr(info, "Pages:");
-	*pages = pg ? atoi(pg + 6) : 0;
+	char *end = NULL;
+	long npages = pg ? strtol(pg + 6, &end, 10) : 0;
+	*pages = (pg && end != pg + 6 && npages > 0 && npages < 100000) ? (int)npages : 0;
+	CHECK_MSG(*pages > 0, "%s: pdfinfo gives no page count: %s", name, info);
 	CHECK_MSG(strstr(info, "595.276 x 841.89 pts (A4)") != NULL, "%s: not A4: %s", name, info);
 	/* -bbox: every word with its box; the boxes must lie within the page. */
 	snprintf(cmd, sizeof(cmd), "pdftotext -bbox %s -", path);
 	p = popen(cmd, "r");
+	CHECK_MSG(p != NULL, "%s: cannot run pdftotext", name);
+	if (!p)
+		return NULL;
 	char line[4096];
-	int outside = 0;
+	int outside = 0, words = 0;
 	while (fgets(line, sizeof(line), p)) {
 		double x0, y0, x1, y1;
 		const char *w = strstr(line, "<word xMin=");
-		if (w && sscanf(w, "<word xMin=\"%lf\" yMin=\"%lf\" xMax=\"%lf\" yMax=\"%lf\"", &x0, &y0, &x1, &y1) == 4)
+		if (w && sscanf(w, "<word xMin=\"%lf\" yMin=\"%lf\" xMax=\"%lf\" yMax=\"%lf\"", &x0, &y0, &x1, &y1) == 4) {
+			words++;
 			if (x0 < 30 || x1 > 595.276 - 30 || y0 < 20 || y1 > 841.89 - 20)
 				outside++;
+		}
 	}
-	pclose(p);
+	CHECK_MSG(pclose(p) == 0, "%s: pdftotext -bbox refused it", name);
+	/* Even an empty report has its cover: no words means no check. */
+	CHECK_MSG(words > 0, "%s: pdftotext -bbox found no words", name);
 	CHECK_MSG(outside == 0, "%s: %d words outside the page's margins", name, outside);
 	snprintf(cmd, sizeof(cmd), "pdftotext -layout %s -", path);
 	p = popen(cmd, "r");
+	CHECK_MSG(p != NULL, "%s: cannot run pdftotext", name);
+	if (!p)
+		return NULL;
 	size_t cap = 1 << 20, got = 0;
 	char *text = malloc(cap);
-	while ((n = fread(text + got, 1, cap - got - 1, p)) > 0) {
+	while (text && (n = fread(text + got, 1, cap - got - 1, p)) > 0) {
 		got += n;
 		if (got + 1 == cap) {
+			char *more = realloc(text, cap * 2);
+			if (!more) {
+				free(text);
+				text = NULL;
+				break;
+			}
+			text = more;
 			cap *= 2;
-			text = realloc(text, cap);
 		}
 	}
-	text[got] = '\0';
-	pclose(p);
+	CHECK_MSG(pclose(p) == 0 && text != NULL, "%s: pdftotext -layout failed", name);
+	if (text)
+		text[got] = '\0';
 	return text;
 }
 
