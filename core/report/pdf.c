@@ -431,6 +431,27 @@ static struct block *add_text(struct blocks *bs, enum block_kind kind, const cha
 	return add_block(bs, kind, m);
 }
 
+/* The paragraph gathered in PARA (if any) as one block of KIND, with its
+ * INDENT, BAR and list MARK; PARA is empty again afterwards. */
+static void flush_para(struct blocks *bs, struct buf *para, enum block_kind kind, double indent, bool bar,
+		       const char *mark)
+{
+	if (!para->n) {
+		free(para->s);
+		*para = (struct buf){0};
+		return;
+	}
+	char *src = buf_take(para);
+	struct block *b = src ? add_block(bs, kind, inline_markup(src)) : NULL;
+	if (b) {
+		b->indent = indent;
+		b->bar = bar;
+		snprintf(b->mark, sizeof(b->mark), "%s", mark);
+	}
+	free(src);
+	*para = (struct buf){0};
+}
+
 /* Markdown TEXT as blocks, indented by INDENT, with BAR. */
 static void add_markdown(struct blocks *bs, const char *text, const char *lang, double indent, bool bar)
 {
@@ -469,24 +490,15 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 			digits++;
 		bool numbered = digits > 0 && (p[digits] == '.' || p[digits] == ')') && p[digits + 1] == ' ';
 		if (!*p || heading || bullet || numbered) {
-			if (para.n) {
-				char *src = buf_take(&para);
-				struct block *b = src ? add_block(bs, kind, inline_markup(src)) : NULL;
-				if (b) {
-					b->indent = indent;
-					b->bar = bar;
-					snprintf(b->mark, sizeof(b->mark), "%s", mark);
-				}
-				free(src);
-				para = (struct buf){0};
-			}
+			flush_para(bs, &para, kind, indent, bar, mark);
 			kind = B_PARA;
 			mark[0] = '\0';
 		}
 		if (!*p) {
 			number = 0;
 		} else if (heading) {
-			struct block *b = add_block(bs, h <= 2 ? B_H3 : B_H3, inline_markup(p + h + 1));
+			/* Every Markdown heading is a sub-heading of its section. */
+			struct block *b = add_block(bs, B_H3, inline_markup(p + h + 1));
 			if (b) {
 				b->indent = indent;
 				b->bar = bar;
@@ -509,18 +521,7 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 		if (!save)
 			break;
 	}
-	if (para.n) {
-		char *src = buf_take(&para);
-		struct block *b = src ? add_block(bs, kind, inline_markup(src)) : NULL;
-		if (b) {
-			b->indent = indent;
-			b->bar = bar;
-			snprintf(b->mark, sizeof(b->mark), "%s", mark);
-		}
-		free(src);
-	} else {
-		free(para.s);
-	}
+	flush_para(bs, &para, kind, indent, bar, mark);
 	free(t);
 }
 
