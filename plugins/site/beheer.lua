@@ -16,11 +16,7 @@ end
 local refused = forms().refused
 local function field(...) return forms().field(...) end
 
-local function page(req, status, template, view)
-	view.csrf = req.csrf
-	view.user = req.user
-	return { status = status, html = plugin.render(template, view, req.lang) }
-end
+local function page(...) return forms().page(...) end
 
 -- The API's field errors as translated messages (the API's English
 -- message when there is no translation for its code).

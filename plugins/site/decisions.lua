@@ -25,11 +25,7 @@ local function when(req, s)
 	return site_steps().when(req, s)
 end
 
-local function page(req, status, template, view)
-	view.csrf = req.csrf
-	view.user = req.user
-	return { status = status, html = plugin.render(template, view, req.lang) }
-end
+local function page(...) return forms().page(...) end
 
 -- A choice's label in the request's language.
 local function choice_label(req, d, id)
@@ -357,13 +353,7 @@ local function show(req, did, status, failed)
 	return page(req, status or 200, "decisions/decision.html", view)
 end
 
-local function by_decision(fn)
-	return function(req, p)
-		local did = id_of(p.id)
-		if not did then return { status = 404 } end
-		return fn(req, did, p)
-	end
-end
+local by_decision = forms().by_id
 
 M.show = by_decision(function(req, did)
 	return show(req, did)

@@ -20,6 +20,24 @@ function M.id_of(s)
 	return math.tointeger(tonumber(s))
 end
 
+-- A handler of a page under /…/:id: the id checked first (a 404 page
+-- otherwise), then FN(req, id, params).
+function M.by_id(fn)
+	return function(req, p)
+		local id = M.id_of(p.id)
+		if not id then return { status = 404 } end
+		return fn(req, id, p)
+	end
+end
+
+-- A page of the site: TEMPLATE rendered with VIEW (its csrf and user set)
+-- in the request's language, answered with STATUS.
+function M.page(req, status, template, view)
+	view.csrf = req.csrf
+	view.user = req.user
+	return { status = status, html = plugin.render(template, view, req.lang) }
+end
+
 -- One field. EXTRA may set: id (default "f-NAME"), type, textarea, rows,
 -- choices, max, min, minlength, required, autocomplete, hint (a key).
 function M.field(req, name, label, value, errors, extra)

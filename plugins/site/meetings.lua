@@ -47,11 +47,7 @@ local function local_when(req, s, same_day_as)
 	return DAYS[lang][wd + 1] .. " " .. d .. " " .. MONTHS[lang][mo] .. " " .. y .. ", " .. hm
 end
 
-local function page(req, status, template, view)
-	view.csrf = req.csrf
-	view.user = req.user
-	return { status = status, html = plugin.render(template, view, req.lang) }
-end
+local function page(...) return forms().page(...) end
 
 local function one(x) return x and { x } or nil end
 
@@ -366,13 +362,7 @@ local function show(req, mid, status, failed)
 	return page(req, status or 200, "meetings/meeting.html", view)
 end
 
-local function by_meeting(fn)
-	return function(req, p)
-		local mid = id_of(p.id)
-		if not mid then return { status = 404 } end
-		return fn(req, mid, p)
-	end
-end
+local by_meeting = forms().by_id
 
 M.show = by_meeting(function(req, mid) return show(req, mid) end)
 

@@ -33,11 +33,7 @@ local function readable(id)
 	return (s:gsub("^%l", string.upper))
 end
 
-local function page(req, status, template, view)
-	view.csrf = req.csrf
-	view.user = req.user
-	return { status = status, html = plugin.render(template, view, req.lang) }
-end
+local function page(...) return forms().page(...) end
 
 local refused, id_of = forms().refused, forms().id_of
 

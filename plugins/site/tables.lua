@@ -80,14 +80,7 @@ local function contribution(req, c, since)
 	}
 end
 
--- A page under /…/:id: the id checked first (a 404 page otherwise).
-local function by_id(fn)
-	return function(req, p)
-		local id = id_of(p.id)
-		if not id then return { status = 404 } end
-		return fn(req, id, p)
-	end
-end
+local by_id = forms().by_id
 
 ------------------------------------------------------------------ steps, as residents see them
 
