@@ -19,7 +19,7 @@ static int stmt_fetch;
 enum stream_state {
 	STREAM_FETCH,                   /* the next batch is to be asked for */
 	STREAM_FETCHING,                /* a FETCH is on its way (stream_fetched) */
-	STREAM_DRAINING,                /* the client has more than API_STREAM_HIGH to take: polled */
+	STREAM_DRAINING,                /* the client has more than API_STREAM_HIGH to take: waits for it */
 	STREAM_TAIL,                    /* the rows are all sent: the tail, and the transaction ends */
 	STREAM_ENDING,                  /* its COMMIT is on its way (stream_ended) */
 	STREAM_DONE,                    /* answered whole */
@@ -34,7 +34,7 @@ struct api_stream {
 	bool commit;
 	bool first;                     /* no row sent yet: no separator before the next */
 	char *sep, *tail;
-	struct event *wait;             /* polls while STREAM_DRAINING */
+	struct event *wait;             /* STREAM_DRAINING: made active when the client took it all or left */
 	void (*done)(void *arg);
 	void *arg;
 };
@@ -48,6 +48,7 @@ void api_stream_register_statements(void)
 static void stream_drive(struct api_stream *s);
 static void stream_fetched(struct db_txn *txn, enum db_status st, void *arg);
 static void stream_waited(evutil_socket_t fd, short what, void *arg);
+static void stream_wake(void *arg);
 static void stream_ended(struct db_txn *txn, enum db_status st, void *arg);
 static void stream_free(struct api_stream *s);
 static enum stream_state failed(struct api_stream *s, const char *why);
@@ -115,7 +116,10 @@ static void stream_drive(struct api_stream *s)
 			return;
 		case STREAM_DRAINING:
 			if (!http_req_aborted(s->req) && http_resp_pending(s->req) > 0) {
-				event_add(s->wait, &(struct timeval){.tv_sec = 0, .tv_usec = API_STREAM_POLL_MS * 1000});
+				/* Woken through the event, never from inside the
+				 * connection's own write or close. */
+				http_resp_on_drained(s->req, stream_wake, s);
+				http_req_on_abort(s->req, stream_wake, s);
 				return;
 			}
 			s->state = STREAM_FETCH;
@@ -210,11 +214,20 @@ static void stream_fetched(struct db_txn *txn, enum db_status st, void *arg)
 	stream_drive(s);
 }
 
+static void stream_wake(void *arg)
+{
+	struct api_stream *s = arg;
+	event_active(s->wait, EV_TIMEOUT, 0);
+}
+
 static void stream_waited(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	stream_drive(arg);
+	struct api_stream *s = arg;
+	http_resp_on_drained(s->req, NULL, NULL);
+	http_req_on_abort(s->req, NULL, NULL);
+	stream_drive(s);
 }
 
 static void stream_ended(struct db_txn *txn, enum db_status st, void *arg)

@@ -11,8 +11,9 @@
  *   daemon holds is a batch (twice: libpq's result and the chunk), at
  *   most 100 contributions of 10,000 characters, not the export;
  * - a batch is fetched only once the client has taken what was queued
- *   when more than API_STREAM_HIGH bytes wait for it (checked every
- *   API_STREAM_POLL_MS): a slow client slows the export, it does not
+ *   when more than API_STREAM_HIGH bytes wait for it (the connection's
+ *   write event says when: http_resp_on_drained): a slow client slows
+ *   the export, it does not
  *   fill the daemon's memory, and one that stops taking is cut by the
  *   connection's write timeout;
  * - a client that leaves, or a database that fails midway, ends the
@@ -30,7 +31,6 @@
 
 #define API_STREAM_BATCH 100
 #define API_STREAM_HIGH (256 * 1024)
-#define API_STREAM_POLL_MS 2
 
 /* Prepared statements; before the workers start. */
 void api_stream_register_statements(void);

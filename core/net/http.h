@@ -92,6 +92,11 @@ void http_resp_stream_end(struct http_request *req);
 void http_resp_stream_abort(struct http_request *req);
 /* Bytes queued for the client and not yet taken. */
 size_t http_resp_pending(const struct http_request *req);
+/* Calls CB(ARG) once, on the worker's loop, when the client has taken
+ * every byte queued (from the connection's write event: call it only
+ * while http_resp_pending is above 0). Not called when the connection
+ * closes first: http_req_on_abort tells that. CB NULL cancels it. */
+void http_resp_on_drained(struct http_request *req, void (*cb)(void *arg), void *arg);
 
 const char *http_status_reason(int status);
 

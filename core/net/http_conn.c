@@ -289,6 +289,12 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 	struct http_conn *c = arg;
 	http_conn_enter(c);
 	http_conn_flush(c);
+	/* A streamed answer waiting for its client (http_resp_on_drained). */
+	if (c->req && c->req->drained_cb && evbuffer_get_length(c->out) == 0) {
+		void (*cb)(void *) = c->req->drained_cb;
+		c->req->drained_cb = NULL;
+		cb(c->req->drained_arg);
+	}
 	if (c->state == CONN_WAIT_DRAIN)
 		conn_process(c);
 	http_conn_leave(c);
@@ -656,6 +662,7 @@ static void conn_free(struct http_conn *c)
 		if (req->state != REQ_IDLE) {
 			/* The handler still owns it; it frees it when it answers. */
 			req->conn = NULL;
+			req->drained_cb = NULL;
 			if (req->abort_cb) {
 				void (*cb)(void *) = req->abort_cb;
 				req->abort_cb = NULL;

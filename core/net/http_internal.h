@@ -75,6 +75,8 @@ struct http_request {
 
 	void (*abort_cb)(void *arg);
 	void *abort_arg;
+	void (*drained_cb)(void *arg);  /* http_resp_on_drained */
+	void *drained_arg;
 };
 
 struct http_conn {

@@ -69,6 +69,8 @@ void http_request_reset(struct http_request *req)
 	req->lang = NULL;
 	req->abort_cb = NULL;
 	req->abort_arg = NULL;
+	req->drained_cb = NULL;
+	req->drained_arg = NULL;
 	req->body_len = 0;
 	req->query = "";
 	req->path = "/";
@@ -477,6 +479,12 @@ void http_resp_stream_abort(struct http_request *req)
 size_t http_resp_pending(const struct http_request *req)
 {
 	return req->conn ? evbuffer_get_length(req->conn->out) : 0;
+}
+
+void http_resp_on_drained(struct http_request *req, void (*cb)(void *arg), void *arg)
+{
+	req->drained_cb = cb;
+	req->drained_arg = cb ? arg : NULL;
 }
 
 const char *http_status_reason(int status)
