@@ -184,6 +184,15 @@ BEGIN
     at := clock_timestamp();
     UPDATE jobs y SET state = 'done', done_at = at, lease_until = NULL, last_error = NULL
      WHERE y.tenant_id = p_tenant AND y.id = p_id;
+    -- The tenant's jobs finished more than 30 days ago go, a hundred at a
+    -- time with each job run, so that the table holds a month of them
+    -- (failed ones stay until looked at: `aantafel jobs list --failed`).
+    DELETE FROM jobs y
+     WHERE y.tenant_id = p_tenant AND y.id IN (
+           SELECT o.id FROM jobs o
+            WHERE o.tenant_id = p_tenant AND o.state IN ('done', 'cancelled')
+              AND o.done_at < at - interval '30 days'
+            ORDER BY o.done_at LIMIT 100);
     RETURN events;
 END $$;
 

@@ -426,3 +426,22 @@ def test_another_tenants_jobs_are_invisible(one, pg):
         cur.execute("ROLLBACK")
     # Through the API: the other municipality finds no decision of ours.
     assert cast.foreign.get(f"/decisions/{d['id']}")[0] == 404
+
+
+def test_finished_jobs_are_kept_a_month(one, pg):
+    """A job run removes its tenant's jobs finished more than 30 days ago
+    (done or cancelled); younger ones and failed ones stay."""
+    cast = one
+    ids = {}
+    for name, state, days in (("old_done", "done", 31), ("old_cancelled", "cancelled", 40),
+                              ("young_done", "done", 29), ("old_failed", "failed", 60)):
+        ids[name] = sql(pg, "super",
+                        "INSERT INTO jobs (tenant_id, kind, subject, state, run_at, created_at, done_at)"
+                        " VALUES (%s, 'test.old', %s, %s, now() - make_interval(days => %s),"
+                        " now() - make_interval(days => %s), now() - make_interval(days => %s)) RETURNING id",
+                        (cast.tenant_id, 900000 + days, state, days, days, days))[0][0]
+    d = cast.decision(closes_in=3)
+    wait_for(lambda: closed(cast, d["id"]), timeout=20, what="the decision closed by its job")
+    left = {r[0] for r in sql(pg, "super", "SELECT id FROM jobs WHERE tenant_id = %s AND id = ANY(%s)",
+                              (cast.tenant_id, list(ids.values())))}
+    assert left == {ids["young_done"], ids["old_failed"]}, (left, ids)
