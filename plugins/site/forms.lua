@@ -31,11 +31,16 @@ function M.by_id(fn)
 end
 
 -- A page of the site: TEMPLATE rendered with VIEW (its csrf and user set)
--- in the request's language, answered with STATUS.
-function M.page(req, status, template, view)
+-- in the request's language, answered with STATUS. SHARED: the page is
+-- made of the API's reads and the request's path, query and language
+-- alone, so that for guests the core may keep it and give it to the next
+-- guest until the tenant's data changes (a signed-in person's page is
+-- never kept; the core also keeps nothing that read or wrote what the
+-- data generation does not follow).
+function M.page(req, status, template, view, shared)
 	view.csrf = req.csrf
 	view.user = req.user
-	return { status = status, html = plugin.render(template, view, req.lang) }
+	return { status = status, html = plugin.render(template, view, req.lang), shared = shared == true and req.user == nil }
 end
 
 -- One field. EXTRA may set: id (default "f-NAME"), type, textarea, rows,

@@ -557,7 +557,7 @@ local function show_steps(req, id, status, error)
 	return page(req, status or 200, "steps/steps.html", {
 		table = table_link(ctx.table), steps = list, history = history, can_change = can,
 		workflow = wf and type(wf.title) == "table" and (wf.title[req.lang] or wf.title.nl) or nil,
-	})
+	}, true)
 end
 
 M.steps = function(req, p)
@@ -634,7 +634,7 @@ local function show_step(req, id, step_id, status, failed)
 		complete = ctx.steps.can_change and step.state == "active"
 			and ("/tafels/" .. id .. "/stappen/" .. step_id .. "/afronden"),
 	}
-	return page(req, status or 200, "steps/step.html", view)
+	return page(req, status or 200, "steps/step.html", view, true)
 end
 
 M.step = function(req, p)
@@ -702,7 +702,7 @@ local function show_record(req, rid, status, failed)
 		records = { record_view(req, ctx, look, step, r) },
 		versions = list,
 		form = form,
-	})
+	}, true)
 end
 
 M.record = function(req, p)

@@ -320,3 +320,153 @@ def test_many_cached_reads_in_one_request(pg, make_daemon, tmp_path):
     st, _, body = d.get("/lus?n=20000", host="loop.test", timeout=60)
     assert (st, body) == (200, b"20000 200")
     assert d.get("/lus", host="loop.test")[0] == 200
+
+
+# ---------------------------------------------------------------- a table's steps
+
+METHOD_HOST = "stappen-cache.test"
+GUEST_TOKEN = "g" * 43          # a guest who keeps one CSRF token, so that two answers compare
+STEP_MARKS = ("Geheime speler Quirinus", "Notitie alleen voor wie aan tafel zit", "Offerte voor Quirinus")
+
+
+def method_site(pg, make_daemon, tmp_path):
+    """A municipality on the method's short workflow (intake, gesprek,
+    opbrengst, verslag), two daemons, and its facilitator, client and a
+    member signed in (a browser each, and the facilitator's API)."""
+    from bundle_util import deployed, write_bundle
+    from world import make_user
+    aantafel("tenant", "create", "cache-m", "--name", "Gemeente Stappen", "--host", METHOD_HOST,
+             env=pg.daemon_env(), check=False)
+    deployed(pg, "cache-m", write_bundle(tmp_path / "m", {
+        "tenant.lua": "return { workflow = 'kort', plugins = { methode = {} } }\n"}))
+    people = {"fac": ("facilitator", "Fien"), "client": ("member", "Otto"), "member": ("member", "Lies")}
+    for who, (role, name) in people.items():
+        make_user(pg, "cache-m", f"{who}@example.nl", role, name)
+    a = make_daemon({"workers": "1"}, {**pg.daemon_env(), **SMALL})
+    b = make_daemon({"workers": "1"}, {**pg.daemon_env(), **SMALL})
+    wait_for(lambda: a.get("/", host=METHOD_HOST)[0] == 200 and b.get("/", host=METHOD_HOST)[0] == 200,
+             what="both daemons")
+    browsers, ids = {}, {}
+    for who in people:
+        br = Browser(a, METHOD_HOST)
+        assert br.signin(f"{who}@example.nl", PASSWORD)[0] == 303
+        browsers[who] = br
+        ids[who] = Api(a, METHOD_HOST, browser=br).get("/me")[2]["id"]
+    me = Api(a, METHOD_HOST, browser=browsers["fac"]).get("/me")[2]
+    fac = Api(a, METHOD_HOST, browser=browsers["fac"], csrf=me["csrf_token"])
+    return a, b, browsers, ids, fac
+
+
+def guest(d, path):
+    """A guest's page (a guest who keeps their CSRF token): status and text."""
+    st, _, body = parse_response(d.raw(make_request("GET", path, METHOD_HOST, {
+        "Connection": "close", "Cookie": f"at_csrf={GUEST_TOKEN}"})))
+    return st, body.decode()
+
+
+def test_a_tables_steps_are_guests_shared_pages(pg, make_daemon, tmp_path):
+    """The table page with its step indicator, the steps page, a step's
+    page and a record's page are the guests' shared pages: the same for
+    every guest, kept by each daemon until the tenant's data changes, made
+    again at once on the daemon that wrote and by the notification on the
+    other. What a signed-in person reads (the facilitator's buttons and
+    history, records only for the table's people or its client) never
+    enters them, whoever asked first."""
+    a, b, br, ids, fac = method_site(pg, make_daemon, tmp_path)
+    st, _, t = fac.post("/tables", {"title": "Het plein", "question": "Wat is ervoor nodig zodat het plein groener wordt?",
+                                    "visibility": "public"})
+    assert st == 201, t
+    tid = t["id"]
+    for who, role in (("client", "client"), ("member", "member")):
+        assert fac.put(f"/tables/{tid}/people/{ids[who]}", {"role": role})[0] == 200
+
+    def record(step, kind, **fields):
+        st, _, r = fac.post(f"/tables/{tid}/records", {"step": step, "kind": kind, "fields": fields})
+        assert st == 201, (kind, r)
+        return r["id"]
+
+    # For the client only (players, the quote) and for the table's people
+    # only (the conversation's notes), in steps that are then finished.
+    player = record("intake", "player", name="Geheime speler Quirinus", seldom_heard=True)
+    record("intake", "quote", amount=120000, status="sent", description="Offerte voor Quirinus")
+    assert fac.post(f"/tables/{tid}/steps/intake/skip", {"reason": "Al gedaan"})[0] == 200
+    note = record("gesprek", "note", body="Notitie alleen voor wie aan tafel zit")
+    assert fac.post(f"/tables/{tid}/steps/gesprek/complete")[0] == 200
+    outcome = record("opbrengst", "outcome", decision="Meer bomen op het plein")
+    paths = [f"/tafels/{tid}", f"/tafels/{tid}/stappen", f"/tafels/{tid}/stappen/intake",
+             f"/tafels/{tid}/stappen/gesprek", f"/tafels/{tid}/stappen/opbrengst"]
+
+    # The signed-in people ask first, on both daemons: their own pages.
+    for d in (a, b):
+        for who in ("fac", "client", "member"):
+            br[who].d = d
+            for path in paths:
+                st, _, body, _ = br[who].go("GET", path)
+                assert st == 200, (who, path, body)
+        st, _, body, _ = br["fac"].go("GET", f"/tafels/{tid}/stappen")
+        assert f"/tafels/{tid}/stappen/opbrengst/afronden" in body and "Geschiedenis" in body
+        assert "Geheime speler Quirinus" in br["client"].go("GET", f"/tafels/{tid}/stappen/intake")[2]
+        assert "Notitie alleen" in br["member"].go("GET", f"/tafels/{tid}/stappen/gesprek")[2]
+    br["client"].d = br["member"].d = br["fac"].d = a
+
+    def clean(body, path):
+        for mark in STEP_MARKS + ("Geschiedenis", "/afronden", "/overslaan", "/heropenen", "/nieuw/",
+                                  "/export", "Uitloggen", "Otto", "Lies"):
+            assert mark not in body, (path, mark)
+
+    # Guests: every page twice alike on each daemon, none of the above.
+    first = {}
+    for d in (a, b):
+        for path in paths:
+            st, body = guest(d, path)
+            assert st == 200, (path, body)
+            clean(body, path)
+            assert guest(d, path) == (st, body)
+            assert first.setdefault(path, body) == body                      # the same on both daemons
+    # The table page shows the results of finished steps only.
+    assert "Opbrengst" in first[f"/tafels/{tid}"] and "Meer bomen" not in first[f"/tafels/{tid}"]
+    # Records not for guests answer 404 (a 404 is never kept).
+    for rid in (player, note):
+        assert guest(a, f"/vastleggingen/{rid}")[0] == 404
+    # Signed in again after the guests: their own pages, not the guests'.
+    st, _, body, _ = br["fac"].go("GET", f"/tafels/{tid}/stappen")
+    assert "/afronden" in body and "Geschiedenis" in body
+    assert "Geheime speler Quirinus" in br["client"].go("GET", f"/tafels/{tid}/stappen/intake")[2]
+
+    # The step completed: at once on the daemon that wrote, by the
+    # notification on the other; the outcome is now the guests' to read.
+    assert fac.post(f"/tables/{tid}/steps/opbrengst/complete")[0] == 200
+    st, body = guest(a, f"/tafels/{tid}")
+    assert st == 200 and "Meer bomen op het plein" in body
+    clean(body, "table")
+    done = 'class="step step--done"'
+    assert first[f"/tafels/{tid}"].count(done) == 1 and body.count(done) == 2
+    st, body = guest(a, f"/tafels/{tid}/stappen")
+    assert body != first[f"/tafels/{tid}/stappen"] and body.count("Afgerond") == 2
+    wait_for(lambda: "Meer bomen op het plein" in guest(b, f"/tafels/{tid}")[1], what="the other daemon's table page")
+    assert guest(b, f"/tafels/{tid}/stappen") == (200, body)
+    st, body = guest(a, f"/vastleggingen/{outcome}")
+    assert st == 200 and "Meer bomen op het plein" in body
+    clean(body, "record")
+    # A record changed: the same.
+    assert fac.patch(f"/records/{outcome}", {"fields": {"decision": "Meer bomen en bankjes op het plein"}})[0] == 200
+    for path in (f"/tafels/{tid}", f"/tafels/{tid}/stappen/opbrengst", f"/vastleggingen/{outcome}"):
+        assert "bomen en bankjes" in guest(a, path)[1], path
+        wait_for(lambda: "bomen en bankjes" in guest(b, path)[1], what=f"the other daemon's {path}")
+    # A record only for the table's people, changed: nothing of it for guests.
+    assert fac.patch(f"/records/{note}", {"fields": {"body": "Notitie alleen voor wie aan tafel zit, bijgewerkt"}})[0] == 200
+    for path in paths:
+        clean(guest(a, path)[1], path)
+
+    # Kept: with the database away, the guests' pages are still given,
+    # the signed-in person's is not.
+    kept = {path: guest(a, path) for path in paths + [f"/vastleggingen/{outcome}"]}
+    pg.stop()
+    try:
+        for path, answer in kept.items():
+            assert guest(a, path) == answer, path
+        st, _, _, _ = br["fac"].go("GET", f"/tafels/{tid}/stappen")
+        assert st == 503
+    finally:
+        pg.start()
+    wait_for(lambda: Api(a, METHOD_HOST).get("/search?q=plein")[0] == 200, what="the database back")
