@@ -389,10 +389,16 @@ end
 local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
 	meetings = true, outcomes = true, decisions = true, advice = true }
 
--- GET /tafels/ID/verslag: the document as a page.
+-- GET /tafels/ID/verslag: the document as a page, a whole HTML document
+-- of its own that a facilitator prints or saves. It says what the PDF
+-- (core/report/pdf.c) says, section by section and in its words, so
+-- that the two never disagree: the same parts of the document, the same
+-- labels (methode.pdf.*), the same order; only the form differs
+-- (test_report_page checks each line of the PDF against the page).
 function M.report(req, p)
 	local id, doc, html, dhtml = requested(p)
 	if not id then return doc end
+	local function label(c) return c.label[req.lang] or c.label.nl or c.id end
 	local view = {
 		doc = doc,
 		user = req.user, csrf = req.csrf,
@@ -400,16 +406,29 @@ function M.report(req, p)
 		published = doc.published_on and T(req, "methode.page.report_published",
 			{ date = date_text(req.lang, doc.published_on) }),
 		summary = part(html, doc.summary),
-		players = doc.players,
-		themes = doc.themes,
+		rewordings = #doc.question.rewordings > 0 and doc.question.rewordings or nil,
+		players = #doc.players > 0 and {} or nil,
+		themes = #doc.themes > 0 and doc.themes or nil,
 		conversation = {}, outcomes = {}, advice = {},
 	}
+	-- The players as the PDF lists them: how many, heard and seldom heard,
+	-- then each with whether they were heard.
+	local heard, seldom = 0, 0
+	for _, pl in ipairs(doc.players) do
+		if pl.heard then heard = heard + 1 end
+		if pl.seldom_heard then seldom = seldom + 1 end
+		view.players[#view.players + 1] = { name = pl.name, organisation = pl.organisation, central = pl.central,
+			seldom_heard = pl.seldom_heard, heard = pl.heard,
+			status = T(req, pl.heard and "methode.page.report_heard" or "methode.pdf.not_heard") }
+	end
+	view.players_summary = #doc.players .. " " .. T(req, "methode.pdf.players_count") .. " · " .. heard .. " "
+		.. T(req, "methode.page.report_heard") .. " · " .. seldom .. " " .. T(req, "methode.pdf.seldom_heard")
 	for _, c in ipairs(doc.conversation) do
 		view.conversation[#view.conversation + 1] = { held_on = c.held_on and date_text(req.lang, c.held_on),
 			body = part(html, c.body) }
 	end
-	for _, o in ipairs(doc.outcomes) do
-		view.outcomes[#view.outcomes + 1] = { decision = part(html, o.decision), minority = part(html, o.minority) }
+	for n, o in ipairs(doc.outcomes) do
+		view.outcomes[#view.outcomes + 1] = { n = n, decision = part(html, o.decision), minority = part(html, o.minority) }
 	end
 	for _, a in ipairs(doc.advice) do
 		view.advice[#view.advice + 1] = { title = a.title, body = part(html, a.body) }
@@ -421,26 +440,31 @@ function M.report(req, p)
 			attendees = m.attendees and #m.attendees > 0 and table.concat(m.attendees, ", ") or nil }
 	end
 	if #view.meetings == 0 then view.meetings = nil end
+	-- The decisions: the proposal; the shared outcome, or the counts per
+	-- choice and what the majority chose; the minority's points not added
+	-- (with the reason), then those added; the final text.
 	view.decisions = {}
-	for _, d in ipairs(doc.decisions) do
-		local function label(c) return c.label[req.lang] or c.label.nl or c.id end
-		local v = { title = d.title, proposal = part(html, d.proposal, dhtml), collective = d.path == "collective",
-			shared = part(html, d.shared_outcome, dhtml), final = part(html, d.final, dhtml), choices = {},
-			points = {} }
+	for n, d in ipairs(doc.decisions) do
+		local v = { title = d.title or (T(req, "methode.pdf.decision") .. " " .. n), proposal = part(html, d.proposal, dhtml),
+			collective = d.path == "collective", shared = part(html, d.shared_outcome, dhtml),
+			final = part(html, d.final, dhtml), counts = {}, minority = {}, added = {} }
 		for _, c in ipairs(d.choices) do
 			if c.id == d.outcome then v.outcome = label(c) end
 			if c.votes then
-				v.choices[#v.choices + 1] = { label = label(c), votes = c.votes, room = c.room or 0,
+				v.counts[#v.counts + 1] = { label = label(c), votes = c.votes, room = c.room or 0,
 					total = c.total or (c.votes + (c.room or 0)) }
 			end
 		end
-		if #v.choices == 0 or v.collective then v.choices = nil end
-		v.no_outcome = not v.collective and not v.outcome
-		for _, p in ipairs(d.points) do
-			v.points[#v.points + 1] = { body = p.body, room = p.for_room, added = p.added == true,
-				not_added = p.added == false, reason = p.reason }
+		for _, pt in ipairs(d.points) do
+			if pt.added == true then
+				v.added[#v.added + 1] = { body = pt.body }
+			else
+				v.minority[#v.minority + 1] = { body = pt.body, reason = pt.added == false and pt.reason or nil }
+			end
 		end
-		if #v.points == 0 then v.points = nil end
+		if #v.counts == 0 then v.counts = nil end
+		if #v.minority == 0 then v.minority = nil end
+		if #v.added == 0 then v.added = nil end
 		view.decisions[#view.decisions + 1] = v
 	end
 	if #view.decisions == 0 then view.decisions = nil end
@@ -455,7 +479,9 @@ function M.report(req, p)
 		end
 	end
 	view.pdf_url = "/tafels/" .. id .. "/verslag.pdf"
-	return { status = 200, html = plugin.render("report.html", view, req.lang) }
+	-- The same for every guest (made of the API's reads alone): a shared
+	-- page, kept until the table's data changes.
+	return { status = 200, html = plugin.render("report.html", view, req.lang), shared = req.user == nil }
 end
 
 -- The words the PDF prints, in the person's language.

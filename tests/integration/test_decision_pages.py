@@ -397,7 +397,7 @@ def test_the_report_has_the_closed_decisions(w):
         assert st == 200, (who, body)
         s = section(body, "r-besluiten")
         assert "Bankjes op het plein" in s and "Voor" in s and "Een bank in de schaduw" in s, (who, s)
-        assert "Toegevoegd aan het besluit" in s and "Vier bankjes, één in de schaduw." in s, who
+        assert "Wat eraan werd toegevoegd" in s and "Vier bankjes, één in de schaduw." in s, who
         assert "Nog open besluit" not in body, who
         assert "methode." not in body and "decisions." not in body
     assert open_one["state"] == "open"

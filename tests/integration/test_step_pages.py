@@ -348,8 +348,10 @@ def test_the_report_page(w):
     assert "Gepubliceerd op 1 juni 2026" in page and QUESTION in page
     assert "Wat is ervoor nodig zodat iedereen meedoet?" in page
     # Who was heard, the themes counted, the notes, outcomes and advice.
-    assert re.search(r"<li>Anna – gehoord</li>", page) and re.search(r"<li>Cor</li>", page)
-    assert "<li>groen (2)</li>" in page and "<li>veiligheid (1)</li>" in page
+    assert "3 spelers · 2 gehoord · 1 zelden gehoord" in page
+    assert re.search(r'<li class="player--heard"><strong>Anna</strong><br>\n<span class="player-status">gehoord · centraal volgens anderen</span></li>', page)
+    assert re.search(r'<li class="player--unheard"><strong>Cor</strong><br>\n<span class="player-status">nog niet gehoord</span></li>', page)
+    assert "<li>groen (2&nbsp;×)</li>" in page and "<li>veiligheid (1&nbsp;×)</li>" in page
     assert "Twintig mensen" in page and "Een tuin op het plein" in page and "Wijsheid van de minderheid" in page
     # The minority's Markdown is the core's safe HTML: raw HTML left out.
     assert "Begin klein" in page and "<script>x" not in page and "<!-- raw HTML omitted -->" in page
