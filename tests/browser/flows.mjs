@@ -778,6 +778,12 @@ test('the method: a facilitator takes a table through the seven steps; the clien
   assert.equal(await fac.locator('header.site-header').isVisible(), false, 'print: no site header');
   assert.equal(await fac.locator('.print-hint').isVisible(), false, 'print: no hint to print');
   assert.equal(await fac.locator('h1').isVisible(), true);
+  assert.equal(await fac.locator('nav.breadcrumb').isVisible(), false, 'print: no breadcrumb');
+  assert.equal(await fac.locator('footer.site-footer').isVisible(), false, 'print: no site footer');
+  assert.equal(await fac.locator('.report-municipality').isVisible(), true, 'print: the municipality on the cover');
+  const breaks = await fac.locator('section.report-section').evaluateAll(
+    (els) => els.map((e) => getComputedStyle(e).breakBefore));
+  assert.ok(breaks.length >= 5 && breaks.every((b) => b === 'page'), `print: each section from a new page (${breaks})`);
   await fac.screenshot({ path: path.join(ARTEFACTS, 'm20-report-print.png'), fullPage: true });
   await fac.emulateMedia({ media: 'screen' });
 
