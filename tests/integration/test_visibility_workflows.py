@@ -59,6 +59,15 @@ READS = [
     ("readers' record versions", "/records/{r}/versions", {"P": expect(ok="GRMCFA"), "C": expect(ok="MCFA", missing="GR")}),
     ("facilitators' record versions", "/records/{f}/versions", {"P": expect(ok="FA", missing="GRMC"),
                                                                  "C": expect(ok="FA", missing="GRMC")}),
+    ("client's record versions", "/records/{c}/versions", {"P": expect(ok="CFA", missing="GRM"),
+                                                           "C": expect(ok="CFA", missing="GRM")}),
+    ("people's record versions", "/records/{p}/versions", {"P": expect(ok="MCFA", missing="GR"),
+                                                           "C": expect(ok="MCFA", missing="GR")}),
+    # The finished steps' records for readers (what the table page shows).
+    ("readers' records of finished steps", "/tables/{T}/records?visible=readers&step_state=done",
+     {"P": expect(ok="GRMCFA"), "C": expect(ok="MCFA", missing="GR")}),
+    # The declared workflows are the municipality's, not a table's.
+    ("workflows", "/workflows", {"P": expect(ok="GRMCFA"), "C": expect(ok="GRMCFA")}),
 ]
 
 # Which kinds each viewer finds in the list.
