@@ -16,7 +16,9 @@
 # and the visit mark), each against nginx serving the same bytes; and the
 # page of a table on the method's workflow, six of its seven steps done,
 # with its step indicator and the public results of those steps (the
-# shared outcome and the report, their Markdown rendered), likewise.
+# shared outcome and the report, their Markdown rendered), likewise; and
+# that table's steps page (GET /tafels/ID/stappen: each step with its
+# state, and for a guest a shared page too), likewise.
 #
 # Then the memory of many tenants: 1,000 tenants without a bundle (the
 # platform's default site) and 100 with a copy of Zutphen's bundle, one
@@ -237,6 +239,19 @@ grep -q 'Inwoner 6' "$work/www/zutphenro/stappen-in.html" || fail "the signed-in
 bytes_s=$(wc -c < "$work/www/zutphenro/stappen.html")
 bytes_si=$(wc -c < "$work/www/zutphenro/stappen-in.html")
 run warm-steps "$aport" zutphenro.localhost 2 "/tafels/$steps" >/dev/null
+code=$(curl -s -o "$work/www/zutphenro/overzicht.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
+  "http://127.0.0.1:$aport/tafels/$steps/stappen")
+[ "$code" = 200 ] || fail "GET /tafels/$steps/stappen: $code"
+code=$(curl -s -o "$work/www/zutphenro/overzicht-in.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
+  -H "Cookie: $cookie" "http://127.0.0.1:$aport/tafels/$steps/stappen")
+[ "$code" = 200 ] || fail "GET /tafels/$steps/stappen signed in: $code"
+for f in overzicht overzicht-in; do
+  [ "$(grep -c '<li id="stap-' "$work/www/zutphenro/$f.html")" = 7 ] || fail "$f: the steps page lacks its steps"
+done
+grep -q 'Inwoner 6' "$work/www/zutphenro/overzicht-in.html" || fail "the signed-in steps page does not show the person"
+bytes_o=$(wc -c < "$work/www/zutphenro/overzicht.html")
+bytes_oi=$(wc -c < "$work/www/zutphenro/overzicht-in.html")
+run warm-overview "$aport" zutphenro.localhost 2 "/tafels/$steps/stappen" >/dev/null
 code=$(curl -s -o "$work/www/zutphenro/tafel.html" -w '%{http_code}' -H 'Host: zutphenro.localhost' \
   "http://127.0.0.1:$aport/tafels/$table")
 [ "$code" = 200 ] || fail "GET /tafels/$table: $code"
@@ -296,6 +311,8 @@ http {
     location = /tafel-in { root $work/www/zutphenro; try_files /tafel-in.html =404; }
     location = /stappen { root $work/www/zutphenro; try_files /stappen.html =404; }
     location = /stappen-in { root $work/www/zutphenro; try_files /stappen-in.html =404; }
+    location = /overzicht { root $work/www/zutphenro; try_files /overzicht.html =404; }
+    location = /overzicht-in { root $work/www/zutphenro; try_files /overzicht-in.html =404; }
   }
 }
 NGINX
@@ -323,6 +340,11 @@ r=$(run nginx-steps "$nport" zutphenro.localhost "$secs" /stappen) || exit 1; se
 r=$(run daemon-steps-in "$aport" zutphenro.localhost "$secs" "/tafels/$steps" "$cookie") || exit 1
 set -- $r; si_rps=$1; si_p50=$2; si_p99=$3
 r=$(run nginx-steps-in "$nport" zutphenro.localhost "$secs" /stappen-in) || exit 1; set -- $r; vi_rps=$1; vi_p50=$2; vi_p99=$3
+r=$(run daemon-overview "$aport" zutphenro.localhost "$secs" "/tafels/$steps/stappen") || exit 1; set -- $r; o_rps=$1; o_p50=$2; o_p99=$3
+r=$(run nginx-overview "$nport" zutphenro.localhost "$secs" /overzicht) || exit 1; set -- $r; p_rps=$1; p_p50=$2; p_p99=$3
+r=$(run daemon-overview-in "$aport" zutphenro.localhost "$secs" "/tafels/$steps/stappen" "$cookie") || exit 1
+set -- $r; oi_rps=$1; oi_p50=$2; oi_p99=$3
+r=$(run nginx-overview-in "$nport" zutphenro.localhost "$secs" /overzicht-in) || exit 1; set -- $r; pi_rps=$1; pi_p50=$2; pi_p99=$3
 kill "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; npid=
 stop_daemon
 # The store is behind row-level security, which binds its owner too: read
@@ -366,6 +388,16 @@ row 'aantafel, signed in' "$si_rps" "$si_p50" "$si_p99" "$bytes_si"
 row 'nginx same bytes' "$vi_rps" "$vi_p50" "$vi_p99" "$bytes_si"
 ratio "steps page as a guest: " "$s_rps" "$v_rps" "(the kept shared page: no Lua, no SQL)"
 ratio "steps page signed in:  " "$si_rps" "$vi_rps" "(its own reads, and the visit mark)"
+echo
+echo "GET /tafels/$steps/stappen (the same table's steps, each with its state; the facilitator's forms and"
+echo "history for those who may see them)"
+header
+row 'aantafel, guest' "$o_rps" "$o_p50" "$o_p99" "$bytes_o"
+row 'nginx same bytes' "$p_rps" "$p_p50" "$p_p99" "$bytes_o"
+row 'aantafel, signed in' "$oi_rps" "$oi_p50" "$oi_p99" "$bytes_oi"
+row 'nginx same bytes' "$pi_rps" "$pi_p50" "$pi_p99" "$bytes_oi"
+ratio "steps overview as a guest: " "$o_rps" "$p_rps" "(the kept shared page: no Lua, no SQL)"
+ratio "steps overview signed in:  " "$oi_rps" "$pi_rps" "(its own reads: the table, its steps, its people)"
 
 # ------------------------------------------------------------ 1,100 tenants
 # One transaction through the owner role: t0001..t1000 without a bundle
