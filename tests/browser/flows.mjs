@@ -790,7 +790,10 @@ test('the method: a facilitator takes a table through the seven steps; the clien
   // The same pages in English.
   await fac.goto(`${BASE}/taal?lang=en`);
   for (const [p, name] of [['/stappen', 'm21-en-steps'], ['/stappen/intake', 'm22-en-intake'],
-                           ['/stappen/interviews', 'm23-en-interviews'], ['/verslag', 'm24-en-report']]) {
+                           ['/stappen/interviews', 'm23-en-interviews'], ['/stappen/draaiboek', 'm23-en-draaiboek'],
+                           ['/stappen/gesprek', 'm23-en-gesprek'], ['/stappen/opbrengst', 'm23-en-opbrengst'],
+                           ['/stappen/verslag', 'm23-en-verslag'], ['/stappen/evaluatie', 'm23-en-evaluatie'],
+                           ['/verslag', 'm24-en-report']]) {
     await fac.goto(`${BASE}/tafels/${tableId}${p}`);
     assert.equal(await fac.locator('html').getAttribute('lang'), 'en');
     await facCheck(name);
