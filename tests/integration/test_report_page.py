@@ -11,6 +11,7 @@ document as the PDF (GET /tafels/ID/verslag.pdf).
   navigation out and start each section on a new page.
 * Guests get the report as a shared page: kept until the table changes,
   a change seen at once, nothing of a signed-in reader's page."""
+import datetime
 import html
 import os
 import re
@@ -60,6 +61,19 @@ def table(w):
     st, _, d = fac.post(f"/tables/{tid}/decisions", {"title": "Samen gedragen", "proposal": "Een boom per straat."})
     assert st == 201, d
     assert fac.post(f"/decisions/{d['id']}/collective", {"outcome": "Eén boom per straat, *samen* geplant."})[0] == 200
+    # A meeting held, its attendance recorded (once it has begun): the
+    # names for the facilitator and the client, the count for all.
+    now = datetime.datetime.now(datetime.timezone.utc)
+    st, _, m = fac.post(f"/tables/{tid}/meetings", {
+        "title": "Avond op het plein", "place": "Buurthuis", "step": "gesprek",
+        "starts_at": (now + datetime.timedelta(seconds=2)).isoformat(timespec="seconds"),
+        "ends_at": (now + datetime.timedelta(hours=2)).isoformat(timespec="seconds")})
+    assert st == 201, m
+    assert w.api["member"].put(f"/meetings/{m['id']}/registration")[0] in (200, 201)
+    reg = fac.get(f"/meetings/{m['id']}/registrations")[2]["items"][0]["id"]
+    wait_for(lambda: fac.put(f"/meetings/{m['id']}/attendance", {
+        "attended": [{"registration_id": reg, "attended": True}], "walk_ins": 2}, check=False)[0] == 200,
+        what="the meeting begun")
     w.record("fac", tid, "verslag", "report", summary="Wat we *samen* vonden, met twintig mensen.",
              published_on="2026-06-01")
     return tid
@@ -133,6 +147,9 @@ def test_every_line_of_the_pdf_is_on_the_page(w, table, tmp_path, who, lang):
         if n and n not in text:
             missing.append(line)
     assert not missing, (missing, text)
+    # The meetings' section, with the names only for who reads them.
+    assert "Avond op het plein" in text and ("Aanwezig: 3" in text or "Present: 3" in text)
+    assert ("Lies" in text) == (who in ("fac", "client")), who
 
 
 def test_a_document_of_its_own_for_print(w, table):
@@ -148,7 +165,7 @@ def test_a_document_of_its_own_for_print(w, table):
                  "Gepubliceerd op 1 juni 2026"):
         assert text in cover, text
     # Every section is one that print starts on a new page.
-    assert body.count("<section ") == body.count('class="report-section"') == 8, body
+    assert body.count("<section ") == body.count('class="report-section"') == 9, body
     # Its styles: the site's, the municipality's colours, and the report's
     # print styles, all from this site.
     links = re.findall(r'<link rel="stylesheet" href="([^"]+)">', body)
