@@ -5,11 +5,13 @@
 -- A deployed version never changes: a new deploy is a new version. Rows
 -- go only with their tenant (ON DELETE CASCADE).
 -- The one change allowed: a draft's first publication (made_current_at
--- and made_current_by set once, sql/035_bundle_previews.sql).
+-- and made_current_by set once, sql/035_bundle_previews.sql). Told by
+-- the row's columns, not the table's name: on a Citus cluster the
+-- trigger fires on each placement, named after its shard.
 CREATE OR REPLACE FUNCTION platform.refuse_bundle_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'bundles' AND to_jsonb(OLD) ->> 'made_current_at' IS NULL
+    IF to_jsonb(OLD) ? 'made_current_at' AND to_jsonb(OLD) ->> 'made_current_at' IS NULL
        AND to_jsonb(NEW) ->> 'made_current_at' IS NOT NULL
        AND to_jsonb(NEW) - 'made_current_at' - 'made_current_by' = to_jsonb(OLD) - 'made_current_at' - 'made_current_by'
     THEN
@@ -318,7 +320,14 @@ BEGIN
     IF v IS NULL THEN
         RETURN api.invalid(api.field('id', 'type', 'A version number.'));
     END IF;
-    outcome := platform.bundle_publish_current(v, viewer);
+    -- Refused before the tenant's row is locked (a write to the registry,
+    -- on every node of a cluster); the lock then settles a race.
+    IF NOT platform.bundle_is_draft(v) THEN
+        outcome := CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
+                                      WHERE (x ->> 'version')::int = v) THEN 'not_draft' ELSE 'none' END;
+    ELSE
+        outcome := platform.bundle_publish_current(v, viewer);
+    END IF;
     IF outcome = 'none' THEN
         RETURN api.error(404, 'not_found', 'There is no such version.');
     ELSIF outcome = 'not_draft' THEN
