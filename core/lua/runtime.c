@@ -208,8 +208,11 @@ void ts_drop_previews(struct rt_worker *rw, int64_t tenant_id, int version)
 	struct tstate *ts = rw->head;
 	while (ts) {
 		struct tstate *next = ts->next;
-		if (ts->preview && ts->tenant_id == tenant_id && ts->version == version)
+		if (ts->preview && ts->tenant_id == tenant_id && ts->version == version) {
+			log_info("tenant=%s: the preview's Lua state of version %d goes: it is current now", ts->slug,
+				 version);
 			ts_retire(rw, ts);
+		}
 		ts = next;
 	}
 }

@@ -234,6 +234,11 @@ def test_bundle_preview(pg, make_daemon, tmp_path):
     assert current(pg, SLUG) == 2
     for d in (d1, d2):
         wait_page(d, HOST, "Welkom in het concept")
+    # d2's one worker built the draft's state once for all its previews,
+    # beside the live one, and dropped it when the draft became current.
+    log = d2.log()
+    assert log.count("Lua state for the preview of draft 2 ready") == 1, log[-3000:]
+    assert "the preview's Lua state of version 2 goes: it is current now" in log
     page = sees_current(anna.jar)
     assert "Welkom in het concept" in page
     st, _, page, _ = anna.go("GET", "/beheer/bundel?published=2")

@@ -337,7 +337,6 @@ return {
 	["beheer.files"] = "Files",
 	["beheer.size"] = "Size",
 	["beheer.current"] = "current",
-	["beheer.rollback"] = "Make current",
 	["beheer.rollback_to"] = "Make version {version} current",
 	["beheer.rolled_back"] = "Version {version} is now current.",
 	-- ---- end of the settings, pages and accessibility statement

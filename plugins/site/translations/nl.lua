@@ -337,7 +337,6 @@ return {
 	["beheer.files"] = "Bestanden",
 	["beheer.size"] = "Grootte",
 	["beheer.current"] = "in gebruik",
-	["beheer.rollback"] = "Terugzetten",
 	["beheer.rollback_to"] = "Versie {version} terugzetten",
 	["beheer.rolled_back"] = "Versie {version} is nu in gebruik.",
 	-- ---- end of the settings, pages and accessibility statement
