@@ -2,8 +2,9 @@
 draft: the site does not change on either daemon. The admin asks for a
 preview (from /beheer/bundel, or POST /bundle/versions/{id}/preview with
 an API token) and opens its link: from then on that session's pages, on
-both daemons, are the draft's (its tenant.lua, its static files) with the
-banner, kept by no cache, while guests, the admin's other sessions,
+both daemons, are the draft's (its tenant.lua, its plugin's page, its
+static files) with the banner, kept by no cache, in a state of its own
+where the sandbox's limits hold, while guests, the admin's other sessions,
 another admin, a facilitator and another municipality's admin see the
 current site; a forged, expired or another tenant's link is refused, and
 a link stops working after sign-out. The API is not affected by a preview.
@@ -20,6 +21,9 @@ from world import PASSWORD, make_user, token_for
 HOST, SLUG = "preview-a.test", "prv-a"
 OTHER, OTHER_SLUG = "preview-b.test", "prv-b"
 BANNER = "Voorbeeld van versie 2 — nog niet gepubliceerd"
+# The draft has a plugin of its own, with a page that never ends.
+DRAFT_LUA = 'return { plugins = { site = { welcome = "Welkom in het concept" }, lus = true } }\n'
+LOOP = 'plugin.route("GET", "/lus", function(req) while true do end end)\n'
 
 
 def welcome_lua(text):
@@ -81,7 +85,7 @@ def test_bundle_preview(pg, make_daemon, tmp_path):
     api = Api(d1, HOST, token=token)
 
     # A draft: stored, not current; neither daemon changes.
-    draft = targz({"tenant.lua": welcome_lua("Welkom in het concept"), "static/thema.css": "body { color: #c00; }\n"})
+    draft = targz({"tenant.lua": DRAFT_LUA, "static/thema.css": "body { color: #c00; }\n", "plugins/lus.lua": LOOP})
     st, _, ans = api.call("POST", "/bundle?draft=1", raw=draft, headers={"Content-Type": "application/gzip"})
     assert st == 201 and ans["version"] == 2 and ans["current"] == 1, ans
     items = {i["version"]: i for i in ans["items"]}
@@ -123,6 +127,12 @@ def test_bundle_preview(pg, make_daemon, tmp_path):
     # The banner comes in English for an English reader.
     st, _, page, _ = visit(d1, HOST, "/", {**anna.jar, "at_lang": "en"})
     assert "Preview of version 2 — not published yet" in page and "Stop the preview" in page
+    # The draft's own plugin's page is there, and the sandbox's limits
+    # hold in the draft's state: its loop is stopped, the preview goes on.
+    st, _, page, _ = visit(d2, HOST, "/lus", anna.jar)
+    assert st == 500 and "Welkom" not in page, (st, page[:500])
+    assert BANNER in visit(d2, HOST, "/", anna.jar)[2]
+    assert get(d2, HOST, "/lus")[0] == 404
     # The API does not change with a preview.
     st, _, ans = Api(d1, HOST, browser=anna).get("/bundle/versions")
     assert st == 200 and ans["current"] == 1
