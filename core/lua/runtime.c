@@ -38,6 +38,7 @@ static struct bundle *platform;
 static struct texts *platform_texts;     /* the platform's translations, shared by all states */
 
 static void ts_unlink(struct rt_worker *rw, struct tstate *ts);
+static void on_preview_tick(evutil_socket_t fd, short what, void *arg);
 static void ts_free(struct tstate *ts);
 void rw_trim(struct rt_worker *rw, const struct tstate *keep);
 
@@ -100,7 +101,11 @@ struct rt_worker *runtime_worker_new(struct worker *w, struct db_pool *pool, str
 	void (*run)(struct lsched_item *, void *), (*refuse)(struct lsched_item *, int, void *);
 	rq_scheduler_callbacks(&run, &refuse);
 	rw->sched = lsched_new(w->base, run, refuse, rw);
-	if (!rw->sched) {
+	rw->preview_tick = evtimer_new(w->base, on_preview_tick, rw);
+	if (!rw->sched || !rw->preview_tick) {
+		lsched_free(rw->sched);
+		if (rw->preview_tick)
+			event_free(rw->preview_tick);
 		free(rw);
 		return NULL;
 	}
@@ -139,6 +144,8 @@ void runtime_worker_free(struct rt_worker *rw)
 	/* What still waits for its turn is answered 503 first. */
 	lsched_free(rw->sched);
 	rw->sched = NULL;
+	event_free(rw->preview_tick);
+	rw->preview_tick = NULL;
 	while (rw->head) {
 		struct tstate *ts = rw->head;
 		ts_unlink(rw, ts);
@@ -261,6 +268,30 @@ size_t ts_bytes(const struct tstate *ts)
 	return ts->sb->mem_used + ts->defs_len;
 }
 
+/* While a draft's state lives, a look a minute drops it once it has been
+ * idle for RT_PREVIEW_IDLE_S, even when no request comes to trim. */
+void rw_watch_previews(struct rt_worker *rw)
+{
+	if (rw->preview_tick && !evtimer_pending(rw->preview_tick, NULL)) {
+		struct timeval minute = {60, 0};
+		evtimer_add(rw->preview_tick, &minute);
+	}
+}
+
+static void on_preview_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct rt_worker *rw = arg;
+	rw_trim(rw, NULL);
+	for (struct tstate *ts = rw->head; ts; ts = ts->next) {
+		if (ts->preview) {
+			rw_watch_previews(rw);
+			return;
+		}
+	}
+}
+
 /* Drops the drafts' states unused for RT_PREVIEW_IDLE_S, then idle
  * states from the cold end until the live ones fit. A state holding a
  * suspended request is never dropped. */
@@ -271,6 +302,8 @@ void rw_trim(struct rt_worker *rw, const struct tstate *keep)
 	for (struct tstate *ts = rw->head; ts;) {
 		struct tstate *next = ts->next;
 		if (ts->preview && ts->active == 0 && ts != keep && now - ts->used_at > RT_PREVIEW_IDLE_S) {
+			log_info("tenant=%s: the preview's Lua state of version %d goes: unused for %d s", ts->slug,
+				 ts->version, RT_PREVIEW_IDLE_S);
 			ts_unlink(rw, ts);
 			ts_free(ts);
 		} else {

@@ -25,6 +25,7 @@
 struct api_call;
 struct apicache;
 struct bundle;
+struct event;
 struct event_base;
 struct http_request;
 struct lsched;
@@ -75,6 +76,7 @@ struct rt_worker {
 	struct db_pool *pool;           /* the worker's; NULL when no database is configured */
 	struct apicache *cache;         /* the worker's cache of guests' API reads */
 	struct lsched *sched;           /* whose Lua runs next */
+	struct event *preview_tick;     /* while drafts' states live: drops those left idle (rw_trim) */
 };
 
 struct answer {
@@ -230,6 +232,7 @@ void add_problem(struct tstate *ts, const char *msg);
 void ts_touch(struct rt_worker *rw, struct tstate *ts);
 struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id, int preview);
 void ts_drop_previews(struct rt_worker *rw, int64_t tenant_id, int version);
+void rw_watch_previews(struct rt_worker *rw);
 void ts_retire(struct rt_worker *rw, struct tstate *ts);
 void ts_release(struct tstate *ts);
 size_t ts_bytes(const struct tstate *ts);

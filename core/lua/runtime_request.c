@@ -205,7 +205,9 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 			return;
 		}
 		ts->preview = rq->preview != 0;
-		if (!ts->preview)
+		if (ts->preview)
+			rw_watch_previews(rw);
+		else
 			ts_drop_previews(rw, rq->tenant_id, rq->version);      /* a draft published */
 		ts_touch(rw, ts);
 		rw_trim(rw, ts);
