@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bundle.h"
 #include "db.h"
@@ -37,6 +38,7 @@ static struct bundle *platform;
 static struct texts *platform_texts;     /* the platform's translations, shared by all states */
 
 static void ts_unlink(struct rt_worker *rw, struct tstate *ts);
+static void on_preview_tick(evutil_socket_t fd, short what, void *arg);
 static void ts_free(struct tstate *ts);
 void rw_trim(struct rt_worker *rw, const struct tstate *keep);
 
@@ -83,6 +85,7 @@ void runtime_register_statements(void)
 {
 	rt_store_register_statements();
 	rq_register_statements();
+	preview_register_statements();
 }
 
 /* ---------------------------------------------------------------- worker */
@@ -98,7 +101,11 @@ struct rt_worker *runtime_worker_new(struct worker *w, struct db_pool *pool, str
 	void (*run)(struct lsched_item *, void *), (*refuse)(struct lsched_item *, int, void *);
 	rq_scheduler_callbacks(&run, &refuse);
 	rw->sched = lsched_new(w->base, run, refuse, rw);
-	if (!rw->sched) {
+	rw->preview_tick = evtimer_new(w->base, on_preview_tick, rw);
+	if (!rw->sched || !rw->preview_tick) {
+		lsched_free(rw->sched);
+		if (rw->preview_tick)
+			event_free(rw->preview_tick);
 		free(rw);
 		return NULL;
 	}
@@ -137,6 +144,8 @@ void runtime_worker_free(struct rt_worker *rw)
 	/* What still waits for its turn is answered 503 first. */
 	lsched_free(rw->sched);
 	rw->sched = NULL;
+	event_free(rw->preview_tick);
+	rw->preview_tick = NULL;
 	while (rw->head) {
 		struct tstate *ts = rw->head;
 		ts_unlink(rw, ts);
@@ -165,8 +174,16 @@ static void ts_unlink(struct rt_worker *rw, struct tstate *ts)
 	ts->prev = ts->next = NULL;
 }
 
+static int64_t mono_seconds(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec;
+}
+
 void ts_touch(struct rt_worker *rw, struct tstate *ts)
 {
+	ts->used_at = mono_seconds();
 	if (rw->head == ts)
 		return;
 	if (ts->prev || ts->next || rw->tail == ts) {
@@ -180,12 +197,31 @@ void ts_touch(struct rt_worker *rw, struct tstate *ts)
 		rw->tail = ts;
 }
 
-struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id)
+/* The tenant's live state (PREVIEW 0), or the state of its draft
+ * PREVIEW: a tenant has one live state per worker, and one beside it for
+ * each draft being previewed. */
+struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id, int preview)
 {
 	for (struct tstate *ts = rw->head; ts; ts = ts->next)
-		if (ts->tenant_id == tenant_id)
+		if (ts->tenant_id == tenant_id && ts->preview == (preview != 0) && (!preview || ts->version == preview))
 			return ts;
 	return NULL;
+}
+
+/* Version VERSION of the tenant is current now (a draft published): the
+ * state kept for its previews goes, now or when its last request ends. */
+void ts_drop_previews(struct rt_worker *rw, int64_t tenant_id, int version)
+{
+	struct tstate *ts = rw->head;
+	while (ts) {
+		struct tstate *next = ts->next;
+		if (ts->preview && ts->tenant_id == tenant_id && ts->version == version) {
+			log_info("tenant=%s: the preview's Lua state of version %d goes: it is current now", ts->slug,
+				 version);
+			ts_retire(rw, ts);
+		}
+		ts = next;
+	}
 }
 
 /* A newer version is deployed: the old state goes now, or when its last
@@ -232,13 +268,49 @@ size_t ts_bytes(const struct tstate *ts)
 	return ts->sb->mem_used + ts->defs_len;
 }
 
-/* Drops idle states from the cold end until the live ones fit. A state
- * holding a suspended request is never dropped. */
+/* While a draft's state lives, a look a minute drops it once it has been
+ * idle for RT_PREVIEW_IDLE_S, even when no request comes to trim. */
+void rw_watch_previews(struct rt_worker *rw)
+{
+	if (rw->preview_tick && !evtimer_pending(rw->preview_tick, NULL)) {
+		struct timeval minute = {60, 0};
+		evtimer_add(rw->preview_tick, &minute);
+	}
+}
+
+static void on_preview_tick(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct rt_worker *rw = arg;
+	rw_trim(rw, NULL);
+	for (struct tstate *ts = rw->head; ts; ts = ts->next) {
+		if (ts->preview) {
+			rw_watch_previews(rw);
+			return;
+		}
+	}
+}
+
+/* Drops the drafts' states unused for RT_PREVIEW_IDLE_S, then idle
+ * states from the cold end until the live ones fit. A state holding a
+ * suspended request is never dropped. */
 void rw_trim(struct rt_worker *rw, const struct tstate *keep)
 {
 	size_t total = 0;
-	for (struct tstate *ts = rw->head; ts; ts = ts->next)
-		total += ts_bytes(ts);
+	int64_t now = mono_seconds();
+	for (struct tstate *ts = rw->head; ts;) {
+		struct tstate *next = ts->next;
+		if (ts->preview && ts->active == 0 && ts != keep && now - ts->used_at > RT_PREVIEW_IDLE_S) {
+			log_info("tenant=%s: the preview's Lua state of version %d goes: unused for %d s", ts->slug,
+				 ts->version, RT_PREVIEW_IDLE_S);
+			ts_unlink(rw, ts);
+			ts_free(ts);
+		} else {
+			total += ts_bytes(ts);
+		}
+		ts = next;
+	}
 	struct tstate *ts = rw->tail;
 	while (ts && total > rw->max_bytes) {
 		struct tstate *prev = ts->prev;

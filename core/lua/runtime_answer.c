@@ -353,6 +353,11 @@ void add_cookies(struct rt_req *rq)
 		cookie_session_value(cookie, rq->secure, rq->set_session[0] ? rq->set_session : NULL);
 		http_resp_header(req, "Set-Cookie", cookie);
 	}
+	if (rq->preview_clear) {
+		snprintf(cookie, sizeof(cookie), "%s=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0%s",
+			 rq->secure ? "__Host-at_preview" : "at_preview", rq->secure ? "; Secure" : "");
+		http_resp_header(req, "Set-Cookie", cookie);
+	}
 }
 
 void send_answer(struct rt_req *rq)
@@ -373,7 +378,8 @@ void send_answer(struct rt_req *rq)
 				 rq->secure ? "; Secure" : "");
 			http_resp_header(req, "Set-Cookie", cookie);
 		}
-		http_resp_header(req, "Cache-Control", "no-cache");
+		/* A draft's page is for its admin's eyes only: kept nowhere. */
+		http_resp_header(req, "Cache-Control", rq->preview ? "no-store" : "no-cache");
 		if (rq->page_key) {
 			/* The guest's own token where the Lua put the stand-in. */
 			for (int i = 0; i < a->nheaders; i++)
@@ -388,6 +394,8 @@ void send_answer(struct rt_req *rq)
 			http_resp_header(req, "Content-Type", a->type);
 			if (rq->page_key)
 				body_with_token(req, a->body, a->len, rq->page_csrf, rq->csrf);
+			else if (rq->preview && strncmp(a->type, "text/html", 9) == 0)
+				preview_banner(rq, a->body, a->len);
 			else
 				http_resp_body(req, a->body, a->len);
 		}
@@ -442,7 +450,11 @@ void serve_asset(struct rt_req *rq, struct bundle *b)
 	}
 	const char *inm = http_req_header(req, "If-None-Match");
 	http_resp_header(req, "ETag", f->etag);
-	http_resp_header(req, "Cache-Control", "public, max-age=300");
+	/* A draft's file has the path of the current one: kept nowhere, and
+	 * the current one is not taken from a cache for it (the preview's
+	 * cookie differs). */
+	http_resp_header(req, "Cache-Control", rq->preview ? "no-store" : "public, max-age=300");
+	http_resp_header(req, "Vary", "Cookie");
 	http_resp_header(req, "X-Content-Type-Options", "nosniff");
 	if (inm && static_etag_matches(inm, f->etag)) {
 		http_resp_status(req, 304);

@@ -25,6 +25,7 @@
 struct api_call;
 struct apicache;
 struct bundle;
+struct event;
 struct event_base;
 struct http_request;
 struct lsched;
@@ -54,6 +55,8 @@ struct tstate {
 	struct lsched_tenant sched;     /* its turns in the worker's scheduler */
 	int active;                     /* requests running in it */
 	bool stale;                     /* a newer version replaced it */
+	bool preview;                   /* a draft's, for its previews only (runtime_preview.c) */
+	int64_t used_at;                /* when a request last started in it (monotonic seconds) */
 	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
 	struct tmpl_entry *templates;
 	char *defs;                     /* the declared workflows as JSON (core.definitions), or NULL */
@@ -73,6 +76,7 @@ struct rt_worker {
 	struct db_pool *pool;           /* the worker's; NULL when no database is configured */
 	struct apicache *cache;         /* the worker's cache of guests' API reads */
 	struct lsched *sched;           /* whose Lua runs next */
+	struct event *preview_tick;     /* while drafts' states live: drops those left idle (rw_trim) */
 };
 
 struct answer {
@@ -148,6 +152,12 @@ struct rt_req {
 	int nparams;
 	char *params[6];
 	bool asset;                     /* serving /assets/ only */
+	int preview;                    /* the draft this page is a preview of (its version), 0: none */
+	bool preview_clear;             /* its preview cookie no longer holds: cleared with the answer */
+	bool preview_open;              /* /voorbeeld/TOKEN: the link is being opened */
+	int preview_left;               /* the seconds the link has left */
+	char preview_token[65];         /* the hash of the preview cookie's or link's token */
+	char preview_session[65];       /* the hash of the session cookie it is checked with */
 	bool wrote;                     /* a call that writes was sent */
 	bool changed;                   /* ... to what guests may see: their cached reads are stale */
 	struct answer *answer;          /* built, waiting for COMMIT */
@@ -220,7 +230,9 @@ int core_api_route(lua_State *L);
 const struct texts *rt_platform_texts(void);
 void add_problem(struct tstate *ts, const char *msg);
 void ts_touch(struct rt_worker *rw, struct tstate *ts);
-struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id);
+struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id, int preview);
+void ts_drop_previews(struct rt_worker *rw, int64_t tenant_id, int version);
+void rw_watch_previews(struct rt_worker *rw);
 void ts_retire(struct rt_worker *rw, struct tstate *ts);
 void ts_release(struct tstate *ts);
 size_t ts_bytes(const struct tstate *ts);
@@ -254,6 +266,13 @@ void rq_scheduler_callbacks(void (**run)(struct lsched_item *, void *),
 void rq_respond_done(struct rt_req *rq);
 void rq_free(struct rt_req *rq);
 void rq_committed(struct db_txn *txn, enum db_status st, void *arg);
+void rq_locate(struct rt_req *rq);
+
+/* runtime_preview.c: a draft's preview. */
+#define RT_PREVIEW_IDLE_S 900           /* a draft's state unused this long goes at the next trim */
+void preview_register_statements(void);
+bool preview_route(struct rt_req *rq);
+void preview_banner(struct rt_req *rq, const char *body, size_t len);
 
 /* runtime_answer.c: the answer. */
 void rq_respond(struct rt_req *rq, int idx);

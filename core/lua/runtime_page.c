@@ -82,7 +82,7 @@ static char *page_key(const struct rt_req *rq)
 bool page_from_cache(struct rt_req *rq)
 {
 	struct http_request *req = rq->req;
-	if (rq->api_done || rq->ts->guarded || !rq_cache(rq) || strcmp(http_req_method_name(req), "GET") != 0)
+	if (rq->api_done || rq->preview || rq->ts->guarded || !rq_cache(rq) || strcmp(http_req_method_name(req), "GET") != 0)
 		return false;
 	char *key = page_key(rq);
 	if (!key)
@@ -126,7 +126,7 @@ bool page_from_cache(struct rt_req *rq)
 void page_keep(struct rt_req *rq, const struct answer *a)
 {
 	if (!a->shared || a->status != 200 || !a->body || a->location[0] || a->nheaders || a->set_lang ||
-	    rq->page_unshared || rq->wrote || rq->has_user || rq->set_session[0] || rq->clear_session)
+	    rq->page_unshared || rq->wrote || rq->has_user || rq->preview || rq->set_session[0] || rq->clear_session)
 		return;
 	size_t cap = strlen(a->type) + TOKEN_CHARS + 3 + a->len;     /* and snprintf's NUL */
 	char *text = malloc(cap);

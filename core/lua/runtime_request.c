@@ -82,12 +82,13 @@ static struct rt_req *rq_new(struct rt_worker *rw, struct http_request *req, con
 	return rq;
 }
 
-/* Starts RQ in its tenant's live state of the right version, or fetches
- * the bundle first (on_bundle builds the state). */
-static void rq_locate(struct rt_req *rq)
+/* Starts RQ in its tenant's live state of the right version (or, for a
+ * preview, its draft's state), or fetches the bundle first (on_bundle
+ * builds the state). */
+void rq_locate(struct rt_req *rq)
 {
 	struct rt_worker *rw = rq->rw;
-	struct tstate *ts = ts_find(rw, rq->tenant_id);
+	struct tstate *ts = ts_find(rw, rq->tenant_id, rq->preview);
 	if (ts && ts->version != rq->version) {
 		ts_retire(rw, ts);
 		ts = NULL;
@@ -119,7 +120,8 @@ void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct
 	size_t plen;
 	const char *path = http_req_path(req, &plen);
 	rq->asset = plen > sizeof(ASSETS_PREFIX) - 1 && memcmp(path, ASSETS_PREFIX, sizeof(ASSETS_PREFIX) - 1) == 0;
-	rq_locate(rq);
+	if (!preview_route(rq))
+		rq_locate(rq);
 }
 
 void runtime_api(struct rt_worker *rw, struct http_request *req, const struct tenant *t, struct db_txn **txnp,
@@ -188,7 +190,7 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 {
 	struct rt_worker *rw = rq->rw;
 	/* Another request may have built it while this one waited. */
-	struct tstate *ts = ts_find(rw, rq->tenant_id);
+	struct tstate *ts = ts_find(rw, rq->tenant_id, rq->preview);
 	if (ts && ts->version != rq->version) {
 		ts_retire(rw, ts);
 		ts = NULL;
@@ -202,10 +204,15 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 			rq_fail(rq, 500, NULL);
 			return;
 		}
+		ts->preview = rq->preview != 0;
+		if (ts->preview)
+			rw_watch_previews(rw);
+		else
+			ts_drop_previews(rw, rq->tenant_id, rq->version);      /* a draft published */
 		ts_touch(rw, ts);
 		rw_trim(rw, ts);
-		log_info("tenant=%s: Lua state for version %d ready (%zu KiB)", rq->slug, ts->version,
-			 ts_bytes(ts) / 1024);
+		log_info("tenant=%s: Lua state for %s %d ready (%zu KiB)", rq->slug,
+			 ts->preview ? "the preview of draft" : "version", ts->version, ts_bytes(ts) / 1024);
 	}
 	rq->ts = ts;
 	rq_start(rq);

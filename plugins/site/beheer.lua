@@ -366,6 +366,7 @@ local function bundle_page(req, status, refusal)
 	if st ~= 200 then return refused(st) end
 	local function num(q) return type(q) == "string" and q:match("^[1-9]%d?%d?%d?%d?%d?$") or nil end
 	local done, uploaded, draft = num(req.query.done), num(req.query.uploaded), num(req.query.draft)
+	local published = num(req.query.published)
 	local cur = math.tointeger(body.current) or 0
 	local items = {}
 	for _, v in ipairs(body.items) do
@@ -374,13 +375,17 @@ local function bundle_page(req, status, refusal)
 			version = n, current = v.current, nfiles = math.tointeger(v.nfiles),
 			size = size(v.total_bytes), when = v.created_at:sub(1, 10) .. " " .. v.created_at:sub(12, 16) .. " UTC",
 			by = v.published_by == "provider" and T(req, "beheer.by_provider") or v.published_by,
-			label = T(req, n > cur and "beheer.publish_version" or "beheer.rollback_to", { version = n }),
+			label = T(req, "beheer.rollback_to", { version = n }),
+			draft = v.draft == true,
+			publish_label = T(req, "beheer.publish_version", { version = n }),
+			preview_label = T(req, "beheer.preview_version", { version = n }),
 		}
 	end
 	local message
 	if done then message = T(req, "beheer.rolled_back", { version = done })
 	elseif uploaded then message = T(req, "beheer.uploaded", { version = uploaded })
-	elseif draft then message = T(req, "beheer.uploaded_draft", { version = draft }) end
+	elseif draft then message = T(req, "beheer.uploaded_draft", { version = draft })
+	elseif published then message = T(req, "beheer.published_draft", { version = published }) end
 	local problems
 	if refusal then
 		problems = {}
@@ -419,6 +424,40 @@ function M.upload(req)
 		return { redirect = "/beheer/bundel?" .. (draft and "draft=" or "uploaded=") .. v }
 	end
 	if st == 422 or st == 400 then return bundle_page(req, 422, body.error or {}) end
+	return refused(st)
+end
+
+-- The version of a form's "version" field, or nil.
+local function form_version(req)
+	local v = req.form.version
+	if type(v) ~= "string" or not v:match("^[1-9]%d?%d?%d?%d?%d?$") then return nil end
+	return v
+end
+
+-- A draft's preview: a link valid for an hour, for this admin's session
+-- only; opening it (the redirect) sets the preview's cookie, and the
+-- site's pages are then the draft's, with a banner, until it is stopped
+-- (core/lua/runtime_preview.c).
+function M.preview(req)
+	local no = admin(req)
+	if no then return no end
+	local v = form_version(req)
+	if not v then return { status = 404 } end
+	local st, body = plugin.api.post("/bundle/versions/" .. v .. "/preview", {})
+	if st == 201 then return { redirect = body.path .. body.token } end
+	if st == 409 then return { redirect = "/beheer/bundel" } end      -- published meanwhile: the list says so
+	return refused(st)
+end
+
+-- A draft published: current on every daemon, recorded with who and when.
+function M.publish(req)
+	local no = admin(req)
+	if no then return no end
+	local v = form_version(req)
+	if not v then return { status = 404 } end
+	local st = plugin.api.post("/bundle/versions/" .. v .. "/publish", {})
+	if st == 200 then return { redirect = "/beheer/bundel?published=" .. v } end
+	if st == 409 then return { redirect = "/beheer/bundel" } end      -- published meanwhile: the list says so
 	return refused(st)
 end
 

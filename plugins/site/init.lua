@@ -148,6 +148,8 @@ for _, r in ipairs({
 	{ "POST", "/beheer/toegankelijkheid", "save_accessibility" },
 	{ "GET", "/beheer/bundel", "bundle" },
 	{ "POST", "/beheer/bundel/terugzetten", "rollback" },
+	{ "POST", "/beheer/bundel/voorbeeld", "preview" },
+	{ "POST", "/beheer/bundel/publiceren", "publish" },
 	-- bundle upload (multipart/form-data: the file goes to POST /bundle from the request)
 	{ "POST", "/beheer/bundel/uploaden", "upload" },
 }) do

@@ -4,9 +4,19 @@
 
 -- A deployed version never changes: a new deploy is a new version. Rows
 -- go only with their tenant (ON DELETE CASCADE).
+-- The one change allowed: a draft's first publication (made_current_at
+-- and made_current_by set once, sql/035_bundle_previews.sql). Told by
+-- the row's columns, not the table's name: on a Citus cluster the
+-- trigger fires on each placement, named after its shard.
 CREATE OR REPLACE FUNCTION platform.refuse_bundle_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF to_jsonb(OLD) ? 'made_current_at' AND to_jsonb(OLD) ->> 'made_current_at' IS NULL
+       AND to_jsonb(NEW) ->> 'made_current_at' IS NOT NULL
+       AND to_jsonb(NEW) - 'made_current_at' - 'made_current_by' = to_jsonb(OLD) - 'made_current_at' - 'made_current_by'
+    THEN
+        RETURN NEW;
+    END IF;
     RAISE EXCEPTION 'bundle versions are immutable: deploy a new version instead'
         USING ERRCODE = 'raise_exception';
 END $$;
@@ -68,7 +78,9 @@ BEGIN
         SELECT jsonb_agg(jsonb_build_object('version', b.version, 'created_at', api.utc_text(b.created_at),
                                             'nfiles', b.nfiles, 'total_bytes', b.total_bytes,
                                             'checksum', b.checksum, 'account', b.published_by,
-                                            'current', b.version = cur) ORDER BY b.version DESC)
+                                            'current', b.version = cur, 'draft', b.made_current_at IS NULL,
+                                            'made_current_at', api.utc_text(b.made_current_at),
+                                            'made_current_by', b.made_current_by) ORDER BY b.version DESC)
           FROM platform.bundles b
          WHERE b.tenant_id = t), '[]'));
 END $$;
@@ -76,7 +88,9 @@ END $$;
 -- GET /bundle/versions: the tenant's versions for its admins; who
 -- published each is "provider" for `aantafel tenant deploy` (the
 -- provider's own user names are not shown to a municipality), the admin's
--- name for an upload (POST /bundle).
+-- name for an upload (POST /bundle). A draft has not been current yet;
+-- made_current_by names the admin who published a draft (NULL: the
+-- version became current when it was stored, or by a rollback).
 CREATE OR REPLACE FUNCTION api.bundle_versions(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -85,6 +99,7 @@ DECLARE
     items jsonb := '[]'::jsonb;
     it jsonb;
     who text;
+    publisher text;
 BEGIN
     IF refused IS NOT NULL THEN
         RETURN refused;
@@ -100,7 +115,14 @@ BEGIN
               FROM accounts ac WHERE ac.tenant_id = t AND ac.id = (it ->> 'account')::bigint;
             who := coalesce(who, 'admin');
         END IF;
-        items := items || jsonb_build_array((it - 'account') || jsonb_build_object('published_by', who));
+        publisher := NULL;
+        IF jsonb_typeof(it -> 'made_current_by') = 'number' THEN
+            SELECT coalesce(ac.display_name, 'admin') INTO publisher
+              FROM accounts ac WHERE ac.tenant_id = t AND ac.id = (it ->> 'made_current_by')::bigint;
+            publisher := coalesce(publisher, 'admin');
+        END IF;
+        items := items || jsonb_build_array((it - 'account' - 'made_current_by')
+                                            || jsonb_build_object('published_by', who, 'made_current_by', publisher));
     END LOOP;
     RETURN api.ok(jsonb_build_object('current', v -> 'current', 'items', items));
 END $$;
@@ -222,4 +244,184 @@ BEGIN
                                       NOT draft);
     RETURN api.ok(api.bundle_versions(t, viewer, roles, '{}') -> 'body'
                   || jsonb_build_object('version', v, 'published', NOT draft), 201);
+END $$;
+
+-- ---------------------------------------------------------------- drafts: preview and publish
+
+-- Whether P_VERSION of the tenant of the request's transaction is a
+-- draft: stored, never current (sql/035_bundle_previews.sql). Read as the
+-- registry's owner, as the other functions here read it.
+CREATE OR REPLACE FUNCTION platform.bundle_is_draft(p_version int) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN EXISTS (SELECT 1 FROM platform.bundles b
+                    WHERE b.tenant_id = t AND b.version = p_version AND b.made_current_at IS NULL);
+END $$;
+
+-- Publishes draft P_VERSION of the tenant of the request's transaction:
+-- recorded as made current by P_ACCOUNT, now, then made current on every
+-- daemon as a rollback is (platform.bundle_make_current). 'published', or
+-- why not: 'none' (no such version), 'not_draft' (it has been current).
+CREATE OR REPLACE FUNCTION platform.bundle_publish_current(p_version int, p_account bigint) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    at timestamptz := now();
+    was timestamptz;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- Uploads, deploys, rollbacks and publications of one tenant take
+    -- turns on its row.
+    PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
+    SELECT b.made_current_at INTO was FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
+    IF NOT FOUND THEN
+        RETURN 'none';
+    ELSIF was IS NOT NULL THEN
+        RETURN 'not_draft';
+    END IF;
+    UPDATE platform.bundles b SET made_current_at = at, made_current_by = p_account
+     WHERE b.tenant_id = t AND b.version = p_version;
+    PERFORM platform.bundle_make_current(t, p_version);
+    RETURN 'published';
+END $$;
+
+-- The version of the path ({id}), or NULL.
+CREATE OR REPLACE FUNCTION api.bundle_version_arg(a jsonb) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN coalesce(a ->> 'id', '') ~ '^[1-9][0-9]{0,8}$' THEN (a ->> 'id')::int END
+$$;
+
+-- POST /bundle/versions/{id}/publish: an admin makes a draft current on
+-- every daemon; the versions' list answers.
+CREATE OR REPLACE FUNCTION api.bundle_publish(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    refused jsonb := api.admin_only(viewer, roles);
+    v int := api.bundle_version_arg(a);
+    outcome text;
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    IF t <> nullif(current_setting('aantafel.tenant_id', true), '')::bigint THEN
+        RETURN api.forbidden();
+    END IF;
+    IF v IS NULL THEN
+        RETURN api.invalid(api.field('id', 'type', 'A version number.'));
+    END IF;
+    -- Refused before the tenant's row is locked (a write to the registry,
+    -- on every node of a cluster); the lock then settles a race.
+    IF NOT platform.bundle_is_draft(v) THEN
+        outcome := CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
+                                      WHERE (x ->> 'version')::int = v) THEN 'not_draft' ELSE 'none' END;
+    ELSE
+        outcome := platform.bundle_publish_current(v, viewer);
+    END IF;
+    IF outcome = 'none' THEN
+        RETURN api.error(404, 'not_found', 'There is no such version.');
+    ELSIF outcome = 'not_draft' THEN
+        RETURN api.error(409, 'not_draft', 'This version is not a draft: it has been current before (make it current again with POST /bundle/rollback).');
+    END IF;
+    RETURN api.bundle_versions(t, viewer, roles, '{}');
+END $$;
+
+-- POST /bundle/versions/{id}/preview: a link for an admin to see draft
+-- {id} on the live site for an hour. The daemon drew the link's token
+-- (_secret_hash; the token itself is in the answer, once); the link is
+-- the admin's alone, bound to the session that asked for it (_session)
+-- or else to the first of the admin's sessions that opens it. The
+-- tenant's expired links go now.
+CREATE OR REPLACE FUNCTION api.bundle_preview(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    refused jsonb := api.admin_only(viewer, roles);
+    v int := api.bundle_version_arg(a);
+    at timestamptz := now();
+    ends timestamptz := at + interval '1 hour';
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    IF t <> nullif(current_setting('aantafel.tenant_id', true), '')::bigint THEN
+        RETURN api.forbidden();
+    END IF;
+    IF v IS NULL THEN
+        RETURN api.invalid(api.field('id', 'type', 'A version number.'));
+    END IF;
+    IF NOT platform.bundle_is_draft(v) THEN
+        IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
+                        WHERE (x ->> 'version')::int = v) THEN
+            RETURN api.error(404, 'not_found', 'There is no such version.');
+        END IF;
+        RETURN api.error(409, 'not_draft', 'Only a draft (a version that has not been current) has a preview.');
+    END IF;
+    IF coalesce(a ->> '_secret_hash', '') !~ '^[0-9a-f]{64}$' THEN
+        RETURN api.error(400, 'no_token', 'The daemon drew no token for the link.');
+    END IF;
+    DELETE FROM bundle_previews p WHERE p.tenant_id = t AND p.expires_at < at;
+    INSERT INTO bundle_previews (tenant_id, token_hash, account_id, version, session_hash, created_at, expires_at)
+    VALUES (t, decode(a ->> '_secret_hash', 'hex'), viewer, v,
+            CASE WHEN coalesce(a ->> '_session', '') ~ '^[0-9a-f]{64}$' THEN decode(a ->> '_session', 'hex') END,
+            at, ends);
+    RETURN api.ok(jsonb_build_object('version', v, 'expires_at', api.utc_text(ends), 'path', '/voorbeeld/'), 201);
+END $$;
+
+-- Which draft a preview shows (core/lua/runtime_preview.c): the version
+-- of the preview whose token hashes to P_TOKEN, for the session whose
+-- cookie hashes to P_SESSION (valid for IDLE and ABSOLUTE seconds, as
+-- api.session_principal counts), and the seconds it has left; no row
+-- when the link has expired, is another tenant's or another admin's,
+-- belongs to another session, the session has ended, its account is no
+-- longer an admin, or the version is no longer a draft. P_OPEN: the link
+-- is being opened, and binds itself to the session when no session has
+-- it yet.
+CREATE OR REPLACE FUNCTION platform.bundle_preview_find(t bigint, p_token text, p_session text, idle bigint,
+                                                        absolute bigint, p_open boolean)
+RETURNS TABLE (version int, seconds_left int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    at timestamptz := now();
+    who bigint;
+    who_roles text;
+    p_account bigint;
+    p_version int;
+    p_bound bytea;
+    p_ends timestamptz;
+BEGIN
+    IF p_token !~ '^[0-9a-f]{64}$' OR p_session !~ '^[0-9a-f]{64}$' THEN
+        RETURN;
+    END IF;
+    SELECT s.account_id, s.roles INTO who, who_roles FROM api.session_principal(t, p_session, idle, absolute) s;
+    IF who IS NULL OR NOT api.has_role(who_roles, 'admin') THEN
+        RETURN;
+    END IF;
+    SELECT p.account_id, p.version, p.session_hash, p.expires_at INTO p_account, p_version, p_bound, p_ends
+      FROM bundle_previews p
+     WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex');
+    IF NOT FOUND OR p_ends <= at OR p_account <> who THEN
+        RETURN;
+    END IF;
+    IF p_bound IS NULL AND p_open THEN
+        UPDATE bundle_previews p SET session_hash = decode(p_session, 'hex')
+         WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex') AND p.session_hash IS NULL;
+    ELSIF p_bound IS DISTINCT FROM decode(p_session, 'hex') THEN
+        RETURN;
+    END IF;
+    IF NOT platform.bundle_is_draft(p_version) THEN
+        RETURN;
+    END IF;
+    version := p_version;
+    seconds_left := greatest(1, ceil(extract(epoch FROM p_ends - at)))::int;
+    RETURN NEXT;
 END $$;

@@ -152,12 +152,9 @@ RETURNS TABLE (version int, unchanged boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     t bigint := platform.tenant_find(p_slug, true);
-    current_version int;
     newest int;
     newest_sum text;
-    at timestamptz := now();
 BEGIN
-    SELECT x.bundle_version INTO current_version FROM platform.tenants x WHERE x.id = t;
     SELECT b.version, b.checksum INTO newest, newest_sum
       FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
     unchanged := newest IS NOT NULL AND newest_sum = p_checksum;
@@ -172,9 +169,8 @@ BEGIN
             VALUES (t, version, p_paths[i], p_contents[i]);
         END LOOP;
     END IF;
-    IF version <> current_version THEN
-        UPDATE platform.tenants SET bundle_version = version, updated_at = at WHERE id = t;
-    END IF;
+    -- Current, and so no longer a draft if it was one (an upload's).
+    PERFORM platform.bundle_make_current(t, version);
     RETURN NEXT;
 END $$;
 
@@ -220,10 +216,16 @@ END $$;
 -- there is no such version. The registry's trigger tells every daemon.
 CREATE OR REPLACE FUNCTION platform.bundle_make_current(t bigint, p_version int) RETURNS boolean
 LANGUAGE plpgsql AS $$
+DECLARE
+    at timestamptz := now();
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version) THEN
         RETURN false;
     END IF;
+    -- A draft is one no more (platform.bundle_publish_current names who
+    -- published it before it comes here).
+    UPDATE platform.bundles b SET made_current_at = at
+     WHERE b.tenant_id = t AND b.version = p_version AND b.made_current_at IS NULL;
     UPDATE platform.tenants SET bundle_version = p_version, updated_at = now()
      WHERE id = t AND bundle_version <> p_version;
     RETURN true;

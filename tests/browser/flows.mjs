@@ -1078,10 +1078,11 @@ test('admin: settings, a content page, the accessibility statement, the versions
 // ---- Bundle upload (plugins/site/beheer.lua, POST /api/v1/bundle): the
 // admin uploads a bundle with the page's plain form: a broken one is
 // refused with the check's report (file and line), a good one goes in as
-// a draft (the site keeps its version) and is then published; axe on the
-// page in each state, in Dutch and English.
+// a draft (the site keeps its version), is previewed (the banner, the
+// draft's files, then stopped) and is then published; axe on the page in
+// each state, in Dutch and English.
 const UPLOAD_DIR = env('BROWSER_UPLOAD_DIR');
-test('admin: upload a bundle, refused, as a draft, then published', async () => {
+test('admin: upload a bundle, refused, as a draft, previewed, then published', async () => {
   const page = await newPage();
   const check = checker(page);
   await signIn(page, check, ADMIN_EMAIL, PASSWORD, 'u01');
@@ -1108,10 +1109,33 @@ test('admin: upload a bundle, refused, as a draft, then published', async () => 
   const row = page.locator('table.versions tbody tr').first();
   assert.match(await row.innerText(), new RegExp(ADMIN_NAME));
   assert.doesNotMatch(await row.innerText(), /in gebruik/);
+  assert.match(await row.innerText(), /concept/);
   await check('u04-upload-draft');
 
+  // The preview: the site as the draft makes it (its static file is
+  // there), with the banner, for this session only; then stopped.
+  // (Fetched by the browser: its cookies, its host mapping.)
+  const uploaded = () => page.evaluate(async (url) => {
+    const r = await fetch(url, { cache: 'no-store' });
+    return [r.status, r.status === 200 ? await r.text() : ''];
+  }, `${BASE}/assets/geupload.txt`);
+  assert.equal((await uploaded())[0], 404, 'the draft is not current');
+  await submit(page, `Voorbeeld van versie ${v} bekijken`);
+  assert.equal(new URL(page.url()).pathname, '/');
+  const banner = page.getByRole('region', { name: 'Voorbeeld' });
+  assert.match(await banner.innerText(), new RegExp(`Voorbeeld van versie ${v} — nog niet gepubliceerd`));
+  await check('u04b-preview-home');
+  assert.deepEqual(await uploaded(), [200, 'versie 2\n'], "the draft's own files");
+  await page.goto(`${BASE}/beheer/bundel`);
+  assert.equal(await banner.count(), 1, 'the banner on every page of the preview');
+  await check('u04c-preview-versions');
+  await banner.getByRole('link', { name: 'Voorbeeld stoppen' }).click();
+  await page.waitForURL(`${BASE}/beheer/bundel`);
+  assert.equal(await page.getByRole('region', { name: 'Voorbeeld' }).count(), 0, 'the preview has stopped');
+  assert.equal((await uploaded())[0], 404);
+
   await submit(page, `Versie ${v} publiceren`);
-  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Versie ${v} is nu in gebruik`));
+  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Versie ${v} is gepubliceerd en nu in gebruik`));
   assert.match(await page.locator('table.versions tbody tr').first().innerText(), /in gebruik/);
   await check('u05-upload-published');
 
