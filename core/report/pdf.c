@@ -940,11 +940,27 @@ static void add_section(struct blocks *bs, const json_t *doc, const json_t *sec,
 		const json_t *e;
 		json_array_foreach(ev, i, e) {
 			const char *t = jstr(e, "title");
-			if (t)
+			const char *on = jstr(e, "held_on");
+			if (t) {
 				add_text(bs, B_H2, t, lang);
+			} else if (on && json_array_size(ev) > 1) {
+				char date[128];
+				date_text(on, lang, date, sizeof(date));
+				add_text(bs, B_H2, date, lang);
+			}
 			const char *b = md_text(json_object_get(e, "body"));
 			if (b)
 				add_markdown(bs, b, lang, 0, false);
+			/* The evaluatie step's record: what went well, what was
+			 * learned, what follows. */
+			static const char *const parts[] = {"went_well", "learned", "follows", NULL};
+			for (int k = 0; parts[k]; k++) {
+				const char *m = md_text(json_object_get(e, parts[k]));
+				if (!m)
+					continue;
+				add_text(bs, B_H3, label(style, parts[k]), lang);
+				add_markdown(bs, m, lang, 0, false);
+			}
 		}
 	}
 }

@@ -5,7 +5,8 @@
 -- question, the players and who was heard, the interviews' perspectives,
 -- the conversation's notes, the outcomes with the minority's wisdom, the
 -- closed decisions with their outcome, the minority's points and what was
--- added, the advice and the report's summary), rendered
+-- added, the advice, the report's summary, and the evaluation once its
+-- step is done), rendered
 -- as the page /tafels/ID/verslag with print CSS. The document is plain
 -- data (strings, numbers, booleans, lists), so that a later PDF renderer
 -- can render the same one. Everything is read through plugin.api as the
@@ -310,7 +311,8 @@ function M.document(id)
 		-- The sections in their order: names of the parts above, or a
 		-- plugin's own {id, title, body = {markdown}} (report.sections).
 		sections = { "question", "summary", "players", "themes", "conversation", "meetings", "outcomes",
-			"decisions", "advice" },
+			"decisions", "advice", "evaluation" },
+		evaluation = {},
 		decisions = {},
 		meetings = held_meetings(id),
 	}
@@ -332,6 +334,20 @@ function M.document(id)
 	end
 	for _, a in ipairs(of("verslag", "advice")) do
 		doc.advice[#doc.advice + 1] = { title = a.fields.title, body = md(a, "body") }
+	end
+	-- The evaluation with the client, once its step is done: before, it
+	-- is a conversation still going on. Who may not read the records
+	-- (they are the client's) has none here.
+	local evaluated = false
+	for _, s in ipairs(steps) do
+		if s.type == "evaluatie" and s.state == "done" then evaluated = true end
+	end
+	if evaluated then
+		for _, e in ipairs(of("evaluatie", "evaluation")) do
+			local part = { held_on = type(e.created_at) == "string" and e.created_at:sub(1, 10) or nil,
+				went_well = md(e, "went_well"), learned = md(e, "learned"), follows = md(e, "follows") }
+			if part.went_well or part.learned or part.follows then doc.evaluation[#doc.evaluation + 1] = part end
+		end
 	end
 	-- Every closed decision of the table, with the minority's wisdom.
 	local dhtml = {}
@@ -387,7 +403,7 @@ end
 
 -- The parts of the document the page shows, by their section names.
 local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
-	meetings = true, outcomes = true, decisions = true, advice = true }
+	meetings = true, outcomes = true, decisions = true, advice = true, evaluation = true }
 
 -- GET /tafels/ID/verslag: the document as a page.
 function M.report(req, p)
@@ -414,6 +430,13 @@ function M.report(req, p)
 	for _, a in ipairs(doc.advice) do
 		view.advice[#view.advice + 1] = { title = a.title, body = part(html, a.body) }
 	end
+	view.evaluation = {}
+	for _, e in ipairs(doc.evaluation or {}) do
+		view.evaluation[#view.evaluation + 1] = {
+			held_on = #doc.evaluation > 1 and e.held_on and date_text(req.lang, e.held_on) or nil,
+			went_well = part(html, e.went_well), learned = part(html, e.learned), follows = part(html, e.follows) }
+	end
+	if #view.evaluation == 0 then view.evaluation = nil end
 	view.meetings = {}
 	for _, m in ipairs(doc.meetings or {}) do
 		view.meetings[#view.meetings + 1] = { title = m.title, held_on = m.held_on and date_text(req.lang, m.held_on),
@@ -472,6 +495,8 @@ local PDF_LABELS = {
 	decision = "methode.pdf.decision", majority = "methode.pdf.majority",
 	minority = "methode.page.report_minority", added = "methode.pdf.added",
 	advice = "methode.page.report_advice", evaluation = "methode.pdf.evaluation",
+	went_well = "methode.evaluatie.evaluation.went_well", learned = "methode.evaluatie.evaluation.learned",
+	follows = "methode.evaluatie.evaluation.follows",
 	published = "methode.pdf.published", empty = "methode.pdf.empty",
 	proposal = "methode.page.report_proposal", shared_outcome = "methode.page.report_shared_outcome",
 	counts = "methode.page.report_counts", individual = "methode.page.report_individual",

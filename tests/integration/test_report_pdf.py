@@ -316,3 +316,46 @@ def test_hostile_content(w):
     info, text, _, pages, _ = inspect(data, "empty")
     assert pages == 5 and "De centrale vraag" in text and "Kort." in text and "Wie deden er mee" not in text
     assert "Colofon van Verslagstad" in text  # the plugin's own section
+
+
+def test_the_evaluation_when_done(w):
+    """The evaluation with the client is the report's last section (the
+    plugin's own added after it) once the evaluatie step is done, in the
+    PDF and on the page alike; its records are the client's, so a guest
+    and a resident reading the public report never see it."""
+    tid = w.table("public")
+    through(w, tid)
+    w.record("fac", tid, "verslag", "report", summary="Wat we vonden.")
+    w.complete(tid, "verslag")
+    w.record("client", tid, "evaluatie", "evaluation", went_well="De **opkomst** was hoog.",
+             learned="Vroeg beginnen met de buurt.", follows="- een tweede tafel\n- een wandeling")
+    pdf_path, page_path = f"/tafels/{tid}/verslag.pdf", f"/tafels/{tid}/verslag"
+
+    def pdf_text(who, name):
+        st, _, data = w.pdf(who, pdf_path)
+        assert st == 200, (who, data[:300])
+        return inspect(data, name)[1]
+    # Not while the step goes on.
+    for who in ("fac", "client"):
+        assert "De opkomst was hoog." not in pdf_text(who, "evaluation-open-" + who)
+        st, _, page = w.get(who, page_path)
+        assert st == 200 and "De opkomst was hoog." not in page and 'id="r-evaluatie"' not in page
+    w.complete(tid, "evaluatie")
+    for who in ("fac", "client"):
+        text = pdf_text(who, "evaluation-" + who)
+        assert "Evaluatie" in text and "Wat ging goed" in text and "De opkomst was hoog." in text, who
+        assert "**" not in text and "Vroeg beginnen met de buurt." in text
+        assert "Wat volgt" in text and "• een tweede tafel" in text and "• een wandeling" in text
+        assert text.index("Advies voor wat volgt") < text.rindex("Evaluatie") < text.rindex("Wat ging goed") \
+            < text.rindex("Colofon van Verslagstad")
+        st, _, page = w.get(who, page_path)
+        assert st == 200 and 'id="r-evaluatie"' in page
+        assert "<strong>opkomst</strong>" in page and "<li>een wandeling</li>" in page
+        assert page.index('id="r-advies"') < page.index('id="r-evaluatie"')
+    for who in ("resident", "guest"):
+        text = pdf_text(who, "evaluation-" + who)
+        assert "Een tuin op het plein" in text, who
+        assert "Evaluatie" not in text and "opkomst" not in text and "Wat ging goed" not in text, who
+        st, _, page = w.get(who, page_path)
+        assert st == 200 and "Een tuin op het plein" in page
+        assert 'id="r-evaluatie"' not in page and "opkomst" not in page, who
