@@ -41,7 +41,12 @@ enum block_kind {
 	B_LEAD,         /* a larger paragraph (the central question) */
 	B_ITEM,         /* a list item: its bullet or number in `mark` */
 	B_NOTE,         /* small, muted */
+	B_ROW,          /* a table's row: its cells in `cells` */
 };
+
+/* A table's columns at most (a report.layout's table; prelude.lua checks
+ * the same bound). */
+#define ROW_CELLS_MAX 8
 
 struct block {
 	enum block_kind kind;
@@ -50,6 +55,10 @@ struct block {
 	double indent;
 	bool bar;               /* a rule in the primary colour at its left (the minority's wisdom) */
 	int toc;                /* a section's place in the contents, or -1 */
+	char *cells[ROW_CELLS_MAX];     /* B_ROW: each cell's markup */
+	int ncells;
+	bool header;            /* B_ROW: the table's header (bold) */
+	bool first;             /* B_ROW: the table's first row (space before it) */
 };
 
 struct blocks {
@@ -691,11 +700,119 @@ static void add_decisions(struct blocks *bs, const json_t *doc, const json_t *st
 	}
 }
 
+/* A block of plain TEXT as markup in italics (a quote). */
+static struct block *add_italic(struct blocks *bs, enum block_kind kind, const char *text, const char *lang)
+{
+	char *t = prose(text, lang);
+	char *e = t ? escape(t) : NULL;
+	free(t);
+	if (!e) {
+		bs->oom = true;
+		return NULL;
+	}
+	struct buf m = {0};
+	buf_str(&m, "<i>");
+	buf_str(&m, e);
+	buf_str(&m, "</i>");
+	free(e);
+	return add_block(bs, kind, buf_take(&m));
+}
+
+/* One row of a table: CELLS (a JSON array of strings) as its cells. */
+static void add_row(struct blocks *bs, const json_t *cells, const char *lang, bool header, bool first)
+{
+	struct block *b = add_block(bs, B_ROW, strdup(""));
+	if (!b)
+		return;
+	b->header = header;
+	b->first = first;
+	size_t i;
+	const json_t *c;
+	json_array_foreach(cells, i, c) {
+		if (b->ncells == ROW_CELLS_MAX)
+			break;
+		const char *text = json_is_string(c) ? json_string_value(c) : "";
+		char *t = prose(text, lang);
+		char *e = t ? escape(t) : NULL;
+		free(t);
+		if (!e) {
+			bs->oom = true;
+			return;
+		}
+		b->cells[b->ncells++] = e;
+	}
+}
+
+/* A section's own layout (report.layout, docs/plugins.md): BLOCKS in the
+ * report's vocabulary, each {type, ...}: heading, paragraph, quote, list
+ * (items, ordered) and table (header, rows). The texts are plain text,
+ * escaped like every other. */
+static void add_layout(struct blocks *bs, const json_t *blocks, const char *lang)
+{
+	size_t i;
+	const json_t *b;
+	json_array_foreach(blocks, i, b) {
+		const char *type = jstr(b, "type");
+		const char *text = jstr(b, "text");
+		if (!type)
+			continue;
+		if (strcmp(type, "heading") == 0 && text) {
+			add_text(bs, B_H2, text, lang);
+		} else if (strcmp(type, "paragraph") == 0 && text) {
+			add_text(bs, B_PARA, text, lang);
+		} else if (strcmp(type, "quote") == 0 && text) {
+			struct block *q = add_italic(bs, B_PARA, text, lang);
+			if (q) {
+				q->indent = 14;
+				q->bar = true;
+			}
+		} else if (strcmp(type, "list") == 0) {
+			bool ordered = json_is_true(json_object_get(b, "ordered"));
+			size_t k;
+			const json_t *item;
+			json_array_foreach(json_object_get(b, "items"), k, item) {
+				if (!json_is_string(item))
+					continue;
+				struct block *it = add_text(bs, B_ITEM, json_string_value(item), lang);
+				if (!it)
+					continue;
+				if (ordered)
+					snprintf(it->mark, sizeof(it->mark), "%u.", (unsigned)(k + 1));
+				else
+					snprintf(it->mark, sizeof(it->mark), "\xe2\x80\xa2");
+			}
+		} else if (strcmp(type, "table") == 0) {
+			const json_t *header = json_object_get(b, "header");
+			bool first = true;
+			if (json_array_size(header)) {
+				add_row(bs, header, lang, true, true);
+				first = false;
+			}
+			size_t k;
+			const json_t *row;
+			json_array_foreach(json_object_get(b, "rows"), k, row) {
+				if (!json_array_size(row))
+					continue;
+				add_row(bs, row, lang, false, first);
+				first = false;
+			}
+		}
+	}
+}
+
 /* Section SEC (a built-in's name, or a plugin's own {title, body}) of DOC. */
 static void add_section(struct blocks *bs, const json_t *doc, const json_t *sec, const json_t *style,
 			const char *lang, int *ntoc)
 {
 	char tmp[256];
+	if (json_is_object(sec) && json_is_array(json_object_get(sec, "blocks"))) {
+		/* A built-in section laid out by a report.layout hook. */
+		const char *title = jstr(sec, "title");
+		const char *id = jstr(sec, "id");
+		add_heading(bs, B_H1, title ? title : id ? label(style, id) : "", lang, ntoc);
+		add_layout(bs, json_object_get(sec, "blocks"), lang);
+		return;
+	}
 	if (json_is_object(sec)) {
 		const char *title = jstr(sec, "title");
 		const char *body = md_text(json_object_get(sec, "body"));
@@ -1160,9 +1277,58 @@ static double lead_height(struct flow *f, const struct block *b, int lines)
 	return h + space_before(b->kind);
 }
 
+/* A table's row: its cells side by side in columns of equal width, the
+ * row kept whole on a page (a cell taller than a page is cut short with
+ * an ellipsis), a hairline under it. */
+static int flow_row(struct flow *f, const struct block *b)
+{
+	double bottom = PAGE_H - MARGIN_B, pad = 4;
+	int n = b->ncells > 0 ? b->ncells : 1;
+	double colw = CONTENT_W / n, h = 0;
+	PangoLayout *cell[ROW_CELLS_MAX] = {0};
+	if (b->first && f->y > MARGIN_T)
+		f->y += 9;
+	for (int i = 0; i < b->ncells; i++) {
+		cell[i] = new_layout(f, b->header ? FONT_SANS " Bold 9.5" : FONT_SANS " 9.5", colw - 2 * pad);
+		set_markup(cell[i], b->cells[i]);
+		pango_layout_set_height(cell[i], (int)((bottom - MARGIN_T - 2 * pad) * PANGO_SCALE));
+		pango_layout_set_ellipsize(cell[i], PANGO_ELLIPSIZE_END);
+		int ch;
+		pango_layout_get_size(cell[i], NULL, &ch);
+		if (ch / (double)PANGO_SCALE > h)
+			h = ch / (double)PANGO_SCALE;
+	}
+	double rowh = h + 2 * pad;
+	if (f->y + rowh > bottom && f->y > MARGIN_T)
+		end_page(f);
+	if (f->real) {
+		if (b->header) {
+			cairo_set_source_rgba(f->cr, f->primary.r, f->primary.g, f->primary.b, 0.12);
+			cairo_rectangle(f->cr, MARGIN_L, f->y, CONTENT_W, rowh);
+			cairo_fill(f->cr);
+		}
+		for (int i = 0; i < b->ncells; i++) {
+			set_colour(f->cr, b->header ? f->primary : f->text);
+			cairo_move_to(f->cr, MARGIN_L + i * colw + pad, f->y + pad);
+			pango_cairo_show_layout(f->cr, cell[i]);
+		}
+		set_colour(f->cr, b->header ? f->primary : f->muted);
+		cairo_set_line_width(f->cr, b->header ? 0.8 : 0.3);
+		cairo_move_to(f->cr, MARGIN_L, f->y + rowh);
+		cairo_line_to(f->cr, PAGE_W - MARGIN_R, f->y + rowh);
+		cairo_stroke(f->cr);
+	}
+	f->y += rowh;
+	for (int i = 0; i < b->ncells; i++)
+		g_object_unref(cell[i]);
+	return f->page > PDF_PAGES_MAX ? -1 : 0;
+}
+
 static int flow_block(struct flow *f, const struct block *b, const struct block *next)
 {
 	double bottom = PAGE_H - MARGIN_B;
+	if (b->kind == B_ROW)
+		return flow_row(f, b);
 	if (b->kind == B_H1) {
 		if (f->y > MARGIN_T || f->page <= 2)
 			end_page(f);
@@ -1487,8 +1653,11 @@ int pdf_render_report(const json_t *doc, const json_t *style, const unsigned cha
 		g_free(f.toc_title[i]);
 	free(f.toc_title);
 	free(f.toc_page);
-	for (size_t i = 0; i < bs.n; i++)
+	for (size_t i = 0; i < bs.n; i++) {
 		free(bs.v[i].markup);
+		for (int k = 0; k < bs.v[i].ncells; k++)
+			free(bs.v[i].cells[k]);
+	}
 	free(bs.v);
 	if (rc != 0 || pdf.oom || !pdf.s) {
 		free(pdf.s);

@@ -282,9 +282,10 @@ local function md(r, name)
 	return { markdown = v, record = r.id, field = name }
 end
 
--- The report's document for table ID as the person asking reads it; nil
--- and a status (404 when there is no published report for them).
-function M.document(id)
+-- The report's document for table ID as the person asking reads it (in
+-- LANG: a report.layout hook may write words of its own); nil and a
+-- status (404 when there is no published report for them).
+function M.document(id, lang)
 	local base = "/tables/" .. id
 	local r = plugin.api.batch({ { "GET", base }, { "GET", base .. "/steps" } })
 	if r[1].status ~= 200 then return nil, r[1].status end
@@ -357,7 +358,7 @@ function M.document(id)
 	end
 	local html = {}
 	for _, rec in ipairs(records) do html[rec.id] = rec.fields_html end
-	plugin.report_sections(doc)
+	plugin.report_sections(doc, lang)
 	return doc, 200, html, dhtml
 end
 
@@ -389,10 +390,10 @@ end
 
 -- The table's id in the path, and its document as the person asking
 -- reads it; nil and the answer when there is none for them.
-local function requested(p)
+local function requested(req, p)
 	local id = type(p.id) == "string" and p.id:match("^[1-9]%d*$") and #p.id <= 18 and math.tointeger(tonumber(p.id))
 	if not id then return nil, { status = 404 } end
-	local doc, st, html, dhtml = M.document(id)
+	local doc, st, html, dhtml = M.document(id, req.lang)
 	if not doc then
 		if st == 401 then return nil, { redirect = "/inloggen" } end
 		if st == 503 then return nil, { status = 503 } end
@@ -405,9 +406,33 @@ end
 local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
 	meetings = true, outcomes = true, decisions = true, advice = true, evaluation = true }
 
+-- The titles of the built-in sections, for one whose layout a
+-- report.layout hook gave without a title of its own.
+local SECTION_TITLES = { question = "methode.page.report_question", summary = "methode.page.report_summary",
+	players = "methode.page.report_players", themes = "methode.page.report_themes",
+	conversation = "methode.page.report_conversation", meetings = "methode.pdf.meetings",
+	outcomes = "methode.page.report_outcomes", decisions = "methode.page.report_decisions",
+	advice = "methode.page.report_advice", evaluation = "methode.pdf.evaluation" }
+
+-- A section's blocks (report.layout) as the page's template reads them:
+-- each block's type names the one part it shows.
+local function page_blocks(blocks)
+	local out = {}
+	for i, b in ipairs(blocks) do
+		if b.type == "list" then
+			out[i] = { list = b.items, ordered = b.ordered }
+		elseif b.type == "table" then
+			out[i] = { table = { header = b.header, rows = b.rows } }
+		else
+			out[i] = { [b.type] = b.text }
+		end
+	end
+	return out
+end
+
 -- GET /tafels/ID/verslag: the document as a page.
 function M.report(req, p)
-	local id, doc, html, dhtml = requested(p)
+	local id, doc, html, dhtml = requested(req, p)
 	if not id then return doc end
 	local view = {
 		doc = doc,
@@ -471,7 +496,10 @@ function M.report(req, p)
 	-- names the one part the template shows there.
 	view.sections = {}
 	for _, s in ipairs(doc.sections) do
-		if type(s) == "table" then
+		if type(s) == "table" and s.blocks then
+			view.sections[#view.sections + 1] = { layout = { id = s.id,
+				title = s.title or T(req, SECTION_TITLES[s.id] or s.id), blocks = page_blocks(s.blocks) } }
+		elseif type(s) == "table" then
 			view.sections[#view.sections + 1] = { custom = { title = s.title, text = s.body and s.body.markdown } }
 		elseif PAGE_SECTIONS[s] then
 			view.sections[#view.sections + 1] = { [s] = true }
@@ -516,7 +544,7 @@ end
 -- may read the page; its ETag names the document and the look it was
 -- made of, so it changes when the table does.
 function M.report_pdf(req, p)
-	local id, doc = requested(p)
+	local id, doc = requested(req, p)
 	if not id then return doc end
 	local theme = plugin.theme()
 	local style = { name = plugin.tenant().name, lang = req.lang, primary = theme.primary, text = theme.text,

@@ -69,21 +69,21 @@ end)""",
 
 
 class PdfWorld(W):
-    def __init__(self, d, pg, tmp):
+    def __init__(self, d, pg, tmp, host=HOST, slug=SLUG, bundle=None):
         # W's own municipality, with a theme, a logo and a plugin.
-        self.d = d
-        aantafel("tenant", "create", SLUG, "--name", "Gemeente Verslagstad", "--host", HOST, env=pg.daemon_env())
-        deployed(pg, SLUG, write_bundle(tmp / SLUG, BUNDLE))
+        self.d, self.host = d, host
+        aantafel("tenant", "create", slug, "--name", "Gemeente Verslagstad", "--host", host, env=pg.daemon_env())
+        deployed(pg, slug, write_bundle(tmp / slug, bundle or BUNDLE))
         from api_client import Api
         from test_signin import Browser
         from world import make_user, token_for
         for who, (role, name) in PEOPLE.items():
-            make_user(pg, SLUG, f"{who}@{HOST}", role, name)
-        wait_for(lambda: d.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
-        self.api, self.b, self.ids = {"guest": Api(d, HOST)}, {"guest": Browser(d, HOST)}, {}
+            make_user(pg, slug, f"{who}@{host}", role, name)
+        wait_for(lambda: d.get("/inloggen", host=host)[0] == 200, what="sign-in page")
+        self.api, self.b, self.ids = {"guest": Api(d, host)}, {"guest": Browser(d, host)}, {}
         for who in PEOPLE:
-            token, b = token_for(d, HOST, f"{who}@{HOST}")
-            self.api[who], self.b[who] = Api(d, HOST, token=token), b
+            token, b = token_for(d, host, f"{who}@{host}")
+            self.api[who], self.b[who] = Api(d, host, token=token), b
             self.ids[who] = self.api[who].get("/me")[2]["id"]
 
     def pdf(self, who, path, headers=None):
@@ -92,7 +92,7 @@ class PdfWorld(W):
         hs = {"Connection": "close", **(headers or {})}
         if jar:
             hs["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
-        return parse_response(self.d.raw(make_request("GET", path, HOST, hs), timeout=60))
+        return parse_response(self.d.raw(make_request("GET", path, self.host, hs), timeout=60))
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +132,9 @@ def inspect(data, name):
     return info, text, fonts, pages, path
 
 
-@pytest.fixture(scope="module")
-def tables(w):
-    pub, closed = w.table("public"), w.table("closed")
-    for tid in (pub, closed):
-        through(w, tid)
-    # A decision of the public table, voted by the room, with the
-    # minority's round: one point added, one not; and one still open.
+def decided(w, pub):
+    """A decision of table PUB, voted by the room, with the minority's
+    round (one point added, one not), and one still open."""
     fac = w.api["fac"]
     st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Bankjes op het plein",
                                                      "proposal": "We zetten vier bankjes neer."})
@@ -155,6 +151,14 @@ def tables(w):
     assert st == 200, d
     st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Nog open besluit", "proposal": "x"})
     assert st == 201, d
+
+
+@pytest.fixture(scope="module")
+def tables(w):
+    pub, closed = w.table("public"), w.table("closed")
+    for tid in (pub, closed):
+        through(w, tid)
+    decided(w, pub)
     return pub, closed
 
 
@@ -359,3 +363,79 @@ def test_the_evaluation_when_done(w):
         st, _, page = w.get(who, page_path)
         assert st == 200 and "Een tuin op het plein" in page
         assert 'id="r-evaluatie"' not in page and "opkomst" not in page, who
+
+
+def example_plugin(name):
+    """The files of tenants/voorbeeld's plugin NAME (NAME.lua and NAME/)."""
+    root = os.path.join(os.environ.get("AANTAFEL_SOURCE_DIR", os.getcwd()), "tenants", "voorbeeld")
+    files = {}
+    for base, _, names in os.walk(os.path.join(root, "plugins")):
+        for n in names:
+            rel = os.path.relpath(os.path.join(base, n), root)
+            if rel == f"plugins/{name}.lua" or rel.startswith(f"plugins/{name}/"):
+                with open(os.path.join(base, n), encoding="utf-8") as f:
+                    files[rel] = f.read()
+    assert f"plugins/{name}.lua" in files, files
+    return files
+
+
+# Hooks that fail: an error for the advice, a block of no known type for
+# the players (both keep their default layout, logged); the summary laid
+# out with text that looks like markup (printed as text).
+BROKEN = """plugin.hook("report.layout", function(section, doc, lang)
+	if section == "advice" then error("kapotte opmaak") end
+	if section == "players" then return { { type = "video", text = "x" } } end
+	if section == "summary" then
+		return { { type = "paragraph", text = '<b>vet</b> <span foreground="red">rood</span> &amp;' },
+			{ type = "list", ordered = true, items = { "een", 2 } } }
+	end
+end, 10)
+"""
+
+
+def test_a_section_with_its_own_layout(w, pg, tmp_path):
+    """A bundle's report.layout hook lays out a built-in section (the
+    example of tenants/voorbeeld: the decisions as one table) in the PDF
+    and on the page alike; a hook that fails or answers no layout leaves
+    its section's default layout, logged; its texts are text."""
+    lw = PdfWorld(w.d, pg, tmp_path, host="vorm.test", slug="pdfvorm", bundle={
+        "tenant.lua": """return { name = "Gemeente Vorm", workflow = 'volledig',
+	plugins = { methode = {}, verslagvorm = {}, kapot = {} } }""",
+        **example_plugin("verslagvorm"),
+        "plugins/kapot.lua": BROKEN})
+    tid = lw.table("public")
+    through(lw, tid)
+    decided(lw, tid)
+    lw.record("fac", tid, "verslag", "report", summary="De samenvatting zelf.")
+    mark = w.d.log_mark()
+    st, _, data = lw.pdf("fac", f"/tafels/{tid}/verslag.pdf")
+    assert st == 200, data[:300]
+    _, text, _, _, _ = inspect(data, "layout")
+    flat = " ".join(text.split())
+    # The decisions as the bundle lays them out: its title, a table with
+    # a header and a row per closed decision, the points added as quotes;
+    # not the default layout.
+    assert "Wat we samen besloten" in text and "Elk besluit van de tafel in één overzicht." in text
+    assert "Besluit Gekozen Stemmen" in flat and "Bankjes op het plein" in text
+    assert "Wat de minderheid eraan toevoegde" in text and "Eén bankje in de schaduw" in text
+    assert "Wat eraan werd toegevoegd" not in text and "Geen bankjes bij de speeltuin" not in text
+    assert "Nog open besluit" not in text
+    # The contents name the bundle's title.
+    assert text.count("Wat we samen besloten") >= 2
+    # The summary's own blocks print their markup as text.
+    assert '<b>vet</b> <span foreground="red">rood</span> &amp;' in text.replace("\u201c", '"').replace(
+        "\u201d", '"') and "1. een" in flat and "2. 2" in flat
+    assert "De samenvatting zelf." not in text
+    # The failing hooks: the default layouts, and the reasons logged.
+    assert "Begin klein" in text and "Eerst één straat." in text and "3 spelers" in text
+    log = w.d.log_since(mark)
+    assert "the report.layout of section 'advice' failed" in log and "kapotte opmaak" in log
+    assert "the report.layout of section 'players' failed" in log and "no known type" in log
+    # The page: the same blocks, escaped.
+    st, _, page = lw.get("fac", f"/tafels/{tid}/verslag")
+    assert st == 200
+    assert "<h2>Wat we samen besloten</h2>" in page and '<th scope="col">Gekozen</th>' in page
+    assert "<td>Bankjes op het plein</td>" in page and "<blockquote><p class=\"long\">Eén bankje in de schaduw" in page
+    assert "Geen bankjes bij de speeltuin" not in page
+    assert "&lt;b&gt;vet&lt;/b&gt;" in page and "<b>vet</b>" not in page and "<ol><li>een</li><li>2</li></ol>" in page
+    assert "Begin klein" in page and 'id="r-spelers"' in page
