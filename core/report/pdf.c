@@ -342,48 +342,164 @@ static char *escape(const char *s)
 	return buf_take(&b);
 }
 
-/* One line of Markdown's inline syntax as markup: **strong**, *em*,
- * _em_, `code`, [text](url) as text. Unbalanced emphasis falls back to
- * the plain escaped text. */
-static char *inline_markup(const char *s)
+/* The length of an address that starts at S (http://, https://, www.,
+ * mailto:) up to a space, without the punctuation that ends a sentence
+ * after it; 0 when none starts there. */
+static size_t url_at(const char *s)
+{
+	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0 && strncmp(s, "www.", 4) != 0 &&
+	    strncmp(s, "mailto:", 7) != 0)
+		return 0;
+	size_t n = 0;
+	while (s[n] && !isspace((unsigned char)s[n]) && s[n] != '<' && s[n] != '>')
+		n++;
+	while (n > 0 && strchr(".,;:!?)'\"", s[n - 1]))
+		n--;
+	return n;
+}
+
+/* Text S (N bytes) of a paragraph as escaped markup: typography (PREV is
+ * the character before it, for the quotes), soft hyphens when HYPH;
+ * addresses in it are left exactly as written, so that the printed one
+ * is the one to type (no curly quote, dash or soft hyphen inside). */
+static void add_run(struct buf *b, const char *s, size_t n, const char *lang, bool hyph, char *prev)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t start = i, u = 0;
+		while (i < n && !((i == 0 || !isalnum((unsigned char)s[i - 1])) && (u = url_at(s + i)) > 0))
+			i++;
+		if (i > start) {
+			/* The character before the run gives the quotes their
+			 * side: as a letter, a space or a stop, which typography
+			 * leaves as it is, and which is dropped after it. */
+			unsigned char c = (unsigned char)*prev;
+			char before = isalnum(c) || c >= 0x80 ? 'a' : is_space_or_open(c) ? ' ' : '.';
+			struct buf src = {0};
+			buf_add(&src, &before, 1);
+			buf_add(&src, s + start, i - start);
+			char *whole = buf_take(&src);
+			char *t = whole ? pdf_typography(whole, lang) : NULL;
+			char *h = t && hyph ? hyphenate(t + 1, lang) : NULL;
+			if (t && (h || !hyph))
+				add_escaped(b, h ? h : t + 1, strlen(h ? h : t + 1));
+			else
+				b->oom = true;
+			free(h);
+			free(t);
+			free(whole);
+			*prev = s[i - 1];
+		}
+		if (i < n) {
+			if (u > n - i)
+				u = n - i;
+			add_escaped(b, s + i, u);
+			i += u;
+			*prev = s[i - 1];
+		}
+	}
+}
+
+/* A link's address as printed after its text, or NULL when it is not
+ * one to print (a page of the site, javascript:, an anchor): a reader of
+ * paper needs the address itself. */
+static const char *printed_url(const char *url, size_t n, size_t *outlen)
+{
+	if (n > 7 && strncmp(url, "mailto:", 7) == 0) {
+		*outlen = n - 7;
+		return url + 7;
+	}
+	if ((n > 7 && strncmp(url, "http://", 7) == 0) || (n > 8 && strncmp(url, "https://", 8) == 0) ||
+	    (n > 4 && strncmp(url, "www.", 4) == 0)) {
+		*outlen = n;
+		return url;
+	}
+	return NULL;
+}
+
+/* One line of Markdown's inline syntax S as markup: **strong**, *em*,
+ * _em_, `code` (as written), [text](url) and <url> as the text with the
+ * address after it; raw HTML tags left out; everything else text
+ * (typography, soft hyphens when HYPH). PLAIN reads no emphasis: the
+ * fallback when the emphasis is unbalanced. */
+static char *inline_line(const char *s, const char *lang, bool hyph, bool plain)
 {
 	struct buf b = {0};
 	char stack[16];
 	int depth = 0;
 	bool ok = true;
-	size_t n = strlen(s);
+	char prev = ' ';
+	size_t n = strlen(s), run = 0;      /* text from RUN up to I is not written yet */
+#define FLUSH_RUN(i) do { add_run(&b, s + run, (i) - run, lang, hyph, &prev); } while (0)
 	for (size_t i = 0; i < n && ok;) {
 		char tag = 0;
 		size_t adv = 1;
-		if (s[i] == '*' && s[i + 1] == '*') {
+		if (!plain && s[i] == '*' && s[i + 1] == '*') {
 			tag = 'b';
 			adv = 2;
-		} else if (s[i] == '*' || (s[i] == '_' && (i == 0 || !isalnum((unsigned char)s[i - 1]) ||
-							    !isalnum((unsigned char)s[i + 1])))) {
+		} else if (!plain && (s[i] == '*' || (s[i] == '_' && (i == 0 || !isalnum((unsigned char)s[i - 1]) ||
+								      !isalnum((unsigned char)s[i + 1]))))) {
 			tag = 'i';
-		} else if (s[i] == '`') {
-			tag = 't';
+		} else if (s[i] == '`' && strchr(s + i + 1, '`')) {
+			const char *close = strchr(s + i + 1, '`');
+			FLUSH_RUN(i);
+			buf_str(&b, "<tt>");
+			add_escaped(&b, s + i + 1, (size_t)(close - s - i - 1));
+			buf_str(&b, "</tt>");
+			i = run = (size_t)(close - s) + 1;
+			prev = '`';
+			continue;
+		} else if (s[i] == '<' && url_at(s + i + 1) && s[i + 1 + url_at(s + i + 1)] == '>') {
+			/* An autolink: its address. */
+			size_t u = url_at(s + i + 1), ul;
+			FLUSH_RUN(i);
+			const char *p = printed_url(s + i + 1, u, &ul);
+			add_escaped(&b, p ? p : s + i + 1, p ? ul : u);
+			i = run = i + u + 2;
+			prev = '>';
+			continue;
 		} else if (s[i] == '<' && (isalpha((unsigned char)s[i + 1]) || s[i + 1] == '/' || s[i + 1] == '!') &&
 			   strchr(s + i, '>')) {
 			/* Raw HTML is left out, as the page's Markdown leaves it out. */
-			i = (size_t)(strchr(s + i, '>') - s) + 1;
+			FLUSH_RUN(i);
+			i = run = (size_t)(strchr(s + i, '>') - s) + 1;
 			continue;
 		} else if (s[i] == '[') {
 			const char *close = strstr(s + i, "](");
-			const char *end = close ? strchr(close, ')') : NULL;
+			/* The address ends at its own ")" (parentheses inside it
+			 * balanced, as Markdown reads them). */
+			const char *end = NULL;
+			int parens = 0;
+			for (const char *q = close ? close + 2 : NULL; q && *q && !end; q++) {
+				if (*q == '(')
+					parens++;
+				else if (*q == ')' && parens-- == 0)
+					end = q;
+			}
 			if (close && end && !memchr(s + i + 1, '[', (size_t)(close - s - i - 1))) {
-				add_escaped(&b, s + i + 1, (size_t)(close - s - i - 1));
-				i = (size_t)(end - s) + 1;
+				FLUSH_RUN(i);
+				size_t tl = (size_t)(close - s - i - 1), ul = 0;
+				add_run(&b, s + i + 1, tl, lang, hyph, &prev);
+				const char *url = close + 2;
+				const char *p = printed_url(url, (size_t)(end - url), &ul);
+				/* The address after the text, unless the text is it. */
+				if (p && !(tl == ul && memcmp(s + i + 1, p, ul) == 0)) {
+					buf_str(&b, " (");
+					add_escaped(&b, p, ul);
+					buf_str(&b, ")");
+					prev = ')';
+				}
+				i = run = (size_t)(end - s) + 1;
 				continue;
 			}
 		}
 		if (!tag) {
-			add_escaped(&b, s + i, 1);
 			i++;
 			continue;
 		}
-		const char *open = tag == 'b' ? "<b>" : tag == 'i' ? "<i>" : "<tt>";
-		const char *shut = tag == 'b' ? "</b>" : tag == 'i' ? "</i>" : "</tt>";
+		FLUSH_RUN(i);
+		const char *open = tag == 'b' ? "<b>" : "<i>";
+		const char *shut = tag == 'b' ? "</b>" : "</i>";
 		if (depth > 0 && stack[depth - 1] == tag) {
 			buf_str(&b, shut);
 			depth--;
@@ -398,12 +514,21 @@ static char *inline_markup(const char *s)
 			ok = false;
 		}
 		i += adv;
+		run = i;
 	}
+	if (ok)
+		FLUSH_RUN(n);
+#undef FLUSH_RUN
 	if (!ok || depth > 0) {
 		free(buf_take(&b));
-		return escape(s);
+		return plain ? NULL : inline_line(s, lang, hyph, true);
 	}
 	return buf_take(&b);
+}
+
+static char *inline_markup(const char *s, const char *lang, bool hyph)
+{
+	return inline_line(s, lang, hyph, false);
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -443,7 +568,7 @@ static struct block *add_text(struct blocks *bs, enum block_kind kind, const cha
 /* The paragraph gathered in PARA (if any) as one block of KIND, with its
  * INDENT, BAR and list MARK; PARA is empty again afterwards. */
 static void flush_para(struct blocks *bs, struct buf *para, enum block_kind kind, double indent, bool bar,
-		       const char *mark)
+		       const char *mark, const char *lang)
 {
 	if (!para->n) {
 		free(para->s);
@@ -451,7 +576,7 @@ static void flush_para(struct blocks *bs, struct buf *para, enum block_kind kind
 		return;
 	}
 	char *src = buf_take(para);
-	struct block *b = src ? add_block(bs, kind, inline_markup(src)) : NULL;
+	struct block *b = src ? add_block(bs, kind, inline_markup(src, lang, true)) : NULL;
 	if (b) {
 		b->indent = indent;
 		b->bar = bar;
@@ -461,10 +586,12 @@ static void flush_para(struct blocks *bs, struct buf *para, enum block_kind kind
 	*para = (struct buf){0};
 }
 
-/* Markdown TEXT as blocks, indented by INDENT, with BAR. */
+/* Markdown TEXT as blocks, indented by INDENT, with BAR. The lines are
+ * read as written; typography and soft hyphens go into the text only
+ * (inline_markup), never into an address or code. */
 static void add_markdown(struct blocks *bs, const char *text, const char *lang, double indent, bool bar)
 {
-	char *t = prose(text, lang);
+	char *t = strdup(text);
 	if (!t) {
 		bs->oom = true;
 		return;
@@ -499,7 +626,7 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 			digits++;
 		bool numbered = digits > 0 && (p[digits] == '.' || p[digits] == ')') && p[digits + 1] == ' ';
 		if (!*p || heading || bullet || numbered) {
-			flush_para(bs, &para, kind, indent, bar, mark);
+			flush_para(bs, &para, kind, indent, bar, mark, lang);
 			kind = B_PARA;
 			mark[0] = '\0';
 		}
@@ -507,7 +634,7 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 			number = 0;
 		} else if (heading) {
 			/* Every Markdown heading is a sub-heading of its section. */
-			struct block *b = add_block(bs, B_H3, inline_markup(p + h + 1));
+			struct block *b = add_block(bs, B_H3, inline_markup(p + h + 1, lang, false));
 			if (b) {
 				b->indent = indent;
 				b->bar = bar;
@@ -530,7 +657,7 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 		if (!save)
 			break;
 	}
-	flush_para(bs, &para, kind, indent, bar, mark);
+	flush_para(bs, &para, kind, indent, bar, mark, lang);
 	free(t);
 }
 

@@ -17,7 +17,9 @@
  * Markdown fields ({markdown = "..."}) are rendered in a safe subset:
  * paragraphs, headings (#, ##, ###) as subheadings, bulleted and numbered
  * lists, **strong**, *emphasis*, _emphasis_ and `code`, and [links](url)
- * as their text; raw HTML tags are left out (as the page leaves them out). Everything else is text, escaped: no markup of the
+ * as their text with the address after it, "text (https://…)"; raw HTML
+ * tags are left out (as the page leaves them out). Addresses and code are
+ * printed as written. Everything else is text, escaped: no markup of the
  * document reaches pango as markup. */
 #ifndef AANTAFEL_PDF_H
 #define AANTAFEL_PDF_H

@@ -59,7 +59,8 @@ BUNDLE = {
 		if s == "themes" then table.remove(sections, i); break end
 	end
 	sections[#sections + 1] = { id = "colofon", title = "Colofon van Verslagstad",
-		body = "Dit verslag is gemaakt door **de gemeente**." }
+		body = "Dit verslag is gemaakt door **de gemeente**.\\n\\n- eerste punt\\n- tweede *punt*\\n\\n"
+			.. "1. een\\n2. twee\\n\\nMeer op [onze website](https://www.verslagstad.nl/tafels-2026) en <script>x</script>." }
 	sections[#sections + 1] = "custom"
 	sections[#sections + 1] = 42
 end)""",
@@ -204,7 +205,13 @@ def test_the_pdf(w, tables):
     assert "Een tuin op het plein" in text and "Wijsheid van de minderheid" in text
     assert "Met een bankje x" in text and "<script>" not in text
     assert "Begin klein" in text and "Eerst één straat." in text
-    assert "Dit verslag is gemaakt door de gemeente." in text
+    # Its Markdown rendered: bold, lists, a link's text with its address
+    # (as written: no soft hyphen or dash in it), no raw HTML.
+    flat = " ".join(text.split())
+    assert "Dit verslag is gemaakt door de gemeente." in text and "**" not in text
+    assert "• eerste punt • tweede punt 1. een 2. twee" in flat
+    assert "Meer op onze website (https://www.verslagstad.nl/tafels-2026) en x." in flat
+    assert "<script>" not in text and "](" not in text
     # The decisions: the majority's final text, the minority's points and
     # what was added; an open decision is not in the report.
     assert "Besluiten" in text and "Bankjes op het plein" in text and "Vier bankjes, één in de schaduw." in text
