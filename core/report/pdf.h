@@ -14,6 +14,12 @@
  *             label prints its key
  * and LOGO, when not NULL, is a PNG (LOGO_LEN bytes) shown on the cover.
  *
+ * The document's `sections` name its parts in order: a built-in's name
+ * ("summary", "decisions", ...), a plugin's own {title, body}, or a
+ * built-in laid out by a report.layout hook, {id, title, blocks}: blocks
+ * of plain text (heading, paragraph, quote, list, table of at most
+ * ROW_CELLS_MAX columns), each drawn as the default layout's are.
+ *
  * Markdown fields ({markdown = "..."}) are rendered in a safe subset:
  * paragraphs, headings (#, ##, ###) as subheadings, bulleted and numbered
  * lists, **strong**, *emphasis*, _emphasis_ and `code`, and [links](url)
