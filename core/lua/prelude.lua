@@ -850,6 +850,12 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		return copy
 	end
 	P.is_html = core.is_safe
+	-- Markdown TEXT as safe HTML, rendered as the platform renders the
+	-- Markdown it keeps (raw HTML and unsafe links left out).
+	function P.markdown(text)
+		if type(text) ~= "string" then error("markdown needs a text", 2) end
+		return core.markdown(text)
+	end
 	-- An absolute URL on the current request's host (links in mails).
 	P.url = core.url
 

@@ -500,7 +500,9 @@ function M.report(req, p)
 			view.sections[#view.sections + 1] = { layout = { id = s.id,
 				title = s.title or T(req, SECTION_TITLES[s.id] or s.id), blocks = page_blocks(s.blocks) } }
 		elseif type(s) == "table" then
-			view.sections[#view.sections + 1] = { custom = { title = s.title, text = s.body and s.body.markdown } }
+			-- A plugin's own section: its Markdown as the PDF shows it.
+			view.sections[#view.sections + 1] = { custom = { title = s.title,
+				html = s.body and plugin.markdown(s.body.markdown) } }
 		elseif PAGE_SECTIONS[s] then
 			view.sections[#view.sections + 1] = { [s] = true }
 		end

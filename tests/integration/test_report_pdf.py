@@ -234,6 +234,10 @@ def test_the_pdf(w, tables):
     assert st == 200 and page.index("Wie deden er mee") < page.index("De centrale vraag")
     assert "Perspectieven uit de interviews" not in page
     assert "Colofon van Verslagstad" in page and f'href="/tafels/{pub}/verslag.pdf"' in page
+    # The plugin's section's Markdown as HTML, as the PDF renders it.
+    assert "door <strong>de gemeente</strong>." in page and "<li>tweede <em>punt</em></li>" in page
+    assert '<a rel="nofollow ugc noopener" href="https://www.verslagstad.nl/tafels-2026">onze website</a>' in page
+    assert "<script>x" not in page and "**de gemeente**" not in page
     assert "Vier bankjes, één in de schaduw." in page and "<li>Geen bankjes bij de speeltuin" in page
     assert "Nog open besluit" not in page
 
