@@ -391,11 +391,13 @@ def example_plugin(name):
 
 
 # Hooks that fail: an error for the advice, a block of no known type for
-# the players (both keep their default layout, logged); the summary laid
+# the players, a table too wide for the themes (each keeps its default
+# layout, logged); the summary laid
 # out with text that looks like markup (printed as text).
 BROKEN = """plugin.hook("report.layout", function(section, doc, lang)
 	if section == "advice" then error("kapotte opmaak") end
 	if section == "players" then return { { type = "video", text = "x" } } end
+	if section == "themes" then return { { type = "table", rows = { { 1, 2, 3, 4, 5, 6, 7, 8, 9 } } } } end
 	if section == "summary" then
 		return { { type = "paragraph", text = '<b>vet</b> <span foreground="red">rood</span> &amp;' },
 			{ type = "list", ordered = true, items = { "een", 2 } } }
@@ -442,6 +444,8 @@ def test_a_section_with_its_own_layout(w, pg, tmp_path):
     log = w.d.log_since(mark)
     assert "the report.layout of section 'advice' failed" in log and "kapotte opmaak" in log
     assert "the report.layout of section 'players' failed" in log and "no known type" in log
+    assert "the report.layout of section 'themes' failed" in log and "has more than 8 entries" in log
+    assert "Perspectieven uit de interviews" in text and "groen" in text
     # The page: the same blocks, escaped.
     st, _, page = lw.get("fac", f"/tafels/{tid}/verslag")
     assert st == 200
