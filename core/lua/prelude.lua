@@ -336,8 +336,6 @@ local function find_route(method, path)
 	return nil
 end
 
------------------------------------------------------------------- hooks
-
 ------------------------------------------------------------------ report layouts
 
 -- A report.layout hook's answer is a list of blocks (or {title =, blocks
@@ -384,7 +382,12 @@ local function layout_block(b, i)
 		for r = 1, layout_list(b.rows, what .. "'s rows", LAYOUT_ITEMS) do
 			local row = b.rows[r]
 			local n = layout_list(row, what .. "'s row " .. r, LAYOUT_COLUMNS)
-			if width > 0 and n ~= width then error(what .. "'s row " .. r .. " has " .. n .. " cells, the header " .. width, 0) end
+			-- Every row as wide as the header, or as the first row.
+			if width == 0 then
+				width = n
+			elseif n ~= width then
+				error(what .. "'s row " .. r .. " has " .. n .. " cells, not " .. width, 0)
+			end
 			out.rows[r] = {}
 			for k = 1, n do out.rows[r][k] = layout_text(row[k], what .. "'s row " .. r .. " cell " .. k) end
 		end
@@ -428,6 +431,8 @@ local function report_layout(name, doc, lang)
 	end
 	return nil
 end
+
+------------------------------------------------------------------ hooks
 
 local function fire(event, ...)
 	for _, h in ipairs(hooks[event] or {}) do
