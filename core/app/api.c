@@ -5,7 +5,6 @@
  * (runtime_api.c). */
 #include "api.h"
 
-#include <cmark.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "bundle_archive.h"
 #include "runtime.h"
 #include "cookie.h"
+#include "markdown.h"
 
 extern const char openapi_json[];
 extern const unsigned long openapi_json_len;
@@ -291,48 +291,15 @@ static bool daemon_key(const char *k)
 	return k[0] == '_' || (n >= 5 && strcmp(k + n - 5, "_html") == 0);
 }
 
-/* Links people write are theirs, not the municipality's: search engines
- * give them no weight (nofollow, ugc) and the page opened gets no handle
- * on ours (noopener). cmark writes every link as `<a href="`, and text
- * never holds that (its `<` is escaped, raw HTML is left out). */
-static char *mark_links(const char *html)
-{
-	static const char from[] = "<a href=\"", to[] = "<a rel=\"nofollow ugc noopener\" href=\"";
-	size_t n = 0;
-	for (const char *p = strstr(html, from); p; p = strstr(p + 1, from))
-		n++;
-	size_t len = strlen(html), grow = sizeof(to) - sizeof(from);
-	char *out = malloc(len + n * grow + 1);
-	if (!out)
-		return NULL;
-	char *o = out;
-	const char *p = html, *q, *end = html + len;
-	while ((q = strstr(p, from))) {
-		memcpy(o, p, (size_t)(q - p));
-		o += q - p;
-		memcpy(o, to, sizeof(to) - 1);
-		o += sizeof(to) - 1;
-		p = q + sizeof(from) - 1;
-	}
-	memcpy(o, p, (size_t)(end - p) + 1);    /* the rest and its NUL */
-	return out;
-}
-
-/* Markdown to HTML by cmark: raw HTML and unsafe links (javascript:,
- * vbscript:, file:, data: other than images) are left out. A new
- * string, or NULL when out of memory. */
+/* V's Markdown as HTML (markdown.h): a new string, or NULL when out of
+ * memory. */
 static json_t *markdown_html(const json_t *v)
 {
-	char *html = cmark_markdown_to_html(json_string_value(v), json_string_length(v),
-					    CMARK_OPT_DEFAULT | CMARK_OPT_VALIDATE_UTF8);
+	char *html = markdown_to_html(json_string_value(v), json_string_length(v));
 	if (!html)
 		return NULL;
-	char *marked = mark_links(html);
+	json_t *out = json_string(html);
 	free(html);
-	if (!marked)
-		return NULL;
-	json_t *out = json_string(marked);
-	free(marked);
 	return out;
 }
 

@@ -654,7 +654,12 @@ static void api_run(struct api_req *ar)
 		api_call_start(ar->call);
 		return;
 	}
-	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0) {
+	/* A HEAD of an export asks for its headers only: the operation checks
+	 * who asks and names the file, but opens no cursor and builds no
+	 * document (sql/code/table_export.sql, "_head"). */
+	bool head = (ar->route->flags & API_STREAM) && http_req_method(ar->req) == HTTP_M_HEAD;
+	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0 ||
+	    (head && json_object_set_new(ar->args, "_head", json_true()) != 0)) {
 		fail(ar, 503, "unavailable", "Out of memory; try again.", "preparing the arguments");
 		return;
 	}

@@ -29,6 +29,9 @@ local EVENTS = {
 	-- A report's sections, before its page or its PDF is made
 	-- (plugin.report_sections): hooks add, drop or reorder them.
 	["report.sections"] = true,
+	-- A built-in section's layout (plugin.report_sections): a hook may
+	-- answer the section's blocks instead of its default layout.
+	["report.layout"] = true,
 	-- Named by the account operations' answers (API_EVENTS), with what a
 	-- mail needs: a link's secret among it, so only the platform's own
 	-- plugins may hook them.
@@ -329,6 +332,102 @@ local function find_route(method, path)
 	for _, r in ipairs(routes[method] or {}) do
 		local params = match_parts(r.parts, segs)
 		if params then return r, params end
+	end
+	return nil
+end
+
+------------------------------------------------------------------ report layouts
+
+-- A report.layout hook's answer is a list of blocks (or {title =, blocks
+-- =}) in the report's block vocabulary; docs/plugins.md, "A section's own
+-- layout". Checked and copied here, so that both renderers get plain,
+-- bounded data: a text is a string (a number is written as one), at most
+-- LAYOUT_TEXT bytes; lists, tables and the blocks themselves are bounded.
+local LAYOUT_BLOCKS, LAYOUT_ITEMS, LAYOUT_COLUMNS, LAYOUT_TEXT = 2000, 1000, 8, 100000
+
+local function layout_text(v, what)
+	if math.type(v) == "integer" or math.type(v) == "float" then v = tostring(v) end
+	if type(v) ~= "string" then error(what .. " must be a string", 0) end
+	if #v > LAYOUT_TEXT then error(what .. " is longer than " .. LAYOUT_TEXT .. " bytes", 0) end
+	return v
+end
+
+local function layout_list(v, what, max)
+	if type(v) ~= "table" then error(what .. " must be a list", 0) end
+	local n = #v
+	if n > max then error(what .. " has more than " .. max .. " entries", 0) end
+	return n
+end
+
+local function layout_block(b, i)
+	local what = "block " .. i
+	if type(b) ~= "table" then error(what .. " must be a table", 0) end
+	local ty = b.type
+	if ty == "heading" or ty == "paragraph" or ty == "quote" then
+		return { type = ty, text = layout_text(b.text, what .. "'s text") }
+	elseif ty == "list" then
+		local items = {}
+		for k = 1, layout_list(b.items, what .. "'s items", LAYOUT_ITEMS) do
+			items[k] = layout_text(b.items[k], what .. "'s item " .. k)
+		end
+		return { type = "list", items = items, ordered = b.ordered == true }
+	elseif ty == "table" then
+		local out = { type = "table", rows = {} }
+		local width = 0
+		if b.header ~= nil then
+			out.header = {}
+			width = layout_list(b.header, what .. "'s header", LAYOUT_COLUMNS)
+			for k = 1, width do out.header[k] = layout_text(b.header[k], what .. "'s header " .. k) end
+		end
+		for r = 1, layout_list(b.rows, what .. "'s rows", LAYOUT_ITEMS) do
+			local row = b.rows[r]
+			local n = layout_list(row, what .. "'s row " .. r, LAYOUT_COLUMNS)
+			-- Every row as wide as the header, or as the first row.
+			if width == 0 then
+				width = n
+			elseif n ~= width then
+				error(what .. "'s row " .. r .. " has " .. n .. " cells, not " .. width, 0)
+			end
+			out.rows[r] = {}
+			for k = 1, n do out.rows[r][k] = layout_text(row[k], what .. "'s row " .. r .. " cell " .. k) end
+		end
+		return out
+	end
+	error(what .. " has no known type (heading, paragraph, list, table, quote)", 0)
+end
+
+-- The checked copy of a report.layout hook's answer A: (title or nil,
+-- blocks); raises the reason when it is not one.
+local function layout_answer(a)
+	if type(a) ~= "table" then error("the answer must be a table of blocks", 0) end
+	local title, list = nil, a
+	if a.blocks ~= nil then
+		if a.title ~= nil then title = layout_text(a.title, "the title") end
+		list = a.blocks
+	end
+	local blocks = {}
+	for i = 1, layout_list(list, "the blocks", LAYOUT_BLOCKS) do blocks[i] = layout_block(list[i], i) end
+	return title, blocks
+end
+
+-- Section NAME of DOC laid out by the report.layout hooks: the first
+-- hook (by priority) that answers gives {id, title, blocks}; nil when
+-- none does. A hook that fails, or answers what is no layout, is logged
+-- and skipped: the section keeps its default layout.
+local function report_layout(name, doc, lang)
+	for _, h in ipairs(hooks["report.layout"] or {}) do
+		local ok, a = pcall(h.fn, name, doc, lang)
+		local title, blocks
+		if ok and a ~= nil then
+			ok, title, blocks = pcall(layout_answer, a)
+			if not ok then a = title end
+		end
+		if not ok then
+			core.log("warn", "plugin '" .. tostring(h.plugin) .. "': the report.layout of section '" .. name
+				.. "' failed, its default layout is used: " .. message(a, "report.layout"))
+		elseif blocks then
+			return { id = name, title = title, blocks = blocks }
+		end
 	end
 	return nil
 end
@@ -756,6 +855,12 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		return copy
 	end
 	P.is_html = core.is_safe
+	-- Markdown TEXT as safe HTML, rendered as the platform renders the
+	-- Markdown it keeps (raw HTML and unsafe links left out).
+	function P.markdown(text)
+		if type(text) ~= "string" then error("markdown needs a text", 2) end
+		return core.markdown(text)
+	end
 	-- An absolute URL on the current request's host (links in mails).
 	P.url = core.url
 
@@ -818,10 +923,13 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 	-- and {id =, title =, body = {markdown =}} tables): each hook gets the
 	-- list and the document and may change the list in place. Returns the
 	-- list, checked: what is neither a name nor such a table is dropped.
-	function P.report_sections(doc)
+	-- Then each named section that a report.layout hook lays out (for a
+	-- reader of LANG) becomes {id = name, title, blocks}.
+	function P.report_sections(doc, lang)
 		if type(doc) ~= "table" or type(doc.sections) ~= "table" then
 			error("report_sections needs a document with its sections", 2)
 		end
+		lang = LANGS[lang] and lang or tenant.locale
 		for _, h in ipairs(hooks["report.sections"] or {}) do h.fn(doc.sections, doc) end
 		local out = {}
 		for _, s in ipairs(doc.sections) do
@@ -832,6 +940,12 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 				if type(body) == "string" then body = { markdown = body } end
 				if body ~= nil and (type(body) ~= "table" or type(body.markdown) ~= "string") then body = nil end
 				out[#out + 1] = { id = type(s.id) == "string" and s.id or nil, title = s.title, body = body }
+			end
+		end
+		-- A built-in section whose layout a hook gives: its blocks.
+		if hooks["report.layout"] then
+			for i, s in ipairs(out) do
+				if type(s) == "string" then out[i] = report_layout(s, doc, lang) or s end
 			end
 		end
 		doc.sections = out

@@ -341,6 +341,7 @@ void add_problem(struct tstate *ts, const char *msg)
 static const luaL_Reg core_funcs[] = {
 	{"file", core_file},     {"new_env", core_new_env}, {"load", core_load},     {"describe", core_describe},
 	{"log", core_log},       {"protect", core_protect}, {"is_safe", core_is_safe}, {"render", core_render},
+	{"markdown", core_markdown},
 	{"db", core_db},         {"mail", core_mail},       {"api", core_api},       {"api_route", core_api_route},
 	{"api_batch", core_api_batch},
 	{"url", core_url},       {"text", core_text},       {"guarded", core_guarded}, {"where", core_where},

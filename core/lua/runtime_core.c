@@ -21,6 +21,7 @@
 #include "runtime.h"
 #include "lsandbox.h"
 #include "mail.h"
+#include "markdown.h"
 #include "template.h"
 #include "texts.h"
 #include "utf8.h"
@@ -112,6 +113,41 @@ int core_is_safe(lua_State *L)
 {
 	size_t len;
 	lua_pushboolean(L, tmpl_to_safehtml(L, 1, &len) != NULL);
+	return 1;
+}
+
+/* A Markdown text's length at most for core.markdown: a page's part,
+ * not a book (a record's Markdown field holds at most 100,000). */
+#define MARKDOWN_MAX (1024 * 1024)
+
+/* core.markdown(text) -> safe HTML: TEXT rendered as the platform renders
+ * the Markdown it stores (markdown.h). Charged as a scan of its bytes;
+ * the result's allocation is charged as any. */
+static int push_markdown(lua_State *L)
+{
+	const char *html = lua_touserdata(L, 1);
+	tmpl_push_safehtml(L, html, strlen(html));
+	return 1;
+}
+
+int core_markdown(lua_State *L)
+{
+	size_t len;
+	const char *text = luaL_checklstring(L, 1, &len);
+	if (len > MARKDOWN_MAX)
+		return plugin_error(L, "markdown: the text is longer than %d bytes", MARKDOWN_MAX);
+	lsb_charge(L, (int64_t)(len / LSB_SCAN_BYTES_PER_UNIT) + 1);
+	char *html = markdown_to_html(text, len);
+	if (!html)
+		return plugin_error(L, "markdown: out of memory");
+	/* Pushing may fail (memory, a spent budget): HTML is freed either
+	 * way before the error goes on. */
+	lua_pushcfunction(L, push_markdown);
+	lua_pushlightuserdata(L, html);
+	int st = lua_pcall(L, 1, 1, 0);
+	free(html);
+	if (st != LUA_OK)
+		return lua_error(L);
 	return 1;
 }
 

@@ -248,6 +248,7 @@ int core_describe(lua_State *L);
 int core_log(lua_State *L);
 int core_protect(lua_State *L);
 int core_is_safe(lua_State *L);
+int core_markdown(lua_State *L);
 int core_guarded(lua_State *L);
 int core_where(lua_State *L);
 int core_definitions(lua_State *L);

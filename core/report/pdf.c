@@ -41,7 +41,12 @@ enum block_kind {
 	B_LEAD,         /* a larger paragraph (the central question) */
 	B_ITEM,         /* a list item: its bullet or number in `mark` */
 	B_NOTE,         /* small, muted */
+	B_ROW,          /* a table's row: its cells in `cells` */
 };
+
+/* A table's columns at most (a report.layout's table; prelude.lua checks
+ * the same bound). */
+#define ROW_CELLS_MAX 8
 
 struct block {
 	enum block_kind kind;
@@ -50,6 +55,10 @@ struct block {
 	double indent;
 	bool bar;               /* a rule in the primary colour at its left (the minority's wisdom) */
 	int toc;                /* a section's place in the contents, or -1 */
+	char *cells[ROW_CELLS_MAX];     /* B_ROW: each cell's markup */
+	int ncells;
+	bool header;            /* B_ROW: the table's header (bold) */
+	bool first;             /* B_ROW: the table's first row (space before it) */
 };
 
 struct blocks {
@@ -333,48 +342,164 @@ static char *escape(const char *s)
 	return buf_take(&b);
 }
 
-/* One line of Markdown's inline syntax as markup: **strong**, *em*,
- * _em_, `code`, [text](url) as text. Unbalanced emphasis falls back to
- * the plain escaped text. */
-static char *inline_markup(const char *s)
+/* The length of an address that starts at S (http://, https://, www.,
+ * mailto:) up to a space, without the punctuation that ends a sentence
+ * after it; 0 when none starts there. */
+static size_t url_at(const char *s)
+{
+	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0 && strncmp(s, "www.", 4) != 0 &&
+	    strncmp(s, "mailto:", 7) != 0)
+		return 0;
+	size_t n = 0;
+	while (s[n] && !isspace((unsigned char)s[n]) && s[n] != '<' && s[n] != '>')
+		n++;
+	while (n > 0 && strchr(".,;:!?)'\"", s[n - 1]))
+		n--;
+	return n;
+}
+
+/* Text S (N bytes) of a paragraph as escaped markup: typography (PREV is
+ * the character before it, for the quotes), soft hyphens when HYPH;
+ * addresses in it are left exactly as written, so that the printed one
+ * is the one to type (no curly quote, dash or soft hyphen inside). */
+static void add_run(struct buf *b, const char *s, size_t n, const char *lang, bool hyph, char *prev)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t start = i, u = 0;
+		while (i < n && !((i == 0 || !isalnum((unsigned char)s[i - 1])) && (u = url_at(s + i)) > 0))
+			i++;
+		if (i > start) {
+			/* The character before the run gives the quotes their
+			 * side: as a letter, a space or a stop, which typography
+			 * leaves as it is, and which is dropped after it. */
+			unsigned char c = (unsigned char)*prev;
+			char before = isalnum(c) || c >= 0x80 ? 'a' : is_space_or_open(c) ? ' ' : '.';
+			struct buf src = {0};
+			buf_add(&src, &before, 1);
+			buf_add(&src, s + start, i - start);
+			char *whole = buf_take(&src);
+			char *t = whole ? pdf_typography(whole, lang) : NULL;
+			char *h = t && hyph ? hyphenate(t + 1, lang) : NULL;
+			if (t && (h || !hyph))
+				add_escaped(b, h ? h : t + 1, strlen(h ? h : t + 1));
+			else
+				b->oom = true;
+			free(h);
+			free(t);
+			free(whole);
+			*prev = s[i - 1];
+		}
+		if (i < n) {
+			if (u > n - i)
+				u = n - i;
+			add_escaped(b, s + i, u);
+			i += u;
+			*prev = s[i - 1];
+		}
+	}
+}
+
+/* A link's address as printed after its text, or NULL when it is not
+ * one to print (a page of the site, javascript:, an anchor): a reader of
+ * paper needs the address itself. */
+static const char *printed_url(const char *url, size_t n, size_t *outlen)
+{
+	if (n > 7 && strncmp(url, "mailto:", 7) == 0) {
+		*outlen = n - 7;
+		return url + 7;
+	}
+	if ((n > 7 && strncmp(url, "http://", 7) == 0) || (n > 8 && strncmp(url, "https://", 8) == 0) ||
+	    (n > 4 && strncmp(url, "www.", 4) == 0)) {
+		*outlen = n;
+		return url;
+	}
+	return NULL;
+}
+
+/* One line of Markdown's inline syntax S as markup: **strong**, *em*,
+ * _em_, `code` (as written), [text](url) and <url> as the text with the
+ * address after it; raw HTML tags left out; everything else text
+ * (typography, soft hyphens when HYPH). PLAIN reads no emphasis: the
+ * fallback when the emphasis is unbalanced. */
+static char *inline_line(const char *s, const char *lang, bool hyph, bool plain)
 {
 	struct buf b = {0};
 	char stack[16];
 	int depth = 0;
 	bool ok = true;
-	size_t n = strlen(s);
+	char prev = ' ';
+	size_t n = strlen(s), run = 0;      /* text from RUN up to I is not written yet */
+#define FLUSH_RUN(i) do { add_run(&b, s + run, (i) - run, lang, hyph, &prev); } while (0)
 	for (size_t i = 0; i < n && ok;) {
 		char tag = 0;
 		size_t adv = 1;
-		if (s[i] == '*' && s[i + 1] == '*') {
+		if (!plain && s[i] == '*' && s[i + 1] == '*') {
 			tag = 'b';
 			adv = 2;
-		} else if (s[i] == '*' || (s[i] == '_' && (i == 0 || !isalnum((unsigned char)s[i - 1]) ||
-							    !isalnum((unsigned char)s[i + 1])))) {
+		} else if (!plain && (s[i] == '*' || (s[i] == '_' && (i == 0 || !isalnum((unsigned char)s[i - 1]) ||
+								      !isalnum((unsigned char)s[i + 1]))))) {
 			tag = 'i';
-		} else if (s[i] == '`') {
-			tag = 't';
+		} else if (s[i] == '`' && strchr(s + i + 1, '`')) {
+			const char *close = strchr(s + i + 1, '`');
+			FLUSH_RUN(i);
+			buf_str(&b, "<tt>");
+			add_escaped(&b, s + i + 1, (size_t)(close - s - i - 1));
+			buf_str(&b, "</tt>");
+			i = run = (size_t)(close - s) + 1;
+			prev = '`';
+			continue;
+		} else if (s[i] == '<' && url_at(s + i + 1) && s[i + 1 + url_at(s + i + 1)] == '>') {
+			/* An autolink: its address. */
+			size_t u = url_at(s + i + 1), ul;
+			FLUSH_RUN(i);
+			const char *p = printed_url(s + i + 1, u, &ul);
+			add_escaped(&b, p ? p : s + i + 1, p ? ul : u);
+			i = run = i + u + 2;
+			prev = '>';
+			continue;
 		} else if (s[i] == '<' && (isalpha((unsigned char)s[i + 1]) || s[i + 1] == '/' || s[i + 1] == '!') &&
 			   strchr(s + i, '>')) {
 			/* Raw HTML is left out, as the page's Markdown leaves it out. */
-			i = (size_t)(strchr(s + i, '>') - s) + 1;
+			FLUSH_RUN(i);
+			i = run = (size_t)(strchr(s + i, '>') - s) + 1;
 			continue;
 		} else if (s[i] == '[') {
 			const char *close = strstr(s + i, "](");
-			const char *end = close ? strchr(close, ')') : NULL;
+			/* The address ends at its own ")" (parentheses inside it
+			 * balanced, as Markdown reads them). */
+			const char *end = NULL;
+			int parens = 0;
+			for (const char *q = close ? close + 2 : NULL; q && *q && !end; q++) {
+				if (*q == '(')
+					parens++;
+				else if (*q == ')' && parens-- == 0)
+					end = q;
+			}
 			if (close && end && !memchr(s + i + 1, '[', (size_t)(close - s - i - 1))) {
-				add_escaped(&b, s + i + 1, (size_t)(close - s - i - 1));
-				i = (size_t)(end - s) + 1;
+				FLUSH_RUN(i);
+				size_t tl = (size_t)(close - s - i - 1), ul = 0;
+				add_run(&b, s + i + 1, tl, lang, hyph, &prev);
+				const char *url = close + 2;
+				const char *p = printed_url(url, (size_t)(end - url), &ul);
+				/* The address after the text, unless the text is it. */
+				if (p && !(tl == ul && memcmp(s + i + 1, p, ul) == 0)) {
+					buf_str(&b, " (");
+					add_escaped(&b, p, ul);
+					buf_str(&b, ")");
+					prev = ')';
+				}
+				i = run = (size_t)(end - s) + 1;
 				continue;
 			}
 		}
 		if (!tag) {
-			add_escaped(&b, s + i, 1);
 			i++;
 			continue;
 		}
-		const char *open = tag == 'b' ? "<b>" : tag == 'i' ? "<i>" : "<tt>";
-		const char *shut = tag == 'b' ? "</b>" : tag == 'i' ? "</i>" : "</tt>";
+		FLUSH_RUN(i);
+		const char *open = tag == 'b' ? "<b>" : "<i>";
+		const char *shut = tag == 'b' ? "</b>" : "</i>";
 		if (depth > 0 && stack[depth - 1] == tag) {
 			buf_str(&b, shut);
 			depth--;
@@ -389,12 +514,21 @@ static char *inline_markup(const char *s)
 			ok = false;
 		}
 		i += adv;
+		run = i;
 	}
+	if (ok)
+		FLUSH_RUN(n);
+#undef FLUSH_RUN
 	if (!ok || depth > 0) {
 		free(buf_take(&b));
-		return escape(s);
+		return plain ? NULL : inline_line(s, lang, hyph, true);
 	}
 	return buf_take(&b);
+}
+
+static char *inline_markup(const char *s, const char *lang, bool hyph)
+{
+	return inline_line(s, lang, hyph, false);
 }
 
 /* ---------------------------------------------------------------- blocks */
@@ -434,7 +568,7 @@ static struct block *add_text(struct blocks *bs, enum block_kind kind, const cha
 /* The paragraph gathered in PARA (if any) as one block of KIND, with its
  * INDENT, BAR and list MARK; PARA is empty again afterwards. */
 static void flush_para(struct blocks *bs, struct buf *para, enum block_kind kind, double indent, bool bar,
-		       const char *mark)
+		       const char *mark, const char *lang)
 {
 	if (!para->n) {
 		free(para->s);
@@ -442,7 +576,7 @@ static void flush_para(struct blocks *bs, struct buf *para, enum block_kind kind
 		return;
 	}
 	char *src = buf_take(para);
-	struct block *b = src ? add_block(bs, kind, inline_markup(src)) : NULL;
+	struct block *b = src ? add_block(bs, kind, inline_markup(src, lang, true)) : NULL;
 	if (b) {
 		b->indent = indent;
 		b->bar = bar;
@@ -452,10 +586,12 @@ static void flush_para(struct blocks *bs, struct buf *para, enum block_kind kind
 	*para = (struct buf){0};
 }
 
-/* Markdown TEXT as blocks, indented by INDENT, with BAR. */
+/* Markdown TEXT as blocks, indented by INDENT, with BAR. The lines are
+ * read as written; typography and soft hyphens go into the text only
+ * (inline_markup), never into an address or code. */
 static void add_markdown(struct blocks *bs, const char *text, const char *lang, double indent, bool bar)
 {
-	char *t = prose(text, lang);
+	char *t = strdup(text);
 	if (!t) {
 		bs->oom = true;
 		return;
@@ -490,7 +626,7 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 			digits++;
 		bool numbered = digits > 0 && (p[digits] == '.' || p[digits] == ')') && p[digits + 1] == ' ';
 		if (!*p || heading || bullet || numbered) {
-			flush_para(bs, &para, kind, indent, bar, mark);
+			flush_para(bs, &para, kind, indent, bar, mark, lang);
 			kind = B_PARA;
 			mark[0] = '\0';
 		}
@@ -498,7 +634,7 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 			number = 0;
 		} else if (heading) {
 			/* Every Markdown heading is a sub-heading of its section. */
-			struct block *b = add_block(bs, B_H3, inline_markup(p + h + 1));
+			struct block *b = add_block(bs, B_H3, inline_markup(p + h + 1, lang, false));
 			if (b) {
 				b->indent = indent;
 				b->bar = bar;
@@ -521,7 +657,7 @@ static void add_markdown(struct blocks *bs, const char *text, const char *lang, 
 		if (!save)
 			break;
 	}
-	flush_para(bs, &para, kind, indent, bar, mark);
+	flush_para(bs, &para, kind, indent, bar, mark, lang);
 	free(t);
 }
 
@@ -691,11 +827,119 @@ static void add_decisions(struct blocks *bs, const json_t *doc, const json_t *st
 	}
 }
 
+/* A block of plain TEXT as markup in italics (a quote). */
+static struct block *add_italic(struct blocks *bs, enum block_kind kind, const char *text, const char *lang)
+{
+	char *t = prose(text, lang);
+	char *e = t ? escape(t) : NULL;
+	free(t);
+	if (!e) {
+		bs->oom = true;
+		return NULL;
+	}
+	struct buf m = {0};
+	buf_str(&m, "<i>");
+	buf_str(&m, e);
+	buf_str(&m, "</i>");
+	free(e);
+	return add_block(bs, kind, buf_take(&m));
+}
+
+/* One row of a table: CELLS (a JSON array of strings) as its cells. */
+static void add_row(struct blocks *bs, const json_t *cells, const char *lang, bool header, bool first)
+{
+	struct block *b = add_block(bs, B_ROW, strdup(""));
+	if (!b)
+		return;
+	b->header = header;
+	b->first = first;
+	size_t i;
+	const json_t *c;
+	json_array_foreach(cells, i, c) {
+		if (b->ncells == ROW_CELLS_MAX)
+			break;
+		const char *text = json_is_string(c) ? json_string_value(c) : "";
+		char *t = prose(text, lang);
+		char *e = t ? escape(t) : NULL;
+		free(t);
+		if (!e) {
+			bs->oom = true;
+			return;
+		}
+		b->cells[b->ncells++] = e;
+	}
+}
+
+/* A section's own layout (report.layout, docs/plugins.md): BLOCKS in the
+ * report's vocabulary, each {type, ...}: heading, paragraph, quote, list
+ * (items, ordered) and table (header, rows). The texts are plain text,
+ * escaped like every other. */
+static void add_layout(struct blocks *bs, const json_t *blocks, const char *lang)
+{
+	size_t i;
+	const json_t *b;
+	json_array_foreach(blocks, i, b) {
+		const char *type = jstr(b, "type");
+		const char *text = jstr(b, "text");
+		if (!type)
+			continue;
+		if (strcmp(type, "heading") == 0 && text) {
+			add_text(bs, B_H2, text, lang);
+		} else if (strcmp(type, "paragraph") == 0 && text) {
+			add_text(bs, B_PARA, text, lang);
+		} else if (strcmp(type, "quote") == 0 && text) {
+			struct block *q = add_italic(bs, B_PARA, text, lang);
+			if (q) {
+				q->indent = 14;
+				q->bar = true;
+			}
+		} else if (strcmp(type, "list") == 0) {
+			bool ordered = json_is_true(json_object_get(b, "ordered"));
+			size_t k;
+			const json_t *item;
+			json_array_foreach(json_object_get(b, "items"), k, item) {
+				if (!json_is_string(item))
+					continue;
+				struct block *it = add_text(bs, B_ITEM, json_string_value(item), lang);
+				if (!it)
+					continue;
+				if (ordered)
+					snprintf(it->mark, sizeof(it->mark), "%u.", (unsigned)(k + 1));
+				else
+					snprintf(it->mark, sizeof(it->mark), "\xe2\x80\xa2");
+			}
+		} else if (strcmp(type, "table") == 0) {
+			const json_t *header = json_object_get(b, "header");
+			bool first = true;
+			if (json_array_size(header)) {
+				add_row(bs, header, lang, true, true);
+				first = false;
+			}
+			size_t k;
+			const json_t *row;
+			json_array_foreach(json_object_get(b, "rows"), k, row) {
+				if (!json_array_size(row))
+					continue;
+				add_row(bs, row, lang, false, first);
+				first = false;
+			}
+		}
+	}
+}
+
 /* Section SEC (a built-in's name, or a plugin's own {title, body}) of DOC. */
 static void add_section(struct blocks *bs, const json_t *doc, const json_t *sec, const json_t *style,
 			const char *lang, int *ntoc)
 {
 	char tmp[256];
+	if (json_is_object(sec) && json_is_array(json_object_get(sec, "blocks"))) {
+		/* A built-in section laid out by a report.layout hook. */
+		const char *title = jstr(sec, "title");
+		const char *id = jstr(sec, "id");
+		add_heading(bs, B_H1, title ? title : id ? label(style, id) : "", lang, ntoc);
+		add_layout(bs, json_object_get(sec, "blocks"), lang);
+		return;
+	}
 	if (json_is_object(sec)) {
 		const char *title = jstr(sec, "title");
 		const char *body = md_text(json_object_get(sec, "body"));
@@ -940,11 +1184,27 @@ static void add_section(struct blocks *bs, const json_t *doc, const json_t *sec,
 		const json_t *e;
 		json_array_foreach(ev, i, e) {
 			const char *t = jstr(e, "title");
-			if (t)
+			const char *on = jstr(e, "held_on");
+			if (t) {
 				add_text(bs, B_H2, t, lang);
+			} else if (on && json_array_size(ev) > 1) {
+				char date[128];
+				date_text(on, lang, date, sizeof(date));
+				add_text(bs, B_H2, date, lang);
+			}
 			const char *b = md_text(json_object_get(e, "body"));
 			if (b)
 				add_markdown(bs, b, lang, 0, false);
+			/* The evaluatie step's record: what went well, what was
+			 * learned, what follows. */
+			static const char *const parts[] = {"went_well", "learned", "follows", NULL};
+			for (int k = 0; parts[k]; k++) {
+				const char *m = md_text(json_object_get(e, parts[k]));
+				if (!m)
+					continue;
+				add_text(bs, B_H3, label(style, parts[k]), lang);
+				add_markdown(bs, m, lang, 0, false);
+			}
 		}
 	}
 }
@@ -1144,9 +1404,58 @@ static double lead_height(struct flow *f, const struct block *b, int lines)
 	return h + space_before(b->kind);
 }
 
+/* A table's row: its cells side by side in columns of equal width, the
+ * row kept whole on a page (a cell taller than a page is cut short with
+ * an ellipsis), a hairline under it. */
+static int flow_row(struct flow *f, const struct block *b)
+{
+	double bottom = PAGE_H - MARGIN_B, pad = 4;
+	int n = b->ncells > 0 ? b->ncells : 1;
+	double colw = CONTENT_W / n, h = 0;
+	PangoLayout *cell[ROW_CELLS_MAX] = {0};
+	if (b->first && f->y > MARGIN_T)
+		f->y += 9;
+	for (int i = 0; i < b->ncells; i++) {
+		cell[i] = new_layout(f, b->header ? FONT_SANS " Bold 9.5" : FONT_SANS " 9.5", colw - 2 * pad);
+		set_markup(cell[i], b->cells[i]);
+		pango_layout_set_height(cell[i], (int)((bottom - MARGIN_T - 2 * pad) * PANGO_SCALE));
+		pango_layout_set_ellipsize(cell[i], PANGO_ELLIPSIZE_END);
+		int ch;
+		pango_layout_get_size(cell[i], NULL, &ch);
+		if (ch / (double)PANGO_SCALE > h)
+			h = ch / (double)PANGO_SCALE;
+	}
+	double rowh = h + 2 * pad;
+	if (f->y + rowh > bottom && f->y > MARGIN_T)
+		end_page(f);
+	if (f->real) {
+		if (b->header) {
+			cairo_set_source_rgba(f->cr, f->primary.r, f->primary.g, f->primary.b, 0.12);
+			cairo_rectangle(f->cr, MARGIN_L, f->y, CONTENT_W, rowh);
+			cairo_fill(f->cr);
+		}
+		for (int i = 0; i < b->ncells; i++) {
+			set_colour(f->cr, b->header ? f->primary : f->text);
+			cairo_move_to(f->cr, MARGIN_L + i * colw + pad, f->y + pad);
+			pango_cairo_show_layout(f->cr, cell[i]);
+		}
+		set_colour(f->cr, b->header ? f->primary : f->muted);
+		cairo_set_line_width(f->cr, b->header ? 0.8 : 0.3);
+		cairo_move_to(f->cr, MARGIN_L, f->y + rowh);
+		cairo_line_to(f->cr, PAGE_W - MARGIN_R, f->y + rowh);
+		cairo_stroke(f->cr);
+	}
+	f->y += rowh;
+	for (int i = 0; i < b->ncells; i++)
+		g_object_unref(cell[i]);
+	return f->page > PDF_PAGES_MAX ? -1 : 0;
+}
+
 static int flow_block(struct flow *f, const struct block *b, const struct block *next)
 {
 	double bottom = PAGE_H - MARGIN_B;
+	if (b->kind == B_ROW)
+		return flow_row(f, b);
 	if (b->kind == B_H1) {
 		if (f->y > MARGIN_T || f->page <= 2)
 			end_page(f);
@@ -1471,8 +1780,11 @@ int pdf_render_report(const json_t *doc, const json_t *style, const unsigned cha
 		g_free(f.toc_title[i]);
 	free(f.toc_title);
 	free(f.toc_page);
-	for (size_t i = 0; i < bs.n; i++)
+	for (size_t i = 0; i < bs.n; i++) {
 		free(bs.v[i].markup);
+		for (int k = 0; k < bs.v[i].ncells; k++)
+			free(bs.v[i].cells[k]);
+	}
 	free(bs.v);
 	if (rc != 0 || pdf.oom || !pdf.s) {
 		free(pdf.s);

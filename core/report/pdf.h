@@ -14,10 +14,18 @@
  *             label prints its key
  * and LOGO, when not NULL, is a PNG (LOGO_LEN bytes) shown on the cover.
  *
+ * The document's `sections` name its parts in order: a built-in's name
+ * ("summary", "decisions", ...), a plugin's own {title, body}, or a
+ * built-in laid out by a report.layout hook, {id, title, blocks}: blocks
+ * of plain text (heading, paragraph, quote, list, table of at most
+ * ROW_CELLS_MAX columns), each drawn as the default layout's are.
+ *
  * Markdown fields ({markdown = "..."}) are rendered in a safe subset:
  * paragraphs, headings (#, ##, ###) as subheadings, bulleted and numbered
  * lists, **strong**, *emphasis*, _emphasis_ and `code`, and [links](url)
- * as their text; raw HTML tags are left out (as the page leaves them out). Everything else is text, escaped: no markup of the
+ * as their text with the address after it, "text (https://…)"; raw HTML
+ * tags are left out (as the page leaves them out). Addresses and code are
+ * printed as written. Everything else is text, escaped: no markup of the
  * document reaches pango as markup. */
 #ifndef AANTAFEL_PDF_H
 #define AANTAFEL_PDF_H

@@ -5,7 +5,8 @@
 -- question, the players and who was heard, the interviews' perspectives,
 -- the conversation's notes, the outcomes with the minority's wisdom, the
 -- closed decisions with their outcome, the minority's points and what was
--- added, the advice and the report's summary), rendered
+-- added, the advice, the report's summary, and the evaluation once its
+-- step is done), rendered
 -- as the page /tafels/ID/verslag with print CSS. The document is plain
 -- data (strings, numbers, booleans, lists), so that a later PDF renderer
 -- can render the same one. Everything is read through plugin.api as the
@@ -281,9 +282,10 @@ local function md(r, name)
 	return { markdown = v, record = r.id, field = name }
 end
 
--- The report's document for table ID as the person asking reads it; nil
--- and a status (404 when there is no published report for them).
-function M.document(id)
+-- The report's document for table ID as the person asking reads it (in
+-- LANG: a report.layout hook may write words of its own); nil and a
+-- status (404 when there is no published report for them).
+function M.document(id, lang)
 	local base = "/tables/" .. id
 	local r = plugin.api.batch({ { "GET", base }, { "GET", base .. "/steps" } })
 	if r[1].status ~= 200 then return nil, r[1].status end
@@ -310,7 +312,8 @@ function M.document(id)
 		-- The sections in their order: names of the parts above, or a
 		-- plugin's own {id, title, body = {markdown}} (report.sections).
 		sections = { "question", "summary", "players", "themes", "conversation", "meetings", "outcomes",
-			"decisions", "advice" },
+			"decisions", "advice", "evaluation" },
+		evaluation = {},
 		decisions = {},
 		meetings = held_meetings(id),
 	}
@@ -333,6 +336,20 @@ function M.document(id)
 	for _, a in ipairs(of("verslag", "advice")) do
 		doc.advice[#doc.advice + 1] = { title = a.fields.title, body = md(a, "body") }
 	end
+	-- The evaluation with the client, once its step is done: before, it
+	-- is a conversation still going on. Who may not read the records
+	-- (they are the client's) has none here.
+	local evaluated = false
+	for _, s in ipairs(steps) do
+		if s.type == "evaluatie" and s.state == "done" then evaluated = true end
+	end
+	if evaluated then
+		for _, e in ipairs(of("evaluatie", "evaluation")) do
+			local part = { held_on = type(e.created_at) == "string" and e.created_at:sub(1, 10) or nil,
+				went_well = md(e, "went_well"), learned = md(e, "learned"), follows = md(e, "follows") }
+			if part.went_well or part.learned or part.follows then doc.evaluation[#doc.evaluation + 1] = part end
+		end
+	end
 	-- Every closed decision of the table, with the minority's wisdom.
 	local dhtml = {}
 	for _, d in ipairs(closed_decisions(id)) do
@@ -341,7 +358,7 @@ function M.document(id)
 	end
 	local html = {}
 	for _, rec in ipairs(records) do html[rec.id] = rec.fields_html end
-	plugin.report_sections(doc)
+	plugin.report_sections(doc, lang)
 	return doc, 200, html, dhtml
 end
 
@@ -373,10 +390,10 @@ end
 
 -- The table's id in the path, and its document as the person asking
 -- reads it; nil and the answer when there is none for them.
-local function requested(p)
+local function requested(req, p)
 	local id = type(p.id) == "string" and p.id:match("^[1-9]%d*$") and #p.id <= 18 and math.tointeger(tonumber(p.id))
 	if not id then return nil, { status = 404 } end
-	local doc, st, html, dhtml = M.document(id)
+	local doc, st, html, dhtml = M.document(id, req.lang)
 	if not doc then
 		if st == 401 then return nil, { redirect = "/inloggen" } end
 		if st == 503 then return nil, { status = 503 } end
@@ -387,7 +404,31 @@ end
 
 -- The parts of the document the page shows, by their section names.
 local PAGE_SECTIONS = { question = true, summary = true, players = true, themes = true, conversation = true,
-	meetings = true, outcomes = true, decisions = true, advice = true }
+	meetings = true, outcomes = true, decisions = true, advice = true, evaluation = true }
+
+-- The titles of the built-in sections, for one whose layout a
+-- report.layout hook gave without a title of its own.
+local SECTION_TITLES = { question = "methode.page.report_question", summary = "methode.page.report_summary",
+	players = "methode.page.report_players", themes = "methode.page.report_themes",
+	conversation = "methode.page.report_conversation", meetings = "methode.pdf.meetings",
+	outcomes = "methode.page.report_outcomes", decisions = "methode.page.report_decisions",
+	advice = "methode.page.report_advice", evaluation = "methode.pdf.evaluation" }
+
+-- A section's blocks (report.layout) as the page's template reads them:
+-- each block's type names the one part it shows.
+local function page_blocks(blocks)
+	local out = {}
+	for i, b in ipairs(blocks) do
+		if b.type == "list" then
+			out[i] = { list = b.items, ordered = b.ordered }
+		elseif b.type == "table" then
+			out[i] = { table = { header = b.header, rows = b.rows } }
+		else
+			out[i] = { [b.type] = b.text }
+		end
+	end
+	return out
+end
 
 -- GET /tafels/ID/verslag: the document as a page, a whole HTML document
 -- of its own that a facilitator prints or saves. It says what the PDF
@@ -396,7 +437,7 @@ local PAGE_SECTIONS = { question = true, summary = true, players = true, themes 
 -- labels (methode.pdf.*), the same order; only the form differs
 -- (test_report_page checks each line of the PDF against the page).
 function M.report(req, p)
-	local id, doc, html, dhtml = requested(p)
+	local id, doc, html, dhtml = requested(req, p)
 	if not id then return doc end
 	local function label(c) return c.label[req.lang] or c.label.nl or c.id end
 	local view = {
@@ -433,6 +474,13 @@ function M.report(req, p)
 	for _, a in ipairs(doc.advice) do
 		view.advice[#view.advice + 1] = { title = a.title, body = part(html, a.body) }
 	end
+	view.evaluation = {}
+	for _, e in ipairs(doc.evaluation or {}) do
+		view.evaluation[#view.evaluation + 1] = {
+			held_on = #doc.evaluation > 1 and e.held_on and date_text(req.lang, e.held_on) or nil,
+			went_well = part(html, e.went_well), learned = part(html, e.learned), follows = part(html, e.follows) }
+	end
+	if #view.evaluation == 0 then view.evaluation = nil end
 	view.meetings = {}
 	for _, m in ipairs(doc.meetings or {}) do
 		view.meetings[#view.meetings + 1] = { title = m.title, held_on = m.held_on and date_text(req.lang, m.held_on),
@@ -472,8 +520,13 @@ function M.report(req, p)
 	-- names the one part the template shows there.
 	view.sections = {}
 	for _, s in ipairs(doc.sections) do
-		if type(s) == "table" then
-			view.sections[#view.sections + 1] = { custom = { title = s.title, text = s.body and s.body.markdown } }
+		if type(s) == "table" and s.blocks then
+			view.sections[#view.sections + 1] = { layout = { id = s.id,
+				title = s.title or T(req, SECTION_TITLES[s.id] or s.id), blocks = page_blocks(s.blocks) } }
+		elseif type(s) == "table" then
+			-- A plugin's own section: its Markdown as the PDF shows it.
+			view.sections[#view.sections + 1] = { custom = { title = s.title,
+				html = s.body and plugin.markdown(s.body.markdown) } }
 		elseif PAGE_SECTIONS[s] then
 			view.sections[#view.sections + 1] = { [s] = true }
 		end
@@ -498,6 +551,8 @@ local PDF_LABELS = {
 	decision = "methode.pdf.decision", majority = "methode.pdf.majority",
 	minority = "methode.page.report_minority", added = "methode.pdf.added",
 	advice = "methode.page.report_advice", evaluation = "methode.pdf.evaluation",
+	went_well = "methode.evaluatie.evaluation.went_well", learned = "methode.evaluatie.evaluation.learned",
+	follows = "methode.evaluatie.evaluation.follows",
 	published = "methode.pdf.published", empty = "methode.pdf.empty",
 	proposal = "methode.page.report_proposal", shared_outcome = "methode.page.report_shared_outcome",
 	counts = "methode.page.report_counts", individual = "methode.page.report_individual",
@@ -517,7 +572,7 @@ end
 -- may read the page; its ETag names the document and the look it was
 -- made of, so it changes when the table does.
 function M.report_pdf(req, p)
-	local id, doc = requested(p)
+	local id, doc = requested(req, p)
 	if not id then return doc end
 	local theme = plugin.theme()
 	local style = { name = plugin.tenant().name, lang = req.lang, primary = theme.primary, text = theme.text,

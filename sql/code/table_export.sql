@@ -13,6 +13,17 @@
 -- batches and joined by SEP, then TAIL, in the request's transaction: one
 -- snapshot from the first byte to the last. Everything that is not the
 -- rows is small and built here as a whole.
+--
+-- A HEAD request has "_head": true among its arguments (the daemon's own
+-- key, core/app/api_http.c): the operation checks who asks as for a GET
+-- and answers the same content type and file name with an empty body:
+-- it opens no cursor and builds no document.
+
+-- Whether the arguments A are a HEAD request's.
+CREATE OR REPLACE FUNCTION api.export_head_only(a jsonb) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce(a ->> '_head' = 'true', false)
+$$;
 
 -- The name of the cursor an export opens for its rows.
 CREATE OR REPLACE FUNCTION api.export_cursor() RETURNS refcursor
@@ -235,6 +246,9 @@ BEGIN
         RETURN it.refused;
     END IF;
     xid := (it.x).id;
+    IF api.export_head_only(a) THEN
+        RETURN api.export_answer('application/json', 'tafel-' || xid || '.json', '', '', '', false);
+    END IF;
     SELECT * INTO w FROM table_workflows y WHERE y.tenant_id = t AND y.table_id = xid;
     -- The parts that query themselves first, each on its own: inside the
     -- statement below, which reads the tables, a Citus cluster would run
@@ -303,6 +317,10 @@ BEGIN
     END IF;
     xid := (it.x).id;
     fname := 'tafel-' || xid || '-' || want || '.csv';
+    IF api.export_head_only(a) AND (want IN ('contributions', 'decisions', 'meetings')
+                                     OR api.export_kinds(t, xid, it.standing) ? want) THEN
+        RETURN api.export_answer('text/csv; charset=utf-8', fname, '', '', '', false);
+    END IF;
     IF want = 'contributions' THEN
         PERFORM api.export_open_contributions(t, xid, false, true);
         RETURN api.export_answer('text/csv; charset=utf-8', fname,
@@ -398,6 +416,9 @@ BEGIN
         RETURN api.not_found();
     END IF;
     xid := (it.x).id;
+    IF api.export_head_only(a) THEN
+        RETURN api.export_answer('application/json', NULL, '', '', '', false);
+    END IF;
     PERFORM api.export_open_contributions(t, xid, true, false);
     RETURN api.export_json_answer(jsonb_build_object(
         'format', 'aantafel.open-data/1',

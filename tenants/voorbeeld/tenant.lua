@@ -17,6 +17,8 @@ return {
 		methode = { min_interviews = 1, seldom_heard = true },
 		buurtschouw = { min_observations = 2 },
 		banner = { text = "Doe mee met de tafel over het nieuwe dorpshuis!" },
+		-- plugins/verslagvorm.lua: the report's decisions as one table.
+		verslagvorm = {},
 		-- plugins/bezoeken.lua counts the home page's views and shows the
 		-- last ones; off unless named here:
 		-- bezoeken = { recent = 3 },

@@ -769,9 +769,11 @@ test('the method: a facilitator takes a table through the seven steps; the clien
   assert.match(report, /Wat is ervoor nodig zodat de Hanzehof groener wordt\?/);
   assert.match(report, /Een tuin op het plein\.[\s\S]*Met een bankje/);
   assert.doesNotMatch(report, /Anna de Vries/, 'the players are the client\'s, not the residents\'');
+  assert.doesNotMatch(report, /De opkomst\./, 'the evaluation is the client\'s, not the residents\'');
   await readerCheck('m19-phone-report');
   await fac.goto(`${BASE}/tafels/${tableId}/verslag`);
-  assert.match(await fac.locator('main').innerText(), /Anna de Vries[\s\S]*Begin klein/);
+  assert.match(await fac.locator('main').innerText(),
+               /Anna de Vries[\s\S]*Begin klein[\s\S]*Evaluatie[\s\S]*Wat ging goed[\s\S]*De opkomst\./);
   await facCheck('m20-report');
   // Printed: the report alone, without the site's header, links and hint.
   await fac.emulateMedia({ media: 'print' });

@@ -59,7 +59,8 @@ BUNDLE = {
 		if s == "themes" then table.remove(sections, i); break end
 	end
 	sections[#sections + 1] = { id = "colofon", title = "Colofon van Verslagstad",
-		body = "Dit verslag is gemaakt door **de gemeente**." }
+		body = "Dit verslag is gemaakt door **de gemeente**.\\n\\n- eerste punt\\n- tweede *punt*\\n\\n"
+			.. "1. een\\n2. twee\\n\\nMeer op [onze website](https://www.verslagstad.nl/tafels-2026) en <script>x</script>." }
 	sections[#sections + 1] = "custom"
 	sections[#sections + 1] = 42
 end)""",
@@ -69,21 +70,21 @@ end)""",
 
 
 class PdfWorld(W):
-    def __init__(self, d, pg, tmp):
+    def __init__(self, d, pg, tmp, host=HOST, slug=SLUG, bundle=None):
         # W's own municipality, with a theme, a logo and a plugin.
-        self.d = d
-        aantafel("tenant", "create", SLUG, "--name", "Gemeente Verslagstad", "--host", HOST, env=pg.daemon_env())
-        deployed(pg, SLUG, write_bundle(tmp / SLUG, BUNDLE))
+        self.d, self.host = d, host
+        aantafel("tenant", "create", slug, "--name", "Gemeente Verslagstad", "--host", host, env=pg.daemon_env())
+        deployed(pg, slug, write_bundle(tmp / slug, bundle or BUNDLE))
         from api_client import Api
         from test_signin import Browser
         from world import make_user, token_for
         for who, (role, name) in PEOPLE.items():
-            make_user(pg, SLUG, f"{who}@{HOST}", role, name)
-        wait_for(lambda: d.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
-        self.api, self.b, self.ids = {"guest": Api(d, HOST)}, {"guest": Browser(d, HOST)}, {}
+            make_user(pg, slug, f"{who}@{host}", role, name)
+        wait_for(lambda: d.get("/inloggen", host=host)[0] == 200, what="sign-in page")
+        self.api, self.b, self.ids = {"guest": Api(d, host)}, {"guest": Browser(d, host)}, {}
         for who in PEOPLE:
-            token, b = token_for(d, HOST, f"{who}@{HOST}")
-            self.api[who], self.b[who] = Api(d, HOST, token=token), b
+            token, b = token_for(d, host, f"{who}@{host}")
+            self.api[who], self.b[who] = Api(d, host, token=token), b
             self.ids[who] = self.api[who].get("/me")[2]["id"]
 
     def pdf(self, who, path, headers=None):
@@ -92,7 +93,7 @@ class PdfWorld(W):
         hs = {"Connection": "close", **(headers or {})}
         if jar:
             hs["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
-        return parse_response(self.d.raw(make_request("GET", path, HOST, hs), timeout=60))
+        return parse_response(self.d.raw(make_request("GET", path, self.host, hs), timeout=60))
 
 
 @pytest.fixture(scope="module")
@@ -132,13 +133,9 @@ def inspect(data, name):
     return info, text, fonts, pages, path
 
 
-@pytest.fixture(scope="module")
-def tables(w):
-    pub, closed = w.table("public"), w.table("closed")
-    for tid in (pub, closed):
-        through(w, tid)
-    # A decision of the public table, voted by the room, with the
-    # minority's round: one point added, one not; and one still open.
+def decided(w, pub):
+    """A decision of table PUB, voted by the room, with the minority's
+    round (one point added, one not), and one still open."""
     fac = w.api["fac"]
     st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Bankjes op het plein",
                                                      "proposal": "We zetten vier bankjes neer."})
@@ -155,6 +152,14 @@ def tables(w):
     assert st == 200, d
     st, _, d = fac.post(f"/tables/{pub}/decisions", {"title": "Nog open besluit", "proposal": "x"})
     assert st == 201, d
+
+
+@pytest.fixture(scope="module")
+def tables(w):
+    pub, closed = w.table("public"), w.table("closed")
+    for tid in (pub, closed):
+        through(w, tid)
+    decided(w, pub)
     return pub, closed
 
 
@@ -200,7 +205,13 @@ def test_the_pdf(w, tables):
     assert "Een tuin op het plein" in text and "Wijsheid van de minderheid" in text
     assert "Met een bankje x" in text and "<script>" not in text
     assert "Begin klein" in text and "Eerst één straat." in text
-    assert "Dit verslag is gemaakt door de gemeente." in text
+    # Its Markdown rendered: bold, lists, a link's text with its address
+    # (as written: no soft hyphen or dash in it), no raw HTML.
+    flat = " ".join(text.split())
+    assert "Dit verslag is gemaakt door de gemeente." in text and "**" not in text
+    assert "• eerste punt • tweede punt 1. een 2. twee" in flat
+    assert "Meer op onze website (https://www.verslagstad.nl/tafels-2026) en x." in flat
+    assert "<script>" not in text and "](" not in text
     # The decisions: the majority's final text, the minority's points and
     # what was added; an open decision is not in the report.
     assert "Besluiten" in text and "Bankjes op het plein" in text and "Vier bankjes, één in de schaduw." in text
@@ -223,6 +234,10 @@ def test_the_pdf(w, tables):
     assert st == 200 and page.index("Wie deden er mee") < page.index("De centrale vraag")
     assert "Perspectieven uit de interviews" not in page
     assert "Colofon van Verslagstad" in page and f'href="/tafels/{pub}/verslag.pdf"' in page
+    # The plugin's section's Markdown as HTML, as the PDF renders it.
+    assert "door <strong>de gemeente</strong>." in page and "<li>tweede <em>punt</em></li>" in page
+    assert '<a rel="nofollow ugc noopener" href="https://www.verslagstad.nl/tafels-2026">onze website</a>' in page
+    assert "<script>x" not in page and "**de gemeente**" not in page
     assert "Vier bankjes, één in de schaduw." in page and "<li>Geen bankjes bij de speeltuin" in page
     assert "Nog open besluit" not in page
 
@@ -316,3 +331,126 @@ def test_hostile_content(w):
     info, text, _, pages, _ = inspect(data, "empty")
     assert pages == 5 and "De centrale vraag" in text and "Kort." in text and "Wie deden er mee" not in text
     assert "Colofon van Verslagstad" in text  # the plugin's own section
+
+
+def test_the_evaluation_when_done(w):
+    """The evaluation with the client is the report's last section (the
+    plugin's own added after it) once the evaluatie step is done, in the
+    PDF and on the page alike; its records are the client's, so a guest
+    and a resident reading the public report never see it."""
+    tid = w.table("public")
+    through(w, tid)
+    w.record("fac", tid, "verslag", "report", summary="Wat we vonden.")
+    w.complete(tid, "verslag")
+    w.record("client", tid, "evaluatie", "evaluation", went_well="De **opkomst** was hoog.",
+             learned="Vroeg beginnen met de buurt.", follows="- een tweede tafel\n- een wandeling")
+    pdf_path, page_path = f"/tafels/{tid}/verslag.pdf", f"/tafels/{tid}/verslag"
+
+    def pdf_text(who, name):
+        st, _, data = w.pdf(who, pdf_path)
+        assert st == 200, (who, data[:300])
+        return inspect(data, name)[1]
+    # Not while the step goes on.
+    for who in ("fac", "client"):
+        assert "De opkomst was hoog." not in pdf_text(who, "evaluation-open-" + who)
+        st, _, page = w.get(who, page_path)
+        assert st == 200 and "De opkomst was hoog." not in page and 'id="r-evaluatie"' not in page
+    w.complete(tid, "evaluatie")
+    for who in ("fac", "client"):
+        text = pdf_text(who, "evaluation-" + who)
+        assert "Evaluatie" in text and "Wat ging goed" in text and "De opkomst was hoog." in text, who
+        assert "**" not in text and "Vroeg beginnen met de buurt." in text
+        assert "Wat volgt" in text and "• een tweede tafel" in text and "• een wandeling" in text
+        assert text.index("Advies voor wat volgt") < text.rindex("Evaluatie") < text.rindex("Wat ging goed") \
+            < text.rindex("Colofon van Verslagstad")
+        st, _, page = w.get(who, page_path)
+        assert st == 200 and 'id="r-evaluatie"' in page
+        assert "<strong>opkomst</strong>" in page and "<li>een wandeling</li>" in page
+        assert page.index('id="r-advies"') < page.index('id="r-evaluatie"')
+    for who in ("resident", "guest"):
+        text = pdf_text(who, "evaluation-" + who)
+        assert "Een tuin op het plein" in text, who
+        assert "Evaluatie" not in text and "opkomst" not in text and "Wat ging goed" not in text, who
+        st, _, page = w.get(who, page_path)
+        assert st == 200 and "Een tuin op het plein" in page
+        assert 'id="r-evaluatie"' not in page and "opkomst" not in page, who
+
+
+def example_plugin(name):
+    """The files of tenants/voorbeeld's plugin NAME (NAME.lua and NAME/)."""
+    root = os.path.join(os.environ.get("AANTAFEL_SOURCE_DIR", os.getcwd()), "tenants", "voorbeeld")
+    files = {}
+    for base, _, names in os.walk(os.path.join(root, "plugins")):
+        for n in names:
+            rel = os.path.relpath(os.path.join(base, n), root)
+            if rel == f"plugins/{name}.lua" or rel.startswith(f"plugins/{name}/"):
+                with open(os.path.join(base, n), encoding="utf-8") as f:
+                    files[rel] = f.read()
+    assert f"plugins/{name}.lua" in files, files
+    return files
+
+
+# Hooks that fail: an error for the advice, a block of no known type for
+# the players, a table too wide for the themes (each keeps its default
+# layout, logged); the summary laid
+# out with text that looks like markup (printed as text).
+BROKEN = """plugin.hook("report.layout", function(section, doc, lang)
+	if section == "advice" then error("kapotte opmaak") end
+	if section == "players" then return { { type = "video", text = "x" } } end
+	if section == "themes" then return { { type = "table", rows = { { 1, 2, 3, 4, 5, 6, 7, 8, 9 } } } } end
+	if section == "summary" then
+		return { { type = "paragraph", text = '<b>vet</b> <span foreground="red">rood</span> &amp;' },
+			{ type = "list", ordered = true, items = { "een", 2 } } }
+	end
+end, 10)
+"""
+
+
+def test_a_section_with_its_own_layout(w, pg, tmp_path):
+    """A bundle's report.layout hook lays out a built-in section (the
+    example of tenants/voorbeeld: the decisions as one table) in the PDF
+    and on the page alike; a hook that fails or answers no layout leaves
+    its section's default layout, logged; its texts are text."""
+    lw = PdfWorld(w.d, pg, tmp_path, host="vorm.test", slug="pdfvorm", bundle={
+        "tenant.lua": """return { name = "Gemeente Vorm", workflow = 'volledig',
+	plugins = { methode = {}, verslagvorm = {}, kapot = {} } }""",
+        **example_plugin("verslagvorm"),
+        "plugins/kapot.lua": BROKEN})
+    tid = lw.table("public")
+    through(lw, tid)
+    decided(lw, tid)
+    lw.record("fac", tid, "verslag", "report", summary="De samenvatting zelf.")
+    mark = w.d.log_mark()
+    st, _, data = lw.pdf("fac", f"/tafels/{tid}/verslag.pdf")
+    assert st == 200, data[:300]
+    _, text, _, _, _ = inspect(data, "layout")
+    flat = " ".join(text.split())
+    # The decisions as the bundle lays them out: its title, a table with
+    # a header and a row per closed decision, the points added as quotes;
+    # not the default layout.
+    assert "Wat we samen besloten" in text and "Elk besluit van de tafel in één overzicht." in text
+    assert "Besluit Gekozen Stemmen" in flat and "Bankjes op het plein" in text
+    assert "Wat de minderheid eraan toevoegde" in text and "Eén bankje in de schaduw" in text
+    assert "Wat eraan werd toegevoegd" not in text and "Geen bankjes bij de speeltuin" not in text
+    assert "Nog open besluit" not in text
+    # The contents name the bundle's title.
+    assert text.count("Wat we samen besloten") >= 2
+    # The summary's own blocks print their markup as text.
+    assert '<b>vet</b> <span foreground="red">rood</span> &amp;' in text.replace("\u201c", '"').replace(
+        "\u201d", '"') and "1. een" in flat and "2. 2" in flat
+    assert "De samenvatting zelf." not in text
+    # The failing hooks: the default layouts, and the reasons logged.
+    assert "Begin klein" in text and "Eerst één straat." in text and "3 spelers" in text
+    log = w.d.log_since(mark)
+    assert "the report.layout of section 'advice' failed" in log and "kapotte opmaak" in log
+    assert "the report.layout of section 'players' failed" in log and "no known type" in log
+    assert "the report.layout of section 'themes' failed" in log and "has more than 8 entries" in log
+    assert "Perspectieven uit de interviews" in text and "groen" in text
+    # The page: the same blocks, escaped.
+    st, _, page = lw.get("fac", f"/tafels/{tid}/verslag")
+    assert st == 200
+    assert "<h2>Wat we samen besloten</h2>" in page and '<th scope="col">Gekozen</th>' in page
+    assert "<td>Bankjes op het plein</td>" in page and "<blockquote><p class=\"long\">Eén bankje in de schaduw" in page
+    assert "Geen bankjes bij de speeltuin" not in page
+    assert "&lt;b&gt;vet&lt;/b&gt;" in page and "<b>vet</b>" not in page and "<ol><li>een</li><li>2</li></ol>" in page
+    assert "Begin klein" in page and 'id="r-spelers"' in page

@@ -10,7 +10,9 @@ contributions streams complete while the daemon's memory grows far less
 than the export; a client that stops reading holds no more than a
 bounded queue; one that leaves midway leaves the daemon healthy and its
 connections free; a database that goes away midway cuts the answer short
-(no last chunk). Plugins cannot call the exports through plugin.api."""
+(no last chunk). A HEAD answers the headers and refusals of a GET
+without running the export's query. Plugins cannot call the exports
+through plugin.api."""
 import csv
 import io
 import json
@@ -183,6 +185,62 @@ def test_who_may_not_export(d, w):
     assert status(d, HOST, f"/tables/{w.P}/export/nothing.csv", w.api["fac"]) == 404
     assert fetch(d, HOST, f"/tables/{w.P}/export/contributions.json", w.api["fac"]).status == 404
     assert fetch(d, HOST, f"/tables/{w.P}/export/Contributions.csv", w.api["fac"]).status == 404
+
+
+def head_of(d, host, path, api=None, timeout=60):
+    """A HEAD of /api/v1PATH as API's caller (None: a guest): its response
+    (whatever came after the head must be nothing)."""
+    h = {"Connection": "close"}
+    if api is not None and api.token:
+        h["Authorization"] = "Bearer " + api.token
+    with d.conn(timeout=timeout) as c:
+        r = c.request("HEAD", "/api/v1" + path, host, h, timeout=timeout)
+        assert c.wait_closed(timeout=timeout) == b"", "a HEAD answered with a body"
+    return r
+
+
+def test_a_head_answers_the_headers_without_running_the_export(d, w, big, pg):
+    """HEAD of an export: the same status and headers as a GET (who may
+    read it is checked as for a GET), but no body, and the export's
+    query does not run: with the contributions locked by another
+    transaction, a GET would wait for the lock; every HEAD is answered."""
+    fac = w.api["fac"]
+    lock = pg.connect("super")
+    try:
+        cur = lock.cursor()
+        cur.execute("BEGIN")
+        cur.execute("LOCK TABLE contributions IN ACCESS EXCLUSIVE MODE")
+        r = head_of(d, HOST, f"/tables/{big}/export", fac)
+        assert r.status == 200 and r.body == b""
+        assert r.headers["content-type"] == "application/json"
+        assert r.headers["content-disposition"] == f'attachment; filename="tafel-{big}.json"'
+        assert r.headers["cache-control"] == "private, no-store"
+        r = head_of(d, HOST, f"/tables/{big}/export/contributions.csv", fac)
+        assert r.status == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
+        assert r.headers["content-disposition"] == f'attachment; filename="tafel-{big}-contributions.csv"'
+        r = head_of(d, HOST, f"/tables/{big}/open-data")
+        assert r.status == 200 and r.headers["content-type"] == "application/json"
+        assert "content-disposition" not in r.headers and r.headers["cache-control"] == "no-cache"
+        # The refusals are a GET's.
+        for path in ("/tables/{}/export", "/tables/{}/export/contributions.csv"):
+            assert head_of(d, HOST, path.format(w.P)).status == 401
+            assert head_of(d, HOST, path.format(w.C)).status == 404
+            assert head_of(d, HOST, path.format(w.P), w.api["member"]).status == 403
+            assert head_of(d, HOST, path.format(w.C), w.api["member"]).status == 404
+            assert head_of(d, OTHER, path.format(w.C), w.api["foreign"]).status == 404
+        assert head_of(d, HOST, f"/tables/{w.P}/export/nothing.csv", fac).status == 404
+        assert head_of(d, HOST, f"/tables/{w.C}/open-data").status == 404
+        # A kind of record the steps declare, and the other CSV files.
+        for kind in ("decisions", "meetings"):
+            r = head_of(d, HOST, f"/tables/{w.P}/export/{kind}.csv", fac)
+            assert r.status == 200 and r.headers["content-disposition"] == \
+                f'attachment; filename="tafel-{w.P}-{kind}.csv"'
+        cur.execute("ROLLBACK")
+    finally:
+        lock.close()
+    # The GET after it is whole.
+    r = fetch(d, HOST, f"/tables/{w.P}/export/contributions.csv", fac)
+    assert r.status == 200 and r.body.startswith(b"\xef\xbb\xbf")
 
 
 def test_meetings_with_registrations_and_attendance(d, w, pg):

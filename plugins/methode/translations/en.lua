@@ -127,7 +127,7 @@ return {
 	["methode.pdf.decision"] = "Decision",
 	["methode.pdf.majority"] = "What the majority decided",
 	["methode.pdf.added"] = "What was added",
-	["methode.pdf.evaluation"] = "Evaluation: what have we learned?",
+	["methode.pdf.evaluation"] = "Evaluation",
 	["methode.pdf.published"] = "Published on",
 	["methode.pdf.empty"] = "Nothing was recorded here.",
 	["methode.pdf.file"] = "report",

@@ -127,7 +127,7 @@ return {
 	["methode.pdf.decision"] = "Besluit",
 	["methode.pdf.majority"] = "Wat de meerderheid besloot",
 	["methode.pdf.added"] = "Wat eraan werd toegevoegd",
-	["methode.pdf.evaluation"] = "Evaluatie: wat hebben we geleerd?",
+	["methode.pdf.evaluation"] = "Evaluatie",
 	["methode.pdf.published"] = "Gepubliceerd op",
 	["methode.pdf.empty"] = "Hier is niets vastgelegd.",
 	["methode.pdf.file"] = "verslag",
