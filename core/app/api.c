@@ -556,7 +556,7 @@ static json_t *refused(const char *message, const char *problems)
 struct bundle *api_bundle_read(const void *data, size_t len, const char *slug, json_t **refusal)
 {
 	char err[512];
-	struct bundle *b = bundle_from_targz(data, len, err, sizeof(err));
+	struct bundle *b = bundle_from_archive(data, len, err, sizeof(err));
 	if (!b) {
 		*refusal = refused(err, NULL);
 		return NULL;

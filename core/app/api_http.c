@@ -362,10 +362,12 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 		const char *ct = http_req_header(req, "Content-Type");
 		if (blen > 0 && !(ct && (strncasecmp(ct, "application/gzip", 16) == 0 ||
 					 strncasecmp(ct, "application/x-gzip", 18) == 0 ||
+					 strncasecmp(ct, "application/zip", 15) == 0 ||
+					 strncasecmp(ct, "application/x-zip-compressed", 28) == 0 ||
 					 strncasecmp(ct, "application/octet-stream", 24) == 0))) {
 			json_decref(params);
-			fail(ar, 415, "unsupported_media_type", "Send the bundle as a .tar.gz file (application/gzip).",
-			     NULL);
+			fail(ar, 415, "unsupported_media_type",
+			     "Send the bundle as a .tar.gz file (application/gzip) or a .zip file (application/zip).", NULL);
 			return;
 		}
 	} else if (blen > 0) {
@@ -596,7 +598,7 @@ static void api_bundle(struct api_req *ar)
 		size_t blen = 0;
 		const char *body = http_req_body(ar->req, &blen);
 		if (blen == 0) {
-			fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz file (application/gzip).", NULL);
+			fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz or a .zip file.", NULL);
 			return;
 		}
 		json_t *refusal = NULL;

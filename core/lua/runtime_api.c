@@ -311,7 +311,7 @@ static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const st
 		json_t *refusal = NULL;
 		if (!f || !f->is_file || f->len == 0)
 			refusal = json_pack("{s:{s:s, s:s, s:{}, s:[]}}", "error", "code", "invalid_bundle", "message",
-					    "Choose the bundle's .tar.gz file.", "fields", "problems");
+					    "Choose the bundle's .tar.gz or .zip file.", "fields", "problems");
 		else
 			b = api_bundle_read(f->data, f->len, rq->slug, &refusal);
 		if (!b) {

@@ -1,4 +1,4 @@
-"""A municipality's admin uploads a bundle as a .tar.gz (POST /bundle): it
+"""A municipality's admin uploads a bundle as a .tar.gz or a .zip (POST /bundle): it
 is read with every limit of a bundle held while it is inflated, checked as
 `aantafel check` does, and stored as the next version, current on every
 daemon, with the admin's name as who published it. A bundle with a Lua
@@ -11,7 +11,10 @@ change until the admin publishes it (POST /bundle/rollback). Another
 municipality's version does not move."""
 import gzip
 import io
+import struct
 import tarfile
+import warnings
+import zipfile
 
 from api_client import Api
 from bundle_util import deployed, wait_page, write_bundle
@@ -264,3 +267,97 @@ def test_bundle_upload_from_the_page(pg, make_daemon, tmp_path):
                                                                  "bundle": ("c.tar.gz", again)})
     assert st == 303 and hdr["location"] == "/beheer/bundel?uploaded=3", hdr
     wait_page(d, PAGE_HOST, "Derde versie")
+
+
+ZIP_HOST, ZIP_SLUG = "upload-zip.test", "upl-zip"
+
+
+def zipped(entries, top=None, method=zipfile.ZIP_DEFLATED):
+    """A .zip of ENTRIES: {name: bytes or str} for files, or a ZipInfo
+    (with its data) for anything else; TOP puts every file under one
+    folder, as zipping a folder in a file manager does."""
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", method) as zf:
+        for name, data in entries.items():
+            if isinstance(data, tuple):
+                zf.writestr(data[0], data[1])
+                continue
+            zf.writestr((top + "/" if top else "") + name, data)
+    return raw.getvalue()
+
+
+def zip_special(name, mode, data=b"tenant.lua"):
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3          # Unix: the mode is in the high 16 bits
+    info.external_attr = mode << 16
+    return (info, data)
+
+
+def test_bundle_upload_zip(pg, make_daemon, tmp_path):
+    """A .zip of the bundle folder (told from a .tar.gz by its content,
+    whatever its type says) becomes current; the limits of a .tar.gz hold
+    for it, and a zip bomb (far more out than in, or a header that says
+    fewer bytes than the entry holds) is refused with the reason."""
+    aantafel("tenant", "create", ZIP_SLUG, "--name", "Gemeente Zip", "--host", ZIP_HOST, env=pg.daemon_env())
+    make_user(pg, ZIP_SLUG, "admin@zip.test", "admin", "Anna Beheer")
+    make_user(pg, ZIP_SLUG, "gl@zip.test", "facilitator", "Gert")
+    assert deployed(pg, ZIP_SLUG, write_bundle(tmp_path / "v1", {"tenant.lua": welcome_lua("Welkom van de provider")})) == 1
+    d = make_daemon(None, {**pg.daemon_env(), **SMALL})
+    wait_page(d, ZIP_HOST, "Welkom van de provider")
+    admin = Api(d, ZIP_HOST, token=token_for(d, ZIP_HOST, "admin@zip.test")[0])
+    fac = Api(d, ZIP_HOST, token=token_for(d, ZIP_HOST, "gl@zip.test")[0])
+    # As macOS's Finder zips a folder: the folder's entry, its files and
+    # the __MACOSX/._ files beside them.
+    good = zipped({"mijnbundel/": "", "mijnbundel/tenant.lua": welcome_lua("Welkom uit een zip"),
+                   "mijnbundel/static/stijl.css": "body { color: #123; }\n",
+                   "__MACOSX/mijnbundel/._tenant.lua": b"\0\5\x16\7"})
+    assert upload(fac, good, content_type="application/zip")[0] == 403
+    assert current(pg, ZIP_SLUG) == (1, 1)
+
+    # The size a header declares, and what the entry holds: a stored
+    # tenant.lua whose headers say 4 bytes where it holds 30.
+    lies = bytearray(zipped({"tenant.lua": welcome_lua("x")}, method=zipfile.ZIP_STORED))
+    for sig, off in ((b"PK\3\4", 18), (b"PK\1\2", 20)):
+        i = lies.find(sig)
+        struct.pack_into("<II", lies, i + off, 4, 4)
+    hundred_mb = io.BytesIO()
+    with zipfile.ZipFile(hundred_mb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("tenant.lua", "")
+        with zf.open("static/groot.bin", "w", force_zip64=True) as f:
+            for _ in range(100):
+                f.write(bytes(1024 * 1024))
+    refused = {
+        "symlink": (zipped({"tenant.lua": welcome_lua("x"), "l": zip_special("static/l", 0o120777)}),
+                    "symbolic link"),
+        "fifo": (zipped({"tenant.lua": welcome_lua("x"), "f": zip_special("static/f", 0o010644, b"")}), "FIFO"),
+        "device": (zipped({"tenant.lua": welcome_lua("x"), "d": zip_special("static/d", 0o020644, b"")}),
+                   "device"),
+        "dotdot": (zipped({"tenant.lua": welcome_lua("x"), "../buiten.lua": "x"}), "'..'"),
+        "absolute": (zipped({"tenant.lua": welcome_lua("x"), "/etc/passwd": "x"}), "absolute path"),
+        "10000 files": (zipped({**{"%04d" % i: "" for i in range(10000)}, "tenant.lua": ""},
+                               method=zipfile.ZIP_STORED), "files a bundle may have"),
+        "100MB": (hundred_mb.getvalue(), "larger than the 4 MiB"),
+        "bomb": (zipped({"tenant.lua": welcome_lua("x"), "static/nul.bin": bytes(3 * 1024 * 1024)}),
+                 "zip bomb"),
+        "size lies": (bytes(lies), "tenant.lua: damaged"),
+        "syntax": (zipped({"tenant.lua": "return {\n  plugins = {\n"}), "tenant.lua"),
+        "not zip": (b"PK\3\4 and then nothing a zip has" + bytes(40), "not a valid .zip"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # zipfile warns of the duplicate name it writes
+        refused["duplicate"] = (zipped({"a": ("tenant.lua", welcome_lua("x")), "b": ("tenant.lua", welcome_lua("y"))}),
+                                "given twice")
+    for what, (body, reason) in refused.items():
+        st, _, ans = upload(admin, body, content_type="application/zip")
+        assert st == 422, (what, st, ans)
+        text = ans["error"]["message"] + " " + " ".join(
+            "%s:%s: %s" % (p.get("file"), p.get("line"), p["message"]) for p in ans["error"].get("problems", []))
+        assert reason in text, (what, ans)
+    assert current(pg, ZIP_SLUG) == (1, 1)
+    wait_page(d, ZIP_HOST, "Welkom van de provider")
+
+    # The good one, sent as application/gzip: told apart by content.
+    st, _, ans = upload(admin, good)
+    assert st == 201 and ans["version"] == 2 and ans["current"] == 2 and ans["items"][0]["nfiles"] == 2, ans
+    assert current(pg, ZIP_SLUG) == (2, 2)
+    wait_page(d, ZIP_HOST, "Welkom uit een zip")

@@ -343,8 +343,8 @@ return {
 	-- ---- end of the settings, pages and accessibility statement
 	-- ---- bundle upload
 	["beheer.upload_title"] = "Upload a new version",
-	["beheer.upload_file"] = "Bundle (.tar.gz)",
-	["beheer.upload_hint"] = "The bundle's folder (tenant.lua, plugins, templates, translations, static) as a .tar.gz. It is checked as aantafel check does.",
+	["beheer.upload_file"] = "Bundle (.tar.gz or .zip)",
+	["beheer.upload_hint"] = "The bundle's folder (tenant.lua, plugins, templates, translations, static) as a .tar.gz or a .zip. It is checked as aantafel check does.",
 	["beheer.upload_draft"] = "Upload as a draft first (not current yet)",
 	["beheer.upload_submit"] = "Upload",
 	["beheer.upload_refused"] = "The bundle was not put in place",

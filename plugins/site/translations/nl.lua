@@ -343,8 +343,8 @@ return {
 	-- ---- end of the settings, pages and accessibility statement
 	-- ---- bundle upload
 	["beheer.upload_title"] = "Nieuwe versie uploaden",
-	["beheer.upload_file"] = "Bundel (.tar.gz)",
-	["beheer.upload_hint"] = "De map van de bundel (tenant.lua, plugins, templates, translations, static) als .tar.gz. Hij wordt gecontroleerd zoals aantafel check dat doet.",
+	["beheer.upload_file"] = "Bundel (.tar.gz of .zip)",
+	["beheer.upload_hint"] = "De map van de bundel (tenant.lua, plugins, templates, translations, static) als .tar.gz of .zip. Hij wordt gecontroleerd zoals aantafel check dat doet.",
 	["beheer.upload_draft"] = "Eerst als concept plaatsen (nog niet in gebruik)",
 	["beheer.upload_submit"] = "Uploaden",
 	["beheer.upload_refused"] = "De bundel is niet geplaatst",
