@@ -419,6 +419,10 @@ function M.upload(req)
 		return { redirect = "/beheer/bundel?" .. (draft and "draft=" or "uploaded=") .. v }
 	end
 	if st == 422 or st == 400 then return bundle_page(req, 422, body.error or {}) end
+	if st == 413 and body.error and body.error.code == "over_quota" then
+		return bundle_page(req, 413, { message = T(req, "beheer.over_quota",
+			{ size = size(body.error.size), quota = size(body.error.quota), used = size(body.error.used) }) })
+	end
 	return refused(st)
 end
 

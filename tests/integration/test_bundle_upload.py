@@ -361,3 +361,57 @@ def test_bundle_upload_zip(pg, make_daemon, tmp_path):
     assert st == 201 and ans["version"] == 2 and ans["current"] == 2 and ans["items"][0]["nfiles"] == 2, ans
     assert current(pg, ZIP_SLUG) == (2, 2)
     wait_page(d, ZIP_HOST, "Welkom uit een zip")
+
+
+QUOTA_HOST, QUOTA_SLUG = "upload-quota.test", "upl-quota"
+
+
+def test_bundle_upload_quota(pg, make_daemon, tmp_path):
+    """The provider's bundle quota (platform.tenants.bundle_quota, bytes of
+    all stored versions): an upload that would go over it is 413 with the
+    numbers, from the API and from the page, and nothing is stored; the
+    newest version sent again stores nothing and passes; a larger quota
+    lets the upload in."""
+    aantafel("tenant", "create", QUOTA_SLUG, "--name", "Gemeente Vol", "--host", QUOTA_HOST, env=pg.daemon_env())
+    make_user(pg, QUOTA_SLUG, "admin@vol.test", "admin", "Anna Beheer")
+    v1 = {"tenant.lua": welcome_lua("Welkom van de provider"), "static/ruimte.txt": "x" * 6000}
+    assert deployed(pg, QUOTA_SLUG, write_bundle(tmp_path / "v1", v1)) == 1
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT b.total_bytes FROM platform.bundles b JOIN platform.tenants t ON t.id = b.tenant_id"
+                    " WHERE t.slug = %s", (QUOTA_SLUG,))
+        used = cur.fetchone()[0]
+        cur.execute("UPDATE platform.tenants SET bundle_quota = %s WHERE slug = %s", (used + 5000, QUOTA_SLUG))
+    d = make_daemon(None, {**pg.daemon_env(), **SMALL})
+    wait_page(d, QUOTA_HOST, "Welkom van de provider")
+    admin = Api(d, QUOTA_HOST, token=token_for(d, QUOTA_HOST, "admin@vol.test")[0])
+    big = {"tenant.lua": welcome_lua("Te groot"), "static/ruimte.txt": "y" * 6000}
+    size = len(big["tenant.lua"]) + 6000
+    for body in (targz(big), zipped(big)):
+        st, _, ans = upload(admin, body)
+        assert st == 413 and ans["error"]["code"] == "over_quota", ans
+        assert (ans["error"]["quota"], ans["error"]["used"], ans["error"]["size"]) == (used + 5000, used, size), ans
+        assert str(used + 5000) in ans["error"]["message"], ans
+    assert current(pg, QUOTA_SLUG) == (1, 1)
+    # From the page: the same refusal, in Dutch, nothing stored.
+    br = Browser(d, QUOTA_HOST)
+    assert br.signin("admin@vol.test", PASSWORD)[0] == 303
+    ct, form = multipart({"csrf": br.jar["at_csrf"], "bundle": ("b.tar.gz", targz(big))})
+    from harness import make_request, parse_response
+    headers = {"Connection": "close", "Content-Type": ct,
+               "Cookie": "; ".join(f"{k}={v}" for k, v in br.jar.items())}
+    st, _, page = parse_response(d.raw(make_request("POST", "/beheer/bundel/uploaden", QUOTA_HOST, headers, form)))
+    assert st == 413 and "Vraag de hostingpartij om meer ruimte" in page.decode(), page
+    assert current(pg, QUOTA_SLUG) == (1, 1)
+    # A small one fits; the newest sent again stores nothing, even when full.
+    small = {"tenant.lua": welcome_lua("Klein")}
+    st, _, ans = upload(admin, targz(small))
+    assert st == 201 and ans["version"] == 2, ans
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("UPDATE platform.tenants SET bundle_quota = 0 WHERE slug = %s", (QUOTA_SLUG,))
+    st, _, ans = upload(admin, zipped(small))
+    assert st == 201 and ans["version"] == 2, ans
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("UPDATE platform.tenants SET bundle_quota = DEFAULT WHERE slug = %s", (QUOTA_SLUG,))
+    st, _, ans = upload(admin, targz(big))
+    assert st == 201 and ans["version"] == 3 and ans["current"] == 3, ans
+    wait_page(d, QUOTA_HOST, "Te groot")

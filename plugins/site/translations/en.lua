@@ -351,6 +351,7 @@ return {
 	["beheer.uploaded"] = "Version {version} is in place and current.",
 	["beheer.uploaded_draft"] = "Version {version} is in place as a draft; publish it below.",
 	["beheer.publish_version"] = "Publish version {version}",
+	["beheer.over_quota"] = "The bundle was not placed: it takes {size}, and your municipality's versions may take {quota} in all ({used} in use). Ask the hosting provider for more room.",
 	["beheer.upload_invalid"] = "The check found these problems; nothing was changed.",
 	["beheer.versions_title"] = "Versions",
 	-- ---- end of the bundle upload

@@ -351,6 +351,7 @@ return {
 	["beheer.uploaded"] = "Versie {version} is geplaatst en nu in gebruik.",
 	["beheer.uploaded_draft"] = "Versie {version} is als concept geplaatst; publiceer hem hieronder.",
 	["beheer.publish_version"] = "Versie {version} publiceren",
+	["beheer.over_quota"] = "De bundel is niet geplaatst: hij neemt {size} in, en de versies van uw gemeente mogen samen {quota} innemen ({used} in gebruik). Vraag de hostingpartij om meer ruimte.",
 	["beheer.upload_invalid"] = "De controle vond deze problemen; er is niets veranderd.",
 	["beheer.versions_title"] = "Versies",
 	-- ---- end of the bundle upload
