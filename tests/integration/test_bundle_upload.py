@@ -415,3 +415,46 @@ def test_bundle_upload_quota(pg, make_daemon, tmp_path):
     st, _, ans = upload(admin, targz(big))
     assert st == 201 and ans["version"] == 3 and ans["current"] == 3, ans
     wait_page(d, QUOTA_HOST, "Te groot")
+
+
+SLOW_HOST, SLOW_SLUG = "upload-slow.test", "upl-slow"
+
+
+def slow_bundle():
+    """A bundle whose check takes a while: a tenant.lua that loops until
+    the check's instruction limit stops it (and refuses the bundle, so
+    that the test's tenant keeps its version), beside 28 MiB of Lua in
+    seven plugin files of 4 MiB."""
+    files = {"tenant.lua": "local n = 0 for i = 1, 1e15 do n = n + i end\n" + welcome_lua("Traag")}
+    line = "local x%d = { a = 1, b = 'tekst', c = { 1, 2, 3 } }\n"
+    body = "".join(line % (i % 150) for i in range(4 * 1024 * 1024 // 52))
+    for i in range(7):
+        files["plugins/p%d.lua" % i] = "do\n" + body[: 4 * 1024 * 1024 - 64] + "end\nreturn {}\n"
+    return zipped(files)
+
+
+def test_bundle_check_off_the_loop(pg, make_daemon, tmp_path):
+    """The archive is read and checked on the bundle queue's thread, not on
+    the worker that took the upload: with one worker, a page asked for
+    after the upload was sent is answered before the upload's answer."""
+    import select
+    from harness import make_request, parse_response, read_until_close
+    aantafel("tenant", "create", SLOW_SLUG, "--name", "Gemeente Traag", "--host", SLOW_HOST, env=pg.daemon_env())
+    make_user(pg, SLOW_SLUG, "admin@traag.test", "admin", "Anna Beheer")
+    assert deployed(pg, SLOW_SLUG, write_bundle(tmp_path / "v1", {"tenant.lua": welcome_lua("Welkom traag")})) == 1
+    d = make_daemon({"workers": "1", "max_body_size": "8MiB"}, {**pg.daemon_env(), **SMALL})
+    wait_page(d, SLOW_HOST, "Welkom traag")
+    tok = token_for(d, SLOW_HOST, "admin@traag.test")[0]
+    body = slow_bundle()
+    up = d.connect(timeout=120)
+    up.sendall(make_request("POST", "/api/v1/bundle", SLOW_HOST,
+                            {"Authorization": "Bearer " + tok, "Content-Type": "application/zip",
+                             "Connection": "close"}, body))
+    st, _, page = d.get("/", host=SLOW_HOST, timeout=60)
+    assert st == 200 and b"Welkom traag" in page
+    ready, _, _ = select.select([up], [], [], 0)
+    assert not ready, "the upload was answered before the page"
+    st, _, ans = parse_response(read_until_close(up, 120))
+    up.close()
+    assert st == 422 and b"instruction limit" in ans, (st, ans)
+    assert current(pg, SLOW_SLUG) == (1, 1)
