@@ -5,3 +5,27 @@
 -- bundles at the largest a bundle may be.
 ALTER TABLE platform.tenants
     ADD COLUMN bundle_quota bigint NOT NULL DEFAULT 268435456 CHECK (bundle_quota >= 0);
+
+-- The options a tenant's plugins declare editable (plugin.option with its
+-- labels), as the municipality's admins set them at /beheer/instellingen
+-- (PUT /api/v1/settings/options): one row per option set; no row means
+-- tenant.lua's value or the declared default. The declarations live in
+-- the tenant's Lua; the value is checked against them when it is set and
+-- again when a plugin reads it (plugin.setting), so a row that a newer
+-- declaration no longer allows is not used. The functions are
+-- sql/code/options.sql.
+CREATE TABLE plugin_options (
+    tenant_id   bigint NOT NULL,
+    plugin      text NOT NULL CHECK (plugin ~ '^[A-Za-z0-9_-]{1,64}$'),
+    name        text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_]{0,59}$'),
+    value       jsonb NOT NULL CHECK (jsonb_typeof(value) IN ('string', 'number', 'boolean')
+                                      AND octet_length(value::text) <= 20000),
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, plugin, name)
+);
+SELECT platform.make_tenant_table('plugin_options');
+
+-- Every page may read them: a change moves the data generation on every
+-- daemon, so no cached page keeps the old value.
+CREATE TRIGGER plugin_options_data AFTER INSERT OR UPDATE OR DELETE ON plugin_options
+    FOR EACH ROW EXECUTE FUNCTION platform.notify_data();

@@ -352,6 +352,13 @@ return {
 	["beheer.uploaded_draft"] = "Version {version} is in place as a draft; publish it below.",
 	["beheer.publish_version"] = "Publish version {version}",
 	["beheer.over_quota"] = "The bundle was not placed: it takes {size}, and your municipality's versions may take {quota} in all ({used} in use). Ask the hosting provider for more room.",
+	["beheer.options"] = "Plugin options",
+	["beheer.options_hint"] = "The options this site's plugins let you change. A value equal to the default follows the hosting provider's setting again.",
+	["beheer.option_of"] = "Plugin {plugin}.",
+	["beheer.option_range"] = "From {min} to {max}.",
+	["beheer.save_options"] = "Save options",
+	["beheer.yes"] = "Yes",
+	["beheer.no"] = "No",
 	["beheer.upload_invalid"] = "The check found these problems; nothing was changed.",
 	["beheer.versions_title"] = "Versions",
 	-- ---- end of the bundle upload

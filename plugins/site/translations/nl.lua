@@ -352,6 +352,13 @@ return {
 	["beheer.uploaded_draft"] = "Versie {version} is als concept geplaatst; publiceer hem hieronder.",
 	["beheer.publish_version"] = "Versie {version} publiceren",
 	["beheer.over_quota"] = "De bundel is niet geplaatst: hij neemt {size} in, en de versies van uw gemeente mogen samen {quota} innemen ({used} in gebruik). Vraag de hostingpartij om meer ruimte.",
+	["beheer.options"] = "Opties van de plugins",
+	["beheer.options_hint"] = "De opties die de plugins van deze site laten aanpassen. Een waarde gelijk aan de standaard volgt weer de instelling van de hostingpartij.",
+	["beheer.option_of"] = "Plugin {plugin}.",
+	["beheer.option_range"] = "Van {min} tot en met {max}.",
+	["beheer.save_options"] = "Opties opslaan",
+	["beheer.yes"] = "Ja",
+	["beheer.no"] = "Nee",
 	["beheer.upload_invalid"] = "De controle vond deze problemen; er is niets veranderd.",
 	["beheer.versions_title"] = "Versies",
 	-- ---- end of the bundle upload
