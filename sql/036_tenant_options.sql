@@ -29,3 +29,21 @@ SELECT platform.make_tenant_table('plugin_options');
 -- daemon, so no cached page keeps the old value.
 CREATE TRIGGER plugin_options_data AFTER INSERT OR UPDATE OR DELETE ON plugin_options
     FOR EACH ROW EXECUTE FUNCTION platform.notify_data();
+
+-- The site's default language in the registry, where every daemon reads
+-- it before a request's Lua runs (the language decides the guests' cached
+-- pages): a visitor's own choice (the at_lang cookie of /taal) wins over
+-- it, and it wins over the browser's Accept-Language. NULL: the browser
+-- decides. Kept equal to site_settings.default_lang by
+-- platform.tenant_default_lang_set, which api.settings_put calls.
+ALTER TABLE platform.tenants
+    ADD COLUMN default_lang text CHECK (default_lang IN ('nl', 'en'));
+
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT s.tenant_id, s.default_lang FROM site_settings s WHERE s.default_lang IS NOT NULL LOOP
+        UPDATE platform.tenants t SET default_lang = r.default_lang WHERE t.id = r.tenant_id;
+    END LOOP;
+END $$;

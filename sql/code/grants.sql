@@ -28,6 +28,7 @@ GRANT EXECUTE ON FUNCTION
     platform.bundle_versions_json(),
     platform.bundle_upload_store(bigint, text, bigint, text[], bytea[], boolean),
     platform.bundle_quota_over(text, bigint),
+    platform.tenant_default_lang_set(text),
     platform.plugin_store_lock(bigint),
     platform.enqueue_mail(bigint, text, text, text, text, text),
     platform.mail_claim(int, bigint[]),
