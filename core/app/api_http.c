@@ -252,6 +252,8 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg);
 static void api_stream_head(struct db_txn *txn, enum db_status st, void *arg);
 static void api_sent(struct db_txn *txn, enum db_status st, void *arg);
 static void api_finish(struct api_req *ar);
+static void api_bundle_store(struct api_req *ar, struct bundle *b);
+static void api_bundle_checked(void *arg);
 static bool from_cache(struct api_req *ar);
 
 /* A strong validator: the first 128 bits of the body's SHA-256, quoted. */
@@ -592,9 +594,6 @@ static void api_called(struct api_call *c)
 	}
 	api_finish(ar);
 }
-
-static void api_bundle_store(struct api_req *ar, struct bundle *b);
-static void api_bundle_checked(void *arg);
 
 /* POST /bundle (API_BUNDLE): an admin's archive is read and checked as
  * `aantafel check` does, on the bundle queue's threads (bundle_check.h),
