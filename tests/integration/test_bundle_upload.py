@@ -367,8 +367,8 @@ QUOTA_HOST, QUOTA_SLUG = "upload-quota.test", "upl-quota"
 
 
 def test_bundle_upload_quota(pg, make_daemon, tmp_path):
-    """The provider's bundle quota (platform.tenants.bundle_quota, bytes of
-    all stored versions): an upload that would go over it is 413 with the
+    """The provider's bundle quota (`aantafel tenant quota --bundles`, bytes
+    of all stored versions): an upload that would go over it is 413 with the
     numbers, from the API and from the page, and nothing is stored; the
     newest version sent again stores nothing and passes; a larger quota
     lets the upload in."""
@@ -380,7 +380,12 @@ def test_bundle_upload_quota(pg, make_daemon, tmp_path):
         cur.execute("SELECT b.total_bytes FROM platform.bundles b JOIN platform.tenants t ON t.id = b.tenant_id"
                     " WHERE t.slug = %s", (QUOTA_SLUG,))
         used = cur.fetchone()[0]
-        cur.execute("UPDATE platform.tenants SET bundle_quota = %s WHERE slug = %s", (used + 5000, QUOTA_SLUG))
+    # The provider's command sets it, and shows it with what is used.
+    out = aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", str(used + 5000), env=pg.daemon_env()).stdout
+    assert "bundles" in out and "(%d of %d bytes)" % (used, used + 5000) in out, out
+    assert "(0 of 10485760 bytes)" in out, out                  # the store: untouched, its default
+    p = aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", "veel", env=pg.daemon_env(), check=False)
+    assert p.returncode == 2 and "not a size" in p.stderr, p.stderr
     d = make_daemon(None, {**pg.daemon_env(), **SMALL})
     wait_page(d, QUOTA_HOST, "Welkom van de provider")
     admin = Api(d, QUOTA_HOST, token=token_for(d, QUOTA_HOST, "admin@vol.test")[0])
@@ -406,12 +411,10 @@ def test_bundle_upload_quota(pg, make_daemon, tmp_path):
     small = {"tenant.lua": welcome_lua("Klein")}
     st, _, ans = upload(admin, targz(small))
     assert st == 201 and ans["version"] == 2, ans
-    with pg.connect("super") as c, c.cursor() as cur:
-        cur.execute("UPDATE platform.tenants SET bundle_quota = 0 WHERE slug = %s", (QUOTA_SLUG,))
+    aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", "0", env=pg.daemon_env())
     st, _, ans = upload(admin, zipped(small))
     assert st == 201 and ans["version"] == 2, ans
-    with pg.connect("super") as c, c.cursor() as cur:
-        cur.execute("UPDATE platform.tenants SET bundle_quota = DEFAULT WHERE slug = %s", (QUOTA_SLUG,))
+    aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", "256MiB", env=pg.daemon_env())
     st, _, ans = upload(admin, targz(big))
     assert st == 201 and ans["version"] == 3 and ans["current"] == 3, ans
     wait_page(d, QUOTA_HOST, "Te groot")
