@@ -126,6 +126,10 @@ def test_plugin_options(pg, make_daemon, tmp_path):
                  'name="opt.methode.min_interviews" type="number" value="5"'):
         assert text in page, (text, page)
     assert "opt.groet.vast" not in page
+    br.jar["at_lang"] = "en"                    # in English: the English labels
+    page = br.go("GET", "/beheer/instellingen")[2]
+    assert "Greeting on the page" in page and "Interviews the interviews step needs at least" in page, page
+    del br.jar["at_lang"]
     fac = Browser(d1, HOST)
     assert fac.signin("gl@opt.test", PASSWORD)[0] == 303
     assert fac.go("GET", "/beheer/instellingen")[0] == 403
