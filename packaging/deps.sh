@@ -5,7 +5,7 @@
 set -eu
 
 build="cmake make gcc pkg-config libevent-dev libhttp-parser-dev libpq-dev
-liblua5.4-dev libssl-dev libjansson-dev libcmark-dev libcurl4-openssl-dev zlib1g-dev
+liblua5.4-dev libssl-dev libjansson-dev libcmark-dev libcurl4-openssl-dev zlib1g-dev libzip-dev
 postgresql-15 postgresql-client-15 ca-certificates john-data npm
 libpango1.0-dev libcairo2-dev fonts-lato fonts-dejavu-core libhyphen-dev hyphen-nl
 hyphen-en-us"

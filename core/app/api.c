@@ -122,6 +122,9 @@ static const struct api_route routes[] = {
 	/* The site's settings and content pages (sql/code/site.sql). */
 	{"GET", "/settings", "settings_get", 0, NULL, NULL},
 	{"PUT", "/settings", "settings_put", API_WRITE | API_MARKDOWN, NULL, NULL},
+	/* The options plugins declare editable (sql/code/options.sql). */
+	{"GET", "/settings/options", "plugin_options_get", 0, NULL, NULL},
+	{"PUT", "/settings/options", "plugin_options_put", API_WRITE | API_DEFS, NULL, NULL},
 	{"GET", "/pages", "pages_list", 0, NULL, NULL},
 	{"GET", "/pages/{slug}", "page_get", 0, NULL, NULL},
 	{"PUT", "/pages/{slug}", "page_put", API_WRITE | API_MARKDOWN, NULL, NULL},
@@ -525,7 +528,7 @@ static json_t *refused(const char *message, const char *problems)
 struct bundle *api_bundle_read(const void *data, size_t len, const char *slug, json_t **refusal)
 {
 	char err[512];
-	struct bundle *b = bundle_from_targz(data, len, err, sizeof(err));
+	struct bundle *b = bundle_from_archive(data, len, err, sizeof(err));
 	if (!b) {
 		*refusal = refused(err, NULL);
 		return NULL;

@@ -20,6 +20,7 @@
 #include "apicall.h"
 #include "bundle.h"
 #include "bundle_archive.h"
+#include "bundle_check.h"
 #include "app_worker.h"
 #include "cookie.h"
 #include "datagen.h"
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "runtime.h"
 #include "urlenc.h"
+#include "worker.h"
 
 #define API_PREFIX "/api/v1"
 #define QUERY_VALUE_MAX 1024
@@ -60,6 +62,7 @@ struct api_req {
 	char *cache_key;                /* a guest's read to keep in the worker's cache */
 	uint64_t cache_gen;
 	struct api_call *call;          /* an operation with steps (apicall.h), or NULL */
+	struct bundle_check *check;     /* an upload being checked (bundle_check.h), or NULL */
 };
 
 void api_http_register_statements(void)
@@ -97,6 +100,11 @@ static void api_free(struct api_req *ar)
 	if (ar->call) {
 		api_call_clear(ar->call);
 		free(ar->call);
+	}
+	if (ar->check) {
+		bundle_unref(ar->check->b);
+		json_decref(ar->check->refusal);
+		free(ar->check);
 	}
 	json_decref(ar->args);
 	free(ar->body);
@@ -244,6 +252,8 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg);
 static void api_stream_head(struct db_txn *txn, enum db_status st, void *arg);
 static void api_sent(struct db_txn *txn, enum db_status st, void *arg);
 static void api_finish(struct api_req *ar);
+static void api_bundle_store(struct api_req *ar, struct bundle *b);
+static void api_bundle_checked(void *arg);
 static bool from_cache(struct api_req *ar);
 
 /* A strong validator: the first 128 bits of the body's SHA-256, quoted. */
@@ -362,10 +372,12 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 		const char *ct = http_req_header(req, "Content-Type");
 		if (blen > 0 && !(ct && (strncasecmp(ct, "application/gzip", 16) == 0 ||
 					 strncasecmp(ct, "application/x-gzip", 18) == 0 ||
+					 strncasecmp(ct, "application/zip", 15) == 0 ||
+					 strncasecmp(ct, "application/x-zip-compressed", 28) == 0 ||
 					 strncasecmp(ct, "application/octet-stream", 24) == 0))) {
 			json_decref(params);
-			fail(ar, 415, "unsupported_media_type", "Send the bundle as a .tar.gz file (application/gzip).",
-			     NULL);
+			fail(ar, 415, "unsupported_media_type",
+			     "Send the bundle as a .tar.gz file (application/gzip) or a .zip file (application/zip).", NULL);
 			return;
 		}
 	} else if (blen > 0) {
@@ -584,28 +596,52 @@ static void api_called(struct api_call *c)
 }
 
 /* POST /bundle (API_BUNDLE): an admin's archive is read and checked as
- * `aantafel check` does; a refused one is answered 422 here, a good one
- * goes to the SQL with its files. Anyone else's call goes to the SQL
- * without reading the body, to be refused there. The reading and the
- * check run on the worker's thread: the archive is bounded by
- * max_body_size and every limit of bundle.h. */
+ * `aantafel check` does, on the bundle queue's threads (bundle_check.h),
+ * never on the worker's loop; a refused one is answered 422 here, a good
+ * one goes to the SQL with its files. Anyone else's call goes to the SQL
+ * without reading the body, to be refused there. */
 static void api_bundle(struct api_req *ar)
 {
-	struct bundle *b = NULL;
-	if (ar->who.viewer && api_is_admin(ar->who.roles)) {
-		size_t blen = 0;
-		const char *body = http_req_body(ar->req, &blen);
-		if (blen == 0) {
-			fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz file (application/gzip).", NULL);
-			return;
-		}
-		json_t *refusal = NULL;
-		b = api_bundle_read(body, blen, ar->slug, &refusal);
-		if (!b) {
-			fail_bundle(ar, refusal);
-			return;
-		}
+	if (!(ar->who.viewer && api_is_admin(ar->who.roles))) {
+		api_bundle_store(ar, NULL);
+		return;
 	}
+	size_t blen = 0;
+	const char *body = http_req_body(ar->req, &blen);
+	if (blen == 0) {
+		fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz or a .zip file.", NULL);
+		return;
+	}
+	ar->check = calloc(1, sizeof(*ar->check));
+	if (!ar->check) {
+		fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
+		return;
+	}
+	ar->check->data = body;
+	ar->check->len = blen;
+	snprintf(ar->check->slug, sizeof(ar->check->slug), "%s", ar->slug);
+	if (bundle_check_start(ar->check, http_req_worker(ar->req)->base, api_bundle_checked, ar) != 0)
+		fail(ar, 503, "unavailable", "Too many bundles are being checked; try again.", "the bundle queue is full");
+}
+
+/* Back on the worker's loop with the check's outcome. */
+static void api_bundle_checked(void *arg)
+{
+	struct api_req *ar = arg;
+	struct bundle *b = ar->check->b;
+	json_t *refusal = ar->check->refusal;
+	ar->check->b = NULL;
+	ar->check->refusal = NULL;
+	if (!b) {
+		fail_bundle(ar, refusal);
+		return;
+	}
+	api_bundle_store(ar, b);
+}
+
+/* The SQL with B's files (NULL: a caller who may not upload); takes B. */
+static void api_bundle_store(struct api_req *ar, struct bundle *b)
+{
 	/* api_prepare drops what a client sent under "_": the bundle's own
 	 * keys go in after it. */
 	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0 ||

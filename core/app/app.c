@@ -12,6 +12,7 @@
 #include "apicache.h"
 #include "app_worker.h"
 #include "auth.h"
+#include "bundle_check.h"
 #include "datagen.h"
 #include "pdfjob.h"
 #include "db.h"
@@ -82,6 +83,13 @@ int app_serve(struct config *cfg)
 		runtime_global_fini();
 		return 1;
 	}
+	if (bundle_check_init(cfg, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		pdfjob_fini();
+		auth_fini();
+		runtime_global_fini();
+		return 1;
+	}
 	runtime_register_statements();
 	api_register_statements();
 	api_http_register_statements();
@@ -104,6 +112,7 @@ int app_serve(struct config *cfg)
 	bundle_cache_clear();
 	auth_fini();            /* after the workers: their loops are gone */
 	pdfjob_fini();
+	bundle_check_fini();
 	runtime_global_fini();
 	return rc;
 }

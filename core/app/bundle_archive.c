@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <zip.h>
 #include <zlib.h>
 
 #include "bundle.h"
@@ -16,17 +18,24 @@
 #define PAX_MAX (64 * 1024)             /* one pax extended header */
 #define LONGNAME_MAX 4096               /* one GNU long name */
 #define ENTRIES_MAX (4 * BUNDLE_MAX_FILES) /* directories and metadata entries too */
+#define ZIP_RATIO_MAX 200               /* bytes inflated per compressed byte, at most */
+#define ZIP_RATIO_FROM (64 * 1024)      /* ... for files larger than this */
+
+/* The files an archive holds, as read so far. */
+struct files {
+	size_t n, cap;
+	char **paths;
+	char **datas;
+	size_t *lens;
+	size_t total;
+};
 
 struct tar {
 	z_stream z;
 	bool z_end;             /* the gzip stream ended */
 	char *err;
 	size_t errlen;
-	size_t n, cap;
-	char **paths;
-	char **datas;
-	size_t *lens;
-	size_t total;
+	struct files f;
 };
 
 /* Inflates exactly LEN bytes into OUT (NULL: thrown away). -1 with the
@@ -173,41 +182,41 @@ static bool hidden(const char *p)
 	return false;
 }
 
-static int add_file(struct tar *t, char *path, char *data, size_t len)
+/* Takes PATH and DATA (malloc'd) as the next file; -1 when out of memory
+ * (the caller still owns them). */
+static int files_add(struct files *f, char *path, char *data, size_t len)
 {
-	if (t->n == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		char **p = realloc(t->paths, cap * sizeof(*p));
+	if (f->n == f->cap) {
+		size_t cap = f->cap ? f->cap * 2 : 64;
+		char **p = realloc(f->paths, cap * sizeof(*p));
 		if (p)
-			t->paths = p;
-		char **d = realloc(t->datas, cap * sizeof(*d));
+			f->paths = p;
+		char **d = realloc(f->datas, cap * sizeof(*d));
 		if (d)
-			t->datas = d;
-		size_t *l = realloc(t->lens, cap * sizeof(*l));
+			f->datas = d;
+		size_t *l = realloc(f->lens, cap * sizeof(*l));
 		if (l)
-			t->lens = l;
-		if (!p || !d || !l) {
-			errf(t->err, t->errlen, "out of memory");
+			f->lens = l;
+		if (!p || !d || !l)
 			return -1;
-		}
-		t->cap = cap;
+		f->cap = cap;
 	}
-	t->paths[t->n] = path;
-	t->datas[t->n] = data;
-	t->lens[t->n] = len;
-	t->n++;
+	f->paths[f->n] = path;
+	f->datas[f->n] = data;
+	f->lens[f->n] = len;
+	f->n++;
 	return 0;
 }
 
-static void tar_free(struct tar *t)
+static void files_free(struct files *f)
 {
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->paths[i]);
-		free(t->datas[i]);
+	for (size_t i = 0; i < f->n; i++) {
+		free(f->paths[i]);
+		free(f->datas[i]);
 	}
-	free(t->paths);
-	free(t->datas);
-	free(t->lens);
+	free(f->paths);
+	free(f->datas);
+	free(f->lens);
 }
 
 /* Skips SIZE bytes of content and the padding to the next block. */
@@ -362,7 +371,7 @@ static int read_entries(struct tar *t)
 			errf(t->err, t->errlen, "%.200s…: a path longer than %d bytes", name, BUNDLE_MAX_PATH);
 			return -1;
 		}
-		if (t->n >= BUNDLE_MAX_FILES) {
+		if (t->f.n >= BUNDLE_MAX_FILES) {
 			errf(t->err, t->errlen, "more than the %d files a bundle may have", BUNDLE_MAX_FILES);
 			return -1;
 		}
@@ -371,20 +380,20 @@ static int read_entries(struct tar *t)
 			     (long long)size, BUNDLE_MAX_FILE / (1024 * 1024));
 			return -1;
 		}
-		if (t->total + (size_t)size > BUNDLE_MAX_TOTAL) {
+		if (t->f.total + (size_t)size > BUNDLE_MAX_TOTAL) {
 			errf(t->err, t->errlen, "more than the %u MiB a bundle may have in all (at %s)",
 			     BUNDLE_MAX_TOTAL / (1024 * 1024), name);
 			return -1;
 		}
 		char *path = strdup(name);
 		char *data = malloc((size_t)size + 1);
-		if (!path || !data || add_file(t, path, data, (size_t)size) != 0) {
+		if (!path || !data || files_add(&t->f, path, data, (size_t)size) != 0) {
 			free(path);
 			free(data);
 			errf(t->err, t->errlen, "out of memory");
 			return -1;
 		}
-		t->total += (size_t)size;
+		t->f.total += (size_t)size;
 		if (pull(t, data, (size_t)size) != 0 || pull(t, NULL, (size_t)((BLOCK - size % BLOCK) % BLOCK)) != 0)
 			return -1;
 		data[size] = '\0';
@@ -393,22 +402,31 @@ static int read_entries(struct tar *t)
 
 /* When every path starts with the same folder and no tenant.lua is at the
  * top, drops that folder from them all. */
-static void strip_top(struct tar *t)
+static void strip_top(struct files *f)
 {
-	if (t->n == 0)
+	if (f->n == 0)
 		return;
-	for (size_t i = 0; i < t->n; i++)
-		if (strcmp(t->paths[i], "tenant.lua") == 0)
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->paths[i], "tenant.lua") == 0)
 			return;
-	const char *slash = strchr(t->paths[0], '/');
+	const char *slash = strchr(f->paths[0], '/');
 	if (!slash)
 		return;
-	size_t plen = (size_t)(slash - t->paths[0]) + 1;
-	for (size_t i = 1; i < t->n; i++)
-		if (strncmp(t->paths[i], t->paths[0], plen) != 0)
+	size_t plen = (size_t)(slash - f->paths[0]) + 1;
+	for (size_t i = 1; i < f->n; i++)
+		if (strncmp(f->paths[i], f->paths[0], plen) != 0)
 			return;
-	for (size_t i = 0; i < t->n; i++)
-		memmove(t->paths[i], t->paths[i] + plen, strlen(t->paths[i] + plen) + 1);
+	for (size_t i = 0; i < f->n; i++)
+		memmove(f->paths[i], f->paths[i] + plen, strlen(f->paths[i] + plen) + 1);
+}
+
+/* The bundle of the files read: the top folder dropped (strip_top), every
+ * path and size checked again, a name given twice refused. */
+static struct bundle *files_bundle(struct files *f, char *err, size_t errlen)
+{
+	strip_top(f);
+	return bundle_from_files(0, 0, f->n, (const char *const *)f->paths, (const char *const *)f->datas, f->lens,
+				 err, errlen);
 }
 
 struct bundle *bundle_from_targz(const void *data, size_t len, char *err, size_t errlen)
@@ -430,11 +448,230 @@ struct bundle *bundle_from_targz(const void *data, size_t len, char *err, size_t
 	t.z.avail_in = (uInt)len;
 	struct bundle *b = NULL;
 	if (read_entries(&t) == 0) {
-		strip_top(&t);
-		b = bundle_from_files(0, 0, t.n, (const char *const *)t.paths, (const char *const *)t.datas, t.lens, err,
-				      errlen);
+		b = files_bundle(&t.f, err, errlen);
 	}
 	inflateEnd(&t.z);
-	tar_free(&t);
+	files_free(&t.f);
 	return b;
+}
+
+/* ---------------------------------------------------------------- .zip */
+
+/* What kind of entry ST is by its external attributes, or NULL for a
+ * file or a folder: a Unix mode (the zip tools of Linux and macOS store
+ * it) says links and special files; MS-DOS attributes say folders only. */
+static const char *zip_special(zip_t *z, zip_uint64_t i, bool *is_dir)
+{
+	zip_uint8_t opsys = 0;
+	zip_uint32_t attr = 0;
+	if (zip_file_get_external_attributes(z, i, 0, &opsys, &attr) != 0)
+		return "unreadable attributes";
+	if (opsys == ZIP_OPSYS_UNIX && (attr >> 16) != 0) {
+		mode_t mode = (mode_t)(attr >> 16);
+		if (S_ISLNK(mode))
+			return "a symbolic link";
+		if (S_ISCHR(mode) || S_ISBLK(mode))
+			return "a device";
+		if (S_ISFIFO(mode))
+			return "a FIFO";
+		if (S_ISSOCK(mode))
+			return "a socket";
+		/* Python's zipfile writes permissions without a type: a file. */
+		if (S_ISDIR(mode))
+			*is_dir = true;
+		else if ((mode & S_IFMT) != 0 && !S_ISREG(mode))
+			return "an entry that is neither a file nor a folder";
+	}
+	if (opsys == ZIP_OPSYS_DOS && (attr & 0x10))
+		*is_dir = true;
+	return NULL;
+}
+
+/* Inflates entry I (of SIZE bytes as its headers say) into a new buffer,
+ * NUL-terminated; one byte more is asked for, so that an entry holding
+ * more than it declares is noticed without inflating it further. libzip
+ * checks the CRC-32 at the entry's end. */
+static char *zip_take(zip_t *z, zip_uint64_t i, const char *name, size_t size, char *err, size_t errlen)
+{
+	zip_file_t *zf = zip_fopen_index(z, i, 0);
+	if (!zf) {
+		errf(err, errlen, "%.200s: cannot be read (%s)", name, zip_strerror(z));
+		return NULL;
+	}
+	char *data = malloc(size + 2);
+	size_t got = 0;
+	bool bad = !data;
+	while (!bad && got <= size) {
+		zip_int64_t k = zip_fread(zf, data + got, size + 1 - got);
+		if (k < 0) {
+			errf(err, errlen, "%.200s: damaged (%s)", name, zip_file_strerror(zf));
+			bad = true;
+		} else if (k == 0) {
+			break;
+		} else {
+			got += (size_t)k;
+		}
+	}
+	if (!data)
+		errf(err, errlen, "out of memory");
+	else if (!bad && got != size) {
+		errf(err, errlen, "%.200s: holds %s bytes than its header says (%zu); a damaged archive or a zip bomb",
+		     name, got > size ? "more" : "fewer", size);
+		bad = true;
+	}
+	zip_fclose(zf);
+	if (bad) {
+		free(data);
+		return NULL;
+	}
+	data[size] = '\0';
+	return data;
+}
+
+/* Reads every entry of Z into F, with the limits of bundle.h checked on
+ * the central directory's sizes before an entry is inflated and on the
+ * bytes it actually holds while it is. */
+static int zip_entries(zip_t *z, size_t archive_len, struct files *f, char *err, size_t errlen)
+{
+	zip_int64_t n = zip_get_num_entries(z, 0);
+	if (n < 0 || n > ENTRIES_MAX) {
+		errf(err, errlen, "%lld entries in the archive, more than the %d files a bundle may have", (long long)n,
+		     BUNDLE_MAX_FILES);
+		return -1;
+	}
+	uint64_t compressed = 0;
+	for (zip_uint64_t i = 0; i < (zip_uint64_t)n; i++) {
+		zip_stat_t st;
+		zip_stat_init(&st);
+		if (zip_stat_index(z, i, ZIP_FL_ENC_RAW, &st) != 0 || !(st.valid & ZIP_STAT_NAME) ||
+		    !(st.valid & ZIP_STAT_SIZE) || !(st.valid & ZIP_STAT_COMP_SIZE)) {
+			errf(err, errlen, "not a valid .zip archive (entry %llu: %s)", (unsigned long long)i + 1,
+			     zip_strerror(z));
+			return -1;
+		}
+		char name[LONGNAME_MAX + 1];
+		if (strlen(st.name) > LONGNAME_MAX) {
+			errf(err, errlen, "%.200s…: a path longer than %d bytes", st.name, BUNDLE_MAX_PATH);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "%s", st.name);
+		size_t nlen = strlen(name);
+		bool is_dir = nlen > 0 && name[nlen - 1] == '/';
+		bool says_dir = false;
+		const char *special = zip_special(z, i, &says_dir);
+		const char *why = clean_path(name);
+		if (why) {
+			errf(err, errlen, "%.200s: %s is not allowed", st.name, why);
+			return -1;
+		}
+		if (hidden(name))
+			continue;       /* .git, .DS_Store, macOS's __MACOSX/._ files, as `tenant deploy` does */
+		if (special) {
+			errf(err, errlen, "%.200s: %s is not allowed", name, special);
+			return -1;
+		}
+		if (is_dir || says_dir) {
+			if (!is_dir || st.size != 0) {
+				errf(err, errlen, "%.200s: a folder that holds data", name);
+				return -1;
+			}
+			continue;
+		}
+		if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE) {
+			errf(err, errlen, "%.200s: an encrypted file is not allowed", name);
+			return -1;
+		}
+		if (!(st.valid & ZIP_STAT_COMP_METHOD) ||
+		    (st.comp_method != ZIP_CM_STORE && st.comp_method != ZIP_CM_DEFLATE)) {
+			errf(err, errlen, "%.200s: compressed with a method other than deflate or none", name);
+			return -1;
+		}
+		if (!name[0]) {
+			errf(err, errlen, "a file without a name");
+			return -1;
+		}
+		if (strlen(name) > BUNDLE_MAX_PATH) {
+			errf(err, errlen, "%.200s…: a path longer than %d bytes", name, BUNDLE_MAX_PATH);
+			return -1;
+		}
+		if (f->n >= BUNDLE_MAX_FILES) {
+			errf(err, errlen, "more than the %d files a bundle may have", BUNDLE_MAX_FILES);
+			return -1;
+		}
+		if (st.size > BUNDLE_MAX_FILE) {
+			errf(err, errlen, "%s: %llu bytes, larger than the %u MiB one file may have", name,
+			     (unsigned long long)st.size, BUNDLE_MAX_FILE / (1024 * 1024));
+			return -1;
+		}
+		if (f->total + st.size > BUNDLE_MAX_TOTAL) {
+			errf(err, errlen, "more than the %u MiB a bundle may have in all (at %s)",
+			     BUNDLE_MAX_TOTAL / (1024 * 1024), name);
+			return -1;
+		}
+		/* A bomb: far more out than in, or entries that share their
+		 * compressed bytes (more compressed bytes than the archive). */
+		compressed += st.comp_size;
+		if (st.size > ZIP_RATIO_FROM && st.size / (st.comp_size ? st.comp_size : 1) > ZIP_RATIO_MAX) {
+			errf(err, errlen, "%s: compressed %llu to 1, more than the %d to 1 a bundle's file may be (a zip bomb?)",
+			     name, (unsigned long long)(st.size / (st.comp_size ? st.comp_size : 1)), ZIP_RATIO_MAX);
+			return -1;
+		}
+		if (compressed > archive_len) {
+			errf(err, errlen, "%s: entries that overlap in the archive (a zip bomb?)", name);
+			return -1;
+		}
+		char *path = strdup(name);
+		char *data = path ? zip_take(z, i, name, (size_t)st.size, err, errlen) : NULL;
+		if (!path || !data || files_add(f, path, data, (size_t)st.size) != 0) {
+			if (!path || data)
+				errf(err, errlen, "out of memory");
+			free(path);
+			free(data);
+			return -1;
+		}
+		f->total += (size_t)st.size;
+	}
+	return 0;
+}
+
+struct bundle *bundle_from_zip(const void *data, size_t len, char *err, size_t errlen)
+{
+	const unsigned char *d = data;
+	if (len < 22 || d[0] != 'P' || d[1] != 'K' || !((d[2] == 3 && d[3] == 4) || (d[2] == 5 && d[3] == 6))) {
+		errf(err, errlen, "not a .zip archive");
+		return NULL;
+	}
+	zip_error_t ze;
+	zip_error_init(&ze);
+	zip_source_t *src = zip_source_buffer_create(data, len, 0, &ze);
+	zip_t *z = src ? zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &ze) : NULL;
+	if (!z) {
+		if (zip_error_code_zip(&ze) == ZIP_ER_EXISTS)
+			errf(err, errlen, "a name given twice in the .zip archive");
+		else
+			errf(err, errlen, "not a valid .zip archive (%s)", zip_error_strerror(&ze));
+		zip_source_free(src);
+		zip_error_fini(&ze);
+		return NULL;
+	}
+	zip_error_fini(&ze);
+	struct files f = {0};
+	struct bundle *b = NULL;
+	if (zip_entries(z, len, &f, err, errlen) == 0)
+		b = files_bundle(&f, err, errlen);
+	zip_discard(z);         /* frees the source, not DATA */
+	files_free(&f);
+	return b;
+}
+
+struct bundle *bundle_from_archive(const void *data, size_t len, char *err, size_t errlen)
+{
+	const unsigned char *d = data;
+	if (len >= 4 && d[0] == 'P' && d[1] == 'K')
+		return bundle_from_zip(data, len, err, errlen);
+	if (len >= 2 && d[0] == 0x1f && d[1] == 0x8b)
+		return bundle_from_targz(data, len, err, errlen);
+	errf(err, errlen, "not a .tar.gz or .zip archive (send the bundle folder as a gzip-compressed tar file or "
+			  "as a zip file)");
+	return NULL;
 }

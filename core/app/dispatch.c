@@ -61,6 +61,7 @@ void dispatch_request(struct http_request *req)
 		return;
 	}
 	http_req_set_tenant(req, t->slug);
+	http_req_set_lang_default(req, t->default_lang);
 	if (t->status != TENANT_ACTIVE) {
 		http_resp_error(req, 503);
 		return;

@@ -141,6 +141,11 @@ static const struct option options[] = {
 	 "Threads that render reports as PDF (each render takes one core while it runs)."},
 	{"pdf_queue", OPT_INT, OFF(pdf_queue), "16", 1, 10000, false, NULL,
 	 "PDF renders that may wait or run at once; a download beyond it gets 503."},
+	{"bundle_threads", OPT_INT, OFF(bundle_threads), "1", 1, 64, false, NULL,
+	 "Threads that read and check uploaded bundles, off the workers' event loops (each check takes one core "
+	 "and up to twice the bundle's 32 MiB while it runs)."},
+	{"bundle_queue", OPT_INT, OFF(bundle_queue), "4", 1, 1000, false, NULL,
+	 "Bundle uploads that may wait or be checked at once; an upload beyond it gets 503."},
 	{"mail_transport", OPT_STRING, OFF(mail_transport), "off", 1, 4096, false, NULL,
 	 "Where queued mail goes: `off` (it stays queued), `file:DIR` (each mail written as "
 	 "`DIR/<tenant>/<id>.eml`, for development), `smtp://HOST[:PORT]` (STARTTLS required unless "

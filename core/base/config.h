@@ -76,6 +76,8 @@ struct config {
 	int64_t hash_queue;
 	int64_t pdf_threads;
 	int64_t pdf_queue;
+	int64_t bundle_threads;
+	int64_t bundle_queue;
 
 	/* mail */
 	char *mail_transport;

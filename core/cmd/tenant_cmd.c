@@ -49,7 +49,11 @@ const char tenant_cmd_usage[] =
 	"  versions SLUG           the deployed versions; * marks the current one\n"
 	"  rollback SLUG N         make version N current again\n"
 	"  delete SLUG             delete a suspended tenant with all its data, its\n"
-	"                          bundles and hosts, in one transaction (no undo)\n\n"
+	"                          bundles and hosts, in one transaction (no undo)\n"
+	"  quota SLUG [--bundles SIZE] [--store SIZE]\n"
+	"                          set the bytes its stored bundle versions and its\n"
+	"                          plugins' store may take (e.g. 512MiB); no options:\n"
+	"                          show them with what is used\n\n"
 	"Changes reach every running daemon within a second, without a restart.\n"
 	"SLUG: a lowercase letter, then lowercase letters, digits and hyphens (max 63).\n"
 	"HOST: a DNS name such as gemeente.example.nl (no port).\n\n"
@@ -68,6 +72,8 @@ struct opts {
 	int nadd;
 	const char *remove[HOSTS_MAX];
 	int nremove;
+	const char *bundles;    /* quota: --bundles SIZE */
+	const char *store;      /* quota: --store SIZE */
 };
 
 static int parse(int argc, char **argv, struct opts *o, bool allow_name, bool allow_hosts, bool allow_arg);
@@ -83,6 +89,7 @@ static int do_deploy(PGconn *pg, const char *slug, const struct bundle *b);
 static int do_versions(PGconn *pg, const char *slug);
 static int do_rollback(PGconn *pg, const char *slug, int version);
 static int do_delete(PGconn *pg, const char *slug);
+static int do_quota(PGconn *pg, const struct opts *o);
 static struct bundle *read_platform(const char *plugins_dir, const char *who);
 static struct bundle *read_checked(const struct bundle *platform, const char *dir, const char *slug,
 				   const char *label);
@@ -158,6 +165,8 @@ int tenant_cmd(int argc, char **argv, const char *config_path)
 		rc = parse(argc - 2, argv + 2, &o, false, false, with_arg);
 	else if (strcmp(sub, "list") == 0)
 		rc = parse(argc - 2, argv + 2, &o, false, false, false) == 0 && !o.slug ? 0 : 2;
+	else if (strcmp(sub, "quota") == 0)
+		rc = parse(argc - 2, argv + 2, &o, false, false, false);
 	else {
 		fprintf(stderr, "%s: unknown command '%s'\n\n%s", WHO, sub, tenant_cmd_usage);
 		return 2;
@@ -286,6 +295,8 @@ static int run(PGconn *pg, const char *sub, const struct opts *o, const struct b
 		return do_rollback(pg, o->slug, parse_version(o->arg));
 	if (strcmp(sub, "delete") == 0)
 		return do_delete(pg, o->slug);
+	if (strcmp(sub, "quota") == 0)
+		return do_quota(pg, o);
 	return do_status(pg, o->slug, strcmp(sub, "suspend") == 0 ? "suspended" : "active");
 }
 
@@ -310,6 +321,12 @@ static int parse(int argc, char **argv, struct opts *o, bool allow_name, bool al
 				return 2;
 			}
 			o->remove[o->nremove++] = argv[++i];
+		} else if ((strcmp(a, "--bundles") == 0 || strcmp(a, "--store") == 0) && has_value &&
+			   !allow_name && !allow_hosts && !allow_arg) {
+			if (a[2] == 'b')
+				o->bundles = argv[++i];
+			else
+				o->store = argv[++i];
 		} else if (a[0] != '-' && !o->slug) {
 			o->slug = a;
 		} else if (allow_arg && !o->arg && (a[0] != '-' || isdigit((unsigned char)a[1]))) {
@@ -426,6 +443,47 @@ static int do_status(PGconn *pg, const char *slug, const char *status)
 		return 1;
 	PQclear(r);
 	printf("%s: %s\n", slug, status);
+	return 0;
+}
+
+/* The quotas: SIZE options parsed (as the configuration's sizes are),
+ * set, then shown with their use. */
+static int do_quota(PGconn *pg, const struct opts *o)
+{
+	int64_t sizes[2] = {-1, -1};
+	const char *given[2] = {o->bundles, o->store}, *flag[2] = {"--bundles", "--store"};
+	char text[2][24];
+	const char *v[3] = {o->slug, NULL, NULL};
+	for (int i = 0; i < 2; i++) {
+		if (!given[i])
+			continue;
+		if (config_parse_size(given[i], &sizes[i]) != 0 || sizes[i] < 0) {
+			fprintf(stderr, "%s quota: %s '%s' is not a size (bytes, or a number with KiB, MiB or GiB)\n", WHO,
+				flag[i], given[i]);
+			return 2;
+		}
+		snprintf(text[i], sizeof(text[i]), "%lld", (long long)sizes[i]);
+		v[i + 1] = text[i];
+	}
+	PGresult *r = admin_exec(pg, WHO,
+				 "SELECT bundle_quota, bundle_used, store_quota, store_used"
+				 " FROM platform.tenant_quota($1, $2::bigint, $3::bigint)",
+				 3, v);
+	if (!r)
+		return 1;
+	if (PQntuples(r) != 1 || PQnfields(r) != 4) {
+		PQclear(r);
+		fprintf(stderr, "%s quota: no answer\n", WHO);
+		return 1;
+	}
+	char q[32], u[32];
+	format_size((size_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10), q, sizeof(q));
+	format_size((size_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10), u, sizeof(u));
+	printf("%s: bundles %s of %s (%s of %s bytes)\n", o->slug, u, q, PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0));
+	format_size((size_t)strtoll(PQgetvalue(r, 0, 2), NULL, 10), q, sizeof(q));
+	format_size((size_t)strtoll(PQgetvalue(r, 0, 3), NULL, 10), u, sizeof(u));
+	printf("%s: store %s of %s (%s of %s bytes)\n", o->slug, u, q, PQgetvalue(r, 0, 3), PQgetvalue(r, 0, 2));
+	PQclear(r);
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,7 +62,7 @@ static struct registry *current;
 
 static const char LOAD_SQL[] =
 	"SELECT t.id, t.slug, t.name, t.status,"
-	" coalesce(string_agg(h.host, ' ' ORDER BY h.host), ''), t.bundle_version"
+	" coalesce(string_agg(h.host, ' ' ORDER BY h.host), ''), t.bundle_version, coalesce(t.default_lang, '')"
 	" FROM platform.tenants t LEFT JOIN platform.tenant_hosts h ON h.tenant_id = t.id"
 	" GROUP BY t.id ORDER BY t.id";
 
@@ -156,6 +157,9 @@ int registry_publish(const struct registry_row *rows, size_t n)
 		t->id = rows[i].id;
 		t->status = strcmp(rows[i].status, "active") == 0 ? TENANT_ACTIVE : TENANT_SUSPENDED;
 		t->bundle_version = rows[i].bundle_version > 0 ? rows[i].bundle_version : 0;
+		const char *dl = rows[i].default_lang;
+		snprintf(t->default_lang, sizeof(t->default_lang), "%s",
+			 dl && (strcmp(dl, "nl") == 0 || strcmp(dl, "en") == 0) ? dl : "");
 		size_t len = strlen(rows[i].slug) + 1;
 		memcpy(p, rows[i].slug, len);
 		t->slug = p;
@@ -391,6 +395,7 @@ static void ls_read(struct registry_listener *l)
 					rows[i].status = PQgetvalue(r, i, 3);
 					rows[i].hosts = PQgetvalue(r, i, 4);
 					rows[i].bundle_version = (int)strtol(PQgetvalue(r, i, 5), NULL, 10);
+					rows[i].default_lang = PQgetvalue(r, i, 6);
 				}
 				if (registry_publish(rows, (size_t)n_rows) == 0) {
 					log_info("registry: %d tenant%s loaded", n_rows, n_rows == 1 ? "" : "s");

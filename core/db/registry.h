@@ -20,6 +20,7 @@ struct tenant {
 	const char *name;
 	enum tenant_status status;
 	int bundle_version;     /* deployed bundle version; 0 = none deployed */
+	char default_lang[3];   /* "nl", "en", or "" when the site follows the browser */
 };
 
 struct registry;
@@ -40,6 +41,7 @@ struct registry_row {
 	int64_t id;
 	const char *slug, *name, *status, *hosts;
 	int bundle_version;     /* 0: none deployed */
+	const char *default_lang;       /* "nl", "en", or NULL or "" for none */
 };
 int registry_publish(const struct registry_row *rows, size_t n);
 /* Drops the current snapshot (at exit). */

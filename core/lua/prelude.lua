@@ -46,6 +46,10 @@ local hooks = {}           -- event -> { {fn, priority, plugin, seq}, ... }
 local routes = {}          -- method -> { {parts, fn, plugin}, ... }
 local strings = { nl = {}, en = {} }
 local plugins = {}         -- name -> { options, source }
+-- plugin -> name -> { type, default, min, max, choices, label = {nl, en} }:
+-- the options plugins declared editable by the municipality's admins
+-- (plugin.option's fifth argument), as data for the database.
+local editable = {}
 local problems = {}
 local seq = 0
 local step_types = {}      -- id -> declaration (see plugin.step_type)
@@ -253,14 +257,62 @@ end
 
 ------------------------------------------------------------------ options
 
-local function option_checker(name, opts, declared)
-	return function(oname, otype, default, bounds)
+-- An editable option's declaration as data: its bounds by type, the base
+-- value (tenant.lua's or the default) and the two labels.
+local function editable_decl(oname, otype, base, bounds, labels)
+	if type(labels) ~= "table" then error("option '" .. oname .. "': the fifth argument is { nl =, en = }, its labels", 3) end
+	for _, lang in ipairs({ "nl", "en" }) do
+		local l = labels[lang]
+		if type(l) ~= "string" or l == "" or #l > 200 then
+			error("option '" .. oname .. "': label " .. lang .. " must be a text of 1 to 200 bytes", 3)
+		end
+	end
+	if not oname:match("^[a-z][a-z0-9_]*$") or #oname > 60 then
+		error("option '" .. oname .. "': an editable option's name is lower-case letters, digits and _", 3)
+	end
+	local d = { type = otype, default = base, label = { nl = labels.nl, en = labels.en } }
+	bounds = type(bounds) == "table" and bounds or {}
+	if otype == "choice" then
+		local list = {}
+		for i, c in ipairs(bounds) do list[i] = c end
+		d.choices = list
+	elseif otype ~= "boolean" then
+		d.min = type(bounds.min) == "number" and bounds.min or nil
+		d.max = type(bounds.max) == "number" and bounds.max or nil
+	end
+	return d
+end
+
+-- Whether V fits the editable option's declaration D (a stored value may
+-- be older than the declaration that now reads it).
+local function editable_fits(d, v)
+	if d.type == "boolean" then return type(v) == "boolean" end
+	if d.type == "string" then return type(v) == "string" and (not d.max or #v <= d.max) end
+	if d.type == "choice" then
+		for _, c in ipairs(d.choices) do
+			if c == v then return true end
+		end
+		return false
+	end
+	if type(v) ~= "number" or (d.type == "integer" and math.type(v) ~= "integer") then return false end
+	return not ((d.min and v < d.min) or (d.max and v > d.max))
+end
+
+local function option_checker(name, opts, declared, pending)
+	return function(oname, otype, default, bounds, labels)
 		if type(oname) ~= "string" then error("option name must be a string", 2) end
 		if not OPTION_TYPES[otype] then
 			error("option '" .. oname .. "': type must be string, integer, number, boolean or choice", 2)
 		end
 		declared[oname] = true
 		local v = opts[oname]
+		if labels ~= nil then
+			-- Editable: checked here, kept when the plugin has loaded.
+			local base = v
+			if base == nil then base = default end
+			pending[#pending + 1] = { kind = "option", name = oname,
+				decl = editable_decl(oname, otype, base, bounds, labels) }
+		end
 		if v == nil then return default end
 		local where = at(oname, line_of(name, line_of("plugins"))) .. " plugin '" .. name .. "' option '" .. oname .. "'"
 		if otype == "boolean" then
@@ -700,6 +752,9 @@ local function definitions()
 	end
 	if tenant.workflow then out.default = tenant.workflow end
 	out.decisions = { results_hidden = tenant.decisions and tenant.decisions.results_hidden or false }
+	-- The editable options, for PUT /settings/options to check values
+	-- against (an empty table would be a JSON list: nil when there are none).
+	if next(editable) then out.options = editable end
 	return out
 end
 
@@ -779,7 +834,25 @@ end
 local function new_handle(name, opts, pending, declared, from_platform, home)
 	local P = {}
 	P.name = name
-	P.option = option_checker(name, opts, declared)
+	P.option = option_checker(name, opts, declared, pending)
+
+	-- plugin.setting(name): an option declared editable, as the
+	-- municipality's admins set it at /beheer/instellingen (PUT
+	-- /settings/options), else as tenant.lua or the declaration gives it.
+	-- Read while serving a request, from the request's transaction: a
+	-- change holds at once on every daemon.
+	function P.setting(oname)
+		local d = editable[name] and editable[name][oname]
+		if not d then
+			error("setting '" .. tostring(oname) .. "': not an option this plugin declared editable", 2)
+		end
+		local status, body = call_api("GET", "/settings/options", nil, true)
+		local mine = status == 200 and type(body) == "table" and type(body.options) == "table"
+			and body.options[name]
+		local v = type(mine) == "table" and mine[oname] or nil
+		if v ~= nil and editable_fits(d, v) then return v end
+		return d.default
+	end
 
 	function P.hook(event, fn, priority)
 		if home.loaded then error("hooks are declared while the plugin loads", 2) end
@@ -917,6 +990,29 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 		local pdf = {}
 		function pdf.report(doc, style) return core.pdf(doc, style) end
 		P.pdf = core.protect(pdf)
+		-- Every option the tenant's plugins declared editable, by plugin
+		-- and name, each a copy with its label in LANG: the settings
+		-- page's form (plugins/site/beheer.lua).
+		function P.editable_options(lang)
+			lang = LANGS[lang] and lang or tenant.locale
+			local out = {}
+			for pname, list in pairs(editable) do
+				for oname, d in pairs(list) do
+					local choices
+					if d.choices then
+						choices = {}
+						for i, c in ipairs(d.choices) do choices[i] = c end
+					end
+					out[#out + 1] = { plugin = pname, name = oname, type = d.type, default = d.default,
+						min = d.min, max = d.max, choices = choices, label = d.label[lang] }
+				end
+			end
+			table.sort(out, function(a, b)
+				if a.plugin ~= b.plugin then return a.plugin < b.plugin end
+				return a.name < b.name
+			end)
+			return out
+		end
 	end
 
 	-- The report.sections hooks on DOC.sections (a list of section names
@@ -975,6 +1071,9 @@ local function commit(name, pending)
 				into[d.id] = d
 				if p.kind == "workflow" then workflow_order[#workflow_order + 1] = d.id end
 			end
+		elseif p.kind == "option" then
+			editable[name] = editable[name] or {}
+			editable[name][p.name] = p.decl
 		else
 			local list = routes[p.method] or {}
 			routes[p.method] = list

@@ -503,11 +503,16 @@ static int check_with(const struct bundle *plat, const struct bundle *bundle, co
 {
 	struct bundle *saved = platform;
 	struct texts *saved_texts = platform_texts;
-	platform = (struct bundle *)plat;
 	/* The platform's translations of PLAT: the names of declared
-	 * workflows and step types are looked up in them. */
+	 * workflows and step types are looked up in them. The daemon checks
+	 * uploads against its own platform while its workers read these
+	 * globals: then they are already right and stay untouched (only
+	 * `aantafel check`, on one thread, swaps them). */
+	bool swap = plat != platform || !platform_texts;
 	char why[256];
-	struct texts *texts = texts_from_bundle(plat, why, sizeof(why));
+	struct texts *texts = swap ? texts_from_bundle(plat, why, sizeof(why)) : NULL;
+	if (swap)
+		platform = (struct bundle *)plat;
 	if (texts)
 		platform_texts = texts;
 	int rc = 0;
@@ -526,8 +531,10 @@ static int check_with(const struct bundle *plat, const struct bundle *bundle, co
 		}
 		ts_free(ts);
 	}
-	platform = saved;
-	platform_texts = saved_texts;
+	if (swap) {
+		platform = saved;
+		platform_texts = saved_texts;
+	}
 	texts_free(texts);
 	return rc;
 }

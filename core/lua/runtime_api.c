@@ -8,11 +8,13 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api.h"
 #include "apicache.h"
 #include "apicall.h"
 #include "bundle.h"
+#include "bundle_check.h"
 #include "datagen.h"
 #include "http.h"
 #include "ljson.h"
@@ -29,6 +31,11 @@ struct api_op {
 	char *cached;                   /* a guest's read answered from the worker's cache */
 	char *cache_key;                /* where to keep this guest's read, NULL: not kept */
 	uint64_t cache_gen;             /* the tenant's data generation before it was read */
+	struct bundle_check *check;     /* an upload being checked (bundle_check.h), or NULL */
+	const struct api_route *check_route;    /* ... and what its SQL needs afterwards */
+	struct api_principal check_who;
+	json_t *check_args;
+	int64_t check_started_ms;
 };
 
 /* The route of METHOD PATH, or a raised error naming the plugin's line. */
@@ -288,46 +295,36 @@ static void rq_api_send(struct rt_req *rq)
 	db_send(rq->txn, rq_answered, rq);
 }
 
-/* A bundle upload from a page (POST /bundle, platform plugins only): the
- * archive is the file of the request's multipart/form-data field
- * "bundle", never an argument (Lua strings of a Lua table are not the
- * place for 1 MiB of binary). An admin's is read and checked here; a
- * refusal is answered at once as the operation's 422, without the
- * database. Anyone else's call goes to the SQL, which refuses it. */
-static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const struct api_principal *who, json_t *args)
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A refused upload answered at once as the operation's 422 (REFUSAL NULL:
+ * out of memory); takes REFUSAL and ARGS. */
+static void rq_bundle_refuse(struct rt_req *rq, json_t *refusal, json_t *args)
 {
 	struct api_op *st = rq->op_state;
-	struct bundle *b = NULL;
-	if (who->viewer && api_is_admin(who->roles)) {
-		size_t blen = 0;
-		const char *body = http_req_body(rq->req, &blen);
-		const char *ct = http_req_header(rq->req, "Content-Type");
-		struct multipart_part parts[MULTIPART_MAX_PARTS];
-		char err[200];
-		int n = body && multipart_is_form(ct)
-				? multipart_parse(ct, body, blen, parts, MULTIPART_MAX_PARTS, err, sizeof(err))
-				: -1;
-		const struct multipart_part *f = n > 0 ? multipart_find(parts, n, "bundle") : NULL;
-		json_t *refusal = NULL;
-		if (!f || !f->is_file || f->len == 0)
-			refusal = json_pack("{s:{s:s, s:s, s:{}, s:[]}}", "error", "code", "invalid_bundle", "message",
-					    "Choose the bundle's .tar.gz file.", "fields", "problems");
-		else
-			b = api_bundle_read(f->data, f->len, rq->slug, &refusal);
-		if (!b) {
-			json_t *answer = refusal ? json_pack("{s:i, s:o}", "status", 422, "body", refusal) : NULL;
-			char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
-			json_decref(answer);
-			json_decref(args);
-			if (!text) {
-				rq_fail(rq, 503, "api: out of memory");
-				return;
-			}
-			st->cached = text;
-			rq_answer_soon(rq);
-			return;
-		}
+	json_t *answer = refusal ? json_pack("{s:i, s:o}", "status", 422, "body", refusal) : NULL;
+	char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+	json_decref(answer);
+	json_decref(args);
+	if (!text) {
+		rq_fail(rq, 503, "api: out of memory");
+		return;
 	}
+	st->cached = text;
+	rq_answer_soon(rq);
+}
+
+/* The upload's SQL with B's files (NULL: a caller who may not upload, to
+ * be refused there); takes B and ARGS. */
+static void rq_bundle_send(struct rt_req *rq, const struct api_route *r, const struct api_principal *who, json_t *args,
+			   struct bundle *b)
+{
+	struct api_op *st = rq->op_state;
 	int rc = api_prepare(r, r->method, who, args, st->secret);
 	if (rc == 0 && b &&
 	    (json_object_set_new(args, "_checksum", json_string(b->checksum)) != 0 ||
@@ -342,6 +339,76 @@ static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const st
 		return;
 	}
 	db_send(rq->txn, rq_answered, rq);
+}
+
+/* Back on the worker's loop from the bundle queue. The check's time is
+ * the queue's, not the Lua's: the request's deadline moves on by it, as
+ * for a PDF. */
+static void rq_bundle_checked(void *arg)
+{
+	struct rt_req *rq = arg;
+	struct api_op *st = rq->op_state;
+	struct bundle_check *c = st->check;
+	rq->budget.deadline_ms += mono_ms() - st->check_started_ms;
+	struct bundle *b = c->b;
+	json_t *refusal = c->refusal, *args = st->check_args;
+	c->b = NULL;
+	c->refusal = NULL;
+	st->check_args = NULL;
+	if (!b) {
+		rq_bundle_refuse(rq, refusal, args);
+		return;
+	}
+	rq_bundle_send(rq, st->check_route, &st->check_who, args, b);
+}
+
+/* A bundle upload from a page (POST /bundle, platform plugins only): the
+ * archive is the file of the request's multipart/form-data field
+ * "bundle", never an argument (Lua strings of a Lua table are not the
+ * place for 1 MiB of binary). An admin's is read and checked on the
+ * bundle queue (bundle_check.h), never on the worker's loop; a refusal is
+ * answered as the operation's 422, without the database. Anyone else's
+ * call goes to the SQL, which refuses it. */
+static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const struct api_principal *who, json_t *args)
+{
+	struct api_op *st = rq->op_state;
+	if (!(who->viewer && api_is_admin(who->roles))) {
+		rq_bundle_send(rq, r, who, args, NULL);
+		return;
+	}
+	size_t blen = 0;
+	const char *body = http_req_body(rq->req, &blen);
+	const char *ct = http_req_header(rq->req, "Content-Type");
+	struct multipart_part parts[MULTIPART_MAX_PARTS];
+	char err[200];
+	int n = body && multipart_is_form(ct) ? multipart_parse(ct, body, blen, parts, MULTIPART_MAX_PARTS, err, sizeof(err))
+					      : -1;
+	const struct multipart_part *f = n > 0 ? multipart_find(parts, n, "bundle") : NULL;
+	if (!f || !f->is_file || f->len == 0) {
+		rq_bundle_refuse(rq,
+				 json_pack("{s:{s:s, s:s, s:{}, s:[]}}", "error", "code", "invalid_bundle", "message",
+					   "Choose the bundle's .tar.gz or .zip file.", "fields", "problems"),
+				 args);
+		return;
+	}
+	st->check = calloc(1, sizeof(*st->check));
+	if (!st->check) {
+		json_decref(args);
+		rq_fail(rq, 503, "api: out of memory");
+		return;
+	}
+	st->check->data = f->data;      /* the request's body: it lives until the request is answered */
+	st->check->len = f->len;
+	snprintf(st->check->slug, sizeof(st->check->slug), "%s", rq->slug);
+	st->check_route = r;
+	st->check_who = *who;
+	st->check_args = args;
+	st->check_started_ms = mono_ms();
+	if (bundle_check_start(st->check, rq_event_base(rq), rq_bundle_checked, rq) != 0) {
+		st->check_args = NULL;
+		json_decref(args);
+		rq_fail(rq, 503, "the bundle queue is full");
+	}
 }
 
 /* Decodes an operation's answer ({body, status}) onto L in one pass, and
@@ -671,6 +738,12 @@ static void api_op_free(struct rt_req *rq)
 		api_call_clear(st->call);
 		free(st->call);
 	}
+	if (st->check) {
+		bundle_unref(st->check->b);
+		json_decref(st->check->refusal);
+		free(st->check);
+	}
+	json_decref(st->check_args);
 	free(st->cached);
 	free(st->cache_key);
 	OPENSSL_cleanse(st->secret, sizeof(st->secret));

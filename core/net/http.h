@@ -46,8 +46,13 @@ const char *http_req_peer(const struct http_request *req);
 /* Whether the request came over TLS: from a trusted proxy that says
  * X-Forwarded-Proto: https (the daemon itself speaks plain HTTP). */
 bool http_req_secure(const struct http_request *req);
-/* "nl" or "en", from Accept-Language (default nl). */
+/* "nl" or "en": the visitor's choice on the site (cookie at_lang), else
+ * the tenant's default language (http_req_set_lang_default), else the
+ * browser's Accept-Language, else Dutch. */
 const char *http_req_lang(const struct http_request *req);
+/* The tenant's default language ("nl" or "en"; NULL or "" for none),
+ * once the tenant is known: it decides before Accept-Language. */
+void http_req_set_lang_default(struct http_request *req, const char *lang);
 struct worker *http_req_worker(const struct http_request *req);
 /* Whether the client is gone; an asynchronous handler still answers (the
  * answer is dropped) so that its resources are released in one place. */

@@ -52,6 +52,7 @@ struct http_request {
 	const char *query;
 	char host[256];
 	const char *lang;
+	const char *lang_default;       /* the tenant's default language, or NULL (http_req_set_lang_default) */
 
 	char *body;
 	size_t body_len;

@@ -239,15 +239,24 @@ const char *http_req_lang(const struct http_request *req)
 		return "nl";
 	if (!r->lang) {
 		/* The language a person chose on the site (cookie at_lang) wins
-		 * over the browser's Accept-Language. */
+		 * over the tenant's default, which wins over the browser's
+		 * Accept-Language. */
 		char chosen[4];
 		if (cookie_get(http_req_header(req, "Cookie"), "at_lang", chosen, sizeof(chosen)) > 0 &&
 		    (strcmp(chosen, "nl") == 0 || strcmp(chosen, "en") == 0))
 			r->lang = strcmp(chosen, "nl") == 0 ? "nl" : "en";
+		else if (r->lang_default)
+			r->lang = r->lang_default;
 		else
 			r->lang = lang_negotiate(http_req_header(req, "Accept-Language"));
 	}
 	return r->lang;
+}
+
+void http_req_set_lang_default(struct http_request *req, const char *lang)
+{
+	req->lang_default = lang && strcmp(lang, "en") == 0 ? "en" : lang && strcmp(lang, "nl") == 0 ? "nl" : NULL;
+	req->lang = NULL;       /* decided again with it */
 }
 
 struct worker *http_req_worker(const struct http_request *req)

@@ -7,9 +7,14 @@
 -- A municipality names it in tenant.lua: plugins = { methode = { ... } }.
 
 -- Options: how strict the guards are (docs/plugins.md, "The methode plugin").
+-- The interviews' two are editable by the municipality's admins at
+-- /beheer/instellingen: the guard reads them when it runs (plugin.setting).
 local question_prefix = plugin.option("question_prefix", "boolean", true)
-local min_interviews = plugin.option("min_interviews", "integer", 2, { min = 0, max = 50 })
-local seldom_heard = plugin.option("seldom_heard", "boolean", true)
+plugin.option("min_interviews", "integer", 2, { min = 0, max = 50 },
+	{ nl = "Minimaal aantal interviews voor de stap Interviews", en = "Interviews the interviews step needs at least" })
+plugin.option("seldom_heard", "boolean", true,
+	nil, { nl = "Eén interview met een zelden gehoorde speler is verplicht",
+		en = "One interview must be with a seldom-heard player" })
 local client_decides = plugin.option("client_decides", "boolean", true)
 
 local PREFIX = "Wat is ervoor nodig zodat"
@@ -128,10 +133,11 @@ plugin.step_type{
 	},
 	guard = function(tbl, step)
 		local list = records(tbl.id, step.id, "interview")
+		local min_interviews = plugin.setting("min_interviews")
 		if #list < min_interviews then
 			return refuse("interviews", { count = #list, min = min_interviews })
 		end
-		if seldom_heard then
+		if plugin.setting("seldom_heard") then
 			-- The players once (one page of reads), not one read per interview.
 			local seldom = {}
 			for _, p in ipairs(records(tbl.id, nil, "player")) do

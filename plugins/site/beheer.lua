@@ -78,7 +78,51 @@ end
 
 local NOTICE_ROWS = 3
 
-local function settings_form(req, status, s, errors, message)
+-- The options the site's plugins declare editable (plugin.option with its
+-- labels), as fields named opt.PLUGIN.NAME with their values now (or as
+-- GIVEN, the form sent back after a refusal). Nil when there are none.
+local function option_fields(req, given, errors)
+	local decls = plugin.editable_options(req.lang)
+	if #decls == 0 then return nil end
+	local st, body = plugin.api.get("/settings/options")
+	local set = st == 200 and body.options or {}
+	local out = {}
+	for _, d in ipairs(decls) do
+		local key = "opt." .. d.plugin .. "." .. d.name
+		local v = given and given[key]
+		if v == nil then
+			v = set[d.plugin] and set[d.plugin][d.name]
+			if v == nil then v = d.default end
+		end
+		local hint = T(req, "beheer.option_of", { plugin = d.plugin })
+		local extra = {}
+		if d.type == "boolean" then
+			local on = v == true or v == "true"
+			extra.choices = { { value = "true", label = T(req, "beheer.yes"), selected = on },
+				{ value = "false", label = T(req, "beheer.no"), selected = not on } }
+		elseif d.type == "choice" then
+			extra.choices = {}
+			for _, c in ipairs(d.choices or {}) do
+				extra.choices[#extra.choices + 1] = { value = c, label = c, selected = c == v }
+			end
+		elseif d.type == "string" then
+			extra.max = d.max
+		else
+			extra.type = "number"
+			extra.min = d.min
+			if d.min or d.max then
+				hint = hint .. " " .. T(req, "beheer.option_range", { min = d.min or "…", max = d.max or "…" })
+			end
+		end
+		local f = field(req, key, "beheer.options", v ~= nil and tostring(v) or "", errors, extra)
+		f.label = d.label
+		f.hint = hint
+		out[#out + 1] = f
+	end
+	return out
+end
+
+local function settings_form(req, status, s, errors, message, options)
 	local c = s.contact or {}
 	local rows = {}
 	local notices = s.notices or {}
@@ -114,6 +158,7 @@ local function settings_form(req, status, s, errors, message)
 		},
 		contact_error = errors and errors.contact,
 		lang_fields = { field(req, "default_lang", "beheer.default_lang", nil, errors, { choices = lang_choices }) },
+		options = options or option_fields(req),
 		message = message,
 		updated_by = s.updated_by,
 	})
@@ -162,6 +207,45 @@ function M.save_settings(req)
 	if st == 422 then
 		values.notices = notices
 		return settings_form(req, 422, values, field_errors(req, body), T(req, "beheer.not_saved"))
+	end
+	return refused(st)
+end
+
+-- The options' form (POST /beheer/instellingen/opties): each field as its
+-- declaration's type, checked by the core against the declaration (PUT
+-- /settings/options); a refusal shows the form again with the reason at
+-- the option.
+function M.save_options(req)
+	local no = admin(req)
+	if no then return no end
+	local options, given = {}, {}
+	for _, d in ipairs(plugin.editable_options(req.lang)) do
+		local key = "opt." .. d.plugin .. "." .. d.name
+		local raw = req.form[key]
+		if raw ~= nil then
+			given[key] = raw
+			local v = raw
+			if d.type == "boolean" then
+				if raw == "true" then v = true elseif raw == "false" then v = false end
+			elseif d.type == "integer" or d.type == "number" then
+				local n = tonumber(raw)
+				if n and d.type == "integer" then n = math.tointeger(n) or n end
+				if n then v = n end
+			end
+			options[d.plugin] = options[d.plugin] or {}
+			options[d.plugin][d.name] = v
+		end
+	end
+	local st, body = plugin.api.put("/settings/options", { options = options })
+	if st == 200 then return { redirect = "/beheer/instellingen?saved=1" } end
+	if st == 422 then
+		local errors = {}
+		for name, text in pairs(field_errors(req, body)) do
+			errors[(name:gsub("^options%.", "opt."))] = text
+		end
+		local st2, s = plugin.api.get("/settings")
+		if st2 ~= 200 then return refused(st2) end
+		return settings_form(req, 422, s, nil, T(req, "beheer.not_saved"), option_fields(req, given, errors))
 	end
 	return refused(st)
 end
@@ -424,6 +508,10 @@ function M.upload(req)
 		return { redirect = "/beheer/bundel?" .. (draft and "draft=" or "uploaded=") .. v }
 	end
 	if st == 422 or st == 400 then return bundle_page(req, 422, body.error or {}) end
+	if st == 413 and body.error and body.error.code == "over_quota" then
+		return bundle_page(req, 413, { message = T(req, "beheer.over_quota",
+			{ size = size(body.error.size), quota = size(body.error.quota), used = size(body.error.used) }) })
+	end
 	return refused(st)
 end
 

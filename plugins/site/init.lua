@@ -138,6 +138,7 @@ for _, r in ipairs({
 	{ "GET", "/pagina/:slug", "show_page" },
 	{ "GET", "/beheer/instellingen", "settings" },
 	{ "POST", "/beheer/instellingen", "save_settings" },
+	{ "POST", "/beheer/instellingen/opties", "save_options" },
 	{ "GET", "/beheer/paginas", "pages" },
 	{ "GET", "/beheer/paginas/nieuw", "new_page" },
 	{ "POST", "/beheer/paginas/nieuw", "create_page" },

@@ -218,11 +218,47 @@ BEGIN
     RETURN v;
 END $$;
 
+-- The bundle quota (platform.tenants.bundle_quota) for an upload of
+-- P_TOTAL_BYTES whose checksum is P_CHECKSUM, in the tenant of the
+-- request's transaction: NULL when it fits (or is the newest version
+-- again, which stores nothing), else {quota, used, size} in bytes. It
+-- takes the tenant's row as platform.bundle_upload_store does, so that
+-- the check and the store that follows in the same transaction are one
+-- at a time per tenant.
+CREATE OR REPLACE FUNCTION platform.bundle_quota_over(p_checksum text, p_total_bytes bigint) RETURNS jsonb
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    quota bigint;
+    used bigint;
+    newest_sum text;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    SELECT x.bundle_quota INTO quota FROM platform.tenants x WHERE x.id = t FOR UPDATE;
+    SELECT b.checksum INTO newest_sum
+      FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
+    IF newest_sum IS NOT DISTINCT FROM p_checksum THEN
+        RETURN NULL;
+    END IF;
+    SELECT coalesce(sum(b.total_bytes), 0)::bigint INTO used FROM platform.bundles b WHERE b.tenant_id = t;
+    IF used + coalesce(p_total_bytes, 0) <= quota THEN
+        RETURN NULL;
+    END IF;
+    RETURN jsonb_build_object('quota', quota, 'used', used, 'size', coalesce(p_total_bytes, 0));
+END $$;
+
 -- POST /bundle: the body is the archive, read and checked by the daemon
 -- before this runs (a refused one never gets here); the daemon passes its
 -- files as P_PATHS and P_CONTENTS and A's _checksum and _total_bytes. A
 -- `draft` (from the query string) is stored without becoming current:
 -- the admin previews it, then publishes it with POST /bundle/rollback.
+-- One that would take the tenant's stored versions over its bundle quota
+-- is refused (413 with the bytes: quota, used, size) and nothing is
+-- stored.
 CREATE OR REPLACE FUNCTION api.bundle_upload(t bigint, viewer bigint, roles text, a jsonb, p_paths text[],
                                              p_contents bytea[]) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -230,6 +266,7 @@ DECLARE
     refused jsonb := api.admin_only(viewer, roles);
     draft boolean := coalesce(a ->> 'draft', '') IN ('1', 'true');
     v int;
+    over jsonb;
 BEGIN
     IF refused IS NOT NULL THEN
         RETURN refused;
@@ -238,7 +275,16 @@ BEGIN
         RETURN api.forbidden();
     END IF;
     IF coalesce(a ->> '_checksum', '') !~ '^[0-9a-f]{64}$' OR p_paths IS NULL THEN
-        RETURN api.error(400, 'invalid_bundle', 'Send the bundle as a .tar.gz archive (Content-Type: application/gzip).');
+        RETURN api.error(400, 'invalid_bundle', 'Send the bundle as a .tar.gz or a .zip archive.');
+    END IF;
+    over := platform.bundle_quota_over(a ->> '_checksum', (a ->> '_total_bytes')::bigint);
+    IF over IS NOT NULL THEN
+        RETURN api.ok(jsonb_build_object('error', jsonb_build_object(
+            'code', 'over_quota',
+            'message', format('The bundle takes %s bytes; this municipality''s bundle versions may take %s bytes in all '
+                              'and take %s already. Nothing was stored: ask the hosting provider for a larger quota.',
+                              over ->> 'size', over ->> 'quota', over ->> 'used'),
+            'fields', '{}'::jsonb, 'problems', '[]'::jsonb) || over), 413);
     END IF;
     v := platform.bundle_upload_store(viewer, a ->> '_checksum', (a ->> '_total_bytes')::bigint, p_paths, p_contents,
                                       NOT draft);

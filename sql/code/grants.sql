@@ -30,6 +30,8 @@ GRANT EXECUTE ON FUNCTION
     platform.bundle_is_draft(int),
     platform.bundle_publish_current(int, bigint),
     platform.bundle_preview_find(bigint, text, text, bigint, bigint, boolean),
+    platform.bundle_quota_over(text, bigint),
+    platform.tenant_default_lang_set(text),
     platform.plugin_store_lock(bigint),
     platform.enqueue_mail(bigint, text, text, text, text, text),
     platform.mail_claim(int, bigint[]),

@@ -190,6 +190,31 @@ BEGIN
       FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC;
 END $$;
 
+-- `aantafel tenant quota`: sets the bytes the tenant's stored bundle
+-- versions (P_BUNDLES) and its plugins' store (P_STORE) may take, each
+-- when given; answers both with what is used now.
+CREATE OR REPLACE FUNCTION platform.tenant_quota(p_slug text, p_bundles bigint, p_store bigint)
+RETURNS TABLE (bundle_quota bigint, bundle_used bigint, store_quota bigint, store_used bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    t bigint := platform.tenant_find(p_slug, true);
+    at timestamptz := now();
+    used_b bigint;
+    used_s bigint;
+BEGIN
+    IF p_bundles < 0 OR p_store < 0 THEN
+        RAISE EXCEPTION 'a quota is 0 bytes or more' USING ERRCODE = 'AT001';
+    END IF;
+    IF p_bundles IS NOT NULL OR p_store IS NOT NULL THEN
+        UPDATE platform.tenants x SET bundle_quota = coalesce(p_bundles, x.bundle_quota),
+                                      store_quota = coalesce(p_store, x.store_quota), updated_at = at
+         WHERE x.id = t;
+    END IF;
+    SELECT coalesce(sum(b.total_bytes), 0)::bigint INTO used_b FROM platform.bundles b WHERE b.tenant_id = t;
+    SELECT coalesce(max(u.bytes), 0)::bigint INTO used_s FROM plugin_store_usage u WHERE u.tenant_id = t;
+    RETURN QUERY SELECT x.bundle_quota, used_b, x.store_quota, used_s FROM platform.tenants x WHERE x.id = t;
+END $$;
+
 -- `aantafel tenant rollback`: makes a stored version current; answers the
 -- version that was current (equal to P_VERSION: nothing changed).
 CREATE OR REPLACE FUNCTION platform.tenant_rollback(p_slug text, p_version int) RETURNS int

@@ -33,6 +33,26 @@ BEGIN
         'updated_by', (SELECT a.display_name FROM accounts a WHERE a.tenant_id = t AND a.id = s.updated_by));
 END $$;
 
+-- The default language of the tenant of the request's transaction, in the
+-- registry (platform.tenants.default_lang), which every daemon reloads on
+-- the change: the daemon's role may set it only for the tenant it entered,
+-- as the owner (a registry table).
+CREATE OR REPLACE FUNCTION platform.tenant_default_lang_set(p_lang text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_lang IS NOT NULL AND p_lang NOT IN ('nl', 'en') THEN
+        RAISE EXCEPTION 'not a language: %', p_lang USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE platform.tenants x SET default_lang = p_lang WHERE x.id = t AND x.default_lang IS DISTINCT FROM p_lang;
+END $$;
+
 CREATE OR REPLACE FUNCTION api.settings_get(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT api.ok(api.settings_json(t))
@@ -230,6 +250,9 @@ BEGIN
         accessibility = coalesce(v_access, s.accessibility),
         updated_by = viewer, updated_at = now()
      WHERE s.tenant_id = t;
+    IF a ? 'default_lang' THEN
+        PERFORM platform.tenant_default_lang_set(lang);
+    END IF;
     RETURN api.ok(api.settings_json(t));
 END $$;
 

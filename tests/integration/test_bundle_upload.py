@@ -1,4 +1,4 @@
-"""A municipality's admin uploads a bundle as a .tar.gz (POST /bundle): it
+"""A municipality's admin uploads a bundle as a .tar.gz or a .zip (POST /bundle): it
 is read with every limit of a bundle held while it is inflated, checked as
 `aantafel check` does, and stored as the next version, current on every
 daemon, with the admin's name as who published it. A bundle with a Lua
@@ -11,7 +11,10 @@ change until the admin publishes it (POST /bundle/rollback). Another
 municipality's version does not move."""
 import gzip
 import io
+import struct
 import tarfile
+import warnings
+import zipfile
 
 from api_client import Api
 from bundle_util import deployed, wait_page, write_bundle
@@ -264,3 +267,197 @@ def test_bundle_upload_from_the_page(pg, make_daemon, tmp_path):
                                                                  "bundle": ("c.tar.gz", again)})
     assert st == 303 and hdr["location"] == "/beheer/bundel?uploaded=3", hdr
     wait_page(d, PAGE_HOST, "Derde versie")
+
+
+ZIP_HOST, ZIP_SLUG = "upload-zip.test", "upl-zip"
+
+
+def zipped(entries, top=None, method=zipfile.ZIP_DEFLATED):
+    """A .zip of ENTRIES: {name: bytes or str} for files, or a ZipInfo
+    (with its data) for anything else; TOP puts every file under one
+    folder, as zipping a folder in a file manager does."""
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", method) as zf:
+        for name, data in entries.items():
+            if isinstance(data, tuple):
+                zf.writestr(data[0], data[1])
+                continue
+            zf.writestr((top + "/" if top else "") + name, data)
+    return raw.getvalue()
+
+
+def zip_special(name, mode, data=b"tenant.lua"):
+    info = zipfile.ZipInfo(name)
+    info.create_system = 3          # Unix: the mode is in the high 16 bits
+    info.external_attr = mode << 16
+    return (info, data)
+
+
+def test_bundle_upload_zip(pg, make_daemon, tmp_path):
+    """A .zip of the bundle folder (told from a .tar.gz by its content,
+    whatever its type says) becomes current; the limits of a .tar.gz hold
+    for it, and a zip bomb (far more out than in, or a header that says
+    fewer bytes than the entry holds) is refused with the reason."""
+    aantafel("tenant", "create", ZIP_SLUG, "--name", "Gemeente Zip", "--host", ZIP_HOST, env=pg.daemon_env())
+    make_user(pg, ZIP_SLUG, "admin@zip.test", "admin", "Anna Beheer")
+    make_user(pg, ZIP_SLUG, "gl@zip.test", "facilitator", "Gert")
+    assert deployed(pg, ZIP_SLUG, write_bundle(tmp_path / "v1", {"tenant.lua": welcome_lua("Welkom van de provider")})) == 1
+    d = make_daemon(None, {**pg.daemon_env(), **SMALL})
+    wait_page(d, ZIP_HOST, "Welkom van de provider")
+    admin = Api(d, ZIP_HOST, token=token_for(d, ZIP_HOST, "admin@zip.test")[0])
+    fac = Api(d, ZIP_HOST, token=token_for(d, ZIP_HOST, "gl@zip.test")[0])
+    # As macOS's Finder zips a folder: the folder's entry, its files and
+    # the __MACOSX/._ files beside them.
+    good = zipped({"mijnbundel/": "", "mijnbundel/tenant.lua": welcome_lua("Welkom uit een zip"),
+                   "mijnbundel/static/stijl.css": "body { color: #123; }\n",
+                   "__MACOSX/mijnbundel/._tenant.lua": b"\0\5\x16\7"})
+    assert upload(fac, good, content_type="application/zip")[0] == 403
+    assert current(pg, ZIP_SLUG) == (1, 1)
+
+    # The size a header declares, and what the entry holds: a stored
+    # tenant.lua whose headers say 4 bytes where it holds 30.
+    lies = bytearray(zipped({"tenant.lua": welcome_lua("x")}, method=zipfile.ZIP_STORED))
+    for sig, off in ((b"PK\3\4", 18), (b"PK\1\2", 20)):
+        i = lies.find(sig)
+        struct.pack_into("<II", lies, i + off, 4, 4)
+    hundred_mb = io.BytesIO()
+    with zipfile.ZipFile(hundred_mb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("tenant.lua", "")
+        with zf.open("static/groot.bin", "w", force_zip64=True) as f:
+            for _ in range(100):
+                f.write(bytes(1024 * 1024))
+    refused = {
+        "symlink": (zipped({"tenant.lua": welcome_lua("x"), "l": zip_special("static/l", 0o120777)}),
+                    "symbolic link"),
+        "fifo": (zipped({"tenant.lua": welcome_lua("x"), "f": zip_special("static/f", 0o010644, b"")}), "FIFO"),
+        "device": (zipped({"tenant.lua": welcome_lua("x"), "d": zip_special("static/d", 0o020644, b"")}),
+                   "device"),
+        "dotdot": (zipped({"tenant.lua": welcome_lua("x"), "../buiten.lua": "x"}), "'..'"),
+        "absolute": (zipped({"tenant.lua": welcome_lua("x"), "/etc/passwd": "x"}), "absolute path"),
+        "10000 files": (zipped({**{"%04d" % i: "" for i in range(10000)}, "tenant.lua": ""},
+                               method=zipfile.ZIP_STORED), "files a bundle may have"),
+        "100MB": (hundred_mb.getvalue(), "larger than the 4 MiB"),
+        "bomb": (zipped({"tenant.lua": welcome_lua("x"), "static/nul.bin": bytes(3 * 1024 * 1024)}),
+                 "zip bomb"),
+        "size lies": (bytes(lies), "tenant.lua: damaged"),
+        "syntax": (zipped({"tenant.lua": "return {\n  plugins = {\n"}), "tenant.lua"),
+        "not zip": (b"PK\3\4 and then nothing a zip has" + bytes(40), "not a valid .zip"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # zipfile warns of the duplicate name it writes
+        refused["duplicate"] = (zipped({"a": ("tenant.lua", welcome_lua("x")), "b": ("tenant.lua", welcome_lua("y"))}),
+                                "given twice")
+    for what, (body, reason) in refused.items():
+        st, _, ans = upload(admin, body, content_type="application/zip")
+        assert st == 422, (what, st, ans)
+        text = ans["error"]["message"] + " " + " ".join(
+            "%s:%s: %s" % (p.get("file"), p.get("line"), p["message"]) for p in ans["error"].get("problems", []))
+        assert reason in text, (what, ans)
+    assert current(pg, ZIP_SLUG) == (1, 1)
+    wait_page(d, ZIP_HOST, "Welkom van de provider")
+
+    # The good one, sent as application/gzip: told apart by content.
+    st, _, ans = upload(admin, good)
+    assert st == 201 and ans["version"] == 2 and ans["current"] == 2 and ans["items"][0]["nfiles"] == 2, ans
+    assert current(pg, ZIP_SLUG) == (2, 2)
+    wait_page(d, ZIP_HOST, "Welkom uit een zip")
+
+
+QUOTA_HOST, QUOTA_SLUG = "upload-quota.test", "upl-quota"
+
+
+def test_bundle_upload_quota(pg, make_daemon, tmp_path):
+    """The provider's bundle quota (`aantafel tenant quota --bundles`, bytes
+    of all stored versions): an upload that would go over it is 413 with the
+    numbers, from the API and from the page, and nothing is stored; the
+    newest version sent again stores nothing and passes; a larger quota
+    lets the upload in."""
+    aantafel("tenant", "create", QUOTA_SLUG, "--name", "Gemeente Vol", "--host", QUOTA_HOST, env=pg.daemon_env())
+    make_user(pg, QUOTA_SLUG, "admin@vol.test", "admin", "Anna Beheer")
+    v1 = {"tenant.lua": welcome_lua("Welkom van de provider"), "static/ruimte.txt": "x" * 6000}
+    assert deployed(pg, QUOTA_SLUG, write_bundle(tmp_path / "v1", v1)) == 1
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT b.total_bytes FROM platform.bundles b JOIN platform.tenants t ON t.id = b.tenant_id"
+                    " WHERE t.slug = %s", (QUOTA_SLUG,))
+        used = cur.fetchone()[0]
+    # The provider's command sets it, and shows it with what is used.
+    out = aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", str(used + 5000), env=pg.daemon_env()).stdout
+    assert "bundles" in out and "(%d of %d bytes)" % (used, used + 5000) in out, out
+    assert "(0 of 10485760 bytes)" in out, out                  # the store: untouched, its default
+    p = aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", "veel", env=pg.daemon_env(), check=False)
+    assert p.returncode == 2 and "not a size" in p.stderr, p.stderr
+    d = make_daemon(None, {**pg.daemon_env(), **SMALL})
+    wait_page(d, QUOTA_HOST, "Welkom van de provider")
+    admin = Api(d, QUOTA_HOST, token=token_for(d, QUOTA_HOST, "admin@vol.test")[0])
+    big = {"tenant.lua": welcome_lua("Te groot"), "static/ruimte.txt": "y" * 6000}
+    size = len(big["tenant.lua"]) + 6000
+    for body in (targz(big), zipped(big)):
+        st, _, ans = upload(admin, body)
+        assert st == 413 and ans["error"]["code"] == "over_quota", ans
+        assert (ans["error"]["quota"], ans["error"]["used"], ans["error"]["size"]) == (used + 5000, used, size), ans
+        assert str(used + 5000) in ans["error"]["message"], ans
+    assert current(pg, QUOTA_SLUG) == (1, 1)
+    # From the page: the same refusal, in Dutch, nothing stored.
+    br = Browser(d, QUOTA_HOST)
+    assert br.signin("admin@vol.test", PASSWORD)[0] == 303
+    ct, form = multipart({"csrf": br.jar["at_csrf"], "bundle": ("b.tar.gz", targz(big))})
+    from harness import make_request, parse_response
+    headers = {"Connection": "close", "Content-Type": ct,
+               "Cookie": "; ".join(f"{k}={v}" for k, v in br.jar.items())}
+    st, _, page = parse_response(d.raw(make_request("POST", "/beheer/bundel/uploaden", QUOTA_HOST, headers, form)))
+    assert st == 413 and "Vraag de hostingpartij om meer ruimte" in page.decode(), page
+    assert current(pg, QUOTA_SLUG) == (1, 1)
+    # A small one fits; the newest sent again stores nothing, even when full.
+    small = {"tenant.lua": welcome_lua("Klein")}
+    st, _, ans = upload(admin, targz(small))
+    assert st == 201 and ans["version"] == 2, ans
+    aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", "0", env=pg.daemon_env())
+    st, _, ans = upload(admin, zipped(small))
+    assert st == 201 and ans["version"] == 2, ans
+    aantafel("tenant", "quota", QUOTA_SLUG, "--bundles", "256MiB", env=pg.daemon_env())
+    st, _, ans = upload(admin, targz(big))
+    assert st == 201 and ans["version"] == 3 and ans["current"] == 3, ans
+    wait_page(d, QUOTA_HOST, "Te groot")
+
+
+SLOW_HOST, SLOW_SLUG = "upload-slow.test", "upl-slow"
+
+
+def slow_bundle():
+    """A bundle whose check takes a while: a tenant.lua that loops until
+    the check's instruction limit stops it (and refuses the bundle, so
+    that the test's tenant keeps its version), beside 28 MiB of Lua in
+    seven plugin files of 4 MiB."""
+    files = {"tenant.lua": "local n = 0 for i = 1, 1e15 do n = n + i end\n" + welcome_lua("Traag")}
+    line = "local x%d = { a = 1, b = 'tekst', c = { 1, 2, 3 } }\n"
+    body = "".join(line % (i % 150) for i in range(4 * 1024 * 1024 // 52))
+    for i in range(7):
+        files["plugins/p%d.lua" % i] = "do\n" + body[: 4 * 1024 * 1024 - 64] + "end\nreturn {}\n"
+    return zipped(files)
+
+
+def test_bundle_check_off_the_loop(pg, make_daemon, tmp_path):
+    """The archive is read and checked on the bundle queue's thread, not on
+    the worker that took the upload: with one worker, a page asked for
+    after the upload was sent is answered before the upload's answer."""
+    import select
+    from harness import make_request, parse_response, read_until_close
+    aantafel("tenant", "create", SLOW_SLUG, "--name", "Gemeente Traag", "--host", SLOW_HOST, env=pg.daemon_env())
+    make_user(pg, SLOW_SLUG, "admin@traag.test", "admin", "Anna Beheer")
+    assert deployed(pg, SLOW_SLUG, write_bundle(tmp_path / "v1", {"tenant.lua": welcome_lua("Welkom traag")})) == 1
+    d = make_daemon({"workers": "1", "max_body_size": "8MiB"}, {**pg.daemon_env(), **SMALL})
+    wait_page(d, SLOW_HOST, "Welkom traag")
+    tok = token_for(d, SLOW_HOST, "admin@traag.test")[0]
+    body = slow_bundle()
+    up = d.connect(timeout=120)
+    up.sendall(make_request("POST", "/api/v1/bundle", SLOW_HOST,
+                            {"Authorization": "Bearer " + tok, "Content-Type": "application/zip",
+                             "Connection": "close"}, body))
+    st, _, page = d.get("/", host=SLOW_HOST, timeout=60)
+    assert st == 200 and b"Welkom traag" in page
+    ready, _, _ = select.select([up], [], [], 0)
+    assert not ready, "the upload was answered before the page"
+    st, _, ans = parse_response(read_until_close(up, 120))
+    up.close()
+    assert st == 422 and b"instruction limit" in ans, (st, ans)
+    assert current(pg, SLOW_SLUG) == (1, 1)

@@ -9,9 +9,10 @@ citizens' initiative, under a tenant whose options relax the guards.
 The client does the client's part and nothing more."""
 import pytest
 
+from api_client import Api
 from bundle_util import write_bundle
 from test_signin import SMALL
-from world import MethodTenant
+from world import MethodTenant, make_user, token_for
 
 FULL = ("vol.methode.test", "methode-vol", "return { workflow = 'volledig', plugins = { methode = {} } }")
 RELAXED = ("kort.methode.test", "methode-kort", """return { workflow = "kort", plugins = { methode = {
@@ -324,3 +325,28 @@ def test_the_short_workflow_with_relaxed_options(world):
     w.complete(tid, "intake")
     w.complete(tid, "interviews")
     assert w.steps(tid)["draaiboek"] == "active"
+
+
+def test_the_admins_change_the_interviews_guard(world, pg):
+    """min_interviews and seldom_heard are editable (/beheer/instellingen,
+    PUT /settings/options): the guard reads the admins' value when it runs,
+    and their value equal to tenant.lua's follows tenant.lua again."""
+    w = world["relaxed"]
+    fac = w.api["fac"]
+    host, slug = RELAXED[0], RELAXED[1]
+    make_user(pg, slug, "beheer@" + host, "admin", "Anke")
+    admin = Api(fac.d, host, token=token_for(fac.d, host, "beheer@" + host)[0])
+    assert fac.put("/settings/options", {"options": {"methode": {"min_interviews": 1}}})[0] == 403
+    st, _, body = admin.put("/settings/options", {"options": {"methode": {"min_interviews": 1, "seldom_heard": True}}})
+    assert st == 200 and body["options"]["methode"] == {"min_interviews": 1, "seldom_heard": True}, body
+    tid = w.table("Hoe komt er een bankje?", workflow="volledig")
+    w.record("fac", tid, "intake", "quote", amount=0, status="accepted")
+    player = w.record("fac", tid, "intake", "player", name="Cor", seldom_heard=False)
+    w.complete(tid, "intake")
+    w.refused(tid, "interviews", "Er zijn 0 interviews gehouden; er zijn er minstens 1 nodig")
+    w.record("fac", tid, "interviews", "interview", player=player["id"])
+    w.refused(tid, "interviews", "Er is nog niemand geïnterviewd die zelden gehoord wordt")
+    # Back to tenant.lua's values (0, off): no rows kept, the guard passes.
+    st, _, body = admin.put("/settings/options", {"options": {"methode": {"min_interviews": 0, "seldom_heard": False}}})
+    assert st == 200 and "methode" not in body["options"], body
+    w.complete(tid, "interviews")

@@ -174,7 +174,7 @@ def test_the_settings_form(two):
     st, hdr, body, _ = admin.go("POST", "/beheer/instellingen", {
         "csrf": admin.jar["at_csrf"], "welcome": "Welkom via het *formulier*",
         "notice_title_1": "Inloopavond <b>dinsdag</b>", "notice_text_1": "In het stadhuis.", "notice_end_1": end,
-        "contact_name": "Balie", "contact_email": "balie@inst.test", "default_lang": "en"})
+        "contact_name": "Balie", "contact_email": "balie@inst.test", "default_lang": "nl"})
     assert st == 303 and hdr["location"] == "/beheer/instellingen?saved=1", body
     page = settled(d2, "/", lambda r: "Welkom via het <em>formulier</em>" in r[2])[2]
     assert "Inloopavond &lt;b&gt;dinsdag&lt;/b&gt;" in page and "<b>dinsdag" not in page
@@ -262,3 +262,55 @@ def test_the_accessibility_statement(two):
     assert st == 422
     assert "voldoet gedeeltelijk" in d2.get("/toegankelijkheid", host=HOST)[2].decode()
     assert "Nalevingsstatus" not in d2.get("/toegankelijkheid", host=OTHER)[2].decode()
+
+
+def lang_of(d, headers=None, host=HOST):
+    st, _, body = d.get("/", host=host, headers=headers)
+    assert st == 200
+    text = body.decode()
+    return text.split('<html lang="', 1)[1][:2]
+
+
+def settle_lang(d, headers, want, what):
+    """Waits until D answers in WANT several times in a row: each of its
+    workers reloads the registry on its own."""
+    wait_for(lambda: all(lang_of(d, headers) == want for _ in range(6)), what=what)
+
+
+def test_the_default_language(two):
+    """The order that decides a page's language: the visitor's own choice
+    (the at_lang cookie /taal sets), then the municipality's default
+    language, then the browser's Accept-Language, then Dutch. It holds on
+    the second daemon at once, and a guest's cached page is never given to
+    a guest whose language is another."""
+    d1, d2, tokens = two
+    en, nl = {"Accept-Language": "en-GB,en;q=0.9"}, {"Accept-Language": "nl-NL,nl;q=0.9,en;q=0.5"}
+    chose_nl, chose_en = {"Cookie": "at_lang=nl"}, {"Cookie": "at_lang=en"}
+    st, _, s = api(d1, tokens, "admin").put("/settings", {"default_lang": None})
+    assert st == 200 and s["default_lang"] is None, s
+    for d in (d1, d2):
+        settle_lang(d, en, "en", "the browser's language")
+        assert (lang_of(d), lang_of(d, nl), lang_of(d, chose_en)) == ("nl", "nl", "en")
+    # English as the default: it wins over the browser, not over a choice.
+    st, _, s = api(d1, tokens, "admin").put("/settings", {"default_lang": "en"})
+    assert st == 200 and s["default_lang"] == "en", s
+    for d in (d1, d2):
+        settle_lang(d, None, "en", "the default language")
+        for headers, want in ((None, "en"), (nl, "en"), (en, "en"), (chose_nl, "nl"), ({**nl, **chose_nl}, "nl"),
+                              (None, "en"), (chose_nl, "nl")):
+            assert lang_of(d, headers) == want, (headers, want)
+    assert "Sign in" in d2.get("/", host=HOST)[2].decode()
+    # Another municipality keeps following the browser.
+    assert (lang_of(d2, host=OTHER), lang_of(d2, en, host=OTHER)) == ("nl", "en")
+    # Dutch as the default: an English browser gets Dutch too.
+    st, _, s = api(d1, tokens, "admin").put("/settings", {"default_lang": "nl"})
+    assert st == 200
+    for d in (d1, d2):
+        settle_lang(d, en, "nl", "Dutch as the default")
+        assert lang_of(d, chose_en) == "en"
+    # Back to the browser.
+    st, _, s = api(d1, tokens, "admin").put("/settings", {"default_lang": None})
+    assert st == 200
+    for d in (d1, d2):
+        settle_lang(d, en, "en", "the browser's language again")
+        assert (lang_of(d), lang_of(d, nl)) == ("nl", "nl")

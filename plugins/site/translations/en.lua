@@ -342,8 +342,8 @@ return {
 	-- ---- end of the settings, pages and accessibility statement
 	-- ---- bundle upload
 	["beheer.upload_title"] = "Upload a new version",
-	["beheer.upload_file"] = "Bundle (.tar.gz)",
-	["beheer.upload_hint"] = "The bundle's folder (tenant.lua, plugins, templates, translations, static) as a .tar.gz. It is checked as aantafel check does.",
+	["beheer.upload_file"] = "Bundle (.tar.gz or .zip)",
+	["beheer.upload_hint"] = "The bundle's folder (tenant.lua, plugins, templates, translations, static) as a .tar.gz or a .zip. It is checked as aantafel check does.",
 	["beheer.upload_draft"] = "Upload as a draft first (not current yet): preview it, then publish it",
 	["beheer.upload_submit"] = "Upload",
 	["beheer.upload_refused"] = "The bundle was not put in place",
@@ -354,6 +354,14 @@ return {
 	["beheer.published_draft"] = "Version {version} is published and now current.",
 	["beheer.draft"] = "draft",
 	["beheer.actions"] = "Actions",
+	["beheer.over_quota"] = "The bundle was not placed: it takes {size}, and your municipality's versions may take {quota} in all ({used} in use). Ask the hosting provider for more room.",
+	["beheer.options"] = "Plugin options",
+	["beheer.options_hint"] = "The options this site's plugins let you change. A value equal to the default follows the hosting provider's setting again.",
+	["beheer.option_of"] = "Plugin {plugin}.",
+	["beheer.option_range"] = "From {min} to {max}.",
+	["beheer.save_options"] = "Save options",
+	["beheer.yes"] = "Yes",
+	["beheer.no"] = "No",
 	["beheer.upload_invalid"] = "The check found these problems; nothing was changed.",
 	["beheer.versions_title"] = "Versions",
 	-- ---- end of the bundle upload

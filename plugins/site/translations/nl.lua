@@ -342,8 +342,8 @@ return {
 	-- ---- end of the settings, pages and accessibility statement
 	-- ---- bundle upload
 	["beheer.upload_title"] = "Nieuwe versie uploaden",
-	["beheer.upload_file"] = "Bundel (.tar.gz)",
-	["beheer.upload_hint"] = "De map van de bundel (tenant.lua, plugins, templates, translations, static) als .tar.gz. Hij wordt gecontroleerd zoals aantafel check dat doet.",
+	["beheer.upload_file"] = "Bundel (.tar.gz of .zip)",
+	["beheer.upload_hint"] = "De map van de bundel (tenant.lua, plugins, templates, translations, static) als .tar.gz of .zip. Hij wordt gecontroleerd zoals aantafel check dat doet.",
 	["beheer.upload_draft"] = "Eerst als concept plaatsen (nog niet in gebruik): eerst een voorbeeld bekijken, dan publiceren",
 	["beheer.upload_submit"] = "Uploaden",
 	["beheer.upload_refused"] = "De bundel is niet geplaatst",
@@ -354,6 +354,14 @@ return {
 	["beheer.published_draft"] = "Versie {version} is gepubliceerd en nu in gebruik.",
 	["beheer.draft"] = "concept",
 	["beheer.actions"] = "Acties",
+	["beheer.over_quota"] = "De bundel is niet geplaatst: hij neemt {size} in, en de versies van uw gemeente mogen samen {quota} innemen ({used} in gebruik). Vraag de hostingpartij om meer ruimte.",
+	["beheer.options"] = "Opties van de plugins",
+	["beheer.options_hint"] = "De opties die de plugins van deze site laten aanpassen. Een waarde gelijk aan de standaard volgt weer de instelling van de hostingpartij.",
+	["beheer.option_of"] = "Plugin {plugin}.",
+	["beheer.option_range"] = "Van {min} tot en met {max}.",
+	["beheer.save_options"] = "Opties opslaan",
+	["beheer.yes"] = "Ja",
+	["beheer.no"] = "Nee",
 	["beheer.upload_invalid"] = "De controle vond deze problemen; er is niets veranderd.",
 	["beheer.versions_title"] = "Versies",
 	-- ---- end of the bundle upload
