@@ -348,14 +348,15 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN coalesce(a ->> 'id', '') ~ '^[1-9][0-9]{0,8}$' THEN (a ->> 'id')::int END
 $$;
 
--- POST /bundle/versions/{id}/publish: an admin makes a draft current on
--- every daemon; the versions' list answers.
-CREATE OR REPLACE FUNCTION api.bundle_publish(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+-- Why an admin's operation on draft V of tenant T is refused (NULL: it
+-- is not): not an admin, another tenant's transaction, no version
+-- number, no such version (404), or a version that has been current
+-- (409 with NOT_DRAFT, what to do instead).
+CREATE OR REPLACE FUNCTION api.bundle_draft_refusal(t bigint, viewer bigint, roles text, v int, not_draft text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     refused jsonb := api.admin_only(viewer, roles);
-    v int := api.bundle_version_arg(a);
-    outcome text;
 BEGIN
     IF refused IS NOT NULL THEN
         RETURN refused;
@@ -367,17 +368,35 @@ BEGIN
         RETURN api.invalid(api.field('id', 'type', 'A version number.'));
     END IF;
     -- Refused before the tenant's row is locked (a write to the registry,
-    -- on every node of a cluster); the lock then settles a race.
+    -- on every node of a cluster).
     IF NOT platform.bundle_is_draft(v) THEN
-        outcome := CASE WHEN EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
-                                      WHERE (x ->> 'version')::int = v) THEN 'not_draft' ELSE 'none' END;
-    ELSE
-        outcome := platform.bundle_publish_current(v, viewer);
+        IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
+                        WHERE (x ->> 'version')::int = v) THEN
+            RETURN api.error(404, 'not_found', 'There is no such version.');
+        END IF;
+        RETURN api.error(409, 'not_draft', not_draft);
     END IF;
+    RETURN NULL;
+END $$;
+
+-- POST /bundle/versions/{id}/publish: an admin makes a draft current on
+-- every daemon; the versions' list answers.
+CREATE OR REPLACE FUNCTION api.bundle_publish(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    not_draft text := 'This version is not a draft: it has been current before (make it current again with POST /bundle/rollback).';
+    refused jsonb := api.bundle_draft_refusal(t, viewer, roles, api.bundle_version_arg(a), not_draft);
+    outcome text;
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    -- The tenant's row locked, the draft looked at again: a race settled.
+    outcome := platform.bundle_publish_current(api.bundle_version_arg(a), viewer);
     IF outcome = 'none' THEN
         RETURN api.error(404, 'not_found', 'There is no such version.');
     ELSIF outcome = 'not_draft' THEN
-        RETURN api.error(409, 'not_draft', 'This version is not a draft: it has been current before (make it current again with POST /bundle/rollback).');
+        RETURN api.error(409, 'not_draft', not_draft);
     END IF;
     RETURN api.bundle_versions(t, viewer, roles, '{}');
 END $$;
@@ -391,26 +410,14 @@ END $$;
 CREATE OR REPLACE FUNCTION api.bundle_preview(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
-    refused jsonb := api.admin_only(viewer, roles);
     v int := api.bundle_version_arg(a);
+    refused jsonb := api.bundle_draft_refusal(t, viewer, roles, v,
+                                              'Only a draft (a version that has not been current) has a preview.');
     at timestamptz := now();
     ends timestamptz := at + interval '1 hour';
 BEGIN
     IF refused IS NOT NULL THEN
         RETURN refused;
-    END IF;
-    IF t <> nullif(current_setting('aantafel.tenant_id', true), '')::bigint THEN
-        RETURN api.forbidden();
-    END IF;
-    IF v IS NULL THEN
-        RETURN api.invalid(api.field('id', 'type', 'A version number.'));
-    END IF;
-    IF NOT platform.bundle_is_draft(v) THEN
-        IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
-                        WHERE (x ->> 'version')::int = v) THEN
-            RETURN api.error(404, 'not_found', 'There is no such version.');
-        END IF;
-        RETURN api.error(409, 'not_draft', 'Only a draft (a version that has not been current) has a preview.');
     END IF;
     IF coalesce(a ->> '_secret_hash', '') !~ '^[0-9a-f]{64}$' THEN
         RETURN api.error(400, 'no_token', 'The daemon drew no token for the link.');
