@@ -293,7 +293,8 @@ def test_each_mails_an_item_at_once_and_moments_go_to_every_follower(one):
     st, _, body = cast.api["fac"].post(f"/tables/{t}/steps/gesprek/complete")
     assert st == 200, body
     for who in ("lid", "cato", "bram"):
-        wait_for(lambda: cast.outbox(who, f"%Stap afgerond bij Iedere tafel%"), timeout=30, what=f"{who}'s moment mail")
+        wait_for(lambda: cast.outbox(who, "%Stap afgerond bij Iedere tafel: Gesprek%"), timeout=30,
+                 what=f"{who}'s moment mail")
     # The report step: a report published.
     assert cast.api["fac"].post(f"/tables/{t}/steps/verslag/complete")[0] == 200
     wait_for(lambda: cast.outbox("cato", "%Verslag gepubliceerd bij Iedere tafel%"), timeout=30, what="report mail")
