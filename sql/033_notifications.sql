@@ -10,6 +10,7 @@
 -- overrides the table's for that group's content.
 CREATE TABLE follows (
     tenant_id   bigint NOT NULL,
+    id          bigint GENERATED ALWAYS AS IDENTITY,
     account_id  bigint NOT NULL,
     table_id    bigint NOT NULL,
     group_id    bigint,
@@ -17,10 +18,12 @@ CREATE TABLE follows (
     -- Only what happened after this is told.
     since       timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, id),
     FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, table_id) REFERENCES tables (tenant_id, id) ON DELETE CASCADE,
     FOREIGN KEY (tenant_id, group_id) REFERENCES groups (tenant_id, id) ON DELETE CASCADE
 );
+-- One choice per account and table (group 0) or group.
 CREATE UNIQUE INDEX follows_key ON follows (tenant_id, account_id, table_id, (coalesce(group_id, 0)));
 -- Who follows a table (the mails of an item, the digests).
 CREATE INDEX follows_table ON follows (tenant_id, table_id);
