@@ -131,6 +131,20 @@ static const struct api_route routes[] = {
 	{"POST", "/bundle/rollback", "bundle_rollback", API_WRITE, NULL, NULL},
 	{"POST", "/bundle", "bundle_upload", API_WRITE | API_BUNDLE, NULL, NULL},
 	/* Exports, streamed (sql/code/table_export.sql, api_stream.c). */
+	/* Notifications (sql/code/notifications.sql). */
+	{"GET", "/me/follows", "follows_list", 0, NULL, NULL},
+	{"GET", "/tables/{id}/follow", "table_follow_get", 0, NULL, NULL},
+	{"PUT", "/tables/{id}/follow", "table_follow_put", API_WRITE | API_PRIVATE, NULL, NULL},
+	{"DELETE", "/tables/{id}/follow", "table_follow_delete", API_WRITE | API_PRIVATE, NULL, NULL},
+	{"GET", "/groups/{id}/follow", "group_follow_get", 0, NULL, NULL},
+	{"PUT", "/groups/{id}/follow", "group_follow_put", API_WRITE | API_PRIVATE, NULL, NULL},
+	{"DELETE", "/groups/{id}/follow", "group_follow_delete", API_WRITE | API_PRIVATE, NULL, NULL},
+	{"GET", "/me/notifications", "notifications_list", 0, NULL, NULL},
+	{"POST", "/me/notifications/seen", "notifications_seen", API_WRITE | API_PRIVATE, NULL, NULL},
+	{"GET", "/me/notification-settings", "notification_settings_get", 0, NULL, NULL},
+	{"PATCH", "/me/notification-settings", "notification_settings_patch", API_WRITE | API_PRIVATE, NULL, NULL},
+	{"POST", "/unsubscribe", "unsubscribe", API_WRITE | API_PRIVATE | API_ANONYMOUS, NULL, NULL},
+
 	{"GET", "/tables/{id}/export", "table_export", API_STREAM, NULL, NULL},
 	{"GET", "/tables/{id}/export/{kind}.csv", "table_export_csv", API_STREAM, NULL, NULL},
 	{"GET", "/tables/{id}/open-data", "table_open_data", API_STREAM, NULL, NULL},

@@ -100,6 +100,7 @@ enum {
 	API_ICAL = 32768,       /* a read whose answer is iCalendar text (a JSON string): served as text/calendar */
 	API_STREAM = 65536,     /* a download streamed from a cursor (api_stream.h); over HTTP only */
 	API_BUNDLE = 131072,    /* the body is a bundle archive, read and checked by the daemon; over HTTP only */
+	API_ANONYMOUS = 262144, /* authorised by a token in its arguments: run as a guest, no session or CSRF token */
 };
 
 /* The flags whose steps an api_call runs (apicall.h). */

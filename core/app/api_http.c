@@ -402,9 +402,12 @@ void api_handle(struct app_worker *app, struct http_request *req, const struct t
 	json_object_update(ar->args, params);
 	json_decref(params);
 
-	/* Who asks: an API token, or a session cookie. */
+	/* Who asks: an API token, or a session cookie; nobody for an
+	 * operation whose authority is a token in its arguments. */
 	const char *authz = http_req_header(req, "Authorization");
-	if (authz) {
+	if (ar->route->flags & API_ANONYMOUS) {
+		ar->auth = AUTH_GUEST;
+	} else if (authz) {
 		const char *tok = strncasecmp(authz, "Bearer ", 7) == 0 ? authz + 7 : "";
 		if (strncmp(tok, API_TOKEN_PREFIX, sizeof(API_TOKEN_PREFIX) - 1) != 0 ||
 		    !token_valid(tok + sizeof(API_TOKEN_PREFIX) - 1)) {

@@ -53,6 +53,7 @@ struct mail_message {
 	const char *subject;
 	const char *text;               /* text/plain body, UTF-8 */
 	const char *html;               /* text/html body, or NULL */
+	const char *unsubscribe;        /* an https URL: the List-Unsubscribe headers (RFC 8058), or NULL */
 	time_t date;                    /* the Date header */
 	int64_t tenant_id, id;          /* with created_us: the Message-ID */
 	int64_t created_us;

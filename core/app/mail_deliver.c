@@ -71,13 +71,14 @@ struct outbox_row {
 	int64_t tenant_id, id, created_us;
 	int attempts;
 	const char *slug, *tenant_name, *to, *from_name, *subject, *text, *html;
+	const char *unsubscribe;        /* a notification's unsubscribe link, or NULL */
 };
 
 enum wait_result { WAIT_READY, WAIT_TIMEOUT, WAIT_STOP, WAIT_ERROR };
 
 static const char CLAIM_SQL[] =
 	"SELECT tenant_id, id, slug, tenant_name, created_us, to_addr, from_name, subject,"
-	" body_text, body_html, attempts FROM platform.mail_claim($1::int, $2::bigint[])";
+	" body_text, body_html, attempts, unsubscribe_url FROM platform.mail_claim($1::int, $2::bigint[])";
 
 static int file_deliver(const struct mail_deliverer *d, const struct outbox_row *r, const char *msg, size_t len,
 			char *err, size_t errlen);
@@ -756,7 +757,7 @@ static enum wait_result dl_wait(struct mail_deliverer *d, int fd, short events, 
 static int dl_row(const PGresult *res, int i, struct outbox_row *r, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
-	if (PQnfields(res) != 11) {
+	if (PQnfields(res) != 12) {
 		mail_errf(err, errlen, "claim returned %d columns", PQnfields(res));
 		return -1;
 	}
@@ -775,6 +776,7 @@ static int dl_row(const PGresult *res, int i, struct outbox_row *r, char *err, s
 	r->text = PQgetvalue(res, i, 8);
 	r->html = PQgetisnull(res, i, 9) ? NULL : PQgetvalue(res, i, 9);
 	r->attempts = (int)strtol(PQgetvalue(res, i, 10), NULL, 10);
+	r->unsubscribe = PQgetisnull(res, i, 11) ? NULL : PQgetvalue(res, i, 11);
 	size_t sl = (size_t)PQgetlength(res, i, 2);
 	if (sl == 0 || sl > 63 || !(r->slug[0] >= 'a' && r->slug[0] <= 'z') ||
 	    strspn(r->slug, "abcdefghijklmnopqrstuvwxyz0123456789-") != sl) {
@@ -802,6 +804,7 @@ static int dl_deliver(struct mail_deliverer *d, const struct config *c, const st
 		.subject = r->subject,
 		.text = r->text,
 		.html = r->html,
+		.unsubscribe = r->unsubscribe,
 		.date = (time_t)(r->created_us / 1000000),
 		.tenant_id = r->tenant_id,
 		.id = r->id,

@@ -40,6 +40,7 @@ static void put_from(struct mbuf *b, const char *name, const char *addr);
 static void put_date(struct mbuf *b, time_t t);
 static void put_qp(struct mbuf *b, const char *s, size_t n);
 static void put_part_head(struct mbuf *b, const char *type);
+static bool unsubscribe_valid(const char *url);
 
 /* ---------------------------------------------------------------- MIME */
 
@@ -91,6 +92,14 @@ int mail_build(const struct mail_message *m, char **out, size_t *outlen, char *e
 		  strchr(m->from_addr, '@') + 1);
 	mb_puts(&b, "MIME-Version: 1.0\r\n");
 	mb_puts(&b, "Auto-Submitted: auto-generated\r\n");
+	/* A notification's one-click unsubscribe (RFC 8058): the link as
+	 * List-Unsubscribe, and the POST a mail client sends to it. Only a
+	 * URL of safe characters is written (the outbox checks it too), so
+	 * no value can end the header. */
+	if (m->unsubscribe && unsubscribe_valid(m->unsubscribe)) {
+		mb_printf(&b, "List-Unsubscribe: <%s>\r\n", m->unsubscribe);
+		mb_puts(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+	}
 	if (!m->html) {
 		put_part_head(&b, "text/plain");
 		put_qp(&b, m->text, tn);
@@ -128,6 +137,19 @@ static void put_part_head(struct mbuf *b, const char *type)
 
 /* A printable ASCII value is written as it is when it fits on the line;
  * anything else becomes encoded words. */
+/* An http(s) URL of printable ASCII without spaces or angle brackets, short
+ * enough for one header line. */
+static bool unsubscribe_valid(const char *url)
+{
+	size_t n = strlen(url);
+	if (n > 500 || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (url[i] <= ' ' || url[i] >= 127 || url[i] == '<' || url[i] == '>')
+			return false;
+	return true;
+}
+
 static bool plain_ascii(const char *s)
 {
 	for (const char *p = s; *p; p++)

@@ -569,6 +569,11 @@ BEGIN
     DELETE FROM account_roles r WHERE r.tenant_id = p_tenant AND r.account_id = gone;
     DELETE FROM group_requests q WHERE q.tenant_id = p_tenant AND q.account_id = gone;
     DELETE FROM account_addresses h WHERE h.tenant_id = p_tenant AND h.account_id = gone;
+    -- What they followed, their notification settings and unsubscribe
+    -- token; the activity keeps no trace of who caused it.
+    DELETE FROM follows f WHERE f.tenant_id = p_tenant AND f.account_id = gone;
+    DELETE FROM notification_state n WHERE n.tenant_id = p_tenant AND n.account_id = gone;
+    UPDATE activity y SET actor_id = NULL WHERE y.tenant_id = p_tenant AND y.actor_id = gone;
     -- Their places at meetings that have not begun go to the first
     -- waiting (meetings.sql); every registration of theirs keeps neither
     -- account nor name: the counts stay.

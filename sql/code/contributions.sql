@@ -160,6 +160,10 @@ BEGIN
             CASE WHEN behalf IS NOT NULL AND behalf <> 'null'::jsonb THEN viewer END,
             body, coalesce(a ->> '_body_html', ''))
     RETURNING id INTO cid;
+    -- Told to its followers (sql/code/notifications.sql).
+    PERFORM platform.activity_add(t, 'contribution', (p.x).id, (p.g).id, cid, viewer, (p.x).title, body,
+                                  CASE WHEN (p.g).id IS NOT NULL THEN '/groepen/' || (p.g).id ELSE '/tafels/' || (p.x).id END
+                                  || '#bijdrage-' || cid);
     RETURN api.ok(api.contribution_json(t, viewer, cid, p.ts = 'facilitator'), 201);
 END $$;
 

@@ -367,6 +367,7 @@ BEGIN
     IF c.v IS NOT NULL THEN
         PERFORM platform.job_schedule(t, 'decision.close', did, c.v);
     END IF;
+    PERFORM api.decision_activity(t, did, 'decision.opened', viewer);
     RETURN api.event(api.decision_answer(t, viewer, roles, did, 201), 'decision.opened',
                      api.decision_event(t, did, viewer));
 END $$;
@@ -507,6 +508,7 @@ BEGIN
      WHERE y.tenant_id = t AND y.id = d.id;
     -- Closed: its closing job has nothing left to do.
     PERFORM platform.job_cancel(t, 'decision.close', d.id);
+    PERFORM api.decision_activity(t, d.id, 'decision.closed', by);
 END $$;
 
 -- POST /decisions/{id}/close: the facilitator closes the vote
@@ -589,6 +591,7 @@ BEGIN
                            outcome_html = coalesce(a ->> '_outcome_html', ''), closed_by = viewer, closed_at = at
      WHERE y.tenant_id = t AND y.id = (it.d).id;
     PERFORM platform.job_cancel(t, 'decision.close', (it.d).id);
+    PERFORM api.decision_activity(t, (it.d).id, 'decision.closed', viewer);
     RETURN api.event(api.decision_answer(t, viewer, roles, (it.d).id), 'decision.closed',
                      api.decision_event(t, (it.d).id, viewer));
 END $$;

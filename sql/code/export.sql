@@ -85,7 +85,14 @@ BEGIN
                 'title', g.title, 'starts_at', g.starts_at, 'state', r.state, 'position', r.position,
                 'attended', r.attended, 'created_at', r.created_at) ORDER BY r.id)
              FROM meeting_registrations r JOIN meetings g ON g.tenant_id = r.tenant_id AND g.id = r.meeting_id
-             WHERE r.tenant_id = t AND r.account_id = x.id), '[]'))
+             WHERE r.tenant_id = t AND r.account_id = x.id), '[]'),
+        -- What they follow and their notification settings (notifications.sql).
+        'follows', coalesce((SELECT jsonb_agg(jsonb_build_object('table_id', f.table_id, 'group_id', f.group_id,
+                'cadence', f.cadence, 'since', f.since, 'updated_at', f.updated_at) ORDER BY f.table_id, f.group_id NULLS FIRST)
+             FROM follows f WHERE f.tenant_id = t AND f.account_id = x.id), '[]'),
+        'notification_settings', (SELECT jsonb_build_object('mail', n.mail, 'lang', n.lang, 'seen_until', n.seen_until,
+                'updated_at', n.updated_at)
+             FROM notification_state n WHERE n.tenant_id = t AND n.account_id = x.id))
       INTO doc FROM accounts x WHERE x.tenant_id = t AND x.id = viewer AND x.deleted_at IS NULL;
     IF doc IS NULL THEN
         RETURN api.unauthorized();

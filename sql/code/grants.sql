@@ -28,7 +28,7 @@ GRANT EXECUTE ON FUNCTION
     platform.bundle_versions_json(),
     platform.bundle_upload_store(bigint, text, bigint, text[], bytea[], boolean),
     platform.plugin_store_lock(bigint),
-    platform.enqueue_mail(bigint, text, text, text, text, text),
+    platform.enqueue_mail(bigint, text, text, text, text, text, text),
     platform.mail_claim(int, bigint[]),
     platform.mail_sent(bigint, bigint),
     platform.mail_retry(bigint, bigint, text, int),
@@ -51,5 +51,15 @@ GRANT EXECUTE ON FUNCTION
     platform.job_failed(bigint, bigint, text, text, text, int),
     platform.job_release(bigint, bigint, text, text),
     platform.job_decision_close(bigint, bigint),
-    platform.job_meeting_remind(bigint, bigint)
+    platform.job_meeting_remind(bigint, bigint),
+    platform.activity_add(bigint, text, bigint, bigint, bigint, bigint, text, text, text),
+    platform.site_base(bigint),
+    platform.notification_mail(bigint, bigint, text, text, text),
+    platform.notification_line(text, text, text, text, text, text, text),
+    platform.job_notify_item(bigint, bigint),
+    platform.digest_next(bigint, text),
+    platform.digests_schedule(bigint),
+    platform.digest_send(bigint, text),
+    platform.job_digest_daily(bigint, bigint),
+    platform.job_digest_weekly(bigint, bigint)
 TO aantafel_app;

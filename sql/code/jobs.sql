@@ -157,6 +157,9 @@ BEGIN
     CASE p_kind
         WHEN 'decision.close' THEN RETURN platform.job_decision_close(t, p_subject);
         WHEN 'meeting.remind' THEN RETURN platform.job_meeting_remind(t, p_subject);
+        WHEN 'notify.item' THEN RETURN platform.job_notify_item(t, p_subject);
+        WHEN 'digest.daily' THEN RETURN platform.job_digest_daily(t, p_subject);
+        WHEN 'digest.weekly' THEN RETURN platform.job_digest_weekly(t, p_subject);
         ELSE RAISE EXCEPTION 'unknown job kind %', p_kind USING ERRCODE = 'AT030';
     END CASE;
 END $$;

@@ -39,7 +39,7 @@ END $$;
 CREATE OR REPLACE FUNCTION platform.mail_claim(p_limit int, p_tenants bigint[])
 RETURNS TABLE (tenant_id bigint, id bigint, slug text, tenant_name text, created_us bigint,
                to_addr text, from_name text, subject text, body_text text, body_html text,
-               attempts int)
+               attempts int, unsubscribe_url text)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -72,10 +72,11 @@ BEGIN
               FROM due
              WHERE m.tenant_id = t.id AND m.id = due.id
             RETURNING m.tenant_id, m.id, m.created_at, m.to_addr, m.from_name, m.subject, m.body_text,
-                      m.body_html, m.attempts
+                      m.body_html, m.attempts, m.unsubscribe_url
         LOOP
             RETURN QUERY SELECT c.tenant_id, c.id, t.slug, t.name, (extract(epoch FROM c.created_at) * 1000000)::bigint,
-                                c.to_addr, c.from_name, c.subject, c.body_text, c.body_html, c.attempts;
+                                c.to_addr, c.from_name, c.subject, c.body_text, c.body_html, c.attempts,
+                                c.unsubscribe_url;
             n := n + 1;
         END LOOP;
         wanted := wanted - n::int;
@@ -189,11 +190,13 @@ BEGIN
 END $$;
 
 -- A message into the outbox, in the request's transaction (mail.h): sent
--- once the transaction commits.
+-- once the transaction commits. P_UNSUBSCRIBE: a notification's
+-- unsubscribe link, written as its List-Unsubscribe headers (RFC 8058).
 CREATE OR REPLACE FUNCTION platform.enqueue_mail(p_tenant bigint, p_to text, p_from_name text, p_subject text,
-                                                 p_text text, p_html text) RETURNS void
+                                                 p_text text, p_html text, p_unsubscribe text DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO mail_outbox (tenant_id, to_addr, from_name, subject, body_text, body_html)
-    VALUES (p_tenant, p_to, p_from_name, p_subject, p_text, p_html);
+    INSERT INTO mail_outbox (tenant_id, to_addr, from_name, subject, body_text, body_html, unsubscribe_url)
+    VALUES (p_tenant, p_to, p_from_name, p_subject, p_text, p_html, p_unsubscribe);
 END $$;

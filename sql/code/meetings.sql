@@ -643,6 +643,7 @@ BEGIN
             nullif(btrim(api.text_arg(a, 'support_note')), ''), viewer, at, at)
     RETURNING id INTO mid;
     PERFORM api.meeting_remind_schedule(t, mid);
+    PERFORM api.meeting_activity(t, mid, 'meeting.planned', viewer);
     RETURN api.event(api.meeting_answer(t, viewer, roles, mid, 201), 'meeting.created',
                      api.meeting_event(t, mid, viewer));
 END $$;
@@ -716,6 +717,7 @@ BEGIN
     IF v.starts IS DISTINCT FROM m.starts_at THEN
         PERFORM api.meeting_remind_schedule(t, m.id);
     END IF;
+    PERFORM api.meeting_activity(t, m.id, 'meeting.changed', viewer);
     RETURN api.event(api.meeting_answer(t, viewer, roles, m.id), 'meeting.changed', api.meeting_event(t, m.id, viewer));
 END $$;
 
@@ -748,6 +750,7 @@ BEGIN
                           cancelled_by = viewer, cancelled_at = at, sequence = y.sequence + 1, updated_at = at
      WHERE y.tenant_id = t AND y.id = (it.m).id;
     PERFORM platform.job_cancel(t, 'meeting.remind', (it.m).id);
+    PERFORM api.meeting_activity(t, (it.m).id, 'meeting.cancelled', viewer);
     RETURN api.event(api.meeting_answer(t, viewer, roles, (it.m).id), 'meeting.cancelled',
                      api.meeting_event(t, (it.m).id, viewer));
 END $$;

@@ -90,6 +90,10 @@ BEGIN
     FOREACH h IN ARRAY p_hosts LOOP
         PERFORM platform.tenant_host_add(t, h);
     END LOOP;
+    -- Its first digests (sql/code/notifications.sql): each schedules the next.
+    PERFORM platform.enter_tenant(t::text);
+    PERFORM platform.digests_schedule(t);
+    PERFORM platform.enter_tenant('');
     RETURN t;
 END $$;
 

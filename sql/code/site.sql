@@ -20,7 +20,8 @@ BEGIN
     IF NOT FOUND THEN
         RETURN jsonb_build_object('welcome', '', 'welcome_html', '', 'notices', '[]'::jsonb,
                                   'contact', '{}'::jsonb, 'default_lang', NULL,
-                                  'accessibility', '{}'::jsonb, 'updated_at', NULL, 'updated_by', NULL);
+                                  'accessibility', '{}'::jsonb, 'digest_hour', 7, 'digest_weekday', 1,
+                                  'updated_at', NULL, 'updated_by', NULL);
     END IF;
     RETURN jsonb_build_object(
         'welcome', s.welcome, 'welcome_html', s.welcome_html,
@@ -29,6 +30,7 @@ BEGIN
                                FROM jsonb_array_elements(s.notices) n
                               WHERE (n ->> 'ends_at')::timestamptz > now()), '[]'::jsonb),
         'contact', s.contact, 'default_lang', s.default_lang, 'accessibility', s.accessibility,
+        'digest_hour', s.digest_hour, 'digest_weekday', s.digest_weekday,
         'updated_at', api.utc_text(s.updated_at),
         'updated_by', (SELECT a.display_name FROM accounts a WHERE a.tenant_id = t AND a.id = s.updated_by));
 END $$;
@@ -170,7 +172,9 @@ END $$;
 
 -- Changes the settings A names (the others stay): welcome (Markdown, at
 -- most 5000), notices (the whole list), contact, default_lang (nl, en or
--- null), accessibility (the whole statement). Admins only.
+-- null), accessibility (the whole statement), digest_hour (0-23, Amsterdam
+-- time) and digest_weekday (1-7, Monday 1): when the notification digests
+-- go out (their jobs move at once). Admins only.
 CREATE OR REPLACE FUNCTION api.settings_put(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -187,7 +191,8 @@ BEGIN
         RETURN refused;
     END IF;
     FOR k IN SELECT jsonb_object_keys(a) LOOP
-        IF k !~ '^_' AND k NOT IN ('welcome', 'notices', 'contact', 'default_lang', 'accessibility') THEN
+        IF k !~ '^_' AND k NOT IN ('welcome', 'notices', 'contact', 'default_lang', 'accessibility',
+                                   'digest_hour', 'digest_weekday') THEN
             f := f || api.field(left(k, 40), 'unknown', 'Not a setting.');
         END IF;
     END LOOP;
@@ -216,6 +221,13 @@ BEGIN
         SELECT * INTO v_access, g FROM api.accessibility_arg(a -> 'accessibility');
         f := f || g;
     END IF;
+    IF a ? 'digest_hour' AND (jsonb_typeof(a -> 'digest_hour') <> 'number' OR (a ->> 'digest_hour') !~ '^[0-9]{1,2}$'
+                              OR (a ->> 'digest_hour')::int > 23) THEN
+        f := f || api.field('digest_hour', 'range', 'A whole hour from 0 to 23.');
+    END IF;
+    IF a ? 'digest_weekday' AND (jsonb_typeof(a -> 'digest_weekday') <> 'number' OR (a ->> 'digest_weekday') !~ '^[1-7]$') THEN
+        f := f || api.field('digest_weekday', 'range', 'A day of the week from 1 (Monday) to 7 (Sunday).');
+    END IF;
     IF f <> '{}' THEN
         RETURN api.invalid(f);
     END IF;
@@ -228,8 +240,13 @@ BEGIN
         contact = coalesce(v_contact, s.contact),
         default_lang = CASE WHEN a ? 'default_lang' THEN lang ELSE s.default_lang END,
         accessibility = coalesce(v_access, s.accessibility),
+        digest_hour = coalesce((a ->> 'digest_hour')::int, s.digest_hour),
+        digest_weekday = coalesce((a ->> 'digest_weekday')::int, s.digest_weekday),
         updated_by = viewer, updated_at = now()
      WHERE s.tenant_id = t;
+    IF a ? 'digest_hour' OR a ? 'digest_weekday' THEN
+        PERFORM platform.digests_schedule(t);
+    END IF;
     RETURN api.ok(api.settings_json(t));
 END $$;
 

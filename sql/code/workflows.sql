@@ -301,6 +301,12 @@ BEGIN
     IF (it.s).state <> 'active' THEN
         RETURN api.error(409, 'not_active', format('Only the active step can be completed; this one is %s.', (it.s).state));
     END IF;
+    -- Told to the table's followers: a step whose type keeps a report
+    -- (the methode plugin's verslag) publishes it by completing.
+    PERFORM platform.activity_add(t, CASE WHEN (it.s).records ? 'report' THEN 'report.published' ELSE 'step.completed' END,
+                                  it.x, NULL, NULL, viewer, coalesce((it.s).title ->> 'nl', (it.s).name),
+                                  coalesce((it.s).title ->> 'nl', (it.s).name),
+                                  '/tafels/' || it.x || CASE WHEN (it.s).records ? 'report' THEN '/verslag' ELSE '' END);
     RETURN api.step_close(t, viewer, roles, it.x, (it.s).step_id, (it.s).position, 'active', 'done', 'completed',
                           'step.completed', NULL, at);
 END $$;

@@ -1,0 +1,742 @@
+-- Notifications for residents (sql/033_notifications.sql; docs/api.md,
+-- "Notifications"). What a person follows: a table or one of its groups,
+-- each at a cadence ('each': a mail per new contribution, 'daily' or
+-- 'weekly': a digest, 'none'); a table's people follow it at 'daily'
+-- unless they chose otherwise, and a group's choice overrides its table's
+-- for that group's content. What can be told is the activity: one row per
+-- contribution and per method's moment, written by the operation itself
+-- (platform.activity_add). Who is told what is decided when it is read,
+-- by api.notification_rows, with visibility.sql's rules for many rows at
+-- once: a person hears only of what they may read now (the table, the
+-- group's content, a contribution not hidden), never of their own doing,
+-- and only of what happened after they began following.
+--
+-- Mails: a contribution is mailed by the notify.item job to those who
+-- follow it at 'each'; a method's moment (a step completed, a meeting
+-- planned, changed or cancelled, a decision opened or closed, a report
+-- published) is mailed by the same job at once to everyone who follows it
+-- at any cadence but 'none' (it is rare and has a date). The digest.daily
+-- and digest.weekly jobs, one each per tenant at its digest_hour (and
+-- digest_weekday), mail every person one digest of the contributions that
+-- are new to them, however many tables they follow, then schedule the next
+-- period. No mail when a person turned mail off or nothing is new. Every
+-- mail carries the unsubscribe link, and the outbox row its URL for the
+-- List-Unsubscribe headers (RFC 8058).
+
+-- ---------------------------------------------------------------- writing
+
+-- Records activity KIND at table X (group G, contribution C) by ACTOR,
+-- with TITLE, SUMMARY (plain text, 200 characters at most) and the site
+-- path URL, in the caller's transaction; schedules the notify.item job
+-- that mails it when someone may want a mail of it at once. Returns the
+-- activity's id.
+CREATE OR REPLACE FUNCTION platform.activity_add(t bigint, p_kind text, x bigint, g bigint, c bigint, actor bigint,
+                                                 p_title text, p_summary text, p_url text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    aid bigint;
+    at timestamptz := statement_timestamp();
+    wanted boolean;
+BEGIN
+    INSERT INTO activity (tenant_id, kind, table_id, group_id, contribution_id, actor_id, title, summary, url, created_at)
+    VALUES (t, p_kind, x, g, c, actor, left(coalesce(p_title, ''), 300),
+            left(regexp_replace(btrim(coalesce(p_summary, '')), '\s+', ' ', 'g'), 200), p_url, at)
+    RETURNING id INTO aid;
+    -- A contribution is mailed at once to its 'each' followers only: no
+    -- job when the table has none.
+    IF p_kind = 'contribution' THEN
+        SELECT EXISTS (SELECT 1 FROM follows f WHERE f.tenant_id = t AND f.table_id = x AND f.cadence = 'each') INTO wanted;
+    ELSE
+        wanted := true;
+    END IF;
+    IF wanted THEN
+        PERFORM platform.job_schedule(t, 'notify.item', aid, at);
+    END IF;
+    RETURN aid;
+END $$;
+
+-- ---------------------------------------------------------------- reading
+
+-- Who is told of what: (account, activity, the cadence it reaches them
+-- at) for the person P_ACCOUNT (NULL: everyone), the activity P_ACTIVITY
+-- (NULL: all), of the kinds P_KINDS (NULL: all), at the cadences
+-- P_CADENCES, newer than P_AFTER, or than the person's own mark when
+-- P_MARK names one ('daily', 'weekly': what their last digest held), and
+-- at most P_UPTO. Only what the person may read now, not their own
+-- doing, after they began following, with their account not deleted.
+CREATE OR REPLACE FUNCTION api.notification_rows(t bigint, p_account bigint, p_activity bigint, p_kinds text[],
+                                                 p_cadences text[], p_after bigint, p_mark text, p_upto bigint)
+RETURNS TABLE (account_id bigint, activity_id bigint, cadence text)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
+    WITH people AS (
+        SELECT f.account_id, f.table_id FROM follows f
+         WHERE f.tenant_id = t AND (p_account IS NULL OR f.account_id = p_account)
+        UNION
+        SELECT m.account_id, m.table_id FROM table_members m
+         WHERE m.tenant_id = t AND (p_account IS NULL OR m.account_id = p_account)
+    ), told AS (
+        SELECT p.account_id, a.id AS activity_id, a.created_at,
+               CASE WHEN fg.account_id IS NOT NULL THEN fg.cadence
+                    WHEN ft.account_id IS NOT NULL THEN ft.cadence
+                    WHEN tm.account_id IS NOT NULL THEN 'daily'
+                    ELSE 'none' END AS cadence,
+               CASE WHEN fg.account_id IS NOT NULL THEN fg.since
+                    WHEN ft.account_id IS NOT NULL THEN ft.since
+                    ELSE tm.joined_at END AS since
+          FROM activity a
+          JOIN people p ON p.table_id = a.table_id
+          JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
+          JOIN accounts u ON u.tenant_id = t AND u.id = p.account_id
+          LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
+          LEFT JOIN contributions c ON c.tenant_id = t AND c.id = a.contribution_id
+          LEFT JOIN table_members tm ON tm.tenant_id = t AND tm.table_id = a.table_id AND tm.account_id = p.account_id
+          LEFT JOIN group_members gm ON gm.tenant_id = t AND gm.group_id = a.group_id AND gm.account_id = p.account_id
+          LEFT JOIN account_roles r ON r.tenant_id = t AND r.account_id = p.account_id AND r.role = 'admin'
+          LEFT JOIN follows ft ON ft.tenant_id = t AND ft.account_id = p.account_id AND ft.table_id = a.table_id
+                              AND ft.group_id IS NULL
+          LEFT JOIN follows fg ON fg.tenant_id = t AND fg.account_id = p.account_id AND fg.table_id = a.table_id
+                              AND fg.group_id = a.group_id
+          LEFT JOIN notification_state n ON n.tenant_id = t AND n.account_id = p.account_id
+         WHERE a.tenant_id = t
+           AND (p_activity IS NULL OR a.id = p_activity)
+           AND (p_kinds IS NULL OR a.kind = ANY (p_kinds))
+           AND (p_upto IS NULL OR a.id <= p_upto)
+           AND a.id > CASE p_mark WHEN 'daily' THEN coalesce(n.daily_until, 0)
+                                  WHEN 'weekly' THEN coalesce(n.weekly_until, 0)
+                                  ELSE coalesce(p_after, 0) END
+           AND u.deleted_at IS NULL
+           -- Never one's own doing.
+           AND a.actor_id IS DISTINCT FROM p.account_id
+           AND (a.contribution_id IS NULL OR c.author_id IS DISTINCT FROM p.account_id)
+           -- A hidden contribution is told to nobody.
+           AND (a.contribution_id IS NULL OR (c.id IS NOT NULL AND c.hidden_at IS NULL))
+           -- The table: public, one's own, or an admin's (api.table_standing).
+           AND (x.visibility = 'public' OR tm.account_id IS NOT NULL OR r.account_id IS NOT NULL)
+           -- A group's content: a public group, its members, the table's
+           -- facilitators and admins (api.group_standing).
+           AND (a.group_id IS NULL OR g.visibility = 'public' OR gm.account_id IS NOT NULL
+                OR tm.role = 'facilitator' OR r.account_id IS NOT NULL)
+    )
+    SELECT w.account_id, w.activity_id, w.cadence FROM told w
+     WHERE w.cadence = ANY (p_cadences) AND w.created_at >= w.since;
+END $$;
+
+-- The items of IDS as the contract's list shows them (newest first), with
+-- "unread" after SEEN.
+CREATE OR REPLACE FUNCTION api.notification_items(t bigint, ids bigint[], seen bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'id', a.id, 'kind', a.kind, 'table_id', a.table_id, 'table_title', x.title,
+                'group_id', a.group_id, 'group_name', g.name, 'title', a.title, 'summary', a.summary,
+                'url', a.url, 'created_at', api.utc_text(a.created_at), 'unread', a.id > seen)
+              ORDER BY a.id DESC), '[]'::jsonb)
+              FROM activity a
+              JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
+              LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
+             WHERE a.tenant_id = t AND a.id = ANY (ids));
+END $$;
+
+-- Account P's notification state, made when they have none (mail on, the
+-- tenant's default language, a new unsubscribe token). Returns the token.
+CREATE OR REPLACE FUNCTION api.notification_state_ensure(t bigint, p bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    token text;
+    lang text;
+    at timestamptz := statement_timestamp();
+BEGIN
+    SELECT n.unsubscribe_token INTO token FROM notification_state n WHERE n.tenant_id = t AND n.account_id = p;
+    IF token IS NOT NULL THEN
+        RETURN token;
+    END IF;
+    SELECT s.default_lang INTO lang FROM site_settings s WHERE s.tenant_id = t;
+    -- 244 random bits as 64 hex digits.
+    token := replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
+    INSERT INTO notification_state (tenant_id, account_id, lang, unsubscribe_token, updated_at)
+    VALUES (t, p, coalesce(lang, 'nl'), token, at)
+    ON CONFLICT (tenant_id, account_id) DO NOTHING;
+    SELECT n.unsubscribe_token INTO token FROM notification_state n WHERE n.tenant_id = t AND n.account_id = p;
+    RETURN token;
+END $$;
+
+-- ---------------------------------------------------------------- follows
+
+-- The answer of a follow operation: what VIEWER's follow of table X (G
+-- NULL) or group G is now.
+CREATE OR REPLACE FUNCTION api.follow_json(t bigint, viewer bigint, x bigint, g bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    chosen text;
+    member boolean;
+BEGIN
+    SELECT f.cadence INTO chosen FROM follows f
+     WHERE f.tenant_id = t AND f.account_id = viewer AND f.table_id = x AND coalesce(f.group_id, 0) = coalesce(g, 0);
+    IF chosen IS NOT NULL THEN
+        RETURN jsonb_build_object('kind', CASE WHEN g IS NULL THEN 'table' ELSE 'group' END, 'id', coalesce(g, x),
+                                  'table_id', x, 'cadence', chosen, 'automatic', false);
+    END IF;
+    SELECT EXISTS (SELECT 1 FROM table_members m WHERE m.tenant_id = t AND m.table_id = x AND m.account_id = viewer)
+      INTO member;
+    RETURN jsonb_build_object('kind', CASE WHEN g IS NULL THEN 'table' ELSE 'group' END, 'id', coalesce(g, x),
+                              'table_id', x, 'cadence', CASE WHEN member AND g IS NULL THEN 'daily' ELSE 'none' END,
+                              'automatic', member AND g IS NULL);
+END $$;
+
+-- The table or group A's id names, for VIEWER's follow: its table X, its
+-- group G (NULL for a table), or REFUSED: 404 when they may not read the
+-- table or the group's content, 401 for a guest.
+CREATE OR REPLACE FUNCTION api.follow_target(t bigint, viewer bigint, roles text, a jsonb, kind text,
+                                             OUT x bigint, OUT g bigint, OUT refused jsonb)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    it record;
+BEGIN
+    IF kind = 'table' THEN
+        SELECT * INTO it FROM api.find_table(t, viewer, roles, a, '{}');
+        x := (it.x).id;
+        refused := it.refused;
+    ELSE
+        SELECT * INTO it FROM api.find_group(t, viewer, roles, a, '{}');
+        x := (it.x).id;
+        g := (it.g).id;
+        refused := CASE WHEN it.standing = 'outside' THEN api.not_found() ELSE it.refused END;
+    END IF;
+END $$;
+
+-- GET /tables/{id}/follow, GET /groups/{id}/follow.
+CREATE OR REPLACE FUNCTION api.follow_read(t bigint, viewer bigint, roles text, a jsonb, kind text) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    it record;
+BEGIN
+    SELECT * INTO it FROM api.follow_target(t, viewer, roles, a, kind);
+    IF it.refused IS NOT NULL THEN
+        RETURN it.refused;
+    END IF;
+    RETURN api.ok(api.follow_json(t, viewer, it.x, it.g));
+END $$;
+
+-- PUT /tables/{id}/follow, PUT /groups/{id}/follow {cadence}: the
+-- viewer's choice. A new follow tells what happens from now on (a table's
+-- person keeps what they were told since they joined); choosing again
+-- keeps its start, unless it was 'none'.
+CREATE OR REPLACE FUNCTION api.follow_set(t bigint, viewer bigint, roles text, a jsonb, kind text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    it record;
+    f jsonb := '{}'::jsonb;
+    wanted text := api.text_arg(a, 'cadence');
+    at timestamptz := statement_timestamp();
+    start timestamptz;
+BEGIN
+    SELECT * INTO it FROM api.follow_target(t, viewer, roles, a, kind);
+    IF it.refused IS NOT NULL THEN
+        RETURN it.refused;
+    END IF;
+    f := api.check_type(f, a, 'cadence', 'string');
+    f := api.check_choice(f, 'cadence', wanted, ARRAY['each', 'daily', 'weekly', 'none']);
+    IF f <> '{}'::jsonb THEN
+        RETURN api.invalid(f);
+    END IF;
+    SELECT m.joined_at INTO start FROM table_members m
+     WHERE m.tenant_id = t AND m.table_id = it.x AND m.account_id = viewer;
+    start := coalesce(start, at);
+    INSERT INTO follows AS y (tenant_id, account_id, table_id, group_id, cadence, since, updated_at)
+    VALUES (t, viewer, it.x, it.g, wanted, start, at)
+    ON CONFLICT (tenant_id, account_id, table_id, (coalesce(group_id, 0)))
+    DO UPDATE SET cadence = excluded.cadence, updated_at = excluded.updated_at,
+                  since = CASE WHEN y.cadence = 'none' THEN excluded.since ELSE y.since END;
+    RETURN api.ok(api.follow_json(t, viewer, it.x, it.g));
+END $$;
+
+-- DELETE /tables/{id}/follow, DELETE /groups/{id}/follow: back to the
+-- default (a table's people follow it daily, anyone else not at all).
+CREATE OR REPLACE FUNCTION api.follow_unset(t bigint, viewer bigint, roles text, a jsonb, kind text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    it record;
+BEGIN
+    SELECT * INTO it FROM api.follow_target(t, viewer, roles, a, kind);
+    IF it.refused IS NOT NULL THEN
+        RETURN it.refused;
+    END IF;
+    DELETE FROM follows y
+     WHERE y.tenant_id = t AND y.account_id = viewer AND y.table_id = it.x AND coalesce(y.group_id, 0) = coalesce(it.g, 0);
+    RETURN api.ok(api.follow_json(t, viewer, it.x, it.g));
+END $$;
+
+CREATE OR REPLACE FUNCTION api.table_follow_get(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN api.follow_read(t, viewer, roles, a, 'table');
+END $$;
+
+CREATE OR REPLACE FUNCTION api.table_follow_put(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN api.follow_set(t, viewer, roles, a, 'table');
+END $$;
+
+CREATE OR REPLACE FUNCTION api.table_follow_delete(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN api.follow_unset(t, viewer, roles, a, 'table');
+END $$;
+
+CREATE OR REPLACE FUNCTION api.group_follow_get(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN api.follow_read(t, viewer, roles, a, 'group');
+END $$;
+
+CREATE OR REPLACE FUNCTION api.group_follow_put(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN api.follow_set(t, viewer, roles, a, 'group');
+END $$;
+
+CREATE OR REPLACE FUNCTION api.group_follow_delete(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN api.follow_unset(t, viewer, roles, a, 'group');
+END $$;
+
+-- GET /me/follows: the viewer's explicit choices and their own tables'
+-- automatic follows, of what they may read now.
+CREATE OR REPLACE FUNCTION api.follows_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    admin boolean := api.has_role(roles, 'admin');
+    items jsonb;
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    WITH chosen AS (
+        SELECT f.table_id, f.group_id, f.cadence, false AS automatic FROM follows f
+         WHERE f.tenant_id = t AND f.account_id = viewer
+        UNION ALL
+        SELECT m.table_id, NULL::bigint, 'daily', true FROM table_members m
+         WHERE m.tenant_id = t AND m.account_id = viewer
+           AND NOT EXISTS (SELECT 1 FROM follows f WHERE f.tenant_id = t AND f.account_id = viewer
+                              AND f.table_id = m.table_id AND f.group_id IS NULL)
+    )
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'kind', CASE WHEN c.group_id IS NULL THEN 'table' ELSE 'group' END,
+               'id', coalesce(c.group_id, c.table_id), 'table_id', c.table_id,
+               'title', CASE WHEN c.group_id IS NULL THEN x.title ELSE g.name END,
+               'table_title', x.title, 'cadence', c.cadence, 'automatic', c.automatic)
+             ORDER BY x.title, x.id, c.group_id NULLS FIRST), '[]'::jsonb)
+      INTO items
+      FROM chosen c
+      JOIN tables x ON x.tenant_id = t AND x.id = c.table_id
+      LEFT JOIN groups g ON g.tenant_id = t AND g.id = c.group_id
+      LEFT JOIN table_members tm ON tm.tenant_id = t AND tm.table_id = c.table_id AND tm.account_id = viewer
+      LEFT JOIN group_members gm ON gm.tenant_id = t AND gm.group_id = c.group_id AND gm.account_id = viewer
+     WHERE (x.visibility = 'public' OR tm.account_id IS NOT NULL OR admin)
+       AND (c.group_id IS NULL OR g.visibility = 'public' OR gm.account_id IS NOT NULL
+            OR tm.role = 'facilitator' OR admin);
+    RETURN api.ok(jsonb_build_object('items', items));
+END $$;
+
+-- ---------------------------------------------------------------- the list
+
+-- GET /me/notifications?unread=true&limit=N&cursor=C: what is new to the
+-- viewer, newest first, and how many are unread.
+CREATE OR REPLACE FUNCTION api.notifications_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    lim int := api.page_limit(a);
+    before bigint := api.cursor_id(a);
+    only_unread boolean;
+    seen bigint;
+    ids bigint[];
+    unread bigint;
+    f jsonb;
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    IF before = -1 THEN
+        RETURN api.bad_cursor();
+    END IF;
+    f := api.check_choice('{}'::jsonb, 'unread', lower(a ->> 'unread'), ARRAY['true', 'false'], false);
+    IF f <> '{}'::jsonb THEN
+        RETURN api.invalid(f);
+    END IF;
+    only_unread := lower(a ->> 'unread') = 'true';
+    SELECT n.seen_until INTO seen FROM notification_state n WHERE n.tenant_id = t AND n.account_id = viewer;
+    seen := coalesce(seen, 0);
+    ids := ARRAY(SELECT r.activity_id FROM api.notification_rows(t, viewer, NULL, NULL,
+                                                                 ARRAY['each', 'daily', 'weekly'], NULL, NULL, NULL) r
+                  ORDER BY r.activity_id DESC);
+    SELECT count(*) INTO unread FROM unnest(ids) i WHERE i > seen;
+    ids := ARRAY(SELECT i FROM unnest(ids) i
+                  WHERE (before IS NULL OR i < before) AND (NOT only_unread OR i > seen)
+                  ORDER BY i DESC LIMIT lim + 1);
+    RETURN api.ok(jsonb_build_object(
+        'items', api.notification_items(t, ids[1:lim], seen),
+        'unread', unread,
+        'next_cursor', CASE WHEN cardinality(ids) > lim THEN api.cursor(ids[lim]) END));
+END $$;
+
+-- POST /me/notifications/seen {until?}: everything up to UNTIL (default:
+-- all there is now) is read. Answers how many are still unread.
+CREATE OR REPLACE FUNCTION api.notifications_seen(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    upto bigint;
+    at timestamptz := statement_timestamp();
+    seen bigint;
+    unread bigint;
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    IF a ? 'until' AND a -> 'until' <> 'null'::jsonb THEN
+        upto := api.id_arg(a, 'until');
+        IF upto IS NULL THEN
+            RETURN api.invalid(api.field('until', 'type', 'The id of a notification.'));
+        END IF;
+    ELSE
+        SELECT max(y.id) INTO upto FROM activity y WHERE y.tenant_id = t;
+    END IF;
+    PERFORM api.notification_state_ensure(t, viewer);
+    UPDATE notification_state n SET seen_until = greatest(n.seen_until, coalesce(upto, 0)), updated_at = at
+     WHERE n.tenant_id = t AND n.account_id = viewer;
+    SELECT n.seen_until INTO seen FROM notification_state n WHERE n.tenant_id = t AND n.account_id = viewer;
+    SELECT count(*) INTO unread
+      FROM api.notification_rows(t, viewer, NULL, NULL, ARRAY['each', 'daily', 'weekly'], seen, NULL, NULL) r;
+    RETURN api.ok(jsonb_build_object('unread', unread));
+END $$;
+
+-- ---------------------------------------------------------------- settings
+
+CREATE OR REPLACE FUNCTION api.notification_settings_json(t bigint, viewer bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n record;
+    lang text;
+BEGIN
+    SELECT y.mail, y.lang INTO n FROM notification_state y WHERE y.tenant_id = t AND y.account_id = viewer;
+    IF NOT FOUND THEN
+        SELECT s.default_lang INTO lang FROM site_settings s WHERE s.tenant_id = t;
+        RETURN jsonb_build_object('mail', true, 'lang', coalesce(lang, 'nl'));
+    END IF;
+    RETURN jsonb_build_object('mail', n.mail, 'lang', n.lang);
+END $$;
+
+-- GET /me/notification-settings.
+CREATE OR REPLACE FUNCTION api.notification_settings_get(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    RETURN api.ok(api.notification_settings_json(t, viewer));
+END $$;
+
+-- PATCH /me/notification-settings {mail?, lang?}.
+CREATE OR REPLACE FUNCTION api.notification_settings_patch(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    f jsonb := '{}'::jsonb;
+    k text;
+    at timestamptz := statement_timestamp();
+BEGIN
+    IF viewer IS NULL THEN
+        RETURN api.unauthorized();
+    END IF;
+    FOR k IN SELECT jsonb_object_keys(a) LOOP
+        IF k !~ '^_' AND k NOT IN ('mail', 'lang') THEN
+            f := f || api.field(left(k, 40), 'unknown', 'Not a notification setting.');
+        END IF;
+    END LOOP;
+    IF a ? 'mail' AND jsonb_typeof(a -> 'mail') <> 'boolean' THEN
+        f := f || api.field('mail', 'type', 'Must be true or false.');
+    END IF;
+    f := api.check_type(f, a, 'lang', 'string');
+    IF a ? 'lang' THEN
+        f := api.check_choice(f, 'lang', api.text_arg(a, 'lang'), ARRAY['nl', 'en']);
+    END IF;
+    IF f <> '{}'::jsonb THEN
+        RETURN api.invalid(f);
+    END IF;
+    PERFORM api.notification_state_ensure(t, viewer);
+    UPDATE notification_state n
+       SET mail = CASE WHEN a ? 'mail' THEN (a ->> 'mail')::boolean ELSE n.mail END,
+           lang = coalesce(api.text_arg(a, 'lang'), n.lang), updated_at = at
+     WHERE n.tenant_id = t AND n.account_id = viewer;
+    RETURN api.ok(api.notification_settings_json(t, viewer));
+END $$;
+
+-- POST /unsubscribe {token}: no sign-in and no CSRF token, the token is
+-- the authority (the link in every notification mail, and the one-click
+-- POST of RFC 8058). All notification mail stops; the in-site list stays.
+CREATE OR REPLACE FUNCTION api.unsubscribe(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    token text := api.text_arg(a, 'token');
+    at timestamptz := statement_timestamp();
+BEGIN
+    IF token IS NULL OR token !~ '^[0-9a-f]{64}$' THEN
+        RETURN api.not_found();
+    END IF;
+    UPDATE notification_state n SET mail = false, updated_at = at
+     WHERE n.tenant_id = t AND n.unsubscribe_token = token;
+    IF NOT FOUND THEN
+        RETURN api.not_found();
+    END IF;
+    RETURN api.ok(jsonb_build_object('mail', false));
+END $$;
+
+-- ---------------------------------------------------------------- mails
+
+-- The site's address of tenant T ('https://HOST'), or NULL without a host.
+CREATE OR REPLACE FUNCTION platform.site_base(t bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    host text;
+BEGIN
+    SELECT h.host INTO host FROM platform.tenant_hosts h WHERE h.tenant_id = t ORDER BY h.host LIMIT 1;
+    RETURN CASE WHEN host IS NOT NULL THEN 'https://' || host END;
+END $$;
+
+-- The notification mail to account P (BODY without its ending): with the
+-- unsubscribe link and its URL for the headers; nothing when their mail
+-- is off or they have no address.
+CREATE OR REPLACE FUNCTION platform.notification_mail(t bigint, p bigint, base text, subject text, body text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    token text := api.notification_state_ensure(t, p);
+    n record;
+    email text;
+    unsub text;
+BEGIN
+    SELECT y.mail, y.lang INTO n FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
+    SELECT u.email INTO email FROM accounts u WHERE u.tenant_id = t AND u.id = p AND u.deleted_at IS NULL;
+    IF NOT n.mail OR email IS NULL THEN
+        RETURN false;
+    END IF;
+    unsub := CASE WHEN base IS NOT NULL THEN base || '/afmelden/' || token END;
+    body := body || E'\n-- \n' || CASE WHEN n.lang = 'en' THEN
+                format(E'You receive this mail because you follow tables on %s.\n'
+                        'Change what you receive: %s/meldingen\n'
+                        'No more notification mail: %s\n', coalesce(base, ''), coalesce(base, ''), coalesce(unsub, ''))
+            ELSE
+                format(E'U ontvangt deze mail omdat u tafels volgt op %s.\n'
+                        'Kies wat u ontvangt: %s/meldingen\n'
+                        'Geen meldingen meer per mail: %s\n', coalesce(base, ''), coalesce(base, ''), coalesce(unsub, ''))
+            END;
+    PERFORM platform.enqueue_mail(t, email, NULL, left(regexp_replace(subject, '[[:cntrl:]]', ' ', 'g'), 500),
+                                  body, NULL, unsub);
+    RETURN true;
+END $$;
+
+-- One item's lines in a mail, in LANG.
+CREATE OR REPLACE FUNCTION platform.notification_line(lang text, kind text, table_title text, group_name text,
+                                                      title text, summary text, url text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format(E'* %s%s\n  %s\n  %s\n',
+                  CASE kind
+                      WHEN 'contribution' THEN CASE WHEN lang = 'en' THEN 'Contribution at ' ELSE 'Bijdrage bij ' END
+                      WHEN 'step.completed' THEN CASE WHEN lang = 'en' THEN 'Step completed at ' ELSE 'Stap afgerond bij ' END
+                      WHEN 'meeting.planned' THEN CASE WHEN lang = 'en' THEN 'Meeting planned at ' ELSE 'Bijeenkomst gepland bij ' END
+                      WHEN 'meeting.changed' THEN CASE WHEN lang = 'en' THEN 'Meeting changed at ' ELSE 'Bijeenkomst gewijzigd bij ' END
+                      WHEN 'meeting.cancelled' THEN CASE WHEN lang = 'en' THEN 'Meeting cancelled at ' ELSE 'Bijeenkomst afgelast bij ' END
+                      WHEN 'decision.opened' THEN CASE WHEN lang = 'en' THEN 'Decision opened at ' ELSE 'Besluit geopend bij ' END
+                      WHEN 'decision.closed' THEN CASE WHEN lang = 'en' THEN 'Decision closed at ' ELSE 'Besluit gesloten bij ' END
+                      ELSE CASE WHEN lang = 'en' THEN 'Report published at ' ELSE 'Verslag gepubliceerd bij ' END
+                  END || table_title,
+                  CASE WHEN group_name IS NOT NULL THEN ' (' || group_name || ')' ELSE '' END
+                  || CASE WHEN kind <> 'contribution' AND title <> '' AND title <> table_title THEN ': ' || title ELSE '' END,
+                  summary, url)
+$$;
+
+-- notify.item: activity AID mailed at once to those who want it so (a
+-- contribution: its 'each' followers; a moment: every follower but
+-- 'none'), each a mail of their own. A no-op when it is gone or hidden.
+CREATE OR REPLACE FUNCTION platform.job_notify_item(t bigint, aid bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    it record;
+    who bigint[];
+    p bigint;
+    lang text;
+    base text := platform.site_base(t);
+    n int := 0;
+BEGIN
+    SELECT a.kind, a.title, a.summary, a.url, x.title AS table_title, g.name AS group_name INTO it
+      FROM activity a
+      JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
+      LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
+     WHERE a.tenant_id = t AND a.id = aid;
+    IF NOT FOUND THEN
+        RETURN '[]'::jsonb;
+    END IF;
+    who := ARRAY(SELECT w.account_id FROM api.notification_rows(t, NULL, aid, NULL,
+                     CASE WHEN it.kind = 'contribution' THEN ARRAY['each'] ELSE ARRAY['each', 'daily', 'weekly'] END,
+                     NULL, NULL, NULL) w ORDER BY w.account_id);
+    FOREACH p IN ARRAY who LOOP
+        PERFORM api.notification_state_ensure(t, p);
+        SELECT y.lang INTO lang FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
+        IF platform.notification_mail(t, p, base,
+               CASE WHEN lang = 'en' THEN 'New at ' ELSE 'Nieuw bij ' END || it.table_title,
+               platform.notification_line(lang, it.kind, it.table_title, it.group_name, it.title, it.summary,
+                                          coalesce(base, '') || it.url)) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_array(jsonb_build_object('name', 'notification.mailed',
+                                                'data', jsonb_build_object('activity_id', aid, 'mailed', n)));
+END $$;
+
+-- When tenant T's next digest of CADENCE ('daily' or 'weekly') is due
+-- after now: the tenant's digest_hour, Amsterdam time, the next day (on
+-- its digest_weekday for the weekly one).
+CREATE OR REPLACE FUNCTION platform.digest_next(t bigint, cadence text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    h int;
+    wd int;
+    here timestamp := clock_timestamp() AT TIME ZONE 'Europe/Amsterdam';
+    due timestamp;
+BEGIN
+    SELECT s.digest_hour, s.digest_weekday INTO h, wd FROM site_settings s WHERE s.tenant_id = t;
+    h := coalesce(h, 7);
+    wd := coalesce(wd, 1);
+    due := date_trunc('day', here) + make_interval(hours => h);
+    IF cadence = 'weekly' THEN
+        due := due + make_interval(days => (wd - extract(isodow FROM due)::int + 7) % 7);
+        IF due <= here THEN
+            due := due + interval '7 days';
+        END IF;
+    ELSIF due <= here THEN
+        due := due + interval '1 day';
+    END IF;
+    RETURN due AT TIME ZONE 'Europe/Amsterdam';
+END $$;
+
+-- Schedules tenant T's next digests (a new tenant, a change of its hours).
+CREATE OR REPLACE FUNCTION platform.digests_schedule(t bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM platform.job_schedule(t, 'digest.daily', 0, platform.digest_next(t, 'daily'));
+    PERFORM platform.job_schedule(t, 'digest.weekly', 0, platform.digest_next(t, 'weekly'));
+END $$;
+
+-- A digest of CADENCE for tenant T: every person who follows something
+-- at that cadence gets one mail of the contributions new to them since
+-- their last one, of every table they follow; their mark moves on. Then
+-- the next one is scheduled.
+CREATE OR REPLACE FUNCTION platform.digest_send(t bigint, cadence text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    upto bigint;
+    base text := platform.site_base(t);
+    rows_ record;
+    p bigint;
+    ids bigint[];
+    lang text;
+    body text;
+    it record;
+    n int := 0;
+    at timestamptz := statement_timestamp();
+BEGIN
+    SELECT max(a.id) INTO upto FROM activity a WHERE a.tenant_id = t;
+    IF upto IS NOT NULL THEN
+        FOR rows_ IN
+            SELECT r.account_id, array_agg(r.activity_id ORDER BY r.activity_id) AS ids
+              FROM api.notification_rows(t, NULL, NULL, ARRAY['contribution'], ARRAY[cadence], NULL, cadence, upto) r
+             GROUP BY r.account_id ORDER BY r.account_id
+        LOOP
+            p := rows_.account_id;
+            ids := rows_.ids;
+            PERFORM api.notification_state_ensure(t, p);
+            SELECT y.lang INTO lang FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
+            body := CASE WHEN lang = 'en' THEN
+                        format(E'New at the tables you follow (%s):\n\n', cardinality(ids))
+                    ELSE format(E'Nieuw bij de tafels die u volgt (%s):\n\n', cardinality(ids)) END;
+            FOR it IN
+                SELECT a.kind, a.title, a.summary, a.url, x.title AS table_title, g.name AS group_name
+                  FROM activity a
+                  JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
+                  LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
+                 WHERE a.tenant_id = t AND a.id = ANY (ids)
+                 ORDER BY x.title, a.table_id, a.id
+            LOOP
+                body := body || platform.notification_line(lang, it.kind, it.table_title, it.group_name, it.title,
+                                                           it.summary, coalesce(base, '') || it.url) || E'\n';
+            END LOOP;
+            IF platform.notification_mail(t, p, base,
+                   CASE WHEN cadence = 'daily' AND lang = 'en' THEN 'Your daily digest: '
+                        WHEN lang = 'en' THEN 'Your weekly digest: '
+                        WHEN cadence = 'daily' THEN 'Uw dagelijkse overzicht: '
+                        ELSE 'Uw wekelijkse overzicht: ' END
+                   || cardinality(ids) || CASE WHEN lang = 'en' THEN ' new' ELSE ' nieuw' END,
+                   body) THEN
+                n := n + 1;
+            END IF;
+        END LOOP;
+        -- Everyone's mark moves to what this digest covered: what they
+        -- may read later (a group joined) is not told as new.
+        IF cadence = 'daily' THEN
+            UPDATE notification_state y SET daily_until = upto, updated_at = at
+             WHERE y.tenant_id = t AND y.daily_until < upto;
+        ELSE
+            UPDATE notification_state y SET weekly_until = upto, updated_at = at
+             WHERE y.tenant_id = t AND y.weekly_until < upto;
+        END IF;
+    END IF;
+    PERFORM platform.job_schedule(t, 'digest.' || cadence, 0, platform.digest_next(t, cadence));
+    RETURN jsonb_build_array(jsonb_build_object('name', 'digest.sent',
+                                                'data', jsonb_build_object('cadence', cadence, 'mailed', n)));
+END $$;
+
+-- digest.daily, digest.weekly (subject 0): the tenant's digests.
+CREATE OR REPLACE FUNCTION platform.job_digest_daily(t bigint, subject bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN platform.digest_send(t, 'daily');
+END $$;
+
+CREATE OR REPLACE FUNCTION platform.job_digest_weekly(t bigint, subject bigint) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN platform.digest_send(t, 'weekly');
+END $$;
+
+-- ---------------------------------------------------------------- moments
+
+-- Meeting MID's moment KIND (meeting.planned, .changed, .cancelled) by
+-- ACTOR, told to its table's (or group's) followers.
+CREATE OR REPLACE FUNCTION api.meeting_activity(t bigint, mid bigint, kind text, actor bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    m record;
+BEGIN
+    SELECT y.table_id, y.group_id, y.title, y.starts_at INTO m FROM meetings y WHERE y.tenant_id = t AND y.id = mid;
+    IF FOUND THEN
+        PERFORM platform.activity_add(t, kind, m.table_id, m.group_id, NULL, actor, m.title,
+                                      api.meeting_when(m.starts_at, 'nl'), '/bijeenkomsten/' || mid);
+    END IF;
+END $$;
+
+-- Decision DID's moment KIND (decision.opened, .closed) by ACTOR (NULL:
+-- closed at its time), told to its table's (or group's) followers.
+CREATE OR REPLACE FUNCTION api.decision_activity(t bigint, did bigint, kind text, actor bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    d record;
+BEGIN
+    SELECT y.table_id, y.group_id, y.title, y.proposal INTO d FROM decisions y WHERE y.tenant_id = t AND y.id = did;
+    IF FOUND THEN
+        PERFORM platform.activity_add(t, kind, d.table_id, d.group_id, NULL, actor, d.title, d.proposal,
+                                      '/besluiten/' || did);
+    END IF;
+END $$;

@@ -1,0 +1,409 @@
+"""Notifications for residents (sql/code/notifications.sql): follows at a
+cadence, the in-site list, the digest mails the scheduler builds (one per
+person per period, whatever they follow, only what they may read), a mail
+per item for "each", a mail at once for the method's moments, the
+unsubscribe link and its RFC 8058 headers, and the attacks on what a
+notification may tell: closed tables and groups not one's own, lost
+membership, hidden contributions, another municipality's items."""
+import email
+import email.policy
+import re
+import time
+
+import pytest
+
+from api_client import Api
+from bundle_util import deployed, sql, write_bundle
+from harness import aantafel, free_port, wait_for
+from test_mail import smtp_options, smtp_server
+from test_signin import SMALL
+from world import make_user, token_for
+
+HOST, SLUG = "meldingen.nt.test", "nt-meldingen"
+OTHER_HOST, OTHER_SLUG = "anders.nt.test", "nt-anders"
+OPTIONS = {"workers": "2", "job_lease": "3s", "job_poll_interval": "1h"}
+PEOPLE = {"fac": ("fac@nt.test", "facilitator", "Fien"), "lid": ("lid@nt.test", "member", "Lot"),
+          "bram": ("bram@nt.test", "member", "Bram"), "cato": ("cato@nt.test", "member", "Cato"),
+          "admin": ("admin@nt.test", "admin", "Ada")}
+
+TENANT = """return { workflow = "kort", plugins = { stappen = {} } }
+"""
+STEPS = """
+plugin.step_type{ id = "gesprek", name = "nt.gesprek" }
+plugin.step_type{ id = "verslag", name = "nt.verslag",
+	records = { report = { visible = "readers", fields = { summary = { type = "markdown", required = true } } } } }
+plugin.workflow{ id = "kort", name = "nt.kort", steps = { "gesprek", "verslag" } }
+"""
+NL = """return { ["nt.gesprek"] = "Gesprek", ["nt.verslag"] = "Verslag", ["nt.kort"] = "Kort" }"""
+
+
+class Cast:
+    def __init__(self, pg, tenant_id, other_id):
+        self.pg, self.tenant_id, self.other_id = pg, tenant_id, other_id
+        for email_, role, name in PEOPLE.values():
+            make_user(pg, SLUG, email_, role, name)
+        make_user(pg, OTHER_SLUG, "lid@nt.test", "member", "Lot elders")
+        make_user(pg, OTHER_SLUG, "fac@nt.test", "facilitator", "Fien elders")
+
+    def use(self, d):
+        self.d = d
+        wait_for(lambda: d.get("/inloggen", host=HOST)[0] == 200, what="sign-in page")
+        if not hasattr(self, "tokens"):
+            self.tokens = {who: token_for(d, HOST, e)[0] for who, (e, _, _) in PEOPLE.items()}
+            self.other_tokens = {who: token_for(d, OTHER_HOST, f"{who}@nt.test")[0] for who in ("lid", "fac")}
+        self.api = {who: Api(d, HOST, token=t) for who, t in self.tokens.items()}
+        self.api["guest"] = Api(d, HOST)
+        self.other = {who: Api(d, OTHER_HOST, token=t) for who, t in self.other_tokens.items()}
+        self.ids = {who: a.get("/me")[2]["id"] for who, a in self.api.items() if who != "guest"}
+        return self
+
+    def table(self, title, visibility="public", people=()):
+        fac = self.api["fac"]
+        st, _, t = fac.post("/tables", {"title": title, "question": "Wat is nodig?", "visibility": visibility})
+        assert st == 201, t
+        for who in people:
+            st, _, body = fac.put(f"/tables/{t['id']}/people/{self.ids[who]}", {"role": "member"})
+            assert st == 200, body
+        return t["id"]
+
+    def group(self, tid, name, visibility):
+        st, _, g = self.api["fac"].post(f"/tables/{tid}/groups", {"name": name, "visibility": visibility})
+        assert st == 201, g
+        return g["id"]
+
+    def post(self, who, body, table=None, group=None):
+        path = f"/groups/{group}/contributions" if group else f"/tables/{table}/contributions"
+        st, _, c = self.api[who].post(path, {"body": body})
+        assert st == 201, c
+        return c["id"]
+
+    def listed(self, who, **q):
+        qs = "&".join(f"{k}={v}" for k, v in q.items())
+        st, _, page = self.api[who].get("/me/notifications" + (f"?{qs}" if qs else ""))
+        assert st == 200, page
+        return page
+
+    def job(self, kind, subject=0):
+        rows = sql(self.pg, "super", "SELECT state, run_at, last_error FROM jobs WHERE tenant_id = %s AND kind = %s"
+                   " AND subject = %s ORDER BY id DESC", (self.tenant_id, kind, subject))
+        return rows[0] if rows else None
+
+    def due_now(self, kind):
+        """The tenant's digest job of KIND moved to now, as an operator's
+        SQL would: the scheduler takes it at once."""
+        sql(self.pg, "super", "SELECT platform.enter_tenant(%s::text), platform.job_schedule(%s, %s, 0, now())",
+            (self.tenant_id, self.tenant_id, kind))
+
+    def outbox(self, who, like="%"):
+        return sql(self.pg, "super", "SELECT subject, body_text, unsubscribe_url FROM mail_outbox"
+                   " WHERE tenant_id = %s AND to_addr = %s AND body_text LIKE %s ORDER BY id",
+                   (self.tenant_id, PEOPLE[who][0], like))
+
+
+@pytest.fixture(scope="module")
+def cast(pg, tmp_path_factory):
+    aantafel("tenant", "create", SLUG, "--name", "Gemeente Meldingen", "--host", HOST, env=pg.daemon_env())
+    aantafel("tenant", "create", OTHER_SLUG, "--name", "Gemeente Anders", "--host", OTHER_HOST, env=pg.daemon_env())
+    root = tmp_path_factory.mktemp("bundle")
+    deployed(pg, SLUG, write_bundle(root, {"tenant.lua": TENANT, "plugins/stappen.lua": STEPS,
+                                           "translations/nl.lua": NL, "translations/en.lua": NL}))
+    ids = dict(sql(pg, "super", "SELECT slug, id FROM platform.tenants"))
+    return Cast(pg, ids[SLUG], ids[OTHER_SLUG])
+
+
+@pytest.fixture
+def one(cast, db_daemon):
+    return cast.use(db_daemon(OPTIONS, SMALL))
+
+
+def test_every_tenant_has_its_digest_jobs_and_settings_move_them(one):
+    cast = one
+    for kind in ("digest.daily", "digest.weekly"):
+        job = cast.job(kind)
+        assert job and job[0] == "pending", (kind, job)
+    st, _, s = cast.api["fac"].get("/settings")
+    assert st == 200 and s["digest_hour"] == 7 and s["digest_weekday"] == 1, s
+    admin = cast.api["admin"]
+    # Only admins change when the digests go.
+    assert cast.api["fac"].put("/settings", {"digest_hour": 9})[0] == 403
+    st, _, body = admin.put("/settings", {"digest_hour": 24})
+    assert st == 422 and "digest_hour" in body["error"]["fields"], body
+    st, _, body = admin.put("/settings", {"digest_weekday": 0})
+    assert st == 422 and "digest_weekday" in body["error"]["fields"], body
+    st, _, s = admin.put("/settings", {"digest_hour": 18, "digest_weekday": 3})
+    assert st == 200 and s["digest_hour"] == 18 and s["digest_weekday"] == 3, s
+    local = sql(cast.pg, "super", "SELECT extract(hour FROM run_at AT TIME ZONE 'Europe/Amsterdam'),"
+                " extract(isodow FROM run_at AT TIME ZONE 'Europe/Amsterdam'), run_at > now() FROM jobs"
+                " WHERE tenant_id = %s AND kind = %s AND state = 'pending'", (cast.tenant_id, "digest.weekly"))
+    assert local == [(18, 3, True)], local
+    local = sql(cast.pg, "super", "SELECT extract(hour FROM run_at AT TIME ZONE 'Europe/Amsterdam'), run_at > now()"
+                " FROM jobs WHERE tenant_id = %s AND kind = 'digest.daily' AND state = 'pending'", (cast.tenant_id,))
+    assert local == [(18, True)], local
+    # The other municipality's jobs did not move.
+    other = sql(cast.pg, "super", "SELECT count(*) FROM jobs WHERE tenant_id = %s AND kind LIKE 'digest.%%'"
+                " AND state = 'pending'", (cast.other_id,))
+    assert other == [(2,)]
+
+
+def test_follow_operations_and_their_refusals(one):
+    cast = one
+    lid, fac, guest = cast.api["lid"], cast.api["fac"], cast.api["guest"]
+    public = cast.table("Open plein")
+    own = cast.table("Eigen tafel", "closed", people=("lid",))
+    closed = cast.table("Dichte tafel", "closed")
+    secret = cast.group(public, "Kerngroep", "closed")
+    open_group = cast.group(public, "Open groep", "public")
+    st, _, f = lid.get(f"/tables/{public}/follow")
+    assert st == 200 and f == {"kind": "table", "id": public, "table_id": public, "cadence": "none", "automatic": False}
+    st, _, f = lid.get(f"/tables/{own}/follow")
+    assert st == 200 and f["cadence"] == "daily" and f["automatic"] is True, f
+    # A bad cadence names the field; nothing is written.
+    for bad in ({"cadence": "hourly"}, {"cadence": 3}, {}):
+        st, _, body = lid.put(f"/tables/{public}/follow", bad)
+        assert st == 422 and "cadence" in body["error"]["fields"], (bad, body)
+    assert lid.get(f"/tables/{public}/follow")[2]["cadence"] == "none"
+    st, _, f = lid.put(f"/tables/{public}/follow", {"cadence": "weekly"})
+    assert st == 200 and f["cadence"] == "weekly" and f["automatic"] is False, f
+    st, _, f = lid.put(f"/tables/{own}/follow", {"cadence": "none"})
+    assert st == 200 and f["cadence"] == "none" and f["automatic"] is False, f
+    st, _, f = lid.put(f"/groups/{open_group}/follow", {"cadence": "each"})
+    assert st == 200 and f == {"kind": "group", "id": open_group, "table_id": public, "cadence": "each",
+                               "automatic": False}, f
+    st, _, mine = lid.get("/me/follows")
+    assert st == 200
+    got = {(i["kind"], i["id"]): (i["cadence"], i["automatic"]) for i in mine["items"]}
+    assert got == {("table", public): ("weekly", False), ("table", own): ("none", False),
+                   ("group", open_group): ("each", False)}, got
+    # Back to the default: automatic for one's own table.
+    st, _, f = lid.delete(f"/tables/{own}/follow")
+    assert st == 200 and f["cadence"] == "daily" and f["automatic"] is True, f
+    st, _, f = lid.delete(f"/tables/{public}/follow")
+    assert st == 200 and f["cadence"] == "none" and f["automatic"] is False, f
+    # A closed table not one's own, a closed group one is not in: 404,
+    # whatever the method; a guest 401 (404 where even a guest may not read).
+    for path in (f"/tables/{closed}/follow", f"/groups/{secret}/follow", "/tables/999999/follow"):
+        assert lid.get(path)[0] == 404, path
+        assert lid.put(path, {"cadence": "each"})[0] == 404, path
+        assert lid.delete(path)[0] == 404, path
+    assert guest.get(f"/tables/{public}/follow")[0] == 401
+    assert guest.put(f"/tables/{public}/follow", {"cadence": "each"})[0] == 401
+    assert guest.get(f"/tables/{closed}/follow")[0] == 404
+    assert guest.get("/me/follows")[0] == 401 and guest.get("/me/notifications")[0] == 401
+    assert sql(cast.pg, "super", "SELECT count(*) FROM follows WHERE tenant_id = %s AND table_id = %s",
+               (cast.tenant_id, closed)) == [(0,)]
+    # The facilitator reads the closed group: may follow it.
+    assert fac.put(f"/groups/{secret}/follow", {"cadence": "daily"})[0] == 200
+    # Another municipality: the same ids are not there.
+    assert cast.other["lid"].get(f"/tables/{public}/follow")[0] == 404
+    assert cast.other["lid"].put(f"/groups/{open_group}/follow", {"cadence": "each"})[0] == 404
+
+
+def test_the_list_tells_only_what_may_be_read_and_marks_it_seen(one):
+    cast = one
+    lid = cast.api["lid"]
+    t = cast.table("Lijst tafel", "closed", people=("lid", "bram"))
+    secret = cast.group(t, "Besloten", "closed")
+    before = cast.listed("lid")["unread"]
+    c1 = cast.post("bram", "Eerste bijdrage over het plein", table=t)
+    cast.post("lid", "Mijn eigen bijdrage", table=t)
+    cast.post("fac", "In de besloten groep", group=secret)
+    c3 = cast.post("fac", "Een die verborgen wordt", table=t)
+    c4 = cast.post("fac", "Nog een gewone", table=t)
+    page = cast.listed("lid", limit=100)
+    texts = [i["summary"] for i in page["items"]]
+    assert "Mijn eigen bijdrage" not in texts and "In de besloten groep" not in texts, texts
+    assert texts[:3] == ["Nog een gewone", "Een die verborgen wordt", "Eerste bijdrage over het plein"], texts
+    item = page["items"][0]
+    assert item["kind"] == "contribution" and item["table_id"] == t and item["table_title"] == "Lijst tafel"
+    assert item["url"] == f"/tafels/{t}#bijdrage-{c4}" and item["unread"] is True and item["group_id"] is None
+    assert page["unread"] == before + 3
+    # A hidden contribution vanishes from the list.
+    st, _, body = cast.api["fac"].post(f"/contributions/{c3}/hide", {"reason": "Persoonlijke gegevens"})
+    assert st == 200, body
+    page = cast.listed("lid", limit=100)
+    assert "Een die verborgen wordt" not in [i["summary"] for i in page["items"]]
+    assert page["unread"] == before + 2
+    # Pages and the cursor; unread only.
+    first = cast.listed("lid", limit=1)
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    second = cast.listed("lid", limit=1, cursor=first["next_cursor"])
+    assert second["items"][0]["id"] < first["items"][0]["id"]
+    assert lid.get("/me/notifications?cursor=zzz")[0] == 400
+    assert lid.get("/me/notifications?unread=maybe")[0] == 422
+    # Seen up to the first: the newer stays unread.
+    st, _, body = lid.post("/me/notifications/seen", {"until": first["items"][0]["id"] - 1})
+    assert st == 200 and body["unread"] == 1, body
+    assert [i["summary"] for i in cast.listed("lid", unread="true")["items"]] == ["Nog een gewone"]
+    st, _, body = lid.post("/me/notifications/seen", {})
+    assert st == 200 and body["unread"] == 0
+    assert cast.listed("lid", unread="true")["items"] == []
+    assert lid.post("/me/notifications/seen", {"until": "x"})[0] == 422
+    # Losing one's place at a closed table: nothing of it is told any more.
+    assert cast.api["fac"].delete(f"/tables/{t}/people/{cast.ids['lid']}")[0] == 200
+    assert not [i for i in cast.listed("lid", limit=100)["items"] if i["table_id"] == t]
+    assert c1  # told before, gone now
+    # Another municipality's list holds none of this one's items.
+    other = cast.other["lid"].get("/me/notifications?limit=100")[2]
+    assert other["items"] == [] and other["unread"] == 0, other
+
+
+def test_settings_and_unsubscribe_without_a_session(one):
+    cast = one
+    lid, guest = cast.api["lid"], cast.api["guest"]
+    st, _, s = lid.get("/me/notification-settings")
+    assert st == 200 and s == {"mail": True, "lang": "nl"}, s
+    for bad, field in (({"mail": "ja"}, "mail"), ({"lang": "de"}, "lang"), ({"colour": 1}, "colour")):
+        st, _, body = lid.patch("/me/notification-settings", bad)
+        assert st == 422 and field in body["error"]["fields"], body
+    st, _, s = lid.patch("/me/notification-settings", {"lang": "en"})
+    assert st == 200 and s == {"mail": True, "lang": "en"}
+    assert guest.patch("/me/notification-settings", {"mail": False})[0] == 401
+    token = sql(cast.pg, "super", "SELECT unsubscribe_token FROM notification_state WHERE tenant_id = %s"
+                " AND account_id = %s", (cast.tenant_id, cast.ids["lid"]))[0][0]
+    # Unknown tokens, another municipality's host: 404, nothing changes.
+    assert guest.post("/unsubscribe", {"token": "0" * 64})[0] == 404
+    assert guest.post("/unsubscribe", {"token": "x"})[0] == 404
+    assert Api(cast.d, OTHER_HOST).post("/unsubscribe", {"token": token})[0] == 404
+    assert lid.get("/me/notification-settings")[2]["mail"] is True
+    st, _, body = guest.post("/unsubscribe", {"token": token})
+    assert st == 200 and body == {"mail": False}, body
+    assert lid.get("/me/notification-settings")[2] == {"mail": False, "lang": "en"}
+    st, _, s = lid.patch("/me/notification-settings", {"mail": True, "lang": "nl"})
+    assert st == 200 and s == {"mail": True, "lang": "nl"}
+
+
+def test_each_mails_an_item_at_once_and_moments_go_to_every_follower(one):
+    cast = one
+    t = cast.table("Iedere tafel", people=("bram",))
+    assert cast.api["lid"].put(f"/tables/{t}/follow", {"cadence": "each"})[0] == 200
+    assert cast.api["cato"].put(f"/tables/{t}/follow", {"cadence": "weekly"})[0] == 200
+    c = cast.post("bram", "Een bankje bij de bushalte", table=t)
+    wait_for(lambda: cast.outbox("lid", "%bankje bij de bushalte%"), timeout=30, what="the each mail")
+    subject, text, unsub = cast.outbox("lid", "%bankje bij de bushalte%")[0]
+    assert subject == "Nieuw bij Iedere tafel", subject
+    assert f"https://{HOST}/tafels/{t}#bijdrage-{c}" in text, text
+    assert re.fullmatch(rf"https://{re.escape(HOST)}/afmelden/[0-9a-f]{{64}}", unsub), unsub
+    assert unsub in text
+    # Weekly and daily followers, and the author, get no mail of it.
+    assert cast.outbox("cato", "%bankje bij de bushalte%") == []
+    assert cast.outbox("bram", "%bankje bij de bushalte%") == []
+    # A moment, the step completed: at once to every follower but 'none'.
+    st, _, steps = cast.api["fac"].get(f"/tables/{t}/steps")
+    assert st == 200 and steps["steps"][0]["state"] == "active", steps
+    st, _, body = cast.api["fac"].post(f"/tables/{t}/steps/gesprek/complete")
+    assert st == 200, body
+    for who in ("lid", "cato", "bram"):
+        wait_for(lambda: cast.outbox(who, f"%Stap afgerond bij Iedere tafel%"), timeout=30, what=f"{who}'s moment mail")
+    # The report step: a report published.
+    assert cast.api["fac"].post(f"/tables/{t}/steps/verslag/complete")[0] == 200
+    wait_for(lambda: cast.outbox("cato", "%Verslag gepubliceerd bij Iedere tafel%"), timeout=30, what="report mail")
+    assert f"https://{HOST}/tafels/{t}/verslag" in cast.outbox("cato", "%Verslag gepubliceerd%")[0][1]
+    kinds = [i["kind"] for i in cast.listed("cato", limit=5)["items"]]
+    assert kinds[:2] == ["report.published", "step.completed"], kinds
+    # A meeting planned reaches a table's person (daily, automatic).
+    st, _, m = cast.api["fac"].post(f"/tables/{t}/meetings", {
+        "title": "Avond bij de halte", "starts_at": "2031-05-01T18:00:00Z", "ends_at": "2031-05-01T20:00:00Z",
+        "place": "Buurthuis"})
+    assert st == 201, m
+    wait_for(lambda: cast.outbox("bram", "%Bijeenkomst gepland bij Iedere tafel%"), timeout=30, what="meeting mail")
+    assert f"/bijeenkomsten/{m['id']}" in cast.outbox("bram", "%Bijeenkomst gepland%")[0][1]
+    # Mail off: nothing more is queued for that person.
+    assert cast.api["lid"].patch("/me/notification-settings", {"mail": False})[0] == 200
+    cast.post("bram", "Nog een bankje erbij", table=t)
+    wait_for(lambda: all(cast.job("notify.item", a)[0] == "done" for (a,) in sql(
+        cast.pg, "super", "SELECT id FROM activity WHERE tenant_id = %s AND table_id = %s", (cast.tenant_id, t))),
+        timeout=30, what="the item jobs done")
+    assert cast.outbox("lid", "%Nog een bankje erbij%") == []
+    assert cast.api["lid"].patch("/me/notification-settings", {"mail": True})[0] == 200
+
+
+def test_one_digest_of_seventeen_sent_once_by_two_daemons(cast, db_daemon):
+    port = free_port()
+    with smtp_server(port) as store:
+        opts = {**OPTIONS, **smtp_options(port)}
+        a = db_daemon(opts, SMALL)
+        b = db_daemon(opts, SMALL)
+        cast.use(a)
+        lid = cast.api["lid"]
+        assert lid.patch("/me/notification-settings", {"mail": True, "lang": "nl"})[0] == 200
+        # Nothing pending from earlier tests: a first digest takes it all.
+        for kind in ("digest.daily", "digest.weekly"):
+            cast.due_now(kind)
+            wait_for(lambda: cast.job(kind)[1] > sql(cast.pg, "super", "SELECT now()")[0][0], timeout=30,
+                     what="the earlier digest")
+        wait_for(lambda: not sql(cast.pg, "super", "SELECT 1 FROM mail_outbox WHERE status IN ('queued', 'sending')"),
+                 timeout=30, what="the outbox sent")
+        sent_before = len(store.all())
+        t1 = cast.table("Digest een", people=("lid", "bram"))              # lid: automatic daily
+        t2 = cast.table("Digest twee", people=("cato",))
+        t3 = cast.table("Digest drie", people=("bram",))
+        assert lid.put(f"/tables/{t2}/follow", {"cadence": "daily"})[0] == 200
+        assert lid.put(f"/tables/{t3}/follow", {"cadence": "daily"})[0] == 200
+        secret = cast.group(t2, "Kern", "closed")
+        for i in range(7):
+            cast.post("bram", f"Digest bijdrage een {i}", table=t1)
+        for i in range(5):
+            cast.post("cato", f"Digest bijdrage twee {i}", table=t2)
+        for i in range(3):
+            cast.post("fac", f"Besloten bijdrage {i}", group=secret)
+        for i in range(5):
+            cast.post("bram", f"Digest bijdrage drie {i}", table=t3)
+        cast.due_now("digest.daily")
+        wait_for(lambda: cast.job("digest.daily")[1] > sql(cast.pg, "super", "SELECT now()")[0][0], timeout=30,
+                 what="the digest run and the next one scheduled")
+        wait_for(lambda: [m for m in store.all()[sent_before:] if PEOPLE["lid"][0] in m[1]], timeout=30,
+                 what="the digest delivered")
+        time.sleep(2)
+        mine = [m for m in store.all()[sent_before:] if PEOPLE["lid"][0] in m[1]]
+        assert len(mine) == 1, [m[2][:300] for m in mine]
+        msg = email.message_from_bytes(mine[0][2], policy=email.policy.default)
+        text = msg.get_body(("plain",)).get_content()
+        assert msg["Subject"] == "Uw dagelijkse overzicht: 17 nieuw", msg["Subject"]
+        assert text.count("* Bijdrage bij ") == 17, text
+        assert "Besloten" not in text, text
+        for i in range(7):
+            assert f"Digest bijdrage een {i}" in text
+        token = sql(cast.pg, "super", "SELECT unsubscribe_token FROM notification_state WHERE tenant_id = %s"
+                    " AND account_id = %s", (cast.tenant_id, cast.ids["lid"]))[0][0]
+        link = f"https://{HOST}/afmelden/{token}"
+        assert msg["List-Unsubscribe"] == f"<{link}>", msg["List-Unsubscribe"]
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert link in text
+        # The next day's digest has nothing new: no mail.
+        cast.due_now("digest.daily")
+        wait_for(lambda: cast.job("digest.daily")[1] > sql(cast.pg, "super", "SELECT now()")[0][0], timeout=30,
+                 what="the empty digest")
+        time.sleep(2)
+        assert len([m for m in store.all()[sent_before:] if PEOPLE["lid"][0] in m[1]]) == 1
+        # Unsubscribed from the mail, with no session, through the other
+        # daemon: the next digest does not come.
+        st, _, body = Api(b, HOST).post("/unsubscribe", {"token": token})
+        assert st == 200 and body == {"mail": False}
+        cast.post("bram", "Na het afmelden", table=t1)
+        cast.due_now("digest.daily")
+        wait_for(lambda: cast.job("digest.daily")[1] > sql(cast.pg, "super", "SELECT now()")[0][0], timeout=30,
+                 what="the digest after unsubscribing")
+        time.sleep(2)
+        assert len([m for m in store.all()[sent_before:] if PEOPLE["lid"][0] in m[1]]) == 1
+        # The in-site list keeps working.
+        assert "Na het afmelden" in [i["summary"] for i in cast.listed("lid")["items"]]
+
+
+def test_export_and_erasure_cover_the_notification_rows(one):
+    cast = one
+    t = cast.table("Export tafel", people=("cato",))
+    assert cast.api["cato"].put(f"/tables/{t}/follow", {"cadence": "each"})[0] == 200
+    assert cast.api["cato"].patch("/me/notification-settings", {"lang": "en"})[0] == 200
+    st, _, doc = cast.api["cato"].get("/me/export")
+    assert st == 200
+    assert {"table_id": t, "group_id": None, "cadence": "each"}.items() <= \
+        [f for f in doc["follows"] if f["table_id"] == t][0].items()
+    assert doc["notification_settings"]["lang"] == "en"
+    cast.post("cato", "Van Cato", table=t)
+    sql(cast.pg, "super", "SELECT platform.enter_tenant(%s::text), platform.account_erase(%s, %s)",
+        (cast.tenant_id, cast.tenant_id, cast.ids["cato"]))
+    left = sql(cast.pg, "super", "SELECT (SELECT count(*) FROM follows WHERE tenant_id = %s AND account_id = %s),"
+               " (SELECT count(*) FROM notification_state WHERE tenant_id = %s AND account_id = %s),"
+               " (SELECT count(*) FROM activity WHERE tenant_id = %s AND actor_id = %s)",
+               (cast.tenant_id, cast.ids["cato"]) * 3)
+    assert left == [(0, 0, 0)], left
