@@ -163,7 +163,7 @@ function M.list(req)
 	if not req.user then return { redirect = "/inloggen" } end
 	local only_unread = req.query.ongelezen == "1"
 	local r = plugin.api.batch({
-		{ "GET", "/me/notifications", { unread = only_unread and "true" or nil, limit = PAGE_SIZE,
+		{ "GET", "/me/notifications", { unread = only_unread and "true" or "false", limit = PAGE_SIZE,
 			cursor = req.query.na } },
 		{ "GET", "/me/follows" },
 		{ "GET", "/me/notification-settings" },
