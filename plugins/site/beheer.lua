@@ -100,24 +100,21 @@ local function settings_form(req, status, s, errors, message)
 		{ value = "nl", label = T(req, "beheer.lang_nl"), selected = s.default_lang == "nl" },
 		{ value = "en", label = T(req, "beheer.lang_en"), selected = s.default_lang == "en" },
 	}
-	-- The digest mails' hour and weekday (the notifications' settings),
-	-- shown when the API has them.
-	local digest
-	if s.digest_hour ~= nil or s.digest_weekday ~= nil then
-		local hours, days = {}, {}
-		local hour, weekday = math.tointeger(s.digest_hour) or 7, math.tointeger(s.digest_weekday) or 1
-		for h = 0, 23 do
-			hours[#hours + 1] = { value = tostring(h), label = T(req, "beheer.hour", { hour = string.format("%02d", h) }),
-				selected = h == hour }
-		end
-		for d = 1, 7 do
-			days[#days + 1] = { value = tostring(d), label = T(req, "beheer.weekday_" .. d), selected = d == weekday }
-		end
-		digest = {
-			field(req, "digest_hour", "beheer.digest_hour", nil, errors, { choices = hours }),
-			field(req, "digest_weekday", "beheer.digest_weekday", nil, errors, { choices = days }),
-		}
+	-- The digest mails' hour (the tenant's local time) and the weekly
+	-- one's weekday (the notifications' settings; defaults 7 and Monday).
+	local hours, days = {}, {}
+	local hour, weekday = math.tointeger(s.digest_hour) or 7, math.tointeger(s.digest_weekday) or 1
+	for h = 0, 23 do
+		hours[#hours + 1] = { value = tostring(h), label = T(req, "beheer.hour", { hour = string.format("%02d", h) }),
+			selected = h == hour }
 	end
+	for d = 1, 7 do
+		days[#days + 1] = { value = tostring(d), label = T(req, "beheer.weekday_" .. d), selected = d == weekday }
+	end
+	local digest = {
+		field(req, "digest_hour", "beheer.digest_hour", nil, errors, { choices = hours }),
+		field(req, "digest_weekday", "beheer.digest_weekday", nil, errors, { choices = days }),
+	}
 	return page(req, status, "beheer/settings.html", {
 		digest = digest,
 		welcome = { field(req, "welcome", "beheer.welcome", s.welcome, errors,
@@ -176,8 +173,8 @@ function M.save_settings(req)
 	end
 	local values = { welcome = f.welcome or "", notices = notices, contact = contact,
 		default_lang = (f.default_lang == "nl" or f.default_lang == "en") and f.default_lang or nil }
-	-- The form has the digest's fields when the API has them; a value that
-	-- is not a whole number goes to the API as it is, which names it.
+	-- The digest's hour and weekday as numbers; a value that is not a whole
+	-- number goes to the API as it is, which refuses it naming the field.
 	for _, k in ipairs({ "digest_hour", "digest_weekday" }) do
 		if f[k] ~= nil then values[k] = math.tointeger(tonumber(f[k])) or f[k] end
 	end

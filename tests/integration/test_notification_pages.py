@@ -13,7 +13,9 @@ the CSRF token in the forms.
 * /afmelden/TOKEN: GET changes nothing; POST without a session or a CSRF
   token (a mail client's one-click post) turns the mail off; an unknown
   token is a 404 page; a session sent along changes nothing for its
-  owner. Every other form still refuses a missing CSRF token."""
+  owner. Every other form still refuses a missing CSRF token.
+* /beheer/instellingen: the digests' hour and weekday, changed by an
+  admin, a bad value refused naming the field."""
 import re
 
 import pytest
@@ -25,7 +27,7 @@ from world import make_user, token_for
 
 HOST, SLUG = "meldingen.test", "meldingen"
 PEOPLE = {"fac": ("facilitator", "Fien"), "ria": ("member", "Ria"), "sam": ("member", "Sam"),
-          "olaf": ("member", "Olaf")}
+          "olaf": ("member", "Olaf"), "adm": ("admin", "Ada")}
 HOSTILE = "<script>alert('t')</script> Plein"
 
 
@@ -287,3 +289,30 @@ def test_unsubscribe_without_a_session(w):
     assert not w.mail_on("ria")
     st, _, c = w.api["fac"].get(f"/tables/{tid}/contributions")
     assert c["items"] == []
+
+
+def test_the_digest_settings(w):
+    st, _, body = w.get("adm", "/beheer/instellingen")
+    assert st == 200 and "<legend>Overzichtsmails</legend>" in body, body
+    assert '<option value="7" selected>07:00 uur</option>' in body
+    assert '<option value="1" selected>maandag</option>' in body
+    assert '<label for="f-digest_hour">Uur van verzending</label>' in body
+    form = {"welcome": "", "digest_hour": "18", "digest_weekday": "5"}
+    st, hdr, body = w.post("adm", "/beheer/instellingen", form)
+    assert st == 303, body
+    st, _, s = w.api["adm"].get("/settings")
+    assert s["digest_hour"] == 18 and s["digest_weekday"] == 5, s
+    st, _, body = w.get("adm", "/beheer/instellingen")
+    assert '<option value="18" selected>18:00 uur</option>' in body and '<option value="5" selected>vrijdag</option>' in body
+    # A value out of range: refused, the field named, nothing changed.
+    st, _, body = w.post("adm", "/beheer/instellingen", {**form, "digest_hour": "24"})
+    assert st == 422 and 'id="f-digest_hour-error"' in body and "Deze waarde kan niet." in body, body
+    st, _, body = w.post("adm", "/beheer/instellingen", {**form, "digest_weekday": "maandag"})
+    assert st == 422 and 'id="f-digest_weekday-error"' in body, body
+    assert w.api["adm"].get("/settings")[2]["digest_hour"] == 18
+    # Not for others; not without the CSRF token.
+    st, _, _ = w.post("fac", "/beheer/instellingen", {**form, "digest_hour": "3"})
+    assert st == 403
+    st, _, _ = w.post("adm", "/beheer/instellingen", {**form, "digest_hour": "3"}, csrf=False)
+    assert st == 403
+    assert w.api["adm"].get("/settings")[2]["digest_hour"] == 18
