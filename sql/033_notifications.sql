@@ -99,11 +99,13 @@ DECLARE
     t record;
     at timestamptz := statement_timestamp();
 BEGIN
+    -- SET LOCAL, as platform.enter_tenant (not yet defined here on a new
+    -- database): on a Citus cluster it reaches the workers.
     FOR t IN SELECT pt.id FROM platform.tenants pt LOOP
-        PERFORM set_config('aantafel.tenant_id', t.id::text, true);
+        EXECUTE format('SET LOCAL aantafel.tenant_id = %L', t.id::text);
         INSERT INTO jobs (tenant_id, kind, subject, run_at, created_at)
         VALUES (t.id, 'digest.daily', 0, at, at), (t.id, 'digest.weekly', 0, at, at)
         ON CONFLICT (tenant_id, kind, subject) WHERE state = 'pending' DO NOTHING;
     END LOOP;
-    PERFORM set_config('aantafel.tenant_id', '', true);
+    SET LOCAL aantafel.tenant_id = '';
 END $$;

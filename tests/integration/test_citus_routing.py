@@ -74,7 +74,8 @@ def args_for(w):
             "title": "Een tafel", "question": "Wat is ervoor nodig zodat het lukt?", "body": "Een bijdrage",
             "name": "Een groep", "purpose": "Praten", "visibility": "public", "reason": "Dubbel",
             "role": "member", "email": "iemand@example.nl", "display_name": "Iemand", "status": "open",
-            "decision": "accept", "message": "Graag", "plugin": "site", "key": "k"}
+            "decision": "accept", "message": "Graag", "plugin": "site", "key": "k", "cadence": "each",
+            "mail": True, "token": "ab" * 32}
 
 
 # Every request reads its principal first: these too.

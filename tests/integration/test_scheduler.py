@@ -197,7 +197,7 @@ def test_two_daemons_close_it_once_with_one_event(cast, db_daemon):
         log = cast.log(did)
         assert "again" not in log and log["closed"]["by"] == 0, log
         # Each job is logged done by exactly one of the two daemons.
-        jid = sql(cast.pg, "super", "SELECT id FROM jobs WHERE tenant_id = %s AND subject = %s",
+        jid = sql(cast.pg, "super", "SELECT id FROM jobs WHERE tenant_id = %s AND kind = 'decision.close' AND subject = %s",
                   (cast.tenant_id, did))[0][0]
         line = f"job {jid} (decision.close {did}) done"
         assert a.log().count(line) + b.log().count(line) == 1, (line, a.log()[-3000:], b.log()[-3000:])
@@ -224,7 +224,8 @@ def test_a_killed_daemons_job_is_run_once_by_the_other_after_its_lease(cast, db_
     finally:
         hold.rollback()
         hold.close()
-    first = sql(pg, "super", "SELECT taken_by, lease_until FROM jobs WHERE tenant_id = %s AND subject = %s",
+    first = sql(pg, "super", "SELECT taken_by, lease_until FROM jobs WHERE tenant_id = %s AND kind = 'decision.close'"
+                             " AND subject = %s",
                 (cast.tenant_id, did))[0]
     b = db_daemon(OPTIONS, SMALL)
     cast.use(b)
@@ -232,7 +233,8 @@ def test_a_killed_daemons_job_is_run_once_by_the_other_after_its_lease(cast, db_
     # Not before the dead daemon's lease had passed, by the other one, on
     # its second attempt, once.
     job = sql(pg, "super", "SELECT state, attempts, taken_by, done_at >= %s FROM jobs"
-                           " WHERE tenant_id = %s AND subject = %s", (first[1], cast.tenant_id, did))[0]
+                           " WHERE tenant_id = %s AND kind = 'decision.close' AND subject = %s",
+                (first[1], cast.tenant_id, did))[0]
     assert job[0] == "done" and job[1] == 2 and job[2] != first[0] and job[3], (job, first)
     assert cast.row(did) == ("closed", None, "for")
     log = wait_for(lambda: cast.log(did).get("closed"), what="the hook's record")
@@ -369,7 +371,7 @@ def test_moving_the_closing_time_moves_the_job(one):
     time.sleep(5)
     assert cast.row(d["id"])[0] == "open"
     n = sql(cast.pg, "super", "SELECT count(*), min(run_at) > now() + interval '50 minutes' FROM jobs"
-                              " WHERE tenant_id = %s AND subject = %s AND state = 'pending'",
+                              " WHERE tenant_id = %s AND kind = 'decision.close' AND subject = %s AND state = 'pending'",
             (cast.tenant_id, d["id"]))[0]
     assert n == (1, True), n
     # Removed: no job left; set again: one again.
@@ -407,7 +409,7 @@ def test_another_tenants_jobs_are_invisible(one, pg):
     with pg.connect("app") as c, c.cursor() as cur:
         cur.execute("BEGIN")
         cur.execute("SELECT platform.enter_tenant(%s)", (str(cast.other_id),))
-        cur.execute("SELECT count(*) FROM jobs")
+        cur.execute("SELECT count(*) FROM jobs WHERE tenant_id <> %s", (cast.other_id,))
         assert cur.fetchone()[0] == 0
         cur.execute("SELECT count(*) FROM jobs WHERE tenant_id = %s", (cast.tenant_id,))
         assert cur.fetchone()[0] == 0
@@ -421,7 +423,7 @@ def test_another_tenants_jobs_are_invisible(one, pg):
     with pg.connect("app") as c, c.cursor() as cur:
         cur.execute("BEGIN")
         cur.execute("SELECT platform.enter_tenant(%s)", (str(cast.tenant_id),))
-        cur.execute("SELECT count(*) FROM jobs WHERE subject = %s", (d["id"],))
+        cur.execute("SELECT count(*) FROM jobs WHERE kind = 'decision.close' AND subject = %s", (d["id"],))
         assert cur.fetchone()[0] == 1
         cur.execute("ROLLBACK")
     # Through the API: the other municipality finds no decision of ours.

@@ -160,6 +160,10 @@ def test_upgrade_from_the_schema_before_code_equals_a_fresh_migrate(pg):
         finally:
             c.close()
         assert old.query("SELECT count(*) FROM account_addresses") == [(0,)]
+        # The tenant that was there got its first notification digests
+        # (sql/033), each of which schedules the next.
+        assert old.query("SELECT kind FROM jobs WHERE tenant_id = %s AND state = 'pending' ORDER BY kind",
+                         (tid,)) == [("digest.daily",), ("digest.weekly",)]
     finally:
         shutil.rmtree(before, ignore_errors=True)
 

@@ -605,6 +605,46 @@ static void test_no_header_injection(void)
 	}
 }
 
+/* A notification's unsubscribe link becomes the two RFC 8058 headers; a
+ * value that could end a header line or is not an http(s) URL writes
+ * neither. */
+static void test_list_unsubscribe(void)
+{
+	struct mail_message m = base();
+	struct built b;
+	char *v;
+	int n;
+	CHECK_INT_EQ(build(&m, &b), 0);
+	CHECK(header(&b, "List-Unsubscribe", &n) == NULL && n == 0);
+	CHECK(header(&b, "List-Unsubscribe-Post", &n) == NULL && n == 0);
+	built_free(&b);
+	m.unsubscribe = "https://zutphen.example/afmelden/0123abcd";
+	CHECK_INT_EQ(build(&m, &b), 0);
+	check_lines(&b, 78, "unsubscribe");
+	CHECK_STR_EQ(v = header(&b, "List-Unsubscribe", &n), "<https://zutphen.example/afmelden/0123abcd>");
+	CHECK_INT_EQ(n, 1);
+	free(v);
+	CHECK_STR_EQ(v = header(&b, "List-Unsubscribe-Post", &n), "List-Unsubscribe=One-Click");
+	CHECK_INT_EQ(n, 1);
+	free(v);
+	built_free(&b);
+	static const char *bad[] = {
+		"https://zutphen.example/afmelden/x\r\nBcc: eve@example.org",
+		"https://zutphen.example/afmelden/x>, <mailto:eve@example.org",
+		"javascript:alert(1)",
+		"mailto:eve@example.org",
+		"https://zutphen.example/af melden",
+		"",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m.unsubscribe = bad[i];
+		CHECK_INT_EQ(build(&m, &b), 0);
+		CHECK_MSG(header(&b, "List-Unsubscribe", &n) == NULL && n == 0, "%s was written", bad[i]);
+		CHECK(header(&b, "Bcc", &n) == NULL && n == 0);
+		built_free(&b);
+	}
+}
+
 static void test_bodies(void)
 {
 	/* What quoted-printable must get right: '=', UTF-8, long lines,
@@ -733,6 +773,7 @@ int main(void)
 	RUN(test_plain_message());
 	RUN(test_utf8_headers());
 	RUN(test_no_header_injection());
+	RUN(test_list_unsubscribe());
 	RUN(test_bodies());
 	return check_exit("test_mail");
 }
