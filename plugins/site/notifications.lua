@@ -22,15 +22,10 @@ local CADENCE = { each = true, daily = true, weekly = true, none = true }
 
 local PAGE_SIZE = 20
 
--- "29 november 2026, 14:05" of an API timestamp (tables.lua's format).
+-- "29 november 2026, 14:05" in Dutch time of the API's UTC timestamp
+-- (steps.lua's helper, which the decisions' pages share too).
 local function when(req, ts)
-	if type(ts) ~= "string" then return nil end
-	local y, mo, d = tonumber(ts:sub(1, 4)), tonumber(ts:sub(6, 7)), tonumber(ts:sub(9, 10))
-	if not (y and mo and d) or ts:sub(11, 11) ~= "T" or mo < 1 or mo > 12 then return ts end
-	return T(req, "tables.when", {
-		day = math.tointeger(d), month = T(req, "tables.month_" .. math.tointeger(mo)),
-		year = math.tointeger(y), time = ts:sub(12, 16),
-	})
+	return site_steps().when(req, ts)
 end
 
 -- A site path from the API's url: only a path of this site ("/…", not

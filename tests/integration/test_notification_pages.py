@@ -16,7 +16,9 @@ the CSRF token in the forms.
   owner. Every other form still refuses a missing CSRF token.
 * /beheer/instellingen: the digests' hour and weekday, changed by an
   admin, a bad value refused naming the field."""
+import datetime
 import re
+import zoneinfo
 
 import pytest
 
@@ -29,6 +31,8 @@ HOST, SLUG = "meldingen.test", "meldingen"
 PEOPLE = {"fac": ("facilitator", "Fien"), "ria": ("member", "Ria"), "sam": ("member", "Sam"),
           "olaf": ("member", "Olaf"), "adm": ("admin", "Ada")}
 HOSTILE = "<script>alert('t')</script> Plein"
+MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september", "oktober",
+          "november", "december")
 
 
 class W:
@@ -163,6 +167,9 @@ def test_the_list_marks_read_once_shown_and_escapes(w):
     w.contribute("olaf", tid, "Mijn eigen bijdrage")
     st, _, n = w.api["olaf"].get("/me/notifications?unread=true")
     assert st == 200 and n["unread"] >= 3, n
+    # The time as the Dutch read it: the API's UTC in Europe/Amsterdam.
+    at = datetime.datetime.fromisoformat(n["items"][0]["created_at"].replace("Z", "+00:00"))
+    local = at.astimezone(zoneinfo.ZoneInfo("Europe/Amsterdam"))
     st, hdr, body = w.get("olaf", "/meldingen")
     assert st == 200 and "no-store" in hdr.get("cache-control", ""), hdr
     new = section(body, "nieuw")
@@ -172,6 +179,7 @@ def test_the_list_marks_read_once_shown_and_escapes(w):
     assert new.count("ongelezen</span>") >= 3
     assert "Mijn eigen bijdrage" not in new
     assert "Bijdrage nummer 3 over het plein" in new
+    assert f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M}" in new, new
     # The hostile title: escaped in the list and in the follows.
     assert "<script>alert('t')</script>" not in body
     assert "&lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt; Plein" in body or \
