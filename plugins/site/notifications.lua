@@ -105,11 +105,13 @@ M.follow_group = follow("group")
 ------------------------------------------------------------------ /meldingen
 
 local function item_view(req, n)
+	local place = n.group_name and (tostring(n.table_title) .. " – " .. n.group_name) or n.table_title
 	return {
 		title = n.title,
 		summary = n.summary,
 		url = site_path(n.url, n.table_id),
-		place = n.group_name and (n.table_title .. " – " .. n.group_name) or n.table_title,
+		-- The place, unless the title says it already (a contribution's).
+		place = place ~= n.title and place or nil,
 		kind = T(req, "notify.kind_" .. tostring(n.kind)),
 		when = when(req, n.created_at),
 		unread = n.unread == true,
@@ -124,6 +126,8 @@ local function follows_view(req, items)
 		if id then
 			local v = follow_view(req, kind, id, f, "volg-" .. i, "meldingen")
 			v.title = f.title
+			-- A group's table, named beside it.
+			v.table_title = kind == "group" and f.table_title or nil
 			v.url = (kind == "group" and "/groepen/" or "/tafels/") .. id
 			v.kind_label = T(req, kind == "group" and "notify.group" or "notify.table")
 			out[#out + 1] = v

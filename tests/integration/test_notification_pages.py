@@ -149,6 +149,12 @@ def test_follow_a_group_only_where_one_may_read(w):
     st, hdr, _ = w.post("ria", f"/groepen/{g['id']}/volgen", {"cadence": "weekly"})
     assert st == 303 and hdr["location"] == f"/groepen/{g['id']}#volgen"
     assert w.follow("ria", "groups", g["id"])["cadence"] == "weekly"
+    # /meldingen lists it with its table, the weekly digest chosen.
+    st, _, body = w.get("ria", "/meldingen")
+    item = re.search(r'<article class="follow-item" aria-labelledby="volg-group-%d">.*?</article>' % g["id"],
+                     body, re.S).group(0)
+    assert f'href="/groepen/{g["id"]}">Open groep</a> <span class="tag">Groep</span>' in item, item
+    assert "Aan tafel Groepentafel" in item and 'value="weekly" checked' in item, item
     # The closed group: no form for one who is not in it, and a post is a 404.
     st, _, body = w.get("olaf", f"/groepen/{cg['id']}")
     assert st == 200 and section(body, "volgen") == "", body

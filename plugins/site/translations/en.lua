@@ -691,6 +691,7 @@ return {
 	["notify.following_weekly"] = "weekly",
 	["notify.not_following"] = "You do not follow this yet.",
 	["notify.signin_to_follow"] = "to follow and get notifications.",
+	["notify.at_table"] = "At the table",
 	["notify.all_link"] = "All your notifications",
 	["notify.cadence_each"] = "Each contribution",
 	["notify.cadence_daily"] = "Daily digest",

@@ -691,6 +691,7 @@ return {
 	["notify.following_weekly"] = "wekelijks",
 	["notify.not_following"] = "U volgt dit nog niet.",
 	["notify.signin_to_follow"] = "om te volgen en meldingen te krijgen.",
+	["notify.at_table"] = "Aan tafel",
 	["notify.all_link"] = "Al uw meldingen",
 	["notify.cadence_each"] = "Elke bijdrage",
 	["notify.cadence_daily"] = "Dagelijks overzicht",
