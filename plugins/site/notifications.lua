@@ -80,6 +80,7 @@ end
 -- back to the place's page (or to /meldingen when the form was there).
 local function follow(kind)
 	return forms().by_id(function(req, id)
+		if not req.user then return { redirect = "/inloggen" } end
 		local cadence = req.form.cadence
 		local back = req.form.terug == "meldingen" and "/meldingen"
 			or ((kind == "group" and "/groepen/" or "/tafels/") .. id)
