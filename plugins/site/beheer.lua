@@ -48,7 +48,17 @@ end
 -- The current notices, the menu of content pages and the footer's contact
 -- details for the layout (templates/layout.html), read once per page.
 function M.layout_view(view)
-	local r = plugin.api.batch({ { "GET", "/settings" }, { "GET", "/pages" } })
+	local calls = { { "GET", "/settings" }, { "GET", "/pages" } }
+	-- A signed-in person's unread notifications, counted beside the
+	-- header's link to /meldingen (which sets site_unread itself: it marks
+	-- them read).
+	if view.user and view.site_unread == nil then
+		calls[3] = { "GET", "/me/notifications", { unread = "true", limit = 1 } }
+	end
+	local r = plugin.api.batch(calls)
+	if r[3] and r[3].status == 200 and type(r[3].body.unread) == "number" and r[3].body.unread > 0 then
+		view.site_unread = math.tointeger(r[3].body.unread)
+	end
 	local s = r[1].status == 200 and r[1].body or {}
 	local now = now_utc()
 	local notices = {}

@@ -185,6 +185,8 @@ function M.list(req)
 		follows = r[2].status == 200 and follows_view(req, r[2].body.items) or {},
 		settings = r[3].status == 200 and settings_view(req, r[3].body) or nil,
 		message = req.query.opgeslagen and T(req, "notify.saved") or nil,
+		-- No count beside the header's link: this page marks them read.
+		site_unread = false,
 	}
 	local answer = page(req, 200, "notifications/list.html", view)
 	if newest then

@@ -177,8 +177,13 @@ def test_the_list_marks_read_once_shown_and_escapes(w):
     # The time as the Dutch read it: the API's UTC in Europe/Amsterdam.
     at = datetime.datetime.fromisoformat(n["items"][0]["created_at"].replace("Z", "+00:00"))
     local = at.astimezone(zoneinfo.ZoneInfo("Europe/Amsterdam"))
+    # Every page's header counts them beside the link to /meldingen.
+    st, _, body = w.get("olaf", "/")
+    assert re.search(r'<a href="/meldingen">Mijn meldingen <span class="count">%d<span class="visually-hidden">'
+                     r' ongelezen</span></span></a>' % n["unread"], body), body
     st, hdr, body = w.get("olaf", "/meldingen")
     assert st == 200 and "no-store" in hdr.get("cache-control", ""), hdr
+    assert '<a href="/meldingen">Mijn meldingen</a>' in body
     new = section(body, "nieuw")
     # Newest first, each linking to its place, marked unread this once.
     links = re.findall(r'<a href="(/tafels/%d#bijdrage-(\d+))">' % tid, new)
@@ -196,6 +201,8 @@ def test_the_list_marks_read_once_shown_and_escapes(w):
     assert n["unread"] == 0 and n["items"] == [], n
     st, _, body = w.get("olaf", "/meldingen")
     assert "ongelezen</span>" not in section(body, "nieuw")
+    st, _, home = w.get("olaf", "/")
+    assert '<a href="/meldingen">Mijn meldingen</a>' in home
     assert "U heeft alles gelezen." in body
     # Only the unread: none now.
     st, _, body = w.get("olaf", "/meldingen?ongelezen=1")
