@@ -301,7 +301,8 @@ def test_unsubscribe_without_a_session(w):
     assert st == 404
     # The exemption is this path alone: every other form still wants the token.
     tid = w.table("Nog een tafel")
-    for path, form in ((f"/afmelden/{token}/meer", {}), (f"/afmelden/{token}%2Fx", {}),
+    for path, form in ((f"/afmelden/{token}/meer", {}), (f"/afmelden/{token}%2Fx", {}), ("/afmelden/" + "x" * 129, {}),
+                       ("/afmelden/", {}), (f"/afmelden/{token}.", {}), (f"/Afmelden/{token}", {}),
                        (f"/tafels/{tid}/volgen", {"cadence": "each"}), ("/meldingen", {"mail": "1"}),
                        (f"/tafels/{tid}/bijdragen", {"body": "Zonder token"}), ("/uitloggen", {})):
         st, _, _ = raw_post(w, path, "x=1&" + "&".join(f"{k}={v}" for k, v in form.items()))
