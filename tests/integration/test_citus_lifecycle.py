@@ -124,9 +124,10 @@ def call(d, token, method, path, body=None, timeout=90):
     return st, json.loads(out) if out else None
 
 
-# The tables the traffic below writes: its contributions, the site
-# plugin's store and its usage, the token's last use, the outbox.
-TRAFFIC_WRITES = {"contributions", "plugin_store", "plugin_store_usage", "api_tokens", "mail_outbox",
+# The tables the traffic below writes: its contributions and their
+# activity (what notifications tell), the site plugin's store and its
+# usage, the token's last use, the outbox.
+TRAFFIC_WRITES = {"contributions", "activity", "plugin_store", "plugin_store_usage", "api_tokens", "mail_outbox",
                   "table_visits", "sessions"}
 
 
