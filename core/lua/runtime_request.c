@@ -382,10 +382,36 @@ static bool unsafe_method(const struct http_request *req)
 	return m == HTTP_M_POST || m == HTTP_M_PUT || m == HTTP_M_PATCH || m == HTTP_M_DELETE;
 }
 
+/* The one request a form of another site may send: POST /afmelden/TOKEN,
+ * a mail's one-click unsubscribe (RFC 8058). A mail client posts it with
+ * no cookie and no CSRF token; the token in the path is the authority. It
+ * is therefore served as a guest's, the session cookie left unread, so a
+ * forged post acts for nobody. Only this exact shape: one segment of
+ * token characters, nothing after it. */
+#define UNSUBSCRIBE_PREFIX "/afmelden/"
+#define UNSUBSCRIBE_TOKEN_MAX 128
+
+static bool token_path(const struct http_request *req)
+{
+	if (http_req_method(req) != HTTP_M_POST)
+		return false;
+	size_t len;
+	const char *path = http_req_path(req, &len);
+	size_t plen = sizeof(UNSUBSCRIBE_PREFIX) - 1;
+	if (!path || len <= plen || len - plen > UNSUBSCRIBE_TOKEN_MAX || memcmp(path, UNSUBSCRIBE_PREFIX, plen) != 0)
+		return false;
+	for (size_t i = plen; i < len; i++) {
+		char c = path[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
 /* Before any Lua: the CSRF token (a cookie, given to every page; a
  * state-changing request must send it back as the form field `csrf` or
  * the header X-CSRF-Token) and the session, read in the request's
- * transaction. */
+ * transaction. POST /afmelden/TOKEN alone needs neither (token_path). */
 static void rq_start(struct rt_req *rq)
 {
 	struct http_request *req = rq->req;
@@ -409,7 +435,8 @@ static void rq_start(struct rt_req *rq)
 		}
 		rq->new_csrf = true;
 	}
-	if (unsafe_method(req)) {
+	bool by_token = token_path(req);
+	if (unsafe_method(req) && !by_token) {
 		char sent[TOKEN_CHARS + 2] = "";
 		const char *hdr = http_req_header(req, "X-CSRF-Token");
 		size_t blen;
@@ -426,7 +453,7 @@ static void rq_start(struct rt_req *rq)
 		}
 	}
 	char token[TOKEN_CHARS + 2];
-	if (cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
+	if (by_token || cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
 	    !token_valid(token) || !rq->rw->pool) {
 		if (!page_from_cache(rq)) {
 			rq->state = RQ_QUEUED;

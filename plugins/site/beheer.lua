@@ -48,7 +48,17 @@ end
 -- The current notices, the menu of content pages and the footer's contact
 -- details for the layout (templates/layout.html), read once per page.
 function M.layout_view(view)
-	local r = plugin.api.batch({ { "GET", "/settings" }, { "GET", "/pages" } })
+	local calls = { { "GET", "/settings" }, { "GET", "/pages" } }
+	-- A signed-in person's unread notifications, counted beside the
+	-- header's link to /meldingen (which sets site_unread itself: it marks
+	-- them read).
+	if view.user and view.site_unread == nil then
+		calls[3] = { "GET", "/me/notifications", { unread = "true", limit = 1 } }
+	end
+	local r = plugin.api.batch(calls)
+	if r[3] and r[3].status == 200 and type(r[3].body.unread) == "number" and r[3].body.unread > 0 then
+		view.site_unread = math.tointeger(r[3].body.unread)
+	end
 	local s = r[1].status == 200 and r[1].body or {}
 	local now = now_utc()
 	local notices = {}
@@ -144,7 +154,23 @@ local function settings_form(req, status, s, errors, message, options)
 		{ value = "nl", label = T(req, "beheer.lang_nl"), selected = s.default_lang == "nl" },
 		{ value = "en", label = T(req, "beheer.lang_en"), selected = s.default_lang == "en" },
 	}
+	-- The digest mails' hour (the tenant's local time) and the weekly
+	-- one's weekday (the notifications' settings; defaults 7 and Monday).
+	local hours, days = {}, {}
+	local hour, weekday = math.tointeger(s.digest_hour) or 7, math.tointeger(s.digest_weekday) or 1
+	for h = 0, 23 do
+		hours[#hours + 1] = { value = tostring(h), label = T(req, "beheer.hour", { hour = string.format("%02d", h) }),
+			selected = h == hour }
+	end
+	for d = 1, 7 do
+		days[#days + 1] = { value = tostring(d), label = T(req, "beheer.weekday_" .. d), selected = d == weekday }
+	end
+	local digest = {
+		field(req, "digest_hour", "beheer.digest_hour", nil, errors, { choices = hours }),
+		field(req, "digest_weekday", "beheer.digest_weekday", nil, errors, { choices = days }),
+	}
 	return page(req, status, "beheer/settings.html", {
+		digest = digest,
 		welcome = { field(req, "welcome", "beheer.welcome", s.welcome, errors,
 			{ textarea = true, rows = 6, max = 5000, hint = "beheer.hint_markdown" }) },
 		notice_rows = rows,
@@ -202,6 +228,11 @@ function M.save_settings(req)
 	end
 	local values = { welcome = f.welcome or "", notices = notices, contact = contact,
 		default_lang = (f.default_lang == "nl" or f.default_lang == "en") and f.default_lang or nil }
+	-- The digest's hour and weekday as numbers; a value that is not a whole
+	-- number goes to the API as it is, which refuses it naming the field.
+	for _, k in ipairs({ "digest_hour", "digest_weekday" }) do
+		if f[k] ~= nil then values[k] = math.tointeger(tonumber(f[k])) or f[k] end
+	end
 	local st, body = plugin.api.put("/settings", values)
 	if st == 200 then return { redirect = "/beheer/instellingen?saved=1" } end
 	if st == 422 then

@@ -112,6 +112,25 @@ for _, r in ipairs({
 	plugin.route(r[1], r[2], function(req, params) return meetings()[fn](req, params) end)
 end
 
+-- What a resident follows and hears about (notifications.lua): the list
+-- of what is new with the follows and the mail switch, the follow forms
+-- of a table's and a group's page (which read the follow through
+-- notifications.place_view), and the unsubscribe page of the mails. The
+-- core lets POST /afmelden/TOKEN alone through without a session or a
+-- CSRF token (RFC 8058's one-click post; the token is the authority).
+notifications = plugin.module("notifications")
+for _, r in ipairs({
+	{ "GET", "/meldingen", "list" },
+	{ "POST", "/meldingen", "save_settings" },
+	{ "POST", "/tafels/:id/volgen", "follow_table" },
+	{ "POST", "/groepen/:id/volgen", "follow_group" },
+	{ "GET", "/afmelden/:token", "unsubscribe_form" },
+	{ "POST", "/afmelden/:token", "unsubscribe" },
+}) do
+	local fn = r[3]
+	plugin.route(r[1], r[2], function(req, params) return notifications()[fn](req, params) end)
+end
+
 plugin.hook("invitation.created", function(inv) tables().invitation_created(inv) end)
 plugin.hook("group.request_decided", function(d) tables().request_decided(d) end)
 

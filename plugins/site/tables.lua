@@ -505,6 +505,9 @@ local function show_table(req, id, status, errors, value)
 	if r[7].status == 200 then
 		view.meetings = meetings().list_view(req, id, r[7].body, view.facilitator)
 	end
+	-- Following the table (notifications.lua): the person's choice, or
+	-- for guests the sign-in line.
+	view.follow = notifications().place_view(req, "table", id)
 	return page(req, status or 200, "tables/table.html", view, true)
 end
 
@@ -592,6 +595,9 @@ local function show_group(req, id, status, errors, value, message)
 		end
 	end
 	view.form = post_form(req, "/groepen/" .. id .. "/bijdragen", errors, value, view.manage)
+	-- Following the group: only what the person may read (a closed
+	-- group's members).
+	if g.can_read then view.follow = notifications().place_view(req, "group", id) end
 	view.errors = errors
 	view.message = message           -- a refused request keeps what was typed
 	view.signin = not req.user

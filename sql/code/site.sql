@@ -92,7 +92,9 @@ BEGIN
 END $$;
 
 -- The notices A gives: at most 10 of {title (1-200), text (0-1000),
--- ends_at (a date and time with its zone, in the future)}.
+-- ends_at (a date and time with its zone, in the future)}. An empty
+-- object is the empty list, as a plugin's empty Lua table arrives (the
+-- settings page with every notice's title cleared).
 CREATE OR REPLACE FUNCTION api.notices_arg(v jsonb, OUT o jsonb, OUT f jsonb)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
@@ -103,7 +105,9 @@ DECLARE
 BEGIN
     o := '[]';
     f := '{}';
-    IF jsonb_typeof(v) <> 'array' THEN
+    IF v = '{}'::jsonb THEN
+        RETURN;
+    ELSIF jsonb_typeof(v) <> 'array' THEN
         f := api.field('notices', 'type', 'Must be an array.');
         RETURN;
     ELSIF jsonb_array_length(v) > 10 THEN

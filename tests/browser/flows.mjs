@@ -492,7 +492,7 @@ test('tables: a facilitator opens a table and groups; a resident joins, asks, po
   // The facilitator sees it in the queue and hides it with a reason.
   await fac.goto(tableUrl);
   await facCheck('69-table-before-moderation');
-  await fac.getByRole('link', { name: 'Meldingen' }).click();
+  await fac.getByRole('link', { name: 'Meldingen', exact: true }).click();
   await fac.waitForLoadState('load');
   assert.equal(new URL(fac.url()).pathname, `/tafels/${tableId}/moderatie`);
   const queue = await fac.locator('main').innerText();
@@ -1155,3 +1155,117 @@ test('admin: upload a bundle, refused, as a draft, previewed, then published', a
   check.done();
 });
 // ---- end of the bundle upload
+// ---- Notifications (plugins/site/notifications.lua): a resident follows a
+// table from its page, reads what is new at /meldingen (marked unread
+// once, then read), changes the cadence and the mail switch there, and
+// unsubscribes from a mail's link without signing in; axe on every page,
+// in Dutch and English.
+async function unsubscribeLink(address, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const files = fs.existsSync(MAIL_DIR) ? fs.readdirSync(MAIL_DIR).filter((f) => f.endsWith('.eml')) : [];
+    for (const f of files.sort()) {
+      const text = decodeQuotedPrintable(fs.readFileSync(path.join(MAIL_DIR, f), 'latin1'));
+      if (!new RegExp(`^To:.*${address.replace(/[.]/g, '\\.')}`, 'mi').test(text)) continue;
+      const m = text.match(/https?:\/\/[^\s"<>]+\/afmelden\/[A-Za-z0-9_-]+/);
+      if (m) return m[0];
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no mail to ${address} with an /afmelden/ link in ${MAIL_DIR} after ${timeoutMs} ms`);
+}
+
+test('notifications: a resident follows a table, reads what is new, and unsubscribes from the mail', async () => {
+  const fac = await newPage();
+  const facCheck = checker(fac);
+  const res = await newPage();
+  const check = checker(res);
+  await signIn(fac, facCheck, FACILITATOR_EMAIL, PASSWORD, 'n00');
+  const made = await apiAs(fac, 'POST', '/tables', { title: 'De Molenstraat', question: 'Wat maakt de Molenstraat veiliger?',
+    visibility: 'public' });
+  assert.equal(made.status, 201, JSON.stringify(made.body));
+  const tableId = made.body.id;
+
+  // A guest is asked to sign in to follow.
+  await res.goto(`${BASE}/tafels/${tableId}`);
+  assert.match(await res.locator('#volgen').innerText(), /om te volgen/);
+  await signIn(res, check, READER_EMAIL, PASSWORD, 'n01');
+  await res.goto(`${BASE}/taal?lang=nl`);
+  await res.goto(`${BASE}/tafels/${tableId}`);
+  const follow = res.locator('#volgen');
+  assert.match(await follow.innerText(), /U volgt dit nog niet/);
+  await check('n02-table-follow');
+  await follow.getByLabel('Elke bijdrage').check();
+  await Promise.all([res.waitForNavigation(), follow.getByRole('button', { name: 'Volgen', exact: true }).click()]);
+  assert.match(await res.locator('#volgen').innerText(), /Volgend: elke bijdrage/);
+  await check('n03-table-following');
+
+  // The facilitator writes; the resident sees it at /meldingen, unread once.
+  const text = 'Vanavond praten we over de oversteekplaats bij de school.';
+  const posted = await apiAs(fac, 'POST', `/tables/${tableId}/contributions`, { body: text });
+  assert.equal(posted.status, 201, JSON.stringify(posted.body));
+  await Promise.all([res.waitForNavigation(), res.getByRole('link', { name: 'Mijn meldingen' }).click()]);
+  assert.equal(new URL(res.url()).pathname, '/meldingen');
+  const item = res.locator('.notification').filter({ hasText: text.slice(0, 40) });
+  assert.equal(await item.count(), 1, 'the contribution is in the list');
+  assert.match(await item.innerText(), /ongelezen/);
+  await check('n04-notifications-unread');
+  await Promise.all([res.waitForNavigation(), item.getByRole('link').first().click()]);
+  assert.equal(new URL(res.url()).pathname, `/tafels/${tableId}`);
+  assert.equal(new URL(res.url()).hash, `#bijdrage-${posted.body.id}`);
+  await res.goto(`${BASE}/meldingen`);
+  assert.doesNotMatch(await res.locator('.notification').filter({ hasText: text.slice(0, 40) }).innerText(), /ongelezen/);
+  assert.match(await res.locator('#nieuw-kop + p').innerText(), /U heeft alles gelezen/);
+
+  // The cadence and the mail switch, from the list.
+  const mine = res.locator('.follow-item').filter({ hasText: 'De Molenstraat' });
+  await mine.getByLabel('Wekelijks overzicht').check();
+  await Promise.all([res.waitForNavigation(), mine.getByRole('button', { name: 'Opslaan', exact: true }).click()]);
+  assert.match(await res.locator('[role=status]').innerText(), /opgeslagen/);
+  assert.ok(await res.locator('.follow-item').filter({ hasText: 'De Molenstraat' }).getByLabel('Wekelijks overzicht').isChecked());
+  await res.getByLabel(/^Uit/).check();
+  await submit(res, 'E-mailinstellingen opslaan');
+  assert.ok(await res.getByLabel(/^Uit/).isChecked());
+  await check('n05-notifications-saved');
+  await res.getByLabel(/^Aan/).check();
+  await submit(res, 'E-mailinstellingen opslaan');
+  await res.goto(`${BASE}/taal?lang=en`);
+  await res.goto(`${BASE}/meldingen`);
+  assert.equal(await res.locator('html').getAttribute('lang'), 'en');
+  assert.match(await res.locator('main').innerText(), /What you follow/);
+  await check('n06-en-notifications');
+  await res.goto(`${BASE}/taal?lang=nl`);
+
+  // Each contribution mails: the mail's link unsubscribes without a session.
+  const mine2 = res.locator('.follow-item').filter({ hasText: 'De Molenstraat' });
+  await res.goto(`${BASE}/meldingen`);
+  await mine2.getByLabel('Elke bijdrage').check();
+  await Promise.all([res.waitForNavigation(), mine2.getByRole('button', { name: 'Opslaan', exact: true }).click()]);
+  assert.equal((await apiAs(fac, 'POST', `/tables/${tableId}/contributions`, { body: 'Nog een bijdrage over de straat.' })).status, 201);
+  const link = new URL(await unsubscribeLink(READER_EMAIL, 60000));
+  const guest = await newPage();
+  const guestCheck = checker(guest);
+  await guest.goto(`${BASE}${link.pathname}`);
+  assert.match(await guest.locator('h1').innerText(), /Afmelden voor e-mail/);
+  await guestCheck('n07-unsubscribe');
+  assert.ok((await apiAs(res, 'GET', '/me/notification-settings')).body.mail, 'opening the link changes nothing');
+  await submit(guest, 'Geen e-mail meer ontvangen');
+  assert.match(await guest.locator('main').innerText(), /U ontvangt geen e-mail meer/);
+  await guestCheck('n08-unsubscribed');
+  assert.equal((await apiAs(res, 'GET', '/me/notification-settings')).body.mail, false);
+  await guest.goto(`${BASE}/taal?lang=en`);
+  await guest.goto(`${BASE}${link.pathname}`);
+  assert.equal(await guest.locator('html').getAttribute('lang'), 'en');
+  await guestCheck('n09-en-unsubscribe');
+  await submit(guest, 'Stop receiving e-mail');
+  await guestCheck('n10-en-unsubscribed');
+  // Back on for the other flows.
+  assert.equal((await apiAs(res, 'PATCH', '/me/notification-settings', { mail: true })).status, 200);
+  await guest.context().close();
+  await res.context().close();
+  await fac.context().close();
+  facCheck.done();
+  check.done();
+  guestCheck.done();
+});
+// ---- end of the notifications
