@@ -368,7 +368,7 @@ BEGIN
     IF f <> '{}'::jsonb THEN
         RETURN api.invalid(f);
     END IF;
-    only_unread := lower(a ->> 'unread') = 'true';
+    only_unread := coalesce(lower(a ->> 'unread') = 'true', false);
     SELECT n.seen_until INTO seen FROM notification_state n WHERE n.tenant_id = t AND n.account_id = viewer;
     seen := coalesce(seen, 0);
     ids := ARRAY(SELECT r.activity_id FROM api.notification_rows(t, viewer, NULL, NULL,

@@ -237,6 +237,10 @@ def test_the_list_tells_only_what_may_be_read_and_marks_it_seen(one):
     st, _, body = lid.post("/me/notifications/seen", {})
     assert st == 200 and body["unread"] == 0
     assert cast.listed("lid", unread="true")["items"] == []
+    # Read ones stay in the list, marked read: unread is a filter asked for.
+    read = cast.listed("lid")["items"]
+    assert "Nog een gewone" in [i["summary"] for i in read] and not any(i["unread"] for i in read), read
+    assert cast.listed("lid", unread="false")["items"] == read
     assert lid.post("/me/notifications/seen", {"until": "x"})[0] == 422
     # Losing one's place at a closed table: nothing of it is told any more.
     assert cast.api["fac"].delete(f"/tables/{t}/people/{cast.ids['lid']}")[0] == 200
