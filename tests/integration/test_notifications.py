@@ -5,6 +5,7 @@ per item for "each", a mail at once for the method's moments, the
 unsubscribe link and its RFC 8058 headers, and the attacks on what a
 notification may tell: closed tables and groups not one's own, lost
 membership, hidden contributions, another municipality's items."""
+import datetime
 import email
 import email.policy
 import re
@@ -412,3 +413,125 @@ def test_export_and_erasure_cover_the_notification_rows(one):
                " (SELECT count(*) FROM activity WHERE tenant_id = %s AND actor_id = %s)",
                (cast.tenant_id, cast.ids["cato"]) * 3)
     assert left == [(0, 0, 0)], left
+
+
+def join_closed(cast, gid, who):
+    """WHO asks to join the closed group GID and the facilitator lets them in."""
+    st, _, req = cast.api[who].post(f"/groups/{gid}/join", {})
+    assert st in (200, 201, 202) and req.get("request_id"), req
+    st, _, body = cast.api["fac"].post(f"/groups/{gid}/requests/{req['request_id']}", {"decision": "approve"})
+    assert st == 200, body
+
+
+def settled(cast, *tables):
+    """Every mail job of the activity at TABLES has run."""
+    def done():
+        rows = sql(cast.pg, "super", "SELECT id FROM activity WHERE tenant_id = %s AND table_id = ANY (%s)",
+                   (cast.tenant_id, list(tables)))
+        return all((cast.job("notify.item", a) or ("done",))[0] == "done" for (a,) in rows)
+    wait_for(done, timeout=30, what="the item jobs done")
+
+
+def test_every_moment_is_told_once_and_only_to_who_may_read_it(one):
+    cast = one
+    fac = cast.api["fac"]
+    for who in ("lid", "bram", "cato", "admin"):
+        assert cast.api[who].patch("/me/notification-settings", {"mail": True, "lang": "nl"})[0] == 200
+    t = cast.table("Momenten tafel", people=("bram",))                  # bram: automatic daily
+    buurt = cast.group(t, "Buurt", "public")
+    kern = cast.group(t, "Kern", "closed")
+    join_closed(cast, kern, "bram")
+    assert cast.api["bram"].post(f"/groups/{buurt}/join", {})[0] == 200
+    # lid follows the table and one of its groups, both at 'each'.
+    assert cast.api["lid"].put(f"/tables/{t}/follow", {"cadence": "each"})[0] == 200
+    assert cast.api["lid"].put(f"/groups/{buurt}/follow", {"cadence": "each"})[0] == 200
+    assert cast.api["cato"].put(f"/tables/{t}/follow", {"cadence": "daily"})[0] == 200
+    # A closed table cato was one of, with a choice of hers left behind.
+    dicht = cast.table("Dichte momenten", "closed", people=("cato",))
+    assert cast.api["cato"].put(f"/tables/{dicht}/follow", {"cadence": "each"})[0] == 200
+    assert cast.api["admin"].put(f"/tables/{dicht}/follow", {"cadence": "each"})[0] == 200
+    assert fac.delete(f"/tables/{dicht}/people/{cast.ids['cato']}")[0] == 200
+
+    def mails(who, text):
+        return cast.outbox(who, f"%{text}%")
+
+    def told(who, text):
+        wait_for(lambda: mails(who, text), timeout=30, what=f"{who}'s mail: {text}")
+        assert len(mails(who, text)) == 1, mails(who, text)
+        return mails(who, text)[0]
+
+    # A decision opened and closed by the facilitator.
+    st, _, d1 = fac.post(f"/tables/{t}/decisions", {"title": "Bankjes kiezen", "proposal": "Vier bankjes."})
+    assert st == 201, d1
+    subject, text, _ = told("lid", "Besluit geopend bij Momenten tafel: Bankjes kiezen")
+    assert subject == "Nieuw bij Momenten tafel" and f"https://{HOST}/besluiten/{d1['id']}" in text, text
+    told("bram", "Besluit geopend bij Momenten tafel: Bankjes kiezen")
+    told("cato", "Besluit geopend bij Momenten tafel: Bankjes kiezen")
+    assert fac.post(f"/decisions/{d1['id']}/close", {})[0] == 200
+    told("lid", "Besluit gesloten bij Momenten tafel: Bankjes kiezen")
+    # A decision closed by the scheduler at its closes_at: no viewer, so
+    # the facilitator hears of it too.
+    closes = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+    st, _, d2 = fac.post(f"/tables/{t}/decisions", {"title": "Bomen kiezen", "proposal": "Twee bomen.",
+                                                     "closes_at": closes.isoformat()})
+    assert st == 201, d2
+    told("lid", "Besluit gesloten bij Momenten tafel: Bomen kiezen")
+    told("fac", "Besluit gesloten bij Momenten tafel: Bomen kiezen")
+    assert sql(cast.pg, "super", "SELECT actor_id FROM activity WHERE tenant_id = %s AND kind = 'decision.closed'"
+               " AND url = %s", (cast.tenant_id, f"/besluiten/{d2['id']}")) == [(None,)]
+    # A meeting of the public group planned, changed and cancelled: lid
+    # follows both the table and the group, and hears of each once.
+    st, _, m = fac.post(f"/tables/{t}/meetings", {"title": "Buurtavond", "group_id": buurt, "place": "Buurthuis",
+                                                  "starts_at": "2031-06-01T18:00:00Z", "ends_at": "2031-06-01T20:00:00Z"})
+    assert st == 201, m
+    told("lid", "Bijeenkomst gepland bij Momenten tafel (Buurt): Buurtavond")
+    st, _, body = fac.patch(f"/meetings/{m['id']}", {"title": "Buurtavond verzet", "starts_at": "2031-06-02T18:00:00Z",
+                                                      "ends_at": "2031-06-02T20:00:00Z"})
+    assert st == 200, body
+    told("lid", "Bijeenkomst gewijzigd bij Momenten tafel (Buurt): Buurtavond verzet")
+    told("cato", "Bijeenkomst gewijzigd bij Momenten tafel (Buurt): Buurtavond verzet")
+    assert fac.post(f"/meetings/{m['id']}/cancel", {"reason": "Zaal dicht"})[0] == 200
+    told("lid", "Bijeenkomst afgelast bij Momenten tafel (Buurt): Buurtavond verzet")
+    told("bram", "Bijeenkomst afgelast bij Momenten tafel (Buurt): Buurtavond verzet")
+    # A contribution in the group lid follows twice: one mail.
+    cast.post("bram", "Een bijdrage in de buurtgroep", group=buurt)
+    told("lid", "Een bijdrage in de buurtgroep")
+    kinds = [i["kind"] for i in cast.listed("lid", limit=8)["items"]]
+    assert kinds == ["contribution", "meeting.cancelled", "meeting.changed", "meeting.planned", "decision.closed",
+                     "decision.opened", "decision.closed", "decision.opened"], kinds
+    # The closed group's decision and meeting: its member hears of them,
+    # those who follow the table but may not read the group never do.
+    st, _, d3 = fac.post(f"/tables/{t}/decisions", {"title": "Geheim besluit", "proposal": "Binnen de kern.",
+                                                     "group_id": kern})
+    assert st == 201, d3
+    assert fac.post(f"/decisions/{d3['id']}/close", {})[0] == 200
+    st, _, m2 = fac.post(f"/tables/{t}/meetings", {"title": "Geheime avond", "group_id": kern, "place": "Kelder",
+                                                   "starts_at": "2031-07-01T18:00:00Z", "ends_at": "2031-07-01T20:00:00Z"})
+    assert st == 201, m2
+    assert fac.patch(f"/meetings/{m2['id']}", {"title": "Geheime avond later"})[0] == 200
+    assert fac.post(f"/meetings/{m2['id']}/cancel", {})[0] == 200
+    cast.post("fac", "Geheime bijdrage in de kern", group=kern)
+    for text in ("Besluit geopend bij Momenten tafel (Kern): Geheim besluit",
+                 "Besluit gesloten bij Momenten tafel (Kern): Geheim besluit",
+                 "Bijeenkomst gepland bij Momenten tafel (Kern): Geheime avond",
+                 "Bijeenkomst gewijzigd bij Momenten tafel (Kern): Geheime avond later",
+                 "Bijeenkomst afgelast bij Momenten tafel (Kern): Geheime avond later"):
+        told("bram", text)
+    # The closed table: its admin hears of a decision, cato (no longer
+    # one of its people, her choice still there) does not.
+    st, _, d4 = fac.post(f"/tables/{dicht}/decisions", {"title": "Dicht besluit", "proposal": "Alleen voor ons."})
+    assert st == 201, d4
+    told("admin", "Besluit geopend bij Dichte momenten: Dicht besluit")
+    settled(cast, t, dicht)
+    # The digest: cato's daily one holds the group contribution she may
+    # read, nothing of the closed group's or the closed table's.
+    cast.due_now("digest.daily")
+    wait_for(lambda: cast.job("digest.daily")[1] > sql(cast.pg, "super", "SELECT now()")[0][0], timeout=30,
+             what="the digest run")
+    told("cato", "Een bijdrage in de buurtgroep")
+    for who in ("lid", "cato"):
+        assert mails(who, "Geheim") == [] and mails(who, "Dicht") == [], who
+        listed = cast.listed(who, limit=100)["items"]
+        assert not [i for i in listed if i["group_id"] == kern or i["table_id"] == dicht], listed
+        assert not [i for i in listed if "Geheim" in i["title"] + i["summary"]], listed
+    assert "Geheim besluit" in [i["title"] for i in cast.listed("bram", limit=20)["items"]]
