@@ -178,7 +178,8 @@ function M.list(req)
 	end
 	local view = {
 		items = items,
-		unread = (body.unread or 0) > 0 and math.tointeger(body.unread) or nil,
+		-- The count stops at 100 ("100 or more"): shown as 99+.
+		unread = (body.unread or 0) > 99 and "99+" or (body.unread or 0) > 0 and math.tointeger(body.unread) or nil,
 		only_unread = only_unread,
 		more = body.next_cursor and ("/meldingen?na=" .. tostring(body.next_cursor)
 			.. (only_unread and "&ongelezen=1" or "")),

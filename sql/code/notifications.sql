@@ -61,11 +61,20 @@ END $$;
 -- at) for the person P_ACCOUNT (NULL: everyone), the activity P_ACTIVITY
 -- (NULL: all), of the kinds P_KINDS (NULL: all), at the cadences
 -- P_CADENCES, newer than P_AFTER, or than the person's own mark when
--- P_MARK names one ('daily', 'weekly': what their last digest held), and
--- at most P_UPTO. Only what the person may read now, not their own
--- doing, after they began following, with their account not deleted.
+-- P_MARK names one ('daily', 'weekly': what their last digest held), at
+-- most P_UPTO, and the newest P_LIMIT (NULL: all) of each table they
+-- follow. Only what the person may read now, not their own doing, after
+-- they began following, with their account not deleted.
+--
+-- The table's rules (one may read it, the table's follow) are decided
+-- once per person and table; each table's activity is then read newest
+-- first by the index activity_table, a row's own rules (its group, its
+-- contribution) applied to it as a candidate, and the scan stops at
+-- P_LIMIT rows told. A page of the list reads its page size per table,
+-- however much the tables hold (test_notifications, "a page reads").
 CREATE OR REPLACE FUNCTION api.notification_rows(t bigint, p_account bigint, p_activity bigint, p_kinds text[],
-                                                 p_cadences text[], p_after bigint, p_mark text, p_upto bigint)
+                                                 p_cadences text[], p_after bigint, p_mark text, p_upto bigint,
+                                                 p_limit int)
 RETURNS TABLE (account_id bigint, activity_id bigint, cadence text)
 LANGUAGE plpgsql STABLE AS $$
 #variable_conflict use_column
@@ -77,51 +86,76 @@ BEGIN
         UNION
         SELECT m.account_id, m.table_id FROM table_members m
          WHERE m.tenant_id = t AND (p_account IS NULL OR m.account_id = p_account)
-    ), told AS (
-        SELECT p.account_id, a.id AS activity_id, a.created_at,
-               CASE WHEN fg.account_id IS NOT NULL THEN fg.cadence
-                    WHEN ft.account_id IS NOT NULL THEN ft.cadence
-                    WHEN tm.account_id IS NOT NULL THEN 'daily'
-                    ELSE 'none' END AS cadence,
-               CASE WHEN fg.account_id IS NOT NULL THEN fg.since
-                    WHEN ft.account_id IS NOT NULL THEN ft.since
-                    ELSE tm.joined_at END AS since
-          FROM activity a
-          JOIN people p ON p.table_id = a.table_id
-          JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
+    ), readers AS (
+        SELECT p.account_id, p.table_id, tm.role AS member_role, tm.joined_at, tm.account_id IS NOT NULL AS member,
+               r.account_id IS NOT NULL AS admin, ft.cadence AS table_cadence, ft.since AS table_since,
+               CASE p_mark WHEN 'daily' THEN coalesce(n.daily_until, 0)
+                           WHEN 'weekly' THEN coalesce(n.weekly_until, 0)
+                           ELSE coalesce(p_after, 0) END AS after_id
+          FROM people p
+          JOIN tables x ON x.tenant_id = t AND x.id = p.table_id
           JOIN accounts u ON u.tenant_id = t AND u.id = p.account_id
+          LEFT JOIN table_members tm ON tm.tenant_id = t AND tm.table_id = p.table_id AND tm.account_id = p.account_id
+          LEFT JOIN account_roles r ON r.tenant_id = t AND r.account_id = p.account_id AND r.role = 'admin'
+          LEFT JOIN follows ft ON ft.tenant_id = t AND ft.account_id = p.account_id AND ft.table_id = p.table_id
+                              AND ft.group_id IS NULL
+          LEFT JOIN notification_state n ON n.tenant_id = t AND n.account_id = p.account_id
+         WHERE u.deleted_at IS NULL
+           -- The table: public, one's own, or an admin's (api.table_standing).
+           AND (x.visibility = 'public' OR tm.account_id IS NOT NULL OR r.account_id IS NOT NULL)
+    )
+    SELECT p.account_id, w.id, w.cadence
+      FROM readers p
+     CROSS JOIN LATERAL (
+        SELECT a.id, z.cadence
+          FROM activity a
           LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
           LEFT JOIN contributions c ON c.tenant_id = t AND c.id = a.contribution_id
-          LEFT JOIN table_members tm ON tm.tenant_id = t AND tm.table_id = a.table_id AND tm.account_id = p.account_id
           LEFT JOIN group_members gm ON gm.tenant_id = t AND gm.group_id = a.group_id AND gm.account_id = p.account_id
-          LEFT JOIN account_roles r ON r.tenant_id = t AND r.account_id = p.account_id AND r.role = 'admin'
-          LEFT JOIN follows ft ON ft.tenant_id = t AND ft.account_id = p.account_id AND ft.table_id = a.table_id
-                              AND ft.group_id IS NULL
           LEFT JOIN follows fg ON fg.tenant_id = t AND fg.account_id = p.account_id AND fg.table_id = a.table_id
                               AND fg.group_id = a.group_id
-          LEFT JOIN notification_state n ON n.tenant_id = t AND n.account_id = p.account_id
-         WHERE a.tenant_id = t
+          -- A group's choice overrides its table's; a table's people
+          -- follow it at 'daily' unless they chose.
+          CROSS JOIN LATERAL (
+              SELECT CASE WHEN fg.account_id IS NOT NULL THEN fg.cadence
+                          WHEN p.table_cadence IS NOT NULL THEN p.table_cadence
+                          WHEN p.member THEN 'daily'
+                          ELSE 'none' END AS cadence,
+                     CASE WHEN fg.account_id IS NOT NULL THEN fg.since
+                          WHEN p.table_cadence IS NOT NULL THEN p.table_since
+                          ELSE p.joined_at END AS since) z
+         WHERE a.tenant_id = t AND a.table_id = p.table_id
            AND (p_activity IS NULL OR a.id = p_activity)
            AND (p_kinds IS NULL OR a.kind = ANY (p_kinds))
            AND (p_upto IS NULL OR a.id <= p_upto)
-           AND a.id > CASE p_mark WHEN 'daily' THEN coalesce(n.daily_until, 0)
-                                  WHEN 'weekly' THEN coalesce(n.weekly_until, 0)
-                                  ELSE coalesce(p_after, 0) END
-           AND u.deleted_at IS NULL
+           AND a.id > p.after_id
            -- Never one's own doing.
            AND a.actor_id IS DISTINCT FROM p.account_id
            AND (a.contribution_id IS NULL OR c.author_id IS DISTINCT FROM p.account_id)
            -- A hidden contribution is told to nobody.
            AND (a.contribution_id IS NULL OR (c.id IS NOT NULL AND c.hidden_at IS NULL))
-           -- The table: public, one's own, or an admin's (api.table_standing).
-           AND (x.visibility = 'public' OR tm.account_id IS NOT NULL OR r.account_id IS NOT NULL)
            -- A group's content: a public group, its members, the table's
            -- facilitators and admins (api.group_standing).
            AND (a.group_id IS NULL OR g.visibility = 'public' OR gm.account_id IS NOT NULL
-                OR tm.role = 'facilitator' OR r.account_id IS NOT NULL)
-    )
-    SELECT w.account_id, w.activity_id, w.cadence FROM told w
-     WHERE w.cadence = ANY (p_cadences) AND w.created_at >= w.since;
+                OR p.member_role = 'facilitator' OR p.admin)
+           AND z.cadence = ANY (p_cadences) AND a.created_at >= z.since
+         ORDER BY a.id DESC
+         LIMIT p_limit) w;
+END $$;
+
+-- How many items of the list are unread to VIEWER (after SEEN), counted
+-- up to 100: 100 says "100 or more" (the site shows 99+), so that the
+-- count, too, reads no more than that whatever the tables hold.
+CREATE OR REPLACE FUNCTION api.notification_unread(t bigint, viewer bigint, seen bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n
+      FROM (SELECT 1 FROM api.notification_rows(t, viewer, NULL, NULL, ARRAY['each', 'daily', 'weekly'], seen, NULL,
+                                                NULL, 100) r
+             LIMIT 100) q;
+    RETURN n;
 END $$;
 
 -- The items of IDS as the contract's list shows them (newest first), with
@@ -134,10 +168,12 @@ BEGIN
                 'group_id', a.group_id, 'group_name', g.name, 'title', a.title, 'summary', a.summary,
                 'url', a.url, 'created_at', api.utc_text(a.created_at), 'unread', a.id > seen)
               ORDER BY a.id DESC), '[]'::jsonb)
-              FROM activity a
+              -- Each by its key (OFFSET 0 keeps it a lookup per id): the
+              -- page's rows, never all of its tables'.
+              FROM unnest(ids) i (id)
+             CROSS JOIN LATERAL (SELECT y.* FROM activity y WHERE y.tenant_id = t AND y.id = i.id OFFSET 0) a
               JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
-              LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
-             WHERE a.tenant_id = t AND a.id = ANY (ids));
+              LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id);
 END $$;
 
 -- Account P's notification state, made when they have none (mail on, the
@@ -371,13 +407,13 @@ BEGIN
     only_unread := coalesce(lower(a ->> 'unread') = 'true', false);
     SELECT n.seen_until INTO seen FROM notification_state n WHERE n.tenant_id = t AND n.account_id = viewer;
     seen := coalesce(seen, 0);
-    ids := ARRAY(SELECT r.activity_id FROM api.notification_rows(t, viewer, NULL, NULL,
-                                                                 ARRAY['each', 'daily', 'weekly'], NULL, NULL, NULL) r
-                  ORDER BY r.activity_id DESC);
-    SELECT count(*) INTO unread FROM unnest(ids) i WHERE i > seen;
-    ids := ARRAY(SELECT i FROM unnest(ids) i
-                  WHERE (before IS NULL OR i < before) AND (NOT only_unread OR i > seen)
-                  ORDER BY i DESC LIMIT lim + 1);
+    -- A page: the newest LIM + 1 of each table before the cursor, and of
+    -- those the newest LIM + 1 (api.notification_rows).
+    ids := ARRAY(SELECT r.activity_id
+                   FROM api.notification_rows(t, viewer, NULL, NULL, ARRAY['each', 'daily', 'weekly'],
+                                              CASE WHEN only_unread THEN seen END, NULL, before - 1, lim + 1) r
+                  ORDER BY r.activity_id DESC LIMIT lim + 1);
+    unread := api.notification_unread(t, viewer, seen);
     RETURN api.ok(jsonb_build_object(
         'items', api.notification_items(t, ids[1:lim], seen),
         'unread', unread,
@@ -409,8 +445,7 @@ BEGIN
     UPDATE notification_state n SET seen_until = greatest(n.seen_until, coalesce(upto, 0)), updated_at = at
      WHERE n.tenant_id = t AND n.account_id = viewer;
     SELECT n.seen_until INTO seen FROM notification_state n WHERE n.tenant_id = t AND n.account_id = viewer;
-    SELECT count(*) INTO unread
-      FROM api.notification_rows(t, viewer, NULL, NULL, ARRAY['each', 'daily', 'weekly'], seen, NULL, NULL) r;
+    unread := api.notification_unread(t, viewer, seen);
     RETURN api.ok(jsonb_build_object('unread', unread));
 END $$;
 
@@ -581,7 +616,7 @@ BEGIN
     END IF;
     who := ARRAY(SELECT w.account_id FROM api.notification_rows(t, NULL, aid, NULL,
                      CASE WHEN it.kind = 'contribution' THEN ARRAY['each'] ELSE ARRAY['each', 'daily', 'weekly'] END,
-                     NULL, NULL, NULL) w ORDER BY w.account_id);
+                     NULL, NULL, NULL, NULL) w ORDER BY w.account_id);
     FOREACH p IN ARRAY who LOOP
         PERFORM api.notification_state_ensure(t, p);
         SELECT y.lang INTO lang FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
@@ -652,7 +687,7 @@ BEGIN
     IF upto IS NOT NULL THEN
         FOR rows_ IN
             SELECT r.account_id, array_agg(r.activity_id ORDER BY r.activity_id) AS ids
-              FROM api.notification_rows(t, NULL, NULL, ARRAY['contribution'], ARRAY[cadence], NULL, cadence, upto) r
+              FROM api.notification_rows(t, NULL, NULL, ARRAY['contribution'], ARRAY[cadence], NULL, cadence, upto, NULL) r
              GROUP BY r.account_id ORDER BY r.account_id
         LOOP
             p := rows_.account_id;
