@@ -541,10 +541,20 @@ BEGIN
     RETURN CASE WHEN host IS NOT NULL THEN 'https://' || host END;
 END $$;
 
--- The notification mail to account P (BODY without its ending): with the
--- unsubscribe link and its URL for the headers; nothing when their mail
--- is off or they have no address.
-CREATE OR REPLACE FUNCTION platform.notification_mail(t bigint, p bigint, base text, subject text, body text)
+-- Text S escaped for HTML, for an element's content and a quoted
+-- attribute's value alike.
+CREATE OR REPLACE FUNCTION platform.html_text(s text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT replace(replace(replace(replace(replace(coalesce(s, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                           '"', '&quot;'), '''', '&#39;')
+$$;
+
+-- The notification mail to account P (BODY without its ending, and HTML,
+-- the same in HTML: what goes in the document's body, every value
+-- escaped), with the unsubscribe link in both parts and its URL for the
+-- headers; nothing when their mail is off or they have no address.
+CREATE OR REPLACE FUNCTION platform.notification_mail(t bigint, p bigint, base text, subject text, body text,
+                                                      html text)
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -568,29 +578,61 @@ BEGIN
                         'Kies wat u ontvangt: %s/meldingen\n'
                         'Geen meldingen meer per mail: %s\n', coalesce(base, ''), coalesce(base, ''), coalesce(unsub, ''))
             END;
-    PERFORM platform.enqueue_mail(t, email, NULL, left(regexp_replace(subject, '[[:cntrl:]]', ' ', 'g'), 500),
-                                  body, NULL, unsub);
+    subject := left(regexp_replace(subject, '[[:cntrl:]]', ' ', 'g'), 500);
+    html := format('<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8"><title>%s</title></head>'
+                   '<body style="font-family: sans-serif; font-size: 16px; line-height: 1.5; color: #1a1a1a">',
+                   n.lang, platform.html_text(subject))
+            || html || '<hr>' || CASE WHEN n.lang = 'en' THEN
+                format('<p>You receive this mail because you follow tables on <a href="%s">%s</a>.<br>'
+                       '<a href="%s/meldingen">Change what you receive</a><br>'
+                       'No more notification mail: <a href="%s">%s</a></p>',
+                       platform.html_text(base), platform.html_text(base), platform.html_text(base),
+                       platform.html_text(unsub), platform.html_text(unsub))
+            ELSE
+                format('<p>U ontvangt deze mail omdat u tafels volgt op <a href="%s">%s</a>.<br>'
+                       '<a href="%s/meldingen">Kies wat u ontvangt</a><br>'
+                       'Geen meldingen meer per mail: <a href="%s">%s</a></p>',
+                       platform.html_text(base), platform.html_text(base), platform.html_text(base),
+                       platform.html_text(unsub), platform.html_text(unsub))
+            END || '</body></html>';
+    PERFORM platform.enqueue_mail(t, email, NULL, subject, body, html, unsub);
     RETURN true;
 END $$;
+
+-- An item's heading in a mail, in LANG: what happened where.
+CREATE OR REPLACE FUNCTION platform.notification_heading(lang text, kind text, table_title text, group_name text,
+                                                         title text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE kind
+               WHEN 'contribution' THEN CASE WHEN lang = 'en' THEN 'Contribution at ' ELSE 'Bijdrage bij ' END
+               WHEN 'step.completed' THEN CASE WHEN lang = 'en' THEN 'Step completed at ' ELSE 'Stap afgerond bij ' END
+               WHEN 'meeting.planned' THEN CASE WHEN lang = 'en' THEN 'Meeting planned at ' ELSE 'Bijeenkomst gepland bij ' END
+               WHEN 'meeting.changed' THEN CASE WHEN lang = 'en' THEN 'Meeting changed at ' ELSE 'Bijeenkomst gewijzigd bij ' END
+               WHEN 'meeting.cancelled' THEN CASE WHEN lang = 'en' THEN 'Meeting cancelled at ' ELSE 'Bijeenkomst afgelast bij ' END
+               WHEN 'decision.opened' THEN CASE WHEN lang = 'en' THEN 'Decision opened at ' ELSE 'Besluit geopend bij ' END
+               WHEN 'decision.closed' THEN CASE WHEN lang = 'en' THEN 'Decision closed at ' ELSE 'Besluit gesloten bij ' END
+               ELSE CASE WHEN lang = 'en' THEN 'Report published at ' ELSE 'Verslag gepubliceerd bij ' END
+           END || table_title
+           || CASE WHEN group_name IS NOT NULL THEN ' (' || group_name || ')' ELSE '' END
+           || CASE WHEN kind <> 'contribution' AND title <> '' AND title <> table_title THEN ': ' || title ELSE '' END
+$$;
 
 -- One item's lines in a mail, in LANG.
 CREATE OR REPLACE FUNCTION platform.notification_line(lang text, kind text, table_title text, group_name text,
                                                       title text, summary text, url text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT format(E'* %s%s\n  %s\n  %s\n',
-                  CASE kind
-                      WHEN 'contribution' THEN CASE WHEN lang = 'en' THEN 'Contribution at ' ELSE 'Bijdrage bij ' END
-                      WHEN 'step.completed' THEN CASE WHEN lang = 'en' THEN 'Step completed at ' ELSE 'Stap afgerond bij ' END
-                      WHEN 'meeting.planned' THEN CASE WHEN lang = 'en' THEN 'Meeting planned at ' ELSE 'Bijeenkomst gepland bij ' END
-                      WHEN 'meeting.changed' THEN CASE WHEN lang = 'en' THEN 'Meeting changed at ' ELSE 'Bijeenkomst gewijzigd bij ' END
-                      WHEN 'meeting.cancelled' THEN CASE WHEN lang = 'en' THEN 'Meeting cancelled at ' ELSE 'Bijeenkomst afgelast bij ' END
-                      WHEN 'decision.opened' THEN CASE WHEN lang = 'en' THEN 'Decision opened at ' ELSE 'Besluit geopend bij ' END
-                      WHEN 'decision.closed' THEN CASE WHEN lang = 'en' THEN 'Decision closed at ' ELSE 'Besluit gesloten bij ' END
-                      ELSE CASE WHEN lang = 'en' THEN 'Report published at ' ELSE 'Verslag gepubliceerd bij ' END
-                  END || table_title,
-                  CASE WHEN group_name IS NOT NULL THEN ' (' || group_name || ')' ELSE '' END
-                  || CASE WHEN kind <> 'contribution' AND title <> '' AND title <> table_title THEN ': ' || title ELSE '' END,
+    SELECT format(E'* %s\n  %s\n  %s\n', platform.notification_heading(lang, kind, table_title, group_name, title),
                   summary, url)
+$$;
+
+-- The same item in the mail's HTML: a list item, its heading the link,
+-- every value escaped.
+CREATE OR REPLACE FUNCTION platform.notification_line_html(lang text, kind text, table_title text, group_name text,
+                                                           title text, summary text, url text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('<li style="margin-bottom: 1em"><a href="%s">%s</a>%s</li>', platform.html_text(url),
+                  platform.html_text(platform.notification_heading(lang, kind, table_title, group_name, title)),
+                  CASE WHEN summary <> '' THEN '<br>' || platform.html_text(summary) ELSE '' END)
 $$;
 
 -- notify.item: activity AID mailed at once to those who want it so (a
@@ -623,7 +665,10 @@ BEGIN
         IF platform.notification_mail(t, p, base,
                CASE WHEN lang = 'en' THEN 'New at ' ELSE 'Nieuw bij ' END || it.table_title,
                platform.notification_line(lang, it.kind, it.table_title, it.group_name, it.title, it.summary,
-                                          coalesce(base, '') || it.url)) THEN
+                                          coalesce(base, '') || it.url),
+               '<ul style="padding-left: 1.2em">'
+               || platform.notification_line_html(lang, it.kind, it.table_title, it.group_name, it.title, it.summary,
+                                                  coalesce(base, '') || it.url) || '</ul>') THEN
             n := n + 1;
         END IF;
     END LOOP;
@@ -679,6 +724,7 @@ DECLARE
     ids bigint[];
     lang text;
     body text;
+    html text;
     it record;
     n int := 0;
     at timestamptz := statement_timestamp();
@@ -697,6 +743,7 @@ BEGIN
             body := CASE WHEN lang = 'en' THEN
                         format(E'New at the tables you follow (%s):\n\n', cardinality(ids))
                     ELSE format(E'Nieuw bij de tafels die u volgt (%s):\n\n', cardinality(ids)) END;
+            html := '';
             FOR it IN
                 SELECT a.kind, a.title, a.summary, a.url, x.title AS table_title, g.name AS group_name
                   FROM activity a
@@ -707,6 +754,8 @@ BEGIN
             LOOP
                 body := body || platform.notification_line(lang, it.kind, it.table_title, it.group_name, it.title,
                                                            it.summary, coalesce(base, '') || it.url) || E'\n';
+                html := html || platform.notification_line_html(lang, it.kind, it.table_title, it.group_name, it.title,
+                                                                it.summary, coalesce(base, '') || it.url);
             END LOOP;
             IF platform.notification_mail(t, p, base,
                    CASE WHEN cadence = 'daily' AND lang = 'en' THEN 'Your daily digest: '
@@ -714,7 +763,10 @@ BEGIN
                         WHEN cadence = 'daily' THEN 'Uw dagelijkse overzicht: '
                         ELSE 'Uw wekelijkse overzicht: ' END
                    || cardinality(ids) || CASE WHEN lang = 'en' THEN ' new' ELSE ' nieuw' END,
-                   body) THEN
+                   body,
+                   format('<p>%s</p><ul style="padding-left: 1.2em">%s</ul>',
+                          CASE WHEN lang = 'en' THEN format('New at the tables you follow (%s):', cardinality(ids))
+                               ELSE format('Nieuw bij de tafels die u volgt (%s):', cardinality(ids)) END, html)) THEN
                 n := n + 1;
             END IF;
         END LOOP;

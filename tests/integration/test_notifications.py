@@ -566,6 +566,48 @@ def test_every_moment_is_told_once_and_only_to_who_may_read_it(one):
     assert "Geheim besluit" in [i["title"] for i in cast.listed("bram", limit=20)["items"]]
 
 
+def test_the_mails_html_part_escapes_every_value_and_carries_the_unsubscribe_link(cast, db_daemon):
+    """A hostile table title and contribution stay text in the HTML part of
+    an item's mail and of a digest (read from the SMTP sink), and both
+    parts carry the unsubscribe link."""
+    port = free_port()
+    with smtp_server(port) as store:
+        cast.use(db_daemon({**OPTIONS, **smtp_options(port)}, SMALL))
+        for who in ("lid", "cato"):
+            assert cast.api[who].patch("/me/notification-settings", {"mail": True, "lang": "nl"})[0] == 200
+        title = """Plein <script>alert("t")</script> & 'co'"""
+        t = cast.table(title, people=("bram",))
+        assert cast.api["lid"].put(f"/tables/{t}/follow", {"cadence": "each"})[0] == 200
+        assert cast.api["cato"].put(f"/tables/{t}/follow", {"cadence": "daily"})[0] == 200
+        body = """<script>alert('b')</script> "Aanhalingstekens" <img src=x onerror=alert(1)>"""
+        cast.post("bram", body, table=t)
+
+        def mails_to(who, marker):
+            return [email.message_from_bytes(m[2], policy=email.policy.default) for m in store.all()
+                    if PEOPLE[who][0] in m[1] and marker in m[2]]
+
+        wait_for(lambda: mails_to("lid", b"Aanhalingstekens"), timeout=30, what="the each mail")
+        cast.due_now("digest.daily")
+        wait_for(lambda: mails_to("cato", b"Aanhalingstekens"), timeout=30, what="the digest")
+        for who in ("lid", "cato"):
+            msg = mails_to(who, b"Aanhalingstekens")[-1]
+            assert msg.get_content_type() == "multipart/alternative", msg.get_content_type()
+            text = msg.get_body(("plain",)).get_content()
+            html = msg.get_body(("html",)).get_content()
+            token = sql(cast.pg, "super", "SELECT unsubscribe_token FROM notification_state WHERE tenant_id = %s"
+                        " AND account_id = %s", (cast.tenant_id, cast.ids[who]))[0][0]
+            link = f"https://{HOST}/afmelden/{token}"
+            assert msg["List-Unsubscribe"] == f"<{link}>"
+            assert link in text and f'href="{link}"' in html, html
+            # The text part says it as it is; the HTML part as text.
+            assert title in text and "<script>alert('b')</script>" in text, text
+            assert "<script" not in html and "<img" not in html and "onerror=alert(1)>" not in html, html
+            assert "Plein &lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt; &amp; &#39;co&#39;" in html, html
+            assert "&lt;script&gt;alert(&#39;b&#39;)&lt;/script&gt; &quot;Aanhalingstekens&quot; &lt;img" in html, html
+            assert html.startswith("<!DOCTYPE html><html lang=\"nl\">") and f'href="https://{HOST}/tafels/{t}#bijdrage-' in html
+        assert "Nieuw bij de tafels die u volgt" in mails_to("cato", b"Aanhalingstekens")[-1].get_body(("html",)).get_content()
+
+
 def test_export_and_erasure_cover_the_notification_rows(one):
     cast = one
     t = cast.table("Export tafel", people=("cato",))
