@@ -23,6 +23,7 @@ import zoneinfo
 import pytest
 
 from api_client import Api
+from bundle_util import sql
 from harness import aantafel, make_request, parse_response, wait_for
 from test_signin import SMALL, Browser
 from world import make_user, token_for
@@ -237,6 +238,28 @@ def test_the_list_is_paged(w):
     # Both pages were shown: nothing is unread.
     st, _, n = w.api["ria"].get("/me/notifications?unread=true")
     assert n["unread"] == 0, n
+
+
+def test_more_than_99_unread_show_as_99_plus(w):
+    """The API counts unread items up to 100 ("100 or more"); the header
+    and the list show that as 99+."""
+    tid = w.table("Overvolle tafel")
+    assert w.post("sam", f"/tafels/{tid}/volgen", {"cadence": "weekly"})[0] == 303
+    sql(w.pg, "super", "SELECT platform.enter_tenant(t.id::text) FROM platform.tenants t WHERE t.slug = %s; "
+        "INSERT INTO activity (tenant_id, kind, table_id, actor_id, title, summary, url, created_at)"
+        " SELECT t.id, 'step.completed', %s, %s, 'Stap ' || i, 'Stap ' || i, '/tafels/' || %s, now()"
+        " FROM platform.tenants t, generate_series(1, 150) i WHERE t.slug = %s",
+        (SLUG, tid, w.ids["fac"], tid, SLUG))
+    st, _, n = w.api["sam"].get("/me/notifications?unread=true&limit=1")
+    assert st == 200 and n["unread"] == 100, n
+    st, _, body = w.get("sam", "/")
+    assert '<a href="/meldingen">Mijn meldingen <span class="count">99+<span class="visually-hidden">' in body, body
+    st, _, body = w.get("sam", "/meldingen")
+    assert st == 200 and "99+ ongelezen." in body, body
+    # Shown, all is read.
+    assert w.api["sam"].get("/me/notifications?unread=true&limit=1")[2]["unread"] == 0
+    st, _, body = w.get("sam", "/")
+    assert '<a href="/meldingen">Mijn meldingen</a>' in body
 
 
 def test_the_mail_switch(w):
