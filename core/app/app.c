@@ -157,6 +157,8 @@ static void worker_message(struct worker *w, unsigned msg)
 		struct registry *r = registry_acquire();
 		registry_unref(a->registry);
 		a->registry = r;
+		if (a->rt)
+			runtime_registry_changed(a->rt);
 	}
 	if ((msg & WORKER_MSG_JOB_EVENTS) && a->pool)
 		job_events_take(a);
