@@ -1093,7 +1093,7 @@ test('admin: upload a bundle, refused, as a draft, previewed, then published', a
   await check('u02-upload-form');
   const before = (await page.locator('table.versions tbody tr').count());
 
-  await page.getByLabel('Bundel (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
+  await page.getByLabel('Bundel (.tar.gz of .zip)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
   await submit(page, 'Uploaden');
   const refused = await page.locator('.error-summary').innerText();
   assert.match(refused, /De bundel is niet geplaatst/);
@@ -1102,7 +1102,7 @@ test('admin: upload a bundle, refused, as a draft, previewed, then published', a
   assert.equal(await page.locator('table.versions tbody tr').count(), before, 'nothing was stored');
 
   await page.goto(`${BASE}/beheer/bundel`);
-  await page.getByLabel('Bundel (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'bundel.tar.gz'));
+  await page.getByLabel('Bundel (.tar.gz of .zip)').setInputFiles(path.join(UPLOAD_DIR, 'bundel.tar.gz'));
   await page.getByLabel('Eerst als concept plaatsen (nog niet in gebruik)').check();
   await submit(page, 'Uploaden');
   const v = before + 1;
@@ -1141,12 +1141,25 @@ test('admin: upload a bundle, refused, as a draft, previewed, then published', a
   assert.match(await page.locator('table.versions tbody tr').first().innerText(), /in gebruik/);
   await check('u05-upload-published');
 
+  // Another draft, deleted from the page: gone from the list, the
+  // published version newest again.
+  await page.getByLabel('Bundel (.tar.gz of .zip)').setInputFiles(path.join(UPLOAD_DIR, 'weg.tar.gz'));
+  await page.getByLabel('Eerst als concept plaatsen (nog niet in gebruik)').check();
+  await submit(page, 'Uploaden');
+  assert.equal(new URL(page.url()).search, `?draft=${v + 1}`);
+  await check('u05b-second-draft');
+  await submit(page, `Versie ${v + 1} verwijderen`);
+  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Concept ${v + 1} is verwijderd`));
+  assert.doesNotMatch(await page.locator('table.versions').innerText(), /concept/);
+  assert.match(await page.locator('table.versions tbody tr').first().innerText(), new RegExp(`^${v}\\b`));
+  await check('u05c-draft-deleted');
+
   await page.goto(`${BASE}/taal?lang=en`);
   await page.goto(`${BASE}/beheer/bundel`);
   assert.equal(await page.locator('html').getAttribute('lang'), 'en');
   assert.match(await page.locator('main').innerText(), /Upload a new version/);
   await check('u06-en-upload-form');
-  await page.getByLabel('Bundle (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
+  await page.getByLabel('Bundle (.tar.gz or .zip)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
   await submit(page, 'Upload');
   assert.match(await page.locator('.error-summary').innerText(), /The bundle was not put in place/);
   await check('u07-en-upload-refused');
