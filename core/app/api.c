@@ -133,6 +133,7 @@ static const struct api_route routes[] = {
 	{"GET", "/bundle/versions", "bundle_versions", 0, NULL, NULL},
 	{"POST", "/bundle/rollback", "bundle_rollback", API_WRITE, NULL, NULL},
 	{"POST", "/bundle/versions/{id}/publish", "bundle_publish", API_WRITE, NULL, NULL},
+	{"DELETE", "/bundle/versions/{id}", "bundle_delete", API_WRITE, NULL, NULL},
 	{"POST", "/bundle/versions/{id}/preview", "bundle_preview", API_WRITE | API_PRIVATE | API_SECRET, NULL, NULL},
 	{"POST", "/bundle", "bundle_upload", API_WRITE | API_BUNDLE, NULL, NULL},
 	/* Exports, streamed (sql/code/table_export.sql, api_stream.c). */

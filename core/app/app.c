@@ -12,6 +12,7 @@
 #include "apicache.h"
 #include "app_worker.h"
 #include "auth.h"
+#include "bundle.h"
 #include "bundle_check.h"
 #include "datagen.h"
 #include "pdfjob.h"
@@ -157,6 +158,8 @@ static void worker_message(struct worker *w, unsigned msg)
 		struct registry *r = registry_acquire();
 		registry_unref(a->registry);
 		a->registry = r;
+		if (a->rt)
+			runtime_registry_changed(a->rt);
 	}
 	if ((msg & WORKER_MSG_JOB_EVENTS) && a->pool)
 		job_events_take(a);
@@ -183,7 +186,6 @@ static int main_start(struct event_base *base, const struct config *cfg)
 		if (registry_publish(NULL, 0) != 0)
 			return -1;
 		server_broadcast(WORKER_MSG_REGISTRY);
-	bundle_cache_trim();
 		return 0;
 	}
 	listener = registry_listener_start(base, cfg->database_url, registry_changed, NULL);
@@ -205,9 +207,13 @@ static void main_stop(void)
 	listener = NULL;
 }
 
+/* The workers take the new registry; the bundle cache lets go of the
+ * versions no longer current that nobody holds (a deleted draft's among
+ * them: it is never asked for again, its number never given again). */
 static void registry_changed(void *arg)
 {
 	server_broadcast(WORKER_MSG_REGISTRY);
+	bundle_cache_trim();
 }
 
 /* ---------------------------------------------------------------- jobs' events */

@@ -224,6 +224,25 @@ void ts_drop_previews(struct rt_worker *rw, int64_t tenant_id, int version)
 	}
 }
 
+/* A deleted draft's state must not outlive it, and a daemon is told no
+ * more than that the registry changed (its number is never given again,
+ * so a state kept would serve no other version, but it holds memory):
+ * every draft's state goes. Registry changes are rare; a preview still
+ * valid builds its state again on its next page. */
+void runtime_registry_changed(struct rt_worker *rw)
+{
+	struct tstate *ts = rw->head;
+	while (ts) {
+		struct tstate *next = ts->next;
+		if (ts->preview) {
+			log_info("tenant=%s: the preview's Lua state of version %d goes: the registry changed",
+				 ts->slug, ts->version);
+			ts_retire(rw, ts);
+		}
+		ts = next;
+	}
+}
+
 /* A newer version is deployed: the old state goes now, or when its last
  * request ends. */
 void ts_retire(struct rt_worker *rw, struct tstate *ts)

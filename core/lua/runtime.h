@@ -44,6 +44,10 @@ struct apicache;
 struct rt_worker *runtime_worker_new(struct worker *w, struct db_pool *pool, struct apicache *cache);
 void runtime_worker_free(struct rt_worker *rw);
 void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg);
+/* The registry changed (a deploy, a rollback, a draft published or
+ * deleted): the drafts' Lua states go, now or when their last request
+ * ends; a preview still valid builds its state again. */
+void runtime_registry_changed(struct rt_worker *rw);
 
 /* Serves REQ for tenant T through its Lua state. */
 void runtime_handle(struct rt_worker *rw, struct http_request *req, const struct tenant *t);

@@ -482,7 +482,7 @@ local function bundle_page(req, status, refusal)
 	if st ~= 200 then return refused(st) end
 	local function num(q) return type(q) == "string" and q:match("^[1-9]%d?%d?%d?%d?%d?$") or nil end
 	local done, uploaded, draft = num(req.query.done), num(req.query.uploaded), num(req.query.draft)
-	local published = num(req.query.published)
+	local published, deleted = num(req.query.published), num(req.query.deleted)
 	local cur = math.tointeger(body.current) or 0
 	local items = {}
 	for _, v in ipairs(body.items) do
@@ -495,13 +495,15 @@ local function bundle_page(req, status, refusal)
 			draft = v.draft == true,
 			publish_label = T(req, "beheer.publish_version", { version = n }),
 			preview_label = T(req, "beheer.preview_version", { version = n }),
+			delete_label = T(req, "beheer.delete_version", { version = n }),
 		}
 	end
 	local message
 	if done then message = T(req, "beheer.rolled_back", { version = done })
 	elseif uploaded then message = T(req, "beheer.uploaded", { version = uploaded })
 	elseif draft then message = T(req, "beheer.uploaded_draft", { version = draft })
-	elseif published then message = T(req, "beheer.published_draft", { version = published }) end
+	elseif published then message = T(req, "beheer.published_draft", { version = published })
+	elseif deleted then message = T(req, "beheer.deleted_draft", { version = deleted }) end
 	local problems
 	if refusal then
 		problems = {}
@@ -578,6 +580,20 @@ function M.publish(req)
 	local st = plugin.api.post("/bundle/versions/" .. v .. "/publish", {})
 	if st == 200 then return { redirect = "/beheer/bundel?published=" .. v } end
 	if st == 409 then return { redirect = "/beheer/bundel" } end      -- published meanwhile: the list says so
+	return refused(st)
+end
+
+-- A draft deleted: its files go, its preview links stop working and its
+-- bytes no longer count against the bundle quota; its number is not given
+-- again.
+function M.delete_draft(req)
+	local no = admin(req)
+	if no then return no end
+	local v = form_version(req)
+	if not v then return { status = 404 } end
+	local st = plugin.api.delete("/bundle/versions/" .. v, {})
+	if st == 200 then return { redirect = "/beheer/bundel?deleted=" .. v } end
+	if st == 409 or st == 404 then return { redirect = "/beheer/bundel" } end   -- published or deleted meanwhile
 	return refused(st)
 end
 

@@ -170,6 +170,7 @@ for _, r in ipairs({
 	{ "POST", "/beheer/bundel/terugzetten", "rollback" },
 	{ "POST", "/beheer/bundel/voorbeeld", "preview" },
 	{ "POST", "/beheer/bundel/publiceren", "publish" },
+	{ "POST", "/beheer/bundel/verwijderen", "delete_draft" },
 	-- bundle upload (multipart/form-data: the file goes to POST /bundle from the request)
 	{ "POST", "/beheer/bundel/uploaden", "upload" },
 }) do

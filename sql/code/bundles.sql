@@ -188,6 +188,7 @@ DECLARE
     t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
     newest int;
     newest_sum text;
+    last int;
     v int;
 BEGIN
     IF t IS NULL THEN
@@ -197,13 +198,16 @@ BEGIN
         RAISE EXCEPTION 'paths and contents differ in number' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- Uploads, deploys and rollbacks of one tenant take turns on its row.
-    PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
+    SELECT x.bundle_last INTO last FROM platform.tenants x WHERE x.id = t FOR UPDATE;
     SELECT b.version, b.checksum INTO newest, newest_sum
       FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
     IF newest IS NOT NULL AND newest_sum = p_checksum THEN
         v := newest;
     ELSE
-        v := coalesce(newest, 0) + 1;
+        -- Never a number given before, not even a deleted draft's
+        -- (sql/040_bundle_draft_delete.sql).
+        v := greatest(coalesce(newest, 0), coalesce(last, 0)) + 1;
+        UPDATE platform.tenants x SET bundle_last = v WHERE x.id = t;
         INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by, published_by)
         VALUES (t, v, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), 'account ' || p_account,
                 p_account);
@@ -477,4 +481,69 @@ BEGIN
     version := p_version;
     seconds_left := greatest(1, ceil(extract(epoch FROM p_ends - at)))::int;
     RETURN NEXT;
+END $$;
+
+-- ---------------------------------------------------------------- drafts: deletion
+
+-- Deletes draft P_VERSION of the tenant of the request's transaction (a
+-- version never current): its files and its row go, and with them its
+-- bytes from the bundle quota; its number is never given again
+-- (platform.tenants.bundle_last). The tenant's row is touched so that
+-- every daemon hears of it (the registry's trigger) and drops the
+-- draft's Lua states. 'deleted', or why not: 'none' (no such version),
+-- 'not_draft' (it has been current).
+CREATE OR REPLACE FUNCTION platform.bundle_delete_draft(p_version int) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    at timestamptz := now();
+    cur int;
+    was timestamptz;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- Uploads, deploys, rollbacks, publications and deletions of one
+    -- tenant take turns on its row.
+    SELECT x.bundle_version INTO cur FROM platform.tenants x WHERE x.id = t FOR UPDATE;
+    SELECT b.made_current_at INTO was FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
+    IF NOT FOUND THEN
+        RETURN 'none';
+    ELSIF was IS NOT NULL OR p_version = cur THEN
+        RETURN 'not_draft';
+    END IF;
+    DELETE FROM platform.bundle_files f WHERE f.tenant_id = t AND f.version = p_version;
+    DELETE FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
+    UPDATE platform.tenants x SET updated_at = at WHERE x.id = t;
+    RETURN 'deleted';
+END $$;
+
+-- DELETE /bundle/versions/{id}: an admin deletes a draft (a version that
+-- has never been current); its preview links stop working at once, its
+-- bytes no longer count against the bundle quota, and its number is not
+-- given to a later upload. The versions' list answers.
+CREATE OR REPLACE FUNCTION api.bundle_delete(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    not_draft text := 'This version is not a draft: it has been current, and stays in the list to roll back to.';
+    v int := api.bundle_version_arg(a);
+    refused jsonb := api.bundle_draft_refusal(t, viewer, roles, v, not_draft);
+    outcome text;
+BEGIN
+    IF refused IS NOT NULL THEN
+        RETURN refused;
+    END IF;
+    -- The links first, as the request's role; then the registry's rows,
+    -- as their owner (the tenant's row locked, the draft looked at again:
+    -- a race with a publication settled).
+    DELETE FROM bundle_previews p WHERE p.tenant_id = t AND p.version = v;
+    outcome := platform.bundle_delete_draft(v);
+    IF outcome = 'none' THEN
+        RETURN api.error(404, 'not_found', 'There is no such version.');
+    ELSIF outcome = 'not_draft' THEN
+        RETURN api.error(409, 'not_draft', not_draft);
+    END IF;
+    RETURN api.bundle_versions(t, viewer, roles, '{}');
 END $$;

@@ -29,6 +29,7 @@ GRANT EXECUTE ON FUNCTION
     platform.bundle_upload_store(bigint, text, bigint, text[], bytea[], boolean),
     platform.bundle_is_draft(int),
     platform.bundle_publish_current(int, bigint),
+    platform.bundle_delete_draft(int),
     platform.bundle_preview_find(bigint, text, text, bigint, bigint, boolean),
     platform.bundle_quota_over(text, bigint),
     platform.tenant_default_lang_set(text),

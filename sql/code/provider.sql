@@ -158,12 +158,17 @@ DECLARE
     t bigint := platform.tenant_find(p_slug, true);
     newest int;
     newest_sum text;
+    last int;
 BEGIN
+    SELECT x.bundle_last INTO last FROM platform.tenants x WHERE x.id = t FOR UPDATE;
     SELECT b.version, b.checksum INTO newest, newest_sum
       FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
     unchanged := newest IS NOT NULL AND newest_sum = p_checksum;
-    version := CASE WHEN unchanged THEN newest ELSE coalesce(newest, 0) + 1 END;
+    -- Never a number given before, not even a deleted draft's
+    -- (sql/040_bundle_draft_delete.sql).
+    version := CASE WHEN unchanged THEN newest ELSE greatest(coalesce(newest, 0), coalesce(last, 0)) + 1 END;
     IF NOT unchanged THEN
+        UPDATE platform.tenants x SET bundle_last = version WHERE x.id = t;
         INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by)
         VALUES (t, version, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), p_by);
         -- Row by row: on a cluster an INSERT … SELECT into a reference

@@ -1093,7 +1093,7 @@ test('admin: upload a bundle, refused, as a draft, previewed, then published', a
   await check('u02-upload-form');
   const before = (await page.locator('table.versions tbody tr').count());
 
-  await page.getByLabel('Bundel (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
+  await page.getByLabel('Bundel (.tar.gz of .zip)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
   await submit(page, 'Uploaden');
   const refused = await page.locator('.error-summary').innerText();
   assert.match(refused, /De bundel is niet geplaatst/);
@@ -1102,7 +1102,7 @@ test('admin: upload a bundle, refused, as a draft, previewed, then published', a
   assert.equal(await page.locator('table.versions tbody tr').count(), before, 'nothing was stored');
 
   await page.goto(`${BASE}/beheer/bundel`);
-  await page.getByLabel('Bundel (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'bundel.tar.gz'));
+  await page.getByLabel('Bundel (.tar.gz of .zip)').setInputFiles(path.join(UPLOAD_DIR, 'bundel.tar.gz'));
   await page.getByLabel('Eerst als concept plaatsen (nog niet in gebruik)').check();
   await submit(page, 'Uploaden');
   const v = before + 1;
@@ -1141,12 +1141,25 @@ test('admin: upload a bundle, refused, as a draft, previewed, then published', a
   assert.match(await page.locator('table.versions tbody tr').first().innerText(), /in gebruik/);
   await check('u05-upload-published');
 
+  // Another draft, deleted from the page: gone from the list, the
+  // published version newest again.
+  await page.getByLabel('Bundel (.tar.gz of .zip)').setInputFiles(path.join(UPLOAD_DIR, 'weg.tar.gz'));
+  await page.getByLabel('Eerst als concept plaatsen (nog niet in gebruik)').check();
+  await submit(page, 'Uploaden');
+  assert.equal(new URL(page.url()).search, `?draft=${v + 1}`);
+  await check('u05b-second-draft');
+  await submit(page, `Versie ${v + 1} verwijderen`);
+  assert.match(await page.locator('[role=status]').innerText(), new RegExp(`Concept ${v + 1} is verwijderd`));
+  assert.doesNotMatch(await page.locator('table.versions').innerText(), /concept/);
+  assert.match(await page.locator('table.versions tbody tr').first().innerText(), new RegExp(`^${v}\\b`));
+  await check('u05c-draft-deleted');
+
   await page.goto(`${BASE}/taal?lang=en`);
   await page.goto(`${BASE}/beheer/bundel`);
   assert.equal(await page.locator('html').getAttribute('lang'), 'en');
   assert.match(await page.locator('main').innerText(), /Upload a new version/);
   await check('u06-en-upload-form');
-  await page.getByLabel('Bundle (.tar.gz)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
+  await page.getByLabel('Bundle (.tar.gz or .zip)').setInputFiles(path.join(UPLOAD_DIR, 'kapot.tar.gz'));
   await submit(page, 'Upload');
   assert.match(await page.locator('.error-summary').innerText(), /The bundle was not put in place/);
   await check('u07-en-upload-refused');
@@ -1269,3 +1282,66 @@ test('notifications: a resident follows a table, reads what is new, and unsubscr
   guestCheck.done();
 });
 // ---- end of the notifications
+// ---- Plugin options (plugins/site/beheer.lua, PUT /api/v1/settings/options):
+// the methode plugin declares min_interviews and seldom_heard editable; an
+// admin changes both at /beheer/instellingen and sees them saved, a value
+// out of its bounds is refused at the option, and in English the admin
+// sets them back to tenant.lua's values (which keeps no row); axe on the
+// page in each state, in Dutch and English.
+test('admin: plugin options on the settings page, saved, refused, in Dutch and English', async () => {
+  const page = await newPage();
+  const check = checker(page);
+  await signIn(page, check, ADMIN_EMAIL, PASSWORD, 'o01');
+  await page.goto(`${BASE}/taal?lang=nl`);
+  await page.goto(`${BASE}/beheer/instellingen`);
+  const options = page.getByRole('group', { name: 'Opties van de plugins' });
+  assert.match(await options.innerText(), /Plugin methode/);
+  const min = options.getByLabel('Minimaal aantal interviews voor de stap Interviews');
+  const seldom = options.getByLabel('Eén interview met een zelden gehoorde speler is verplicht');
+  // tenant.lua's values (the browser tenant's bundle).
+  assert.equal(await min.inputValue(), '0');
+  assert.equal(await seldom.inputValue(), 'false');
+  await check('o02-options');
+
+  await min.fill('3');
+  await seldom.selectOption('true');
+  await submit(page, 'Opties opslaan');
+  assert.equal(new URL(page.url()).search, '?saved=1');
+  assert.match(await page.locator('[role=status]').innerText(), /De wijzigingen zijn opgeslagen/);
+  assert.equal(await min.inputValue(), '3');
+  assert.equal(await seldom.inputValue(), 'true');
+  await check('o03-options-saved');
+  assert.deepEqual((await apiAs(page, 'GET', '/settings/options')).body.options.methode,
+                   { min_interviews: 3, seldom_heard: true });
+
+  // Out of its bounds (0 to 50): refused at the option, nothing written.
+  await min.fill('51');
+  await submit(page, 'Opties opslaan');
+  assert.match(await page.locator('[role=status]').innerText(), /niet opgeslagen/i);
+  assert.equal(await min.getAttribute('aria-invalid'), 'true');
+  await check('o04-options-refused');
+  assert.deepEqual((await apiAs(page, 'GET', '/settings/options')).body.options.methode,
+                   { min_interviews: 3, seldom_heard: true });
+
+  // In English: both back to tenant.lua's values, which keeps no row.
+  await page.goto(`${BASE}/taal?lang=en`);
+  await page.goto(`${BASE}/beheer/instellingen`);
+  assert.equal(await page.locator('html').getAttribute('lang'), 'en');
+  const optionsEn = page.getByRole('group', { name: 'Plugin options' });
+  const minEn = optionsEn.getByLabel('Interviews the interviews step needs at least');
+  const seldomEn = optionsEn.getByLabel('One interview must be with a seldom-heard player');
+  assert.equal(await minEn.inputValue(), '3');
+  await check('o05-en-options');
+  await minEn.fill('0');
+  await seldomEn.selectOption('false');
+  await submit(page, 'Save options');
+  assert.match(await page.locator('[role=status]').innerText(), /The changes have been saved/);
+  assert.equal(await minEn.inputValue(), '0');
+  assert.equal(await seldomEn.inputValue(), 'false');
+  await check('o06-en-options-saved');
+  assert.deepEqual((await apiAs(page, 'GET', '/settings/options')).body.options.methode ?? {}, {});
+  await page.goto(`${BASE}/taal?lang=nl`);
+  await page.context().close();
+  check.done();
+});
+// ---- end of the plugin options

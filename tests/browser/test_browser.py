@@ -102,7 +102,8 @@ def site(tmp_path_factory):
 def upload_archives(root):
     """ROOT/bundel.tar.gz: the tenant's own tenant.lua and one file more (a
     new version that changes nothing the other flows see);
-    ROOT/kapot.tar.gz: a tenant.lua with a Lua syntax error on line 2."""
+    ROOT/kapot.tar.gz: a tenant.lua with a Lua syntax error on line 2;
+    ROOT/weg.tar.gz: another version, uploaded as a draft and deleted."""
     import io
     import tarfile
 
@@ -115,6 +116,7 @@ def upload_archives(root):
                 tf.addfile(info, io.BytesIO(data))
     targz(os.path.join(root, "bundel.tar.gz"), {"tenant.lua": BUNDLE, "static/geupload.txt": "versie 2\n"})
     targz(os.path.join(root, "kapot.tar.gz"), {"tenant.lua": "return {\n  name = = 'x'\n}\n"})
+    targz(os.path.join(root, "weg.tar.gz"), {"tenant.lua": BUNDLE, "static/geupload.txt": "verwijderd\n"})
     return str(root)
 # ---- end of the bundle upload
 

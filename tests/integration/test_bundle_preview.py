@@ -248,7 +248,8 @@ def test_bundle_preview(pg, make_daemon, tmp_path):
     # beside the live one, and dropped it when the draft became current.
     log = d2.log()
     assert log.count("Lua state for the preview of draft 2 ready") == 1, log[-3000:]
-    assert "the preview's Lua state of version 2 goes: it is current now" in log
+    assert ("the preview's Lua state of version 2 goes: it is current now" in log
+            or "the preview's Lua state of version 2 goes: the registry changed" in log), log[-3000:]
     page = sees_current(anna.jar)
     assert "Welkom in het concept" in page
     st, _, page, _ = anna.go("GET", "/beheer/bundel?published=2")
@@ -277,3 +278,149 @@ def test_bundle_preview(pg, make_daemon, tmp_path):
     assert [(i["version"], i["draft"]) for i in ans["items"]] == [(4, False), (3, False), (2, False), (1, False)]
     assert current(pg, OTHER_SLUG) == 1
     wait_for(lambda: "Elders welkom" in get(d2, OTHER)[2], what="the other municipality untouched")
+
+
+DEL_HOST, DEL_SLUG = "drafts-a.test", "drf-a"
+DEL_OTHER, DEL_OTHER_SLUG = "drafts-b.test", "drf-b"
+
+
+def test_draft_deleted(pg, make_daemon, tmp_path):
+    """An admin deletes a draft (DELETE /bundle/versions/{id}, or the page):
+    its preview links stop working at once, its Lua state goes on every
+    daemon, its bytes leave the bundle quota, and it is in neither the
+    versions' list nor `aantafel tenant versions`. Its number is never
+    given again: the next upload is N+1, and its preview shows its own
+    files on both daemons, though both had the deleted draft N cached. A
+    version that has been current is not deleted (409); facilitators,
+    guests and another municipality's admin may not delete."""
+    for slug, name, host in ((DEL_SLUG, "Gemeente Concept", DEL_HOST), (DEL_OTHER_SLUG, "Gemeente Ander", DEL_OTHER)):
+        aantafel("tenant", "create", slug, "--name", name, "--host", host, env=pg.daemon_env())
+    make_user(pg, DEL_SLUG, "admin@drf.test", "admin", "Dora Beheer")
+    make_user(pg, DEL_SLUG, "gl@drf.test", "facilitator", "Gijs")
+    make_user(pg, DEL_OTHER_SLUG, "admin@ander.test", "admin", "Ad")
+    assert deployed(pg, DEL_SLUG, write_bundle(tmp_path / "v1", {"tenant.lua": welcome_lua("Welkom live")})) == 1
+    assert deployed(pg, DEL_OTHER_SLUG, write_bundle(tmp_path / "o1", {"tenant.lua": welcome_lua("Ander welkom")})) == 1
+    d1 = make_daemon(None, {**pg.daemon_env(), **SMALL})
+    d2 = make_daemon({"workers": "1"}, {**pg.daemon_env(), **SMALL})
+    for d in (d1, d2):
+        wait_page(d, DEL_HOST, "Welkom live")
+    token, _ = token_for(d1, DEL_HOST, "admin@drf.test")
+    api = Api(d1, DEL_HOST, token=token)
+
+    def draft(text, colour):
+        return targz({"tenant.lua": welcome_lua(text), "static/thema.css": "body { color: %s; }\n" % colour})
+
+    def upload(body):
+        return api.call("POST", "/bundle?draft=1", raw=body, headers={"Content-Type": "application/gzip"})
+
+    # Draft 2, previewed on both daemons: each has its files and a Lua
+    # state for it.
+    st, _, ans = upload(draft("Concept A", "#a00"))
+    assert st == 201 and ans["version"] == 2 and ans["current"] == 1, ans
+    sizes = {i["version"]: i["total_bytes"] for i in ans["items"]}
+    dora = Browser(d1, DEL_HOST)
+    assert dora.signin("admin@drf.test", PASSWORD)[0] == 303
+    st, hdr, _, _ = dora.go("POST", "/beheer/bundel/voorbeeld", {"csrf": dora.jar["at_csrf"], "version": "2"})
+    assert st == 303 and open_link(dora, hdr["location"])[0] == 303
+    old_link = hdr["location"]
+    for d in (d1, d2):
+        st, _, page, _ = visit(d, DEL_HOST, "/", dora.jar)
+        assert st == 200 and "Concept A" in page and "Voorbeeld van versie 2" in page, page[:2000]
+        assert "#a00" in visit(d, DEL_HOST, "/assets/thema.css", dora.jar)[2]
+    assert d2.log().count("Lua state for the preview of draft 2 ready") == 1
+    # A second link to it, asked for with the API token, not opened yet.
+    st, _, ans = api.post("/bundle/versions/2/preview")
+    assert st == 201
+    api_link = ans["path"] + ans["token"]
+
+    # The quota holds the current version and draft 2, not one more.
+    aantafel("tenant", "quota", DEL_SLUG, "--bundles", str(sizes[1] + sizes[2] + sizes[2] // 2), env=pg.daemon_env())
+    st, _, ans = upload(draft("Concept B", "#b00"))
+    assert st == 413 and ans["error"]["code"] == "over_quota", ans
+
+    # Who may not delete it, what cannot be deleted.
+    fac_token, _ = token_for(d1, DEL_HOST, "gl@drf.test")
+    other_token, _ = token_for(d1, DEL_OTHER, "admin@ander.test")
+    assert Api(d1, DEL_HOST, token=fac_token).call("DELETE", "/bundle/versions/2")[0] == 403
+    assert Api(d1, DEL_HOST).call("DELETE", "/bundle/versions/2")[0] == 401
+    assert Api(d1, DEL_HOST, token=other_token).call("DELETE", "/bundle/versions/2", check=False)[0] == 401
+    # On his own site the number names his own versions: none is 2.
+    assert Api(d1, DEL_OTHER, token=other_token).call("DELETE", "/bundle/versions/2", check=False)[0] == 404
+    st, _, ans = api.call("DELETE", "/bundle/versions/1")
+    assert st == 409 and ans["error"]["code"] == "not_draft", ans
+    assert api.call("DELETE", "/bundle/versions/9")[0] == 404
+    assert api.call("DELETE", "/bundle/versions/x", check=False)[0] in (400, 404)
+    gijs = Browser(d1, DEL_HOST)
+    assert gijs.signin("gl@drf.test", PASSWORD)[0] == 303
+    assert gijs.go("POST", "/beheer/bundel/verwijderen", {"csrf": gijs.jar["at_csrf"], "version": "2"})[0] == 403
+    # The page's button, without its CSRF token: nothing happens.
+    st, _, page, _ = dora.go("GET", "/beheer/bundel")
+    assert st == 200 and "Versie 2 verwijderen" in page and "Versie 1 verwijderen" not in page, page
+    assert dora.go("POST", "/beheer/bundel/verwijderen", {"version": "2"})[0] == 403
+    st, _, ans = api.get("/bundle/versions")
+    assert [i["version"] for i in ans["items"]] == [2, 1]
+    assert "Voorbeeld van versie 2" in visit(d2, DEL_HOST, "/", dora.jar)[2]
+
+    # Deleted from the page (her cookie kept aside: the page she goes to
+    # next already clears it).
+    jar = dict(dora.jar)
+    st, hdr, _, _ = dora.go("POST", "/beheer/bundel/verwijderen", {"csrf": dora.jar["at_csrf"], "version": "2"})
+    assert st == 303 and hdr["location"] == "/beheer/bundel?deleted=2", (st, hdr)
+    st, _, page, _ = dora.go("GET", "/beheer/bundel?deleted=2")
+    assert "Concept 2 is verwijderd." in page and "Versie 2" not in page, page
+    # Its links stop working at once, on both daemons: the current site,
+    # and the cookie goes.
+    for d in (d1, d2):
+        st, _, page, cookies = visit(d, DEL_HOST, "/", jar)
+        assert st == 200 and "Welkom live" in page and "Voorbeeld van versie" not in page, page[:2000]
+        assert "Max-Age=0" in cookies.get("at_preview", ""), cookies
+        assert "#a00" not in visit(d, DEL_HOST, "/assets/thema.css", jar)[2]
+    assert dora.go("GET", old_link)[0] == 403
+    assert dora.go("GET", api_link)[0] == 403
+    # Its Lua state went on the daemon that held it.
+    wait_for(lambda: "the preview's Lua state of version 2 goes: the registry changed" in d2.log(),
+             what="the deleted draft's Lua state freed")
+    # Neither list shows it; deleting it again finds nothing.
+    st, _, ans = api.get("/bundle/versions")
+    assert st == 200 and [i["version"] for i in ans["items"]] == [1] and ans["current"] == 1, ans
+    out = aantafel("tenant", "versions", DEL_SLUG, env=pg.daemon_env()).stdout
+    assert "* 1 " in out and not any(line.split()[:1] == ["2"] for line in out.splitlines()), out
+    assert api.call("DELETE", "/bundle/versions/2")[0] == 404
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT count(*) FROM platform.bundle_files f JOIN platform.tenants x ON x.id = f.tenant_id"
+                    " WHERE x.slug = %s AND f.version = 2", (DEL_SLUG,))
+        assert cur.fetchone()[0] == 0
+        cur.execute("SELECT count(*) FROM bundle_previews p JOIN platform.tenants x ON x.id = p.tenant_id"
+                    " WHERE x.slug = %s", (DEL_SLUG,))
+        assert cur.fetchone()[0] == 0
+
+    # Its bytes no longer count: the next draft fits, and it is version
+    # 3, never 2 again, though both daemons had a version 2 cached.
+    st, _, ans = upload(draft("Concept B", "#b00"))
+    assert st == 201 and ans["version"] == 3 and ans["current"] == 1, ans
+    assert [(i["version"], i["draft"]) for i in ans["items"]] == [(3, True), (1, False)]
+    st, hdr, _, _ = dora.go("POST", "/beheer/bundel/voorbeeld", {"csrf": dora.jar["at_csrf"], "version": "3"})
+    assert st == 303 and open_link(dora, hdr["location"])[0] == 303
+    for d in (d1, d2):
+        st, _, page, _ = visit(d, DEL_HOST, "/", dora.jar)
+        assert st == 200 and "Concept B" in page and "Concept A" not in page, page[:2000]
+        assert "Voorbeeld van versie 3" in page
+        css = visit(d, DEL_HOST, "/assets/thema.css", dora.jar)[2]
+        assert "#b00" in css and "#a00" not in css, css
+    # Guests still see the current site; the other municipality untouched.
+    for d in (d1, d2):
+        assert "Welkom live" in get(d, DEL_HOST)[2]
+        assert "Ander welkom" in get(d, DEL_OTHER)[2]
+
+    # Published, draft 3 is no longer deleted; a deploy after a deleted
+    # newest draft takes the next number too.
+    aantafel("tenant", "quota", DEL_SLUG, "--bundles", "256MiB", env=pg.daemon_env())
+    assert api.post("/bundle/versions/3/publish")[0] == 200
+    st, _, ans = api.call("DELETE", "/bundle/versions/3")
+    assert st == 409 and ans["error"]["code"] == "not_draft", ans
+    st, _, ans = upload(draft("Concept C", "#c00"))
+    assert st == 201 and ans["version"] == 4
+    assert api.call("DELETE", "/bundle/versions/4")[0] == 200
+    assert deployed(pg, DEL_SLUG, write_bundle(tmp_path / "v5", {"tenant.lua": welcome_lua("Van de provider")})) == 5
+    for d in (d1, d2):
+        wait_page(d, DEL_HOST, "Van de provider")

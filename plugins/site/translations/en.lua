@@ -351,6 +351,8 @@ return {
 	["beheer.uploaded_draft"] = "Version {version} is in place as a draft; publish it below.",
 	["beheer.publish_version"] = "Publish version {version}",
 	["beheer.preview_version"] = "Preview version {version}",
+	["beheer.delete_version"] = "Delete version {version}",
+	["beheer.deleted_draft"] = "Draft {version} has been deleted.",
 	["beheer.published_draft"] = "Version {version} is published and now current.",
 	["beheer.draft"] = "draft",
 	["beheer.actions"] = "Actions",

@@ -351,6 +351,8 @@ return {
 	["beheer.uploaded_draft"] = "Versie {version} is als concept geplaatst; publiceer hem hieronder.",
 	["beheer.publish_version"] = "Versie {version} publiceren",
 	["beheer.preview_version"] = "Voorbeeld van versie {version} bekijken",
+	["beheer.delete_version"] = "Versie {version} verwijderen",
+	["beheer.deleted_draft"] = "Concept {version} is verwijderd.",
 	["beheer.published_draft"] = "Versie {version} is gepubliceerd en nu in gebruik.",
 	["beheer.draft"] = "concept",
 	["beheer.actions"] = "Acties",
