@@ -169,7 +169,8 @@ END $$;
 -- done, all in the caller's transaction, with the tenant entered for the
 -- rest of it. Returns the events the runner produced, or NULL when the
 -- job is no longer this taker's (rescheduled, cancelled, or its lease
--- passed and another daemon took it). Called as the daemon's role.
+-- passed and another daemon took it, or its tenant is not active now).
+-- Called as the daemon's role.
 CREATE OR REPLACE FUNCTION platform.job_run(p_tenant bigint, p_id bigint, p_taker text, p_taken_at text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -178,6 +179,13 @@ DECLARE
     at timestamptz;
 BEGIN
     PERFORM platform.enter_tenant(p_tenant::text);
+    -- Claimed before its tenant was suspended (entering waited for the
+    -- suspension, which waited for the claim): left for when it is
+    -- active again, its lease dropped and this attempt not counted.
+    IF NOT EXISTS (SELECT 1 FROM platform.tenants x WHERE x.id = p_tenant AND x.status = 'active') THEN
+        PERFORM platform.job_release(p_tenant, p_id, p_taker, p_taken_at);
+        RETURN NULL;
+    END IF;
     SELECT * INTO j FROM jobs y WHERE y.tenant_id = p_tenant AND y.id = p_id FOR UPDATE;
     IF NOT FOUND OR j.state <> 'pending' OR j.taken_by IS DISTINCT FROM p_taker
        OR j.taken_at IS DISTINCT FROM p_taken_at::timestamptz THEN
