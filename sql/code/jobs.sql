@@ -79,7 +79,7 @@ DECLARE
     prev text := current_setting('aantafel.tenant_id', true);
 BEGIN
     FOR t IN SELECT pt.id FROM platform.tenants pt WHERE pt.status = 'active' LOOP
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         SELECT min(greatest(j.run_at, coalesce(j.lease_until, j.run_at))) INTO due
           FROM public.jobs j WHERE j.tenant_id = t.id AND j.state = 'pending';
         IF due IS NOT NULL AND (best IS NULL OR due < best) THEN
@@ -113,7 +113,7 @@ DECLARE
 BEGIN
     FOR t IN SELECT pt.id, pt.slug FROM platform.tenants pt WHERE pt.status = 'active' ORDER BY random() LOOP
         EXIT WHEN wanted <= 0;
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         WITH dead AS (
             SELECT j.id FROM public.jobs j
              WHERE j.tenant_id = t.id AND j.state = 'pending' AND j.lease_until <= at AND j.attempts >= p_max_attempts
@@ -305,7 +305,7 @@ BEGIN
         PERFORM platform.tenant_find(p_slug);
     END IF;
     FOR t IN SELECT pt.id, pt.slug FROM platform.tenants pt WHERE p_slug IS NULL OR pt.slug = p_slug ORDER BY pt.slug LOOP
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         RETURN QUERY
             SELECT t.slug, j.id, j.kind, j.subject,
                    CASE WHEN j.state = 'failed' THEN 'failed'

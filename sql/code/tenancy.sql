@@ -73,8 +73,21 @@ BEGIN
     IF waited AND NOT EXISTS (SELECT 1 FROM platform.tenants x WHERE x.id = p_tenant::bigint) THEN
         RAISE EXCEPTION 'tenant % was deleted', p_tenant USING ERRCODE = 'AT041';
     END IF;
-    EXECUTE format('SET LOCAL aantafel.tenant_id = %L', coalesce(p_tenant, ''));
+    PERFORM platform.visit_tenant(p_tenant);
     IF p_writer IS NOT NULL THEN
         EXECUTE format('SET LOCAL aantafel.writer = %L', p_writer);
     END IF;
+END $$;
+
+-- Enters a tenant as platform.enter_tenant does, without the tenant's
+-- lock: for the loops over every tenant of the schedulers and the mail
+-- deliverers (platform.job_claim, mail_claim, …), which only read rows or
+-- change rows that exist, so that a deletion beside them waits for their
+-- row locks and then deletes those rows too. A lock held per tenant
+-- visited until their commit would fill the server's lock table with
+-- thousands of tenants and a few daemons.
+CREATE OR REPLACE FUNCTION platform.visit_tenant(p_tenant text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('SET LOCAL aantafel.tenant_id = %L', coalesce(p_tenant, ''));
 END $$;
