@@ -305,10 +305,12 @@ END $$;
 -- `aantafel tenant delete`: every row of a suspended tenant, in one
 -- transaction, with the tenant's lock (platform.tenant_locked): it waits
 -- for every transaction still working in the tenant (a request a daemon
--- began before the suspension reached it, a job or a mail claimed
--- before it), and any that would begin waits for the deletion, then
--- finds the tenant gone (platform.enter_tenant). So no row of the tenant
--- can be written between the statements below. The tenant tables (those with the tenant policy, as
+-- began before the suspension reached it, a job run, a mail deliverer
+-- recording a sending), and any that would begin waits for the deletion,
+-- then finds the tenant gone (platform.enter_tenant). So no row of the
+-- tenant is written between the statements below, which a foreign key
+-- would refuse (a row referring to one already deleted) or which would
+-- stay behind. The tenant tables (those with the tenant policy, as
 -- sql/citus/distribute.sql finds them) are emptied of the tenant's rows
 -- children first, in the order of their foreign keys, each by one
 -- statement on tenant_id: on a Citus cluster each such statement runs on
