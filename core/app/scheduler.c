@@ -376,8 +376,8 @@ static void sc_run(struct scheduler *s, const struct config *c, const PGresult *
 		}
 		PQclear(r);
 		if (lost)
-			log_info("scheduler: tenant=%s job %s (%s %s) is no longer ours (moved, cancelled or taken"
-				 " again after its lease): left alone", slug, id, kind, subject);
+			log_info("scheduler: tenant=%s job %s (%s %s) is no longer ours (moved, cancelled, taken"
+				 " again after its lease, or its tenant not active): left alone", slug, id, kind, subject);
 		else
 			log_info("scheduler: tenant=%s job %s (%s %s) done", slug, id, kind, subject);
 		if (events && strcmp(events, "[]") != 0 && s->events)

@@ -16,6 +16,8 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA api TO aantafel_app;
 -- store's writes lock with plugin_store_lock).
 GRANT EXECUTE ON FUNCTION
     platform.enter_tenant(text, text),
+    platform.tenant_lock(bigint, boolean),
+    platform.visit_tenant(text),
     platform.commit_marks(bigint),
     platform.in_citus_task(),
     platform.plugin_store_put(bigint, text, text, jsonb, bigint),

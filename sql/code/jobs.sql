@@ -79,7 +79,7 @@ DECLARE
     prev text := current_setting('aantafel.tenant_id', true);
 BEGIN
     FOR t IN SELECT pt.id FROM platform.tenants pt WHERE pt.status = 'active' LOOP
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         SELECT min(greatest(j.run_at, coalesce(j.lease_until, j.run_at))) INTO due
           FROM public.jobs j WHERE j.tenant_id = t.id AND j.state = 'pending';
         IF due IS NOT NULL AND (best IS NULL OR due < best) THEN
@@ -113,7 +113,7 @@ DECLARE
 BEGIN
     FOR t IN SELECT pt.id, pt.slug FROM platform.tenants pt WHERE pt.status = 'active' ORDER BY random() LOOP
         EXIT WHEN wanted <= 0;
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         WITH dead AS (
             SELECT j.id FROM public.jobs j
              WHERE j.tenant_id = t.id AND j.state = 'pending' AND j.lease_until <= at AND j.attempts >= p_max_attempts
@@ -169,7 +169,8 @@ END $$;
 -- done, all in the caller's transaction, with the tenant entered for the
 -- rest of it. Returns the events the runner produced, or NULL when the
 -- job is no longer this taker's (rescheduled, cancelled, or its lease
--- passed and another daemon took it). Called as the daemon's role.
+-- passed and another daemon took it, or its tenant is not active now).
+-- Called as the daemon's role.
 CREATE OR REPLACE FUNCTION platform.job_run(p_tenant bigint, p_id bigint, p_taker text, p_taken_at text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -178,6 +179,13 @@ DECLARE
     at timestamptz;
 BEGIN
     PERFORM platform.enter_tenant(p_tenant::text);
+    -- Claimed before its tenant was suspended (entering waited for the
+    -- suspension, which waited for the claim): left for when it is
+    -- active again, its lease dropped and this attempt not counted.
+    IF NOT EXISTS (SELECT 1 FROM platform.tenants x WHERE x.id = p_tenant AND x.status = 'active') THEN
+        PERFORM platform.job_release(p_tenant, p_id, p_taker, p_taken_at);
+        RETURN NULL;
+    END IF;
     SELECT * INTO j FROM jobs y WHERE y.tenant_id = p_tenant AND y.id = p_id FOR UPDATE;
     IF NOT FOUND OR j.state <> 'pending' OR j.taken_by IS DISTINCT FROM p_taker
        OR j.taken_at IS DISTINCT FROM p_taken_at::timestamptz THEN
@@ -297,7 +305,7 @@ BEGIN
         PERFORM platform.tenant_find(p_slug);
     END IF;
     FOR t IN SELECT pt.id, pt.slug FROM platform.tenants pt WHERE p_slug IS NULL OR pt.slug = p_slug ORDER BY pt.slug LOOP
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         RETURN QUERY
             SELECT t.slug, j.id, j.kind, j.subject,
                    CASE WHEN j.state = 'failed' THEN 'failed'

@@ -56,7 +56,7 @@ BEGIN
               WHERE pt.status = 'active' AND (p_tenants IS NULL OR pt.id = ANY (p_tenants))
               ORDER BY random() LOOP
         EXIT WHEN wanted <= 0;
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         -- The epoch is computed here, not in RETURNING, where Citus takes
         -- immutable functions only (extract from a timestamptz is stable).
         n := 0;
@@ -176,7 +176,7 @@ DECLARE
     why text := 'delivery interrupted: still sending after ' || p_timeout::text;
 BEGIN
     FOR t IN SELECT pt.id FROM platform.tenants pt LOOP
-        PERFORM platform.enter_tenant(t.id::text);
+        PERFORM platform.visit_tenant(t.id::text);
         UPDATE public.mail_outbox m
            SET status = CASE WHEN m.attempts >= p_max_attempts THEN 'failed' ELSE 'queued' END,
                claimed_at = NULL,

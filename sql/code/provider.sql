@@ -39,6 +39,19 @@ BEGIN
     RETURN t;
 END $$;
 
+-- Tenant SLUG's id, with the tenant's lock taken exclusively
+-- (platform.tenant_lock: no transaction works in it until this one ends)
+-- and then its registry row locked. In that order: a transaction working
+-- in the tenant may wait for the row (a foreign key's check) while it
+-- holds the shared lock.
+CREATE OR REPLACE FUNCTION platform.tenant_locked(p_slug text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM platform.tenant_lock(platform.tenant_find(p_slug), true);
+    -- Found again: it may have gone while this waited.
+    RETURN platform.tenant_find(p_slug, true);
+END $$;
+
 -- Refuses HOST when a tenant has it, naming that tenant.
 CREATE OR REPLACE FUNCTION platform.tenant_host_free(p_host text) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -133,16 +146,18 @@ BEGIN
     RETURN hosts;
 END $$;
 
--- `aantafel tenant suspend | resume`.
+-- `aantafel tenant suspend | resume`. With the tenant's lock
+-- (tenancy.sql): the change waits for every transaction still working in
+-- the tenant, so that none of them runs on after a suspension returns
+-- (the daemons stop serving it on the registry's notification, and the
+-- schedulers and mail deliverers take only an active tenant's work).
 CREATE OR REPLACE FUNCTION platform.tenant_set_status(p_slug text, p_status text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
+    t bigint := platform.tenant_locked(p_slug);
     at timestamptz := now();
 BEGIN
-    UPDATE platform.tenants SET status = p_status, updated_at = at WHERE slug = p_slug;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'no tenant ''%''', p_slug USING ERRCODE = 'AT001';
-    END IF;
+    UPDATE platform.tenants x SET status = p_status, updated_at = at WHERE x.id = t;
 END $$;
 
 -- `aantafel tenant deploy`: the bundle checked by the command (its
@@ -293,7 +308,14 @@ BEGIN
 END $$;
 
 -- `aantafel tenant delete`: every row of a suspended tenant, in one
--- transaction. The tenant tables (those with the tenant policy, as
+-- transaction, with the tenant's lock (platform.tenant_locked): it waits
+-- for every transaction still working in the tenant (a request a daemon
+-- began before the suspension reached it, a job run, a mail deliverer
+-- recording a sending), and any that would begin waits for the deletion,
+-- then finds the tenant gone (platform.enter_tenant). So no row of the
+-- tenant is written between the statements below, which a foreign key
+-- would refuse (a row referring to one already deleted) or which would
+-- stay behind. The tenant tables (those with the tenant policy, as
 -- sql/citus/distribute.sql finds them) are emptied of the tenant's rows
 -- children first, in the order of their foreign keys, each by one
 -- statement on tenant_id: on a Citus cluster each such statement runs on
@@ -308,7 +330,7 @@ CREATE OR REPLACE FUNCTION platform.tenant_delete(p_slug text)
 RETURNS TABLE (table_name text, deleted bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
-    t bigint := platform.tenant_find(p_slug, true);
+    t bigint := platform.tenant_locked(p_slug);
     state text;
     tenant_tables regclass[];
     ordered regclass[] := '{}'::regclass[];

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 
 import psycopg2
@@ -797,3 +798,177 @@ def test_delete_takes_every_row_of_a_suspended_tenant_and_nothing_else(db_daemon
     wait_status(d, "weg.test", 200)
     page = d.get("/", host="weg.test")[2].decode()
     assert "Gemeente Weer" in page and "Welkom bij tn-weg" not in page
+
+
+# ---------------------------------------------------------------- suspend and delete beside the tenant's work
+
+
+def command(pg, *args):
+    """`aantafel ARGS` started in the background, as the provider runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AANTAFEL_")}
+    env.update(pg.daemon_env())
+    return subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def blocked_by(pg, pid):
+    """The backends (of the node the daemons use) that wait for backend PID."""
+    with cursor(pg, "super") as cur:
+        cur.execute("SELECT pid FROM pg_stat_activity WHERE %s = ANY (pg_blocking_pids(pid))", (pid,))
+        return [r[0] for r in cur.fetchall()]
+
+
+def working_in(pg, tid):
+    """A transaction of the daemon's role that has entered tenant TID the
+    way each request's and each job's does, left open: (connection,
+    backend pid)."""
+    c = psycopg2.connect(pg.app_url)
+    cur = c.cursor()
+    cur.execute("SELECT platform.enter_tenant(%s, 'test-writer')", (str(tid),))
+    cur.execute("SELECT pg_backend_pid()")
+    return c, cur.fetchone()[0]
+
+
+def waits(pg, pid):
+    """Whether backend PID waits for another's lock."""
+    with cursor(pg, "super") as cur:
+        cur.execute("SELECT cardinality(pg_blocking_pids(%s)) > 0", (pid,))
+        return cur.fetchone()[0]
+
+
+def wait_blocked_or_done(pg, pid, proc, what):
+    wait_for(lambda: proc.poll() is not None or blocked_by(pg, pid), timeout=60, interval=0.05, what=what)
+
+
+def test_a_deletion_waits_for_the_tenants_work_and_work_after_it_finds_the_tenant_gone(pg, tenants):
+    """A request or a job still running when its tenant is deleted (begun
+    before the suspension reached the daemon, or claimed before it): the
+    deletion waits for it and then takes what it wrote too; work that would
+    begin during the deletion waits for it and is refused. Before, the
+    deletion ran beside such work, and a row written between its
+    statements broke it on a foreign key or stayed behind."""
+    tid = tenants(("tn-bezig", "Gemeente Bezig", "bezig.test"))["tn-bezig"]
+    env = {**pg.daemon_env(), "AANTAFEL_SCRYPT_N": "1024", "AANTAFEL_SCRYPT_MAXMEM": "16MiB"}
+    p = aantafel("user", "create", "--tenant", "tn-bezig", "--email", "lid@bezig.nl", "--role", "member", env=env,
+                 input="lange zin met spaties 42\n", check=False)
+    assert p.returncode == 0, p.stderr
+    with cursor(pg, "super") as cur:
+        cur.execute("SELECT id FROM accounts WHERE tenant_id = %s", (tid,))
+        (account,), = cur.fetchall()
+    assert run(pg, "tenant", "suspend", "tn-bezig").returncode == 0
+
+    work, work_pid = working_in(pg, tid)
+    late = None
+    try:
+        deletion = command(pg, "tenant", "delete", "tn-bezig")
+        wait_blocked_or_done(pg, work_pid, deletion, "the deletion waiting for the tenant's work")
+        assert deletion.poll() is None, ("the deletion did not wait for the work in the tenant", deletion.communicate())
+        # Work that begins now waits behind the deletion.
+        late_result = {}
+
+        def late_work():
+            c = psycopg2.connect(pg.app_url)
+            try:
+                k = c.cursor()
+                k.execute("SELECT pg_backend_pid()")
+                late_result["pid"] = k.fetchone()[0]
+                k.execute("SELECT platform.enter_tenant(%s, 'test-writer')", (str(tid),))
+                k.execute("SELECT api.notification_state_ensure(%s, %s)", (tid, account))
+                c.commit()
+                late_result["outcome"] = "committed"
+            except psycopg2.Error as e:
+                late_result["outcome"] = e.pgcode
+                late_result["message"] = e.pgerror
+            finally:
+                c.close()
+        late = threading.Thread(target=late_work)
+        late.start()
+        wait_for(lambda: "outcome" in late_result or ("pid" in late_result and waits(pg, late_result["pid"])),
+                 timeout=60, interval=0.05, what="later work waiting for the deletion")
+        assert "outcome" not in late_result, late_result
+
+        # The running work writes rows that refer to the account (the
+        # notification state a digest makes, a job) and commits.
+        cur = work.cursor()
+        cur.execute("SELECT api.notification_state_ensure(%s, %s)", (tid, account))
+        cur.execute("SELECT platform.job_schedule(%s, 'notify.item', 1, now())", (tid,))
+        work.commit()
+    finally:
+        work.close()
+    out, err = deletion.communicate(timeout=120)
+    assert deletion.returncode == 0, err
+    assert out.startswith("tn-bezig: deleted"), out
+    late.join(timeout=120)
+    assert late_result.get("outcome") == "AT041", late_result
+    assert "was deleted" in late_result["message"], late_result
+    left = {t: n for t, n in tenant_rows(pg, tid).items() if n}
+    assert not left, left
+
+
+def test_a_suspension_returns_once_no_work_runs_in_the_tenant(pg, tenants):
+    tid = tenants(("tn-pauze", "Gemeente Pauze", "pauze.test"))["tn-pauze"]
+    # The schedulers' and deliverers' looks over every tenant hold no
+    # tenant's lock (a lock per tenant until commit would fill the lock
+    # table): left open, they do not hold the suspension up.
+    looker = psycopg2.connect(pg.app_url)
+    work, work_pid = working_in(pg, tid)
+    try:
+        looker.cursor().execute("SELECT platform.job_next_at(), platform.mail_requeue_stale('1 hour', 5),"
+                                " (SELECT count(*) FROM platform.job_claim('test-looker', '1 minute', 100, 5)),"
+                                " (SELECT count(*) FROM platform.mail_claim(100, ARRAY[%s]::bigint[]))", (tid,))
+        suspension = command(pg, "tenant", "suspend", "tn-pauze")
+        wait_blocked_or_done(pg, work_pid, suspension, "the suspension waiting for the tenant's work")
+        assert suspension.poll() is None, ("the suspension did not wait for the work", suspension.communicate())
+        with cursor(pg, "super") as cur:
+            cur.execute("SELECT status FROM platform.tenants WHERE id = %s", (tid,))
+            assert cur.fetchone()[0] == "active"
+        work.commit()
+        out, err = suspension.communicate(timeout=60)
+        assert suspension.returncode == 0, err
+    finally:
+        work.close()
+        looker.close()
+    with cursor(pg, "super") as cur:
+        cur.execute("SELECT status FROM platform.tenants WHERE id = %s", (tid,))
+        assert cur.fetchone()[0] == "suspended"
+    assert run(pg, "tenant", "resume", "tn-pauze").returncode == 0
+
+
+def test_a_job_claimed_before_its_tenant_was_suspended_does_not_run(pg, tenants):
+    tid = tenants(("tn-klaar", "Gemeente Klaar", "klaar.test"))["tn-klaar"]
+    c = psycopg2.connect(pg.app_url)
+    try:
+        cur = c.cursor()
+        cur.execute("SELECT platform.enter_tenant(%s)", (str(tid),))
+        cur.execute("SELECT platform.job_schedule(%s, 'digest.daily', 0, now() - interval '1 second')", (tid,))
+        (job,), = cur.fetchall()
+        c.commit()
+        cur.execute("SELECT id, taken_at FROM platform.job_claim('test-taker', '5 minutes', 100, 5)"
+                    " WHERE tenant_id = %s", (tid,))
+        claimed = dict(cur.fetchall())
+        c.commit()
+        assert job in claimed, claimed
+        assert run(pg, "tenant", "suspend", "tn-klaar").returncode == 0
+        cur.execute("SELECT platform.job_run(%s, %s, 'test-taker', %s)", (tid, job, claimed[job]))
+        assert cur.fetchone()[0] is None
+        c.commit()
+        cur.execute("SELECT platform.enter_tenant(%s)", (str(tid),))
+        cur.execute("SELECT state, taken_by, attempts, done_at FROM jobs WHERE tenant_id = %s AND id = %s", (tid, job))
+        assert cur.fetchone() == ("pending", None, 0, None)
+        c.commit()
+    finally:
+        c.close()
+    # Once resumed, the job is claimed and run as any other.
+    assert run(pg, "tenant", "resume", "tn-klaar").returncode == 0
+    c = psycopg2.connect(pg.app_url)
+    try:
+        cur = c.cursor()
+        cur.execute("SELECT id, taken_at FROM platform.job_claim('test-taker', '5 minutes', 100, 5)"
+                    " WHERE tenant_id = %s", (tid,))
+        claimed = dict(cur.fetchall())
+        c.commit()
+        assert job in claimed, claimed
+        cur.execute("SELECT platform.job_run(%s, %s, 'test-taker', %s)", (tid, job, claimed[job]))
+        assert cur.fetchone()[0] is not None
+        c.commit()
+    finally:
+        c.close()
