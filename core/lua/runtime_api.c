@@ -57,6 +57,25 @@ static const struct api_route *route_of(lua_State *L, const char *method, const 
 	return r;
 }
 
+/* The pushes of core.api_route, under pcall: each may raise (the state's
+ * memory cap, or a spent budget whose kill comes at the next charge, as
+ * ljson_push's is), and PARAMS is C's until its caller releases it. */
+static int push_route(lua_State *L)
+{
+	const struct api_route *r = lua_touserdata(L, 1);
+	json_t *params = lua_touserdata(L, 2);
+	if (r->before)
+		lua_pushstring(L, r->before);
+	else
+		lua_pushnil(L);
+	if (r->after)
+		lua_pushstring(L, r->after);
+	else
+		lua_pushnil(L);
+	ljson_push(L, params, 0, false);
+	return 3;
+}
+
 /* core.api_route(method, path, platform) -> before, after, params: the
  * events of the operation and the parameters in its path. The platform's
  * operations are refused here to the others, before a guard runs. */
@@ -74,18 +93,13 @@ int core_api_route(lua_State *L)
 		json_decref(params);
 		return plugin_error(L, "api: %s %s is for the platform's own plugins", method, path);
 	}
-	if (r->before)
-		lua_pushstring(L, r->before);
-	else
-		lua_pushnil(L);
-	if (r->after)
-		lua_pushstring(L, r->after);
-	else
-		lua_pushnil(L);
-	/* Only integers and words: pushing cannot leave PARAMS behind
-	 * except on a memory error, which ends the request anyway. */
-	ljson_push(L, params, 0, false);
+	lua_pushcfunction(L, push_route);
+	lua_pushlightuserdata(L, (void *)r);
+	lua_pushlightuserdata(L, params);
+	int st = lua_pcall(L, 2, 3, 0);
 	json_decref(params);
+	if (st != LUA_OK)
+		return lua_error(L);
 	return 3;
 }
 
