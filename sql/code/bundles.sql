@@ -67,12 +67,9 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
     cur int;
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     SELECT x.bundle_version INTO cur FROM platform.tenants x WHERE x.id = t;
     RETURN jsonb_build_object('current', cur, 'items', coalesce((
         SELECT jsonb_agg(jsonb_build_object('version', b.version, 'created_at', api.utc_text(b.created_at),
@@ -136,11 +133,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     -- Rollbacks and deploys of one tenant take turns on its row.
     PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
     RETURN platform.bundle_make_current(t, p_version);
@@ -185,15 +179,12 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
     newest int;
     newest_sum text;
     last int;
     v int;
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     IF coalesce(cardinality(p_paths), 0) <> coalesce(cardinality(p_contents), 0) THEN
         RAISE EXCEPTION 'paths and contents differ in number' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -234,14 +225,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
     quota bigint;
     used bigint;
     newest_sum text;
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     SELECT x.bundle_quota INTO quota FROM platform.tenants x WHERE x.id = t FOR UPDATE;
     SELECT b.checksum INTO newest_sum
       FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
@@ -306,11 +294,8 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     RETURN EXISTS (SELECT 1 FROM platform.bundles b
                     WHERE b.tenant_id = t AND b.version = p_version AND b.made_current_at IS NULL);
 END $$;
@@ -324,13 +309,10 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
     at timestamptz := now();
     was timestamptz;
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     -- Uploads, deploys, rollbacks and publications of one tenant take
     -- turns on its row.
     PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
@@ -497,14 +479,11 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
     at timestamptz := now();
     cur int;
     was timestamptz;
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     -- Uploads, deploys, rollbacks, publications and deletions of one
     -- tenant take turns on its row.
     SELECT x.bundle_version INTO cur FROM platform.tenants x WHERE x.id = t FOR UPDATE;

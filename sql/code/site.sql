@@ -44,11 +44,8 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+    t bigint := platform.entered_tenant();
 BEGIN
-    IF t IS NULL THEN
-        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
-    END IF;
     IF p_lang IS NOT NULL AND p_lang NOT IN ('nl', 'en') THEN
         RAISE EXCEPTION 'not a language: %', p_lang USING ERRCODE = 'invalid_parameter_value';
     END IF;

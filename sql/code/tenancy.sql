@@ -91,3 +91,17 @@ LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format('SET LOCAL aantafel.tenant_id = %L', coalesce(p_tenant, ''));
 END $$;
+
+-- The tenant of the current transaction (the setting enter_tenant made),
+-- for the SECURITY DEFINER functions that act on the registry for the
+-- daemon's role: refused when no tenant was entered.
+CREATE OR REPLACE FUNCTION platform.entered_tenant() RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t bigint := nullif(current_setting('aantafel.tenant_id', true), '')::bigint;
+BEGIN
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'no tenant entered' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN t;
+END $$;
