@@ -37,6 +37,9 @@ BEGIN
     ELSIF ty = 'string' THEN
         IF jsonb_typeof(v) <> 'string' THEN
             RETURN 'Must be a text.';
+        ELSIF octet_length(v::text) > 20000 THEN
+            -- What the table holds (sql/036), declared max or not.
+            RETURN 'At most 20000 bytes (as JSON text).';
         ELSIF jsonb_typeof(d -> 'max') = 'number' AND octet_length(v #>> '{}') > (d ->> 'max')::numeric THEN
             RETURN format('At most %s bytes.', d ->> 'max');
         END IF;

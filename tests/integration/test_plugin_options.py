@@ -22,6 +22,7 @@ plugin.option("aantal", "integer", 3, { min = 1, max = 10 }, { nl = "Aantal item
 plugin.option("factor", "number", 1.5, { min = 0, max = 2 }, { nl = "Factor", en = "Factor" })
 plugin.option("aan", "boolean", false, nil, { nl = "Groet tonen", en = "Show the greeting" })
 plugin.option("kleur", "choice", "blauw", { "blauw", "groen" }, { nl = "Kleur", en = "Colour" })
+plugin.option("tekst", "string", "", nil, { nl = "Tekst zonder grens", en = "Text without a bound" })
 local vast = plugin.option("vast", "integer", 7)
 
 plugin.route("GET", "/groet", function(req)
@@ -83,6 +84,9 @@ def test_plugin_options(pg, make_daemon, tmp_path):
         ({"groet": {"groet": "x" * 41}}, "options.groet.groet"),
         ({"groet": {"aan": "ja"}}, "options.groet.aan"),
         ({"groet": {"kleur": "rood"}}, "options.groet.kleur"),
+        # No max declared: the platform's own bound (what the table holds)
+        # answers 422 naming it, never the table's constraint.
+        ({"groet": {"tekst": "x" * 20001}}, "options.groet.tekst"),
         ({"groet": {"vast": 1}}, "options.groet.vast"),
         ({"groet": {"onbekend": 1}}, "options.groet.onbekend"),
         ({"site": {"welcome": "x"}}, "options.site"),
