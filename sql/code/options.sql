@@ -25,45 +25,48 @@ BEGIN
     RETURN api.ok(jsonb_build_object('options', api.plugin_options_json(t)));
 END $$;
 
--- The problem with V as a value of the declared option D, or NULL.
-CREATE OR REPLACE FUNCTION api.plugin_option_problem(d jsonb, v jsonb) RETURNS text
+-- The problem with V as a value of the declared option D, as
+-- {code: 'type' | 'range', message}, or NULL.
+CREATE OR REPLACE FUNCTION api.plugin_option_refusal(d jsonb, v jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     ty text := d ->> 'type';
     n numeric;
 BEGIN
     IF ty = 'boolean' THEN
-        RETURN CASE WHEN jsonb_typeof(v) = 'boolean' THEN NULL ELSE 'Must be true or false.' END;
+        RETURN CASE WHEN jsonb_typeof(v) <> 'boolean' THEN jsonb_build_object('code', 'type', 'message', 'Must be true or false.') END;
     ELSIF ty = 'string' THEN
         IF jsonb_typeof(v) <> 'string' THEN
-            RETURN 'Must be a text.';
+            RETURN jsonb_build_object('code', 'type', 'message', 'Must be a text.');
         ELSIF octet_length(v::text) > 20000 THEN
             -- What the table holds (sql/036), declared max or not.
-            RETURN 'At most 20000 bytes (as JSON text).';
+            RETURN jsonb_build_object('code', 'range', 'message', 'At most 20000 bytes (as JSON text).');
         ELSIF jsonb_typeof(d -> 'max') = 'number' AND octet_length(v #>> '{}') > (d ->> 'max')::numeric THEN
-            RETURN format('At most %s bytes.', d ->> 'max');
+            RETURN jsonb_build_object('code', 'range', 'message', format('At most %s bytes.', d ->> 'max'));
         END IF;
         RETURN NULL;
     ELSIF ty = 'choice' THEN
         IF jsonb_typeof(v) <> 'string' OR NOT coalesce(d -> 'choices', '[]'::jsonb) @> jsonb_build_array(v) THEN
-            RETURN format('Must be one of: %s.',
-                          (SELECT string_agg(c, ', ') FROM jsonb_array_elements_text(coalesce(d -> 'choices', '[]')) c));
+            RETURN jsonb_build_object('code', 'type', 'message', format('Must be one of: %s.',
+                          (SELECT string_agg(c, ', ') FROM jsonb_array_elements_text(coalesce(d -> 'choices', '[]')) c)));
         END IF;
         RETURN NULL;
     ELSIF ty IN ('integer', 'number') THEN
         IF jsonb_typeof(v) <> 'number' THEN
-            RETURN CASE WHEN ty = 'integer' THEN 'Must be a whole number.' ELSE 'Must be a number.' END;
+            RETURN jsonb_build_object('code', 'type', 'message',
+                                      CASE WHEN ty = 'integer' THEN 'Must be a whole number.' ELSE 'Must be a number.' END);
         END IF;
         n := (v #>> '{}')::numeric;
         IF ty = 'integer' AND n <> trunc(n) THEN
-            RETURN 'Must be a whole number.';
+            RETURN jsonb_build_object('code', 'type', 'message', 'Must be a whole number.');
         ELSIF (jsonb_typeof(d -> 'min') = 'number' AND n < (d ->> 'min')::numeric)
            OR (jsonb_typeof(d -> 'max') = 'number' AND n > (d ->> 'max')::numeric) THEN
-            RETURN format('Must be between %s and %s.', coalesce(d ->> 'min', '…'), coalesce(d ->> 'max', '…'));
+            RETURN jsonb_build_object('code', 'range', 'message',
+                                      format('Must be between %s and %s.', coalesce(d ->> 'min', '…'), coalesce(d ->> 'max', '…')));
         END IF;
         RETURN NULL;
     END IF;
-    RETURN 'The declaration has no known type.';
+    RETURN jsonb_build_object('code', 'type', 'message', 'The declaration has no known type.');
 END $$;
 
 -- PUT /settings/options {"options": {plugin: {name: value}}}: admins set
@@ -83,7 +86,7 @@ DECLARE
     vals jsonb;
     nm text;
     v jsonb;
-    why text;
+    why jsonb;
     at timestamptz := now();
 BEGIN
     IF refused IS NOT NULL THEN
@@ -113,10 +116,9 @@ BEGIN
                 f := f || api.field('options.' || p || '.' || left(nm, 60), 'unknown',
                                     format('The plugin %s declares no editable option by this name.', p));
             ELSIF jsonb_typeof(v) <> 'null' THEN
-                why := api.plugin_option_problem(decls -> p -> nm, v);
+                why := api.plugin_option_refusal(decls -> p -> nm, v);
                 IF why IS NOT NULL THEN
-                    f := f || api.field('options.' || p || '.' || nm, CASE WHEN why LIKE 'Must be between%' OR why LIKE 'At most%'
-                                                                          THEN 'range' ELSE 'type' END, why);
+                    f := f || jsonb_build_object('options.' || p || '.' || nm, why);
                 END IF;
             END IF;
         END LOOP;

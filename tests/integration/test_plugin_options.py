@@ -97,6 +97,13 @@ def test_plugin_options(pg, make_daemon, tmp_path):
         st, _, body = admin.put("/settings/options", {"options": options})
         assert st == 422 and field in body["error"]["fields"], (options, body)
         assert len(body["error"]["fields"]) == 1, body
+    # Out of bounds is "range", the wrong kind of value "type".
+    for options, code in (({"groet": {"aantal": 11}}, "range"), ({"groet": {"groet": "x" * 41}}, "range"),
+                          ({"groet": {"tekst": "x" * 20001}}, "range"), ({"groet": {"aantal": "5"}}, "type"),
+                          ({"groet": {"kleur": "rood"}}, "type")):
+        body = admin.put("/settings/options", {"options": options})[2]
+        (problem,) = body["error"]["fields"].values()
+        assert problem["code"] == code, (options, body)
     st, _, body = admin.put("/settings/options", {"options": [1]})
     assert st == 422 and "options" in body["error"]["fields"], body
     st, _, body = admin.put("/settings/options", {"opties": {}})
