@@ -174,16 +174,10 @@ static void ts_unlink(struct rt_worker *rw, struct tstate *ts)
 	ts->prev = ts->next = NULL;
 }
 
-static int64_t mono_seconds(void)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec;
-}
-
 void ts_touch(struct rt_worker *rw, struct tstate *ts)
 {
-	ts->used_at = mono_seconds();
+	if (ts->preview)
+		ts->used_at = lsched_now_ns() / 1000000000;
 	if (rw->head == ts)
 		return;
 	if (ts->prev || ts->next || rw->tail == ts) {
@@ -208,27 +202,11 @@ struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id, int preview)
 	return NULL;
 }
 
-/* Version VERSION of the tenant is current now (a draft published): the
- * state kept for its previews goes, now or when its last request ends. */
-void ts_drop_previews(struct rt_worker *rw, int64_t tenant_id, int version)
-{
-	struct tstate *ts = rw->head;
-	while (ts) {
-		struct tstate *next = ts->next;
-		if (ts->preview && ts->tenant_id == tenant_id && ts->version == version) {
-			log_info("tenant=%s: the preview's Lua state of version %d goes: it is current now", ts->slug,
-				 version);
-			ts_retire(rw, ts);
-		}
-		ts = next;
-	}
-}
-
-/* A deleted draft's state must not outlive it, and a daemon is told no
- * more than that the registry changed (its number is never given again,
- * so a state kept would serve no other version, but it holds memory):
- * every draft's state goes. Registry changes are rare; a preview still
- * valid builds its state again on its next page. */
+/* A draft published or deleted must not keep its state, and a daemon is
+ * told no more than that the registry changed (a draft's number is never
+ * given again, so a state kept would serve no other version, but it holds
+ * memory): every draft's state goes. Registry changes are rare; a preview
+ * still valid builds its state again on its next page. */
 void runtime_registry_changed(struct rt_worker *rw)
 {
 	struct tstate *ts = rw->head;
@@ -317,7 +295,7 @@ static void on_preview_tick(evutil_socket_t fd, short what, void *arg)
 void rw_trim(struct rt_worker *rw, const struct tstate *keep)
 {
 	size_t total = 0;
-	int64_t now = mono_seconds();
+	int64_t now = lsched_now_ns() / 1000000000;
 	for (struct tstate *ts = rw->head; ts;) {
 		struct tstate *next = ts->next;
 		if (ts->preview && ts->active == 0 && ts != keep && now - ts->used_at > RT_PREVIEW_IDLE_S) {

@@ -309,13 +309,6 @@ static void rq_api_send(struct rt_req *rq)
 	db_send(rq->txn, rq_answered, rq);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A refused upload answered at once as the operation's 422 (REFUSAL NULL:
  * out of memory); takes REFUSAL and ARGS. */
 static void rq_bundle_refuse(struct rt_req *rq, json_t *refusal, json_t *args)
@@ -363,7 +356,7 @@ static void rq_bundle_checked(void *arg)
 	struct rt_req *rq = arg;
 	struct api_op *st = rq->op_state;
 	struct bundle_check *c = st->check;
-	rq->budget.deadline_ms += mono_ms() - st->check_started_ms;
+	rq->budget.deadline_ms += (lsched_now_ns() / 1000000) - st->check_started_ms;
 	struct bundle *b = c->b;
 	json_t *refusal = c->refusal, *args = st->check_args;
 	c->b = NULL;
@@ -417,7 +410,7 @@ static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const st
 	st->check_route = r;
 	st->check_who = *who;
 	st->check_args = args;
-	st->check_started_ms = mono_ms();
+	st->check_started_ms = (lsched_now_ns() / 1000000);
 	if (bundle_check_start(st->check, rq_event_base(rq), rq_bundle_checked, rq) != 0) {
 		st->check_args = NULL;
 		json_decref(args);

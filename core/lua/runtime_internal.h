@@ -56,7 +56,7 @@ struct tstate {
 	int active;                     /* requests running in it */
 	bool stale;                     /* a newer version replaced it */
 	bool preview;                   /* a draft's, for its previews only (runtime_preview.c) */
-	int64_t used_at;                /* when a request last started in it (monotonic seconds) */
+	int64_t used_at;                /* a preview state: when a request last started in it (monotonic s) */
 	struct tstate *prev, *next;     /* LRU list (head = most recent) or stale list */
 	struct tmpl_entry *templates;
 	char *defs;                     /* the declared workflows as JSON (core.definitions), or NULL */
@@ -231,7 +231,6 @@ const struct texts *rt_platform_texts(void);
 void add_problem(struct tstate *ts, const char *msg);
 void ts_touch(struct rt_worker *rw, struct tstate *ts);
 struct tstate *ts_find(struct rt_worker *rw, int64_t tenant_id, int preview);
-void ts_drop_previews(struct rt_worker *rw, int64_t tenant_id, int version);
 void rw_watch_previews(struct rt_worker *rw);
 void ts_retire(struct rt_worker *rw, struct tstate *ts);
 void ts_release(struct tstate *ts);

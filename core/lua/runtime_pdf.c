@@ -55,13 +55,6 @@ int core_pdf(lua_State *L)
 	return lua_yield(L, 5);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The render's time is the PDF queue's, not the Lua's: the request's
  * deadline (lua_time_limit) moves on by it. What bounds a render is the
  * document's size (PDF_MODEL_MAX, PDF_PAGES_MAX) and the queue's. */
@@ -70,7 +63,7 @@ static void pdf_done(void *arg)
 	struct rt_req *rq = arg;
 	struct pdfjob *j = rq->op_state;
 	if (j && j->started_ms)
-		rq->budget.deadline_ms += mono_ms() - j->started_ms;
+		rq->budget.deadline_ms += (lsched_now_ns() / 1000000) - j->started_ms;
 	rq_answered(rq->txn, DB_OK, rq);
 }
 
@@ -96,7 +89,7 @@ static bool pdf_ready(struct rt_req *rq)
 		}
 	}
 	rq->op_state = j;
-	j->started_ms = mono_ms();
+	j->started_ms = (lsched_now_ns() / 1000000);
 	int rc = pdfjob_start(j, rq_event_base(rq), pdf_done, rq);
 	if (rc < 0) {
 		rq_fail(rq, 503, "the PDF queue is full");

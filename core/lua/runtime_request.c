@@ -207,8 +207,6 @@ static void start_with_bundle(struct rt_req *rq, struct bundle *b)
 		ts->preview = rq->preview != 0;
 		if (ts->preview)
 			rw_watch_previews(rw);
-		else
-			ts_drop_previews(rw, rq->tenant_id, rq->version);      /* a draft published */
 		ts_touch(rw, ts);
 		rw_trim(rw, ts);
 		log_info("tenant=%s: Lua state for %s %d ready (%zu KiB)", rq->slug,
