@@ -31,6 +31,8 @@ static void mb_put(struct mbuf *b, const char *s, size_t n);
 static void mb_puts(struct mbuf *b, const char *s);
 static void mb_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *header_clean(const char *s, size_t max);
+/* A printable ASCII value is written as it is when it fits on the line;
+ * anything else becomes encoded words. */
 static bool plain_ascii(const char *s);
 static size_t word_take(const unsigned char *s, size_t n, size_t room);
 static size_t word_room(size_t col);
@@ -54,6 +56,10 @@ int mail_build(const struct mail_message *m, char **out, size_t *outlen, char *e
 	}
 	if (!mail_address_valid(m->to)) {
 		mail_errf(err, errlen, "invalid recipient address");
+		return -1;
+	}
+	if (m->unsubscribe && !unsubscribe_valid(m->unsubscribe)) {
+		mail_errf(err, errlen, "the unsubscribe link is not an https URL of printable ASCII");
 		return -1;
 	}
 	if (!m->text) {
@@ -93,10 +99,11 @@ int mail_build(const struct mail_message *m, char **out, size_t *outlen, char *e
 	mb_puts(&b, "MIME-Version: 1.0\r\n");
 	mb_puts(&b, "Auto-Submitted: auto-generated\r\n");
 	/* A notification's one-click unsubscribe (RFC 8058): the link as
-	 * List-Unsubscribe, and the POST a mail client sends to it. Only a
-	 * URL of safe characters is written (the outbox checks it too), so
-	 * no value can end the header. */
-	if (m->unsubscribe && unsubscribe_valid(m->unsubscribe)) {
+	 * List-Unsubscribe, and the POST a mail client sends to it. Only an
+	 * https URL of safe characters is written, so no value can end the
+	 * header; any other failed the message above (its outbox row says
+	 * why) rather than send it without the way out its text promises. */
+	if (m->unsubscribe) {
 		mb_printf(&b, "List-Unsubscribe: <%s>\r\n", m->unsubscribe);
 		mb_puts(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
 	}
@@ -135,14 +142,12 @@ static void put_part_head(struct mbuf *b, const char *type)
 	mb_printf(b, "Content-Type: %s; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n", type);
 }
 
-/* A printable ASCII value is written as it is when it fits on the line;
- * anything else becomes encoded words. */
-/* An http(s) URL of printable ASCII without spaces or angle brackets, short
- * enough for one header line. */
+/* An https URL (RFC 8058 asks it of a one-click link) of printable ASCII
+ * without spaces or angle brackets, short enough for one header line. */
 static bool unsubscribe_valid(const char *url)
 {
 	size_t n = strlen(url);
-	if (n > 500 || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
+	if (n > 500 || strncmp(url, "https://", 8) != 0)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (url[i] <= ' ' || url[i] >= 127 || url[i] == '<' || url[i] == '>')

@@ -606,8 +606,8 @@ static void test_no_header_injection(void)
 }
 
 /* A notification's unsubscribe link becomes the two RFC 8058 headers; a
- * value that could end a header line or is not an http(s) URL writes
- * neither. */
+ * value that could end a header line or is not an https URL fails the
+ * message (nothing is sent without the way out its text promises). */
 static void test_list_unsubscribe(void)
 {
 	struct mail_message m = base();
@@ -634,13 +634,12 @@ static void test_list_unsubscribe(void)
 		"javascript:alert(1)",
 		"mailto:eve@example.org",
 		"https://zutphen.example/af melden",
+		"http://zutphen.example/afmelden/0123abcd",
 		"",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		m.unsubscribe = bad[i];
-		CHECK_INT_EQ(build(&m, &b), 0);
-		CHECK_MSG(header(&b, "List-Unsubscribe", &n) == NULL && n == 0, "%s was written", bad[i]);
-		CHECK(header(&b, "Bcc", &n) == NULL && n == 0);
+		CHECK_MSG(build(&m, &b) == -1, "%s was written", bad[i]);
 		built_free(&b);
 	}
 }
