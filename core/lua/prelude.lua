@@ -783,8 +783,13 @@ end
 local REFUSED = { ["step.before_complete"] = 409, ["vote.before_cast"] = 409 }     -- else 422
 local STEP_HOOKS = { ["step.entered"] = "on_enter", ["step.completed"] = "on_complete" }
 
+-- The options' values as the request read them (plugin.setting), by the
+-- request's coroutine: read once per request, and again after a write.
+local options_read = setmetatable({}, { __mode = "k" })
+
 local function call_api(method, path, args, platform, own, text)
 	if type(path) ~= "string" then error("api: the path must be a string", 3) end
+	if method ~= "GET" then options_read[coroutine.running()] = nil end
 	if args ~= nil and type(args) ~= "table" then error("api: the arguments must be a table", 3) end
 	local before, after, params = core.api_route(method, path, platform)
 	if before then
@@ -839,16 +844,22 @@ local function new_handle(name, opts, pending, declared, from_platform, home)
 	-- plugin.setting(name): an option declared editable, as the
 	-- municipality's admins set it at /beheer/instellingen (PUT
 	-- /settings/options), else as tenant.lua or the declaration gives it.
-	-- Read while serving a request, from the request's transaction: a
-	-- change holds at once on every daemon.
+	-- Read while serving a request, from the request's transaction (once
+	-- per request, again after one of its writes): a change holds at once
+	-- on every daemon.
 	function P.setting(oname)
 		local d = editable[name] and editable[name][oname]
 		if not d then
 			error("setting '" .. tostring(oname) .. "': not an option this plugin declared editable", 2)
 		end
-		local status, body = call_api("GET", "/settings/options", nil, true)
-		local mine = status == 200 and type(body) == "table" and type(body.options) == "table"
-			and body.options[name]
+		local co = coroutine.running()
+		local all = options_read[co]
+		if not all then
+			local status, body = call_api("GET", "/settings/options", nil, true)
+			all = status == 200 and type(body) == "table" and type(body.options) == "table" and body.options or {}
+			options_read[co] = all
+		end
+		local mine = all[name]
 		local v = type(mine) == "table" and mine[oname] or nil
 		if v ~= nil and editable_fits(d, v) then return v end
 		return d.default
