@@ -141,11 +141,17 @@ def test_every_line_of_the_pdf_is_on_the_page(w, table, tmp_path, who, lang):
               "running": {"Gemeente Stappen", "Groen public"}}
     lines = pdf_lines(data, tmp_path, labels)
     assert len(lines) > 20, lines
-    missing = []
+    # In the PDF's order: each line is looked for after the one before.
+    missing, at = [], 0
     for line in lines:
         n = norm(line.lstrip(MARKS).strip()) if line[:1] in MARKS else norm(line)
-        if n and n not in text:
-            missing.append(line)
+        if not n:
+            continue
+        found = text.find(n, at)
+        if found < 0:
+            missing.append((line, "not on the page" if n not in text else "out of order"))
+        else:
+            at = found + len(n)
     assert not missing, (missing, text)
     # The meetings' section, with the names only for who reads them.
     assert "Avond op het plein" in text and ("Aanwezig: 3" in text or "Present: 3" in text)
