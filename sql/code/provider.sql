@@ -84,6 +84,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t bigint;
     h text;
+    prev text;
 BEGIN
     IF EXISTS (SELECT 1 FROM platform.tenants WHERE slug = p_slug) THEN
         RAISE EXCEPTION 'tenant ''%'' already exists', p_slug USING ERRCODE = 'AT002';
@@ -103,10 +104,14 @@ BEGIN
     FOREACH h IN ARRAY p_hosts LOOP
         PERFORM platform.tenant_host_add(t, h);
     END LOOP;
-    -- Its first digests (sql/code/notifications.sql): each schedules the next.
-    PERFORM platform.enter_tenant(t::text);
+    -- Its first digests (sql/code/notifications.sql): each schedules the
+    -- next. Visited, not entered: nothing can work in a tenant made in
+    -- this transaction, so its lock is not needed; the caller's setting
+    -- is put back.
+    prev := current_setting('aantafel.tenant_id', true);
+    PERFORM platform.visit_tenant(t::text);
     PERFORM platform.digests_schedule(t);
-    PERFORM platform.enter_tenant('');
+    PERFORM platform.visit_tenant(prev);
     RETURN t;
 END $$;
 
