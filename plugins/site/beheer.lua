@@ -56,10 +56,7 @@ function M.layout_view(view)
 		calls[3] = { "GET", "/me/notifications", { unread = "true", limit = 1 } }
 	end
 	local r = plugin.api.batch(calls)
-	if r[3] and r[3].status == 200 and type(r[3].body.unread) == "number" and r[3].body.unread > 0 then
-		-- The count stops at 100 ("100 or more"): shown as 99+.
-		view.site_unread = r[3].body.unread > 99 and "99+" or math.tointeger(r[3].body.unread)
-	end
+	if r[3] and r[3].status == 200 then view.site_unread = forms().unread_badge(r[3].body.unread) end
 	local s = r[1].status == 200 and r[1].body or {}
 	local now = now_utc()
 	local notices = {}

@@ -22,6 +22,13 @@ end
 
 -- A handler of a page under /…/:id: the id checked first (a 404 page
 -- otherwise), then FN(req, id, params).
+-- The unread count as the header and /meldingen show it: nil for none,
+-- "99+" from 100 on (the API's count stops at 100, "100 or more").
+function M.unread_badge(n)
+	if type(n) ~= "number" or n <= 0 then return nil end
+	return n > 99 and "99+" or math.tointeger(n)
+end
+
 function M.by_id(fn)
 	return function(req, p)
 		local id = M.id_of(p.id)

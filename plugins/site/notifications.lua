@@ -18,7 +18,8 @@ local function page(...) return forms().page(...) end
 
 -- The cadences of the API, in the order the forms offer them.
 local CADENCES = { "each", "daily", "weekly", "none" }
-local CADENCE = { each = true, daily = true, weekly = true, none = true }
+local CADENCE = {}
+for _, c in ipairs(CADENCES) do CADENCE[c] = true end
 
 local PAGE_SIZE = 20
 
@@ -178,8 +179,7 @@ function M.list(req)
 	end
 	local view = {
 		items = items,
-		-- The count stops at 100 ("100 or more"): shown as 99+.
-		unread = (body.unread or 0) > 99 and "99+" or (body.unread or 0) > 0 and math.tointeger(body.unread) or nil,
+		unread = forms().unread_badge(body.unread),
 		only_unread = only_unread,
 		more = body.next_cursor and ("/meldingen?na=" .. tostring(body.next_cursor)
 			.. (only_unread and "&ongelezen=1" or "")),
