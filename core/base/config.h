@@ -57,6 +57,7 @@ struct config {
 	int64_t lua_states_max_bytes;  /* bytes of live states per worker */
 	int64_t lua_instruction_limit;
 	int64_t lua_time_limit;        /* ms */
+	int64_t request_wait_limit;    /* ms */
 	int64_t lua_slice;             /* ms */
 	int64_t lua_tenant_concurrency;
 	int64_t lua_tenant_queue;

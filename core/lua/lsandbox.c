@@ -666,6 +666,40 @@ static int sb_print(lua_State *L)
 	return 0;
 }
 
+void lsb_kill_where(lua_State *L, int level, char *buf, size_t len, char *where_else, size_t else_len)
+{
+	buf[0] = where_else[0] = '\0';
+	/* The innermost frame with a line (where it stopped), and the source
+	 * of the outermost one outside the prelude (whose code it is). */
+	char stopped[LUA_IDSIZE] = "", owner[LUA_IDSIZE] = "";
+	int stopped_line = 0;
+	lua_Debug ar;
+	for (int lv = level; lua_getstack(L, lv, &ar); lv++) {
+		lua_getinfo(L, "Sl", &ar);
+		if (ar.currentline <= 0 || strcmp(ar.short_src, "prelude") == 0)
+			continue;
+		if (!stopped_line) {
+			snprintf(stopped, sizeof(stopped), "%s", ar.short_src);
+			stopped_line = ar.currentline;
+		}
+		snprintf(owner, sizeof(owner), "%s", ar.short_src);
+	}
+	if (!stopped_line)
+		return;
+	if (strcmp(owner, stopped) == 0) {
+		snprintf(buf, len, "%s:%d: ", stopped, stopped_line);
+		return;
+	}
+	for (int lv = level; lua_getstack(L, lv, &ar); lv++) {
+		lua_getinfo(L, "Sl", &ar);
+		if (ar.currentline > 0 && strcmp(ar.short_src, owner) == 0) {
+			snprintf(buf, len, "%s:%d: ", owner, ar.currentline);
+			break;
+		}
+	}
+	snprintf(where_else, else_len, " (stopped in %s:%d)", stopped, stopped_line);
+}
+
 static int traceback(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
@@ -674,14 +708,10 @@ static int traceback(lua_State *L)
 	struct lbudget *b = lsb_of(L)->budget;
 	if (b && b->killed) {
 		/* Say where it was stopped. */
-		lua_Debug ar;
-		for (int level = 1; lua_getstack(L, level, &ar); level++) {
-			lua_getinfo(L, "Sl", &ar);
-			if (ar.currentline > 0) {
-				lua_pushfstring(L, "%s:%d: %s", ar.short_src, ar.currentline, b->why);
-				return 1;
-			}
-		}
+		char where[LUA_IDSIZE + 32], where_else[LUA_IDSIZE + 48];
+		lsb_kill_where(L, 1, where, sizeof(where), where_else, sizeof(where_else));
+		lua_pushfstring(L, "%s%s%s", where, b->why, where_else);
+		return 1;
 	}
 	lua_pushstring(L, msg);
 	return 1;

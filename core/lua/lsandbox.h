@@ -99,6 +99,15 @@ bool lsb_try_charge(lua_State *L, int64_t units);
 /* The same for copying N bytes (LSB_BYTES_PER_UNIT each unit). */
 void lsb_charge_bytes(lua_State *L, size_t n);
 
+/* Where a killed budget stopped the code on thread L, from stack LEVEL
+ * up, into BUF: "file:line: " of the running plugin's own code (the
+ * source of the outermost frame that is not the prelude: the handler,
+ * hook or job the runtime called), at its innermost line; when the kill
+ * came in other code that it called (the site's layout under
+ * plugin.render, a library's Lua), that place follows in WHERE_ELSE as
+ * " (stopped in file:line)". Both empty when no frame has a line. */
+void lsb_kill_where(lua_State *L, int level, char *buf, size_t len, char *where_else, size_t else_len);
+
 /* A budget from limits: instructions and milliseconds from now. */
 void lsb_budget_init(struct lbudget *b, int64_t instructions, int64_t ms);
 

@@ -119,6 +119,7 @@ void runtime_worker_configure(struct rt_worker *rw, const struct config *cfg)
 	rw->state_limit = (size_t)cfg->lua_memory_limit;
 	rw->instructions = cfg->lua_instruction_limit;
 	rw->time_ms = cfg->lua_time_limit;
+	rw->wait_ms = cfg->request_wait_limit;
 	rw->session_idle_s = cfg->session_idle_timeout / 1000;
 	rw->session_absolute_s = cfg->session_absolute_timeout / 1000;
 	if (rw->sched) {

@@ -35,7 +35,6 @@ struct api_op {
 	const struct api_route *check_route;    /* ... and what its SQL needs afterwards */
 	struct api_principal check_who;
 	json_t *check_args;
-	int64_t check_started_ms;
 };
 
 /* The route of METHOD PATH, or a raised error naming the plugin's line. */
@@ -356,7 +355,6 @@ static void rq_bundle_checked(void *arg)
 	struct rt_req *rq = arg;
 	struct api_op *st = rq->op_state;
 	struct bundle_check *c = st->check;
-	rq->budget.deadline_ms += (lsched_now_ns() / 1000000) - st->check_started_ms;
 	struct bundle *b = c->b;
 	json_t *refusal = c->refusal, *args = st->check_args;
 	c->b = NULL;
@@ -410,7 +408,6 @@ static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const st
 	st->check_route = r;
 	st->check_who = *who;
 	st->check_args = args;
-	st->check_started_ms = (lsched_now_ns() / 1000000);
 	if (bundle_check_start(st->check, rq_event_base(rq), rq_bundle_checked, rq) != 0) {
 		st->check_args = NULL;
 		json_decref(args);

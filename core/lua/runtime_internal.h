@@ -71,6 +71,7 @@ struct rt_worker {
 	struct tstate *stale;
 	size_t max_bytes, state_limit;
 	int64_t instructions, time_ms;
+	int64_t wait_ms;                /* request_wait_limit */
 	int64_t session_idle_s, session_absolute_s;
 	unsigned releases;              /* requests ended, for RW_TRIM_EVERY */
 	struct db_pool *pool;           /* the worker's; NULL when no database is configured */
@@ -147,6 +148,8 @@ struct rt_req {
 	bool session_pending;           /* its session is read when it gets its place */
 	struct db_txn *txn;
 	enum rq_state state;
+	int64_t wait_from_ms;           /* a core call is waiting since (0: none) */
+	int64_t waited_ms;              /* ... and the request's earlier waits together */
 	const struct core_op *op;       /* the core call it waits on, or NULL */
 	void *op_state;                 /* that call's own state: made by its ready or send, dropped by its free */
 	int nparams;

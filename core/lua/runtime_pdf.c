@@ -55,15 +55,12 @@ int core_pdf(lua_State *L)
 	return lua_yield(L, 5);
 }
 
-/* The render's time is the PDF queue's, not the Lua's: the request's
- * deadline (lua_time_limit) moves on by it. What bounds a render is the
- * document's size (PDF_MODEL_MAX, PDF_PAGES_MAX) and the queue's. */
+/* The render's time is the PDF queue's, not the Lua's: it is a wait, like
+ * the database's (rq_answered). What bounds a render is the document's
+ * size (PDF_MODEL_MAX, PDF_PAGES_MAX) and the queue's. */
 static void pdf_done(void *arg)
 {
 	struct rt_req *rq = arg;
-	struct pdfjob *j = rq->op_state;
-	if (j && j->started_ms)
-		rq->budget.deadline_ms += (lsched_now_ns() / 1000000) - j->started_ms;
 	rq_answered(rq->txn, DB_OK, rq);
 }
 
@@ -89,7 +86,6 @@ static bool pdf_ready(struct rt_req *rq)
 		}
 	}
 	rq->op_state = j;
-	j->started_ms = (lsched_now_ns() / 1000000);
 	int rc = pdfjob_start(j, rq_event_base(rq), pdf_done, rq);
 	if (rc < 0) {
 		rq_fail(rq, 503, "the PDF queue is full");

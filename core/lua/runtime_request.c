@@ -629,22 +629,14 @@ static void rq_slice(struct rt_req *rq, int nargs)
 	}
 	if (st != LUA_OK) {
 		const char *msg = rq->budget.killed ? rq->budget.why : lua_tostring(rq->co, -1);
-		char where[600] = "";
-		if (rq->budget.killed) {
-			/* Say where it was stopped: in the plugin's code, not in
-			 * the runtime's wrapper (plugin.render) that it called. */
-			lua_Debug ar;
-			for (int level = 0; lua_getstack(rq->co, level, &ar); level++) {
-				lua_getinfo(rq->co, "Sl", &ar);
-				if (ar.currentline > 0) {
-					snprintf(where, sizeof(where), "%s:%d: ", ar.short_src, ar.currentline);
-					if (strcmp(ar.short_src, "prelude") != 0)
-						break;
-				}
-			}
-		}
-		char why[800];
-		snprintf(why, sizeof(why), "%s%s", where, msg ? msg : "error object is not a string");
+		char where[LUA_IDSIZE + 32] = "", where_else[LUA_IDSIZE + 48] = "";
+		/* Say where it was stopped: in the plugin's code, not in the
+		 * runtime's wrapper (plugin.render) or the site's layout that
+		 * it called; that place follows. */
+		if (rq->budget.killed)
+			lsb_kill_where(rq->co, 0, where, sizeof(where), where_else, sizeof(where_else));
+		char why[900];
+		snprintf(why, sizeof(why), "%s%s%s", where, msg ? msg : "error object is not a string", where_else);
 		rq_fail(rq, 500, why);
 		return;
 	}
@@ -729,6 +721,7 @@ static void rq_core_call(struct rt_req *rq, int nres)
 		rq->params[rq->nparams++] = v ? strdup(v) : NULL;
 	}
 	lua_pop(co, nres);
+	rq->wait_from_ms = lsched_now_ns() / 1000000;
 	if (rq->op->writes)
 		rq->wrote = true;
 	/* A guest's page is kept only when it is made of what a guest may
@@ -770,10 +763,37 @@ static int push_answer(lua_State *L)
 	return rq->op->push(L, rq, slot);
 }
 
+/* A core call's wait (the database, a PDF, a bundle's check) is not the
+ * Lua's time: the deadline moves on by it. The waits together are bounded
+ * by request_wait_limit; each call by its own deadlines. When the database
+ * is slow the answer is thus 503, never a time limit blamed on the
+ * plugin. False when the request has waited too long (then failed). */
+static bool rq_waited(struct rt_req *rq)
+{
+	if (!rq->wait_from_ms)
+		return true;
+	int64_t waited = lsched_now_ns() / 1000000 - rq->wait_from_ms;
+	rq->wait_from_ms = 0;
+	if (waited > 0) {
+		rq->budget.deadline_ms += waited;
+		rq->waited_ms += waited;
+	}
+	if (rq->waited_ms > rq->rw->wait_ms) {
+		char why[200];
+		snprintf(why, sizeof(why), "store.%s: the request waited %lld ms for the database and the platform's work (request_wait_limit)",
+			 rq->op->name, (long long)rq->waited_ms);
+		rq_fail(rq, 503, why);
+		return false;
+	}
+	return true;
+}
+
 void rq_answered(struct db_txn *txn, enum db_status st, void *arg)
 {
 	struct rt_req *rq = arg;
 	rq_clear_params(rq);
+	if (!rq_waited(rq))
+		return;
 	if (st != DB_OK) {
 		char why[300];
 		snprintf(why, sizeof(why), "store.%s: %s", rq->op->name,

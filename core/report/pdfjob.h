@@ -31,7 +31,6 @@ struct pdfjob {
 	size_t len;
 	char etag[36];          /* "\"" + 32 hex digits + "\"" */
 	char err[200];
-	long long started_ms;   /* the caller's: when it was submitted */
 	/* private */
 	char key[65];
 	void (*done)(void *arg);

@@ -730,3 +730,30 @@ class _ServerMessages:
                 if self.count == upto:
                     return i
         return i
+
+
+def freeze(pg):
+    """SIGSTOP the test cluster (started by this session's pg.sh): the
+    postmaster first, so that it forks no backend behind our back, then
+    every child it has. Returns the stopped pids."""
+    with open(os.path.join(pg.dir, "data", "postmaster.pid")) as f:
+        pm = int(f.readline())
+    os.kill(pm, signal.SIGSTOP)
+    stopped = [pm]
+    with open(f"/proc/{pm}/task/{pm}/children") as f:
+        children = [int(x) for x in f.read().split()]
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        except ProcessLookupError:
+            pass
+    return stopped
+
+
+def thaw(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass

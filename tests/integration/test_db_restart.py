@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import FaultyProxy, aantafel, wait_for
+from harness import FaultyProxy, aantafel, freeze, thaw, wait_for
 
 REQ_TIMEOUT = 10          # every request must complete well within this
 FAST_503 = 5              # "503 within a second or two", loosely
@@ -216,33 +216,6 @@ def test_database_stopped_then_started(db_daemon, pg, tenant, up):
     wait_for(lambda: registry_listening(pg), timeout=RECOVER, interval=0.2, what="registry listening again")
     aantafel("tenant", "suspend", "herstart", env=pg.daemon_env())
     wait_for(lambda: status(d) == 503, timeout=LIVE, interval=0.1, what="suspend seen after the start")
-
-
-def freeze(pg):
-    """SIGSTOP the test cluster (started by this session's pg.sh): the
-    postmaster first, so that it forks no backend behind our back, then
-    every child it has. Returns the stopped pids."""
-    with open(os.path.join(pg.dir, "data", "postmaster.pid")) as f:
-        pm = int(f.readline())
-    os.kill(pm, signal.SIGSTOP)
-    stopped = [pm]
-    with open(f"/proc/{pm}/task/{pm}/children") as f:
-        children = [int(x) for x in f.read().split()]
-    for pid in children:
-        try:
-            os.kill(pid, signal.SIGSTOP)
-            stopped.append(pid)
-        except ProcessLookupError:
-            pass
-    return stopped
-
-
-def thaw(pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGCONT)
-        except ProcessLookupError:
-            pass
 
 
 def test_database_frozen(db_daemon, pg, tenant):

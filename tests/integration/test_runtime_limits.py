@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bundle_util import deployed, error_line, expect_500, get, healthy, visits_plugin, wait_page, write_bundle
-from harness import aantafel
+from harness import aantafel, freeze, thaw
 
 # Routes of a plugin that misbehaves in every way the sandbox must stop.
 # Each answers "survived" if the sandbox let it finish.
@@ -153,6 +153,11 @@ C["store-loop"] = function()
 		plugin.store.put("k" .. (i % 8), doc)
 		plugin.api.get("/tables", { limit = 5 })
 	end
+end
+-- One call to the database, whose wait is not the Lua's time.
+C["wait"] = function()
+	plugin.store.get("k")
+	return { text = "waited" }
 end
 for name, fn in pairs(C) do plugin.route("GET", "/work/" .. name, fn) end
 
@@ -299,6 +304,44 @@ def test_work_in_c_is_stopped_by_the_time_limit(bombed):
         assert "time limit exceeded" in line, (route, line)
         assert re.search(r"plugins/bomb\.lua:\d+: ", line), (route, line)
         healthy(d, host, other)
+
+
+def frozen_get(d, pg, host, path, seconds):
+    """GET PATH while the database is frozen for SECONDS: (status, headers,
+    body) once it answers."""
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=get(d, host, path, timeout=60)))
+    pids = freeze(pg)
+    try:
+        t.start()
+        time.sleep(seconds)
+    finally:
+        thaw(pids)
+    t.join()
+    return out["r"]
+
+
+def test_a_wait_for_the_database_is_not_the_lua_time(bombed, pg):
+    """The Lua time limit counts the Lua's time, not the request's waits:
+    a page that waits 1.5 s for a frozen database, with 300 ms of Lua time
+    and database deadlines of 10 s, answers once the database does (it
+    was a 500 blamed on the plugin: "time limit exceeded"). The waits
+    together are bounded by request_wait_limit: past it, 503."""
+    d, host, other = bombed("rl-wait", env={"AANTAFEL_LUA_TIME_LIMIT": "300ms"},
+                            options={"db_wait_timeout": "10s", "db_statement_timeout": "10s"})
+    assert get(d, host, "/work/wait")[::2] == (200, "waited")
+    st, _, body = frozen_get(d, pg, host, "/work/wait", 1.5)
+    assert (st, body) == (200, "waited"), (st, body[:300])
+    assert "time limit exceeded" not in d.log()
+
+    d2, _, _ = bombed("rl-wait2", env={"AANTAFEL_LUA_TIME_LIMIT": "300ms"},
+                      options={"db_wait_timeout": "10s", "db_statement_timeout": "10s",
+                               "request_wait_limit": "500ms"})
+    st, hdr, _ = frozen_get(d2, pg, "rl-wait2.rl.test", "/work/wait", 1.5)
+    assert st == 503, st
+    line = error_line(d2, hdr.get("x-request-id"))
+    assert "request_wait_limit" in line, line
+    healthy(d2, "rl-wait2.rl.test", "rl-wait2-buur.rl.test")
 
 
 def test_work_in_c_is_counted_by_the_instruction_limit(bombed):
