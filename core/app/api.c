@@ -174,15 +174,18 @@ const char *api_openapi(size_t *len)
 
 void api_register_statements(void)
 {
-	/* The pool keeps the pointers: the texts live as long as the process. */
+	/* The pool keeps the pointers: the texts live as long as the process.
+	 * The call is the statement's one expression (no cast: jsonb's text
+	 * is its output), so that Citus sends it whole to the tenant's worker
+	 * (sql/citus/delegate.sql). */
 	static char sql[NROUTES][128];
 	for (size_t i = 0; i < NROUTES; i++) {
 		if (routes[i].flags & API_BUNDLE)
 			snprintf(sql[i], sizeof(sql[i]),
-				 "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb, $5::text[], $6::bytea[])::text",
+				 "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb, $5::text[], $6::bytea[])",
 				 routes[i].fn);
 		else
-			snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)::text",
+			snprintf(sql[i], sizeof(sql[i]), "SELECT api.%s($1::bigint, $2::bigint, $3, $4::jsonb)",
 				 routes[i].fn);
 		route_stmt[i] = db_stmt(sql[i]);
 	}

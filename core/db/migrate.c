@@ -24,6 +24,7 @@
 #define CODE_GRANTS "grants.sql"    /* applied last, after the privileges are reset */
 #define CODE_SCHEMAS "{api,platform}"
 #define DISTRIBUTE_FILE "citus/distribute.sql"
+#define DELEGATE_FILE "citus/delegate.sql"
 
 static const char *WHO = "aantafel migrate";
 
@@ -36,6 +37,7 @@ static int apply_one(PGconn *pg, const char *dir, const char *name, const char *
 static int apply_code(PGconn *pg, const char *dir, char **files, size_t n);
 static int run_code_file(PGconn *pg, const char *dir, const char *name);
 static int distribute(PGconn *pg, const char *dir);
+static int delegate(PGconn *pg, const char *dir);
 static PGresult *sweep_code(PGconn *pg, const char *dir);
 static int validate_code(PGconn *pg, const char *dir, int *nfunctions);
 static PGresult *code_exec(PGconn *pg, const char *dir, const char *sql, int nparams, const char *const *values);
@@ -136,6 +138,8 @@ int migrate_run(const struct config *cfg, bool distribute_tables)
 	if (distribute_tables && distribute(pg, cfg->sql_dir) != 0)
 		goto out;
 	if (apply_code(pg, code_dir, code, ncode) != 0)
+		goto out;
+	if (delegate(pg, cfg->sql_dir) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -287,6 +291,39 @@ static int distribute(PGconn *pg, const char *dir)
 	if (PQntuples(r) == 1 && PQnfields(r) == 3)
 		printf("distributed on Citus: %s tenant tables by tenant_id (%s colocation group), %s reference tables\n",
 		       PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+	PQclear(r);
+	return 0;
+}
+
+/* After the code, on a distributed database (the file does nothing
+ * elsewhere): the API's operations run whole on their tenant's worker. */
+static int delegate(PGconn *pg, const char *dir)
+{
+	PGresult *r;
+	if (!(r = admin_exec(pg, WHO, "BEGIN", 0, NULL)))
+		return -1;
+	PQclear(r);
+	if (run_code_file(pg, dir, DELEGATE_FILE) != 0) {
+		rollback(pg);
+		return -1;
+	}
+	if (!(r = admin_exec(pg, WHO, "COMMIT", 0, NULL)))
+		return -1;
+	PQclear(r);
+	if (!(r = admin_exec(pg, WHO, "SELECT 1 FROM pg_extension WHERE extname = 'citus'", 0, NULL)))
+		return -1;
+	bool citus = PQntuples(r) == 1;
+	PQclear(r);
+	if (!citus)
+		return 0;
+	if (!(r = admin_exec(pg, WHO,
+			     "SELECT count(*) FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace"
+			     " WHERE s.nspname = 'api' AND p.oid IN (SELECT o.objid FROM pg_dist_object o"
+			     " WHERE o.classid = 'pg_proc'::regclass AND o.force_delegation AND o.distribution_argument_index = 0)",
+			     0, NULL)))
+		return -1;
+	if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "0") != 0)
+		printf("delegated on Citus: %s reading operations run on their tenant's worker\n", PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return 0;
 }

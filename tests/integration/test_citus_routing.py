@@ -55,6 +55,37 @@ def tenant_group(pg, tenant):
         return cur.fetchone()[0]
 
 
+def reading(pg):
+    """The operations that only read: STABLE, in PL/pgSQL (one in SQL is
+    inlined into the caller's statement, whose queries Citus routes one
+    by one)."""
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                    " JOIN pg_language l ON l.oid = p.prolang WHERE n.nspname = 'api'"
+                    " AND l.lanname = 'plpgsql' AND p.provolatile = 's'")
+        return {r[0] for r in cur.fetchall()}
+
+
+def delegated(pg):
+    """The operations Citus runs whole on the tenant's worker
+    (sql/citus/delegate.sql)."""
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT p.proname FROM pg_dist_object o JOIN pg_proc p ON p.oid = o.objid"
+                    " JOIN pg_namespace n ON n.oid = p.pronamespace"
+                    " WHERE o.classid = 'pg_proc'::regclass AND n.nspname = 'api' AND o.force_delegation"
+                    " AND o.distribution_argument_index = 0")
+        return {r[0] for r in cur.fetchall()}
+
+
+def tenant_node(pg, tenant):
+    """host:port of the worker that holds the tenant's shard group."""
+    with pg.connect("super") as c, c.cursor() as cur:
+        cur.execute("SELECT n.nodename || ':' || n.nodeport FROM pg_dist_placement p"
+                    " JOIN pg_dist_node n ON n.groupid = p.groupid"
+                    " WHERE p.shardid = get_shard_id_for_distribution_column('accounts', %s)", (tenant,))
+        return cur.fetchone()[0]
+
+
 def operations(pg):
     with pg.connect("super") as c, c.cursor() as cur:
         cur.execute("SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
@@ -128,6 +159,13 @@ def test_every_api_operation_stays_on_its_tenants_shard_group(pg, w):
     group = tenant_group(pg, tenant)
     ops = operations(pg)
     assert len(ops) > 40, ops
+    # Every operation that only reads runs whole on the tenant's worker:
+    # one statement sent there, not one per query; those that write stay
+    # on the coordinator (sql/citus/delegate.sql says why).
+    sent_whole = delegated(pg)
+    reads = reading(pg) & set(ops)
+    assert len(reads) > 20 and sent_whole & set(ops) == reads, (sorted(reads ^ (sent_whole & set(ops))))
+    node = tenant_node(pg, tenant)
     ops += sorted(PRINCIPALS)
     a = args_for(w)
     report = []
@@ -155,6 +193,11 @@ def test_every_api_operation_stays_on_its_tenants_shard_group(pg, w):
                                                f" not the tenant's shard group:\n{n}")
                     reached.add(name)
             assert len(servers) <= 1, f"api.{name} as {roles or 'guest'} went to {sorted(servers)}"
+            if name in sent_whole:
+                whole = [n for n in notices if f"issuing SELECT api.{name}(" in n]
+                assert whole and servers == {node}, \
+                    f"api.{name} as {roles or 'guest'} was not sent whole to {node}:\n" + "\n".join(notices[:6])
+                reached.add(name)
             report.append((name, roles or "guest", len([n for n in notices if "issuing" in n]),
                            type(err).__name__ if err else "ok"))
     # The check saw the shards: most operations read a tenant table.
