@@ -166,24 +166,23 @@ END $$;
 
 -- ---------------------------------------------------------------- uploads
 
--- An uploaded bundle, read and checked by the daemon (core/app/bundle_archive.c,
--- runtime_check_bundle) and stored as the next version of the tenant of the
--- request's transaction, published by account P_ACCOUNT; current at once
--- when P_PUBLISH (on every daemon, through the registry's trigger), a
--- draft to preview otherwise. The same bundle as the newest version is
--- that version. Returns the version.
-CREATE OR REPLACE FUNCTION platform.bundle_upload_store(p_account bigint, p_checksum text, p_total_bytes bigint,
-                                                        p_paths text[], p_contents bytea[], p_publish boolean)
-RETURNS int
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+-- Stores a bundle as tenant T's next version, or finds it the newest one
+-- again: the one place a version number is given, for an upload
+-- (platform.bundle_upload_store) and for `aantafel tenant deploy`
+-- (platform.tenant_deploy). Its files P_PATHS and P_CONTENTS, their
+-- checksum P_CHECKSUM and size P_TOTAL_BYTES; recorded as created by
+-- P_CREATED_BY and published by account P_ACCOUNT (NULL: the provider).
+-- The same bundle as the newest version stores nothing and is that
+-- version (UNCHANGED). Granted to no one: its callers say which tenant.
+CREATE OR REPLACE FUNCTION platform.bundle_store_next(t bigint, p_checksum text, p_total_bytes bigint,
+                                                      p_created_by text, p_account bigint, p_paths text[],
+                                                      p_contents bytea[])
+RETURNS TABLE (version int, unchanged boolean)
+LANGUAGE plpgsql AS $$
 DECLARE
-    t bigint := platform.entered_tenant();
     newest int;
     newest_sum text;
     last int;
-    v int;
 BEGIN
     IF coalesce(cardinality(p_paths), 0) <> coalesce(cardinality(p_contents), 0) THEN
         RAISE EXCEPTION 'paths and contents differ in number' USING ERRCODE = 'invalid_parameter_value';
@@ -192,21 +191,46 @@ BEGIN
     SELECT x.bundle_last INTO last FROM platform.tenants x WHERE x.id = t FOR UPDATE;
     SELECT b.version, b.checksum INTO newest, newest_sum
       FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
-    IF newest IS NOT NULL AND newest_sum = p_checksum THEN
-        v := newest;
-    ELSE
-        -- Never a number given before, not even a deleted draft's
-        -- (sql/040_bundle_draft_delete.sql).
-        v := greatest(coalesce(newest, 0), coalesce(last, 0)) + 1;
-        UPDATE platform.tenants x SET bundle_last = v WHERE x.id = t;
-        INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by, published_by)
-        VALUES (t, v, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), 'account ' || p_account,
-                p_account);
-        FOR i IN 1 .. coalesce(cardinality(p_paths), 0) LOOP
-            INSERT INTO platform.bundle_files (tenant_id, version, path, content)
-            VALUES (t, v, p_paths[i], p_contents[i]);
-        END LOOP;
+    unchanged := newest IS NOT NULL AND newest_sum = p_checksum;
+    IF unchanged THEN
+        version := newest;
+        RETURN NEXT;
+        RETURN;
     END IF;
+    -- Never a number given before, not even a deleted draft's
+    -- (sql/040_bundle_draft_delete.sql).
+    version := greatest(coalesce(newest, 0), coalesce(last, 0)) + 1;
+    UPDATE platform.tenants x SET bundle_last = version WHERE x.id = t;
+    INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by, published_by)
+    VALUES (t, version, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), p_created_by, p_account);
+    -- Row by row: on a cluster an INSERT … SELECT into a reference table
+    -- goes through COPY.
+    FOR i IN 1 .. coalesce(cardinality(p_paths), 0) LOOP
+        INSERT INTO platform.bundle_files (tenant_id, version, path, content)
+        VALUES (t, version, p_paths[i], p_contents[i]);
+    END LOOP;
+    RETURN NEXT;
+END $$;
+
+-- An uploaded bundle, read and checked by the daemon (core/app/bundle_archive.c,
+-- runtime_check_bundle) and stored as the next version of the tenant of the
+-- request's transaction (platform.bundle_store_next), published by account
+-- P_ACCOUNT; current at once when P_PUBLISH (on every daemon, through the
+-- registry's trigger), a draft to preview otherwise. The same bundle as
+-- the newest version is that version. Returns the version.
+CREATE OR REPLACE FUNCTION platform.bundle_upload_store(p_account bigint, p_checksum text, p_total_bytes bigint,
+                                                        p_paths text[], p_contents bytea[], p_publish boolean)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := platform.entered_tenant();
+    v int;
+BEGIN
+    SELECT s.version INTO v
+      FROM platform.bundle_store_next(t, p_checksum, p_total_bytes, 'account ' || p_account, p_account, p_paths,
+                                      p_contents) s;
     IF p_publish THEN
         PERFORM platform.bundle_make_current(t, v);
     END IF;
@@ -286,18 +310,23 @@ END $$;
 
 -- ---------------------------------------------------------------- drafts: preview and publish
 
--- Whether P_VERSION of the tenant of the request's transaction is a
--- draft: stored, never current (sql/035_bundle_previews.sql). Read as the
+-- What P_VERSION of the tenant of the request's transaction is: 'draft'
+-- (stored, never current, sql/035_bundle_previews.sql), 'not_draft' (it
+-- has been current) or 'none' (no such version). One row read, as the
 -- registry's owner, as the other functions here read it.
-CREATE OR REPLACE FUNCTION platform.bundle_is_draft(p_version int) RETURNS boolean
+CREATE OR REPLACE FUNCTION platform.bundle_version_state(p_version int) RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     t bigint := platform.entered_tenant();
+    draft boolean;
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM platform.bundles b
-                    WHERE b.tenant_id = t AND b.version = p_version AND b.made_current_at IS NULL);
+    SELECT b.made_current_at IS NULL INTO draft FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
+    IF NOT FOUND THEN
+        RETURN 'none';
+    END IF;
+    RETURN CASE WHEN draft THEN 'draft' ELSE 'not_draft' END;
 END $$;
 
 -- Publishes draft P_VERSION of the tenant of the request's transaction:
@@ -343,6 +372,7 @@ RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     refused jsonb := api.admin_only(viewer, roles);
+    state text;
 BEGIN
     IF refused IS NOT NULL THEN
         RETURN refused;
@@ -355,11 +385,10 @@ BEGIN
     END IF;
     -- Refused before the tenant's row is locked (a write to the registry,
     -- on every node of a cluster).
-    IF NOT platform.bundle_is_draft(v) THEN
-        IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
-                        WHERE (x ->> 'version')::int = v) THEN
-            RETURN api.error(404, 'not_found', 'There is no such version.');
-        END IF;
+    state := platform.bundle_version_state(v);
+    IF state = 'none' THEN
+        RETURN api.error(404, 'not_found', 'There is no such version.');
+    ELSIF state = 'not_draft' THEN
         RETURN api.error(409, 'not_draft', not_draft);
     END IF;
     RETURN NULL;
@@ -457,7 +486,7 @@ BEGIN
     ELSIF p_bound IS DISTINCT FROM decode(p_session, 'hex') THEN
         RETURN;
     END IF;
-    IF NOT platform.bundle_is_draft(p_version) THEN
+    IF platform.bundle_version_state(p_version) <> 'draft' THEN
         RETURN;
     END IF;
     version := p_version;
