@@ -445,52 +445,52 @@ BEGIN
     RETURN api.ok(jsonb_build_object('version', v, 'expires_at', api.utc_text(ends), 'path', '/voorbeeld/'), 201);
 END $$;
 
--- Which draft a preview shows (core/lua/runtime_preview.c): the version
--- of the preview whose token hashes to P_TOKEN, for the session whose
--- cookie hashes to P_SESSION (valid for IDLE and ABSOLUTE seconds, as
--- api.session_principal counts), and the seconds it has left; no row
--- when the link has expired, is another tenant's or another admin's,
--- belongs to another session, the session has ended, its account is no
--- longer an admin, or the version is no longer a draft. P_OPEN: the link
--- is being opened, and binds itself to the session when no session has
--- it yet.
+-- Which draft a preview shows (core/lua/runtime_preview.c), and who asks:
+-- the principal of the session whose cookie hashes to P_SESSION (valid
+-- for IDLE and ABSOLUTE seconds, read and its last use moved by
+-- api.session_principal; no row when there is none), with the version of
+-- the preview whose token hashes to P_TOKEN and the seconds it has left.
+-- Those two are NULL when the link has expired, is another tenant's or
+-- another admin's, belongs to another session, the account is no longer
+-- an admin, or the version is no longer a draft. The page uses the
+-- principal as its own: it reads the session no second time. P_OPEN: the
+-- link is being opened, and binds itself to the session when no session
+-- has it yet.
 CREATE OR REPLACE FUNCTION platform.bundle_preview_find(t bigint, p_token text, p_session text, idle bigint,
                                                         absolute bigint, p_open boolean)
-RETURNS TABLE (version int, seconds_left int)
+RETURNS TABLE (account_id bigint, display_name text, roles text, version int, seconds_left int)
 LANGUAGE plpgsql AS $$
 DECLARE
     at timestamptz := now();
-    who bigint;
-    who_roles text;
     p_account bigint;
     p_version int;
     p_bound bytea;
     p_ends timestamptz;
 BEGIN
-    IF p_token !~ '^[0-9a-f]{64}$' OR p_session !~ '^[0-9a-f]{64}$' THEN
+    IF p_session !~ '^[0-9a-f]{64}$' THEN
         RETURN;
     END IF;
-    SELECT s.account_id, s.roles INTO who, who_roles FROM api.session_principal(t, p_session, idle, absolute) s;
-    IF who IS NULL OR NOT api.has_role(who_roles, 'admin') THEN
+    SELECT s.account_id, s.display_name, s.roles INTO account_id, display_name, roles
+      FROM api.session_principal(t, p_session, idle, absolute) s;
+    IF account_id IS NULL THEN
         RETURN;
     END IF;
-    SELECT p.account_id, p.version, p.session_hash, p.expires_at INTO p_account, p_version, p_bound, p_ends
-      FROM bundle_previews p
-     WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex');
-    IF NOT FOUND OR p_ends <= at OR p_account <> who THEN
-        RETURN;
+    IF p_token ~ '^[0-9a-f]{64}$' AND api.has_role(roles, 'admin') THEN
+        SELECT p.account_id, p.version, p.session_hash, p.expires_at INTO p_account, p_version, p_bound, p_ends
+          FROM bundle_previews p
+         WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex');
+        IF FOUND AND p_ends > at AND p_account = account_id THEN
+            IF p_bound IS NULL AND p_open THEN
+                UPDATE bundle_previews p SET session_hash = decode(p_session, 'hex')
+                 WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex') AND p.session_hash IS NULL;
+                p_bound := decode(p_session, 'hex');
+            END IF;
+            IF p_bound = decode(p_session, 'hex') AND platform.bundle_version_state(p_version) = 'draft' THEN
+                version := p_version;
+                seconds_left := greatest(1, ceil(extract(epoch FROM p_ends - at)))::int;
+            END IF;
+        END IF;
     END IF;
-    IF p_bound IS NULL AND p_open THEN
-        UPDATE bundle_previews p SET session_hash = decode(p_session, 'hex')
-         WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex') AND p.session_hash IS NULL;
-    ELSIF p_bound IS DISTINCT FROM decode(p_session, 'hex') THEN
-        RETURN;
-    END IF;
-    IF platform.bundle_version_state(p_version) <> 'draft' THEN
-        RETURN;
-    END IF;
-    version := p_version;
-    seconds_left := greatest(1, ceil(extract(epoch FROM p_ends - at)))::int;
     RETURN NEXT;
 END $$;
 
