@@ -340,16 +340,14 @@ AS $$
 DECLARE
     t bigint := platform.entered_tenant();
     at timestamptz := now();
-    was timestamptz;
+    state text;
 BEGIN
     -- Uploads, deploys, rollbacks and publications of one tenant take
-    -- turns on its row.
+    -- turns on its row; the draft is looked at again once it is taken.
     PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
-    SELECT b.made_current_at INTO was FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
-    IF NOT FOUND THEN
-        RETURN 'none';
-    ELSIF was IS NOT NULL THEN
-        RETURN 'not_draft';
+    state := platform.bundle_version_state(p_version);
+    IF state <> 'draft' THEN
+        RETURN state;
     END IF;
     UPDATE platform.bundles b SET made_current_at = at, made_current_by = p_account
      WHERE b.tenant_id = t AND b.version = p_version;
@@ -511,15 +509,16 @@ DECLARE
     t bigint := platform.entered_tenant();
     at timestamptz := now();
     cur int;
-    was timestamptz;
+    state text;
 BEGIN
     -- Uploads, deploys, rollbacks, publications and deletions of one
-    -- tenant take turns on its row.
+    -- tenant take turns on its row; the draft is looked at again once it
+    -- is taken.
     SELECT x.bundle_version INTO cur FROM platform.tenants x WHERE x.id = t FOR UPDATE;
-    SELECT b.made_current_at INTO was FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
-    IF NOT FOUND THEN
+    state := platform.bundle_version_state(p_version);
+    IF state = 'none' THEN
         RETURN 'none';
-    ELSIF was IS NOT NULL OR p_version = cur THEN
+    ELSIF state = 'not_draft' OR p_version = cur THEN
         RETURN 'not_draft';
     END IF;
     DELETE FROM platform.bundle_files f WHERE f.tenant_id = t AND f.version = p_version;
