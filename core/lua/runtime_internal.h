@@ -217,6 +217,12 @@ void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
 void rq_answer_soon(struct rt_req *rq);
 void rq_fail(struct rt_req *rq, int status, const char *why);
 void rq_clear_params(struct rt_req *rq);
+/* The tenant and the worker's session lifetimes as the text parameters
+ * of a session's look-up (api.session_principal and the preview's). */
+struct rq_session_args {
+	char tenant[24], idle[24], absolute[24];
+};
+void rq_session_args(const struct rt_req *rq, struct rq_session_args *a);
 /* The signed-in person of session SESSION_HASH from row 0 of R
  * (account_id, display_name, roles from column COL on), read from
  * api.session_principal. */

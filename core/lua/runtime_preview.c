@@ -118,11 +118,9 @@ static void preview_begun(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	rq->txn = txn;
-	char tid[24], idle[24], absolute[24];
-	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-	snprintf(idle, sizeof(idle), "%lld", (long long)rq->rw->session_idle_s);
-	snprintf(absolute, sizeof(absolute), "%lld", (long long)rq->rw->session_absolute_s);
-	const char *p[6] = {tid, rq->preview_token, rq->preview_session, idle, absolute,
+	struct rq_session_args a;
+	rq_session_args(rq, &a);
+	const char *p[6] = {a.tenant, rq->preview_token, rq->preview_session, a.idle, a.absolute,
 			    rq->preview_open ? "true" : "false"};
 	if (db_query(txn, stmt_find, 6, p) != 0) {
 		rq_fail(rq, 500, "preview lookup refused by the pool");

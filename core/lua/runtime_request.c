@@ -491,11 +491,9 @@ static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	rq->txn = txn;
-	char tid[24], idle[24], absolute[24];
-	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-	snprintf(idle, sizeof(idle), "%lld", (long long)rq->rw->session_idle_s);
-	snprintf(absolute, sizeof(absolute), "%lld", (long long)rq->rw->session_absolute_s);
-	const char *p[4] = {tid, rq->params[0], idle, absolute};
+	struct rq_session_args a;
+	rq_session_args(rq, &a);
+	const char *p[4] = {a.tenant, rq->params[0], a.idle, a.absolute};
 	if (db_query(txn, stmt_session, 4, p) != 0) {
 		rq_fail(rq, 500, "session lookup refused by the pool");
 		return;
@@ -519,6 +517,13 @@ static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 		rq->touched = true;     /* its last use may have moved: committed */
 	}
 	rq_run_lua(rq);
+}
+
+void rq_session_args(const struct rt_req *rq, struct rq_session_args *a)
+{
+	snprintf(a->tenant, sizeof(a->tenant), "%lld", (long long)rq->tenant_id);
+	snprintf(a->idle, sizeof(a->idle), "%lld", (long long)rq->rw->session_idle_s);
+	snprintf(a->absolute, sizeof(a->absolute), "%lld", (long long)rq->rw->session_absolute_s);
 }
 
 void rq_set_user(struct rt_req *rq, const PGresult *r, int col, const char *session_hash)
