@@ -18,8 +18,6 @@
 #include "apicache.h"
 #include "api_stream.h"
 #include "apicall.h"
-#include "bundle.h"
-#include "bundle_archive.h"
 #include "bundle_check.h"
 #include "app_worker.h"
 #include "cookie.h"
@@ -101,11 +99,7 @@ static void api_free(struct api_req *ar)
 		api_call_clear(ar->call);
 		free(ar->call);
 	}
-	if (ar->check) {
-		bundle_unref(ar->check->b);
-		json_decref(ar->check->refusal);
-		free(ar->check);
-	}
+	bundle_check_free(ar->check);
 	json_decref(ar->args);
 	free(ar->body);
 	free(ar->cache_key);
@@ -252,7 +246,7 @@ static void api_done(struct db_txn *txn, enum db_status st, void *arg);
 static void api_stream_head(struct db_txn *txn, enum db_status st, void *arg);
 static void api_sent(struct db_txn *txn, enum db_status st, void *arg);
 static void api_finish(struct api_req *ar);
-static void api_bundle_store(struct api_req *ar, struct bundle *b);
+static void api_bundle_send(struct api_req *ar);
 static void api_bundle_checked(void *arg);
 static bool from_cache(struct api_req *ar);
 
@@ -606,7 +600,7 @@ static void api_called(struct api_call *c)
 static void api_bundle(struct api_req *ar)
 {
 	if (!(ar->who.viewer && api_is_admin(ar->who.roles))) {
-		api_bundle_store(ar, NULL);
+		api_bundle_send(ar);
 		return;
 	}
 	size_t blen = 0;
@@ -615,56 +609,45 @@ static void api_bundle(struct api_req *ar)
 		fail(ar, 400, "invalid_bundle", "Send the bundle as a .tar.gz or a .zip file.", NULL);
 		return;
 	}
-	ar->check = calloc(1, sizeof(*ar->check));
-	if (!ar->check) {
+	int rc = bundle_check_submit(&ar->check, body, blen, ar->slug, http_req_worker(ar->req)->base, api_bundle_checked,
+				     ar);
+	if (rc == BUNDLE_CHECK_NOMEM)
 		fail(ar, 503, "unavailable", "Out of memory; try again.", NULL);
-		return;
-	}
-	ar->check->data = body;
-	ar->check->len = blen;
-	snprintf(ar->check->slug, sizeof(ar->check->slug), "%s", ar->slug);
-	if (bundle_check_start(ar->check, http_req_worker(ar->req)->base, api_bundle_checked, ar) != 0)
+	else if (rc != 0)
 		fail(ar, 503, "unavailable", "Too many bundles are being checked; try again.", "the bundle queue is full");
 }
 
 /* Back on the worker's loop with the check's outcome. */
 static void api_bundle_checked(void *arg)
 {
-	struct api_req *ar = arg;
-	struct bundle *b = ar->check->b;
-	json_t *refusal = ar->check->refusal;
-	ar->check->b = NULL;
-	ar->check->refusal = NULL;
-	if (!b) {
-		fail_bundle(ar, refusal);
-		return;
-	}
-	api_bundle_store(ar, b);
+	api_bundle_send(arg);
 }
 
-/* The SQL with B's files (NULL: a caller who may not upload); takes B. */
-static void api_bundle_store(struct api_req *ar, struct bundle *b)
+/* The check's outcome (none: a caller who may not upload) to the SQL, or
+ * its refusal answered. */
+static void api_bundle_send(struct api_req *ar)
 {
-	/* api_prepare drops what a client sent under "_": the bundle's own
-	 * keys go in after it. */
-	if (api_prepare(ar->route, ar->route->method, &ar->who, ar->args, ar->secret) != 0 ||
-	    (b && (json_object_set_new(ar->args, "_checksum", json_string(b->checksum)) != 0 ||
-		   json_object_set_new(ar->args, "_total_bytes", json_integer((json_int_t)b->total_bytes)) != 0))) {
-		bundle_unref(b);
+	json_t *refusal;
+	struct bundle_check *c = ar->check;
+	ar->check = NULL;
+	int rc = bundle_check_send(c, ar->txn, ar->route, ar->tenant_id, &ar->who, ar->args, ar->secret, &refusal);
+	switch (rc) {
+	case 0:
+		db_send(ar->txn, api_done, ar);
+		return;
+	case BUNDLE_CHECK_REFUSED:
+		fail_bundle(ar, refusal);
+		return;
+	case BUNDLE_CHECK_NOMEM:
 		fail(ar, 503, "unavailable", "Out of memory; try again.", "preparing the arguments");
 		return;
-	}
-	int rc = api_query_bundle(ar->txn, ar->route, ar->tenant_id, &ar->who, ar->args, b);
-	bundle_unref(b);
-	if (rc == API_TOO_LARGE) {
+	case API_TOO_LARGE:
 		fail(ar, 413, "too_large", TOO_LARGE_MESSAGE, NULL);
 		return;
-	}
-	if (rc != 0) {
+	default:
 		fail(ar, 503, "unavailable", "The bundle could not be sent; try again.", "sending the bundle");
 		return;
 	}
-	db_send(ar->txn, api_done, ar);
 }
 
 static void api_run(struct api_req *ar)

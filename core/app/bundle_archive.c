@@ -1,6 +1,8 @@
-/* Reading an uploaded .tar.gz into a bundle: zlib inflates on demand, a
- * small tar reader asks it for exactly the bytes it needs, and every limit
- * is checked on a header before its content is inflated. */
+/* Reading an uploaded .tar.gz or .zip into a bundle: for a .tar.gz, zlib
+ * inflates on demand and a small tar reader asks it for exactly the bytes
+ * it needs; a .zip is read with libzip. Both readers check every entry
+ * with the same rules (check_entries, check_path, check_kind,
+ * check_file) on its header, before its content is inflated. */
 #include "bundle_archive.h"
 
 #include <stdbool.h>
@@ -219,6 +221,75 @@ static void files_free(struct files *f)
 	free(f->lens);
 }
 
+/* ---------------------------------------------------------------- the rules of both readers */
+
+/* Entries (files, folders and the tar's metadata headers) an archive may
+ * hold: N is its count, or the count so far. */
+static int check_entries(uint64_t n, char *err, size_t errlen)
+{
+	if (n <= ENTRIES_MAX)
+		return 0;
+	errf(err, errlen, "%llu entries in the archive, more than the %d files a bundle may have", (unsigned long long)n,
+	     BUNDLE_MAX_FILES);
+	return -1;
+}
+
+/* An entry's path: NAME cleaned in place (clean_path), or refused when it
+ * is absolute or has a ".." part, shown as the archive gives it. */
+static int check_path(char *name, char *err, size_t errlen)
+{
+	char shown[201];
+	snprintf(shown, sizeof(shown), "%s", name);
+	const char *why = clean_path(name);
+	if (why) {
+		errf(err, errlen, "%s: %s is not allowed", shown, why);
+		return -1;
+	}
+	return 0;
+}
+
+/* No links and no special files: SPECIAL says what entry NAME is (NULL:
+ * a file or a folder). */
+static int check_kind(const char *name, const char *special, char *err, size_t errlen)
+{
+	if (!special)
+		return 0;
+	errf(err, errlen, "%.200s: %s is not allowed", name, special);
+	return -1;
+}
+
+/* The limits of bundle.h on file NAME of SIZE bytes, before it is
+ * inflated into F: a name, its length, the number of files, the file's
+ * size and the bundle's. */
+static int check_file(const struct files *f, const char *name, uint64_t size, char *err, size_t errlen)
+{
+	if (!name[0]) {
+		errf(err, errlen, "a file without a name");
+		return -1;
+	}
+	if (strlen(name) > BUNDLE_MAX_PATH) {
+		errf(err, errlen, "%.200s…: a path longer than %d bytes", name, BUNDLE_MAX_PATH);
+		return -1;
+	}
+	if (f->n >= BUNDLE_MAX_FILES) {
+		errf(err, errlen, "more than the %d files a bundle may have", BUNDLE_MAX_FILES);
+		return -1;
+	}
+	if (size > BUNDLE_MAX_FILE) {
+		errf(err, errlen, "%s: %llu bytes, larger than the %u MiB one file may have", name, (unsigned long long)size,
+		     BUNDLE_MAX_FILE / (1024 * 1024));
+		return -1;
+	}
+	if (f->total + size > BUNDLE_MAX_TOTAL) {
+		errf(err, errlen, "more than the %u MiB a bundle may have in all (at %s)", BUNDLE_MAX_TOTAL / (1024 * 1024),
+		     name);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- .tar.gz */
+
 /* Skips SIZE bytes of content and the padding to the next block. */
 static int skip(struct tar *t, int64_t size)
 {
@@ -248,16 +319,33 @@ static char *read_meta(struct tar *t, int64_t size, int64_t max, const char *wha
 	return buf;
 }
 
+/* What a tar header's TYPE is when it is a link or a special file; NULL
+ * otherwise. */
+static const char *tar_special(char type)
+{
+	switch (type) {
+	case '1':
+		return "a hard link";
+	case '2':
+		return "a symbolic link";
+	case '3':
+	case '4':
+		return "a device";
+	case '6':
+		return "a FIFO";
+	default:
+		return NULL;
+	}
+}
+
 static int read_entries(struct tar *t)
 {
 	unsigned char h[BLOCK];
 	char next_path[LONGNAME_MAX + 1] = "";   /* from a pax header or a GNU long name */
 	int64_t next_size = -1;                 /* from a pax header */
 	for (size_t entries = 0;; entries++) {
-		if (entries > ENTRIES_MAX) {
-			errf(t->err, t->errlen, "more than %d entries in the archive", ENTRIES_MAX);
+		if (check_entries(entries, t->err, t->errlen) != 0)
 			return -1;
-		}
 		if (pull(t, h, BLOCK) != 0) {
 			if (t->z_end && entries > 0)
 				errf(t->err, t->errlen, "the archive ends without its end marker");
@@ -323,11 +411,8 @@ static int read_entries(struct tar *t)
 		}
 		next_path[0] = '\0';
 		next_size = -1;
-		const char *why = clean_path(name);
-		if (why) {
-			errf(t->err, t->errlen, "%.200s: %s is not allowed", name, why);
+		if (check_path(name, t->err, t->errlen) != 0)
 			return -1;
-		}
 		if (hidden(name)) {
 			/* As `tenant deploy` leaves out hidden files (.git,
 			 * .DS_Store, the ._ files of macOS's tar): skipped,
@@ -345,46 +430,15 @@ static int read_entries(struct tar *t)
 		case '\0':
 		case '7':
 			break;
-		case '1':
-			errf(t->err, t->errlen, "%.200s: a hard link is not allowed", name);
-			return -1;
-		case '2':
-			errf(t->err, t->errlen, "%.200s: a symbolic link is not allowed", name);
-			return -1;
-		case '3':
-		case '4':
-			errf(t->err, t->errlen, "%.200s: a device is not allowed", name);
-			return -1;
-		case '6':
-			errf(t->err, t->errlen, "%.200s: a FIFO is not allowed", name);
-			return -1;
 		default:
+			if (check_kind(name, tar_special(type), t->err, t->errlen) != 0)
+				return -1;
 			errf(t->err, t->errlen, "%.200s: an entry of type '%c' is not allowed (only files and folders)",
 			     name, type >= ' ' && type < 127 ? type : '?');
 			return -1;
 		}
-		if (!name[0]) {
-			errf(t->err, t->errlen, "a file without a name");
+		if (check_file(&t->f, name, (uint64_t)size, t->err, t->errlen) != 0)
 			return -1;
-		}
-		if (strlen(name) > BUNDLE_MAX_PATH) {
-			errf(t->err, t->errlen, "%.200s…: a path longer than %d bytes", name, BUNDLE_MAX_PATH);
-			return -1;
-		}
-		if (t->f.n >= BUNDLE_MAX_FILES) {
-			errf(t->err, t->errlen, "more than the %d files a bundle may have", BUNDLE_MAX_FILES);
-			return -1;
-		}
-		if ((uint64_t)size > BUNDLE_MAX_FILE) {
-			errf(t->err, t->errlen, "%s: %lld bytes, larger than the %u MiB one file may have", name,
-			     (long long)size, BUNDLE_MAX_FILE / (1024 * 1024));
-			return -1;
-		}
-		if (t->f.total + (size_t)size > BUNDLE_MAX_TOTAL) {
-			errf(t->err, t->errlen, "more than the %u MiB a bundle may have in all (at %s)",
-			     BUNDLE_MAX_TOTAL / (1024 * 1024), name);
-			return -1;
-		}
 		char *path = strdup(name);
 		char *data = malloc((size_t)size + 1);
 		if (!path || !data || files_add(&t->f, path, data, (size_t)size) != 0) {
@@ -534,11 +588,12 @@ static char *zip_take(zip_t *z, zip_uint64_t i, const char *name, size_t size, c
 static int zip_entries(zip_t *z, size_t archive_len, struct files *f, char *err, size_t errlen)
 {
 	zip_int64_t n = zip_get_num_entries(z, 0);
-	if (n < 0 || n > ENTRIES_MAX) {
-		errf(err, errlen, "%lld entries in the archive, more than the %d files a bundle may have", (long long)n,
-		     BUNDLE_MAX_FILES);
+	if (n < 0) {
+		errf(err, errlen, "not a valid .zip archive (%s)", zip_strerror(z));
 		return -1;
 	}
+	if (check_entries((uint64_t)n, err, errlen) != 0)
+		return -1;
 	uint64_t compressed = 0;
 	for (zip_uint64_t i = 0; i < (zip_uint64_t)n; i++) {
 		zip_stat_t st;
@@ -559,17 +614,12 @@ static int zip_entries(zip_t *z, size_t archive_len, struct files *f, char *err,
 		bool is_dir = nlen > 0 && name[nlen - 1] == '/';
 		bool says_dir = false;
 		const char *special = zip_special(z, i, &says_dir);
-		const char *why = clean_path(name);
-		if (why) {
-			errf(err, errlen, "%.200s: %s is not allowed", st.name, why);
+		if (check_path(name, err, errlen) != 0)
 			return -1;
-		}
 		if (hidden(name))
 			continue;       /* .git, .DS_Store, macOS's __MACOSX/._ files, as `tenant deploy` does */
-		if (special) {
-			errf(err, errlen, "%.200s: %s is not allowed", name, special);
+		if (check_kind(name, special, err, errlen) != 0)
 			return -1;
-		}
 		if (is_dir || says_dir) {
 			if (!is_dir || st.size != 0) {
 				errf(err, errlen, "%.200s: a folder that holds data", name);
@@ -586,28 +636,8 @@ static int zip_entries(zip_t *z, size_t archive_len, struct files *f, char *err,
 			errf(err, errlen, "%.200s: compressed with a method other than deflate or none", name);
 			return -1;
 		}
-		if (!name[0]) {
-			errf(err, errlen, "a file without a name");
+		if (check_file(f, name, st.size, err, errlen) != 0)
 			return -1;
-		}
-		if (strlen(name) > BUNDLE_MAX_PATH) {
-			errf(err, errlen, "%.200s…: a path longer than %d bytes", name, BUNDLE_MAX_PATH);
-			return -1;
-		}
-		if (f->n >= BUNDLE_MAX_FILES) {
-			errf(err, errlen, "more than the %d files a bundle may have", BUNDLE_MAX_FILES);
-			return -1;
-		}
-		if (st.size > BUNDLE_MAX_FILE) {
-			errf(err, errlen, "%s: %llu bytes, larger than the %u MiB one file may have", name,
-			     (unsigned long long)st.size, BUNDLE_MAX_FILE / (1024 * 1024));
-			return -1;
-		}
-		if (f->total + st.size > BUNDLE_MAX_TOTAL) {
-			errf(err, errlen, "more than the %u MiB a bundle may have in all (at %s)",
-			     BUNDLE_MAX_TOTAL / (1024 * 1024), name);
-			return -1;
-		}
 		/* A bomb: far more out than in, or entries that share their
 		 * compressed bytes (more compressed bytes than the archive). */
 		compressed += st.comp_size;

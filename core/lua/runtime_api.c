@@ -13,7 +13,6 @@
 #include "api.h"
 #include "apicache.h"
 #include "apicall.h"
-#include "bundle.h"
 #include "bundle_check.h"
 #include "datagen.h"
 #include "http.h"
@@ -309,14 +308,13 @@ static void rq_api_send(struct rt_req *rq)
 }
 
 /* A refused upload answered at once as the operation's 422 (REFUSAL NULL:
- * out of memory); takes REFUSAL and ARGS. */
-static void rq_bundle_refuse(struct rt_req *rq, json_t *refusal, json_t *args)
+ * out of memory); takes REFUSAL. */
+static void rq_bundle_refuse(struct rt_req *rq, json_t *refusal)
 {
 	struct api_op *st = rq->op_state;
 	json_t *answer = refusal ? json_pack("{s:i, s:o}", "status", 422, "body", refusal) : NULL;
 	char *text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
 	json_decref(answer);
-	json_decref(args);
 	if (!text) {
 		rq_fail(rq, 503, "api: out of memory");
 		return;
@@ -325,21 +323,20 @@ static void rq_bundle_refuse(struct rt_req *rq, json_t *refusal, json_t *args)
 	rq_answer_soon(rq);
 }
 
-/* The upload's SQL with B's files (NULL: a caller who may not upload, to
- * be refused there); takes B and ARGS. */
-static void rq_bundle_send(struct rt_req *rq, const struct api_route *r, const struct api_principal *who, json_t *args,
-			   struct bundle *b)
+/* The check's outcome (none: a caller who may not upload, to be refused
+ * by the SQL) to the SQL, or its refusal answered; takes ARGS. */
+static void rq_bundle_send(struct rt_req *rq, const struct api_route *r, const struct api_principal *who, json_t *args)
 {
 	struct api_op *st = rq->op_state;
-	int rc = api_prepare(r, r->method, who, args, st->secret);
-	if (rc == 0 && b &&
-	    (json_object_set_new(args, "_checksum", json_string(b->checksum)) != 0 ||
-	     json_object_set_new(args, "_total_bytes", json_integer((json_int_t)b->total_bytes)) != 0))
-		rc = -1;
-	if (rc == 0)
-		rc = api_query_bundle(rq->txn, r, rq->tenant_id, who, args, b);
-	bundle_unref(b);
+	struct bundle_check *c = st->check;
+	json_t *refusal;
+	st->check = NULL;
+	int rc = bundle_check_send(c, rq->txn, r, rq->tenant_id, who, args, st->secret, &refusal);
 	json_decref(args);
+	if (rc == BUNDLE_CHECK_REFUSED) {
+		rq_bundle_refuse(rq, refusal);
+		return;
+	}
 	if (rc != 0) {
 		rq_fail(rq, rc == API_TOO_LARGE ? 413 : 503, "api: the bundle could not be sent");
 		return;
@@ -354,17 +351,9 @@ static void rq_bundle_checked(void *arg)
 {
 	struct rt_req *rq = arg;
 	struct api_op *st = rq->op_state;
-	struct bundle_check *c = st->check;
-	struct bundle *b = c->b;
-	json_t *refusal = c->refusal, *args = st->check_args;
-	c->b = NULL;
-	c->refusal = NULL;
+	json_t *args = st->check_args;
 	st->check_args = NULL;
-	if (!b) {
-		rq_bundle_refuse(rq, refusal, args);
-		return;
-	}
-	rq_bundle_send(rq, st->check_route, &st->check_who, args, b);
+	rq_bundle_send(rq, st->check_route, &st->check_who, args);
 }
 
 /* A bundle upload from a page (POST /bundle, platform plugins only): the
@@ -378,7 +367,7 @@ static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const st
 {
 	struct api_op *st = rq->op_state;
 	if (!(who->viewer && api_is_admin(who->roles))) {
-		rq_bundle_send(rq, r, who, args, NULL);
+		rq_bundle_send(rq, r, who, args);
 		return;
 	}
 	size_t blen = 0;
@@ -390,28 +379,21 @@ static void rq_api_bundle(struct rt_req *rq, const struct api_route *r, const st
 					      : -1;
 	const struct multipart_part *f = n > 0 ? multipart_find(parts, n, "bundle") : NULL;
 	if (!f || !f->is_file || f->len == 0) {
-		rq_bundle_refuse(rq,
-				 json_pack("{s:{s:s, s:s, s:{}, s:[]}}", "error", "code", "invalid_bundle", "message",
-					   "Choose the bundle's .tar.gz or .zip file.", "fields", "problems"),
-				 args);
-		return;
-	}
-	st->check = calloc(1, sizeof(*st->check));
-	if (!st->check) {
 		json_decref(args);
-		rq_fail(rq, 503, "api: out of memory");
+		rq_bundle_refuse(rq, json_pack("{s:{s:s, s:s, s:{}, s:[]}}", "error", "code", "invalid_bundle", "message",
+					       "Choose the bundle's .tar.gz or .zip file.", "fields", "problems"));
 		return;
 	}
-	st->check->data = f->data;      /* the request's body: it lives until the request is answered */
-	st->check->len = f->len;
-	snprintf(st->check->slug, sizeof(st->check->slug), "%s", rq->slug);
+	/* The file is the request's body: it lives until the request is
+	 * answered. */
 	st->check_route = r;
 	st->check_who = *who;
 	st->check_args = args;
-	if (bundle_check_start(st->check, rq_event_base(rq), rq_bundle_checked, rq) != 0) {
+	int rc = bundle_check_submit(&st->check, f->data, f->len, rq->slug, rq_event_base(rq), rq_bundle_checked, rq);
+	if (rc != 0) {
 		st->check_args = NULL;
 		json_decref(args);
-		rq_fail(rq, 503, "the bundle queue is full");
+		rq_fail(rq, 503, rc == BUNDLE_CHECK_NOMEM ? "api: out of memory" : "the bundle queue is full");
 	}
 }
 
@@ -742,11 +724,7 @@ static void api_op_free(struct rt_req *rq)
 		api_call_clear(st->call);
 		free(st->call);
 	}
-	if (st->check) {
-		bundle_unref(st->check->b);
-		json_decref(st->check->refusal);
-		free(st->check);
-	}
+	bundle_check_free(st->check);
 	json_decref(st->check_args);
 	free(st->cached);
 	free(st->cache_key);

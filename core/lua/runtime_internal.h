@@ -146,6 +146,7 @@ struct rt_req {
 	struct lsched_item item;        /* its turns at Lua in the worker */
 	int resume_nargs;               /* values waiting on the coroutine's stack for its turn */
 	bool session_pending;           /* its session is read when it gets its place */
+	bool session_read;              /* ... or was already, by its preview's look-up (runtime_preview.c) */
 	struct db_txn *txn;
 	enum rq_state state;
 	int64_t wait_from_ms;           /* a core call is waiting since (0: none) */
@@ -216,6 +217,16 @@ void rq_answered(struct db_txn *txn, enum db_status st, void *arg);
 void rq_answer_soon(struct rt_req *rq);
 void rq_fail(struct rt_req *rq, int status, const char *why);
 void rq_clear_params(struct rt_req *rq);
+/* The tenant and the worker's session lifetimes as the text parameters
+ * of a session's look-up (api.session_principal and the preview's). */
+struct rq_session_args {
+	char tenant[24], idle[24], absolute[24];
+};
+void rq_session_args(const struct rt_req *rq, struct rq_session_args *a);
+/* The signed-in person of session SESSION_HASH from row 0 of R
+ * (account_id, display_name, roles from column COL on), read from
+ * api.session_principal. */
+void rq_set_user(struct rt_req *rq, const PGresult *r, int col, const char *session_hash);
 struct event_base *rq_event_base(const struct rt_req *rq);
 
 /* runtime.c: raises MSG at the plugin's line. */

@@ -8,7 +8,9 @@
  * (platform.bundle_preview_find, sql/code/bundles.sql): for this tenant,
  * this admin and this session, within its hour, and the version still a
  * draft. Otherwise the page is the current site's and the cookie goes.
- * The API, guests and every other session never see a draft. */
+ * The same look-up reads the session: its principal is the page's, which
+ * reads it no second time (rq_start). The API, guests and every other
+ * session never see a draft. */
 #include "runtime_internal.h"
 
 #include <stdio.h>
@@ -37,7 +39,8 @@ static void preview_stop(struct rt_req *rq);
 
 void preview_register_statements(void)
 {
-	stmt_find = db_stmt("SELECT version, seconds_left FROM platform.bundle_preview_find($1, $2, $3, $4, $5, $6)");
+	stmt_find = db_stmt("SELECT account_id, display_name, roles, version, seconds_left"
+			    " FROM platform.bundle_preview_find($1, $2, $3, $4, $5, $6)");
 }
 
 /* The hash of a link's secret ("at_" and a token, as API_SECRET draws
@@ -115,11 +118,9 @@ static void preview_begun(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	rq->txn = txn;
-	char tid[24], idle[24], absolute[24];
-	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-	snprintf(idle, sizeof(idle), "%lld", (long long)rq->rw->session_idle_s);
-	snprintf(absolute, sizeof(absolute), "%lld", (long long)rq->rw->session_absolute_s);
-	const char *p[6] = {tid, rq->preview_token, rq->preview_session, idle, absolute,
+	struct rq_session_args a;
+	rq_session_args(rq, &a);
+	const char *p[6] = {a.tenant, rq->preview_token, rq->preview_session, a.idle, a.absolute,
 			    rq->preview_open ? "true" : "false"};
 	if (db_query(txn, stmt_find, 6, p) != 0) {
 		rq_fail(rq, 500, "preview lookup refused by the pool");
@@ -135,12 +136,18 @@ static void preview_found(struct db_txn *txn, enum db_status st, void *arg)
 		rq_fail(rq, st == DB_UNAVAILABLE ? 503 : 500, st == DB_UNAVAILABLE ? NULL : db_error(txn));
 		return;
 	}
+	/* The session's principal (none: no row) is the page's: it is not
+	 * read a second time (rq_start). */
 	const PGresult *r = db_result(txn, 0);
+	rq->session_read = true;
 	if (PQntuples(r) == 1) {
-		int64_t v = db_int(r, 0, 0), left = db_int(r, 0, 1);
-		if (v > 0 && v <= 999999999 && left > 0 && left <= 3600) {
-			rq->preview = (int)v;
-			rq->preview_left = (int)left;
+		rq_set_user(rq, r, 0, rq->preview_session);
+		if (!PQgetisnull(r, 0, 3)) {
+			int64_t v = db_int(r, 0, 3), left = db_int(r, 0, 4);
+			if (v > 0 && v <= 999999999 && left > 0 && left <= 3600) {
+				rq->preview = (int)v;
+				rq->preview_left = (int)left;
+			}
 		}
 	}
 	/* The link bound to its session, the session's last use: committed

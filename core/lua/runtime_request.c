@@ -450,6 +450,19 @@ static void rq_start(struct rt_req *rq)
 			return;
 		}
 	}
+	if (rq->session_read) {
+		/* A preview's look-up read the session (its principal, or
+		 * none) and committed its last use: it is not read again. The
+		 * path's token alone acts, for nobody. */
+		if (by_token) {
+			rq->has_user = false;
+			rq->user_id = 0;
+			rq->user_name[0] = rq->user_roles[0] = rq->session_hash[0] = '\0';
+		}
+		rq->state = RQ_QUEUED;
+		lsched_start(&rq->ts->sched, &rq->item);
+		return;
+	}
 	char token[TOKEN_CHARS + 2];
 	if (by_token || cookie_get(cookies, rq->secure ? "__Host-at_session" : "at_session", token, sizeof(token)) < 0 ||
 	    !token_valid(token) || !rq->rw->pool) {
@@ -478,11 +491,9 @@ static void rq_session_begun(struct db_txn *txn, enum db_status st, void *arg)
 		return;
 	}
 	rq->txn = txn;
-	char tid[24], idle[24], absolute[24];
-	snprintf(tid, sizeof(tid), "%lld", (long long)rq->tenant_id);
-	snprintf(idle, sizeof(idle), "%lld", (long long)rq->rw->session_idle_s);
-	snprintf(absolute, sizeof(absolute), "%lld", (long long)rq->rw->session_absolute_s);
-	const char *p[4] = {tid, rq->params[0], idle, absolute};
+	struct rq_session_args a;
+	rq_session_args(rq, &a);
+	const char *p[4] = {a.tenant, rq->params[0], a.idle, a.absolute};
 	if (db_query(txn, stmt_session, 4, p) != 0) {
 		rq_fail(rq, 500, "session lookup refused by the pool");
 		return;
@@ -502,14 +513,26 @@ static void rq_session_loaded(struct db_txn *txn, enum db_status st, void *arg)
 	}
 	const PGresult *r = db_result(txn, 0);
 	if (PQntuples(r) == 1) {
-		rq->has_user = true;
-		snprintf(rq->session_hash, sizeof(rq->session_hash), "%s", hash);
-		rq->user_id = db_int(r, 0, 0);
-		snprintf(rq->user_name, sizeof(rq->user_name), "%s", PQgetvalue(r, 0, 1));
-		snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", PQgetvalue(r, 0, 2));
+		rq_set_user(rq, r, 0, hash);
 		rq->touched = true;     /* its last use may have moved: committed */
 	}
 	rq_run_lua(rq);
+}
+
+void rq_session_args(const struct rt_req *rq, struct rq_session_args *a)
+{
+	snprintf(a->tenant, sizeof(a->tenant), "%lld", (long long)rq->tenant_id);
+	snprintf(a->idle, sizeof(a->idle), "%lld", (long long)rq->rw->session_idle_s);
+	snprintf(a->absolute, sizeof(a->absolute), "%lld", (long long)rq->rw->session_absolute_s);
+}
+
+void rq_set_user(struct rt_req *rq, const PGresult *r, int col, const char *session_hash)
+{
+	rq->has_user = true;
+	snprintf(rq->session_hash, sizeof(rq->session_hash), "%s", session_hash);
+	rq->user_id = db_int(r, 0, col);
+	snprintf(rq->user_name, sizeof(rq->user_name), "%s", PQgetvalue(r, 0, col + 1));
+	snprintf(rq->user_roles, sizeof(rq->user_roles), "%s", PQgetvalue(r, 0, col + 2));
 }
 
 /* handle_api(method, path, args): the API request's arguments. */

@@ -166,24 +166,23 @@ END $$;
 
 -- ---------------------------------------------------------------- uploads
 
--- An uploaded bundle, read and checked by the daemon (core/app/bundle_archive.c,
--- runtime_check_bundle) and stored as the next version of the tenant of the
--- request's transaction, published by account P_ACCOUNT; current at once
--- when P_PUBLISH (on every daemon, through the registry's trigger), a
--- draft to preview otherwise. The same bundle as the newest version is
--- that version. Returns the version.
-CREATE OR REPLACE FUNCTION platform.bundle_upload_store(p_account bigint, p_checksum text, p_total_bytes bigint,
-                                                        p_paths text[], p_contents bytea[], p_publish boolean)
-RETURNS int
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
+-- Stores a bundle as tenant T's next version, or finds it the newest one
+-- again: the one place a version number is given, for an upload
+-- (platform.bundle_upload_store) and for `aantafel tenant deploy`
+-- (platform.tenant_deploy). Its files P_PATHS and P_CONTENTS, their
+-- checksum P_CHECKSUM and size P_TOTAL_BYTES; recorded as created by
+-- P_CREATED_BY and published by account P_ACCOUNT (NULL: the provider).
+-- The same bundle as the newest version stores nothing and is that
+-- version (UNCHANGED). Granted to no one: its callers say which tenant.
+CREATE OR REPLACE FUNCTION platform.bundle_store_next(t bigint, p_checksum text, p_total_bytes bigint,
+                                                      p_created_by text, p_account bigint, p_paths text[],
+                                                      p_contents bytea[])
+RETURNS TABLE (version int, unchanged boolean)
+LANGUAGE plpgsql AS $$
 DECLARE
-    t bigint := platform.entered_tenant();
     newest int;
     newest_sum text;
     last int;
-    v int;
 BEGIN
     IF coalesce(cardinality(p_paths), 0) <> coalesce(cardinality(p_contents), 0) THEN
         RAISE EXCEPTION 'paths and contents differ in number' USING ERRCODE = 'invalid_parameter_value';
@@ -192,21 +191,46 @@ BEGIN
     SELECT x.bundle_last INTO last FROM platform.tenants x WHERE x.id = t FOR UPDATE;
     SELECT b.version, b.checksum INTO newest, newest_sum
       FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
-    IF newest IS NOT NULL AND newest_sum = p_checksum THEN
-        v := newest;
-    ELSE
-        -- Never a number given before, not even a deleted draft's
-        -- (sql/040_bundle_draft_delete.sql).
-        v := greatest(coalesce(newest, 0), coalesce(last, 0)) + 1;
-        UPDATE platform.tenants x SET bundle_last = v WHERE x.id = t;
-        INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by, published_by)
-        VALUES (t, v, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), 'account ' || p_account,
-                p_account);
-        FOR i IN 1 .. coalesce(cardinality(p_paths), 0) LOOP
-            INSERT INTO platform.bundle_files (tenant_id, version, path, content)
-            VALUES (t, v, p_paths[i], p_contents[i]);
-        END LOOP;
+    unchanged := newest IS NOT NULL AND newest_sum = p_checksum;
+    IF unchanged THEN
+        version := newest;
+        RETURN NEXT;
+        RETURN;
     END IF;
+    -- Never a number given before, not even a deleted draft's
+    -- (sql/040_bundle_draft_delete.sql).
+    version := greatest(coalesce(newest, 0), coalesce(last, 0)) + 1;
+    UPDATE platform.tenants x SET bundle_last = version WHERE x.id = t;
+    INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by, published_by)
+    VALUES (t, version, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), p_created_by, p_account);
+    -- Row by row: on a cluster an INSERT … SELECT into a reference table
+    -- goes through COPY.
+    FOR i IN 1 .. coalesce(cardinality(p_paths), 0) LOOP
+        INSERT INTO platform.bundle_files (tenant_id, version, path, content)
+        VALUES (t, version, p_paths[i], p_contents[i]);
+    END LOOP;
+    RETURN NEXT;
+END $$;
+
+-- An uploaded bundle, read and checked by the daemon (core/app/bundle_archive.c,
+-- runtime_check_bundle) and stored as the next version of the tenant of the
+-- request's transaction (platform.bundle_store_next), published by account
+-- P_ACCOUNT; current at once when P_PUBLISH (on every daemon, through the
+-- registry's trigger), a draft to preview otherwise. The same bundle as
+-- the newest version is that version. Returns the version.
+CREATE OR REPLACE FUNCTION platform.bundle_upload_store(p_account bigint, p_checksum text, p_total_bytes bigint,
+                                                        p_paths text[], p_contents bytea[], p_publish boolean)
+RETURNS int
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t bigint := platform.entered_tenant();
+    v int;
+BEGIN
+    SELECT s.version INTO v
+      FROM platform.bundle_store_next(t, p_checksum, p_total_bytes, 'account ' || p_account, p_account, p_paths,
+                                      p_contents) s;
     IF p_publish THEN
         PERFORM platform.bundle_make_current(t, v);
     END IF;
@@ -286,18 +310,23 @@ END $$;
 
 -- ---------------------------------------------------------------- drafts: preview and publish
 
--- Whether P_VERSION of the tenant of the request's transaction is a
--- draft: stored, never current (sql/035_bundle_previews.sql). Read as the
+-- What P_VERSION of the tenant of the request's transaction is: 'draft'
+-- (stored, never current, sql/035_bundle_previews.sql), 'not_draft' (it
+-- has been current) or 'none' (no such version). One row read, as the
 -- registry's owner, as the other functions here read it.
-CREATE OR REPLACE FUNCTION platform.bundle_is_draft(p_version int) RETURNS boolean
+CREATE OR REPLACE FUNCTION platform.bundle_version_state(p_version int) RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     t bigint := platform.entered_tenant();
+    draft boolean;
 BEGIN
-    RETURN EXISTS (SELECT 1 FROM platform.bundles b
-                    WHERE b.tenant_id = t AND b.version = p_version AND b.made_current_at IS NULL);
+    SELECT b.made_current_at IS NULL INTO draft FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
+    IF NOT FOUND THEN
+        RETURN 'none';
+    END IF;
+    RETURN CASE WHEN draft THEN 'draft' ELSE 'not_draft' END;
 END $$;
 
 -- Publishes draft P_VERSION of the tenant of the request's transaction:
@@ -311,16 +340,14 @@ AS $$
 DECLARE
     t bigint := platform.entered_tenant();
     at timestamptz := now();
-    was timestamptz;
+    state text;
 BEGIN
     -- Uploads, deploys, rollbacks and publications of one tenant take
-    -- turns on its row.
+    -- turns on its row; the draft is looked at again once it is taken.
     PERFORM 1 FROM platform.tenants x WHERE x.id = t FOR UPDATE;
-    SELECT b.made_current_at INTO was FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
-    IF NOT FOUND THEN
-        RETURN 'none';
-    ELSIF was IS NOT NULL THEN
-        RETURN 'not_draft';
+    state := platform.bundle_version_state(p_version);
+    IF state <> 'draft' THEN
+        RETURN state;
     END IF;
     UPDATE platform.bundles b SET made_current_at = at, made_current_by = p_account
      WHERE b.tenant_id = t AND b.version = p_version;
@@ -343,6 +370,7 @@ RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     refused jsonb := api.admin_only(viewer, roles);
+    state text;
 BEGIN
     IF refused IS NOT NULL THEN
         RETURN refused;
@@ -355,11 +383,10 @@ BEGIN
     END IF;
     -- Refused before the tenant's row is locked (a write to the registry,
     -- on every node of a cluster).
-    IF NOT platform.bundle_is_draft(v) THEN
-        IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(platform.bundle_versions_json() -> 'items') x
-                        WHERE (x ->> 'version')::int = v) THEN
-            RETURN api.error(404, 'not_found', 'There is no such version.');
-        END IF;
+    state := platform.bundle_version_state(v);
+    IF state = 'none' THEN
+        RETURN api.error(404, 'not_found', 'There is no such version.');
+    ELSIF state = 'not_draft' THEN
         RETURN api.error(409, 'not_draft', not_draft);
     END IF;
     RETURN NULL;
@@ -416,52 +443,52 @@ BEGIN
     RETURN api.ok(jsonb_build_object('version', v, 'expires_at', api.utc_text(ends), 'path', '/voorbeeld/'), 201);
 END $$;
 
--- Which draft a preview shows (core/lua/runtime_preview.c): the version
--- of the preview whose token hashes to P_TOKEN, for the session whose
--- cookie hashes to P_SESSION (valid for IDLE and ABSOLUTE seconds, as
--- api.session_principal counts), and the seconds it has left; no row
--- when the link has expired, is another tenant's or another admin's,
--- belongs to another session, the session has ended, its account is no
--- longer an admin, or the version is no longer a draft. P_OPEN: the link
--- is being opened, and binds itself to the session when no session has
--- it yet.
+-- Which draft a preview shows (core/lua/runtime_preview.c), and who asks:
+-- the principal of the session whose cookie hashes to P_SESSION (valid
+-- for IDLE and ABSOLUTE seconds, read and its last use moved by
+-- api.session_principal; no row when there is none), with the version of
+-- the preview whose token hashes to P_TOKEN and the seconds it has left.
+-- Those two are NULL when the link has expired, is another tenant's or
+-- another admin's, belongs to another session, the account is no longer
+-- an admin, or the version is no longer a draft. The page uses the
+-- principal as its own: it reads the session no second time. P_OPEN: the
+-- link is being opened, and binds itself to the session when no session
+-- has it yet.
 CREATE OR REPLACE FUNCTION platform.bundle_preview_find(t bigint, p_token text, p_session text, idle bigint,
                                                         absolute bigint, p_open boolean)
-RETURNS TABLE (version int, seconds_left int)
+RETURNS TABLE (account_id bigint, display_name text, roles text, version int, seconds_left int)
 LANGUAGE plpgsql AS $$
 DECLARE
     at timestamptz := now();
-    who bigint;
-    who_roles text;
     p_account bigint;
     p_version int;
     p_bound bytea;
     p_ends timestamptz;
 BEGIN
-    IF p_token !~ '^[0-9a-f]{64}$' OR p_session !~ '^[0-9a-f]{64}$' THEN
+    IF p_session !~ '^[0-9a-f]{64}$' THEN
         RETURN;
     END IF;
-    SELECT s.account_id, s.roles INTO who, who_roles FROM api.session_principal(t, p_session, idle, absolute) s;
-    IF who IS NULL OR NOT api.has_role(who_roles, 'admin') THEN
+    SELECT s.account_id, s.display_name, s.roles INTO account_id, display_name, roles
+      FROM api.session_principal(t, p_session, idle, absolute) s;
+    IF account_id IS NULL THEN
         RETURN;
     END IF;
-    SELECT p.account_id, p.version, p.session_hash, p.expires_at INTO p_account, p_version, p_bound, p_ends
-      FROM bundle_previews p
-     WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex');
-    IF NOT FOUND OR p_ends <= at OR p_account <> who THEN
-        RETURN;
+    IF p_token ~ '^[0-9a-f]{64}$' AND api.has_role(roles, 'admin') THEN
+        SELECT p.account_id, p.version, p.session_hash, p.expires_at INTO p_account, p_version, p_bound, p_ends
+          FROM bundle_previews p
+         WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex');
+        IF FOUND AND p_ends > at AND p_account = account_id THEN
+            IF p_bound IS NULL AND p_open THEN
+                UPDATE bundle_previews p SET session_hash = decode(p_session, 'hex')
+                 WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex') AND p.session_hash IS NULL;
+                p_bound := decode(p_session, 'hex');
+            END IF;
+            IF p_bound = decode(p_session, 'hex') AND platform.bundle_version_state(p_version) = 'draft' THEN
+                version := p_version;
+                seconds_left := greatest(1, ceil(extract(epoch FROM p_ends - at)))::int;
+            END IF;
+        END IF;
     END IF;
-    IF p_bound IS NULL AND p_open THEN
-        UPDATE bundle_previews p SET session_hash = decode(p_session, 'hex')
-         WHERE p.tenant_id = t AND p.token_hash = decode(p_token, 'hex') AND p.session_hash IS NULL;
-    ELSIF p_bound IS DISTINCT FROM decode(p_session, 'hex') THEN
-        RETURN;
-    END IF;
-    IF NOT platform.bundle_is_draft(p_version) THEN
-        RETURN;
-    END IF;
-    version := p_version;
-    seconds_left := greatest(1, ceil(extract(epoch FROM p_ends - at)))::int;
     RETURN NEXT;
 END $$;
 
@@ -482,15 +509,16 @@ DECLARE
     t bigint := platform.entered_tenant();
     at timestamptz := now();
     cur int;
-    was timestamptz;
+    state text;
 BEGIN
     -- Uploads, deploys, rollbacks, publications and deletions of one
-    -- tenant take turns on its row.
+    -- tenant take turns on its row; the draft is looked at again once it
+    -- is taken.
     SELECT x.bundle_version INTO cur FROM platform.tenants x WHERE x.id = t FOR UPDATE;
-    SELECT b.made_current_at INTO was FROM platform.bundles b WHERE b.tenant_id = t AND b.version = p_version;
-    IF NOT FOUND THEN
+    state := platform.bundle_version_state(p_version);
+    IF state = 'none' THEN
         RETURN 'none';
-    ELSIF was IS NOT NULL OR p_version = cur THEN
+    ELSIF state = 'not_draft' OR p_version = cur THEN
         RETURN 'not_draft';
     END IF;
     DELETE FROM platform.bundle_files f WHERE f.tenant_id = t AND f.version = p_version;

@@ -29,7 +29,7 @@ GRANT EXECUTE ON FUNCTION
     platform.bundle_rollback_current(int),
     platform.bundle_versions_json(),
     platform.bundle_upload_store(bigint, text, bigint, text[], bytea[], boolean),
-    platform.bundle_is_draft(int),
+    platform.bundle_version_state(int),
     platform.bundle_publish_current(int, bigint),
     platform.bundle_delete_draft(int),
     platform.bundle_preview_find(bigint, text, text, bigint, bigint, boolean),

@@ -176,28 +176,9 @@ RETURNS TABLE (version int, unchanged boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     t bigint := platform.tenant_find(p_slug, true);
-    newest int;
-    newest_sum text;
-    last int;
 BEGIN
-    SELECT x.bundle_last INTO last FROM platform.tenants x WHERE x.id = t FOR UPDATE;
-    SELECT b.version, b.checksum INTO newest, newest_sum
-      FROM platform.bundles b WHERE b.tenant_id = t ORDER BY b.version DESC LIMIT 1;
-    unchanged := newest IS NOT NULL AND newest_sum = p_checksum;
-    -- Never a number given before, not even a deleted draft's
-    -- (sql/040_bundle_draft_delete.sql).
-    version := CASE WHEN unchanged THEN newest ELSE greatest(coalesce(newest, 0), coalesce(last, 0)) + 1 END;
-    IF NOT unchanged THEN
-        UPDATE platform.tenants x SET bundle_last = version WHERE x.id = t;
-        INSERT INTO platform.bundles (tenant_id, version, checksum, total_bytes, nfiles, created_by)
-        VALUES (t, version, p_checksum, p_total_bytes, coalesce(cardinality(p_paths), 0), p_by);
-        -- Row by row: on a cluster an INSERT … SELECT into a reference
-        -- table goes through COPY.
-        FOR i IN 1 .. coalesce(cardinality(p_paths), 0) LOOP
-            INSERT INTO platform.bundle_files (tenant_id, version, path, content)
-            VALUES (t, version, p_paths[i], p_contents[i]);
-        END LOOP;
-    END IF;
+    SELECT s.version, s.unchanged INTO version, unchanged
+      FROM platform.bundle_store_next(t, p_checksum, p_total_bytes, p_by, NULL, p_paths, p_contents) s;
     -- Current, and so no longer a draft if it was one (an upload's).
     PERFORM platform.bundle_make_current(t, version);
     RETURN NEXT;

@@ -155,20 +155,25 @@ def test_bundle_preview(pg, make_daemon, tmp_path):
         return page
 
     # The cookie alone, without her session: a guest's page.
-    assert "Welkom van de provider" in sees_current({"at_preview": anna.jar["at_preview"]})
+    page = sees_current({"at_preview": anna.jar["at_preview"]})
+    assert "Welkom van de provider" in page and "Anna Beheer" not in page
     # A forged token, a token of the wrong shape.
     sees_current({**anna.jar, "at_preview": "at_" + "A" * 43})
     sees_current({**anna.jar, "at_preview": "nonsense"})
-    # Her other session, another admin, a facilitator: the current site.
+    # Her other session, another admin, a facilitator: the current site,
+    # each still signed in as themselves (the preview's look-up read
+    # their session, and the page takes it from there).
     anna2 = Browser(d2, HOST)
     assert anna2.signin("admin@prv.test", PASSWORD)[0] == 303
-    sees_current({**anna2.jar, "at_preview": anna.jar["at_preview"]}, d=d2)
+    assert "Anna Beheer" in sees_current({**anna2.jar, "at_preview": anna.jar["at_preview"]}, d=d2)
     bert = Browser(d1, HOST)
     assert bert.signin("admin2@prv.test", PASSWORD)[0] == 303
-    sees_current({**bert.jar, "at_preview": anna.jar["at_preview"]})
+    page = sees_current({**bert.jar, "at_preview": anna.jar["at_preview"]})
+    assert "Bert" in page and "Anna Beheer" not in page
     gert = Browser(d1, HOST)
     assert gert.signin("gl@prv.test", PASSWORD)[0] == 303
-    sees_current({**gert.jar, "at_preview": anna.jar["at_preview"]})
+    page = sees_current({**gert.jar, "at_preview": anna.jar["at_preview"]})
+    assert "Gert" in page and "Anna Beheer" not in page
     # Opening her link: refused to them, plainly.
     for b in (anna2, bert, gert):
         st, _, page, cookies = b.go("GET", link)
@@ -195,7 +200,7 @@ def test_bundle_preview(pg, make_daemon, tmp_path):
     with pg.connect("super") as c, c.cursor() as cur:
         cur.execute("UPDATE bundle_previews SET expires_at = now() - interval '1 second'"
                     " WHERE tenant_id = (SELECT id FROM platform.tenants WHERE slug = %s)", (SLUG,))
-    sees_current(anna.jar)
+    assert "Anna Beheer" in sees_current(anna.jar)
     assert anna.go("GET", link)[0] == 403
 
     # A link asked for with an API token: bound to the first of her

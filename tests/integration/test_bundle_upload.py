@@ -140,6 +140,9 @@ def test_bundle_upload(pg, make_daemon, tmp_path):
         "device": (targz({"tenant.lua": welcome_lua("x"), "static/d": special("static/d", tarfile.CHRTYPE)}),
                    "device"),
         "dotdot": (targz({"tenant.lua": welcome_lua("x"), "../buiten.lua": "x"}), "'..'"),
+        # Named as the archive gives it, as a .zip's is (not half cleaned).
+        "dotdot later": (targz({"tenant.lua": welcome_lua("x"), "./static/../../buiten.lua": "x"}),
+                         "./static/../../buiten.lua: a path with a '..' part is not allowed"),
         "absolute": (targz({"tenant.lua": welcome_lua("x"), "/etc/passwd": "x"}), "absolute path"),
         "100MB": (big_file_targz(100 * 1024 * 1024), "larger than the 4 MiB"),
         "10000 files": (targz({**{"static/f%05d.txt" % i: "" for i in range(10000)}, "tenant.lua": ""}),
@@ -333,6 +336,8 @@ def test_bundle_upload_zip(pg, make_daemon, tmp_path):
         "device": (zipped({"tenant.lua": welcome_lua("x"), "d": zip_special("static/d", 0o020644, b"")}),
                    "device"),
         "dotdot": (zipped({"tenant.lua": welcome_lua("x"), "../buiten.lua": "x"}), "'..'"),
+        "dotdot later": (zipped({"tenant.lua": welcome_lua("x"), "./static/../../buiten.lua": "x"}),
+                         "./static/../../buiten.lua: a path with a '..' part is not allowed"),
         "absolute": (zipped({"tenant.lua": welcome_lua("x"), "/etc/passwd": "x"}), "absolute path"),
         "10000 files": (zipped({**{"%04d" % i: "" for i in range(10000)}, "tenant.lua": ""},
                                method=zipfile.ZIP_STORED), "files a bundle may have"),
