@@ -395,6 +395,90 @@ def test_one_digest_of_seventeen_sent_once_by_two_daemons(cast, db_daemon):
         assert "Na het afmelden" in [i["summary"] for i in cast.listed("lid")["items"]]
 
 
+def test_a_digest_goes_in_batches_and_a_failed_batch_sends_nobody_twice(cast, db_daemon, pg):
+    """With batches of 3 people (the setting aantafel.digest_batch, read by
+    the daemon's sessions), seven new people's daily digest takes several
+    runs of the job, each run its own transaction: the mails of a batch
+    and those people's marks commit together. A batch that fails half-way
+    (one person's address refused by the outbox) leaves the earlier
+    batches' mails and sends nothing of its own; once it succeeds every
+    person has had exactly one digest, and the next period is scheduled."""
+    sql(pg, "super", "ALTER ROLE aantafel_app SET aantafel.digest_batch = '3'")
+    try:
+        cast.use(db_daemon(OPTIONS, SMALL))
+        now = lambda: sql(cast.pg, "super", "SELECT now()")[0][0]  # noqa: E731
+        # Nothing pending from earlier tests (in batches of 3 already).
+        for kind in ("digest.daily", "digest.weekly"):
+            cast.due_now(kind)
+            wait_for(lambda: cast.job(kind)[1] > now(), timeout=60, what="the earlier digest")
+        people = [f"deel{i}@nt.test" for i in range(1, 8)]
+        for i, address in enumerate(people, 1):
+            make_user(cast.pg, SLUG, address, "member", f"Deel {i}")
+        ids = dict(sql(cast.pg, "super", "SELECT email, id FROM accounts WHERE tenant_id = %s AND email LIKE 'deel%%'",
+                       (cast.tenant_id,)))
+        assert sorted(ids.values()) == [ids[a] for a in people], ids
+        t = cast.table("In delen")
+        for address in people:
+            st, _, body = cast.api["fac"].put(f"/tables/{t}/people/{ids[address]}", {"role": "member"})
+            assert st == 200, body
+        first_job = sql(cast.pg, "super", "SELECT coalesce(max(id), 0) FROM jobs WHERE tenant_id = %s",
+                        (cast.tenant_id,))[0][0]
+        first_mail = sql(cast.pg, "super", "SELECT coalesce(max(id), 0) FROM mail_outbox WHERE tenant_id = %s",
+                         (cast.tenant_id,))[0][0]
+
+        def digests():
+            rows = sql(cast.pg, "super", "SELECT to_addr, subject FROM mail_outbox WHERE tenant_id = %s AND id > %s"
+                       " AND subject LIKE 'Uw dagelijkse overzicht:%%' ORDER BY id", (cast.tenant_id, first_mail))
+            return rows
+
+        def set_address(who, address):
+            sql(cast.pg, "super", "UPDATE accounts SET email = %s WHERE tenant_id = %s AND id = %s",
+                (address, cast.tenant_id, ids[who]))
+
+        # The fifth one's address is one the outbox refuses: the batch
+        # that holds them fails, and is tried again.
+        set_address(people[4], "deel 5@nt.test")
+        cast.post("fac", "In delen een", table=t)
+        cast.post("fac", "In delen twee", table=t)
+        cast.due_now("digest.daily")
+        wait_for(lambda: cast.job("digest.daily")[2], timeout=60, what="the failed batch")
+        assert "mail_outbox_to_addr_check" in cast.job("digest.daily")[2], cast.job("digest.daily")
+        sent = [a for a, _ in digests()]
+        # The batches before it went, each person once, in account order;
+        # nobody of the failed batch or after it has had a mail.
+        assert sent and sent == people[:len(sent)] and len(sent) <= 4, sent
+        run = sql(cast.pg, "super", "SELECT upto, done_until FROM digest_runs WHERE tenant_id = %s AND cadence = 'daily'",
+                  (cast.tenant_id,))
+        assert run and run[0][1] == ids[sent[-1]], (run, sent)
+        marks = dict(sql(cast.pg, "super", "SELECT account_id, daily_until FROM notification_state WHERE tenant_id = %s",
+                         (cast.tenant_id,)))
+        assert [marks.get(ids[a]) for a in people] == [run[0][0]] * len(sent) + [None] * (7 - len(sent)), marks
+
+        # The address put right, the job tried again at once: the rest go.
+        set_address(people[4], people[4])
+        cast.due_now("digest.daily")
+        wait_for(lambda: cast.job("digest.daily")[1] > now(), timeout=60, what="the digest's last batch")
+        got = digests()
+        assert sorted(a for a, _ in got) == people, got
+        assert {s for _, s in got} == {"Uw dagelijkse overzicht: 2 nieuw"}, got
+        assert sql(cast.pg, "super", "SELECT count(*) FROM digest_runs WHERE tenant_id = %s", (cast.tenant_id,)) == [(0,)]
+        marks = dict(sql(cast.pg, "super", "SELECT account_id, daily_until FROM notification_state WHERE tenant_id = %s",
+                         (cast.tenant_id,)))
+        assert {marks[ids[a]] for a in people} == {run[0][0]}, marks
+        # Several runs, each a job of its own, and the next period's digest
+        # waits for its hour.
+        jobs = sql(cast.pg, "super", "SELECT state, run_at > now() FROM jobs WHERE tenant_id = %s AND id > %s"
+                   " AND kind = 'digest.daily' ORDER BY id", (cast.tenant_id, first_job))
+        assert len(jobs) >= 3 and jobs[-1] == ("pending", True), jobs
+        assert [s for s, _ in jobs[:-1]] == ["done"] * (len(jobs) - 1), jobs
+        # The next day's digest has nothing new for them.
+        cast.due_now("digest.daily")
+        wait_for(lambda: cast.job("digest.daily")[1] > now(), timeout=60, what="the next digest")
+        assert digests() == got
+    finally:
+        sql(pg, "super", "ALTER ROLE aantafel_app RESET aantafel.digest_batch")
+
+
 def test_a_page_reads_its_size_not_all_that_is_followed(one):
     """A person following a table with 5,000 items gets a page, and the
     unread count (capped at 100: "100 or more"), without the database
