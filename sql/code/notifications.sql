@@ -801,7 +801,7 @@ DECLARE
     batch int := platform.digest_batch();
     run record;
     upto bigint;
-    after bigint := 0;
+    after bigint := 0::bigint;
     n int := 0;
     people bigint[];
     more boolean;
@@ -892,7 +892,10 @@ BEGIN
        AND CASE WHEN digest_send.cadence = 'daily' THEN y.daily_until ELSE y.weekly_until END < upto;
 
     IF more THEN
-        UPDATE digest_runs d SET done_until = people[batch], mailed = n, updated_at = at
+        -- A scalar: Citus 13.2 crashes on an array subscript in an
+        -- UPDATE's SET.
+        after := people[batch];
+        UPDATE digest_runs d SET done_until = after, mailed = n, updated_at = at
          WHERE d.tenant_id = t AND d.cadence = digest_send.cadence;
         PERFORM platform.digest_job(t, cadence, at);
         RETURN '[]'::jsonb;
