@@ -18,8 +18,9 @@
 -- at any cadence but 'none' (it is rare and has a date). The digest.daily
 -- and digest.weekly jobs, one each per tenant at its digest_hour (and
 -- digest_weekday), mail every person one digest of the contributions that
--- are new to them, however many tables they follow, then schedule the next
--- period. No mail when a person turned mail off or nothing is new. Every
+-- are new to them, however many tables they follow, a batch of people per
+-- run of the job (platform.digest_send), then schedule the next period.
+-- No mail when a person turned mail off or nothing is new. Every
 -- mail carries the unsubscribe link, and the outbox row its URL for the
 -- List-Unsubscribe headers (RFC 8058).
 

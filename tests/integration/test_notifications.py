@@ -458,6 +458,22 @@ def test_a_digest_goes_in_batches_and_a_failed_batch_sends_nobody_twice(cast, db
                          (cast.tenant_id,)))
         assert [marks.get(ids[a]) for a in people] == [run[0][0]] * len(sent) + [None] * (7 - len(sent)), marks
 
+        # A change of the digests' hours meanwhile lets the digest under way
+        # go on at once (its last batch schedules the next at the new
+        # hours); the weekly one, not under way, moves to its time. Seen in
+        # a transaction that is rolled back.
+        c = pg.connect("super")
+        try:
+            c.autocommit = False
+            cur = c.cursor()
+            cur.execute("SELECT platform.enter_tenant(%s::text), platform.digests_schedule(%s)",
+                        (cast.tenant_id, cast.tenant_id))
+            cur.execute("SELECT kind, run_at <= clock_timestamp() FROM jobs WHERE tenant_id = %s AND state = 'pending'"
+                        " AND kind LIKE 'digest.%%' ORDER BY kind", (cast.tenant_id,))
+            assert cur.fetchall() == [("digest.daily", True), ("digest.weekly", False)]
+            c.rollback()
+        finally:
+            c.close()
         # The address put right, the job tried again at once: the rest go.
         set_address(people[4], people[4])
         cast.due_now("digest.daily")
