@@ -62,7 +62,8 @@ GRANT EXECUTE ON FUNCTION
     platform.job_meeting_remind(bigint, bigint),
     platform.activity_add(bigint, text, bigint, bigint, bigint, bigint, text, text, text),
     platform.site_base(bigint),
-    platform.notification_mail(bigint, bigint, text, text, text, text),
+    platform.notification_recipient(bigint, bigint),
+    platform.notification_mail(bigint, text, boolean, text, text, text, text, text, text),
     platform.notification_line(text, text, text, text, text, text, text),
     platform.notification_heading(text, text, text, text, text),
     platform.notification_line_html(text, text, text, text, text, text, text),
@@ -70,6 +71,8 @@ GRANT EXECUTE ON FUNCTION
     platform.job_notify_item(bigint, bigint),
     platform.digest_next(bigint, text),
     platform.digests_schedule(bigint),
+    platform.digest_job(bigint, text, timestamptz),
+    platform.digest_batch(),
     platform.digest_send(bigint, text),
     platform.job_digest_daily(bigint, bigint),
     platform.job_digest_weekly(bigint, bigint)

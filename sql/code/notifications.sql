@@ -18,8 +18,9 @@
 -- at any cadence but 'none' (it is rare and has a date). The digest.daily
 -- and digest.weekly jobs, one each per tenant at its digest_hour (and
 -- digest_weekday), mail every person one digest of the contributions that
--- are new to them, however many tables they follow, then schedule the next
--- period. No mail when a person turned mail off or nothing is new. Every
+-- are new to them, however many tables they follow, a batch of people per
+-- run of the job (platform.digest_send), then schedule the next period.
+-- No mail when a person turned mail off or nothing is new. Every
 -- mail carries the unsubscribe link, and the outbox row its URL for the
 -- List-Unsubscribe headers (RFC 8058).
 
@@ -549,27 +550,47 @@ LANGUAGE sql IMMUTABLE AS $$
                            '"', '&quot;'), '''', '&#39;')
 $$;
 
--- The notification mail to account P (BODY without its ending, and HTML,
--- the same in HTML: what goes in the document's body, every value
+-- What a mail to account P needs of them, in one read: whether their
+-- notification mail is on, its language, their unsubscribe token and
+-- their address (NULL when the account is deleted or has none). Their
+-- notification state is made when they have none yet (read once more
+-- then, for their first mail only).
+CREATE OR REPLACE FUNCTION platform.notification_recipient(t bigint, p bigint, OUT mail boolean, OUT lang text,
+                                                           OUT token text, OUT email text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT y.mail, y.lang, y.unsubscribe_token, u.email INTO mail, lang, token, email
+      FROM accounts u
+      LEFT JOIN notification_state y ON y.tenant_id = t AND y.account_id = u.id
+     WHERE u.tenant_id = t AND u.id = p AND u.deleted_at IS NULL;
+    IF NOT FOUND THEN
+        mail := false;
+        lang := 'nl';
+        RETURN;
+    END IF;
+    IF token IS NULL THEN
+        token := api.notification_state_ensure(t, p);
+        SELECT y.mail, y.lang INTO mail, lang FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
+    END IF;
+END $$;
+
+-- The notification mail to a recipient as platform.notification_recipient
+-- read them (EMAIL, MAIL on, LANG, TOKEN): BODY without its ending, and
+-- HTML, the same in HTML (what goes in the document's body, every value
 -- escaped), with the unsubscribe link in both parts and its URL for the
 -- headers; nothing when their mail is off or they have no address.
-CREATE OR REPLACE FUNCTION platform.notification_mail(t bigint, p bigint, base text, subject text, body text,
-                                                      html text)
+CREATE OR REPLACE FUNCTION platform.notification_mail(t bigint, email text, mail boolean, lang text, token text,
+                                                      base text, subject text, body text, html text)
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
-    token text := api.notification_state_ensure(t, p);
-    n record;
-    email text;
     unsub text;
 BEGIN
-    SELECT y.mail, y.lang INTO n FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
-    SELECT u.email INTO email FROM accounts u WHERE u.tenant_id = t AND u.id = p AND u.deleted_at IS NULL;
-    IF NOT n.mail OR email IS NULL THEN
+    IF NOT coalesce(mail, false) OR email IS NULL THEN
         RETURN false;
     END IF;
     unsub := CASE WHEN base IS NOT NULL THEN base || '/afmelden/' || token END;
-    body := body || E'\n-- \n' || CASE WHEN n.lang = 'en' THEN
+    body := body || E'\n-- \n' || CASE WHEN lang = 'en' THEN
                 format(E'You receive this mail because you follow tables on %s.\n'
                         'Change what you receive: %s/meldingen\n'
                         'No more notification mail: %s\n', coalesce(base, ''), coalesce(base, ''), coalesce(unsub, ''))
@@ -581,8 +602,8 @@ BEGIN
     subject := left(regexp_replace(subject, '[[:cntrl:]]', ' ', 'g'), 500);
     html := format('<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8"><title>%s</title></head>'
                    '<body style="font-family: sans-serif; font-size: 16px; line-height: 1.5; color: #1a1a1a">',
-                   n.lang, platform.html_text(subject))
-            || html || '<hr>' || CASE WHEN n.lang = 'en' THEN
+                   lang, platform.html_text(subject))
+            || html || '<hr>' || CASE WHEN lang = 'en' THEN
                 format('<p>You receive this mail because you follow tables on <a href="%s">%s</a>.<br>'
                        '<a href="%s/meldingen">Change what you receive</a><br>'
                        'No more notification mail: <a href="%s">%s</a></p>',
@@ -644,7 +665,7 @@ DECLARE
     it record;
     who bigint[];
     p bigint;
-    lang text;
+    r record;
     base text := platform.site_base(t);
     n int := 0;
 BEGIN
@@ -660,15 +681,14 @@ BEGIN
                      CASE WHEN it.kind = 'contribution' THEN ARRAY['each'] ELSE ARRAY['each', 'daily', 'weekly'] END,
                      NULL, NULL, NULL, NULL) w ORDER BY w.account_id);
     FOREACH p IN ARRAY who LOOP
-        PERFORM api.notification_state_ensure(t, p);
-        SELECT y.lang INTO lang FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
-        IF platform.notification_mail(t, p, base,
-               CASE WHEN lang = 'en' THEN 'New at ' ELSE 'Nieuw bij ' END || it.table_title,
-               platform.notification_line(lang, it.kind, it.table_title, it.group_name, it.title, it.summary,
+        SELECT * INTO r FROM platform.notification_recipient(t, p);
+        IF platform.notification_mail(t, r.email, r.mail, r.lang, r.token, base,
+               CASE WHEN r.lang = 'en' THEN 'New at ' ELSE 'Nieuw bij ' END || it.table_title,
+               platform.notification_line(r.lang, it.kind, it.table_title, it.group_name, it.title, it.summary,
                                           coalesce(base, '') || it.url),
                '<ul style="padding-left: 1.2em">'
-               || platform.notification_line_html(lang, it.kind, it.table_title, it.group_name, it.title, it.summary,
-                                                  coalesce(base, '') || it.url) || '</ul>') THEN
+               || platform.notification_line_html(r.lang, it.kind, it.table_title, it.group_name, it.title,
+                                                  it.summary, coalesce(base, '') || it.url) || '</ul>') THEN
             n := n + 1;
         END IF;
     END LOOP;
@@ -703,84 +723,186 @@ BEGIN
 END $$;
 
 -- Schedules tenant T's next digests (a new tenant, a change of its hours).
+-- A digest whose batches are under way (digest_runs) goes on at once: its
+-- last batch schedules the next at the new hours.
 CREATE OR REPLACE FUNCTION platform.digests_schedule(t bigint) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    c text;
+    at timestamptz := statement_timestamp();
 BEGIN
-    PERFORM platform.job_schedule(t, 'digest.daily', 0, platform.digest_next(t, 'daily'));
-    PERFORM platform.job_schedule(t, 'digest.weekly', 0, platform.digest_next(t, 'weekly'));
+    FOREACH c IN ARRAY ARRAY['daily', 'weekly'] LOOP
+        PERFORM platform.job_schedule(t, 'digest.' || c, 0,
+                    CASE WHEN EXISTS (SELECT 1 FROM digest_runs d WHERE d.tenant_id = t AND d.cadence = c) THEN at
+                         ELSE platform.digest_next(t, c) END);
+    END LOOP;
 END $$;
 
--- A digest of CADENCE for tenant T: every person who follows something
--- at that cadence gets one mail of the contributions new to them since
--- their last one, of every table they follow; their mark moves on. Then
--- the next one is scheduled.
+-- Schedules tenant T's digest job of CADENCE at DUE from within its own
+-- run. The running job is still pending while its runner runs, and
+-- platform.job_run marks that row done by its id once the runner returns:
+-- the row moved by platform.job_schedule would be marked done with it and
+-- no digest would come again. So the pending job (the running one; a
+-- waiting one when this is called outside a job) is cancelled here and a
+-- new one made; job_run then marks the running one done.
+CREATE OR REPLACE FUNCTION platform.digest_job(t bigint, cadence text, due timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    at timestamptz := clock_timestamp();
+BEGIN
+    UPDATE jobs j SET state = 'cancelled', done_at = at, lease_until = NULL
+     WHERE j.tenant_id = t AND j.kind = 'digest.' || cadence AND j.subject = 0 AND j.state = 'pending';
+    PERFORM platform.job_schedule(t, 'digest.' || cadence, 0, due);
+END $$;
+
+-- How many people one run of a digest job takes (platform.digest_send):
+-- 200, or the setting aantafel.digest_batch (1 to 10,000; a database or
+-- role setting, for an operator's tuning and for the tests, which lower
+-- it to see several runs with a few people). Each run is a transaction
+-- of its own, so a batch bounds how long it holds its locks and how much
+-- one failure rolls back.
+CREATE OR REPLACE FUNCTION platform.digest_batch() RETURNS int
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v text := current_setting('aantafel.digest_batch', true);
+BEGIN
+    IF v ~ '^[0-9]{1,5}$' AND v::int BETWEEN 1 AND 10000 THEN
+        RETURN v::int;
+    END IF;
+    RETURN 200;
+END $$;
+
+-- A digest of CADENCE for tenant T, one batch per run of its job: every
+-- person who follows something at that cadence gets one mail of the
+-- contributions new to them since their last one (after their mark), of
+-- every table they follow, up to the period's bound.
+--
+-- The bound is the newest activity when the period's first batch runs,
+-- kept in digest_runs with the account the batches have reached, so
+-- that every batch of the period tells up to the same place. A batch is
+-- the next platform.digest_batch() people (those api.notification_rows
+-- reads: who follows a table or a group, or is at a table) in account
+-- order; their mails are queued and their marks (daily_until,
+-- weekly_until: those with a notification state, which their first mail
+-- makes) move to the bound in the batch's transaction. A batch that
+-- fails rolls back whole and is run again as it was: nobody gets the
+-- period's digest twice (their mark moved with their mail), nobody is
+-- passed over (the place in the order moves with the batch). While
+-- people remain, the job is scheduled again at once. After the last
+-- batch every other notification state's mark moves to the bound too
+-- (those who follow nothing now, or began after the bound was set, so
+-- that nothing of the period is theirs): what one may read later (a
+-- group joined) is not told as new. Accounts without a notification
+-- state keep no mark: they have had nothing to be told. Then the next
+-- period is scheduled, and the event digest.sent counts the mails of
+-- all the batches.
 CREATE OR REPLACE FUNCTION platform.digest_send(t bigint, cadence text) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
+    batch int := platform.digest_batch();
+    run record;
     upto bigint;
-    base text := platform.site_base(t);
-    rows_ record;
+    after bigint := 0::bigint;
+    n int := 0;
+    people bigint[];
+    more boolean;
+    base text;
     p bigint;
     ids bigint[];
-    lang text;
+    r record;
     body text;
     html text;
     it record;
-    n int := 0;
     at timestamptz := statement_timestamp();
 BEGIN
-    SELECT max(a.id) INTO upto FROM activity a WHERE a.tenant_id = t;
-    IF upto IS NOT NULL THEN
-        FOR rows_ IN
-            SELECT r.account_id, array_agg(r.activity_id ORDER BY r.activity_id) AS ids
-              FROM api.notification_rows(t, NULL, NULL, ARRAY['contribution'], ARRAY[cadence], NULL, cadence, upto, NULL) r
-             GROUP BY r.account_id ORDER BY r.account_id
-        LOOP
-            p := rows_.account_id;
-            ids := rows_.ids;
-            PERFORM api.notification_state_ensure(t, p);
-            SELECT y.lang INTO lang FROM notification_state y WHERE y.tenant_id = t AND y.account_id = p;
-            body := CASE WHEN lang = 'en' THEN
-                        format(E'New at the tables you follow (%s):\n\n', cardinality(ids))
-                    ELSE format(E'Nieuw bij de tafels die u volgt (%s):\n\n', cardinality(ids)) END;
-            html := '';
-            FOR it IN
-                SELECT a.kind, a.title, a.summary, a.url, x.title AS table_title, g.name AS group_name
-                  FROM activity a
-                  JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
-                  LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
-                 WHERE a.tenant_id = t AND a.id = ANY (ids)
-                 ORDER BY x.title, a.table_id, a.id
-            LOOP
-                body := body || platform.notification_line(lang, it.kind, it.table_title, it.group_name, it.title,
-                                                           it.summary, coalesce(base, '') || it.url) || E'\n';
-                html := html || platform.notification_line_html(lang, it.kind, it.table_title, it.group_name, it.title,
-                                                                it.summary, coalesce(base, '') || it.url);
-            END LOOP;
-            IF platform.notification_mail(t, p, base,
-                   CASE WHEN cadence = 'daily' AND lang = 'en' THEN 'Your daily digest: '
-                        WHEN lang = 'en' THEN 'Your weekly digest: '
-                        WHEN cadence = 'daily' THEN 'Uw dagelijkse overzicht: '
-                        ELSE 'Uw wekelijkse overzicht: ' END
-                   || cardinality(ids) || CASE WHEN lang = 'en' THEN ' new' ELSE ' nieuw' END,
-                   body,
-                   format('<p>%s</p><ul style="padding-left: 1.2em">%s</ul>',
-                          CASE WHEN lang = 'en' THEN format('New at the tables you follow (%s):', cardinality(ids))
-                               ELSE format('Nieuw bij de tafels die u volgt (%s):', cardinality(ids)) END, html)) THEN
-                n := n + 1;
-            END IF;
-        END LOOP;
-        -- Everyone's mark moves to what this digest covered: what they
-        -- may read later (a group joined) is not told as new.
-        IF cadence = 'daily' THEN
-            UPDATE notification_state y SET daily_until = upto, updated_at = at
-             WHERE y.tenant_id = t AND y.daily_until < upto;
-        ELSE
-            UPDATE notification_state y SET weekly_until = upto, updated_at = at
-             WHERE y.tenant_id = t AND y.weekly_until < upto;
+    SELECT d.upto, d.done_until, d.mailed INTO run
+      FROM digest_runs d WHERE d.tenant_id = t AND d.cadence = digest_send.cadence FOR UPDATE;
+    IF FOUND THEN
+        upto := run.upto;
+        after := run.done_until;
+        n := run.mailed;
+    ELSE
+        SELECT max(a.id) INTO upto FROM activity a WHERE a.tenant_id = t;
+        IF upto IS NULL THEN
+            PERFORM platform.digest_job(t, cadence, platform.digest_next(t, cadence));
+            RETURN jsonb_build_array(jsonb_build_object('name', 'digest.sent',
+                                     'data', jsonb_build_object('cadence', cadence, 'mailed', 0)));
         END IF;
+        INSERT INTO digest_runs (tenant_id, cadence, upto, done_until, mailed, started_at, updated_at)
+        VALUES (t, cadence, upto, 0, 0, at, at);
     END IF;
-    PERFORM platform.job_schedule(t, 'digest.' || cadence, 0, platform.digest_next(t, cadence));
+
+    -- The batch, and one more to know whether people remain. Each side
+    -- reads its first distinct accounts in order (follows_key,
+    -- table_members_account), however many the tenant has.
+    people := ARRAY(
+        SELECT q.account_id
+          FROM ((SELECT DISTINCT f.account_id FROM follows f
+                  WHERE f.tenant_id = t AND f.account_id > after ORDER BY f.account_id LIMIT batch + 1)
+                UNION
+                (SELECT DISTINCT m.account_id FROM table_members m
+                  WHERE m.tenant_id = t AND m.account_id > after ORDER BY m.account_id LIMIT batch + 1)) q
+         ORDER BY q.account_id LIMIT batch + 1);
+    more := cardinality(people) > batch;
+    people := people[1:batch];
+
+    base := platform.site_base(t);
+    FOREACH p IN ARRAY people LOOP
+        ids := ARRAY(SELECT w.activity_id
+                       FROM api.notification_rows(t, p, NULL, ARRAY['contribution'], ARRAY[cadence], NULL, cadence,
+                                                  upto, NULL) w
+                      ORDER BY w.activity_id);
+        CONTINUE WHEN cardinality(ids) = 0;
+        SELECT * INTO r FROM platform.notification_recipient(t, p);
+        body := CASE WHEN r.lang = 'en' THEN format(E'New at the tables you follow (%s):\n\n', cardinality(ids))
+                     ELSE format(E'Nieuw bij de tafels die u volgt (%s):\n\n', cardinality(ids)) END;
+        html := '';
+        FOR it IN
+            SELECT a.kind, a.title, a.summary, a.url, x.title AS table_title, g.name AS group_name
+              FROM activity a
+              JOIN tables x ON x.tenant_id = t AND x.id = a.table_id
+              LEFT JOIN groups g ON g.tenant_id = t AND g.id = a.group_id
+             WHERE a.tenant_id = t AND a.id = ANY (ids)
+             ORDER BY x.title, a.table_id, a.id
+        LOOP
+            body := body || platform.notification_line(r.lang, it.kind, it.table_title, it.group_name, it.title,
+                                                       it.summary, coalesce(base, '') || it.url) || E'\n';
+            html := html || platform.notification_line_html(r.lang, it.kind, it.table_title, it.group_name, it.title,
+                                                            it.summary, coalesce(base, '') || it.url);
+        END LOOP;
+        IF platform.notification_mail(t, r.email, r.mail, r.lang, r.token, base,
+               CASE WHEN cadence = 'daily' AND r.lang = 'en' THEN 'Your daily digest: '
+                    WHEN r.lang = 'en' THEN 'Your weekly digest: '
+                    WHEN cadence = 'daily' THEN 'Uw dagelijkse overzicht: '
+                    ELSE 'Uw wekelijkse overzicht: ' END
+               || cardinality(ids) || CASE WHEN r.lang = 'en' THEN ' new' ELSE ' nieuw' END,
+               body,
+               format('<p>%s</p><ul style="padding-left: 1.2em">%s</ul>',
+                      CASE WHEN r.lang = 'en' THEN format('New at the tables you follow (%s):', cardinality(ids))
+                           ELSE format('Nieuw bij de tafels die u volgt (%s):', cardinality(ids)) END, html)) THEN
+            n := n + 1;
+        END IF;
+    END LOOP;
+
+    -- The marks: the batch's people's, or with the last batch everyone's.
+    UPDATE notification_state y
+       SET daily_until = CASE WHEN digest_send.cadence = 'daily' THEN upto ELSE y.daily_until END,
+           weekly_until = CASE WHEN digest_send.cadence = 'weekly' THEN upto ELSE y.weekly_until END,
+           updated_at = at
+     WHERE y.tenant_id = t AND (NOT more OR y.account_id = ANY (people))
+       AND CASE WHEN digest_send.cadence = 'daily' THEN y.daily_until ELSE y.weekly_until END < upto;
+
+    IF more THEN
+        -- A scalar: Citus 13.2 crashes on an array subscript in an
+        -- UPDATE's SET.
+        after := people[batch];
+        UPDATE digest_runs d SET done_until = after, mailed = n, updated_at = at
+         WHERE d.tenant_id = t AND d.cadence = digest_send.cadence;
+        PERFORM platform.digest_job(t, cadence, at);
+        RETURN '[]'::jsonb;
+    END IF;
+    DELETE FROM digest_runs d WHERE d.tenant_id = t AND d.cadence = digest_send.cadence;
+    PERFORM platform.digest_job(t, cadence, platform.digest_next(t, cadence));
     RETURN jsonb_build_array(jsonb_build_object('name', 'digest.sent',
                                                 'data', jsonb_build_object('cadence', cadence, 'mailed', n)));
 END $$;
