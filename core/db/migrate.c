@@ -295,11 +295,18 @@ static int distribute(PGconn *pg, const char *dir)
 	return 0;
 }
 
-/* After the code, on a distributed database (the file does nothing
- * elsewhere): the API's operations run whole on their tenant's worker. */
+/* After the code, on a database with Citus (the file does nothing when
+ * its tables are not distributed): the API's reading operations run whole
+ * on their tenant's worker. */
 static int delegate(PGconn *pg, const char *dir)
 {
 	PGresult *r;
+	if (!(r = admin_exec(pg, WHO, "SELECT 1 FROM pg_extension WHERE extname = 'citus'", 0, NULL)))
+		return -1;
+	bool citus = PQntuples(r) == 1;
+	PQclear(r);
+	if (!citus)
+		return 0;
 	if (!(r = admin_exec(pg, WHO, "BEGIN", 0, NULL)))
 		return -1;
 	PQclear(r);
@@ -310,12 +317,6 @@ static int delegate(PGconn *pg, const char *dir)
 	if (!(r = admin_exec(pg, WHO, "COMMIT", 0, NULL)))
 		return -1;
 	PQclear(r);
-	if (!(r = admin_exec(pg, WHO, "SELECT 1 FROM pg_extension WHERE extname = 'citus'", 0, NULL)))
-		return -1;
-	bool citus = PQntuples(r) == 1;
-	PQclear(r);
-	if (!citus)
-		return 0;
 	if (!(r = admin_exec(pg, WHO,
 			     "SELECT count(*) FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace"
 			     " WHERE s.nspname = 'api' AND p.oid IN (SELECT o.objid FROM pg_dist_object o"

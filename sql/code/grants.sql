@@ -71,7 +71,6 @@ GRANT EXECUTE ON FUNCTION
     platform.job_notify_item(bigint, bigint),
     platform.digest_next(bigint, text),
     platform.digests_schedule(bigint),
-    platform.digest_job(bigint, text, timestamptz),
     platform.digest_batch(),
     platform.digest_send(bigint, text),
     platform.job_digest_daily(bigint, bigint),

@@ -193,8 +193,11 @@ BEGIN
     END IF;
     events := coalesce(platform.job_dispatch(p_tenant, j.kind, j.subject), '[]'::jsonb);
     at := clock_timestamp();
+    -- A runner that scheduled its own kind and subject again (a digest:
+    -- the next batch, the next period) moved this very row, the pending
+    -- one, and job_schedule cleared its taker: it stays pending for then.
     UPDATE jobs y SET state = 'done', done_at = at, lease_until = NULL, last_error = NULL
-     WHERE y.tenant_id = p_tenant AND y.id = p_id;
+     WHERE y.tenant_id = p_tenant AND y.id = p_id AND y.taken_by IS NOT DISTINCT FROM p_taker;
     -- The tenant's jobs finished more than 30 days ago go, a hundred at a
     -- time with each job run, so that the table holds a month of them
     -- (failed ones stay until looked at: `aantafel jobs list --failed`).

@@ -738,23 +738,6 @@ BEGIN
     END LOOP;
 END $$;
 
--- Schedules tenant T's digest job of CADENCE at DUE from within its own
--- run. The running job is still pending while its runner runs, and
--- platform.job_run marks that row done by its id once the runner returns:
--- the row moved by platform.job_schedule would be marked done with it and
--- no digest would come again. So the pending job (the running one; a
--- waiting one when this is called outside a job) is cancelled here and a
--- new one made; job_run then marks the running one done.
-CREATE OR REPLACE FUNCTION platform.digest_job(t bigint, cadence text, due timestamptz) RETURNS void
-LANGUAGE plpgsql AS $$
-DECLARE
-    at timestamptz := clock_timestamp();
-BEGIN
-    UPDATE jobs j SET state = 'cancelled', done_at = at, lease_until = NULL
-     WHERE j.tenant_id = t AND j.kind = 'digest.' || cadence AND j.subject = 0 AND j.state = 'pending';
-    PERFORM platform.job_schedule(t, 'digest.' || cadence, 0, due);
-END $$;
-
 -- How many people one run of a digest job takes (platform.digest_send):
 -- 200, or the setting aantafel.digest_batch (1 to 10,000; a database or
 -- role setting, for an operator's tuning and for the tests, which lower
@@ -824,7 +807,7 @@ BEGIN
     ELSE
         SELECT max(a.id) INTO upto FROM activity a WHERE a.tenant_id = t;
         IF upto IS NULL THEN
-            PERFORM platform.digest_job(t, cadence, platform.digest_next(t, cadence));
+            PERFORM platform.job_schedule(t, 'digest.' || cadence, 0, platform.digest_next(t, cadence));
             RETURN jsonb_build_array(jsonb_build_object('name', 'digest.sent',
                                      'data', jsonb_build_object('cadence', cadence, 'mailed', 0)));
         END IF;
@@ -898,11 +881,11 @@ BEGIN
         after := people[batch];
         UPDATE digest_runs d SET done_until = after, mailed = n, updated_at = at
          WHERE d.tenant_id = t AND d.cadence = digest_send.cadence;
-        PERFORM platform.digest_job(t, cadence, at);
+        PERFORM platform.job_schedule(t, 'digest.' || cadence, 0, at);
         RETURN '[]'::jsonb;
     END IF;
     DELETE FROM digest_runs d WHERE d.tenant_id = t AND d.cadence = digest_send.cadence;
-    PERFORM platform.digest_job(t, cadence, platform.digest_next(t, cadence));
+    PERFORM platform.job_schedule(t, 'digest.' || cadence, 0, platform.digest_next(t, cadence));
     RETURN jsonb_build_array(jsonb_build_object('name', 'digest.sent',
                                                 'data', jsonb_build_object('cadence', cadence, 'mailed', n)));
 END $$;
