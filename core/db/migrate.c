@@ -267,21 +267,30 @@ fail:
 	return -1;
 }
 
-/* --distribute: the tables spread over a Citus cluster, in a transaction
- * of its own (the file says what and why), then what is distributed. */
-static int distribute(PGconn *pg, const char *dir)
+/* Runs the file NAME of DIR in a transaction of its own. */
+static int run_file_alone(PGconn *pg, const char *dir, const char *name)
 {
 	PGresult *r;
 	if (!(r = admin_exec(pg, WHO, "BEGIN", 0, NULL)))
 		return -1;
 	PQclear(r);
-	if (run_code_file(pg, dir, DISTRIBUTE_FILE) != 0) {
+	if (run_code_file(pg, dir, name) != 0) {
 		rollback(pg);
 		return -1;
 	}
 	if (!(r = admin_exec(pg, WHO, "COMMIT", 0, NULL)))
 		return -1;
 	PQclear(r);
+	return 0;
+}
+
+/* --distribute: the tables spread over a Citus cluster, in a transaction
+ * of its own (the file says what and why), then what is distributed. */
+static int distribute(PGconn *pg, const char *dir)
+{
+	PGresult *r;
+	if (run_file_alone(pg, dir, DISTRIBUTE_FILE) != 0)
+		return -1;
 	if (!(r = admin_exec(pg, WHO,
 			     "SELECT count(*) FILTER (WHERE partmethod = 'h'), count(DISTINCT colocationid)"
 			     " FILTER (WHERE partmethod = 'h'), count(*) FILTER (WHERE partmethod = 'n')"
@@ -307,16 +316,8 @@ static int delegate(PGconn *pg, const char *dir)
 	PQclear(r);
 	if (!citus)
 		return 0;
-	if (!(r = admin_exec(pg, WHO, "BEGIN", 0, NULL)))
+	if (run_file_alone(pg, dir, DELEGATE_FILE) != 0)
 		return -1;
-	PQclear(r);
-	if (run_code_file(pg, dir, DELEGATE_FILE) != 0) {
-		rollback(pg);
-		return -1;
-	}
-	if (!(r = admin_exec(pg, WHO, "COMMIT", 0, NULL)))
-		return -1;
-	PQclear(r);
 	if (!(r = admin_exec(pg, WHO,
 			     "SELECT count(*) FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace"
 			     " WHERE s.nspname = 'api' AND p.oid IN (SELECT o.objid FROM pg_dist_object o"
