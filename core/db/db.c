@@ -1159,6 +1159,9 @@ static void txn_set_error(struct db_txn *t, const PGresult *r, const char *fallb
 	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	snprintf(t->err, sizeof(t->err), "%s%s%s", state ? state : "", state ? ": " : "", msg ? msg : fallback);
 	t->busy = sqlstate_busy(state);
+	/* Answered 503 without the error's text: the log keeps why. */
+	if (t->busy)
+		log_warn("db: tenant=%lld: the database could not do it now: %s", (long long)t->tenant_id, t->err);
 }
 
 static int64_t now_ms(void)
