@@ -23,9 +23,9 @@
 #include "db.h"
 #include "log.h"
 #include "mail_internal.h"
+#include "tenant_set.h"
 
 #define MAIL_BATCH 16                   /* messages claimed at once */
-#define MAIL_NOTIFIED_MAX 64            /* tenants remembered from notifications; more means all */
 #define MAIL_PATH_MAX 4096
 #define CONNECT_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS 250
@@ -61,9 +61,7 @@ struct mail_deliverer {
 	int64_t next_sweep_ms;
 	/* Whom the next claim looks at: every tenant (after connecting, on
 	 * the poll timer, when too many were notified) or the notified ones. */
-	bool claim_all;
-	int nnotified;
-	int64_t notified[MAIL_NOTIFIED_MAX];
+	struct tenant_set notified;
 };
 
 /* One claimed row; the strings point into the claim's PGresult. */
@@ -95,7 +93,6 @@ static void dl_work(struct mail_deliverer *d);
 static void dl_idle(struct mail_deliverer *d);
 static void dl_down(struct mail_deliverer *d, const char *why);
 static bool dl_notifications(struct mail_deliverer *d);
-static int tenant_array(const struct mail_deliverer *d, char *out, size_t outlen);
 static enum wait_result dl_wait(struct mail_deliverer *d, int fd, short events, int64_t timeout_ms);
 static int dl_row(const PGresult *res, int i, struct outbox_row *r, char *err, size_t errlen);
 static int dl_deliver(struct mail_deliverer *d, const struct config *c, const struct outbox_row *r);
@@ -531,7 +528,7 @@ static void dl_connect(struct mail_deliverer *d)
 	d->down_logged = false;
 	d->backoff_ms = 0;
 	d->next_sweep_ms = 0;
-	d->claim_all = true;
+	tenant_set_all(&d->notified);
 	d->state = DL_WORKING;
 }
 
@@ -567,9 +564,9 @@ static void dl_work(struct mail_deliverer *d)
 	/* Tenants notified while the last batch was delivered join this
 	 * claim. */
 	dl_notifications(d);
-	char tenants[MAIL_NOTIFIED_MAX * 21 + 3];
+	char tenants[TENANT_SET_TEXT];
 	snprintf(a, sizeof(a), "%d", MAIL_BATCH);
-	const char *v[] = {a, tenant_array(d, tenants, sizeof(tenants)) == 0 ? tenants : NULL};
+	const char *v[] = {a, tenant_set_array(&d->notified, tenants, sizeof(tenants))};
 	PGresult *res = dl_exec(d, CLAIM_SQL, 2, v);
 	if (!res) {
 		config_unref(c);
@@ -613,8 +610,7 @@ static void dl_work(struct mail_deliverer *d)
 	if (d->state == DL_WORKING && n < MAIL_BATCH) {
 		/* Those tenants have nothing due now; a full batch means they
 		 * may have more, so the same claim runs again. */
-		d->claim_all = false;
-		d->nnotified = 0;
+		tenant_set_clear(&d->notified);
 		d->state = DL_IDLE;
 	}
 }
@@ -643,7 +639,7 @@ static void dl_idle(struct mail_deliverer *d)
 			return;
 		if (w == WAIT_TIMEOUT) {
 			/* Retries fall due without a notification. */
-			d->claim_all = true;
+			tenant_set_all(&d->notified);
 			d->state = DL_WORKING;
 			return;
 		}
@@ -663,41 +659,10 @@ static bool dl_notifications(struct mail_deliverer *d)
 	PGnotify *nt;
 	while ((nt = PQnotifies(d->pg))) {
 		any = true;
-		char *end;
-		errno = 0;
-		long long id = strtoll(nt->extra, &end, 10);
-		if (errno || end == nt->extra || *end || id <= 0) {
-			d->claim_all = true;
-		} else if (!d->claim_all) {
-			bool known = false;
-			for (int i = 0; i < d->nnotified && !known; i++)
-				known = d->notified[i] == id;
-			if (!known && d->nnotified == MAIL_NOTIFIED_MAX)
-				d->claim_all = true;
-			else if (!known)
-				d->notified[d->nnotified++] = id;
-		}
+		tenant_set_note(&d->notified, nt->extra);
 		PQfreemem(nt);
 	}
 	return any;
-}
-
-/* The claim's tenant list as an array literal, or -1 for all tenants. */
-static int tenant_array(const struct mail_deliverer *d, char *out, size_t outlen)
-{
-	if (d->claim_all || d->nnotified == 0)
-		return -1;
-	size_t o = 0;
-	out[o++] = '{';
-	for (int i = 0; i < d->nnotified; i++) {
-		int n = snprintf(out + o, outlen - o, "%s%" PRId64, i ? "," : "", d->notified[i]);
-		if (n < 0 || (size_t)n >= outlen - o - 1)
-			return -1;
-		o += (size_t)n;
-	}
-	out[o++] = '}';
-	out[o] = '\0';
-	return 0;
 }
 
 static void dl_down(struct mail_deliverer *d, const char *why)

@@ -9,7 +9,11 @@
  *
  * It sleeps until the next job is due (platform.job_next_at), at most
  * job_poll_interval, and wakes early on NOTIFY aantafel_jobs (a job was
- * scheduled, perhaps sooner) and on stop. Awake, it claims due jobs
+ * scheduled, perhaps sooner: the payload names its tenant) and on stop.
+ * Woken by notifications it looks at the tenants they named only
+ * (tenant_set.h), keeping the next due time it knew of the others; its
+ * timer (the next due job, and every job_poll_interval at the latest) has
+ * it look at every tenant. Awake, it claims due jobs
  * (platform.job_claim: SKIP LOCKED and a lease of job_lease, committed),
  * then runs each in a transaction of its own (platform.job_run: the row
  * locked again, the lease checked, the runner's work and the done mark
@@ -38,6 +42,7 @@
 
 #include "log.h"
 #include "registry.h"
+#include "tenant_set.h"
 
 #define JOB_BATCH 16                    /* jobs claimed at once */
 #define CONNECT_TIMEOUT_MS 10000
@@ -67,6 +72,9 @@ struct scheduler {
 	PGcancel *cancel;               /* of pg, for stop (under cancel_lock) */
 	int backoff_ms;
 	bool down_logged;
+	struct tenant_set notified;     /* whom the next claim looks at */
+	int64_t due_at_ms;              /* the next job known to fall due, 0: none */
+	int64_t sweep_at_ms;            /* when every tenant is looked at again */
 	scheduler_events_fn events;
 	void *events_arg;
 };
@@ -80,7 +88,7 @@ static void sc_work(struct scheduler *s, const struct config *c);
 static void sc_run(struct scheduler *s, const struct config *c, const PGresult *claim, int i);
 static void sc_release(struct scheduler *s, const PGresult *claim, int i);
 static void sc_set_cancel(struct scheduler *s);
-static int64_t sc_next_ms(struct scheduler *s, int64_t poll_ms);
+static int64_t sc_until(struct scheduler *s, int64_t poll_ms);
 static void sc_sleep(struct scheduler *s, int64_t ms);
 static bool sc_notifications(struct scheduler *s);
 static enum wait_result sc_wait(struct scheduler *s, int fd, short events, int64_t timeout_ms);
@@ -229,7 +237,8 @@ static void sc_idle(struct scheduler *s)
 	int64_t poll_ms = c ? c->job_poll_interval : 60000;
 	if (c)
 		config_unref(c);
-	int64_t until = now_ms() + sc_next_ms(s, poll_ms);
+	int64_t until = sc_until(s, poll_ms);
+	tenant_set_clear(&s->notified);
 	while (s->pg && !atomic_load(&s->stop)) {
 		if (!PQconsumeInput(s->pg)) {
 			sc_down(s, PQerrorMessage(s->pg));
@@ -238,7 +247,11 @@ static void sc_idle(struct scheduler *s)
 		if (sc_notifications(s))
 			break;
 		enum wait_result w = sc_wait(s, PQsocket(s->pg), POLLIN, until - now_ms());
-		if (w == WAIT_TIMEOUT || w == WAIT_STOP)
+		if (w == WAIT_TIMEOUT) {
+			tenant_set_all(&s->notified);
+			break;
+		}
+		if (w == WAIT_STOP)
 			break;
 		if (w == WAIT_ERROR) {
 			sc_down(s, "poll failed");
@@ -299,6 +312,8 @@ static bool sc_connect(struct scheduler *s)
 		log_info("scheduler: database connection is back");
 	s->down_logged = false;
 	s->backoff_ms = 0;
+	/* What was missed while away: every tenant. */
+	tenant_set_all(&s->notified);
 	return true;
 }
 
@@ -322,15 +337,16 @@ static void sc_down(struct scheduler *s, const char *why)
 static void sc_work(struct scheduler *s, const struct config *c)
 {
 	for (;;) {
-		char lease[32], batch[16], max[16], err[ERROR_MAX];
+		char lease[32], batch[16], max[16], err[ERROR_MAX], tenants[TENANT_SET_TEXT];
 		snprintf(lease, sizeof(lease), "%.3f", (double)c->job_lease / 1000.0);
 		snprintf(batch, sizeof(batch), "%d", JOB_BATCH);
 		snprintf(max, sizeof(max), "%" PRId64, c->job_max_attempts);
-		const char *v[] = {s->taker, lease, batch, max};
+		const char *v[] = {s->taker, lease, batch, max, tenant_set_array(&s->notified, tenants, sizeof(tenants))};
 		PGresult *res = sc_exec_txn(s,
 					"SELECT tenant_id, id, slug, kind, subject, attempts, taken_at FROM"
-					" platform.job_claim($1, make_interval(secs => $2::float8), $3::int, $4::int)",
-					4, v, err, sizeof(err));
+					" platform.job_claim($1, make_interval(secs => $2::float8), $3::int, $4::int,"
+					" $5::bigint[])",
+					5, v, err, sizeof(err));
 		if (!res)
 			return;
 		int n = PQntuples(res);
@@ -439,23 +455,37 @@ static void sc_set_cancel(struct scheduler *s)
 		PQfreeCancel(old);
 }
 
-/* Milliseconds until the next job is due, at most POLL_MS. */
-static int64_t sc_next_ms(struct scheduler *s, int64_t poll_ms)
+/* When to wake (now_ms's clock): the next job due among the tenants just
+ * looked at (all of them, or those notified), or another tenant's known
+ * before, and at the latest when every tenant is to be looked at again
+ * (POLL_MS after the last time they were). */
+static int64_t sc_until(struct scheduler *s, int64_t poll_ms)
 {
-	char err[ERROR_MAX];
+	char err[ERROR_MAX], tenants[TENANT_SET_TEXT];
+	const char *v[] = {tenant_set_array(&s->notified, tenants, sizeof(tenants))};
+	int64_t now = now_ms();
+	if (!v[0]) {
+		/* Every tenant was looked at: what was known is replaced. */
+		s->due_at_ms = 0;
+		s->sweep_at_ms = now + poll_ms;
+	}
 	PGresult *r = sc_exec_txn(s,
-			      "SELECT ceil(extract(epoch FROM (platform.job_next_at() - clock_timestamp())) * 1000)::bigint",
-			      0, NULL, err, sizeof(err));
+			      "SELECT ceil(extract(epoch FROM (platform.job_next_at($1::bigint[]) - clock_timestamp()))"
+			      " * 1000)::bigint",
+			      1, v, err, sizeof(err));
 	if (!r)
-		return 0;
-	int64_t ms = poll_ms;
+		return now;
 	if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0)) {
 		long long due = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		if (due < ms)
-			ms = due < 0 ? 0 : due;
+		int64_t at = now + (due < 0 ? 0 : due);
+		if (!s->due_at_ms || at < s->due_at_ms)
+			s->due_at_ms = at;
 	}
 	PQclear(r);
-	return ms;
+	int64_t until = s->sweep_at_ms;
+	if (s->due_at_ms && s->due_at_ms < until)
+		until = s->due_at_ms;
+	return until;
 }
 
 static void sc_sleep(struct scheduler *s, int64_t ms)
@@ -473,6 +503,7 @@ static bool sc_notifications(struct scheduler *s)
 	PGnotify *nt;
 	while ((nt = PQnotifies(s->pg))) {
 		any = true;
+		tenant_set_note(&s->notified, nt->extra);
 		PQfreemem(nt);
 	}
 	return any;

@@ -66,9 +66,12 @@ END $$;
 
 -- ---------------------------------------------------------------- the schedulers
 
--- When the next pending job of an active tenant falls due (a taken one
--- when its lease passes), or NULL when there is none.
-CREATE OR REPLACE FUNCTION platform.job_next_at() RETURNS timestamptz
+-- When the next pending job of an active tenant in P_TENANTS (every
+-- active tenant when NULL) falls due (a taken one when its lease passes),
+-- or NULL when there is none. A scheduler woken by a notification names
+-- the notified tenants; only its poll timer visits them all (the cost
+-- grows with the tenants visited, one index probe each).
+CREATE OR REPLACE FUNCTION platform.job_next_at(p_tenants bigint[] DEFAULT NULL) RETURNS timestamptz
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -78,7 +81,8 @@ DECLARE
     due timestamptz;
     prev text := current_setting('aantafel.tenant_id', true);
 BEGIN
-    FOR t IN SELECT pt.id FROM platform.tenants pt WHERE pt.status = 'active' LOOP
+    FOR t IN SELECT pt.id FROM platform.tenants pt
+              WHERE pt.status = 'active' AND (p_tenants IS NULL OR pt.id = ANY (p_tenants)) LOOP
         PERFORM platform.visit_tenant(t.id::text);
         SELECT min(greatest(j.run_at, coalesce(j.lease_until, j.run_at))) INTO due
           FROM public.jobs j WHERE j.tenant_id = t.id AND j.state = 'pending';
@@ -90,13 +94,15 @@ BEGIN
     RETURN best;
 END $$;
 
--- Claims up to P_LIMIT due jobs of the active tenants for P_TAKER (the
+-- Claims up to P_LIMIT due jobs of the active tenants in P_TENANTS (every
+-- active tenant when NULL, as job_next_at) for P_TAKER (the
 -- daemon's instance) for P_LEASE: each row locked with SKIP LOCKED (a job
 -- another daemon is running is passed over), its attempt counted. A job
 -- whose lease passed with P_MAX_ATTEMPTS attempts made fails instead: its
 -- taker died each time (a job that kills its daemon is not tried for
 -- ever). Commit it before running the jobs (platform.job_run).
-CREATE OR REPLACE FUNCTION platform.job_claim(p_taker text, p_lease interval, p_limit int, p_max_attempts int)
+CREATE OR REPLACE FUNCTION platform.job_claim(p_taker text, p_lease interval, p_limit int, p_max_attempts int,
+                                              p_tenants bigint[] DEFAULT NULL)
 RETURNS TABLE (tenant_id bigint, id bigint, slug text, kind text, subject bigint, attempts int, taken_at text)
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -111,7 +117,8 @@ DECLARE
     at timestamptz := clock_timestamp();
     lease_end timestamptz := at + p_lease;
 BEGIN
-    FOR t IN SELECT pt.id, pt.slug FROM platform.tenants pt WHERE pt.status = 'active' ORDER BY random() LOOP
+    FOR t IN SELECT pt.id, pt.slug FROM platform.tenants pt
+              WHERE pt.status = 'active' AND (p_tenants IS NULL OR pt.id = ANY (p_tenants)) ORDER BY random() LOOP
         EXIT WHEN wanted <= 0;
         PERFORM platform.visit_tenant(t.id::text);
         WITH dead AS (

@@ -447,3 +447,52 @@ def test_finished_jobs_are_kept_a_month(one, pg):
     left = {r[0] for r in sql(pg, "super", "SELECT id FROM jobs WHERE tenant_id = %s AND id = ANY(%s)",
                               (cast.tenant_id, list(ids.values())))}
     assert left == {ids["young_done"], ids["old_failed"]}, (left, ids)
+
+
+def visits(pg):
+    """How often the daemons' sessions entered a tenant's rows without its
+    lock (platform.visit_tenant: once per tenant a claim or a look for the
+    next job visits), as PostgreSQL's function statistics count it."""
+    rows = sql(pg, "super", "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions"
+                            " WHERE schemaname = 'platform' AND funcname = 'visit_tenant'")
+    return int(rows[0][0])
+
+
+def test_a_notified_scheduler_looks_at_that_tenant_only(cast, db_daemon, pg):
+    """With forty tenants more, a job scheduled for one of them (its
+    notification names the tenant) is claimed and run, and the next due
+    time looked up, by visiting that tenant, not all forty-odd: the cost of
+    a wake follows the tenants with work, not the installation's size.
+    Only the timer (a job falling due, job_poll_interval) visits them all."""
+    with pg.connect("owner") as c, c.cursor() as cur:
+        cur.execute("INSERT INTO platform.tenants (slug, name) SELECT 'sched-extra-' || i, 'Gemeente Extra ' || i"
+                    " FROM generate_series(1, 40) i ON CONFLICT (slug) DO NOTHING")
+    n_active = sql(pg, "super", "SELECT count(*) FROM platform.tenants WHERE status = 'active'")[0][0]
+    assert n_active > 40
+    # The earlier tests' jobs wait for tomorrow: a job falling due wakes
+    # the scheduler's timer, which looks at every tenant.
+    sql(pg, "super", "UPDATE jobs SET run_at = now() + interval '1 day', lease_until = NULL WHERE state = 'pending'")
+    sql(pg, "super", "ALTER ROLE aantafel_app SET track_functions = 'pl'")
+    try:
+        # The mail deliverer's timer visits every tenant too: not now.
+        cast.use(db_daemon({**OPTIONS, "mail_poll_interval": "1h"}, SMALL))
+        # The start looks at every tenant (what was missed while away).
+        wait_for(lambda: visits(pg) >= 2 * n_active, timeout=30, what="the first look at every tenant")
+        settled = {"v": -1}
+
+        def quiet():
+            v, settled["v"] = settled["v"], visits(pg)
+            return v == settled["v"]
+        wait_for(quiet, timeout=30, interval=1.5, what="the scheduler asleep")
+        before = settled["v"]
+        sql(pg, "super", "SELECT platform.enter_tenant(%s::text), platform.job_schedule(%s, 'meeting.remind', 999999, now())",
+            (cast.tenant_id, cast.tenant_id))
+        wait_for(lambda: sql(pg, "super", "SELECT state FROM jobs WHERE tenant_id = %s AND kind = 'meeting.remind'"
+                                          " AND subject = 999999", (cast.tenant_id,)) == [("done",)],
+                 timeout=20, what="the job run")
+        wait_for(quiet, timeout=30, interval=1.5, what="the scheduler asleep again")
+        # A claim, the job's run and a look for the next: a few visits of
+        # the one tenant, where a look at every tenant makes two per tenant.
+        assert settled["v"] - before < 10, (before, settled["v"], n_active)
+    finally:
+        sql(pg, "super", "ALTER ROLE aantafel_app RESET track_functions")
