@@ -25,7 +25,9 @@ void tenant_set_note(struct tenant_set *s, const char *payload)
 	char *end;
 	errno = 0;
 	long long id = payload ? strtoll(payload, &end, 10) : 0;
-	if (!payload || errno || end == payload || *end || id <= 0) {
+	/* Digits only: the payload is platform.job_schedule's or the mail
+	 * trigger's, a tenant's id and nothing else. */
+	if (!payload || payload[0] < '0' || payload[0] > '9' || errno || *end || id <= 0) {
 		tenant_set_all(s);
 		return;
 	}
