@@ -182,7 +182,7 @@ END $$;
 -- GET /tables/{id}/meetings: the table's meetings the viewer reads, by
 -- their start (a closed group's only to its members and facilitators).
 CREATE OR REPLACE FUNCTION api.meetings_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     it record;
     mid bigint;
@@ -207,7 +207,7 @@ END $$;
 
 -- GET /meetings/{id}
 CREATE OR REPLACE FUNCTION api.meeting_get(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     it record;
 BEGIN
@@ -262,7 +262,7 @@ END $$;
 
 -- GET /meetings/{id}/registrations
 CREATE OR REPLACE FUNCTION api.registrations_list(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     it record;
 BEGIN
@@ -1017,7 +1017,7 @@ $$;
 -- GET /meetings/{id}/ical: the meeting as an iCalendar file (the answer's
 -- body is its text; the daemon serves it as text/calendar).
 CREATE OR REPLACE FUNCTION api.meeting_ical(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     it record;
 BEGIN
@@ -1031,7 +1031,7 @@ END $$;
 -- GET /tables/{id}/meetings.ical: the feed of the table's meetings the
 -- viewer reads.
 CREATE OR REPLACE FUNCTION api.table_meetings_ical(t bigint, viewer bigint, roles text, a jsonb) RETURNS jsonb
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     it record;
     f record;
