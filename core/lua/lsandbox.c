@@ -267,7 +267,11 @@ int lsb_call(struct lsandbox *sb, int nargs, int nresults, struct lbudget *b, ch
 	lua_sethook(L, sb_hook, LUA_MASKCOUNT, LSB_HOOK_STEP);
 	lua_remove(L, fn);
 	if (st != LUA_OK) {
-		const char *msg = b && b->killed ? b->why : lua_tostring(L, -1);
+		/* A kill: the handler's message, which says where (traceback),
+		 * unless it could not be made (memory): then the reason alone. */
+		const char *msg = lua_tostring(L, -1);
+		if (b && b->killed && (!msg || !strstr(msg, b->why)))
+			msg = b->why;
 		snprintf(err, errlen, "%s", msg ? msg : "error object is not a string");
 		lua_pop(L, 1);
 		return -1;

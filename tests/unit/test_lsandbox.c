@@ -270,6 +270,8 @@ int main(void)
 
 	/* Limits: each is stopped, and the state keeps working after it. */
 	expect_error("while true do end", "instruction limit exceeded");
+	/* ... and where: hooks and jobs run this way, their log names the line. */
+	expect_error("local n = 0\nwhile true do n = n + 1 end", "test.lua:2: instruction limit exceeded");
 	expect_error("while true do pcall(function() while true do end end) end", "instruction limit exceeded");
 	expect_error("for i = 1, 10 do pcall(pcall, pcall, function() while true do end end) end",
 		     "instruction limit exceeded");
